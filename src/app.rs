@@ -1,0 +1,164 @@
+//! The application: shared state, the router with its layers, and serving with graceful shutdown.
+
+use std::time::Duration;
+
+use askama::Template;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request};
+use axum::http::header::{CONTENT_TYPE, SET_COOKIE};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tower_http::compression::CompressionLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::{Error, ErrorInfo};
+use crate::web::{self, Layout};
+
+/// What every handler can reach. Everything else lives in PostgreSQL: the server is stateless.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+}
+
+/// The whole application, as served and as tested.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(web::home::router())
+        .merge(web::health::router())
+        .merge(web::static_files::router())
+        .merge(web::lots::router())
+        .merge(web::materials::router())
+        .merge(web::parties::router())
+        .merge(web::sites::router())
+        .merge(web::locations::router())
+        .fallback(|| async { Error::NotFound })
+        .with_state(state)
+        .layer(middleware::from_fn(render_errors))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
+        .layer(CompressionLayer::new())
+        .layer(security_header("x-content-type-options", "nosniff"))
+        .layer(security_header("x-frame-options", "DENY"))
+        .layer(security_header("referrer-policy", "same-origin"))
+        .layer(security_header(
+            "content-security-policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("unmatched");
+                tracing::info_span!("http", http.method = %req.method(), http.route = route, http.path = %req.uri().path())
+            }),
+        )
+}
+
+fn security_header(name: &'static str, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(HeaderName::from_static(name), HeaderValue::from_static(value))
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    layout: Layout,
+    title: &'a str,
+    message: &'a str,
+}
+
+/// Renders every error response in one place: HTML for people, JSON under `/api/`. Errors that
+/// come from axum's own extractors (plain text) get the same treatment. Also clears a flash
+/// message once a page has shown it.
+async fn render_errors(req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let had_flash = web::has_flash_cookie(req.headers());
+    let mut response = next.run(req).await;
+    let status = response.status();
+
+    if had_flash && !status.is_redirection() && !response.headers().contains_key(SET_COOKIE) {
+        let clear = format!("{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax", web::FLASH_COOKIE);
+        if let Ok(v) = HeaderValue::from_str(&clear) {
+            response.headers_mut().append(SET_COOKIE, v);
+        }
+    }
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let info = match response.extensions().get::<ErrorInfo>() {
+        Some(info) => info.clone(),
+        None => {
+            let rendered = response
+                .headers()
+                .get(CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"text/html") || v.as_bytes().starts_with(b"application/json"));
+            if rendered {
+                return response; // a page or document that renders its own error (a form with field errors)
+            }
+            let (parts, body) = response.into_parts();
+            let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+            let text = String::from_utf8_lossy(&text).trim().to_string();
+            response = Response::from_parts(parts, Body::empty());
+            plain_error_info(status, text)
+        }
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(CONTENT_TYPE);
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    if api {
+        let body = serde_json::json!({ "error": { "code": info.code, "message": info.message } });
+        return (parts, axum::Json(body)).into_response();
+    }
+    let page = ErrorPage { layout: Layout::default(), title: info.title, message: &info.message };
+    match page.render() {
+        Ok(html) => (parts, axum::response::Html(html)).into_response(),
+        Err(_) => (parts, info.message).into_response(),
+    }
+}
+
+fn plain_error_info(status: StatusCode, text: String) -> ErrorInfo {
+    let (code, title, fallback) = match status {
+        StatusCode::NOT_FOUND => ("not_found", "Not found", "There is nothing at this address."),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "Not allowed", "This address does not accept that kind of request."),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => {
+            ("bad_request", "Bad request", "The request could not be understood.")
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => ("too_large", "Too large", "The request is too large."),
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT => {
+            ("unavailable", "Temporarily unavailable", "lotline could not answer in time. Please try again in a moment.")
+        }
+        s if s.is_server_error() => ("internal", "Something went wrong", "lotline could not complete this request."),
+        _ => ("error", "Request refused", "The request was refused."),
+    };
+    let message = if text.is_empty() || status.is_server_error() { fallback.to_string() } else { text };
+    ErrorInfo { code, title, message }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves; requests in flight are finished.
+pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested; finishing requests in flight");
+}

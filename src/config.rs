@@ -1,0 +1,38 @@
+//! Typed configuration, read once from the environment (and an optional `.env`) by the CLI.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// Where the database is and how lotline reaches it.
+#[derive(Debug, Clone, Args)]
+pub struct DbConfig {
+    /// PostgreSQL server to use. Without it lotline runs its own private PostgreSQL in the data folder.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Folder for lotline's own files, among them the private PostgreSQL cluster.
+    #[arg(long, env = "LOTLINE_DATA_DIR", default_value = "data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// Folder holding the PostgreSQL server binaries (initdb, pg_ctl, postgres); searched for when unset.
+    #[arg(long, env = "LOTLINE_PG_BINDIR", global = true)]
+    pub pg_bindir: Option<PathBuf>,
+
+    /// Largest number of database connections this process opens.
+    #[arg(long, env = "LOTLINE_DB_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000), global = true)]
+    pub db_max_connections: u32,
+}
+
+/// How the web server listens.
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address and port the web server listens on.
+    #[arg(long, env = "LOTLINE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Load the small demo plant when the database is empty.
+    #[arg(long)]
+    pub demo: bool,
+}

@@ -1,0 +1,92 @@
+//! The database: the connection pool, the embedded migrations and the private PostgreSQL cluster.
+
+pub mod embedded;
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool};
+
+use crate::config::DbConfig;
+use embedded::{Cluster, ClusterOptions};
+
+/// Every migration under `migrations/`, compiled into the binary.
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// The database name lotline uses inside its private cluster.
+pub const DATABASE: &str = "lotline";
+
+/// An open database: the pool and, with the embedded default, the cluster it runs on (which
+/// stops when this is dropped, if this process started it).
+pub struct Database {
+    pub pool: PgPool,
+    pub cluster: Option<Cluster>,
+}
+
+impl Database {
+    /// Opens the configured database: `DATABASE_URL`, or the private cluster in the data folder.
+    pub async fn open(cfg: &DbConfig) -> Result<Database> {
+        let (options, cluster) = match &cfg.database_url {
+            Some(url) => {
+                let options: PgConnectOptions = url.parse().context("DATABASE_URL is not a valid PostgreSQL URL")?;
+                (options, None)
+            }
+            None => {
+                let opts = ClusterOptions { data_dir: cfg.data_dir.clone(), bindir: cfg.pg_bindir.clone(), ephemeral: false };
+                let cluster = tokio::task::spawn_blocking(move || Cluster::open(&opts)).await??;
+                create_database_if_missing(&cluster.connect_options("postgres"), DATABASE).await?;
+                (cluster.connect_options(DATABASE), Some(cluster))
+            }
+        };
+        let pool = pool(options, cfg.db_max_connections).await?;
+        Ok(Database { pool, cluster })
+    }
+
+    /// Closes the pool, then stops the private cluster if this process owns it.
+    pub async fn close(self) -> Result<()> {
+        self.pool.close().await;
+        if let Some(cluster) = self.cluster {
+            tokio::task::spawn_blocking(move || cluster.stop()).await??;
+        }
+        Ok(())
+    }
+}
+
+/// A pool that fails fast when the database is down, so requests get a 503 instead of hanging.
+pub async fn pool(options: PgConnectOptions, max_connections: u32) -> Result<PgPool> {
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+        .context("Failed to connect to PostgreSQL")?;
+    Ok(pool)
+}
+
+/// Applies every pending migration.
+pub async fn migrate(pool: &PgPool) -> Result<()> {
+    MIGRATOR.run(pool).await.context("Failed to apply database migrations")?;
+    Ok(())
+}
+
+/// Creates `name` in the server reached by `admin` unless it exists.
+pub async fn create_database_if_missing(admin: &PgConnectOptions, name: &str) -> Result<()> {
+    let mut conn = PgConnection::connect_with(admin).await.context("Failed to connect to PostgreSQL")?;
+    let exists: bool = sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+        .bind(name)
+        .fetch_one(&mut conn)
+        .await?;
+    if !exists {
+        let sql = format!("create database \"{}\"", name.replace('"', "\"\""));
+        match sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await {
+            Ok(_) => {}
+            // Another process created it in the meantime.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+            Err(e) => return Err(e).context("Failed to create the database"),
+        }
+    }
+    conn.close().await?;
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! Pure domain code: no I/O, no database, no HTTP. Parsing of user input into domain values.
+
+pub mod gs1;
+pub mod text;

@@ -1,0 +1,99 @@
+//! The one error type. Handlers return it; the `render_errors` middleware in `app` turns it into a
+//! friendly HTML page for people or a JSON body for `/api/…`, with the right status code.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 404: the record or page does not exist.
+    #[error("not found")]
+    NotFound,
+    /// 400: the request itself is malformed (form errors are shown in the form instead).
+    #[error("{0}")]
+    BadRequest(String),
+    /// 409: the request conflicts with the current state (a stale edit, a closed document).
+    #[error("{0}")]
+    Conflict(String),
+    /// 503: the database cannot be reached; the request may be retried.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// 500: anything else; the details go to the log, never to the user.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// What the error renderer needs, carried as a response extension.
+#[derive(Debug, Clone)]
+pub struct ErrorInfo {
+    pub code: &'static str,
+    pub title: &'static str,
+    pub message: String,
+}
+
+impl Error {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::NotFound => StatusCode::NOT_FOUND,
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn info(&self) -> ErrorInfo {
+        match self {
+            Error::NotFound => ErrorInfo {
+                code: "not_found",
+                title: "Not found",
+                message: "There is nothing at this address. It may have been mistyped, or the record does not exist.".into(),
+            },
+            Error::BadRequest(m) => ErrorInfo { code: "bad_request", title: "Bad request", message: m.clone() },
+            Error::Conflict(m) => ErrorInfo { code: "conflict", title: "Conflict", message: m.clone() },
+            Error::Unavailable(_) => ErrorInfo {
+                code: "unavailable",
+                title: "Database unavailable",
+                message: "lotline cannot reach its database right now. Nothing was changed; please try again in a moment.".into(),
+            },
+            Error::Internal(_) => ErrorInfo {
+                code: "internal",
+                title: "Something went wrong",
+                message: "lotline could not complete this request. The details are in the server log; nothing was changed.".into(),
+            },
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::RowNotFound => Error::NotFound,
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => Error::Unavailable(err.to_string()),
+            // 57P01..03: the server is shutting down or restarting; 08xxx: connection failures.
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) =>
+            {
+                Error::Unavailable(err.to_string())
+            }
+            _ => Error::Internal(anyhow::Error::new(err)),
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        match &self {
+            Error::Internal(err) => tracing::error!(error = ?err, "request failed"),
+            Error::Unavailable(err) => tracing::warn!(error = %err, "database unavailable"),
+            _ => {}
+        }
+        let info = self.info();
+        let mut response = (status, info.message.clone()).into_response();
+        response.extensions_mut().insert(info);
+        response
+    }
+}

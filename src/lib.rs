@@ -1,0 +1,14 @@
+//! lotline: lot tracking for manufacturing — where every lot came from, what it went into and who
+//! received it. See docs/architecture.md for the layers.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod master;
+pub mod web;
+
+pub use error::Error;

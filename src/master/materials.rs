@@ -1,0 +1,317 @@
+//! Materials (items, SKUs) and their GTINs.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::ticked;
+use crate::domain::{gs1, text};
+use crate::error::Error;
+use crate::web::forms::{ConstraintMessage, FieldErrors, SaveError, claim_idempotency_key, map_db_error};
+
+pub const KINDS: [(&str, &str); 4] =
+    [("raw", "Raw material"), ("packaging", "Packaging"), ("intermediate", "Intermediate"), ("finished", "Finished good")];
+pub const EXPIRY_POLICIES: [(&str, &str); 3] = [
+    ("shelf_life", "Own shelf life from the lot's date"),
+    ("earliest_input", "Earliest expiry of its inputs"),
+    ("none", "Does not expire"),
+];
+pub const PACK_LEVELS: [&str; 4] = ["each", "inner", "case", "pallet"];
+
+const CONSTRAINTS: &[ConstraintMessage] = &[
+    ("materials_code_key", "code", "A material with this code already exists."),
+    ("materials_uom_fkey", "uom", "Choose a unit of measure from the list."),
+    ("material_gtins_pkey", "gtin", "This GTIN is already assigned to a material."),
+];
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Material {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub uom: String,
+    pub mass_per_unit_kg: Option<Decimal>,
+    pub shelf_life_days: Option<i32>,
+    pub expiry_policy: String,
+    pub qa_required: bool,
+    pub ftl: bool,
+    pub description: String,
+    pub active: bool,
+    pub updated_at: DateTime<Utc>,
+    pub version: i32,
+}
+
+impl Material {
+    pub fn kind_label(&self) -> &'static str {
+        label(&KINDS, &self.kind)
+    }
+
+    pub fn expiry_label(&self) -> &'static str {
+        label(&EXPIRY_POLICIES, &self.expiry_policy)
+    }
+}
+
+fn label(pairs: &[(&'static str, &'static str)], key: &str) -> &'static str {
+    pairs.iter().find(|(k, _)| *k == key).map(|(_, l)| *l).unwrap_or("")
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Gtin {
+    pub gtin: String,
+    pub pack_level: String,
+    pub units_per_pack: Decimal,
+    pub company_prefix_length: Option<i16>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Unit {
+    pub code: String,
+    pub name: String,
+}
+
+/// The material form as typed: every field a string, so a refused form shows exactly what was typed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct MaterialForm {
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub uom: String,
+    pub mass_per_unit_kg: String,
+    pub shelf_life_days: String,
+    pub expiry_policy: String,
+    pub qa_required: Option<String>,
+    pub ftl: Option<String>,
+    pub description: String,
+    pub active: Option<String>,
+    pub version: String,
+    pub idempotency_key: String,
+}
+
+impl From<&Material> for MaterialForm {
+    fn from(m: &Material) -> Self {
+        MaterialForm {
+            code: m.code.clone(),
+            name: m.name.clone(),
+            kind: m.kind.clone(),
+            uom: m.uom.clone(),
+            mass_per_unit_kg: m.mass_per_unit_kg.map(|d| d.normalize().to_string()).unwrap_or_default(),
+            shelf_life_days: m.shelf_life_days.map(|d| d.to_string()).unwrap_or_default(),
+            expiry_policy: m.expiry_policy.clone(),
+            qa_required: m.qa_required.then(|| "on".into()),
+            ftl: m.ftl.then(|| "on".into()),
+            description: m.description.clone(),
+            active: m.active.then(|| "on".into()),
+            version: m.version.to_string(),
+            idempotency_key: String::new(),
+        }
+    }
+}
+
+/// A checked material.
+#[derive(Debug, Clone)]
+pub struct MaterialInput {
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub uom: String,
+    pub mass_per_unit_kg: Option<Decimal>,
+    pub shelf_life_days: Option<i32>,
+    pub expiry_policy: String,
+    pub qa_required: bool,
+    pub ftl: bool,
+    pub description: String,
+    pub active: bool,
+}
+
+impl TryFrom<&MaterialForm> for MaterialInput {
+    type Error = FieldErrors;
+
+    fn try_from(f: &MaterialForm) -> Result<Self, FieldErrors> {
+        let mut e = FieldErrors::default();
+        let code = e.check("code", text::code(&f.code, "The code", 20, "-._"));
+        let name = e.check("name", text::required(&f.name, "The name", 200));
+        if !KINDS.iter().any(|(k, _)| *k == f.kind) {
+            e.add("kind", "Choose what kind of material this is.");
+        }
+        if f.uom.trim().is_empty() {
+            e.add("uom", "Choose a unit of measure.");
+        }
+        let mass_per_unit_kg = e.check("mass_per_unit_kg", text::positive_decimal(&f.mass_per_unit_kg, "The mass per unit"));
+        let shelf_life_days = e.check("shelf_life_days", text::optional_int(&f.shelf_life_days, "The shelf life", 1, 36500));
+        if !EXPIRY_POLICIES.iter().any(|(k, _)| *k == f.expiry_policy) {
+            e.add("expiry_policy", "Choose how lots of this material get their expiry date.");
+        }
+        if f.expiry_policy == "shelf_life" && shelf_life_days.is_none() && !e.get("shelf_life_days").is_some() {
+            e.add("shelf_life_days", "Give the shelf life in days, or choose another expiry rule.");
+        }
+        let description = e.check("description", text::optional(&f.description, "The description", 2000));
+        if !e.is_empty() {
+            return Err(e);
+        }
+        Ok(MaterialInput {
+            code,
+            name,
+            kind: f.kind.clone(),
+            uom: f.uom.trim().to_string(),
+            mass_per_unit_kg,
+            shelf_life_days: shelf_life_days.map(|d| d as i32),
+            expiry_policy: f.expiry_policy.clone(),
+            qa_required: ticked(&f.qa_required),
+            ftl: ticked(&f.ftl),
+            description,
+            active: ticked(&f.active),
+        })
+    }
+}
+
+
+pub async fn units(pool: &PgPool) -> Result<Vec<Unit>, Error> {
+    Ok(sqlx::query_as("select code, name from units order by dimension, to_base, code").fetch_all(pool).await?)
+}
+
+/// One page of materials matching `pattern` (an ILIKE pattern over code and name), and the total.
+pub async fn list(pool: &PgPool, pattern: Option<&str>, limit: i64, offset: i64) -> Result<(Vec<Material>, i64), Error> {
+    let rows = sqlx::query_as(
+        "select id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl, description, active, updated_at, version
+           from materials where $1::text is null or code ilike $1 or name ilike $1
+          order by code limit $2 offset $3",
+    )
+    .bind(pattern)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    let total = sqlx::query_scalar("select count(*) from materials where $1::text is null or code ilike $1 or name ilike $1")
+        .bind(pattern)
+        .fetch_one(pool)
+        .await?;
+    Ok((rows, total))
+}
+
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<Material, Error> {
+    sqlx::query_as(
+        "select id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl, description, active, updated_at, version
+           from materials where id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(Error::NotFound)
+}
+
+pub async fn gtins(pool: &PgPool, material_id: Uuid) -> Result<Vec<Gtin>, Error> {
+    Ok(sqlx::query_as(
+        "select gtin, pack_level, units_per_pack, company_prefix_length from material_gtins where material_id = $1 order by units_per_pack, gtin",
+    )
+    .bind(material_id)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Creates a material; a repeated idempotency key returns the first one's id and writes nothing.
+pub async fn create(pool: &PgPool, input: &MaterialInput, key: Uuid) -> Result<Uuid, SaveError> {
+    let id = Uuid::new_v4();
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    if let Some(earlier) = claim_idempotency_key(&mut tx, key, "material.create", &id.to_string()).await.map_err(Error::from)? {
+        return Ok(earlier.parse().map_err(|_| Error::Conflict("This form was already used for something else.".into()))?);
+    }
+    sqlx::query(
+        "insert into materials (id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl, description, active)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, true)",
+    )
+    .bind(id)
+    .bind(&input.code)
+    .bind(&input.name)
+    .bind(&input.kind)
+    .bind(&input.uom)
+    .bind(input.mass_per_unit_kg)
+    .bind(input.shelf_life_days)
+    .bind(&input.expiry_policy)
+    .bind(input.qa_required)
+    .bind(input.ftl)
+    .bind(&input.description)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| map_db_error(e, CONSTRAINTS))?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(id)
+}
+
+/// Saves an edit made against `version`; a newer version in the database refuses it.
+pub async fn update(pool: &PgPool, id: Uuid, version: i32, input: &MaterialInput) -> Result<(), SaveError> {
+    let done = sqlx::query(
+        "update materials set code = $3, name = $4, kind = $5, uom = $6, mass_per_unit_kg = $7, shelf_life_days = $8,
+                expiry_policy = $9, qa_required = $10, ftl = $11, description = $12, active = $13
+          where id = $1 and version = $2",
+    )
+    .bind(id)
+    .bind(version)
+    .bind(&input.code)
+    .bind(&input.name)
+    .bind(&input.kind)
+    .bind(&input.uom)
+    .bind(input.mass_per_unit_kg)
+    .bind(input.shelf_life_days)
+    .bind(&input.expiry_policy)
+    .bind(input.qa_required)
+    .bind(input.ftl)
+    .bind(&input.description)
+    .bind(input.active)
+    .execute(pool)
+    .await
+    .map_err(|e| map_db_error(e, CONSTRAINTS))?;
+    if done.rows_affected() == 0 {
+        get(pool, id).await?;
+        return Err(SaveError::Stale);
+    }
+    Ok(())
+}
+
+/// The GTIN form on a material's page.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct GtinForm {
+    pub gtin: String,
+    pub pack_level: String,
+    pub units_per_pack: String,
+    pub company_prefix_length: String,
+}
+
+pub async fn add_gtin(pool: &PgPool, material_id: Uuid, form: &GtinForm) -> Result<String, SaveError> {
+    let mut e = FieldErrors::default();
+    let gtin = e.check("gtin", gs1::parse_gtin(&form.gtin));
+    if !PACK_LEVELS.contains(&form.pack_level.as_str()) {
+        e.add("pack_level", "Choose the pack level this GTIN identifies.");
+    }
+    let units = e.check("units_per_pack", text::positive_decimal(&form.units_per_pack, "Units per pack")).unwrap_or(Decimal::ONE);
+    let prefix = e.check("company_prefix_length", text::optional_int(&form.company_prefix_length, "The company prefix length", 4, 12));
+    if !e.is_empty() {
+        return Err(e.into());
+    }
+    sqlx::query("insert into material_gtins (gtin, material_id, pack_level, units_per_pack, company_prefix_length) values ($1, $2, $3, $4, $5)")
+        .bind(&gtin)
+        .bind(material_id)
+        .bind(&form.pack_level)
+        .bind(units)
+        .bind(prefix.map(|p| p as i16))
+        .execute(pool)
+        .await
+        .map_err(|e| map_db_error(e, CONSTRAINTS))?;
+    Ok(gtin)
+}
+
+pub async fn remove_gtin(pool: &PgPool, material_id: Uuid, gtin: &str) -> Result<(), Error> {
+    let done = sqlx::query("delete from material_gtins where material_id = $1 and gtin = $2")
+        .bind(material_id)
+        .bind(gtin)
+        .execute(pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound);
+    }
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! Sites: the plants and warehouses where lots are made, received and kept.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::ticked;
+use crate::domain::{gs1, text};
+use crate::error::Error;
+use crate::web::forms::{ConstraintMessage, FieldErrors, SaveError, claim_idempotency_key, map_db_error};
+
+const CONSTRAINTS: &[ConstraintMessage] = &[
+    ("sites_code_key", "code", "A site with this code already exists."),
+    ("sites_time_zone_check", "time_zone", "This is not a time zone PostgreSQL knows; use a name such as Europe/Berlin or America/Chicago."),
+];
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Site {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub address: String,
+    pub gln: Option<String>,
+    pub time_zone: String,
+    pub active: bool,
+    pub updated_at: DateTime<Utc>,
+    pub version: i32,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct SiteForm {
+    pub code: String,
+    pub name: String,
+    pub address: String,
+    pub gln: String,
+    pub time_zone: String,
+    pub active: Option<String>,
+    pub version: String,
+    pub idempotency_key: String,
+}
+
+impl From<&Site> for SiteForm {
+    fn from(s: &Site) -> Self {
+        SiteForm {
+            code: s.code.clone(),
+            name: s.name.clone(),
+            address: s.address.clone(),
+            gln: s.gln.clone().unwrap_or_default(),
+            time_zone: s.time_zone.clone(),
+            active: s.active.then(|| "on".into()),
+            version: s.version.to_string(),
+            idempotency_key: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SiteInput {
+    pub code: String,
+    pub name: String,
+    pub address: String,
+    pub gln: Option<String>,
+    pub time_zone: String,
+    pub active: bool,
+}
+
+impl TryFrom<&SiteForm> for SiteInput {
+    type Error = FieldErrors;
+
+    fn try_from(f: &SiteForm) -> Result<Self, FieldErrors> {
+        let mut e = FieldErrors::default();
+        let code = e.check("code", text::code(&f.code, "The code", 8, "-"));
+        let name = e.check("name", text::required(&f.name, "The name", 200));
+        let address = e.check("address", text::optional(&f.address, "The address", 1000));
+        let gln = if f.gln.trim().is_empty() { None } else { Some(e.check("gln", gs1::parse_gln(&f.gln))) };
+        let time_zone = e.check("time_zone", text::required(&f.time_zone, "The time zone", 64));
+        if !e.is_empty() {
+            return Err(e);
+        }
+        Ok(SiteInput { code, name, address, gln, time_zone, active: ticked(&f.active) })
+    }
+}
+
+pub async fn list(pool: &PgPool, pattern: Option<&str>, limit: i64, offset: i64) -> Result<(Vec<Site>, i64), Error> {
+    let rows = sqlx::query_as(
+        "select id, code, name, address, gln, time_zone, active, updated_at, version from sites
+          where $1::text is null or code ilike $1 or name ilike $1 order by code limit $2 offset $3",
+    )
+    .bind(pattern)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    let total = sqlx::query_scalar("select count(*) from sites where $1::text is null or code ilike $1 or name ilike $1")
+        .bind(pattern)
+        .fetch_one(pool)
+        .await?;
+    Ok((rows, total))
+}
+
+/// Every active site, for pickers.
+pub async fn all_active(pool: &PgPool) -> Result<Vec<Site>, Error> {
+    Ok(sqlx::query_as("select id, code, name, address, gln, time_zone, active, updated_at, version from sites where active order by code")
+        .fetch_all(pool)
+        .await?)
+}
+
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<Site, Error> {
+    sqlx::query_as("select id, code, name, address, gln, time_zone, active, updated_at, version from sites where id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+pub async fn create(pool: &PgPool, input: &SiteInput, key: Uuid) -> Result<Uuid, SaveError> {
+    let id = Uuid::new_v4();
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    if let Some(earlier) = claim_idempotency_key(&mut tx, key, "site.create", &id.to_string()).await.map_err(Error::from)? {
+        return Ok(earlier.parse().map_err(|_| Error::Conflict("This form was already used for something else.".into()))?);
+    }
+    sqlx::query("insert into sites (id, code, name, address, gln, time_zone) values ($1, $2, $3, $4, $5, $6)")
+        .bind(id)
+        .bind(&input.code)
+        .bind(&input.name)
+        .bind(&input.address)
+        .bind(&input.gln)
+        .bind(&input.time_zone)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| map_db_error(e, CONSTRAINTS))?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(id)
+}
+
+pub async fn update(pool: &PgPool, id: Uuid, version: i32, input: &SiteInput) -> Result<(), SaveError> {
+    let done = sqlx::query(
+        "update sites set code = $3, name = $4, address = $5, gln = $6, time_zone = $7, active = $8 where id = $1 and version = $2",
+    )
+    .bind(id)
+    .bind(version)
+    .bind(&input.code)
+    .bind(&input.name)
+    .bind(&input.address)
+    .bind(&input.gln)
+    .bind(&input.time_zone)
+    .bind(input.active)
+    .execute(pool)
+    .await
+    .map_err(|e| map_db_error(e, CONSTRAINTS))?;
+    if done.rows_affected() == 0 {
+        get(pool, id).await?;
+        return Err(SaveError::Stale);
+    }
+    Ok(())
+}

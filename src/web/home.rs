@@ -1,0 +1,63 @@
+//! The dashboard: what the plant holds right now, in real counts.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::get;
+
+use super::{Layout, render};
+use crate::app::AppState;
+use crate::error::Result;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/", get(index))
+}
+
+#[derive(Debug, Default, sqlx::FromRow)]
+pub struct Counts {
+    pub lots: i64,
+    pub lots_on_hand: i64,
+    pub quarantine: i64,
+    pub held: i64,
+    pub expiring: i64,
+    pub expired_with_stock: i64,
+    pub open_runs: i64,
+    pub open_recalls: i64,
+    pub materials: i64,
+    pub suppliers: i64,
+    pub customers: i64,
+    pub sites: i64,
+    pub locations: i64,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    layout: Layout,
+    counts: Counts,
+}
+
+async fn index(State(state): State<AppState>, layout: Layout) -> Result<Response> {
+    let counts: Counts = sqlx::query_as(
+        "with stock as (select lot_id from on_hand where quantity > 0 group by lot_id)
+         select
+           (select count(*) from lots) as lots,
+           (select count(*) from stock) as lots_on_hand,
+           (select count(*) from lots where disposition = 'quarantine') as quarantine,
+           (select count(distinct lot_id) from lot_holds where closed_at is null) as held,
+           (select count(*) from lots l join stock s on s.lot_id = l.id
+             where l.expires_on between current_date and current_date + 30) as expiring,
+           (select count(*) from lots l join stock s on s.lot_id = l.id where l.expires_on < current_date) as expired_with_stock,
+           (select count(*) from production_runs where status = 'open') as open_runs,
+           (select count(*) from recalls where status = 'open') as open_recalls,
+           (select count(*) from materials where active) as materials,
+           (select count(*) from parties where active and is_supplier) as suppliers,
+           (select count(*) from parties where active and is_customer) as customers,
+           (select count(*) from sites where active) as sites,
+           (select count(*) from locations where active) as locations",
+    )
+    .fetch_one(&state.pool)
+    .await?;
+    render(&HomePage { layout, counts })
+}

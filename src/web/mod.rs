@@ -1,0 +1,246 @@
+//! The HTML face of lotline: one module per area, each exporting `router()`; thin handlers that
+//! parse the request, call an operation and render a template.
+
+pub mod forms;
+pub mod health;
+pub mod home;
+pub mod locations;
+pub mod lots;
+pub mod materials;
+pub mod parties;
+pub mod sites;
+pub mod static_files;
+
+use askama::Template;
+use axum::extract::FromRequestParts;
+use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::error::Error;
+
+pub const FLASH_COOKIE: &str = "lotline_flash";
+
+/// Renders a page template into an HTML response.
+pub fn render<T: Template>(page: &T) -> Result<Response, Error> {
+    render_with(StatusCode::OK, page)
+}
+
+/// Renders a page with a status other than 200 (a form with errors answers 422).
+pub fn render_with<T: Template>(status: StatusCode, page: &T) -> Result<Response, Error> {
+    let html = page.render().map_err(|e| Error::Internal(anyhow::Error::new(e).context("Failed to render a template")))?;
+    Ok((status, Html(html)).into_response())
+}
+
+/// A one-time message shown on the next page (Post/Redirect/Get).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flash {
+    pub kind: FlashKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlashKind {
+    Success,
+    Error,
+}
+
+impl FlashKind {
+    pub fn css(&self) -> &'static str {
+        match self {
+            FlashKind::Success => "success",
+            FlashKind::Error => "error",
+        }
+    }
+}
+
+/// 303 See Other to `to`, carrying a flash message for the page it leads to.
+pub fn redirect_with_flash(to: &str, kind: FlashKind, message: &str) -> Response {
+    let value = format!(
+        "{FLASH_COOKIE}={}{}; Path=/; Max-Age=60; HttpOnly; SameSite=Lax",
+        if kind == FlashKind::Error { "e:" } else { "s:" },
+        percent_encode(message)
+    );
+    let mut response = see_other(to);
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        response.headers_mut().append(SET_COOKIE, v);
+    }
+    response
+}
+
+/// 303 See Other to `to`.
+pub fn see_other(to: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        response.headers_mut().insert(LOCATION, v);
+    }
+    response
+}
+
+/// What every page's layout needs: the flash message and the search box's text.
+#[derive(Debug, Clone, Default)]
+pub struct Layout {
+    pub flash: Option<Flash>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Layout {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Layout { flash: read_flash(parts) })
+    }
+}
+
+fn read_flash(parts: &Parts) -> Option<Flash> {
+    parts
+        .headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().strip_prefix(FLASH_COOKIE)?.strip_prefix('='))
+        .find_map(|raw| {
+            let (kind, text) = match raw.split_at_checked(2)? {
+                ("s:", t) => (FlashKind::Success, t),
+                ("e:", t) => (FlashKind::Error, t),
+                _ => return None,
+            };
+            Some(Flash { kind, message: percent_decode(text)? })
+        })
+}
+
+/// Whether the request carried a flash cookie (the response then clears it).
+pub fn has_flash_cookie(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(';').any(|c| c.trim().starts_with(FLASH_COOKIE)))
+}
+
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// `?q=…&page=…` of a list page.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    pub q: String,
+    #[serde(default)]
+    pub page: Option<String>,
+}
+
+/// One page of a list: which rows to fetch and how to link to the neighbours.
+#[derive(Debug, Clone)]
+pub struct Paging {
+    pub q: String,
+    pub page: i64,
+    pub per_page: i64,
+    pub total: i64,
+}
+
+impl Paging {
+    pub const PER_PAGE: i64 = 50;
+
+    pub fn new(query: &ListQuery) -> Paging {
+        let page = query.page.as_deref().and_then(|p| p.trim().parse::<i64>().ok()).filter(|p| *p >= 1).unwrap_or(1);
+        Paging { q: query.q.trim().to_string(), page, per_page: Self::PER_PAGE, total: 0 }
+    }
+
+    /// The `ILIKE` pattern for the search text, or None to list everything.
+    pub fn pattern(&self) -> Option<String> {
+        if self.q.is_empty() {
+            return None;
+        }
+        let escaped = self.q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        Some(format!("%{escaped}%"))
+    }
+
+    pub fn offset(&self) -> i64 {
+        (self.page - 1) * self.per_page
+    }
+
+    pub fn pages(&self) -> i64 {
+        ((self.total + self.per_page - 1) / self.per_page).max(1)
+    }
+
+    pub fn first_row(&self) -> i64 {
+        if self.total == 0 { 0 } else { self.offset() + 1 }
+    }
+
+    pub fn last_row(&self) -> i64 {
+        (self.offset() + self.per_page).min(self.total)
+    }
+
+    pub fn has_prev(&self) -> bool {
+        self.page > 1
+    }
+
+    pub fn has_next(&self) -> bool {
+        self.page < self.pages()
+    }
+
+    /// The query string of another page of the same search.
+    pub fn link(&self, page: i64) -> String {
+        if self.q.is_empty() {
+            format!("?page={page}")
+        } else {
+            format!("?q={}&page={page}", percent_encode(&self.q))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flash_text_survives_the_cookie() {
+        let text = "Material “FLOUR; 50%” saved = ok";
+        assert_eq!(percent_decode(&percent_encode(text)).as_deref(), Some(text));
+    }
+
+    #[test]
+    fn paging_counts_pages_and_rows() {
+        let mut p = Paging::new(&ListQuery { q: " a_b ".into(), page: Some("2".into()) });
+        p.total = 120;
+        assert_eq!((p.pages(), p.offset(), p.first_row(), p.last_row()), (3, 50, 51, 100));
+        assert_eq!(p.pattern().as_deref(), Some("%a\\_b%"));
+        assert!(p.has_prev() && p.has_next());
+        let p = Paging::new(&ListQuery { q: String::new(), page: Some("-3".into()) });
+        assert_eq!(p.page, 1);
+    }
+}
+
+/// A record id from the path; anything that is not a UUID names no record.
+pub fn parse_id(text: &str) -> Result<uuid::Uuid, Error> {
+    uuid::Uuid::parse_str(text).map_err(|_| Error::NotFound)
+}

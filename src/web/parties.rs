@@ -1,0 +1,152 @@
+//! Pages for parties (suppliers and customers): list, a party's page with its contacts, create and edit.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::forms::{FieldErrors, STALE_MESSAGE, SaveError, parse_idempotency_key, parse_version};
+use super::{Flash, FlashKind, Layout, Paging, redirect_with_flash, render, render_with};
+use crate::app::AppState;
+use crate::error::{Error, Result};
+use crate::master::parties::{self, Contact, ContactForm, Party, PartyForm, PartyInput};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/parties", get(index).post(create))
+        .route("/parties/new", get(new))
+        .route("/parties/{id}", get(show))
+        .route("/parties/{id}/edit", get(edit).post(update))
+        .route("/parties/{id}/contacts", post(add_contact))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PartyQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    role: String,
+    page: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "parties/index.html")]
+struct IndexPage {
+    layout: Layout,
+    parties: Vec<Party>,
+    paging: Paging,
+    role: String,
+}
+
+async fn index(State(state): State<AppState>, layout: Layout, Query(query): Query<PartyQuery>) -> Result<Response> {
+    let mut paging = Paging::new(&super::ListQuery { q: query.q, page: query.page });
+    let role = match query.role.as_str() {
+        "supplier" | "customer" => Some(query.role.as_str()),
+        _ => None,
+    };
+    let (parties, total) = parties::list(&state.pool, paging.pattern().as_deref(), role, paging.per_page, paging.offset()).await?;
+    paging.total = total;
+    render(&IndexPage { layout, parties, paging, role: role.unwrap_or_default().to_string() })
+}
+
+#[derive(Template)]
+#[template(path = "parties/show.html")]
+struct ShowPage {
+    layout: Layout,
+    party: Party,
+    contacts: Vec<Contact>,
+    contact_form: ContactForm,
+    errors: FieldErrors,
+}
+
+async fn show_page(state: &AppState, layout: Layout, id: uuid::Uuid, contact_form: ContactForm, errors: FieldErrors) -> Result<Response> {
+    let party = parties::get(&state.pool, id).await?;
+    let contacts = parties::contacts(&state.pool, id).await?;
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    render_with(status, &ShowPage { layout, party, contacts, contact_form, errors })
+}
+
+async fn show(State(state): State<AppState>, layout: Layout, Path(id): Path<String>) -> Result<Response> {
+    show_page(&state, layout, super::parse_id(&id)?, ContactForm::default(), FieldErrors::default()).await
+}
+
+async fn add_contact(State(state): State<AppState>, layout: Layout, Path(id): Path<String>, Form(form): Form<ContactForm>) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    parties::get(&state.pool, id).await?;
+    match parties::add_contact(&state.pool, id, &form).await {
+        Ok(()) => Ok(redirect_with_flash(&format!("/parties/{id}"), FlashKind::Success, "Contact added.")),
+        Err(SaveError::Invalid(errors)) => show_page(&state, layout, id, form, errors).await,
+        Err(SaveError::Stale) => Err(Error::Conflict(STALE_MESSAGE.into())),
+        Err(SaveError::Other(e)) => Err(e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "parties/form.html")]
+struct FormPage {
+    layout: Layout,
+    party: Option<Party>,
+    form: PartyForm,
+    errors: FieldErrors,
+}
+
+impl FormPage {
+    fn checked(value: &Option<String>) -> bool {
+        crate::master::ticked(value)
+    }
+}
+
+fn form_page(status: StatusCode, layout: Layout, party: Option<Party>, form: PartyForm, errors: FieldErrors) -> Result<Response> {
+    render_with(status, &FormPage { layout, party, form, errors })
+}
+
+async fn new(layout: Layout) -> Result<Response> {
+    let form = PartyForm { idempotency_key: uuid::Uuid::new_v4().to_string(), ..Default::default() };
+    form_page(StatusCode::OK, layout, None, form, FieldErrors::default())
+}
+
+async fn create(State(state): State<AppState>, layout: Layout, Form(form): Form<PartyForm>) -> Result<Response> {
+    let key = parse_idempotency_key(&form.idempotency_key)?;
+    let result = match PartyInput::try_from(&form) {
+        Ok(input) => parties::create(&state.pool, &input, key).await,
+        Err(errors) => Err(SaveError::Invalid(errors)),
+    };
+    match result {
+        Ok(id) => Ok(redirect_with_flash(&format!("/parties/{id}"), FlashKind::Success, "Party saved.")),
+        Err(SaveError::Invalid(errors)) => form_page(StatusCode::UNPROCESSABLE_ENTITY, layout, None, form, errors),
+        Err(SaveError::Stale) => Err(Error::Conflict(STALE_MESSAGE.into())),
+        Err(SaveError::Other(e)) => Err(e),
+    }
+}
+
+async fn edit(State(state): State<AppState>, layout: Layout, Path(id): Path<String>) -> Result<Response> {
+    let party = parties::get(&state.pool, super::parse_id(&id)?).await?;
+    let form = PartyForm::from(&party);
+    form_page(StatusCode::OK, layout, Some(party), form, FieldErrors::default())
+}
+
+async fn update(State(state): State<AppState>, mut layout: Layout, Path(id): Path<String>, Form(form): Form<PartyForm>) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let version = parse_version(&form.version)?;
+    let result = match PartyInput::try_from(&form) {
+        Ok(input) => parties::update(&state.pool, id, version, &input).await,
+        Err(errors) => Err(SaveError::Invalid(errors)),
+    };
+    match result {
+        Ok(()) => Ok(redirect_with_flash(&format!("/parties/{id}"), FlashKind::Success, "Party saved.")),
+        Err(SaveError::Invalid(errors)) => {
+            let party = parties::get(&state.pool, id).await?;
+            form_page(StatusCode::UNPROCESSABLE_ENTITY, layout, Some(party), form, errors)
+        }
+        Err(SaveError::Stale) => {
+            let party = parties::get(&state.pool, id).await?;
+            layout.flash = Some(Flash { kind: FlashKind::Error, message: STALE_MESSAGE.into() });
+            let current = PartyForm::from(&party);
+            form_page(StatusCode::CONFLICT, layout, Some(party), current, FieldErrors::default())
+        }
+        Err(SaveError::Other(e)) => Err(e),
+    }
+}
