@@ -90,10 +90,9 @@ async fn render_errors(req: Request, next: Next) -> Response {
     let info = match response.extensions().get::<ErrorInfo>() {
         Some(info) => info.clone(),
         None => {
-            let rendered = response
-                .headers()
-                .get(CONTENT_TYPE)
-                .is_some_and(|v| v.as_bytes().starts_with(b"text/html") || v.as_bytes().starts_with(b"application/json"));
+            let rendered = response.headers().get(CONTENT_TYPE).is_some_and(|v| {
+                v.as_bytes().starts_with(b"text/html") || v.as_bytes().starts_with(b"application/json")
+            });
             if rendered {
                 return response; // a page or document that renders its own error (a form with field errors)
             }
@@ -121,14 +120,18 @@ async fn render_errors(req: Request, next: Next) -> Response {
 fn plain_error_info(status: StatusCode, text: String) -> ErrorInfo {
     let (code, title, fallback) = match status {
         StatusCode::NOT_FOUND => ("not_found", "Not found", "There is nothing at this address."),
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "Not allowed", "This address does not accept that kind of request."),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("method_not_allowed", "Not allowed", "This address does not accept that kind of request.")
+        }
         StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => {
             ("bad_request", "Bad request", "The request could not be understood.")
         }
         StatusCode::PAYLOAD_TOO_LARGE => ("too_large", "Too large", "The request is too large."),
-        StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT => {
-            ("unavailable", "Temporarily unavailable", "lotline could not answer in time. Please try again in a moment.")
-        }
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT => (
+            "unavailable",
+            "Temporarily unavailable",
+            "lotline could not answer in time. Please try again in a moment.",
+        ),
         s if s.is_server_error() => ("internal", "Something went wrong", "lotline could not complete this request."),
         _ => ("error", "Request refused", "The request was refused."),
     };
@@ -137,7 +140,11 @@ fn plain_error_info(status: StatusCode, text: String) -> ErrorInfo {
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves; requests in flight are finished.
-pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 

@@ -10,7 +10,11 @@ use crate::config::{DbConfig, ServeConfig};
 use crate::db::{self, Database, embedded};
 
 #[derive(Debug, Parser)]
-#[command(name = "lotline", version, about = "Lot tracking for manufacturing: where every lot came from, what it went into and who received it.")]
+#[command(
+    name = "lotline",
+    version,
+    about = "Lot tracking for manufacturing: where every lot came from, what it went into and who received it."
+)]
 struct Cli {
     #[command(flatten)]
     db: DbConfig,
@@ -42,16 +46,22 @@ enum DbCommand {
     Stop,
     /// Say whether the private cluster runs.
     Status,
+    /// Stop the private cluster and delete it, with every record in it.
+    Destroy {
+        /// Confirm that every record in the private database is to be deleted.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// Parses the command line, runs the command and turns its outcome into an exit code.
 pub fn main() -> ExitCode {
     // A missing .env is normal; a malformed one is worth saying.
-    if let Err(err) = dotenvy::dotenv() {
-        if !err.not_found() {
-            eprintln!("error: .env could not be read: {err}");
-            return ExitCode::from(2);
-        }
+    if let Err(err) = dotenvy::dotenv()
+        && !err.not_found()
+    {
+        eprintln!("error: .env could not be read: {err}");
+        return ExitCode::from(2);
     }
     let cli = Cli::parse();
     if let Err(err) = init_tracing(&cli.log) {
@@ -75,7 +85,8 @@ pub fn main() -> ExitCode {
 }
 
 fn init_tracing(filter: &str) -> Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).with_context(|| format!("LOTLINE_LOG: `{filter}` is not a valid log filter"))?;
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .with_context(|| format!("LOTLINE_LOG: `{filter}` is not a valid log filter"))?;
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     Ok(())
 }
@@ -97,7 +108,8 @@ async fn run(cli: Cli) -> Result<()> {
 
 async fn serve(db_cfg: &DbConfig, cfg: &ServeConfig) -> Result<()> {
     // Bind first: a taken port is reported before the database is started.
-    let listener = TcpListener::bind(cfg.listen).await.with_context(|| format!("Failed to listen on {}", cfg.listen))?;
+    let listener =
+        TcpListener::bind(cfg.listen).await.with_context(|| format!("Failed to listen on {}", cfg.listen))?;
     let database = Database::open(db_cfg).await?;
     let outcome = async {
         db::migrate(&database.pool).await?;
@@ -117,9 +129,12 @@ async fn serve(db_cfg: &DbConfig, cfg: &ServeConfig) -> Result<()> {
 
 async fn db_command(cfg: &DbConfig, cmd: DbCommand) -> Result<()> {
     if cfg.database_url.is_some() {
-        anyhow::bail!("DATABASE_URL is set: lotline uses that server, not a private cluster; `lotline db` manages only the private one");
+        anyhow::bail!(
+            "DATABASE_URL is set: lotline uses that server, not a private cluster; `lotline db` manages only the private one"
+        );
     }
-    let opts = embedded::ClusterOptions { data_dir: cfg.data_dir.clone(), bindir: cfg.pg_bindir.clone(), ephemeral: false };
+    let opts =
+        embedded::ClusterOptions { data_dir: cfg.data_dir.clone(), bindir: cfg.pg_bindir.clone(), ephemeral: false };
     tokio::task::spawn_blocking(move || -> Result<()> {
         match cmd {
             DbCommand::Start => {
@@ -134,12 +149,17 @@ async fn db_command(cfg: &DbConfig, cmd: DbCommand) -> Result<()> {
                     println!("private PostgreSQL was not running");
                 }
             }
-            DbCommand::Status => {
-                if embedded::is_running(&opts)? {
-                    println!("private PostgreSQL is running");
-                } else {
-                    println!("private PostgreSQL is not running");
+            DbCommand::Destroy { yes } => {
+                if !yes {
+                    anyhow::bail!("this deletes every record in the private database; add --yes to confirm");
                 }
+                let root = embedded::destroy(&opts)?;
+                println!("private PostgreSQL deleted from {}", root.display());
+            }
+            DbCommand::Status => {
+                let (running, root) = embedded::status(&opts)?;
+                let state = if running { "running" } else { "not running" };
+                println!("private PostgreSQL is {state} in {}", root.display());
             }
         }
         Ok(())

@@ -14,15 +14,33 @@ use crate::web::forms::SaveError;
 
 /// Loads the demo plant into an empty database; leaves a database with data untouched.
 pub async fn load(pool: &PgPool) -> Result<()> {
-    let used: bool = sqlx::query_scalar("select exists (select 1 from sites) or exists (select 1 from materials)").fetch_one(pool).await?;
+    let used: bool = sqlx::query_scalar("select exists (select 1 from sites) or exists (select 1 from materials)")
+        .fetch_one(pool)
+        .await?;
     if used {
         tracing::info!("the database already holds data; the demo plant is not loaded");
         return Ok(());
     }
     tracing::info!("loading the demo plant");
 
-    let plant = site(pool, "RVS", "Riverside Bakery", "1200 Mill Road\nSpringfield, IL 62701\nUSA", "America/Chicago", Some("061414100002")).await?;
-    let dc = site(pool, "DC1", "Central Distribution Center", "88 Logistics Way\nPeoria, IL 61602\nUSA", "America/Chicago", None).await?;
+    let plant = site(
+        pool,
+        "RVS",
+        "Riverside Bakery",
+        "1200 Mill Road\nSpringfield, IL 62701\nUSA",
+        "America/Chicago",
+        Some("061414100002"),
+    )
+    .await?;
+    let dc = site(
+        pool,
+        "DC1",
+        "Central Distribution Center",
+        "88 Logistics Way\nPeoria, IL 61602\nUSA",
+        "America/Chicago",
+        None,
+    )
+    .await?;
     for (site_id, code, name, kind) in [
         (plant, "DOCK", "Receiving dock", "receiving"),
         (plant, "QUAR", "Quarantine cage", "quarantine"),
@@ -35,13 +53,20 @@ pub async fn load(pool: &PgPool) -> Result<()> {
         (dc, "STORE", "Ambient store", "storage"),
         (dc, "SHIP", "Outbound dock", "shipping"),
     ] {
-        let form = LocationForm { site_id: site_id.to_string(), code: code.into(), name: name.into(), kind: kind.into(), active: Some("on".into()), ..Default::default() };
+        let form = LocationForm {
+            site_id: site_id.to_string(),
+            code: code.into(),
+            name: name.into(),
+            kind: kind.into(),
+            active: Some("on".into()),
+            ..Default::default()
+        };
         let input = LocationInput::try_from(&form).map_err(|e| anyhow!("demo location {code}: {e:?}"))?;
         locations::create(pool, &input, Uuid::new_v4()).await.map_err(|e| save_error("location", code, e))?;
     }
 
     // (code, name, kind, uom, mass per unit kg, shelf life days, expiry policy, QA on receipt, FTL, GTIN item reference)
-    let materials: [(&str, &str, &str, &str, &str, &str, &str, bool, bool, Option<&str>); 11] = [
+    let materials = [
         ("FLOUR-T55", "Wheat flour T55", "raw", "kg", "", "180", "shelf_life", true, false, None),
         ("SUGAR", "Cane sugar, fine", "raw", "kg", "", "730", "shelf_life", true, false, None),
         ("SALT", "Sea salt", "raw", "kg", "", "", "none", false, false, None),
@@ -52,7 +77,18 @@ pub async fn load(pool: &PgPool) -> Result<()> {
         ("CARTON-12", "Shipping carton, 12 loaves", "packaging", "ea", "0.3", "", "none", false, false, None),
         ("DOUGH-BR", "Brioche dough", "intermediate", "kg", "", "", "earliest_input", false, false, None),
         ("BRIOCHE-400", "Brioche loaf 400 g", "finished", "ea", "0.4", "12", "shelf_life", true, true, Some("00401")),
-        ("COOKIE-250", "Butter cookies 250 g", "finished", "ea", "0.25", "180", "shelf_life", true, false, Some("00402")),
+        (
+            "COOKIE-250",
+            "Butter cookies 250 g",
+            "finished",
+            "ea",
+            "0.25",
+            "180",
+            "shelf_life",
+            true,
+            false,
+            Some("00402"),
+        ),
     ];
     for (code, name, kind, uom, mass, shelf, policy, qa, ftl, item_ref) in materials {
         let form = MaterialForm {
@@ -86,15 +122,114 @@ pub async fn load(pool: &PgPool) -> Result<()> {
 
     // (code, name, supplier, customer, country, address, contact name, role, phone, e-mail)
     let parties = [
-        ("PRAIRIE-MILL", "Prairie Mill Co.", true, false, "US", "400 Grain Elevator Rd, Salina, KS", "Dana Whitfield", "QA manager", "+1 785 555 0110", "quality@prairiemill.example"),
-        ("SWEETCANE", "SweetCane Refiners", true, false, "US", "12 Harbor St, Baton Rouge, LA", "Luis Ortega", "Customer service", "+1 225 555 0142", "orders@sweetcane.example"),
-        ("SALINAS", "Salinas Sea Salt", true, false, "PT", "Rua das Salinas 5, Aveiro", "Inês Costa", "Export desk", "+351 234 555 019", "export@salinas.example"),
-        ("VALLEY-DAIRY", "Valley Dairy Cooperative", true, false, "US", "77 Creamery Ln, Madison, WI", "Ruth Olsen", "QA lead", "+1 608 555 0177", "qa@valleydairy.example"),
-        ("SUNNY-EGGS", "Sunny Side Egg Products", true, false, "US", "9 Henhouse Rd, Lancaster, PA", "Tom Becker", "Food safety", "+1 717 555 0133", "foodsafety@sunnyside.example"),
-        ("PACKRITE", "PackRite Films", true, false, "US", "300 Polymer Dr, Akron, OH", "Grace Lin", "Account manager", "+1 330 555 0160", "grace.lin@packrite.example"),
-        ("FRESHMART", "FreshMart Stores", false, true, "US", "1 Market Plaza, Chicago, IL", "Alan Brooks", "Category buyer", "+1 312 555 0101", "bakery.buyer@freshmart.example"),
-        ("CORNER-GROCER", "Corner Grocers Ltd", false, true, "US", "55 Main St, Bloomington, IL", "Maya Patel", "Store manager", "+1 309 555 0188", "maya@cornergrocers.example"),
-        ("METRO-FS", "Metro Food Service", true, true, "US", "2500 Industrial Pkwy, St. Louis, MO", "Victor Hale", "Recall coordinator", "+1 314 555 0123", "recalls@metrofs.example"),
+        (
+            "PRAIRIE-MILL",
+            "Prairie Mill Co.",
+            true,
+            false,
+            "US",
+            "400 Grain Elevator Rd, Salina, KS",
+            "Dana Whitfield",
+            "QA manager",
+            "+1 785 555 0110",
+            "quality@prairiemill.example",
+        ),
+        (
+            "SWEETCANE",
+            "SweetCane Refiners",
+            true,
+            false,
+            "US",
+            "12 Harbor St, Baton Rouge, LA",
+            "Luis Ortega",
+            "Customer service",
+            "+1 225 555 0142",
+            "orders@sweetcane.example",
+        ),
+        (
+            "SALINAS",
+            "Salinas Sea Salt",
+            true,
+            false,
+            "PT",
+            "Rua das Salinas 5, Aveiro",
+            "Inês Costa",
+            "Export desk",
+            "+351 234 555 019",
+            "export@salinas.example",
+        ),
+        (
+            "VALLEY-DAIRY",
+            "Valley Dairy Cooperative",
+            true,
+            false,
+            "US",
+            "77 Creamery Ln, Madison, WI",
+            "Ruth Olsen",
+            "QA lead",
+            "+1 608 555 0177",
+            "qa@valleydairy.example",
+        ),
+        (
+            "SUNNY-EGGS",
+            "Sunny Side Egg Products",
+            true,
+            false,
+            "US",
+            "9 Henhouse Rd, Lancaster, PA",
+            "Tom Becker",
+            "Food safety",
+            "+1 717 555 0133",
+            "foodsafety@sunnyside.example",
+        ),
+        (
+            "PACKRITE",
+            "PackRite Films",
+            true,
+            false,
+            "US",
+            "300 Polymer Dr, Akron, OH",
+            "Grace Lin",
+            "Account manager",
+            "+1 330 555 0160",
+            "grace.lin@packrite.example",
+        ),
+        (
+            "FRESHMART",
+            "FreshMart Stores",
+            false,
+            true,
+            "US",
+            "1 Market Plaza, Chicago, IL",
+            "Alan Brooks",
+            "Category buyer",
+            "+1 312 555 0101",
+            "bakery.buyer@freshmart.example",
+        ),
+        (
+            "CORNER-GROCER",
+            "Corner Grocers Ltd",
+            false,
+            true,
+            "US",
+            "55 Main St, Bloomington, IL",
+            "Maya Patel",
+            "Store manager",
+            "+1 309 555 0188",
+            "maya@cornergrocers.example",
+        ),
+        (
+            "METRO-FS",
+            "Metro Food Service",
+            true,
+            true,
+            "US",
+            "2500 Industrial Pkwy, St. Louis, MO",
+            "Victor Hale",
+            "Recall coordinator",
+            "+1 314 555 0123",
+            "recalls@metrofs.example",
+        ),
     ];
     for (code, name, supplier, customer, country, address, contact, role, phone, email) in parties {
         let form = PartyForm {
@@ -111,7 +246,13 @@ pub async fn load(pool: &PgPool) -> Result<()> {
         };
         let input = PartyInput::try_from(&form).map_err(|e| anyhow!("demo party {code}: {e:?}"))?;
         let id = parties::create(pool, &input, Uuid::new_v4()).await.map_err(|e| save_error("party", code, e))?;
-        let contact = ContactForm { name: contact.into(), role: role.into(), phone: phone.into(), email: email.into(), recall_contact: Some("on".into()) };
+        let contact = ContactForm {
+            name: contact.into(),
+            role: role.into(),
+            phone: phone.into(),
+            email: email.into(),
+            recall_contact: Some("on".into()),
+        };
         parties::add_contact(pool, id, &contact).await.map_err(|e| save_error("contact", code, e))?;
     }
     tracing::info!("demo plant loaded");

@@ -49,19 +49,24 @@ impl Error {
             Error::NotFound => ErrorInfo {
                 code: "not_found",
                 title: "Not found",
-                message: "There is nothing at this address. It may have been mistyped, or the record does not exist.".into(),
+                message: "There is nothing at this address. It may have been mistyped, or the record does not exist."
+                    .into(),
             },
             Error::BadRequest(m) => ErrorInfo { code: "bad_request", title: "Bad request", message: m.clone() },
             Error::Conflict(m) => ErrorInfo { code: "conflict", title: "Conflict", message: m.clone() },
             Error::Unavailable(_) => ErrorInfo {
                 code: "unavailable",
                 title: "Database unavailable",
-                message: "lotline cannot reach its database right now. Nothing was changed; please try again in a moment.".into(),
+                message:
+                    "lotline cannot reach its database right now. Nothing was changed; please try again in a moment."
+                        .into(),
             },
             Error::Internal(_) => ErrorInfo {
                 code: "internal",
                 title: "Something went wrong",
-                message: "lotline could not complete this request. The details are in the server log; nothing was changed.".into(),
+                message:
+                    "lotline could not complete this request. The details are in the server log; nothing was changed."
+                        .into(),
             },
         }
     }
@@ -71,11 +76,11 @@ impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
         match &err {
             sqlx::Error::RowNotFound => Error::NotFound,
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => Error::Unavailable(err.to_string()),
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                Error::Unavailable(err.to_string())
+            }
             // 57P01..03: the server is shutting down or restarting; 08xxx: connection failures.
-            sqlx::Error::Database(db)
-                if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) =>
-            {
+            sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) => {
                 Error::Unavailable(err.to_string())
             }
             _ => Error::Internal(anyhow::Error::new(err)),

@@ -104,11 +104,7 @@ impl Cluster {
 
     /// Connection options for a database of this cluster.
     pub fn connect_options(&self, database: &str) -> PgConnectOptions {
-        PgConnectOptions::new()
-            .socket(&self.socket_dir)
-            .port(PORT)
-            .username(SUPERUSER)
-            .database(database)
+        PgConnectOptions::new().socket(&self.socket_dir).port(PORT).username(SUPERUSER).database(database)
     }
 
     /// The cluster's folder (pgdata, log, locks, socket).
@@ -247,10 +243,10 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if self.owner_lock.take().is_some() {
-            if let Err(err) = stop_server(&self.bindir, self.run_as.as_deref(), &self.pgdata) {
-                tracing::error!(error = %err, "could not stop the private PostgreSQL server");
-            }
+        if self.owner_lock.take().is_some()
+            && let Err(err) = stop_server(&self.bindir, self.run_as.as_deref(), &self.pgdata)
+        {
+            tracing::error!(error = %err, "could not stop the private PostgreSQL server");
         }
     }
 }
@@ -268,10 +264,22 @@ pub fn stop(opts: &ClusterOptions) -> Result<bool> {
     Ok(true)
 }
 
-/// Whether the private cluster of `data_dir` runs.
-pub fn is_running(opts: &ClusterOptions) -> Result<bool> {
+/// Stops the private cluster of `data_dir` and deletes it with all its data; returns its folder.
+pub fn destroy(opts: &ClusterOptions) -> Result<PathBuf> {
+    stop(opts)?;
     let (root, _) = locate(opts)?;
-    Ok(server_runs(&root.join("pgdata")))
+    fs::remove_dir_all(&root).with_context(|| format!("Failed to delete {}", root.display()))?;
+    let preferred = opts.data_dir.join("postgres");
+    if preferred.exists() {
+        fs::remove_dir_all(&preferred).with_context(|| format!("Failed to delete {}", preferred.display()))?;
+    }
+    Ok(root)
+}
+
+/// Whether the private cluster of `data_dir` runs, and the folder it lives in.
+pub fn status(opts: &ClusterOptions) -> Result<(bool, PathBuf)> {
+    let (root, _) = locate(opts)?;
+    Ok((server_runs(&root.join("pgdata")), root))
 }
 
 fn locate(opts: &ClusterOptions) -> Result<(PathBuf, Option<String>)> {
@@ -361,9 +369,8 @@ fn open_lock(path: &Path) -> Result<File> {
 /// The folder the cluster lives in, created and, as root, handed to the run user.
 fn cluster_root(data_dir: &Path, run_as: Option<&str>) -> Result<PathBuf> {
     fs::create_dir_all(data_dir).with_context(|| format!("Failed to create the data folder {}", data_dir.display()))?;
-    let data_dir = data_dir
-        .canonicalize()
-        .with_context(|| format!("Failed to resolve the data folder {}", data_dir.display()))?;
+    let data_dir =
+        data_dir.canonicalize().with_context(|| format!("Failed to resolve the data folder {}", data_dir.display()))?;
     let preferred = data_dir.join("postgres");
     let Some(user) = run_as else {
         fs::create_dir_all(&preferred)?;
@@ -376,7 +383,8 @@ fn cluster_root(data_dir: &Path, run_as: Option<&str>) -> Result<PathBuf> {
     }
     // The run user cannot reach the data folder (a parent is private): keep the cluster in a folder
     // of its own, named after the data folder so the same data folder always finds the same cluster.
-    let fallback = PathBuf::from("/var/lib/lotline").join(format!("{:016x}", fnv1a(data_dir.as_os_str().as_encoded_bytes())));
+    let fallback =
+        PathBuf::from("/var/lib/lotline").join(format!("{:016x}", fnv1a(data_dir.as_os_str().as_encoded_bytes())));
     fs::create_dir_all(&fallback).with_context(|| format!("Failed to create {}", fallback.display()))?;
     chown(user, &fallback)?;
     let note = format!(
@@ -409,11 +417,7 @@ fn chown(user: &str, path: &Path) -> Result<()> {
 }
 
 fn user_can_write(user: &str, path: &Path) -> bool {
-    Command::new("runuser")
-        .args(["-u", user, "--", "test", "-w"])
-        .arg(path)
-        .status()
-        .is_ok_and(|s| s.success())
+    Command::new("runuser").args(["-u", user, "--", "test", "-w"]).arg(path).status().is_ok_and(|s| s.success())
 }
 
 /// A stable 64-bit FNV-1a hash (std's hasher may change between releases; folder names must not).
@@ -431,14 +435,16 @@ fn find_bindir(explicit: Option<&Path>, want_major: Option<&str>) -> Result<Path
         if let Some(path) = std::env::var_os("PATH") {
             candidates.extend(std::env::split_paths(&path));
         }
-        if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
-            if out.status.success() {
-                candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
-            }
+        if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
+            && out.status.success()
+        {
+            candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
         }
         if let Ok(entries) = fs::read_dir("/usr/lib/postgresql") {
             let mut versions: Vec<PathBuf> = entries.filter_map(|e| Some(e.ok()?.path().join("bin"))).collect();
-            versions.sort_by_key(|p| std::cmp::Reverse(p.parent().and_then(|v| v.file_name()?.to_str()?.parse::<u32>().ok())));
+            versions.sort_by_key(|p| {
+                std::cmp::Reverse(p.parent().and_then(|v| v.file_name()?.to_str()?.parse::<u32>().ok()))
+            });
             candidates.extend(versions);
         }
     }
@@ -463,9 +469,9 @@ fn find_bindir(explicit: Option<&Path>, want_major: Option<&str>) -> Result<Path
         _ => bail!(
             "no PostgreSQL server binaries (initdb, pg_ctl, postgres) were found{}. Install them (Debian/Ubuntu: apt-get install \
              postgresql), set LOTLINE_PG_BINDIR to the folder holding them, or set DATABASE_URL to use an existing PostgreSQL server",
-            explicit.map(|d| format!(" in {}", d.display())).unwrap_or_else(|| {
-                " in PATH, `pg_config --bindir` or /usr/lib/postgresql/*/bin".to_string()
-            })
+            explicit
+                .map(|d| format!(" in {}", d.display()))
+                .unwrap_or_else(|| { " in PATH, `pg_config --bindir` or /usr/lib/postgresql/*/bin".to_string() })
         ),
     }
 }

@@ -30,11 +30,17 @@ impl Database {
     pub async fn open(cfg: &DbConfig) -> Result<Database> {
         let (options, cluster) = match &cfg.database_url {
             Some(url) => {
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    anyhow::bail!(
+                        "DATABASE_URL is not a valid PostgreSQL URL: it starts with postgres:// or postgresql://"
+                    );
+                }
                 let options: PgConnectOptions = url.parse().context("DATABASE_URL is not a valid PostgreSQL URL")?;
                 (options, None)
             }
             None => {
-                let opts = ClusterOptions { data_dir: cfg.data_dir.clone(), bindir: cfg.pg_bindir.clone(), ephemeral: false };
+                let opts =
+                    ClusterOptions { data_dir: cfg.data_dir.clone(), bindir: cfg.pg_bindir.clone(), ephemeral: false };
                 let cluster = tokio::task::spawn_blocking(move || Cluster::open(&opts)).await??;
                 create_database_if_missing(&cluster.connect_options("postgres"), DATABASE).await?;
                 (cluster.connect_options(DATABASE), Some(cluster))

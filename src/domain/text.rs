@@ -34,7 +34,11 @@ pub fn code(value: &str, what: &str, max: usize, extra: &str) -> Result<String, 
         return Err(format!("{what} is at most {max} characters long."));
     }
     if let Some(bad) = v.chars().find(|c| !(c.is_ascii_uppercase() || c.is_ascii_digit() || extra.contains(*c))) {
-        let allowed = if extra.is_empty() { String::new() } else { format!(" and {}", extra.chars().map(|c| format!("“{c}”")).collect::<Vec<_>>().join(" ")) };
+        let allowed = if extra.is_empty() {
+            String::new()
+        } else {
+            format!(" and {}", extra.chars().map(|c| format!("“{c}”")).collect::<Vec<_>>().join(" "))
+        };
         return Err(format!("{what} may use letters A–Z, digits{allowed}; “{bad}” is not allowed."));
     }
     if !v.starts_with(|c: char| c.is_ascii_alphanumeric()) {
@@ -48,6 +52,13 @@ pub fn positive_decimal(value: &str, what: &str) -> Result<Option<Decimal>, Stri
     let v = value.trim();
     if v.is_empty() {
         return Ok(None);
+    }
+    if v.contains(',') {
+        return Err(format!("{what} uses a point as the decimal separator, such as 12.5."));
+    }
+    let plain = v.strip_prefix(['-', '+']).unwrap_or(v);
+    if plain.is_empty() || !plain.chars().all(|c| c.is_ascii_digit() || c == '.') || plain.matches('.').count() > 1 {
+        return Err(format!("{what} must be a number, such as 12.5."));
     }
     let d: Decimal = v.parse().map_err(|_| format!("{what} must be a number, such as 12.5."))?;
     if d <= Decimal::ZERO {
@@ -83,7 +94,9 @@ pub fn optional_email(value: &str) -> Result<String, String> {
     }
     let ok = v.len() <= 254
         && !v.contains(char::is_whitespace)
-        && v.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'));
+        && v.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+        });
     if ok { Ok(v.to_string()) } else { Err("This is not an e-mail address (name@example.com).".into()) }
 }
 
@@ -124,6 +137,9 @@ mod tests {
         assert!(positive_decimal("1.0000001", "Mass").unwrap_err().contains("6 decimal places"));
         assert!(positive_decimal("abc", "Mass").unwrap_err().contains("must be a number"));
         assert!(positive_decimal("1e3", "Mass").is_err());
+        assert!(positive_decimal("12,5", "Mass").unwrap_err().contains("decimal separator"));
+        assert!(positive_decimal("1.2.3", "Mass").is_err());
+        assert!(positive_decimal(".", "Mass").is_err());
     }
 
     #[test]

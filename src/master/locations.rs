@@ -98,7 +98,12 @@ impl TryFrom<&LocationForm> for LocationInput {
     }
 }
 
-pub async fn list(pool: &PgPool, pattern: Option<&str>, limit: i64, offset: i64) -> Result<(Vec<Location>, i64), Error> {
+pub async fn list(
+    pool: &PgPool,
+    pattern: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Location>, i64), Error> {
     let rows = sqlx::query_as(
         "select l.id, l.site_id, s.code as site_code, l.code, l.name, l.kind, l.active, l.updated_at, l.version
            from locations l join sites s on s.id = l.site_id
@@ -134,8 +139,12 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<Location, Error> {
 pub async fn create(pool: &PgPool, input: &LocationInput, key: Uuid) -> Result<Uuid, SaveError> {
     let id = Uuid::new_v4();
     let mut tx = pool.begin().await.map_err(Error::from)?;
-    if let Some(earlier) = claim_idempotency_key(&mut tx, key, "location.create", &id.to_string()).await.map_err(Error::from)? {
-        return Ok(earlier.parse().map_err(|_| Error::Conflict("This form was already used for something else.".into()))?);
+    if let Some(earlier) =
+        claim_idempotency_key(&mut tx, key, "location.create", &id.to_string()).await.map_err(Error::from)?
+    {
+        return Ok(earlier
+            .parse()
+            .map_err(|_| Error::Conflict("This form was already used for something else.".into()))?);
     }
     sqlx::query("insert into locations (id, site_id, code, name, kind) values ($1, $2, $3, $4, $5)")
         .bind(id)

@@ -11,8 +11,12 @@ use crate::domain::{gs1, text};
 use crate::error::Error;
 use crate::web::forms::{ConstraintMessage, FieldErrors, SaveError, claim_idempotency_key, map_db_error};
 
-pub const KINDS: [(&str, &str); 4] =
-    [("raw", "Raw material"), ("packaging", "Packaging"), ("intermediate", "Intermediate"), ("finished", "Finished good")];
+pub const KINDS: [(&str, &str); 4] = [
+    ("raw", "Raw material"),
+    ("packaging", "Packaging"),
+    ("intermediate", "Intermediate"),
+    ("finished", "Finished good"),
+];
 pub const EXPIRY_POLICIES: [(&str, &str); 3] = [
     ("shelf_life", "Own shelf life from the lot's date"),
     ("earliest_input", "Earliest expiry of its inputs"),
@@ -140,12 +144,14 @@ impl TryFrom<&MaterialForm> for MaterialInput {
         if f.uom.trim().is_empty() {
             e.add("uom", "Choose a unit of measure.");
         }
-        let mass_per_unit_kg = e.check("mass_per_unit_kg", text::positive_decimal(&f.mass_per_unit_kg, "The mass per unit"));
-        let shelf_life_days = e.check("shelf_life_days", text::optional_int(&f.shelf_life_days, "The shelf life", 1, 36500));
+        let mass_per_unit_kg =
+            e.check("mass_per_unit_kg", text::positive_decimal(&f.mass_per_unit_kg, "The mass per unit"));
+        let shelf_life_days =
+            e.check("shelf_life_days", text::optional_int(&f.shelf_life_days, "The shelf life", 1, 36500));
         if !EXPIRY_POLICIES.iter().any(|(k, _)| *k == f.expiry_policy) {
             e.add("expiry_policy", "Choose how lots of this material get their expiry date.");
         }
-        if f.expiry_policy == "shelf_life" && shelf_life_days.is_none() && !e.get("shelf_life_days").is_some() {
+        if f.expiry_policy == "shelf_life" && shelf_life_days.is_none() && e.get("shelf_life_days").is_none() {
             e.add("shelf_life_days", "Give the shelf life in days, or choose another expiry rule.");
         }
         let description = e.check("description", text::optional(&f.description, "The description", 2000));
@@ -168,13 +174,17 @@ impl TryFrom<&MaterialForm> for MaterialInput {
     }
 }
 
-
 pub async fn units(pool: &PgPool) -> Result<Vec<Unit>, Error> {
     Ok(sqlx::query_as("select code, name from units order by dimension, to_base, code").fetch_all(pool).await?)
 }
 
 /// One page of materials matching `pattern` (an ILIKE pattern over code and name), and the total.
-pub async fn list(pool: &PgPool, pattern: Option<&str>, limit: i64, offset: i64) -> Result<(Vec<Material>, i64), Error> {
+pub async fn list(
+    pool: &PgPool,
+    pattern: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Material>, i64), Error> {
     let rows = sqlx::query_as(
         "select id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl, description, active, updated_at, version
            from materials where $1::text is null or code ilike $1 or name ilike $1
@@ -185,10 +195,11 @@ pub async fn list(pool: &PgPool, pattern: Option<&str>, limit: i64, offset: i64)
     .bind(offset)
     .fetch_all(pool)
     .await?;
-    let total = sqlx::query_scalar("select count(*) from materials where $1::text is null or code ilike $1 or name ilike $1")
-        .bind(pattern)
-        .fetch_one(pool)
-        .await?;
+    let total =
+        sqlx::query_scalar("select count(*) from materials where $1::text is null or code ilike $1 or name ilike $1")
+            .bind(pattern)
+            .fetch_one(pool)
+            .await?;
     Ok((rows, total))
 }
 
@@ -216,8 +227,12 @@ pub async fn gtins(pool: &PgPool, material_id: Uuid) -> Result<Vec<Gtin>, Error>
 pub async fn create(pool: &PgPool, input: &MaterialInput, key: Uuid) -> Result<Uuid, SaveError> {
     let id = Uuid::new_v4();
     let mut tx = pool.begin().await.map_err(Error::from)?;
-    if let Some(earlier) = claim_idempotency_key(&mut tx, key, "material.create", &id.to_string()).await.map_err(Error::from)? {
-        return Ok(earlier.parse().map_err(|_| Error::Conflict("This form was already used for something else.".into()))?);
+    if let Some(earlier) =
+        claim_idempotency_key(&mut tx, key, "material.create", &id.to_string()).await.map_err(Error::from)?
+    {
+        return Ok(earlier
+            .parse()
+            .map_err(|_| Error::Conflict("This form was already used for something else.".into()))?);
     }
     sqlx::query(
         "insert into materials (id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl, description, active)
@@ -287,8 +302,13 @@ pub async fn add_gtin(pool: &PgPool, material_id: Uuid, form: &GtinForm) -> Resu
     if !PACK_LEVELS.contains(&form.pack_level.as_str()) {
         e.add("pack_level", "Choose the pack level this GTIN identifies.");
     }
-    let units = e.check("units_per_pack", text::positive_decimal(&form.units_per_pack, "Units per pack")).unwrap_or(Decimal::ONE);
-    let prefix = e.check("company_prefix_length", text::optional_int(&form.company_prefix_length, "The company prefix length", 4, 12));
+    let units = e
+        .check("units_per_pack", text::positive_decimal(&form.units_per_pack, "Units per pack"))
+        .unwrap_or(Decimal::ONE);
+    let prefix = e.check(
+        "company_prefix_length",
+        text::optional_int(&form.company_prefix_length, "The company prefix length", 4, 12),
+    );
     if !e.is_empty() {
         return Err(e.into());
     }

@@ -127,14 +127,32 @@ impl TryFrom<&PartyForm> for PartyInput {
         if !e.is_empty() {
             return Err(e);
         }
-        Ok(PartyInput { code, name, is_supplier, is_customer, address, country, gln, phone, email, notes, active: ticked(&f.active) })
+        Ok(PartyInput {
+            code,
+            name,
+            is_supplier,
+            is_customer,
+            address,
+            country,
+            gln,
+            phone,
+            email,
+            notes,
+            active: ticked(&f.active),
+        })
     }
 }
 
 const SELECT: &str = "select id, code, name, is_supplier, is_customer, address, country, gln, phone, email, notes, active, updated_at, version from parties";
 
 /// One page of parties matching `pattern`; `role` narrows to "supplier" or "customer".
-pub async fn list(pool: &PgPool, pattern: Option<&str>, role: Option<&str>, limit: i64, offset: i64) -> Result<(Vec<Party>, i64), Error> {
+pub async fn list(
+    pool: &PgPool,
+    pattern: Option<&str>,
+    role: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Party>, i64), Error> {
     let filter = "where ($1::text is null or code ilike $1 or name ilike $1)
                     and ($2::text is null or ($2 = 'supplier' and is_supplier) or ($2 = 'customer' and is_customer))";
     let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} {filter} order by code limit $3 offset $4")))
@@ -153,7 +171,11 @@ pub async fn list(pool: &PgPool, pattern: Option<&str>, role: Option<&str>, limi
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<Party, Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where id = $1"))).bind(id).fetch_optional(pool).await?.ok_or(Error::NotFound)
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where id = $1")))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(Error::NotFound)
 }
 
 pub async fn contacts(pool: &PgPool, party_id: Uuid) -> Result<Vec<Contact>, Error> {
@@ -168,8 +190,12 @@ pub async fn contacts(pool: &PgPool, party_id: Uuid) -> Result<Vec<Contact>, Err
 pub async fn create(pool: &PgPool, input: &PartyInput, key: Uuid) -> Result<Uuid, SaveError> {
     let id = Uuid::new_v4();
     let mut tx = pool.begin().await.map_err(Error::from)?;
-    if let Some(earlier) = claim_idempotency_key(&mut tx, key, "party.create", &id.to_string()).await.map_err(Error::from)? {
-        return Ok(earlier.parse().map_err(|_| Error::Conflict("This form was already used for something else.".into()))?);
+    if let Some(earlier) =
+        claim_idempotency_key(&mut tx, key, "party.create", &id.to_string()).await.map_err(Error::from)?
+    {
+        return Ok(earlier
+            .parse()
+            .map_err(|_| Error::Conflict("This form was already used for something else.".into()))?);
     }
     sqlx::query(
         "insert into parties (id, code, name, is_supplier, is_customer, address, country, gln, phone, email, notes)

@@ -12,7 +12,11 @@ use crate::web::forms::{ConstraintMessage, FieldErrors, SaveError, claim_idempot
 
 const CONSTRAINTS: &[ConstraintMessage] = &[
     ("sites_code_key", "code", "A site with this code already exists."),
-    ("sites_time_zone_check", "time_zone", "This is not a time zone PostgreSQL knows; use a name such as Europe/Berlin or America/Chicago."),
+    (
+        "sites_time_zone_check",
+        "time_zone",
+        "This is not a time zone PostgreSQL knows; use a name such as Europe/Berlin or America/Chicago.",
+    ),
 ];
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -93,10 +97,11 @@ pub async fn list(pool: &PgPool, pattern: Option<&str>, limit: i64, offset: i64)
     .bind(offset)
     .fetch_all(pool)
     .await?;
-    let total = sqlx::query_scalar("select count(*) from sites where $1::text is null or code ilike $1 or name ilike $1")
-        .bind(pattern)
-        .fetch_one(pool)
-        .await?;
+    let total =
+        sqlx::query_scalar("select count(*) from sites where $1::text is null or code ilike $1 or name ilike $1")
+            .bind(pattern)
+            .fetch_one(pool)
+            .await?;
     Ok((rows, total))
 }
 
@@ -108,18 +113,24 @@ pub async fn all_active(pool: &PgPool) -> Result<Vec<Site>, Error> {
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<Site, Error> {
-    sqlx::query_as("select id, code, name, address, gln, time_zone, active, updated_at, version from sites where id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?
-        .ok_or(Error::NotFound)
+    sqlx::query_as(
+        "select id, code, name, address, gln, time_zone, active, updated_at, version from sites where id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(Error::NotFound)
 }
 
 pub async fn create(pool: &PgPool, input: &SiteInput, key: Uuid) -> Result<Uuid, SaveError> {
     let id = Uuid::new_v4();
     let mut tx = pool.begin().await.map_err(Error::from)?;
-    if let Some(earlier) = claim_idempotency_key(&mut tx, key, "site.create", &id.to_string()).await.map_err(Error::from)? {
-        return Ok(earlier.parse().map_err(|_| Error::Conflict("This form was already used for something else.".into()))?);
+    if let Some(earlier) =
+        claim_idempotency_key(&mut tx, key, "site.create", &id.to_string()).await.map_err(Error::from)?
+    {
+        return Ok(earlier
+            .parse()
+            .map_err(|_| Error::Conflict("This form was already used for something else.".into()))?);
     }
     sqlx::query("insert into sites (id, code, name, address, gln, time_zone) values ($1, $2, $3, $4, $5, $6)")
         .bind(id)

@@ -65,25 +65,26 @@ pub type ConstraintMessage = (&'static str, &'static str, &'static str);
 
 /// Turns a violated constraint named in `known` into a field error; anything else stays an error.
 pub fn map_db_error(err: sqlx::Error, known: &[ConstraintMessage]) -> SaveError {
-    if let sqlx::Error::Database(db) = &err {
-        if let Some(name) = db.constraint() {
-            if let Some((_, field, message)) = known.iter().find(|(c, _, _)| *c == name) {
-                let mut errors = FieldErrors::default();
-                errors.add(field, *message);
-                return SaveError::Invalid(errors);
-            }
-        }
+    if let sqlx::Error::Database(db) = &err
+        && let Some(name) = db.constraint()
+        && let Some((_, field, message)) = known.iter().find(|(c, _, _)| *c == name)
+    {
+        let mut errors = FieldErrors::default();
+        errors.add(field, *message);
+        return SaveError::Invalid(errors);
     }
     SaveError::Other(err.into())
 }
 
 /// The message shown when an edit arrives over a newer one.
-pub const STALE_MESSAGE: &str =
-    "Someone else changed this record after you opened it. Your changes were not saved: the form now shows the current values; make your changes again.";
+pub const STALE_MESSAGE: &str = "Someone else changed this record after you opened it. Your changes were not saved: the form now shows the current values; make your changes again.";
 
 /// Parses the hidden `version` field of an edit form.
 pub fn parse_version(value: &str) -> Result<i32, Error> {
-    value.trim().parse().map_err(|_| Error::BadRequest("The form's version field is missing or malformed; reload the page.".into()))
+    value
+        .trim()
+        .parse()
+        .map_err(|_| Error::BadRequest("The form's version field is missing or malformed; reload the page.".into()))
 }
 
 /// Parses the hidden idempotency key of a create form.
@@ -100,19 +101,19 @@ pub async fn claim_idempotency_key(
     operation: &str,
     result: &str,
 ) -> Result<Option<String>, sqlx::Error> {
-    let inserted = sqlx::query("insert into idempotency_keys (key, operation, result) values ($1, $2, $3) on conflict (key) do nothing")
-        .bind(key)
-        .bind(operation)
-        .bind(result)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    let inserted = sqlx::query(
+        "insert into idempotency_keys (key, operation, result) values ($1, $2, $3) on conflict (key) do nothing",
+    )
+    .bind(key)
+    .bind(operation)
+    .bind(result)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     if inserted == 1 {
         return Ok(None);
     }
-    let earlier: String = sqlx::query_scalar("select result from idempotency_keys where key = $1")
-        .bind(key)
-        .fetch_one(&mut *tx)
-        .await?;
+    let earlier: String =
+        sqlx::query_scalar("select result from idempotency_keys where key = $1").bind(key).fetch_one(&mut *tx).await?;
     Ok(Some(earlier))
 }

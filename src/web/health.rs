@@ -15,13 +15,20 @@ pub fn router() -> Router<AppState> {
 
 async fn health(State(state): State<AppState>) -> Response {
     let db = sqlx::query_scalar::<_, i32>("select 1").fetch_one(&state.pool).await;
-    let migrations: Option<i64> =
-        sqlx::query_scalar("select max(version) from _sqlx_migrations where success").fetch_one(&state.pool).await.ok().flatten();
+    let migrations: Option<i64> = sqlx::query_scalar("select max(version) from _sqlx_migrations where success")
+        .fetch_one(&state.pool)
+        .await
+        .ok()
+        .flatten();
     match db {
-        Ok(_) => (StatusCode::OK, axum::Json(json!({ "status": "ok", "database": "ok", "schema_version": migrations }))).into_response(),
+        Ok(_) => {
+            (StatusCode::OK, axum::Json(json!({ "status": "ok", "database": "ok", "schema_version": migrations })))
+                .into_response()
+        }
         Err(err) => {
             tracing::warn!(error = %err, "health check: database unavailable");
-            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "status": "unavailable", "database": "unavailable" }))).into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "status": "unavailable", "database": "unavailable" })))
+                .into_response()
         }
     }
 }

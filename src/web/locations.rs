@@ -32,7 +32,8 @@ struct IndexPage {
 
 async fn index(State(state): State<AppState>, layout: Layout, Query(query): Query<ListQuery>) -> Result<Response> {
     let mut paging = Paging::new(&query);
-    let (locations, total) = locations::list(&state.pool, paging.pattern().as_deref(), paging.per_page, paging.offset()).await?;
+    let (locations, total) =
+        locations::list(&state.pool, paging.pattern().as_deref(), paging.per_page, paging.offset()).await?;
     paging.total = total;
     render(&IndexPage { layout, locations, paging })
 }
@@ -84,7 +85,14 @@ impl FormPage {
     }
 }
 
-async fn form_page(state: &AppState, status: StatusCode, layout: Layout, location: Option<Location>, form: LocationForm, errors: FieldErrors) -> Result<Response> {
+async fn form_page(
+    state: &AppState,
+    status: StatusCode,
+    layout: Layout,
+    location: Option<Location>,
+    form: LocationForm,
+    errors: FieldErrors,
+) -> Result<Response> {
     let sites = sites::all_active(&state.pool).await?;
     render_with(status, &FormPage { layout, location, form, errors, sites, kinds: KINDS })
 }
@@ -112,7 +120,9 @@ async fn create(State(state): State<AppState>, layout: Layout, Form(form): Form<
     };
     match result {
         Ok(id) => Ok(redirect_with_flash(&format!("/locations/{id}"), FlashKind::Success, "Location saved.")),
-        Err(SaveError::Invalid(errors)) => form_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, None, form, errors).await,
+        Err(SaveError::Invalid(errors)) => {
+            form_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, None, form, errors).await
+        }
         Err(SaveError::Stale) => Err(Error::Conflict(STALE_MESSAGE.into())),
         Err(SaveError::Other(e)) => Err(e),
     }
@@ -124,7 +134,12 @@ async fn edit(State(state): State<AppState>, layout: Layout, Path(id): Path<Stri
     form_page(&state, StatusCode::OK, layout, Some(location), form, FieldErrors::default()).await
 }
 
-async fn update(State(state): State<AppState>, mut layout: Layout, Path(id): Path<String>, Form(form): Form<LocationForm>) -> Result<Response> {
+async fn update(
+    State(state): State<AppState>,
+    mut layout: Layout,
+    Path(id): Path<String>,
+    Form(form): Form<LocationForm>,
+) -> Result<Response> {
     let id = super::parse_id(&id)?;
     let version = parse_version(&form.version)?;
     let result = match LocationInput::try_from(&form) {

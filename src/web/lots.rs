@@ -131,7 +131,8 @@ struct ShowPage {
 async fn show(State(state): State<AppState>, layout: Layout, Path(id): Path<String>) -> Result<Response> {
     let id = super::parse_id(&id)?;
     let sql = format!("{LOT_SELECT} where l.id = $1");
-    let lot: LotRow = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&state.pool).await?.ok_or(Error::NotFound)?;
+    let lot: LotRow =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&state.pool).await?.ok_or(Error::NotFound)?;
     let detail: LotDetail = sqlx::query_as(
         "select s.code as site_code, s.name as site_name, p.name as supplier_name, l.supplier_lot, l.tlc, l.tlc_source,
                 l.country_of_origin, l.material_id

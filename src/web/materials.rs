@@ -11,7 +11,9 @@ use super::forms::{FieldErrors, STALE_MESSAGE, SaveError, parse_idempotency_key,
 use super::{FlashKind, Layout, ListQuery, Paging, redirect_with_flash, render, render_with};
 use crate::app::AppState;
 use crate::error::{Error, Result};
-use crate::master::materials::{self, EXPIRY_POLICIES, GtinForm, KINDS, Material, MaterialForm, MaterialInput, PACK_LEVELS, Unit};
+use crate::master::materials::{
+    self, EXPIRY_POLICIES, GtinForm, KINDS, Material, MaterialForm, MaterialInput, PACK_LEVELS, Unit,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -34,7 +36,8 @@ struct IndexPage {
 #[tracing::instrument(skip_all)]
 async fn index(State(state): State<AppState>, layout: Layout, Query(query): Query<ListQuery>) -> Result<Response> {
     let mut paging = Paging::new(&query);
-    let (materials, total) = materials::list(&state.pool, paging.pattern().as_deref(), paging.per_page, paging.offset()).await?;
+    let (materials, total) =
+        materials::list(&state.pool, paging.pattern().as_deref(), paging.per_page, paging.offset()).await?;
     paging.total = total;
     render(&IndexPage { layout, materials, paging })
 }
@@ -52,10 +55,23 @@ struct ShowPage {
 
 async fn show(State(state): State<AppState>, layout: Layout, Path(id): Path<String>) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    show_page(&state, layout, id, GtinForm { pack_level: "each".into(), units_per_pack: "1".into(), ..Default::default() }, FieldErrors::default()).await
+    show_page(
+        &state,
+        layout,
+        id,
+        GtinForm { pack_level: "each".into(), units_per_pack: "1".into(), ..Default::default() },
+        FieldErrors::default(),
+    )
+    .await
 }
 
-async fn show_page(state: &AppState, layout: Layout, id: uuid::Uuid, gtin_form: GtinForm, errors: FieldErrors) -> Result<Response> {
+async fn show_page(
+    state: &AppState,
+    layout: Layout,
+    id: uuid::Uuid,
+    gtin_form: GtinForm,
+    errors: FieldErrors,
+) -> Result<Response> {
     let material = materials::get(&state.pool, id).await?;
     let gtins = materials::gtins(&state.pool, id).await?;
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
@@ -81,7 +97,13 @@ impl FormPage {
     }
 }
 
-async fn form_page(state: &AppState, layout: Layout, material: Option<Material>, form: MaterialForm, errors: FieldErrors) -> Result<Response> {
+async fn form_page(
+    state: &AppState,
+    layout: Layout,
+    material: Option<Material>,
+    form: MaterialForm,
+    errors: FieldErrors,
+) -> Result<Response> {
     let units = materials::units(&state.pool).await?;
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     render_with(status, &FormPage { layout, material, form, errors, units, kinds: KINDS, policies: EXPIRY_POLICIES })
@@ -107,7 +129,11 @@ async fn create(State(state): State<AppState>, layout: Layout, Form(form): Form<
         Err(errors) => Err(SaveError::Invalid(errors)),
     };
     match result {
-        Ok(id) => Ok(redirect_with_flash(&format!("/materials/{id}"), FlashKind::Success, &format!("Material {} saved.", form.code.trim().to_uppercase()))),
+        Ok(id) => Ok(redirect_with_flash(
+            &format!("/materials/{id}"),
+            FlashKind::Success,
+            &format!("Material {} saved.", form.code.trim().to_uppercase()),
+        )),
         Err(SaveError::Invalid(errors)) => form_page(&state, layout, None, form, errors).await,
         Err(SaveError::Stale) => Err(Error::Conflict(STALE_MESSAGE.into())),
         Err(SaveError::Other(e)) => Err(e),
@@ -121,7 +147,12 @@ async fn edit(State(state): State<AppState>, layout: Layout, Path(id): Path<Stri
 }
 
 #[tracing::instrument(skip_all)]
-async fn update(State(state): State<AppState>, mut layout: Layout, Path(id): Path<String>, Form(form): Form<MaterialForm>) -> Result<Response> {
+async fn update(
+    State(state): State<AppState>,
+    mut layout: Layout,
+    Path(id): Path<String>,
+    Form(form): Form<MaterialForm>,
+) -> Result<Response> {
     let id = super::parse_id(&id)?;
     let version = parse_version(&form.version)?;
     let result = match MaterialInput::try_from(&form) {
@@ -140,18 +171,33 @@ async fn update(State(state): State<AppState>, mut layout: Layout, Path(id): Pat
             let current = MaterialForm::from(&material);
             let mut errors = FieldErrors::default();
             errors.add("version", STALE_MESSAGE);
-            let page = FormPage { layout, material: Some(material), form: current, errors, units: materials::units(&state.pool).await?, kinds: KINDS, policies: EXPIRY_POLICIES };
+            let page = FormPage {
+                layout,
+                material: Some(material),
+                form: current,
+                errors,
+                units: materials::units(&state.pool).await?,
+                kinds: KINDS,
+                policies: EXPIRY_POLICIES,
+            };
             render_with(StatusCode::CONFLICT, &page)
         }
         Err(SaveError::Other(e)) => Err(e),
     }
 }
 
-async fn add_gtin(State(state): State<AppState>, layout: Layout, Path(id): Path<String>, Form(form): Form<GtinForm>) -> Result<Response> {
+async fn add_gtin(
+    State(state): State<AppState>,
+    layout: Layout,
+    Path(id): Path<String>,
+    Form(form): Form<GtinForm>,
+) -> Result<Response> {
     let id = super::parse_id(&id)?;
     materials::get(&state.pool, id).await?;
     match materials::add_gtin(&state.pool, id, &form).await {
-        Ok(gtin) => Ok(redirect_with_flash(&format!("/materials/{id}"), FlashKind::Success, &format!("GTIN {gtin} added."))),
+        Ok(gtin) => {
+            Ok(redirect_with_flash(&format!("/materials/{id}"), FlashKind::Success, &format!("GTIN {gtin} added.")))
+        }
         Err(SaveError::Invalid(errors)) => show_page(&state, layout, id, form, errors).await,
         Err(SaveError::Stale) => Err(Error::Conflict(STALE_MESSAGE.into())),
         Err(SaveError::Other(e)) => Err(e),

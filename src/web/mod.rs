@@ -30,7 +30,8 @@ pub fn render<T: Template>(page: &T) -> Result<Response, Error> {
 
 /// Renders a page with a status other than 200 (a form with errors answers 422).
 pub fn render_with<T: Template>(status: StatusCode, page: &T) -> Result<Response, Error> {
-    let html = page.render().map_err(|e| Error::Internal(anyhow::Error::new(e).context("Failed to render a template")))?;
+    let html =
+        page.render().map_err(|e| Error::Internal(anyhow::Error::new(e).context("Failed to render a template")))?;
     Ok((status, Html(html)).into_response())
 }
 
@@ -210,12 +211,13 @@ impl Paging {
 
     /// The query string of another page of the same search.
     pub fn link(&self, page: i64) -> String {
-        if self.q.is_empty() {
-            format!("?page={page}")
-        } else {
-            format!("?q={}&page={page}", percent_encode(&self.q))
-        }
+        if self.q.is_empty() { format!("?page={page}") } else { format!("?q={}&page={page}", percent_encode(&self.q)) }
     }
+}
+
+/// A record id from the path; anything that is not a UUID names no record.
+pub fn parse_id(text: &str) -> Result<uuid::Uuid, Error> {
+    uuid::Uuid::parse_str(text).map_err(|_| Error::NotFound)
 }
 
 #[cfg(test)]
@@ -238,9 +240,4 @@ mod tests {
         let p = Paging::new(&ListQuery { q: String::new(), page: Some("-3".into()) });
         assert_eq!(p.page, 1);
     }
-}
-
-/// A record id from the path; anything that is not a UUID names no record.
-pub fn parse_id(text: &str) -> Result<uuid::Uuid, Error> {
-    uuid::Uuid::parse_str(text).map_err(|_| Error::NotFound)
 }

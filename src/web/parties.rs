@@ -47,7 +47,8 @@ async fn index(State(state): State<AppState>, layout: Layout, Query(query): Quer
         "supplier" | "customer" => Some(query.role.as_str()),
         _ => None,
     };
-    let (parties, total) = parties::list(&state.pool, paging.pattern().as_deref(), role, paging.per_page, paging.offset()).await?;
+    let (parties, total) =
+        parties::list(&state.pool, paging.pattern().as_deref(), role, paging.per_page, paging.offset()).await?;
     paging.total = total;
     render(&IndexPage { layout, parties, paging, role: role.unwrap_or_default().to_string() })
 }
@@ -62,7 +63,13 @@ struct ShowPage {
     errors: FieldErrors,
 }
 
-async fn show_page(state: &AppState, layout: Layout, id: uuid::Uuid, contact_form: ContactForm, errors: FieldErrors) -> Result<Response> {
+async fn show_page(
+    state: &AppState,
+    layout: Layout,
+    id: uuid::Uuid,
+    contact_form: ContactForm,
+    errors: FieldErrors,
+) -> Result<Response> {
     let party = parties::get(&state.pool, id).await?;
     let contacts = parties::contacts(&state.pool, id).await?;
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
@@ -73,7 +80,12 @@ async fn show(State(state): State<AppState>, layout: Layout, Path(id): Path<Stri
     show_page(&state, layout, super::parse_id(&id)?, ContactForm::default(), FieldErrors::default()).await
 }
 
-async fn add_contact(State(state): State<AppState>, layout: Layout, Path(id): Path<String>, Form(form): Form<ContactForm>) -> Result<Response> {
+async fn add_contact(
+    State(state): State<AppState>,
+    layout: Layout,
+    Path(id): Path<String>,
+    Form(form): Form<ContactForm>,
+) -> Result<Response> {
     let id = super::parse_id(&id)?;
     parties::get(&state.pool, id).await?;
     match parties::add_contact(&state.pool, id, &form).await {
@@ -99,7 +111,13 @@ impl FormPage {
     }
 }
 
-fn form_page(status: StatusCode, layout: Layout, party: Option<Party>, form: PartyForm, errors: FieldErrors) -> Result<Response> {
+fn form_page(
+    status: StatusCode,
+    layout: Layout,
+    party: Option<Party>,
+    form: PartyForm,
+    errors: FieldErrors,
+) -> Result<Response> {
     render_with(status, &FormPage { layout, party, form, errors })
 }
 
@@ -128,7 +146,12 @@ async fn edit(State(state): State<AppState>, layout: Layout, Path(id): Path<Stri
     form_page(StatusCode::OK, layout, Some(party), form, FieldErrors::default())
 }
 
-async fn update(State(state): State<AppState>, mut layout: Layout, Path(id): Path<String>, Form(form): Form<PartyForm>) -> Result<Response> {
+async fn update(
+    State(state): State<AppState>,
+    mut layout: Layout,
+    Path(id): Path<String>,
+    Form(form): Form<PartyForm>,
+) -> Result<Response> {
     let id = super::parse_id(&id)?;
     let version = parse_version(&form.version)?;
     let result = match PartyInput::try_from(&form) {

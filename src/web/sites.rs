@@ -32,7 +32,8 @@ struct IndexPage {
 
 async fn index(State(state): State<AppState>, layout: Layout, Query(query): Query<ListQuery>) -> Result<Response> {
     let mut paging = Paging::new(&query);
-    let (sites, total) = sites::list(&state.pool, paging.pattern().as_deref(), paging.per_page, paging.offset()).await?;
+    let (sites, total) =
+        sites::list(&state.pool, paging.pattern().as_deref(), paging.per_page, paging.offset()).await?;
     paging.total = total;
     render(&IndexPage { layout, sites, paging })
 }
@@ -67,12 +68,19 @@ impl FormPage {
     }
 }
 
-fn form_page(status: StatusCode, layout: Layout, site: Option<Site>, form: SiteForm, errors: FieldErrors) -> Result<Response> {
+fn form_page(
+    status: StatusCode,
+    layout: Layout,
+    site: Option<Site>,
+    form: SiteForm,
+    errors: FieldErrors,
+) -> Result<Response> {
     render_with(status, &FormPage { layout, site, form, errors })
 }
 
 async fn new(layout: Layout) -> Result<Response> {
-    let form = SiteForm { time_zone: "UTC".into(), idempotency_key: uuid::Uuid::new_v4().to_string(), ..Default::default() };
+    let form =
+        SiteForm { time_zone: "UTC".into(), idempotency_key: uuid::Uuid::new_v4().to_string(), ..Default::default() };
     form_page(StatusCode::OK, layout, None, form, FieldErrors::default())
 }
 
@@ -96,7 +104,12 @@ async fn edit(State(state): State<AppState>, layout: Layout, Path(id): Path<Stri
     form_page(StatusCode::OK, layout, Some(site), form, FieldErrors::default())
 }
 
-async fn update(State(state): State<AppState>, mut layout: Layout, Path(id): Path<String>, Form(form): Form<SiteForm>) -> Result<Response> {
+async fn update(
+    State(state): State<AppState>,
+    mut layout: Layout,
+    Path(id): Path<String>,
+    Form(form): Form<SiteForm>,
+) -> Result<Response> {
     let id = super::parse_id(&id)?;
     let version = parse_version(&form.version)?;
     let result = match SiteInput::try_from(&form) {

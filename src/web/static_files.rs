@@ -24,13 +24,18 @@ const FILES: &[(&str, &str, &[u8])] = &[
 pub fn version() -> &'static str {
     static VERSION: OnceLock<String> = OnceLock::new();
     VERSION.get_or_init(|| {
-        let hash = FILES.iter().flat_map(|(_, _, b)| b.iter()).fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3));
+        let hash = FILES
+            .iter()
+            .flat_map(|(_, _, b)| b.iter())
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3));
         format!("{:012x}", hash & 0xffff_ffff_ffff)
     })
 }
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/static/{name}", get(file)).route("/favicon.ico", get(|| async { file_response("favicon.svg", None, &HeaderMap::new()) }))
+    Router::new()
+        .route("/static/{name}", get(file))
+        .route("/favicon.ico", get(|| async { file_response("favicon.svg", None, &HeaderMap::new()) }))
 }
 
 #[derive(Deserialize)]
@@ -47,7 +52,11 @@ fn file_response(name: &str, requested_version: Option<&str>, headers: &HeaderMa
         return Error::NotFound.into_response();
     };
     let etag = format!("\"{}\"", version());
-    let cache = if requested_version == Some(version()) { "public, max-age=31536000, immutable" } else { "public, max-age=300" };
+    let cache = if requested_version == Some(version()) {
+        "public, max-age=31536000, immutable"
+    } else {
+        "public, max-age=300"
+    };
     let mut response = if headers.get(IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {

@@ -1,0 +1,310 @@
+//! The embedded default, driven through the real binary: lotline starts its own PostgreSQL,
+//! shares it with other commands, survives crashes and stale files, and leaves nothing behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_lotline");
+
+/// A data folder of its own, deleted with its cluster at the end.
+pub struct DataDir(pub PathBuf);
+
+impl DataDir {
+    pub fn new() -> DataDir {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("cli-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]));
+        std::fs::create_dir_all(&dir).unwrap();
+        DataDir(dir)
+    }
+
+    pub fn lotline(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env_remove("DATABASE_URL")
+            .env("LOTLINE_DATA_DIR", &self.0)
+            .env("LOTLINE_LOG", "info")
+            .current_dir(&self.0)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.lotline(args).output().unwrap()
+    }
+
+    /// The folder of the cluster, as `lotline db status` reports it.
+    pub fn cluster_root(&self) -> PathBuf {
+        let out = self.run(&["db", "status"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        PathBuf::from(text.trim().rsplit(" in ").next().unwrap())
+    }
+
+    pub fn db_running(&self) -> bool {
+        let out = self.run(&["db", "status"]);
+        String::from_utf8_lossy(&out.stdout).contains("is running")
+    }
+
+    /// Every live postgres process serving this data folder's cluster.
+    pub fn postgres_pids(&self) -> Vec<u32> {
+        let pgdata = self.cluster_root().join("pgdata").canonicalize().unwrap_or_default();
+        let mut pids = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+            let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+            if comm.trim() == "postgres" && std::fs::read_link(entry.path().join("cwd")).is_ok_and(|c| c == pgdata) {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = self.run(&["db", "destroy", "--yes"]);
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A `lotline serve` process on a free port.
+pub struct Server {
+    pub child: Option<Child>,
+    pub port: u16,
+    log: PathBuf,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Server {
+    pub fn start(data: &DataDir, extra: &[&str]) -> Server {
+        let port = free_port();
+        let log = data.0.join(format!("serve-{port}.log"));
+        let mut args = vec!["serve"];
+        args.extend_from_slice(extra);
+        let child = data
+            .lotline(&args)
+            .env("LOTLINE_LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut server = Server { child: Some(child), port, log };
+        server.wait_healthy();
+        server
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if http::status(&self.url("/healthz")).is_ok_and(|code| code == 200) {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("lotline serve exited with {status}:\n{}", self.log());
+            }
+            assert!(Instant::now() < deadline, "lotline serve did not become healthy:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().unwrap().id();
+        assert!(Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().unwrap().success());
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) -> String {
+        self.signal("TERM");
+        let status = wait_exit(self.child.as_mut().unwrap(), Duration::from_secs(60));
+        assert!(status.success(), "lotline serve exited with {status}:\n{}", self.log());
+        self.child = None;
+        self.log()
+    }
+
+    /// Kills the server without a chance to clean up, as a crash would.
+    pub fn crash(mut self) {
+        self.signal("KILL");
+        wait_exit(self.child.as_mut().unwrap(), Duration::from_secs(10));
+        self.child = None;
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the process did not exit in {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+mod http {
+    //! A tiny blocking GET for the process tests (they run outside any async runtime).
+    pub fn status(url: &str) -> std::io::Result<u16> {
+        use std::io::{Read, Write};
+        let rest = url.strip_prefix("http://").unwrap();
+        let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap();
+        let mut stream = std::net::TcpStream::connect(host)?;
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        let code = response.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        Ok(code)
+    }
+
+    /// The body of a GET.
+    pub fn body(url: &str) -> String {
+        use std::io::{Read, Write};
+        let rest = url.strip_prefix("http://").unwrap();
+        let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap();
+        let mut stream = std::net::TcpStream::connect(host).unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        let text = String::from_utf8_lossy(&response).to_string();
+        text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+    }
+}
+
+pub use http::body as get_body;
+
+fn dashboard_count(server: &Server, name: &str) -> String {
+    let html = scraper::Html::parse_document(&get_body(&server.url("/")));
+    crate::helpers::text(&html, &format!("[data-count={name}]"))
+}
+
+/// Posts a new site through the site form, as a browser would.
+fn create_site(server: &Server, code: &str) {
+    use std::io::{Read, Write};
+    let body = format!("code={code}&name=Kept+site&time_zone=UTC&idempotency_key={}", uuid::Uuid::new_v4());
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    write!(
+        stream,
+        "POST /sites HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 303"), "{response}");
+}
+
+#[test]
+fn serve_runs_its_own_database_keeps_the_data_across_restarts_and_leaves_no_postgres_behind() {
+    let data = DataDir::new();
+    let server = Server::start(&data, &["--demo"]);
+    assert_eq!(dashboard_count(&server, "materials"), "11", "the demo plant is loaded");
+    assert!(!data.postgres_pids().is_empty(), "a private postgres serves the data folder");
+    create_site(&server, "KEPT");
+    let log = server.stop();
+    assert!(log.contains("stopping the private PostgreSQL server"), "{log}");
+    assert!(data.postgres_pids().is_empty(), "no postgres process is left behind");
+
+    let server = Server::start(&data, &["--demo"]);
+    assert_eq!(dashboard_count(&server, "sites"), "3", "the data is kept, and the demo is not loaded twice");
+    assert_eq!(dashboard_count(&server, "materials"), "11");
+    server.stop();
+    assert!(data.postgres_pids().is_empty());
+}
+
+#[test]
+fn a_second_command_uses_the_running_database_instead_of_failing_on_its_lock() {
+    let data = DataDir::new();
+    let server = Server::start(&data, &[]);
+    let out = data.run(&["migrate"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already running; connecting to it"));
+    assert_eq!(http::status(&server.url("/healthz")).unwrap(), 200, "the server's database still runs");
+    server.stop();
+    assert!(data.postgres_pids().is_empty());
+}
+
+#[test]
+fn a_database_orphaned_by_a_crashed_server_is_adopted_and_stopped_by_the_next_one() {
+    let data = DataDir::new();
+    Server::start(&data, &[]).crash();
+    assert!(!data.postgres_pids().is_empty(), "the crashed server's postgres still runs");
+    let server = Server::start(&data, &[]);
+    assert!(server.log().contains("already running"), "{}", server.log());
+    server.stop();
+    assert!(data.postgres_pids().is_empty(), "the adopting server stopped it");
+}
+
+#[test]
+fn a_stale_pid_file_whose_pid_now_belongs_to_another_process_is_recovered() {
+    let data = DataDir::new();
+    let server = Server::start(&data, &[]);
+    let pgdata = data.cluster_root().join("pgdata");
+    let postmaster: u32 =
+        std::fs::read_to_string(pgdata.join("postmaster.pid")).unwrap().lines().next().unwrap().parse().unwrap();
+    server.crash();
+    // The machine "crashes": the postmaster dies without removing its pid file, and the pid is
+    // later reused by an unrelated process (this test itself).
+    Command::new("kill").args(["-KILL", &postmaster.to_string()]).status().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !data.postgres_pids().is_empty() {
+        assert!(Instant::now() < deadline, "postgres processes did not exit");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pid_file = std::fs::read_to_string(pgdata.join("postmaster.pid")).unwrap();
+    let reused = pid_file.replacen(&postmaster.to_string(), &std::process::id().to_string(), 1);
+    std::fs::write(pgdata.join("postmaster.pid"), reused).unwrap();
+
+    let server = Server::start(&data, &[]);
+    assert!(server.log().contains("removing a stale PostgreSQL pid file"), "{}", server.log());
+    server.stop();
+    assert!(data.postgres_pids().is_empty());
+}
+
+#[test]
+fn db_subcommands_start_report_and_stop_the_private_database() {
+    let data = DataDir::new();
+    assert!(!data.db_running());
+    let out = data.run(&["db", "start"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(data.db_running(), "db start leaves it running");
+    let out = data.run(&["db", "stop"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "private PostgreSQL stopped");
+    assert!(!data.db_running());
+    assert!(data.postgres_pids().is_empty());
+    let refused = data.run(&["db", "destroy"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("add --yes"));
+}
+
+#[test]
+fn missing_postgresql_binaries_get_one_clear_error_naming_the_package_and_the_alternative() {
+    let data = DataDir::new();
+    let empty = data.0.join("no-binaries");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = data.lotline(&["migrate"]).env("LOTLINE_PG_BINDIR", &empty).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no PostgreSQL server binaries"), "{err}");
+    assert!(err.contains("apt-get install postgresql"), "{err}");
+    assert!(err.contains("DATABASE_URL"), "{err}");
+    assert!(!Path::new(&empty).join("initdb").exists());
+}

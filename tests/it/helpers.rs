@@ -1,0 +1,221 @@
+//! The test harness: a private PostgreSQL cluster shared by every test process of a run, a
+//! template database migrated once, a fresh copy of it per test, and the real app on a free port.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use lotline::db::embedded::{Cluster, ClusterOptions};
+use reqwest::StatusCode;
+use reqwest::header::LOCATION;
+use scraper::{Html, Selector};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection, PgPool};
+
+/// Where the test cluster lives: the test command sets LOTLINE_TEST_DATA_DIR; plain `cargo test`
+/// falls back to a folder under target/.
+pub fn test_data_dir() -> PathBuf {
+    std::env::var_os("LOTLINE_TEST_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("test-db"))
+}
+
+/// Connection options for the server every test uses (admin access: it creates databases).
+fn server() -> PgConnectOptions {
+    static OPTIONS: OnceLock<PgConnectOptions> = OnceLock::new();
+    OPTIONS
+        .get_or_init(|| {
+            if let Ok(url) = std::env::var("LOTLINE_TEST_DATABASE_URL") {
+                return url.parse().expect("LOTLINE_TEST_DATABASE_URL is a PostgreSQL URL");
+            }
+            let dir = test_data_dir();
+            std::fs::create_dir_all(&dir).expect("create the test data folder");
+            let opts = ClusterOptions { data_dir: dir, bindir: None, ephemeral: true };
+            let cluster = Cluster::open(&opts).expect("start the test PostgreSQL cluster");
+            let options = cluster.connect_options("postgres");
+            cluster.detach(); // the test command stops it when the run ends
+            options
+        })
+        .clone()
+}
+
+/// The migrated template: made once per set of migrations, under a lock so that concurrent test
+/// processes neither race nor see a half-migrated template.
+async fn template() -> String {
+    let hash = lotline::db::MIGRATOR
+        .iter()
+        .flat_map(|m| m.checksum.iter().copied())
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let name = format!("lotline_template_{hash:016x}");
+    let mut admin = PgConnection::connect_with(&server()).await.expect("connect to the test server");
+    sqlx::query("select pg_advisory_lock(4242)").execute(&mut admin).await.unwrap();
+    let exists: bool = sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    if !exists {
+        let building = format!("{name}_building");
+        sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists {building}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("create database {building}"))).execute(&mut admin).await.unwrap();
+        let pool = PgPool::connect_with(server().database(&building)).await.unwrap();
+        lotline::db::migrate(&pool).await.expect("migrations apply to an empty database");
+        pool.close().await;
+        sqlx::query(sqlx::AssertSqlSafe(format!("alter database {building} rename to {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+    sqlx::query("select pg_advisory_unlock(4242)").execute(&mut admin).await.unwrap();
+    admin.close().await.unwrap();
+    name
+}
+
+/// A fresh, migrated database of its own for one test.
+pub async fn fresh_database() -> (String, PgPool) {
+    let template = template().await;
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect_with(&server()).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name} template {template}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+    let pool =
+        sqlx::postgres::PgPoolOptions::new().max_connections(8).connect_with(server().database(&name)).await.unwrap();
+    (name, pool)
+}
+
+/// The real application, serving HTTP on a free loopback port, on its own database.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    /// Direct access for fixtures and for checking what was (not) written.
+    pub pool: PgPool,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let (_, pool) = fresh_database().await;
+    let app = lotline::app::router(lotline::app::AppState { pool: pool.clone() });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        lotline::app::serve(listener, app, std::future::pending()).await.unwrap();
+    });
+    let client =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
+    TestApp { addr, client, pool }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    /// GET a page that must answer 200 with HTML, parsed.
+    pub async fn page(&self, path: &str) -> Html {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        Html::parse_document(&response.text().await.unwrap())
+    }
+
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.client.post(self.url(path)).form(fields).send().await.expect("POST")
+    }
+
+    /// Fills the form at `form_page` (every field it renders, hidden ones included), overrides
+    /// `fields`, and posts it to the form's action — as a browser would.
+    pub async fn submit(&self, form_page: &str, form_css: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let page = self.page(form_page).await;
+        let form = page.select(&sel(form_css)).next().unwrap_or_else(|| panic!("{form_page} has {form_css}"));
+        let action = form.value().attr("action").expect("form action").to_string();
+        let mut values: Vec<(String, String)> = Vec::new();
+        for input in form.select(&sel("input[name], select[name], textarea[name]")) {
+            let el = input.value();
+            let name = el.attr("name").unwrap().to_string();
+            let value = match el.name() {
+                "select" => input
+                    .select(&sel("option[selected]"))
+                    .next()
+                    .or_else(|| input.select(&sel("option")).next())
+                    .and_then(|o| o.value().attr("value"))
+                    .unwrap_or("")
+                    .to_string(),
+                "textarea" => input.text().collect(),
+                _ if el.attr("type") == Some("checkbox") => {
+                    if el.attr("checked").is_none() {
+                        continue;
+                    }
+                    el.attr("value").unwrap_or("on").to_string()
+                }
+                _ => el.attr("value").unwrap_or("").to_string(),
+            };
+            values.push((name, value));
+        }
+        for (name, value) in fields {
+            values.retain(|(n, _)| n != name);
+            if !value.is_empty() || !is_checkbox(&form, name) {
+                values.push((name.to_string(), value.to_string()));
+            }
+        }
+        self.client.post(self.url(&action)).form(&values).send().await.expect("POST")
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from {table}")))
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+}
+
+fn is_checkbox(form: &scraper::ElementRef, name: &str) -> bool {
+    form.select(&sel(&format!("input[type=checkbox][name=\"{name}\"]"))).next().is_some()
+}
+
+pub fn sel(css: &str) -> Selector {
+    Selector::parse(css).unwrap_or_else(|_| panic!("valid selector {css}"))
+}
+
+/// The text of every element matching `css`, trimmed and with whitespace collapsed.
+pub fn texts(html: &Html, css: &str) -> Vec<String> {
+    html.select(&sel(css))
+        .map(|e| e.text().collect::<Vec<_>>().join(" ").split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// The one text matching `css`.
+pub fn text(html: &Html, css: &str) -> String {
+    let all = texts(html, css);
+    assert_eq!(all.len(), 1, "exactly one {css}, found {all:?}");
+    all.into_iter().next().unwrap()
+}
+
+/// The value attribute of the input matching `css`.
+pub fn value(html: &Html, css: &str) -> String {
+    html.select(&sel(css)).next().unwrap_or_else(|| panic!("{css}")).value().attr("value").unwrap_or("").to_string()
+}
+
+/// Asserts a 303 to a path matching `prefix` and returns it.
+pub fn assert_redirect(response: &reqwest::Response, prefix: &str) -> String {
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "expected a redirect to {prefix}");
+    let to = response.headers()[LOCATION].to_str().unwrap().to_string();
+    assert!(to.starts_with(prefix), "redirect to {to}, expected {prefix}…");
+    to
+}
+
+/// A refused form: 422 with the given field's message, as the page shows it.
+pub async fn assert_field_error(response: reqwest::Response, field: &str, needle: &str) -> Html {
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = Html::parse_document(&response.text().await.unwrap());
+    let message = text(&html, &format!("#f-{field}-error"));
+    assert!(message.contains(needle), "error for {field}: {message:?} should contain {needle:?}");
+    html
+}

@@ -1,0 +1,13 @@
+//! lotline's integration tests: the real application on a real PostgreSQL, over real HTTP.
+//! One binary; a module per area. See `helpers` for how the database is shared.
+
+mod cli;
+mod embedded;
+mod errors;
+mod helpers;
+mod home;
+mod locations;
+mod lots;
+mod materials;
+mod parties;
+mod sites;
