@@ -17,6 +17,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::auth::SessionPolicy;
 use crate::error::{Error, ErrorInfo};
 use crate::web::{self, Layout};
 
@@ -24,11 +25,23 @@ use crate::web::{self, Layout};
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
+    pub sessions: SessionPolicy,
+}
+
+impl AppState {
+    pub fn new(pool: PgPool) -> AppState {
+        AppState { pool, sessions: SessionPolicy::default() }
+    }
 }
 
 /// The whole application, as served and as tested.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .merge(web::auth::router())
+        .merge(web::account::router())
+        .merge(web::api::router())
+        .merge(web::audit::router())
+        .merge(web::users::router())
         .merge(web::home::router())
         .merge(web::health::router())
         .merge(web::static_files::router())
@@ -38,7 +51,8 @@ pub fn router(state: AppState) -> Router {
         .merge(web::sites::router())
         .merge(web::locations::router())
         .fallback(|| async { Error::NotFound })
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(middleware::from_fn_with_state(state, web::auth::authenticate))
         .layer(middleware::from_fn(render_errors))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
         .layer(CompressionLayer::new())
@@ -145,7 +159,9 @@ pub async fn serve(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

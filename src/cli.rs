@@ -36,6 +36,39 @@ enum Command {
     /// Manage the private PostgreSQL cluster of the data folder (the embedded default).
     #[command(subcommand)]
     Db(DbCommand),
+    /// Manage user accounts (the first administrator is made here).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Check the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user. The password is prompted for, or read from standard input when it is not a terminal.
+    Add {
+        #[arg(long)]
+        username: String,
+        /// A role: operator, qa or admin; repeat for several.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// Full name, as shown in the audit trail (defaults to the user name).
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// Set a user's password (and end their sessions); read like `add`.
+    SetPassword {
+        #[arg(long)]
+        username: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain of the audit trail: exits non-zero and names the first broken
+    /// entry if any row was changed or removed; prints the head hash otherwise.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,6 +136,94 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Db(cmd) => db_command(&cli.db, cmd).await,
+        Command::User(cmd) => with_database(&cli.db, |pool| Box::pin(user_command(pool, cmd))).await,
+        Command::Audit(AuditCommand::Verify) => with_database(&cli.db, |pool| Box::pin(audit_verify(pool))).await,
+    }
+}
+
+/// Opens the database (migrated), runs `work`, and closes it whatever the outcome.
+async fn with_database<F>(cfg: &DbConfig, work: F) -> Result<()>
+where
+    F: for<'a> FnOnce(&'a sqlx::PgPool) -> std::pin::Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>,
+{
+    let database = Database::open(cfg).await?;
+    let result = match db::migrate(&database.pool).await {
+        Ok(()) => work(&database.pool).await,
+        Err(e) => Err(e),
+    };
+    database.close().await?;
+    result
+}
+
+/// The actor of command-line work: the operating-system user who ran it.
+fn cli_actor() -> crate::audit::Actor {
+    let who = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
+    crate::audit::Actor::system(&format!("cli:{who}"))
+}
+
+fn read_password(prompt: &str) -> Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(prompt)?;
+        let again = rpassword::prompt_password("Again: ")?;
+        anyhow::ensure!(first == again, "the two passwords differ; nothing was changed");
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\n', '\r']).to_string())
+    }
+}
+
+fn save_failure(err: crate::web::forms::SaveError) -> anyhow::Error {
+    match err {
+        crate::web::forms::SaveError::Invalid(errors) => anyhow::anyhow!("{}", errors.messages().join("; ")),
+        crate::web::forms::SaveError::Stale => anyhow::anyhow!("the user changed meanwhile; try again"),
+        crate::web::forms::SaveError::Other(e) => anyhow::Error::new(e),
+    }
+}
+
+async fn user_command(pool: &sqlx::PgPool, cmd: UserCommand) -> Result<()> {
+    use crate::auth::users;
+    match cmd {
+        UserCommand::Add { username, roles, display_name } => {
+            let password = read_password(&format!("Password for {username}: "))?;
+            let form = users::UserForm {
+                display_name: display_name.unwrap_or_else(|| username.clone()),
+                username: username.clone(),
+                roles,
+                password,
+                ..Default::default()
+            };
+            users::create(pool, &cli_actor(), &form).await.map_err(save_failure)?;
+            println!("user {username} created");
+        }
+        UserCommand::SetPassword { username } => {
+            let id: uuid::Uuid = sqlx::query_scalar("select id from users where lower(username) = lower($1)")
+                .bind(&username)
+                .fetch_optional(pool)
+                .await?
+                .with_context(|| format!("there is no user {username}"))?;
+            let password = read_password(&format!("New password for {username}: "))?;
+            users::set_password(pool, &cli_actor(), id, &password).await.map_err(save_failure)?;
+            println!("password of {username} set; their sessions were ended");
+        }
+    }
+    Ok(())
+}
+
+async fn audit_verify(pool: &sqlx::PgPool) -> Result<()> {
+    match crate::audit::verify(pool).await? {
+        crate::audit::Verification::Intact { entries, head } => {
+            println!(
+                "audit trail intact: {entries} entries; head hash {}",
+                if head.is_empty() { "(empty)" } else { &head }
+            );
+            Ok(())
+        }
+        crate::audit::Verification::Broken { id, problem } => {
+            anyhow::bail!("audit trail broken at entry {id}: {problem}")
+        }
     }
 }
 
@@ -115,8 +236,9 @@ async fn serve(db_cfg: &DbConfig, cfg: &ServeConfig) -> Result<()> {
         db::migrate(&database.pool).await?;
         if cfg.demo {
             crate::demo::load(&database.pool).await?;
+            println!("{}", crate::demo::credentials());
         }
-        let app = crate::app::router(crate::app::AppState { pool: database.pool.clone() });
+        let app = crate::app::router(crate::app::AppState { pool: database.pool.clone(), sessions: cfg.sessions() });
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "lotline is listening on http://{addr}");
         crate::app::serve(listener, app, crate::app::shutdown_signal()).await.context("The web server failed")

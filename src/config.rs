@@ -32,7 +32,24 @@ pub struct ServeConfig {
     #[arg(long, env = "LOTLINE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// Load the small demo plant when the database is empty.
+    /// Load the small demo plant (and one demo account per role) when the database is empty.
     #[arg(long)]
     pub demo: bool,
+
+    /// Minutes of inactivity after which a session ends.
+    #[arg(long, env = "LOTLINE_SESSION_IDLE_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=10080))]
+    pub session_idle_minutes: u64,
+
+    /// Hours after sign-in after which a session ends, active or not.
+    #[arg(long, env = "LOTLINE_SESSION_MAX_HOURS", default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=720))]
+    pub session_max_hours: u64,
+}
+
+impl ServeConfig {
+    pub fn sessions(&self) -> crate::auth::SessionPolicy {
+        crate::auth::SessionPolicy {
+            idle: std::time::Duration::from_secs(self.session_idle_minutes * 60),
+            absolute: std::time::Duration::from_secs(self.session_max_hours * 3600),
+        }
+    }
 }

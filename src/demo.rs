@@ -5,12 +5,27 @@ use anyhow::{Result, anyhow};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::audit::Actor;
+use crate::auth::users::{self, UserForm};
 use crate::domain::gs1;
 use crate::master::locations::{self, LocationForm, LocationInput};
 use crate::master::materials::{self, GtinForm, MaterialForm, MaterialInput};
 use crate::master::parties::{self, ContactForm, PartyForm, PartyInput};
 use crate::master::sites::{self, SiteForm, SiteInput};
 use crate::web::forms::SaveError;
+
+/// The demo accounts, one per role; each one's password is `<role>-demo-pass`.
+pub const DEMO_USERS: [(&str, &str); 3] =
+    [("operator", "Olive Operator"), ("qa", "Quinn Quality"), ("admin", "Ada Admin")];
+
+/// What `serve --demo` prints so that a newcomer can sign in.
+pub fn credentials() -> String {
+    let mut text = String::from("Demo accounts (change their passwords or deactivate them before real use):\n");
+    for (role, _) in DEMO_USERS {
+        text.push_str(&format!("  user {role:<9} password {role}-demo-pass\n"));
+    }
+    text
+}
 
 /// Loads the demo plant into an empty database; leaves a database with data untouched.
 pub async fn load(pool: &PgPool) -> Result<()> {
@@ -22,6 +37,17 @@ pub async fn load(pool: &PgPool) -> Result<()> {
         return Ok(());
     }
     tracing::info!("loading the demo plant");
+    let actor = Actor::system("demo");
+    for (role, name) in DEMO_USERS {
+        let form = UserForm {
+            username: role.into(),
+            display_name: name.into(),
+            roles: vec![role.into()],
+            password: format!("{role}-demo-pass"),
+            ..Default::default()
+        };
+        users::create(pool, &actor, &form).await.map_err(|e| save_error("user", role, e))?;
+    }
 
     let plant = site(
         pool,
@@ -62,7 +88,7 @@ pub async fn load(pool: &PgPool) -> Result<()> {
             ..Default::default()
         };
         let input = LocationInput::try_from(&form).map_err(|e| anyhow!("demo location {code}: {e:?}"))?;
-        locations::create(pool, &input, Uuid::new_v4()).await.map_err(|e| save_error("location", code, e))?;
+        locations::create(pool, &actor, &input, Uuid::new_v4()).await.map_err(|e| save_error("location", code, e))?;
     }
 
     // (code, name, kind, uom, mass per unit kg, shelf life days, expiry policy, QA on receipt, FTL, GTIN item reference)
@@ -105,7 +131,9 @@ pub async fn load(pool: &PgPool) -> Result<()> {
             ..Default::default()
         };
         let input = MaterialInput::try_from(&form).map_err(|e| anyhow!("demo material {code}: {e:?}"))?;
-        let id = materials::create(pool, &input, Uuid::new_v4()).await.map_err(|e| save_error("material", code, e))?;
+        let id = materials::create(pool, &actor, &input, Uuid::new_v4())
+            .await
+            .map_err(|e| save_error("material", code, e))?;
         if let Some(item_ref) = item_ref {
             // GS1 company prefix 0614141 (GS1's own example prefix), indicator 0 for the unit, 1 for the case.
             for (indicator, level, units) in [("0", "each", "1"), ("1", "case", "12")] {
@@ -115,7 +143,7 @@ pub async fn load(pool: &PgPool) -> Result<()> {
                     units_per_pack: units.into(),
                     company_prefix_length: "7".into(),
                 };
-                materials::add_gtin(pool, id, &form).await.map_err(|e| save_error("GTIN", &form.gtin, e))?;
+                materials::add_gtin(pool, &actor, id, &form).await.map_err(|e| save_error("GTIN", &form.gtin, e))?;
             }
         }
     }
@@ -245,7 +273,8 @@ pub async fn load(pool: &PgPool) -> Result<()> {
             ..Default::default()
         };
         let input = PartyInput::try_from(&form).map_err(|e| anyhow!("demo party {code}: {e:?}"))?;
-        let id = parties::create(pool, &input, Uuid::new_v4()).await.map_err(|e| save_error("party", code, e))?;
+        let id =
+            parties::create(pool, &actor, &input, Uuid::new_v4()).await.map_err(|e| save_error("party", code, e))?;
         let contact = ContactForm {
             name: contact.into(),
             role: role.into(),
@@ -253,7 +282,7 @@ pub async fn load(pool: &PgPool) -> Result<()> {
             email: email.into(),
             recall_contact: Some("on".into()),
         };
-        parties::add_contact(pool, id, &contact).await.map_err(|e| save_error("contact", code, e))?;
+        parties::add_contact(pool, &actor, id, &contact).await.map_err(|e| save_error("contact", code, e))?;
     }
     tracing::info!("demo plant loaded");
     Ok(())
@@ -270,7 +299,7 @@ async fn site(pool: &PgPool, code: &str, name: &str, address: &str, tz: &str, gl
         ..Default::default()
     };
     let input = SiteInput::try_from(&form).map_err(|e| anyhow!("demo site {code}: {e:?}"))?;
-    sites::create(pool, &input, Uuid::new_v4()).await.map_err(|e| save_error("site", code, e))
+    sites::create(pool, &Actor::system("demo"), &input, Uuid::new_v4()).await.map_err(|e| save_error("site", code, e))
 }
 
 /// Appends the GS1 check digit to `data` digits.

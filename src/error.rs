@@ -14,6 +14,12 @@ pub enum Error {
     /// 400: the request itself is malformed (form errors are shown in the form instead).
     #[error("{0}")]
     BadRequest(String),
+    /// 401: no valid session or API token (pages redirect to the login page instead).
+    #[error("authentication required")]
+    Unauthorized,
+    /// 403: signed in, but this user's roles do not allow it; or a form without a valid CSRF token.
+    #[error("{0}")]
+    Forbidden(String),
     /// 409: the request conflicts with the current state (a stale edit, a closed document).
     #[error("{0}")]
     Conflict(String),
@@ -38,6 +44,8 @@ impl Error {
         match self {
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -53,6 +61,12 @@ impl Error {
                     .into(),
             },
             Error::BadRequest(m) => ErrorInfo { code: "bad_request", title: "Bad request", message: m.clone() },
+            Error::Unauthorized => ErrorInfo {
+                code: "unauthorized",
+                title: "Sign in required",
+                message: "Sign in, or send a valid API token as `Authorization: Bearer …`.".into(),
+            },
+            Error::Forbidden(m) => ErrorInfo { code: "forbidden", title: "Not allowed", message: m.clone() },
             Error::Conflict(m) => ErrorInfo { code: "conflict", title: "Conflict", message: m.clone() },
             Error::Unavailable(_) => ErrorInfo {
                 code: "unavailable",

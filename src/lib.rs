@@ -2,6 +2,8 @@
 //! received it. See docs/architecture.md for the layers.
 
 pub mod app;
+pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -1,14 +1,15 @@
 //! Locations: where stock sits inside a site (storage, receiving, quarantine, line side, shipping).
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use sqlx::PgPool;
+use serde::{Deserialize, Serialize};
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
-use super::ticked;
+use super::{Versioned, lock_for_edit, ticked};
+use crate::audit::{self, Actor, Entry};
 use crate::domain::text;
 use crate::error::Error;
-use crate::web::forms::{ConstraintMessage, FieldErrors, SaveError, claim_idempotency_key, map_db_error};
+use crate::web::forms::{ConstraintMessage, FieldErrors, SaveError, claim_create, map_db_error};
 
 pub const KINDS: [(&str, &str); 5] = [
     ("storage", "Storage"),
@@ -23,7 +24,7 @@ const CONSTRAINTS: &[ConstraintMessage] = &[
     ("locations_site_id_fkey", "site_id", "Choose a site from the list."),
 ];
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Location {
     pub id: Uuid,
     pub site_id: Uuid,
@@ -32,9 +33,21 @@ pub struct Location {
     pub name: String,
     pub kind: String,
     pub active: bool,
+    #[serde(skip)]
     pub updated_at: DateTime<Utc>,
+    #[serde(skip)]
     pub version: i32,
 }
+
+impl Versioned for Location {
+    fn version(&self) -> i32 {
+        self.version
+    }
+}
+
+const SELECT: &str =
+    "select l.id, l.site_id, s.code as site_code, l.code, l.name, l.kind, l.active, l.updated_at, l.version
+   from locations l join sites s on s.id = l.site_id";
 
 impl Location {
     pub fn kind_label(&self) -> &'static str {
@@ -125,26 +138,19 @@ pub async fn list(
     Ok((rows, total))
 }
 
-pub async fn get(pool: &PgPool, id: Uuid) -> Result<Location, Error> {
-    sqlx::query_as(
-        "select l.id, l.site_id, s.code as site_code, l.code, l.name, l.kind, l.active, l.updated_at, l.version
-           from locations l join sites s on s.id = l.site_id where l.id = $1",
-    )
-    .bind(id)
-    .fetch_optional(pool)
-    .await?
-    .ok_or(Error::NotFound)
+pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Location, Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where l.id = $1")))
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .ok_or(Error::NotFound)
 }
 
-pub async fn create(pool: &PgPool, input: &LocationInput, key: Uuid) -> Result<Uuid, SaveError> {
+pub async fn create(pool: &PgPool, actor: &Actor, input: &LocationInput, key: Uuid) -> Result<Uuid, SaveError> {
     let id = Uuid::new_v4();
     let mut tx = pool.begin().await.map_err(Error::from)?;
-    if let Some(earlier) =
-        claim_idempotency_key(&mut tx, key, "location.create", &id.to_string()).await.map_err(Error::from)?
-    {
-        return Ok(earlier
-            .parse()
-            .map_err(|_| Error::Conflict("This form was already used for something else.".into()))?);
+    if let Some(earlier) = claim_create(&mut tx, key, "location.create", id).await? {
+        return Ok(earlier);
     }
     sqlx::query("insert into locations (id, site_id, code, name, kind) values ($1, $2, $3, $4, $5)")
         .bind(id)
@@ -155,25 +161,36 @@ pub async fn create(pool: &PgPool, input: &LocationInput, key: Uuid) -> Result<U
         .execute(&mut *tx)
         .await
         .map_err(|e| map_db_error(e, CONSTRAINTS))?;
+    let after = get(&mut *tx, id).await?;
+    audit::record(&mut tx, actor, Entry::new("create", "location", id).after(&after)).await.map_err(Error::from)?;
     tx.commit().await.map_err(Error::from)?;
     Ok(id)
 }
 
-pub async fn update(pool: &PgPool, id: Uuid, version: i32, input: &LocationInput) -> Result<(), SaveError> {
-    let done = sqlx::query("update locations set site_id = $3, code = $4, name = $5, kind = $6, active = $7 where id = $1 and version = $2")
+pub async fn update(
+    pool: &PgPool,
+    actor: &Actor,
+    id: Uuid,
+    version: i32,
+    input: &LocationInput,
+) -> Result<(), SaveError> {
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let before: Location =
+        lock_for_edit(&mut tx, format!("{SELECT} where l.id = $1 for update of l"), id, version).await?;
+    sqlx::query("update locations set site_id = $2, code = $3, name = $4, kind = $5, active = $6 where id = $1")
         .bind(id)
-        .bind(version)
         .bind(input.site_id)
         .bind(&input.code)
         .bind(&input.name)
         .bind(&input.kind)
         .bind(input.active)
-        .execute(pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| map_db_error(e, CONSTRAINTS))?;
-    if done.rows_affected() == 0 {
-        get(pool, id).await?;
-        return Err(SaveError::Stale);
-    }
+    let after = get(&mut *tx, id).await?;
+    audit::record(&mut tx, actor, Entry::new("update", "location", id).before(&before).after(&after))
+        .await
+        .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
     Ok(())
 }

@@ -2,14 +2,15 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::Deserialize;
-use sqlx::PgPool;
+use serde::{Deserialize, Serialize};
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
-use super::ticked;
+use super::{Versioned, lock_for_edit, ticked};
+use crate::audit::{self, Actor, Entry};
 use crate::domain::{gs1, text};
 use crate::error::Error;
-use crate::web::forms::{ConstraintMessage, FieldErrors, SaveError, claim_idempotency_key, map_db_error};
+use crate::web::forms::{ConstraintMessage, FieldErrors, SaveError, claim_create, map_db_error};
 
 pub const KINDS: [(&str, &str); 4] = [
     ("raw", "Raw material"),
@@ -30,7 +31,7 @@ const CONSTRAINTS: &[ConstraintMessage] = &[
     ("material_gtins_pkey", "gtin", "This GTIN is already assigned to a material."),
 ];
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Material {
     pub id: Uuid,
     pub code: String,
@@ -44,8 +45,16 @@ pub struct Material {
     pub ftl: bool,
     pub description: String,
     pub active: bool,
+    #[serde(skip)]
     pub updated_at: DateTime<Utc>,
+    #[serde(skip)]
     pub version: i32,
+}
+
+impl Versioned for Material {
+    fn version(&self) -> i32 {
+        self.version
+    }
 }
 
 impl Material {
@@ -62,7 +71,7 @@ fn label(pairs: &[(&'static str, &'static str)], key: &str) -> &'static str {
     pairs.iter().find(|(k, _)| *k == key).map(|(_, l)| *l).unwrap_or("")
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Gtin {
     pub gtin: String,
     pub pack_level: String,
@@ -203,15 +212,16 @@ pub async fn list(
     Ok((rows, total))
 }
 
-pub async fn get(pool: &PgPool, id: Uuid) -> Result<Material, Error> {
-    sqlx::query_as(
-        "select id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl, description, active, updated_at, version
-           from materials where id = $1",
-    )
-    .bind(id)
-    .fetch_optional(pool)
-    .await?
-    .ok_or(Error::NotFound)
+const SELECT: &str =
+    "select id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl,
+        description, active, updated_at, version from materials";
+
+pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Material, Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where id = $1")))
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .ok_or(Error::NotFound)
 }
 
 pub async fn gtins(pool: &PgPool, material_id: Uuid) -> Result<Vec<Gtin>, Error> {
@@ -224,15 +234,11 @@ pub async fn gtins(pool: &PgPool, material_id: Uuid) -> Result<Vec<Gtin>, Error>
 }
 
 /// Creates a material; a repeated idempotency key returns the first one's id and writes nothing.
-pub async fn create(pool: &PgPool, input: &MaterialInput, key: Uuid) -> Result<Uuid, SaveError> {
+pub async fn create(pool: &PgPool, actor: &Actor, input: &MaterialInput, key: Uuid) -> Result<Uuid, SaveError> {
     let id = Uuid::new_v4();
     let mut tx = pool.begin().await.map_err(Error::from)?;
-    if let Some(earlier) =
-        claim_idempotency_key(&mut tx, key, "material.create", &id.to_string()).await.map_err(Error::from)?
-    {
-        return Ok(earlier
-            .parse()
-            .map_err(|_| Error::Conflict("This form was already used for something else.".into()))?);
+    if let Some(earlier) = claim_create(&mut tx, key, "material.create", id).await? {
+        return Ok(earlier);
     }
     sqlx::query(
         "insert into materials (id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl, description, active)
@@ -252,19 +258,28 @@ pub async fn create(pool: &PgPool, input: &MaterialInput, key: Uuid) -> Result<U
     .execute(&mut *tx)
     .await
     .map_err(|e| map_db_error(e, CONSTRAINTS))?;
+    let after = get(&mut *tx, id).await?;
+    audit::record(&mut tx, actor, Entry::new("create", "material", id).after(&after)).await.map_err(Error::from)?;
     tx.commit().await.map_err(Error::from)?;
     Ok(id)
 }
 
 /// Saves an edit made against `version`; a newer version in the database refuses it.
-pub async fn update(pool: &PgPool, id: Uuid, version: i32, input: &MaterialInput) -> Result<(), SaveError> {
-    let done = sqlx::query(
-        "update materials set code = $3, name = $4, kind = $5, uom = $6, mass_per_unit_kg = $7, shelf_life_days = $8,
-                expiry_policy = $9, qa_required = $10, ftl = $11, description = $12, active = $13
-          where id = $1 and version = $2",
+pub async fn update(
+    pool: &PgPool,
+    actor: &Actor,
+    id: Uuid,
+    version: i32,
+    input: &MaterialInput,
+) -> Result<(), SaveError> {
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let before: Material = lock_for_edit(&mut tx, format!("{SELECT} where id = $1 for update"), id, version).await?;
+    sqlx::query(
+        "update materials set code = $2, name = $3, kind = $4, uom = $5, mass_per_unit_kg = $6, shelf_life_days = $7,
+                expiry_policy = $8, qa_required = $9, ftl = $10, description = $11, active = $12
+          where id = $1",
     )
     .bind(id)
-    .bind(version)
     .bind(&input.code)
     .bind(&input.name)
     .bind(&input.kind)
@@ -276,13 +291,14 @@ pub async fn update(pool: &PgPool, id: Uuid, version: i32, input: &MaterialInput
     .bind(input.ftl)
     .bind(&input.description)
     .bind(input.active)
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .map_err(|e| map_db_error(e, CONSTRAINTS))?;
-    if done.rows_affected() == 0 {
-        get(pool, id).await?;
-        return Err(SaveError::Stale);
-    }
+    let after = get(&mut *tx, id).await?;
+    audit::record(&mut tx, actor, Entry::new("update", "material", id).before(&before).after(&after))
+        .await
+        .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
     Ok(())
 }
 
@@ -296,7 +312,7 @@ pub struct GtinForm {
     pub company_prefix_length: String,
 }
 
-pub async fn add_gtin(pool: &PgPool, material_id: Uuid, form: &GtinForm) -> Result<String, SaveError> {
+pub async fn add_gtin(pool: &PgPool, actor: &Actor, material_id: Uuid, form: &GtinForm) -> Result<String, SaveError> {
     let mut e = FieldErrors::default();
     let gtin = e.check("gtin", gs1::parse_gtin(&form.gtin));
     if !PACK_LEVELS.contains(&form.pack_level.as_str()) {
@@ -312,26 +328,43 @@ pub async fn add_gtin(pool: &PgPool, material_id: Uuid, form: &GtinForm) -> Resu
     if !e.is_empty() {
         return Err(e.into());
     }
-    sqlx::query("insert into material_gtins (gtin, material_id, pack_level, units_per_pack, company_prefix_length) values ($1, $2, $3, $4, $5)")
-        .bind(&gtin)
-        .bind(material_id)
-        .bind(&form.pack_level)
-        .bind(units)
-        .bind(prefix.map(|p| p as i16))
-        .execute(pool)
+    let row = Gtin {
+        gtin: gtin.clone(),
+        pack_level: form.pack_level.clone(),
+        units_per_pack: units,
+        company_prefix_length: prefix.map(|p| p as i16),
+    };
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    sqlx::query(
+        "insert into material_gtins (gtin, material_id, pack_level, units_per_pack, company_prefix_length) values ($1, $2, $3, $4, $5)",
+    )
+    .bind(&row.gtin)
+    .bind(material_id)
+    .bind(&row.pack_level)
+    .bind(row.units_per_pack)
+    .bind(row.company_prefix_length)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| map_db_error(e, CONSTRAINTS))?;
+    audit::record(&mut tx, actor, Entry::new("add_gtin", "material", material_id).after(&row))
         .await
-        .map_err(|e| map_db_error(e, CONSTRAINTS))?;
+        .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
     Ok(gtin)
 }
 
-pub async fn remove_gtin(pool: &PgPool, material_id: Uuid, gtin: &str) -> Result<(), Error> {
-    let done = sqlx::query("delete from material_gtins where material_id = $1 and gtin = $2")
-        .bind(material_id)
-        .bind(gtin)
-        .execute(pool)
-        .await?;
-    if done.rows_affected() == 0 {
-        return Err(Error::NotFound);
-    }
+pub async fn remove_gtin(pool: &PgPool, actor: &Actor, material_id: Uuid, gtin: &str) -> Result<(), Error> {
+    let mut tx = pool.begin().await?;
+    let removed: Option<Gtin> = sqlx::query_as(
+        "delete from material_gtins where material_id = $1 and gtin = $2
+         returning gtin, pack_level, units_per_pack, company_prefix_length",
+    )
+    .bind(material_id)
+    .bind(gtin)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let removed = removed.ok_or(Error::NotFound)?;
+    audit::record(&mut tx, actor, Entry::new("remove_gtin", "material", material_id).before(&removed)).await?;
+    tx.commit().await?;
     Ok(())
 }

@@ -1,21 +1,22 @@
 //! Parties: suppliers and customers (one party may be both), and the contacts a recall notice reaches.
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use sqlx::PgPool;
+use serde::{Deserialize, Serialize};
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
-use super::ticked;
+use super::{Versioned, lock_for_edit, ticked};
+use crate::audit::{self, Actor, Entry};
 use crate::domain::{gs1, text};
 use crate::error::Error;
-use crate::web::forms::{ConstraintMessage, FieldErrors, SaveError, claim_idempotency_key, map_db_error};
+use crate::web::forms::{ConstraintMessage, FieldErrors, SaveError, claim_create, map_db_error};
 
 const CONSTRAINTS: &[ConstraintMessage] = &[
     ("parties_code_key", "code", "A party with this code already exists."),
     ("parties_role_check", "roles", "A party is a supplier, a customer, or both."),
 ];
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Party {
     pub id: Uuid,
     pub code: String,
@@ -29,8 +30,16 @@ pub struct Party {
     pub email: String,
     pub notes: String,
     pub active: bool,
+    #[serde(skip)]
     pub updated_at: DateTime<Utc>,
+    #[serde(skip)]
     pub version: i32,
+}
+
+impl Versioned for Party {
+    fn version(&self) -> i32 {
+        self.version
+    }
 }
 
 impl Party {
@@ -44,7 +53,7 @@ impl Party {
     }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Contact {
     pub id: Uuid,
     pub name: String,
@@ -170,10 +179,10 @@ pub async fn list(
     Ok((rows, total))
 }
 
-pub async fn get(pool: &PgPool, id: Uuid) -> Result<Party, Error> {
+pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Party, Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where id = $1")))
         .bind(id)
-        .fetch_optional(pool)
+        .fetch_optional(db)
         .await?
         .ok_or(Error::NotFound)
 }
@@ -187,15 +196,11 @@ pub async fn contacts(pool: &PgPool, party_id: Uuid) -> Result<Vec<Contact>, Err
     .await?)
 }
 
-pub async fn create(pool: &PgPool, input: &PartyInput, key: Uuid) -> Result<Uuid, SaveError> {
+pub async fn create(pool: &PgPool, actor: &Actor, input: &PartyInput, key: Uuid) -> Result<Uuid, SaveError> {
     let id = Uuid::new_v4();
     let mut tx = pool.begin().await.map_err(Error::from)?;
-    if let Some(earlier) =
-        claim_idempotency_key(&mut tx, key, "party.create", &id.to_string()).await.map_err(Error::from)?
-    {
-        return Ok(earlier
-            .parse()
-            .map_err(|_| Error::Conflict("This form was already used for something else.".into()))?);
+    if let Some(earlier) = claim_create(&mut tx, key, "party.create", id).await? {
+        return Ok(earlier);
     }
     sqlx::query(
         "insert into parties (id, code, name, is_supplier, is_customer, address, country, gln, phone, email, notes)
@@ -215,18 +220,21 @@ pub async fn create(pool: &PgPool, input: &PartyInput, key: Uuid) -> Result<Uuid
     .execute(&mut *tx)
     .await
     .map_err(|e| map_db_error(e, CONSTRAINTS))?;
+    let after = get(&mut *tx, id).await?;
+    audit::record(&mut tx, actor, Entry::new("create", "party", id).after(&after)).await.map_err(Error::from)?;
     tx.commit().await.map_err(Error::from)?;
     Ok(id)
 }
 
-pub async fn update(pool: &PgPool, id: Uuid, version: i32, input: &PartyInput) -> Result<(), SaveError> {
-    let done = sqlx::query(
-        "update parties set code = $3, name = $4, is_supplier = $5, is_customer = $6, address = $7, country = $8, gln = $9,
-                phone = $10, email = $11, notes = $12, active = $13
-          where id = $1 and version = $2",
+pub async fn update(pool: &PgPool, actor: &Actor, id: Uuid, version: i32, input: &PartyInput) -> Result<(), SaveError> {
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let before: Party = lock_for_edit(&mut tx, format!("{SELECT} where id = $1 for update"), id, version).await?;
+    sqlx::query(
+        "update parties set code = $2, name = $3, is_supplier = $4, is_customer = $5, address = $6, country = $7, gln = $8,
+                phone = $9, email = $10, notes = $11, active = $12
+          where id = $1",
     )
     .bind(id)
-    .bind(version)
     .bind(&input.code)
     .bind(&input.name)
     .bind(input.is_supplier)
@@ -238,13 +246,14 @@ pub async fn update(pool: &PgPool, id: Uuid, version: i32, input: &PartyInput) -
     .bind(&input.email)
     .bind(&input.notes)
     .bind(input.active)
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .map_err(|e| map_db_error(e, CONSTRAINTS))?;
-    if done.rows_affected() == 0 {
-        get(pool, id).await?;
-        return Err(SaveError::Stale);
-    }
+    let after = get(&mut *tx, id).await?;
+    audit::record(&mut tx, actor, Entry::new("update", "party", id).before(&before).after(&after))
+        .await
+        .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
     Ok(())
 }
 
@@ -258,7 +267,7 @@ pub struct ContactForm {
     pub recall_contact: Option<String>,
 }
 
-pub async fn add_contact(pool: &PgPool, party_id: Uuid, f: &ContactForm) -> Result<(), SaveError> {
+pub async fn add_contact(pool: &PgPool, actor: &Actor, party_id: Uuid, f: &ContactForm) -> Result<(), SaveError> {
     let mut e = FieldErrors::default();
     let name = e.check("name", text::required(&f.name, "The name", 200));
     let role = e.check("role", text::optional(&f.role, "The role", 100));
@@ -270,15 +279,23 @@ pub async fn add_contact(pool: &PgPool, party_id: Uuid, f: &ContactForm) -> Resu
     if !e.is_empty() {
         return Err(e.into());
     }
-    sqlx::query("insert into party_contacts (party_id, name, role, phone, email, recall_contact) values ($1, $2, $3, $4, $5, $6)")
-        .bind(party_id)
-        .bind(&name)
-        .bind(&role)
-        .bind(&phone)
-        .bind(&email)
-        .bind(ticked(&f.recall_contact))
-        .execute(pool)
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let contact: Contact = sqlx::query_as(
+        "insert into party_contacts (party_id, name, role, phone, email, recall_contact) values ($1, $2, $3, $4, $5, $6)
+         returning id, name, role, phone, email, recall_contact",
+    )
+    .bind(party_id)
+    .bind(&name)
+    .bind(&role)
+    .bind(&phone)
+    .bind(&email)
+    .bind(ticked(&f.recall_contact))
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(Error::from)?;
+    audit::record(&mut tx, actor, Entry::new("add_contact", "party", party_id).after(&contact))
         .await
         .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
     Ok(())
 }

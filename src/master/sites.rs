@@ -1,14 +1,15 @@
 //! Sites: the plants and warehouses where lots are made, received and kept.
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use sqlx::PgPool;
+use serde::{Deserialize, Serialize};
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
-use super::ticked;
+use super::{Versioned, lock_for_edit, ticked};
+use crate::audit::{self, Actor, Entry};
 use crate::domain::{gs1, text};
 use crate::error::Error;
-use crate::web::forms::{ConstraintMessage, FieldErrors, SaveError, claim_idempotency_key, map_db_error};
+use crate::web::forms::{ConstraintMessage, FieldErrors, SaveError, claim_create, map_db_error};
 
 const CONSTRAINTS: &[ConstraintMessage] = &[
     ("sites_code_key", "code", "A site with this code already exists."),
@@ -19,7 +20,7 @@ const CONSTRAINTS: &[ConstraintMessage] = &[
     ),
 ];
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Site {
     pub id: Uuid,
     pub code: String,
@@ -28,9 +29,19 @@ pub struct Site {
     pub gln: Option<String>,
     pub time_zone: String,
     pub active: bool,
+    #[serde(skip)]
     pub updated_at: DateTime<Utc>,
+    #[serde(skip)]
     pub version: i32,
 }
+
+impl Versioned for Site {
+    fn version(&self) -> i32 {
+        self.version
+    }
+}
+
+const SELECT: &str = "select id, code, name, address, gln, time_zone, active, updated_at, version from sites";
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
@@ -112,25 +123,19 @@ pub async fn all_active(pool: &PgPool) -> Result<Vec<Site>, Error> {
         .await?)
 }
 
-pub async fn get(pool: &PgPool, id: Uuid) -> Result<Site, Error> {
-    sqlx::query_as(
-        "select id, code, name, address, gln, time_zone, active, updated_at, version from sites where id = $1",
-    )
-    .bind(id)
-    .fetch_optional(pool)
-    .await?
-    .ok_or(Error::NotFound)
+pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Site, Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where id = $1")))
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .ok_or(Error::NotFound)
 }
 
-pub async fn create(pool: &PgPool, input: &SiteInput, key: Uuid) -> Result<Uuid, SaveError> {
+pub async fn create(pool: &PgPool, actor: &Actor, input: &SiteInput, key: Uuid) -> Result<Uuid, SaveError> {
     let id = Uuid::new_v4();
     let mut tx = pool.begin().await.map_err(Error::from)?;
-    if let Some(earlier) =
-        claim_idempotency_key(&mut tx, key, "site.create", &id.to_string()).await.map_err(Error::from)?
-    {
-        return Ok(earlier
-            .parse()
-            .map_err(|_| Error::Conflict("This form was already used for something else.".into()))?);
+    if let Some(earlier) = claim_create(&mut tx, key, "site.create", id).await? {
+        return Ok(earlier);
     }
     sqlx::query("insert into sites (id, code, name, address, gln, time_zone) values ($1, $2, $3, $4, $5, $6)")
         .bind(id)
@@ -142,28 +147,32 @@ pub async fn create(pool: &PgPool, input: &SiteInput, key: Uuid) -> Result<Uuid,
         .execute(&mut *tx)
         .await
         .map_err(|e| map_db_error(e, CONSTRAINTS))?;
+    let after = get(&mut *tx, id).await?;
+    audit::record(&mut tx, actor, Entry::new("create", "site", id).after(&after)).await.map_err(Error::from)?;
     tx.commit().await.map_err(Error::from)?;
     Ok(id)
 }
 
-pub async fn update(pool: &PgPool, id: Uuid, version: i32, input: &SiteInput) -> Result<(), SaveError> {
-    let done = sqlx::query(
-        "update sites set code = $3, name = $4, address = $5, gln = $6, time_zone = $7, active = $8 where id = $1 and version = $2",
+pub async fn update(pool: &PgPool, actor: &Actor, id: Uuid, version: i32, input: &SiteInput) -> Result<(), SaveError> {
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let before: Site = lock_for_edit(&mut tx, format!("{SELECT} where id = $1 for update"), id, version).await?;
+    sqlx::query(
+        "update sites set code = $2, name = $3, address = $4, gln = $5, time_zone = $6, active = $7 where id = $1",
     )
     .bind(id)
-    .bind(version)
     .bind(&input.code)
     .bind(&input.name)
     .bind(&input.address)
     .bind(&input.gln)
     .bind(&input.time_zone)
     .bind(input.active)
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .map_err(|e| map_db_error(e, CONSTRAINTS))?;
-    if done.rows_affected() == 0 {
-        get(pool, id).await?;
-        return Err(SaveError::Stale);
-    }
+    let after = get(&mut *tx, id).await?;
+    audit::record(&mut tx, actor, Entry::new("update", "site", id).before(&before).after(&after))
+        .await
+        .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
     Ok(())
 }

@@ -36,6 +36,11 @@ impl FieldErrors {
     pub fn len(&self) -> usize {
         self.0.len()
     }
+
+    /// Every message with its field, for the command line.
+    pub fn messages(&self) -> Vec<String> {
+        self.0.iter().map(|(field, message)| format!("{field}: {message}")).collect()
+    }
 }
 
 /// Why saving a record failed.
@@ -78,6 +83,23 @@ pub fn map_db_error(err: sqlx::Error, known: &[ConstraintMessage]) -> SaveError 
 
 /// The message shown when an edit arrives over a newer one.
 pub const STALE_MESSAGE: &str = "Someone else changed this record after you opened it. Your changes were not saved: the form now shows the current values; make your changes again.";
+
+/// Claims a create form's idempotency key for the record `id` about to be inserted. Returns the
+/// id of the record an earlier submission of the same form created, in which case nothing is written.
+pub async fn claim_create(
+    tx: &mut sqlx::PgConnection,
+    key: uuid::Uuid,
+    operation: &str,
+    id: uuid::Uuid,
+) -> Result<Option<uuid::Uuid>, Error> {
+    match claim_idempotency_key(tx, key, operation, &id.to_string()).await? {
+        None => Ok(None),
+        Some(earlier) => earlier
+            .parse()
+            .map(Some)
+            .map_err(|_| Error::Conflict("This form was already used for something else; reload the page.".into())),
+    }
+}
 
 /// Parses the hidden `version` field of an edit form.
 pub fn parse_version(value: &str) -> Result<i32, Error> {

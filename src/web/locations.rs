@@ -5,21 +5,23 @@ use axum::Router;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use super::forms::{FieldErrors, STALE_MESSAGE, SaveError, parse_idempotency_key, parse_version};
 use super::{Flash, FlashKind, Layout, ListQuery, Paging, redirect_with_flash, render, render_with};
 use crate::app::AppState;
+use crate::auth::{CurrentUser, perm};
 use crate::error::{Error, Result};
 use crate::master::locations::{self, KINDS, Location, LocationForm, LocationInput};
 use crate::master::sites::{self, Site};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/locations", get(index).post(create))
+    let read = Router::new().route("/locations", get(index)).route("/locations/{id}", get(show));
+    let write = Router::new()
+        .route("/locations", post(create))
         .route("/locations/new", get(new))
-        .route("/locations/{id}", get(show))
-        .route("/locations/{id}/edit", get(edit).post(update))
+        .route("/locations/{id}/edit", get(edit).post(update));
+    super::guarded(read, perm::LOTS_READ).merge(super::guarded(write, perm::MASTER_EDIT))
 }
 
 #[derive(Template)]
@@ -53,6 +55,7 @@ struct ShowPage {
     layout: Layout,
     location: Location,
     stock: Vec<StockLine>,
+    history: Vec<crate::audit::Shown>,
 }
 
 async fn show(State(state): State<AppState>, layout: Layout, Path(id): Path<String>) -> Result<Response> {
@@ -65,7 +68,8 @@ async fn show(State(state): State<AppState>, layout: Layout, Path(id): Path<Stri
     .bind(location.id)
     .fetch_all(&state.pool)
     .await?;
-    render(&ShowPage { layout, location, stock })
+    let history = crate::audit::history(&state.pool, "location", location.id).await?;
+    render(&ShowPage { layout, location, stock, history })
 }
 
 #[derive(Template)]
@@ -112,10 +116,15 @@ async fn new(State(state): State<AppState>, layout: Layout, Query(q): Query<NewQ
     form_page(&state, StatusCode::OK, layout, None, form, FieldErrors::default()).await
 }
 
-async fn create(State(state): State<AppState>, layout: Layout, Form(form): Form<LocationForm>) -> Result<Response> {
+async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Form(form): Form<LocationForm>,
+) -> Result<Response> {
     let key = parse_idempotency_key(&form.idempotency_key)?;
     let result = match LocationInput::try_from(&form) {
-        Ok(input) => locations::create(&state.pool, &input, key).await,
+        Ok(input) => locations::create(&state.pool, &user.actor(), &input, key).await,
         Err(errors) => Err(SaveError::Invalid(errors)),
     };
     match result {
@@ -136,6 +145,7 @@ async fn edit(State(state): State<AppState>, layout: Layout, Path(id): Path<Stri
 
 async fn update(
     State(state): State<AppState>,
+    user: CurrentUser,
     mut layout: Layout,
     Path(id): Path<String>,
     Form(form): Form<LocationForm>,
@@ -143,7 +153,7 @@ async fn update(
     let id = super::parse_id(&id)?;
     let version = parse_version(&form.version)?;
     let result = match LocationInput::try_from(&form) {
-        Ok(input) => locations::update(&state.pool, id, version, &input).await,
+        Ok(input) => locations::update(&state.pool, &user.actor(), id, version, &input).await,
         Err(errors) => Err(SaveError::Invalid(errors)),
     };
     match result {

@@ -14,7 +14,8 @@ use crate::app::AppState;
 use crate::error::{Error, Result};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/lots", get(index)).route("/lots/{id}", get(show)).route("/search", get(search))
+    let read = Router::new().route("/lots", get(index)).route("/lots/{id}", get(show)).route("/search", get(search));
+    super::guarded(read, crate::auth::perm::LOTS_READ)
 }
 
 /// A lot as lists show it, with its status derived from disposition, holds, recalls and stock.

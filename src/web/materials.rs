@@ -10,19 +10,21 @@ use axum::routing::{get, post};
 use super::forms::{FieldErrors, STALE_MESSAGE, SaveError, parse_idempotency_key, parse_version};
 use super::{FlashKind, Layout, ListQuery, Paging, redirect_with_flash, render, render_with};
 use crate::app::AppState;
+use crate::auth::{CurrentUser, perm};
 use crate::error::{Error, Result};
 use crate::master::materials::{
     self, EXPIRY_POLICIES, GtinForm, KINDS, Material, MaterialForm, MaterialInput, PACK_LEVELS, Unit,
 };
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/materials", get(index).post(create))
+    let read = Router::new().route("/materials", get(index)).route("/materials/{id}", get(show));
+    let write = Router::new()
+        .route("/materials", post(create))
         .route("/materials/new", get(new))
-        .route("/materials/{id}", get(show))
         .route("/materials/{id}/edit", get(edit).post(update))
         .route("/materials/{id}/gtins", post(add_gtin))
-        .route("/materials/{id}/gtins/{gtin}/delete", post(remove_gtin))
+        .route("/materials/{id}/gtins/{gtin}/delete", post(remove_gtin));
+    super::guarded(read, perm::LOTS_READ).merge(super::guarded(write, perm::MASTER_EDIT))
 }
 
 #[derive(Template)]
@@ -51,6 +53,7 @@ struct ShowPage {
     gtin_form: GtinForm,
     errors: FieldErrors,
     pack_levels: [&'static str; 4],
+    history: Vec<crate::audit::Shown>,
 }
 
 async fn show(State(state): State<AppState>, layout: Layout, Path(id): Path<String>) -> Result<Response> {
@@ -74,8 +77,9 @@ async fn show_page(
 ) -> Result<Response> {
     let material = materials::get(&state.pool, id).await?;
     let gtins = materials::gtins(&state.pool, id).await?;
+    let history = crate::audit::history(&state.pool, "material", id).await?;
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    render_with(status, &ShowPage { layout, material, gtins, gtin_form, errors, pack_levels: PACK_LEVELS })
+    render_with(status, &ShowPage { layout, material, gtins, gtin_form, errors, pack_levels: PACK_LEVELS, history })
 }
 
 #[derive(Template)]
@@ -122,10 +126,15 @@ async fn new(State(state): State<AppState>, layout: Layout) -> Result<Response> 
 }
 
 #[tracing::instrument(skip_all)]
-async fn create(State(state): State<AppState>, layout: Layout, Form(form): Form<MaterialForm>) -> Result<Response> {
+async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Form(form): Form<MaterialForm>,
+) -> Result<Response> {
     let key = parse_idempotency_key(&form.idempotency_key)?;
     let result = match MaterialInput::try_from(&form) {
-        Ok(input) => materials::create(&state.pool, &input, key).await,
+        Ok(input) => materials::create(&state.pool, &user.actor(), &input, key).await,
         Err(errors) => Err(SaveError::Invalid(errors)),
     };
     match result {
@@ -149,6 +158,7 @@ async fn edit(State(state): State<AppState>, layout: Layout, Path(id): Path<Stri
 #[tracing::instrument(skip_all)]
 async fn update(
     State(state): State<AppState>,
+    user: CurrentUser,
     mut layout: Layout,
     Path(id): Path<String>,
     Form(form): Form<MaterialForm>,
@@ -156,7 +166,7 @@ async fn update(
     let id = super::parse_id(&id)?;
     let version = parse_version(&form.version)?;
     let result = match MaterialInput::try_from(&form) {
-        Ok(input) => materials::update(&state.pool, id, version, &input).await,
+        Ok(input) => materials::update(&state.pool, &user.actor(), id, version, &input).await,
         Err(errors) => Err(SaveError::Invalid(errors)),
     };
     match result {
@@ -188,13 +198,14 @@ async fn update(
 
 async fn add_gtin(
     State(state): State<AppState>,
+    user: CurrentUser,
     layout: Layout,
     Path(id): Path<String>,
     Form(form): Form<GtinForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
     materials::get(&state.pool, id).await?;
-    match materials::add_gtin(&state.pool, id, &form).await {
+    match materials::add_gtin(&state.pool, &user.actor(), id, &form).await {
         Ok(gtin) => {
             Ok(redirect_with_flash(&format!("/materials/{id}"), FlashKind::Success, &format!("GTIN {gtin} added.")))
         }
@@ -204,8 +215,12 @@ async fn add_gtin(
     }
 }
 
-async fn remove_gtin(State(state): State<AppState>, Path((id, gtin)): Path<(String, String)>) -> Result<Response> {
+async fn remove_gtin(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((id, gtin)): Path<(String, String)>,
+) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    materials::remove_gtin(&state.pool, id, &gtin).await?;
+    materials::remove_gtin(&state.pool, &user.actor(), id, &gtin).await?;
     Ok(redirect_with_flash(&format!("/materials/{id}"), FlashKind::Success, &format!("GTIN {gtin} removed.")))
 }

@@ -1,6 +1,10 @@
 //! The HTML face of lotline: one module per area, each exporting `router()`; thin handlers that
 //! parse the request, call an operation and render a template.
 
+pub mod account;
+pub mod api;
+pub mod audit;
+pub mod auth;
 pub mod forms;
 pub mod health;
 pub mod home;
@@ -10,6 +14,7 @@ pub mod materials;
 pub mod parties;
 pub mod sites;
 pub mod static_files;
+pub mod users;
 
 use askama::Template;
 use axum::extract::FromRequestParts;
@@ -80,17 +85,32 @@ pub fn see_other(to: &str) -> Response {
     response
 }
 
-/// What every page's layout needs: the flash message and the search box's text.
+/// What every page's layout needs: the signed-in user (for the menu, what to show, the CSRF
+/// token of its forms) and the flash message.
 #[derive(Debug, Clone, Default)]
 pub struct Layout {
     pub flash: Option<Flash>,
+    pub user: Option<crate::auth::CurrentUser>,
+}
+
+impl Layout {
+    /// Whether the signed-in user holds `permission` (pages hide what a role cannot do; the
+    /// server refuses it anyway).
+    pub fn can(&self, permission: &str) -> bool {
+        self.user.as_ref().is_some_and(|u| u.can(permission))
+    }
+
+    /// The CSRF token every form of the page carries.
+    pub fn csrf(&self) -> &str {
+        self.user.as_ref().map(|u| u.csrf_token.as_str()).unwrap_or("")
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Layout {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Layout { flash: read_flash(parts) })
+        Ok(Layout { flash: read_flash(parts), user: parts.extensions.get::<crate::auth::CurrentUser>().cloned() })
     }
 }
 
@@ -121,7 +141,7 @@ pub fn has_flash_cookie(headers: &axum::http::HeaderMap) -> bool {
         .any(|v| v.split(';').any(|c| c.trim().starts_with(FLASH_COOKIE)))
 }
 
-fn percent_encode(text: &str) -> String {
+pub fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
@@ -213,6 +233,14 @@ impl Paging {
     pub fn link(&self, page: i64) -> String {
         if self.q.is_empty() { format!("?page={page}") } else { format!("?q={}&page={page}", percent_encode(&self.q)) }
     }
+}
+
+/// Puts every route of `router` behind `permission`.
+pub fn guarded(
+    router: axum::Router<crate::app::AppState>,
+    permission: &'static str,
+) -> axum::Router<crate::app::AppState> {
+    router.route_layer(axum::middleware::from_fn_with_state(permission, auth::require_permission))
 }
 
 /// A record id from the path; anything that is not a UUID names no record.

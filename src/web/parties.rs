@@ -11,16 +11,18 @@ use serde::Deserialize;
 use super::forms::{FieldErrors, STALE_MESSAGE, SaveError, parse_idempotency_key, parse_version};
 use super::{Flash, FlashKind, Layout, Paging, redirect_with_flash, render, render_with};
 use crate::app::AppState;
+use crate::auth::{CurrentUser, perm};
 use crate::error::{Error, Result};
 use crate::master::parties::{self, Contact, ContactForm, Party, PartyForm, PartyInput};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/parties", get(index).post(create))
+    let read = Router::new().route("/parties", get(index)).route("/parties/{id}", get(show));
+    let write = Router::new()
+        .route("/parties", post(create))
         .route("/parties/new", get(new))
-        .route("/parties/{id}", get(show))
         .route("/parties/{id}/edit", get(edit).post(update))
-        .route("/parties/{id}/contacts", post(add_contact))
+        .route("/parties/{id}/contacts", post(add_contact));
+    super::guarded(read, perm::LOTS_READ).merge(super::guarded(write, perm::MASTER_EDIT))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -61,6 +63,7 @@ struct ShowPage {
     contacts: Vec<Contact>,
     contact_form: ContactForm,
     errors: FieldErrors,
+    history: Vec<crate::audit::Shown>,
 }
 
 async fn show_page(
@@ -72,8 +75,9 @@ async fn show_page(
 ) -> Result<Response> {
     let party = parties::get(&state.pool, id).await?;
     let contacts = parties::contacts(&state.pool, id).await?;
+    let history = crate::audit::history(&state.pool, "party", id).await?;
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    render_with(status, &ShowPage { layout, party, contacts, contact_form, errors })
+    render_with(status, &ShowPage { layout, party, contacts, contact_form, errors, history })
 }
 
 async fn show(State(state): State<AppState>, layout: Layout, Path(id): Path<String>) -> Result<Response> {
@@ -82,13 +86,14 @@ async fn show(State(state): State<AppState>, layout: Layout, Path(id): Path<Stri
 
 async fn add_contact(
     State(state): State<AppState>,
+    user: CurrentUser,
     layout: Layout,
     Path(id): Path<String>,
     Form(form): Form<ContactForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
     parties::get(&state.pool, id).await?;
-    match parties::add_contact(&state.pool, id, &form).await {
+    match parties::add_contact(&state.pool, &user.actor(), id, &form).await {
         Ok(()) => Ok(redirect_with_flash(&format!("/parties/{id}"), FlashKind::Success, "Contact added.")),
         Err(SaveError::Invalid(errors)) => show_page(&state, layout, id, form, errors).await,
         Err(SaveError::Stale) => Err(Error::Conflict(STALE_MESSAGE.into())),
@@ -126,10 +131,15 @@ async fn new(layout: Layout) -> Result<Response> {
     form_page(StatusCode::OK, layout, None, form, FieldErrors::default())
 }
 
-async fn create(State(state): State<AppState>, layout: Layout, Form(form): Form<PartyForm>) -> Result<Response> {
+async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Form(form): Form<PartyForm>,
+) -> Result<Response> {
     let key = parse_idempotency_key(&form.idempotency_key)?;
     let result = match PartyInput::try_from(&form) {
-        Ok(input) => parties::create(&state.pool, &input, key).await,
+        Ok(input) => parties::create(&state.pool, &user.actor(), &input, key).await,
         Err(errors) => Err(SaveError::Invalid(errors)),
     };
     match result {
@@ -148,6 +158,7 @@ async fn edit(State(state): State<AppState>, layout: Layout, Path(id): Path<Stri
 
 async fn update(
     State(state): State<AppState>,
+    user: CurrentUser,
     mut layout: Layout,
     Path(id): Path<String>,
     Form(form): Form<PartyForm>,
@@ -155,7 +166,7 @@ async fn update(
     let id = super::parse_id(&id)?;
     let version = parse_version(&form.version)?;
     let result = match PartyInput::try_from(&form) {
-        Ok(input) => parties::update(&state.pool, id, version, &input).await,
+        Ok(input) => parties::update(&state.pool, &user.actor(), id, version, &input).await,
         Err(errors) => Err(SaveError::Invalid(errors)),
     };
     match result {

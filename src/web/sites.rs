@@ -5,21 +5,23 @@ use axum::Router;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use super::forms::{FieldErrors, STALE_MESSAGE, SaveError, parse_idempotency_key, parse_version};
 use super::{Flash, FlashKind, Layout, ListQuery, Paging, redirect_with_flash, render, render_with};
 use crate::app::AppState;
+use crate::auth::{CurrentUser, perm};
 use crate::error::{Error, Result};
 use crate::master::locations::{self, Location};
 use crate::master::sites::{self, Site, SiteForm, SiteInput};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/sites", get(index).post(create))
+    let read = Router::new().route("/sites", get(index)).route("/sites/{id}", get(show));
+    let write = Router::new()
+        .route("/sites", post(create))
         .route("/sites/new", get(new))
-        .route("/sites/{id}", get(show))
-        .route("/sites/{id}/edit", get(edit).post(update))
+        .route("/sites/{id}/edit", get(edit).post(update));
+    super::guarded(read, perm::LOTS_READ).merge(super::guarded(write, perm::MASTER_EDIT))
 }
 
 #[derive(Template)]
@@ -44,13 +46,15 @@ struct ShowPage {
     layout: Layout,
     site: Site,
     locations: Vec<Location>,
+    history: Vec<crate::audit::Shown>,
 }
 
 async fn show(State(state): State<AppState>, layout: Layout, Path(id): Path<String>) -> Result<Response> {
     let site = sites::get(&state.pool, super::parse_id(&id)?).await?;
     let (all, _) = locations::list(&state.pool, None, 1000, 0).await?;
     let locations = all.into_iter().filter(|l| l.site_id == site.id).collect();
-    render(&ShowPage { layout, site, locations })
+    let history = crate::audit::history(&state.pool, "site", site.id).await?;
+    render(&ShowPage { layout, site, locations, history })
 }
 
 #[derive(Template)]
@@ -84,10 +88,15 @@ async fn new(layout: Layout) -> Result<Response> {
     form_page(StatusCode::OK, layout, None, form, FieldErrors::default())
 }
 
-async fn create(State(state): State<AppState>, layout: Layout, Form(form): Form<SiteForm>) -> Result<Response> {
+async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Form(form): Form<SiteForm>,
+) -> Result<Response> {
     let key = parse_idempotency_key(&form.idempotency_key)?;
     let result = match SiteInput::try_from(&form) {
-        Ok(input) => sites::create(&state.pool, &input, key).await,
+        Ok(input) => sites::create(&state.pool, &user.actor(), &input, key).await,
         Err(errors) => Err(SaveError::Invalid(errors)),
     };
     match result {
@@ -106,6 +115,7 @@ async fn edit(State(state): State<AppState>, layout: Layout, Path(id): Path<Stri
 
 async fn update(
     State(state): State<AppState>,
+    user: CurrentUser,
     mut layout: Layout,
     Path(id): Path<String>,
     Form(form): Form<SiteForm>,
@@ -113,7 +123,7 @@ async fn update(
     let id = super::parse_id(&id)?;
     let version = parse_version(&form.version)?;
     let result = match SiteInput::try_from(&form) {
-        Ok(input) => sites::update(&state.pool, id, version, &input).await,
+        Ok(input) => sites::update(&state.pool, &user.actor(), id, version, &input).await,
         Err(errors) => Err(SaveError::Invalid(errors)),
     };
     match result {

@@ -174,58 +174,56 @@ mod http {
         let code = response.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
         Ok(code)
     }
-
-    /// The body of a GET.
-    pub fn body(url: &str) -> String {
-        use std::io::{Read, Write};
-        let rest = url.strip_prefix("http://").unwrap();
-        let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap();
-        let mut stream = std::net::TcpStream::connect(host).unwrap();
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).unwrap();
-        let text = String::from_utf8_lossy(&response).to_string();
-        text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
-    }
 }
 
-pub use http::body as get_body;
+/// A client signed in as the demo administrator, with the session's CSRF token.
+async fn admin(server: &Server) -> (reqwest::Client, String) {
+    let client = crate::helpers::new_client();
+    let response = crate::helpers::sign_in(&client, &server.url(""), "admin", "admin-demo-pass").await;
+    assert_eq!(response.status(), 303, "the demo admin signs in");
+    let page = client.get(server.url("/account")).send().await.unwrap().text().await.unwrap();
+    let csrf = crate::helpers::value(&scraper::Html::parse_document(&page), "#token-form input[name=csrf_token]");
+    (client, csrf)
+}
 
-fn dashboard_count(server: &Server, name: &str) -> String {
-    let html = scraper::Html::parse_document(&get_body(&server.url("/")));
+async fn dashboard_count(client: &reqwest::Client, server: &Server, name: &str) -> String {
+    let html = scraper::Html::parse_document(&client.get(server.url("/")).send().await.unwrap().text().await.unwrap());
     crate::helpers::text(&html, &format!("[data-count={name}]"))
 }
 
-/// Posts a new site through the site form, as a browser would.
-fn create_site(server: &Server, code: &str) {
-    use std::io::{Read, Write};
-    let body = format!("code={code}&name=Kept+site&time_zone=UTC&idempotency_key={}", uuid::Uuid::new_v4());
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    write!(
-        stream,
-        "POST /sites HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 303"), "{response}");
-}
-
-#[test]
-fn serve_runs_its_own_database_keeps_the_data_across_restarts_and_leaves_no_postgres_behind() {
+#[tokio::test]
+async fn serve_runs_its_own_database_keeps_the_data_across_restarts_and_leaves_no_postgres_behind() {
     let data = DataDir::new();
     let server = Server::start(&data, &["--demo"]);
-    assert_eq!(dashboard_count(&server, "materials"), "11", "the demo plant is loaded");
+    let (client, csrf) = admin(&server).await;
+    assert_eq!(dashboard_count(&client, &server, "materials").await, "11", "the demo plant is loaded");
     assert!(!data.postgres_pids().is_empty(), "a private postgres serves the data folder");
-    create_site(&server, "KEPT");
+    let key = uuid::Uuid::new_v4().to_string();
+    let created = client
+        .post(server.url("/sites"))
+        .form(&[
+            ("code", "KEPT"),
+            ("name", "Kept site"),
+            ("time_zone", "UTC"),
+            ("idempotency_key", &key),
+            ("csrf_token", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 303);
     let log = server.stop();
     assert!(log.contains("stopping the private PostgreSQL server"), "{log}");
     assert!(data.postgres_pids().is_empty(), "no postgres process is left behind");
 
     let server = Server::start(&data, &["--demo"]);
-    assert_eq!(dashboard_count(&server, "sites"), "3", "the data is kept, and the demo is not loaded twice");
-    assert_eq!(dashboard_count(&server, "materials"), "11");
+    let (client, _) = admin(&server).await;
+    assert_eq!(
+        dashboard_count(&client, &server, "sites").await,
+        "3",
+        "the data is kept, and the demo is not loaded twice"
+    );
+    assert_eq!(dashboard_count(&client, &server, "materials").await, "11");
     server.stop();
     assert!(data.postgres_pids().is_empty());
 }

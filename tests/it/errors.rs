@@ -28,12 +28,13 @@ async fn an_unknown_api_route_answers_json() {
 #[tokio::test]
 async fn a_malformed_request_gets_an_html_page_not_a_bare_text() {
     let app = spawn_app().await;
-    let response = app.client.post(app.url("/materials")).body("code=X").send().await.unwrap();
+    let response =
+        app.client.post(app.url("/materials")).header("x-csrf-token", &app.csrf).body("code=X").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let page = Html::parse_document(&response.text().await.unwrap());
     assert_eq!(text(&page, "h1"), "Bad request");
 
-    let response = app.client.delete(app.url("/materials")).send().await.unwrap();
+    let response = app.client.delete(app.url("/materials")).header("x-csrf-token", &app.csrf).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     let page = Html::parse_document(&response.text().await.unwrap());
     assert_eq!(text(&page, "h1"), "Not allowed");

@@ -95,22 +95,87 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Direct access for fixtures and for checking what was (not) written.
     pub pool: PgPool,
+    /// The CSRF token of the signed-in session (empty when anonymous).
+    pub csrf: String,
 }
 
+/// The password of every user the tests create.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// The app with a signed-in user who holds every role.
 pub async fn spawn_app() -> TestApp {
+    let mut app = spawn_anonymous().await;
+    app.create_user("tester", &["operator", "qa", "admin"]).await;
+    app.login("tester", PASSWORD).await;
+    app
+}
+
+/// The app with nobody signed in.
+pub async fn spawn_anonymous() -> TestApp {
     let (_, pool) = fresh_database().await;
-    let app = lotline::app::router(lotline::app::AppState { pool: pool.clone() });
+    let app = lotline::app::router(lotline::app::AppState::new(pool.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         lotline::app::serve(listener, app, std::future::pending()).await.unwrap();
     });
-    let client =
-        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
-    TestApp { addr, client, pool }
+    TestApp { addr, client: new_client(), pool, csrf: String::new() }
+}
+
+pub fn new_client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap()
+}
+
+/// Signs in through the login form, as a browser does; returns the login response.
+pub async fn sign_in(client: &reqwest::Client, base: &str, username: &str, password: &str) -> reqwest::Response {
+    let page = client.get(format!("{base}/login")).send().await.unwrap().text().await.unwrap();
+    let token = value(&Html::parse_document(&page), "input[name=login_token]");
+    client
+        .post(format!("{base}/login"))
+        .form(&[("username", username), ("password", password), ("login_token", &token), ("next", "/")])
+        .send()
+        .await
+        .unwrap()
 }
 
 impl TestApp {
+    /// Creates a user directly (a fixture), with the test password.
+    pub async fn create_user(&self, username: &str, roles: &[&str]) -> uuid::Uuid {
+        let form = lotline::auth::users::UserForm {
+            username: username.into(),
+            display_name: format!("{username} (test)"),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            password: PASSWORD.into(),
+            ..Default::default()
+        };
+        match lotline::auth::users::create(&self.pool, &lotline::audit::Actor::system("test"), &form).await {
+            Ok(id) => id,
+            Err(e) => panic!("test user {username}: {e:?}"),
+        }
+    }
+
+    /// Signs in with a fresh cookie jar; keeps the session's CSRF token for `post_form`.
+    pub async fn login(&mut self, username: &str, password: &str) {
+        self.client = new_client();
+        let response = sign_in(&self.client, &format!("http://{}", self.addr), username, password).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{username} signs in");
+        let account = self.page("/account").await;
+        self.csrf = value(&account, "#token-form input[name=csrf_token]");
+        assert!(!self.csrf.is_empty());
+    }
+
+    /// Posts `fields` with the session's CSRF token, as the page's form would.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let mut all = fields.to_vec();
+        all.push(("csrf_token", &self.csrf));
+        self.post_raw(path, &all).await
+    }
+
+    /// Posts exactly `fields`: no CSRF token unless given.
+    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.client.post(self.url(path)).form(fields).send().await.expect("POST")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
@@ -124,10 +189,6 @@ impl TestApp {
         let response = self.get(path).await;
         assert_eq!(response.status(), StatusCode::OK, "GET {path}");
         Html::parse_document(&response.text().await.unwrap())
-    }
-
-    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-        self.client.post(self.url(path)).form(fields).send().await.expect("POST")
     }
 
     /// Fills the form at `form_page` (every field it renders, hidden ones included), overrides
@@ -218,4 +279,25 @@ pub async fn assert_field_error(response: reqwest::Response, field: &str, needle
     let message = text(&html, &format!("#f-{field}-error"));
     assert!(message.contains(needle), "error for {field}: {message:?} should contain {needle:?}");
     html
+}
+
+/// A `DATABASE_URL` for the test database `name`, for running the CLI against it.
+pub fn database_url(name: &str) -> String {
+    let opts = server();
+    let host = match opts.get_socket() {
+        Some(dir) => format!(
+            "localhost:{}/{name}?host={}",
+            opts.get_port(),
+            lotline::web::percent_encode(&dir.display().to_string())
+        ),
+        None => format!("{}:{}/{name}", opts.get_host(), opts.get_port()),
+    };
+    format!("postgres://{}@{host}", opts.get_username())
+}
+
+impl TestApp {
+    /// The name of this app's database.
+    pub async fn database_name(&self) -> String {
+        sqlx::query_scalar("select current_database()::text").fetch_one(&self.pool).await.unwrap()
+    }
 }

@@ -1,6 +1,8 @@
 //! lotline's integration tests: the real application on a real PostgreSQL, over real HTTP.
 //! One binary; a module per area. See `helpers` for how the database is shared.
 
+mod audit;
+mod auth;
 mod cli;
 mod embedded;
 mod errors;
@@ -11,3 +13,4 @@ mod lots;
 mod materials;
 mod parties;
 mod sites;
+mod users;

@@ -1,0 +1,85 @@
+//! The signed-in user's own page: who they are, and their personal API tokens.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Path, State};
+use axum::http::StatusCode;
+use axum::http::header::CACHE_CONTROL;
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::forms::{FieldErrors, SaveError};
+use super::{FlashKind, Layout, redirect_with_flash, render_with};
+use crate::app::AppState;
+use crate::auth::CurrentUser;
+use crate::auth::users::{self, Token};
+use crate::error::{Error, Result};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/account", get(show))
+        .route("/account/tokens", post(create_token))
+        .route("/account/tokens/{id}/revoke", post(revoke_token))
+}
+
+#[derive(Template)]
+#[template(path = "account/show.html")]
+struct AccountPage {
+    layout: Layout,
+    me: CurrentUser,
+    tokens: Vec<Token>,
+    new_secret: Option<String>,
+    token_name: String,
+    errors: FieldErrors,
+}
+
+async fn account_page(
+    state: &AppState,
+    status: StatusCode,
+    layout: Layout,
+    me: CurrentUser,
+    new_secret: Option<String>,
+    name: String,
+    errors: FieldErrors,
+) -> Result<Response> {
+    let tokens = users::tokens(&state.pool, me.id).await?;
+    let mut response = render_with(status, &AccountPage { layout, me, tokens, new_secret, token_name: name, errors })?;
+    response.headers_mut().insert(CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+async fn show(State(state): State<AppState>, me: CurrentUser, layout: Layout) -> Result<Response> {
+    account_page(&state, StatusCode::OK, layout, me, None, String::new(), FieldErrors::default()).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct TokenForm {
+    name: String,
+}
+
+/// Creates a token and shows its secret once, on this response only (never stored, never redirected).
+async fn create_token(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    layout: Layout,
+    Form(form): Form<TokenForm>,
+) -> Result<Response> {
+    match users::create_token(&state.pool, &me.actor(), me.id, &form.name).await {
+        Ok(secret) => {
+            account_page(&state, StatusCode::CREATED, layout, me, Some(secret), String::new(), FieldErrors::default())
+                .await
+        }
+        Err(SaveError::Invalid(errors)) => {
+            account_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, me, None, form.name, errors).await
+        }
+        Err(SaveError::Stale) => Err(Error::Conflict("Try again.".into())),
+        Err(SaveError::Other(e)) => Err(e),
+    }
+}
+
+async fn revoke_token(State(state): State<AppState>, me: CurrentUser, Path(id): Path<String>) -> Result<Response> {
+    users::revoke_token(&state.pool, &me.actor(), me.id, super::parse_id(&id)?).await?;
+    Ok(redirect_with_flash("/account", FlashKind::Success, "Token revoked: it no longer opens the API."))
+}

@@ -1,0 +1,268 @@
+//! Signing in and out, and the middleware that guards every route: who is asking (session cookie
+//! or API token), whether they may (permissions), and whether a form really came from lotline (CSRF).
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Form, FromRequestParts, Query, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, SET_COOKIE, USER_AGENT};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::{FlashKind, Layout, redirect_with_flash, render_with, see_other};
+use crate::app::AppState;
+use crate::auth::{self, CurrentUser, Login};
+use crate::error::{Error, Result};
+
+pub const SESSION_COOKIE: &str = "lotline_session";
+const LOGIN_COOKIE: &str = "lotline_login";
+/// Largest form body the CSRF check reads.
+const MAX_FORM_BYTES: usize = 4 * 1024 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/login", get(login_page).post(login)).route("/logout", post(logout))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<CurrentUser>().cloned().ok_or(Error::Unauthorized)
+    }
+}
+
+/// Pages and files anyone may fetch.
+fn is_public(path: &str) -> bool {
+    matches!(path, "/login" | "/healthz" | "/favicon.ico") || path.starts_with("/static/")
+}
+
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix(name)?.strip_prefix('='))
+        .filter(|v| !v.is_empty())
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get(AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}
+
+/// Whether the request reached lotline over TLS (directly or through a proxy that says so).
+fn secure(headers: &HeaderMap) -> bool {
+    headers.get("x-forwarded-proto").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
+}
+
+fn set_cookie(response: &mut Response, name: &str, value: &str, max_age: Option<u64>, secure: bool) {
+    let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+    if let Some(age) = max_age {
+        cookie.push_str(&format!("; Max-Age={age}"));
+    }
+    if secure {
+        cookie.push_str("; Secure");
+    }
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(SET_COOKIE, v);
+    }
+}
+
+/// Constant-time comparison of two secrets.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Finds the user of the request; sends anonymous people to the login page (401 under /api);
+/// refuses state-changing browser requests without the session's CSRF token.
+pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let api = path.starts_with("/api/");
+    let token = bearer(req.headers()).map(str::to_string);
+    let user = match (&token, cookie(req.headers(), SESSION_COOKIE)) {
+        (Some(t), _) => auth::token_user(&state.pool, t).await,
+        (None, Some(session)) => auth::session_user(&state.pool, session, &state.sessions).await,
+        (None, None) => Ok(None),
+    };
+    let user = match user {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    let Some(user) = user else {
+        if is_public(&path) {
+            return next.run(req).await;
+        }
+        if api || token.is_some() {
+            return Error::Unauthorized.into_response();
+        }
+        let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let login = if req.method() == Method::GET && target != "/" {
+            format!("/login?next={}", super::percent_encode(target))
+        } else {
+            "/login".to_string()
+        };
+        return see_other(&login);
+    };
+
+    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if unsafe_method && token.is_none() && path != "/login" {
+        let (parts, body) = req.into_parts();
+        let bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
+            Ok(b) => b,
+            Err(_) => return Error::BadRequest("The form is too large.".into()).into_response(),
+        };
+        if !csrf_ok(&parts, &bytes, &user.csrf_token) {
+            tracing::warn!(http.path = %path, user = %user.username, "refused a request without a valid CSRF token");
+            return Error::Forbidden(
+                "This form has expired or did not come from lotline, so nothing was changed. Reload the page and try again."
+                    .into(),
+            )
+            .into_response();
+        }
+        req = Request::from_parts(parts, Body::from(bytes));
+    }
+    req.extensions_mut().insert(user);
+    next.run(req).await
+}
+
+/// The token may come as a form field, a query parameter (multipart uploads) or the
+/// `x-csrf-token` header (scripts in the page).
+fn csrf_ok(parts: &Parts, body: &[u8], expected: &str) -> bool {
+    if expected.is_empty() {
+        return false;
+    }
+    let from_header = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let from_query = parts.uri.query().and_then(|q| field(q.as_bytes(), "csrf_token"));
+    let is_form =
+        parts.headers.get(CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/x-www-form-urlencoded"));
+    let from_body = if is_form { field(body, "csrf_token") } else { None };
+    [from_header, from_query, from_body].into_iter().flatten().any(|t| same_secret(&t, expected))
+}
+
+fn field(urlencoded: &[u8], name: &str) -> Option<String> {
+    form_urlencoded::parse(urlencoded).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// A route layer: refuses (403) a signed-in user who lacks `permission`.
+pub async fn require_permission(State(permission): State<&'static str>, req: Request, next: Next) -> Response {
+    match req.extensions().get::<CurrentUser>() {
+        Some(user) if user.can(permission) => next.run(req).await,
+        Some(_) => Error::Forbidden(format!(
+            "Your role does not allow this. Ask an administrator if you need it (it takes the “{permission}” permission)."
+        ))
+        .into_response(),
+        None => Error::Unauthorized.into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "auth/login.html")]
+struct LoginPage {
+    layout: Layout,
+    username: String,
+    next: String,
+    login_token: String,
+    message: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+/// Only a path on this site may follow a login (never another host).
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/".to_string(),
+    }
+}
+
+fn login_form(
+    status: StatusCode,
+    layout: Layout,
+    username: String,
+    next: String,
+    message: Option<String>,
+    headers: &HeaderMap,
+) -> Result<Response> {
+    // Login CSRF: the form carries a random token that must match a cookie set with it.
+    let login_token = auth::new_secret();
+    let mut response =
+        render_with(status, &LoginPage { layout, username, next, login_token: login_token.clone(), message })?;
+    set_cookie(&mut response, LOGIN_COOKIE, &login_token, Some(3600), secure(headers));
+    Ok(response)
+}
+
+async fn login_page(layout: Layout, headers: HeaderMap, Query(q): Query<NextQuery>) -> Result<Response> {
+    if layout.user.is_some() {
+        return Ok(see_other(&safe_next(q.next.as_deref())));
+    }
+    login_form(StatusCode::OK, layout, String::new(), safe_next(q.next.as_deref()), None, &headers)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct LoginForm {
+    username: String,
+    password: String,
+    next: String,
+    login_token: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response> {
+    let layout = Layout::default();
+    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or("");
+    if expected.is_empty() || !same_secret(expected, &form.login_token) {
+        return Err(Error::Forbidden("The sign-in form has expired. Reload the page and sign in again.".into()));
+    }
+    let agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let next = safe_next(Some(&form.next));
+    let outcome =
+        auth::login(&state.pool, &form.username, &form.password, &peer.ip().to_string(), agent, &state.sessions)
+            .await?;
+    match outcome {
+        Login::Session(token) => {
+            let mut response = see_other(&next);
+            set_cookie(&mut response, SESSION_COOKIE, &token, None, secure(&headers));
+            set_cookie(&mut response, LOGIN_COOKIE, "", Some(0), secure(&headers));
+            Ok(response)
+        }
+        Login::Refused => login_form(
+            StatusCode::UNAUTHORIZED,
+            layout,
+            form.username,
+            next,
+            Some("Wrong user name or password.".into()),
+            &headers,
+        ),
+        Login::Throttled => login_form(
+            StatusCode::TOO_MANY_REQUESTS,
+            layout,
+            form.username,
+            next,
+            Some("Too many failed sign-ins for this user or from this device. Wait 15 minutes, or ask an administrator to reset the password.".into()),
+            &headers,
+        ),
+    }
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
+    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
+        auth::logout(&state.pool, token).await?;
+    }
+    let mut response = redirect_with_flash("/login", FlashKind::Success, "You are signed out.");
+    set_cookie(&mut response, SESSION_COOKIE, "", Some(0), secure(&headers));
+    Ok(response)
+}

@@ -1,0 +1,313 @@
+//! Signing in and out, sessions, CSRF, and the role matrix: every route, every role.
+
+use reqwest::StatusCode;
+use reqwest::header::LOCATION;
+use scraper::Html;
+
+use crate::helpers::{
+    PASSWORD, TestApp, assert_redirect, new_client, sign_in, spawn_anonymous, spawn_app, text, value,
+};
+
+/// Ids of one record of each kind, for routes that name a record.
+struct Fixture {
+    material: String,
+    party: String,
+    site: String,
+    location: String,
+    user: String,
+}
+
+async fn fixture(app: &TestApp) -> Fixture {
+    let site: uuid::Uuid = sqlx::query_scalar("insert into sites (code, name) values ('P1', 'Plant') returning id")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let location: uuid::Uuid = sqlx::query_scalar(
+        "insert into locations (site_id, code, name, kind) values ($1, 'WH', 'Warehouse', 'storage') returning id",
+    )
+    .bind(site)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let material: uuid::Uuid = sqlx::query_scalar(
+        "insert into materials (code, name, kind, uom, expiry_policy) values ('SALT', 'Salt', 'raw', 'kg', 'none') returning id",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let party: uuid::Uuid =
+        sqlx::query_scalar("insert into parties (code, name, is_supplier) values ('MILL', 'Mill', true) returning id")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let user = app.create_user("someone", &["operator"]).await;
+    Fixture {
+        material: material.to_string(),
+        party: party.to_string(),
+        site: site.to_string(),
+        location: location.to_string(),
+        user: user.to_string(),
+    }
+}
+
+/// Every route with the permission it takes (None: any signed-in user).
+fn routes(f: &Fixture) -> Vec<(&'static str, String, Option<&'static str>)> {
+    let r = |m: &'static str, p: String, perm: Option<&'static str>| (m, p, perm);
+    vec![
+        r("GET", "/".into(), Some("lots.read")),
+        r("GET", "/search?q=X".into(), Some("lots.read")),
+        r("GET", "/lots".into(), Some("lots.read")),
+        r("GET", "/materials".into(), Some("lots.read")),
+        r("GET", format!("/materials/{}", f.material), Some("lots.read")),
+        r("GET", "/materials/new".into(), Some("master.edit")),
+        r("POST", "/materials".into(), Some("master.edit")),
+        r("GET", format!("/materials/{}/edit", f.material), Some("master.edit")),
+        r("POST", format!("/materials/{}/edit", f.material), Some("master.edit")),
+        r("POST", format!("/materials/{}/gtins", f.material), Some("master.edit")),
+        r("POST", format!("/materials/{}/gtins/01234567890128/delete", f.material), Some("master.edit")),
+        r("GET", "/parties".into(), Some("lots.read")),
+        r("GET", format!("/parties/{}", f.party), Some("lots.read")),
+        r("GET", "/parties/new".into(), Some("master.edit")),
+        r("POST", "/parties".into(), Some("master.edit")),
+        r("GET", format!("/parties/{}/edit", f.party), Some("master.edit")),
+        r("POST", format!("/parties/{}/edit", f.party), Some("master.edit")),
+        r("POST", format!("/parties/{}/contacts", f.party), Some("master.edit")),
+        r("GET", "/sites".into(), Some("lots.read")),
+        r("GET", format!("/sites/{}", f.site), Some("lots.read")),
+        r("GET", "/sites/new".into(), Some("master.edit")),
+        r("POST", "/sites".into(), Some("master.edit")),
+        r("GET", format!("/sites/{}/edit", f.site), Some("master.edit")),
+        r("POST", format!("/sites/{}/edit", f.site), Some("master.edit")),
+        r("GET", "/locations".into(), Some("lots.read")),
+        r("GET", format!("/locations/{}", f.location), Some("lots.read")),
+        r("GET", "/locations/new".into(), Some("master.edit")),
+        r("POST", "/locations".into(), Some("master.edit")),
+        r("GET", format!("/locations/{}/edit", f.location), Some("master.edit")),
+        r("POST", format!("/locations/{}/edit", f.location), Some("master.edit")),
+        r("GET", "/audit".into(), Some("audit.read")),
+        r("GET", "/admin/users".into(), Some("users.manage")),
+        r("GET", "/admin/users/new".into(), Some("users.manage")),
+        r("POST", "/admin/users".into(), Some("users.manage")),
+        r("GET", format!("/admin/users/{}", f.user), Some("users.manage")),
+        r("POST", format!("/admin/users/{}", f.user), Some("users.manage")),
+        r("POST", format!("/admin/users/{}/password", f.user), Some("users.manage")),
+        r("GET", "/account".into(), None),
+        r("POST", "/account/tokens".into(), None),
+        r("GET", "/api/v1/me".into(), None),
+    ]
+}
+
+async fn call(app: &TestApp, method: &str, path: &str) -> reqwest::Response {
+    match method {
+        "GET" => app.get(path).await,
+        _ => app.post_form(path, &[]).await,
+    }
+}
+
+#[tokio::test]
+async fn every_route_refuses_an_anonymous_request() {
+    let app = spawn_anonymous().await;
+    let f = fixture(&app).await;
+    for (method, path, _) in routes(&f) {
+        let response = call(&app, method, &path).await;
+        if path.starts_with("/api/") {
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+            let body: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "unauthorized");
+        } else {
+            let to = assert_redirect(&response, "/login");
+            if method == "GET" && path != "/" {
+                assert_eq!(to, format!("/login?next={}", lotline::web::percent_encode(&path)), "{path}");
+            }
+        }
+    }
+    assert_eq!(app.count("sites").await, 1, "nothing was written");
+    // What stays public:
+    assert_eq!(app.get("/login").await.status(), StatusCode::OK);
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    assert_eq!(app.get("/static/app.css").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn each_role_reaches_what_it_may_and_is_refused_what_it_may_not() {
+    let mut app = spawn_anonymous().await;
+    let f = fixture(&app).await;
+    let permissions = |role: &str| -> Vec<&'static str> {
+        match role {
+            "operator" => vec!["lots.read"],
+            "qa" => vec!["lots.read", "audit.read"],
+            "admin" => vec!["lots.read", "master.edit", "users.manage", "audit.read"],
+            _ => unreachable!(),
+        }
+    };
+    for role in ["operator", "qa", "admin"] {
+        app.create_user(&format!("{role}1"), &[role]).await;
+        app.login(&format!("{role}1"), PASSWORD).await;
+        for (method, path, needs) in routes(&f) {
+            let response = call(&app, method, &path).await;
+            let status = response.status();
+            let allowed = needs.is_none_or(|p| permissions(role).contains(&p));
+            if allowed {
+                assert!(
+                    status != StatusCode::FORBIDDEN
+                        && status != StatusCode::UNAUTHORIZED
+                        && response.headers().get(LOCATION).is_none_or(|l| !l.to_str().unwrap().starts_with("/login")),
+                    "{role} may {method} {path}, got {status}"
+                );
+            } else {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{role} may not {method} {path}");
+                let page = Html::parse_document(&response.text().await.unwrap());
+                assert_eq!(text(&page, "h1"), "Not allowed");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_menu_shows_only_what_the_role_may_use() {
+    let mut app = spawn_anonymous().await;
+    app.create_user("op", &["operator"]).await;
+    app.login("op", PASSWORD).await;
+    let page = app.page("/materials").await;
+    assert!(crate::helpers::texts(&page, "header nav a").iter().all(|t| t != "Users" && t != "Audit trail"));
+    assert!(crate::helpers::texts(&page, "a.button").is_empty(), "no New material button for an operator");
+    assert_eq!(text(&page, "#who"), "op (test)");
+}
+
+#[tokio::test]
+async fn a_form_post_without_or_with_a_wrong_csrf_token_changes_nothing() {
+    let app = spawn_app().await;
+    let fields = [("code", "SALT"), ("name", "Salt"), ("kind", "raw"), ("uom", "kg"), ("expiry_policy", "none")];
+    let key = uuid::Uuid::new_v4().to_string();
+    let mut without: Vec<(&str, &str)> = fields.to_vec();
+    without.push(("idempotency_key", &key));
+    let response = app.post_raw("/materials", &without).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let page = Html::parse_document(&response.text().await.unwrap());
+    assert!(text(&page, ".error-page p:first-of-type").contains("did not come from lotline"));
+
+    let mut wrong = without.clone();
+    wrong.push(("csrf_token", "0000"));
+    assert_eq!(app.post_raw("/materials", &wrong).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.count("materials").await, 0);
+
+    let mut right = without.clone();
+    right.push(("csrf_token", &app.csrf));
+    assert_redirect(&app.post_raw("/materials", &right).await, "/materials/");
+    assert_eq!(app.count("materials").await, 1);
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_refused_and_repeated_failures_lock_the_account_for_a_while() {
+    let app = spawn_anonymous().await;
+    app.create_user("ann", &["operator"]).await;
+    let base = format!("http://{}", app.addr);
+    let client = new_client();
+    for _ in 0..5 {
+        let response = sign_in(&client, &base, "ann", "wrong password").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let page = Html::parse_document(&response.text().await.unwrap());
+        assert_eq!(text(&page, "#login-error"), "Wrong user name or password.");
+        assert_eq!(value(&page, "#f-username"), "ann", "the user name stays typed");
+    }
+    let response = sign_in(&client, &base, "ann", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "locked even with the right password");
+    let page = Html::parse_document(&response.text().await.unwrap());
+    assert!(text(&page, "#login-error").starts_with("Too many failed sign-ins"));
+    assert_eq!(app.count("sessions").await, 0);
+
+    // The counters live in PostgreSQL: once the lock has passed, the right password works.
+    sqlx::query("update login_throttle set locked_until = now() - interval '1 second'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_redirect(&sign_in(&client, &base, "ANN", PASSWORD).await, "/");
+}
+
+#[tokio::test]
+async fn an_unknown_user_gets_the_same_answer_as_a_wrong_password() {
+    let app = spawn_anonymous().await;
+    let response = sign_in(&new_client(), &format!("http://{}", app.addr), "nobody", "whatever it is").await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let page = Html::parse_document(&response.text().await.unwrap());
+    assert_eq!(text(&page, "#login-error"), "Wrong user name or password.");
+}
+
+#[tokio::test]
+async fn a_login_form_that_did_not_come_from_lotline_is_refused() {
+    let app = spawn_anonymous().await;
+    app.create_user("ann", &["operator"]).await;
+    let response =
+        new_client().post(app.url("/login")).form(&[("username", "ann"), ("password", PASSWORD)]).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.count("sessions").await, 0);
+}
+
+#[tokio::test]
+async fn after_signing_in_the_user_lands_where_they_were_going_but_never_on_another_site() {
+    let app = spawn_anonymous().await;
+    app.create_user("ann", &["operator"]).await;
+    let client = new_client();
+    let to = assert_redirect(&client.get(app.url("/materials?q=salt")).send().await.unwrap(), "/login");
+    let page = Html::parse_document(&client.get(app.url(&to)).send().await.unwrap().text().await.unwrap());
+    assert_eq!(value(&page, "input[name=next]"), "/materials?q=salt");
+    let token = value(&page, "input[name=login_token]");
+    let response = client
+        .post(app.url("/login"))
+        .form(&[("username", "ann"), ("password", PASSWORD), ("login_token", &token), ("next", "/materials?q=salt")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(assert_redirect(&response, "/"), "/materials?q=salt");
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("lotline_session="))
+        .unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+
+    let evil = new_client();
+    let page = Html::parse_document(
+        &evil.get(app.url("/login?next=//evil.example/x")).send().await.unwrap().text().await.unwrap(),
+    );
+    assert_eq!(value(&page, "input[name=next]"), "/");
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session_on_the_server() {
+    let app = spawn_app().await;
+    assert_eq!(app.count("sessions").await, 1);
+    assert_redirect(&app.post_form("/logout", &[]).await, "/login");
+    assert_eq!(app.count("sessions").await, 0);
+    assert_redirect(&app.get("/").await, "/login");
+}
+
+#[tokio::test]
+async fn an_idle_or_expired_session_sends_the_user_back_to_sign_in() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/").await.status(), StatusCode::OK);
+    sqlx::query("update sessions set last_seen_at = now() - interval '2 hours'").execute(&app.pool).await.unwrap();
+    assert_redirect(&app.get("/").await, "/login");
+
+    let app = spawn_app().await;
+    sqlx::query("update sessions set expires_at = now() - interval '1 second'").execute(&app.pool).await.unwrap();
+    assert_redirect(&app.get("/").await, "/login");
+}
+
+#[tokio::test]
+async fn a_deactivated_user_is_signed_out_at_once() {
+    let mut admin = spawn_app().await;
+    let ann = admin.create_user("ann", &["operator"]).await;
+    let mut ann_app = TestApp { addr: admin.addr, client: new_client(), pool: admin.pool.clone(), csrf: String::new() };
+    ann_app.login("ann", PASSWORD).await;
+    assert_eq!(ann_app.get("/").await.status(), StatusCode::OK);
+
+    admin.login("tester", PASSWORD).await;
+    let response = admin.submit(&format!("/admin/users/{ann}"), "#user-form", &[("active", "")]).await;
+    assert_redirect(&response, &format!("/admin/users/{ann}"));
+    assert_redirect(&ann_app.get("/").await, "/login");
+    let again = sign_in(&new_client(), &format!("http://{}", admin.addr), "ann", PASSWORD).await;
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+}
