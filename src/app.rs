@@ -50,6 +50,8 @@ pub fn router(state: AppState) -> Router {
         .merge(web::parties::router())
         .merge(web::sites::router())
         .merge(web::locations::router())
+        .merge(web::rules::router())
+        .merge(web::receipts::router())
         .fallback(|| async { Error::NotFound })
         .with_state(state.clone())
         .layer(middleware::from_fn_with_state(state, web::auth::authenticate))

@@ -11,6 +11,8 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod master;
+pub mod rules;
+pub mod stock;
 pub mod web;
 
 pub use error::Error;

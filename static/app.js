@@ -18,3 +18,28 @@ document.addEventListener("submit", (event) => {
     setTimeout(() => form.querySelectorAll("button[type=submit]").forEach((b) => { b.disabled = true; }), 0);
   }
 });
+// The lot-number rule form previews the next codes as the pattern is typed (the "Show preview"
+// button does the same without a script).
+const ruleForm = document.getElementById("rule-form");
+if (ruleForm) {
+  let timer = null;
+  const refresh = () => {
+    const data = new FormData(ruleForm);
+    data.delete("password");
+    data.delete("csrf_token");
+    const query = new URLSearchParams(data).toString();
+    fetch("/admin/lot-rules/preview?" + query, { headers: { "x-fragment": "1" }, credentials: "same-origin" })
+      .then((r) => (r.ok ? r.text() : null))
+      .then((html) => {
+        const box = document.getElementById("preview");
+        if (html && box) {
+          box.outerHTML = html;
+        }
+      })
+      .catch(() => {});
+  };
+  ruleForm.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(refresh, 250);
+  });
+}

@@ -1,4 +1,5 @@
 //! Pure domain code: no I/O, no database, no HTTP. Parsing of user input into domain values.
 
 pub mod gs1;
+pub mod lotcode;
 pub mod text;

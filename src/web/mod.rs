@@ -12,6 +12,8 @@ pub mod locations;
 pub mod lots;
 pub mod materials;
 pub mod parties;
+pub mod receipts;
+pub mod rules;
 pub mod sites;
 pub mod static_files;
 pub mod users;

@@ -15,6 +15,7 @@ struct Fixture {
     site: String,
     location: String,
     user: String,
+    rule: String,
 }
 
 async fn fixture(app: &TestApp) -> Fixture {
@@ -41,7 +42,9 @@ async fn fixture(app: &TestApp) -> Fixture {
             .await
             .unwrap();
     let user = app.create_user("someone", &["operator"]).await;
+    let rule: uuid::Uuid = sqlx::query_scalar("select id from lot_rules").fetch_one(&app.pool).await.unwrap();
     Fixture {
+        rule: rule.to_string(),
         material: material.to_string(),
         party: party.to_string(),
         site: site.to_string(),
@@ -91,6 +94,16 @@ fn routes(f: &Fixture) -> Vec<(&'static str, String, Option<&'static str>)> {
         r("GET", format!("/admin/users/{}", f.user), Some("users.manage")),
         r("POST", format!("/admin/users/{}", f.user), Some("users.manage")),
         r("POST", format!("/admin/users/{}/password", f.user), Some("users.manage")),
+        r("GET", "/admin/lot-rules".into(), Some("rules.edit")),
+        r("GET", "/admin/lot-rules/new".into(), Some("rules.edit")),
+        r("POST", "/admin/lot-rules".into(), Some("rules.edit")),
+        r("GET", "/admin/lot-rules/preview?pattern=%7BSEQ%7D".into(), Some("rules.edit")),
+        r("GET", format!("/admin/lot-rules/{}", f.rule), Some("rules.edit")),
+        r("POST", format!("/admin/lot-rules/{}", f.rule), Some("rules.edit")),
+        r("GET", "/receipts".into(), Some("lots.read")),
+        r("GET", format!("/receipts/{}", f.user), Some("lots.read")),
+        r("GET", "/receipts/new".into(), Some("stock.receive")),
+        r("POST", "/receipts".into(), Some("stock.receive")),
         r("GET", "/account".into(), None),
         r("POST", "/account/tokens".into(), None),
         r("GET", "/api/v1/me".into(), None),
@@ -134,9 +147,9 @@ async fn each_role_reaches_what_it_may_and_is_refused_what_it_may_not() {
     let f = fixture(&app).await;
     let permissions = |role: &str| -> Vec<&'static str> {
         match role {
-            "operator" => vec!["lots.read"],
-            "qa" => vec!["lots.read", "audit.read"],
-            "admin" => vec!["lots.read", "master.edit", "users.manage", "audit.read"],
+            "operator" => vec!["lots.read", "stock.receive"],
+            "qa" => vec!["lots.read", "stock.receive", "audit.read"],
+            "admin" => vec!["lots.read", "master.edit", "users.manage", "audit.read", "rules.edit"],
             _ => unreachable!(),
         }
     };

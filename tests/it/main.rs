@@ -12,5 +12,7 @@ mod locations;
 mod lots;
 mod materials;
 mod parties;
+mod receipts;
+mod rules;
 mod sites;
 mod users;
