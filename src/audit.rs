@@ -59,12 +59,11 @@ const CHAIN_LOCK: i64 = 0x6c6f_746c_696e_6501;
 /// Appends `entry` inside `tx`. Call it as the transaction's last statement: the chain lock it
 /// takes is then held only while the transaction commits.
 pub async fn record(tx: &mut PgConnection, actor: &Actor, entry: Entry<'_>) -> Result<(), sqlx::Error> {
+    // The lock first, in a statement of its own: the insert below then runs on a snapshot taken
+    // after the previous holder committed, so it sees that holder's entry as the last one.
     sqlx::query("select pg_advisory_xact_lock($1)").bind(CHAIN_LOCK).execute(&mut *tx).await?;
-    let prev: Option<Vec<u8>> =
-        sqlx::query_scalar("select hash from audit_log order by id desc limit 1").fetch_optional(&mut *tx).await?;
-    let occurred_at = Utc::now().trunc_subsecs(6);
     let row = Row {
-        occurred_at,
+        occurred_at: Utc::now().trunc_subsecs(6),
         actor_id: actor.id,
         actor_name: actor.name.clone(),
         action: entry.action.to_string(),
@@ -74,10 +73,12 @@ pub async fn record(tx: &mut PgConnection, actor: &Actor, entry: Entry<'_>) -> R
         before: entry.before,
         after: entry.after,
     };
-    let hash = row.hash(prev.as_deref());
+    // The hash is sha256(previous hash || canonical form), computed by PostgreSQL next to the
+    // previous hash it reads; `verify` recomputes the same in Rust.
     sqlx::query(
         "insert into audit_log (occurred_at, actor_id, actor_name, action, entity_type, entity_id, reason, before, after, prev_hash, hash)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         select $1, $2, $3, $4, $5, $6, $7, $8, $9, p.hash, sha256(coalesce(p.hash, ''::bytea) || convert_to($10, 'UTF8'))
+           from (select (select hash from audit_log order by id desc limit 1) as hash) p",
     )
     .bind(row.occurred_at)
     .bind(row.actor_id)
@@ -88,8 +89,7 @@ pub async fn record(tx: &mut PgConnection, actor: &Actor, entry: Entry<'_>) -> R
     .bind(&row.reason)
     .bind(&row.before)
     .bind(&row.after)
-    .bind(prev)
-    .bind(hash)
+    .bind(row.canonical())
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -113,7 +113,14 @@ impl Row {
     /// SHA-256 over the previous hash and one canonical JSON form of the entry: keys sorted,
     /// time in UTC with microseconds, decimals as the strings they were recorded as.
     fn hash(&self, prev: Option<&[u8]>) -> Vec<u8> {
-        let canonical = json!({
+        let mut hasher = Sha256::new();
+        hasher.update(prev.unwrap_or(&[]));
+        hasher.update(self.canonical().as_bytes());
+        hasher.finalize().to_vec()
+    }
+
+    fn canonical(&self) -> String {
+        json!({
             "occurred_at": self.occurred_at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
             "actor_id": self.actor_id,
             "actor_name": self.actor_name,
@@ -123,11 +130,8 @@ impl Row {
             "reason": self.reason,
             "before": self.before,
             "after": self.after,
-        });
-        let mut hasher = Sha256::new();
-        hasher.update(prev.unwrap_or(&[]));
-        hasher.update(canonical.to_string().as_bytes());
-        hasher.finalize().to_vec()
+        })
+        .to_string()
     }
 }
 

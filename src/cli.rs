@@ -42,6 +42,28 @@ enum Command {
     /// Check the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Measure lotline on a scratch database of the configured server (dropped afterwards).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Lot creations per second through the receive operation, with durable commits.
+    Receive {
+        /// How many lots to create.
+        #[arg(long, default_value_t = 20_000)]
+        lots: u64,
+        /// How many receipts are posted at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Lots per receipt (a receipt is one transaction).
+        #[arg(long, default_value_t = 1)]
+        lines: usize,
+        /// Keep the scratch database for a look afterwards.
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,6 +159,29 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Db(cmd) => db_command(&cli.db, cmd).await,
         Command::User(cmd) => with_database(&cli.db, |pool| Box::pin(user_command(pool, cmd))).await,
+        Command::Bench(BenchCommand::Receive { lots, concurrency, lines, keep }) => {
+            anyhow::ensure!(
+                lots > 0 && concurrency > 0 && lines > 0,
+                "--lots, --concurrency and --lines must be at least 1"
+            );
+            let database = Database::open(&cli.db).await?;
+            println!("bench receive: {lots} lots, {concurrency} at once, {lines} per receipt");
+            let result = crate::bench::receive(&database, lots, concurrency, lines, keep).await;
+            database.close().await?;
+            let r = result?;
+            println!(
+                "{} lots in {} receipts in {:.2} s: {:.0} lots/s; receipt latency p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms (synchronous_commit = {})",
+                r.lots,
+                r.receipts,
+                r.seconds,
+                r.lots as f64 / r.seconds,
+                r.p50_ms,
+                r.p95_ms,
+                r.p99_ms,
+                r.synchronous_commit
+            );
+            Ok(())
+        }
         Command::Audit(AuditCommand::Verify) => with_database(&cli.db, |pool| Box::pin(audit_verify(pool))).await,
     }
 }
@@ -262,7 +307,7 @@ async fn db_command(cfg: &DbConfig, cmd: DbCommand) -> Result<()> {
             DbCommand::Start => {
                 let cluster = embedded::Cluster::open(&opts)?;
                 println!("private PostgreSQL running in {}", cluster.root().display());
-                cluster.detach();
+                cluster.keep_running()?;
             }
             DbCommand::Stop => {
                 if embedded::stop(&opts)? {

@@ -389,35 +389,68 @@ pub struct Drawn {
     pub code: String,
 }
 
+/// The columns of a rule the allocator needs, as other queries return them (`rule_*`); all None
+/// when no rule applies.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RuleRow {
+    pub rule_id: Option<Uuid>,
+    pub rule_name: Option<String>,
+    pub rule_pattern: Option<String>,
+    pub rule_reset: Option<String>,
+    pub rule_start: Option<i64>,
+}
+
 /// The rule and parsed pattern that give `subject` its codes.
 pub struct Allocator {
-    rule: Rule,
+    rule: AllocRule,
     pattern: Pattern,
     subject: Subject,
+}
+
+/// What the allocator keeps of its rule.
+#[derive(Debug, Clone)]
+pub struct AllocRule {
+    pub id: Uuid,
+    pub name: String,
+    pub reset: Reset,
+    pub start_number: i64,
 }
 
 impl Allocator {
     /// Finds the rule for the subject's material, or says why none can give it a code.
     pub async fn for_subject(db: impl PgExecutor<'_>, subject: Subject) -> Result<Allocator, String> {
-        let rule = rule_for(db, subject.material_id).await.map_err(|e| e.to_string())?.ok_or_else(|| {
-            format!(
-                "No lot-number rule applies to material {}: an administrator sets one on the Lot-number rules page.",
-                subject.material_code
-            )
-        })?;
-        let pattern = Pattern::checked(&rule.pattern, rule.reset()).map_err(|e| {
-            format!("The lot-number rule “{}” is not valid ({e}); an administrator must correct it.", rule.name)
-        })?;
-        if pattern.uses_line() && subject.line_code.is_none() {
-            return Err(format!(
-                "The lot-number rule “{}” uses {{LINE}}, and this lot has no production line.",
-                rule.name
-            ));
-        }
-        Ok(Allocator { rule, pattern, subject })
+        let rule = rule_for(db, subject.material_id).await.map_err(|e| e.to_string())?;
+        let row = RuleRow {
+            rule_id: rule.as_ref().map(|r| r.id),
+            rule_name: rule.as_ref().map(|r| r.name.clone()),
+            rule_pattern: rule.as_ref().map(|r| r.pattern.clone()),
+            rule_reset: rule.as_ref().map(|r| r.reset_period.clone()),
+            rule_start: rule.as_ref().map(|r| r.start_number),
+        };
+        Allocator::new(row, subject)
     }
 
-    pub fn rule(&self) -> &Rule {
+    /// The allocator for `subject` under the rule found for it (by `rule_for` or a query like it).
+    pub fn new(row: RuleRow, subject: Subject) -> Result<Allocator, String> {
+        let (Some(id), Some(name), Some(pattern), Some(reset), Some(start)) =
+            (row.rule_id, row.rule_name, row.rule_pattern, row.rule_reset, row.rule_start)
+        else {
+            return Err(format!(
+                "No lot-number rule applies to material {}: an administrator sets one on the Lot-number rules page.",
+                subject.material_code
+            ));
+        };
+        let reset = Reset::parse(&reset).unwrap_or(Reset::Never);
+        let parsed = Pattern::checked(&pattern, reset).map_err(|e| {
+            format!("The lot-number rule “{name}” is not valid ({e}); an administrator must correct it.")
+        })?;
+        if parsed.uses_line() && subject.line_code.is_none() {
+            return Err(format!("The lot-number rule “{name}” uses {{LINE}}, and this lot has no production line."));
+        }
+        Ok(Allocator { rule: AllocRule { id, name, reset, start_number: start }, pattern: parsed, subject })
+    }
+
+    pub fn rule(&self) -> &AllocRule {
         &self.rule
     }
 
@@ -426,35 +459,67 @@ impl Allocator {
     }
 
     fn keys(&self) -> (String, String) {
-        (self.pattern.scope_key(&self.subject.values()), self.rule.reset().period_key(self.subject.date))
+        (self.pattern.scope_key(&self.subject.values()), self.rule.reset.period_key(self.subject.date))
     }
 
     /// Draws the next number in a statement of its own (committed at once) and makes its code.
     pub async fn draw(&self, pool: &PgPool) -> Result<Drawn, String> {
+        Ok(self.draw_many(pool, 1).await?.remove(0))
+    }
+
+    /// Draws `n` consecutive numbers in one statement of its own (committed at once) and makes
+    /// their codes. If the sequence cannot print them all, every number drawn is logged as a gap.
+    pub async fn draw_many(&self, pool: &PgPool, n: usize) -> Result<Vec<Drawn>, String> {
         let (scope_key, period_key) = self.keys();
-        let value: i64 = sqlx::query_scalar(
-            "insert into lot_sequences (rule_id, scope_key, period_key, next_value) values ($1, $2, $3, $4 + 1)
-             on conflict (rule_id, scope_key, period_key) do update set next_value = lot_sequences.next_value + 1
-             returning next_value - 1",
+        let count = n.max(1) as i64;
+        let first: i64 = sqlx::query_scalar(
+            "insert into lot_sequences (rule_id, scope_key, period_key, next_value) values ($1, $2, $3, $4 + $5)
+             on conflict (rule_id, scope_key, period_key) do update set next_value = lot_sequences.next_value + $5
+             returning next_value - $5",
         )
         .bind(self.rule.id)
         .bind(&scope_key)
         .bind(&period_key)
         .bind(self.rule.start_number)
+        .bind(count)
         .fetch_one(pool)
         .await
         .map_err(|e| format!("could not draw a lot number: {e}"))?;
-        match self.pattern.format(&self.subject.values(), value as u64) {
-            Ok(code) => Ok(Drawn { rule_id: self.rule.id, scope_key, period_key, value, code }),
-            Err(e) => {
-                let drawn = Drawn { rule_id: self.rule.id, scope_key, period_key, value, code: String::new() };
-                log_gaps(pool, &[drawn], "no code: the sequence is exhausted").await;
+        let mut drawn = Vec::with_capacity(n);
+        let mut failure = None;
+        for value in first..first + count {
+            let code = match self.pattern.format(&self.subject.values(), value as u64) {
+                Ok(code) => code,
+                Err(e) => {
+                    failure.get_or_insert(e);
+                    String::new()
+                }
+            };
+            drawn.push(Drawn {
+                rule_id: self.rule.id,
+                scope_key: scope_key.clone(),
+                period_key: period_key.clone(),
+                value,
+                code,
+            });
+        }
+        match failure {
+            None => Ok(drawn),
+            Some(e) => {
+                log_gaps(pool, &drawn, "no code: the sequence is exhausted").await;
                 Err(format!(
                     "The lot-number rule “{}” cannot give material {} another code: {e}.",
                     self.rule.name, self.subject.material_code
                 ))
             }
         }
+    }
+
+    /// Whether two allocators draw from the same sequence.
+    pub fn same_sequence(&self, other: &Allocator) -> bool {
+        self.rule.id == other.rule.id
+            && self.keys() == other.keys()
+            && self.subject.material_id == other.subject.material_id
     }
 
     /// The next `n` codes the allocator would issue now (skipping codes that exist), without drawing.

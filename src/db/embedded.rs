@@ -29,6 +29,8 @@ pub const SUPERUSER: &str = "lotline";
 const PORT: u16 = 5432;
 /// Unix socket paths are limited to 107 bytes; leave room for `/.s.PGSQL.5432.lock`.
 const MAX_SOCKET_DIR_LEN: usize = 85;
+/// Marks a cluster that `lotline db start` started and only `lotline db stop` stops.
+const KEEP_RUNNING: &str = "keep-running";
 
 /// Options for opening a private cluster.
 #[derive(Debug, Clone)]
@@ -74,8 +76,9 @@ impl Cluster {
         let start_lock = open_lock(&root.join("start.lock"))?;
         start_lock.lock().context("Failed to lock the private database folder")?;
 
+        // A cluster started by `lotline db start` stays up until `lotline db stop`: nobody adopts it.
         let owner_lock = open_lock(&root.join("owner.lock"))?;
-        let is_owner = owner_lock.try_lock().is_ok();
+        let is_owner = !root.join(KEEP_RUNNING).exists() && owner_lock.try_lock().is_ok();
 
         let existing_version = fs::read_to_string(pgdata.join("PG_VERSION")).ok().map(|v| v.trim().to_string());
         let bindir = find_bindir(opts.bindir.as_deref(), existing_version.as_deref())?;
@@ -122,6 +125,14 @@ impl Cluster {
         self.owner_lock = None;
     }
 
+    /// Leaves the server running for good: later lotline processes use it but do not stop it;
+    /// `lotline db stop` does.
+    pub fn keep_running(self) -> Result<()> {
+        fs::write(self.root.join(KEEP_RUNNING), "started by `lotline db start`; `lotline db stop` stops it\n")?;
+        self.detach();
+        Ok(())
+    }
+
     /// Stops the server now if this process owns it.
     pub fn stop(mut self) -> Result<()> {
         if self.owner_lock.is_some() {
@@ -150,6 +161,8 @@ impl Cluster {
     }
 
     fn start(&mut self, ephemeral: bool) -> Result<()> {
+        // Nothing runs, so whoever marked it to keep running is gone: this process starts it and owns it.
+        let _ = fs::remove_file(self.root.join(KEEP_RUNNING));
         if self.owner_lock.is_none() {
             // Someone else owns the folder yet no server runs: take it over only if the owner is gone.
             let lock = open_lock(&self.root.join("owner.lock"))?;
@@ -254,6 +267,7 @@ impl Drop for Cluster {
 /// Stops the private cluster of `data_dir` if one runs; returns whether one was running.
 pub fn stop(opts: &ClusterOptions) -> Result<bool> {
     let (root, run_as) = locate(opts)?;
+    let _ = fs::remove_file(root.join(KEEP_RUNNING));
     let pgdata = root.join("pgdata");
     if !server_runs(&pgdata) {
         return Ok(false);

@@ -23,6 +23,8 @@ pub const DATABASE: &str = "lotline";
 pub struct Database {
     pub pool: PgPool,
     pub cluster: Option<Cluster>,
+    /// How the pool connects: other databases of the same server are reached from it.
+    pub options: PgConnectOptions,
 }
 
 impl Database {
@@ -46,8 +48,8 @@ impl Database {
                 (cluster.connect_options(DATABASE), Some(cluster))
             }
         };
-        let pool = pool(options, cfg.db_max_connections).await?;
-        Ok(Database { pool, cluster })
+        let pool = pool(options.clone(), cfg.db_max_connections).await?;
+        Ok(Database { pool, cluster, options })
     }
 
     /// Closes the pool, then stops the private cluster if this process owns it.

@@ -132,97 +132,129 @@ pub struct Received {
     pub lots: Vec<(Uuid, String)>,
 }
 
+/// Everything a receipt needs to know before it draws numbers, read in one query: the site, the
+/// supplier, the receipt time and the lot date (in the site's time zone), and for each line the
+/// material, whether the location belongs to the site, and the lot-number rule that applies.
 #[derive(sqlx::FromRow)]
-struct Header {
-    site_code: String,
-    site_active: bool,
-    supplier_code: String,
+struct Facts {
+    /// The receipt an earlier post of the same form made.
+    earlier: Option<String>,
+    site_code: Option<String>,
+    supplier_code: Option<String>,
     supplier_ok: bool,
-    received_at: DateTime<Utc>,
-    lot_date: NaiveDate,
-}
-
-#[derive(sqlx::FromRow)]
-struct MaterialFacts {
-    code: String,
-    active: bool,
+    received_at: Option<DateTime<Utc>>,
+    lot_date: Option<NaiveDate>,
+    material_code: Option<String>,
+    material_active: bool,
     qa_required: bool,
     shelf_life_days: Option<i32>,
-    expiry_policy: String,
+    expiry_policy: Option<String>,
+    location_ok: bool,
+    #[sqlx(flatten)]
+    rule: rules::RuleRow,
+}
+
+const FACTS: &str = "
+    with head as (
+        select s.code as site_code, s.time_zone, p.code as supplier_code, coalesce(p.active and p.is_supplier, false) as supplier_ok,
+               case when $3::date is null or $3::date = (now() at time zone s.time_zone)::date then now()
+                    else ($3::date + time '12:00') at time zone s.time_zone end as received_at
+          from (select 1) one
+          left join sites s on s.id = $1 and s.active
+          left join parties p on p.id = $2)
+    select (select result from idempotency_keys where key = $6) as earlier, h.site_code, h.supplier_code, h.supplier_ok, h.received_at, (h.received_at at time zone h.time_zone)::date as lot_date,
+           m.code as material_code, coalesce(m.active, false) as material_active, coalesce(m.qa_required, true) as qa_required,
+           m.shelf_life_days, m.expiry_policy,
+           exists (select 1 from locations c where c.id = x.location_id and c.site_id = $1 and c.active) as location_ok,
+           r.id as rule_id, r.name as rule_name, r.pattern as rule_pattern, r.reset_period as rule_reset, r.start_number as rule_start
+      from head h
+     cross join unnest($4::uuid[], $5::uuid[]) with ordinality as x(material_id, location_id, n)
+      left join materials m on m.id = x.material_id
+      left join lateral (
+            select r.* from lot_rules r
+             where r.active and (r.scope_material = m.id or (r.scope = 'kind' and r.scope_kind = m.kind) or r.scope = 'default')
+             order by case r.scope when 'material' then 1 when 'kind' then 2 else 3 end limit 1) r on true
+     order by x.n";
+
+/// A line ready to be written: its input, what its material says, its expiry and its allocator.
+struct Plan<'a> {
+    line: &'a LineInput,
+    qa_required: bool,
+    expires_on: Option<NaiveDate>,
+    allocator: Allocator,
+}
+
+/// The receipt-wide facts.
+struct Head {
+    site_code: String,
+    supplier_code: String,
+    received_at: DateTime<Utc>,
+    lot_date: NaiveDate,
 }
 
 /// Receives goods: every line becomes a lot with a code from the rules. A repeated idempotency
 /// key returns the first receipt and writes nothing.
 pub async fn receive(pool: &PgPool, actor: &Actor, input: &ReceiptInput, key: Uuid) -> Result<Received, SaveError> {
-    if let Some(earlier) = earlier_receipt(pool, key).await? {
-        return Ok(earlier);
-    }
-    let mut e = FieldErrors::default();
-    // The receipt's time, and the lot's own date counted in the site's time zone.
-    let header: Option<Header> = sqlx::query_as(
-        "select s.code as site_code, s.active as site_active, p.code as supplier_code, (p.active and p.is_supplier) as supplier_ok,
-                t.at as received_at, (t.at at time zone s.time_zone)::date as lot_date
-           from sites s, parties p,
-                lateral (select case when $3::date is null or $3::date = (now() at time zone s.time_zone)::date then now()
-                                     else ($3::date + time '12:00') at time zone s.time_zone end as at) t
-          where s.id = $1 and p.id = $2",
-    )
-    .bind(input.site_id)
-    .bind(input.supplier_id)
-    .bind(input.received_on)
-    .fetch_optional(pool)
-    .await
-    .map_err(Error::from)?;
-    let Some(header) = header.filter(|h| h.site_active) else {
-        e.add("site_id", "Choose an active site.");
-        e.add("supplier_id", "Choose an active supplier.");
-        return Err(e.into());
-    };
-    if !header.supplier_ok {
-        e.add("supplier_id", format!("{} is not an active supplier.", header.supplier_code));
-    }
-
-    let mut plans = Vec::new();
-    for line in &input.lines {
-        let facts: Option<MaterialFacts> = sqlx::query_as(
-            "select code, active, qa_required, shelf_life_days, expiry_policy from materials where id = $1",
-        )
-        .bind(line.material_id)
-        .fetch_optional(pool)
+    let materials: Vec<Uuid> = input.lines.iter().map(|l| l.material_id).collect();
+    let locations: Vec<Uuid> = input.lines.iter().map(|l| l.location_id).collect();
+    let facts: Vec<Facts> = sqlx::query_as(FACTS)
+        .bind(input.site_id)
+        .bind(input.supplier_id)
+        .bind(input.received_on)
+        .bind(&materials)
+        .bind(&locations)
+        .bind(key)
+        .fetch_all(pool)
         .await
         .map_err(Error::from)?;
-        let Some(facts) = facts.filter(|f| f.active) else {
+    if let Some(earlier) = facts.first().and_then(|f| f.earlier.as_deref()).and_then(|r| r.parse::<Uuid>().ok()) {
+        return Ok(earlier_receipt(pool, earlier).await?);
+    }
+    let mut e = FieldErrors::default();
+    let first = facts.first();
+    let (Some(site_code), Some(received_at), Some(lot_date)) =
+        (first.and_then(|f| f.site_code.clone()), first.and_then(|f| f.received_at), first.and_then(|f| f.lot_date))
+    else {
+        e.add("site_id", "Choose an active site.");
+        return Err(e.into());
+    };
+    let supplier_code = first.and_then(|f| f.supplier_code.clone()).unwrap_or_default();
+    if first.is_none_or(|f| !f.supplier_ok) {
+        if supplier_code.is_empty() {
+            e.add("supplier_id", "Choose an active supplier.");
+        } else {
+            e.add("supplier_id", format!("{supplier_code} is not an active supplier."));
+        }
+    }
+    let head = Head { site_code, supplier_code, received_at, lot_date };
+
+    let mut plans = Vec::new();
+    for (line, f) in input.lines.iter().zip(facts) {
+        let Some(material_code) = f.material_code.filter(|_| f.material_active) else {
             e.add("material_id", "Choose an active material.");
             continue;
         };
-        let location_ok: bool =
-            sqlx::query_scalar("select exists (select 1 from locations where id = $1 and site_id = $2 and active)")
-                .bind(line.location_id)
-                .bind(input.site_id)
-                .fetch_one(pool)
-                .await
-                .map_err(Error::from)?;
-        if !location_ok {
-            e.add("location_id", format!("Choose an active location of site {}.", header.site_code));
+        if !f.location_ok {
+            e.add("location_id", format!("Choose an active location of site {}.", head.site_code));
         }
-        let expires_on = match (line.expires_on, facts.expiry_policy.as_str(), facts.shelf_life_days) {
+        let expires_on = match (line.expires_on, f.expiry_policy.as_deref(), f.shelf_life_days) {
             (Some(d), _, _) => Some(d),
-            (None, "none", _) => None,
-            (None, _, Some(days)) => Some(header.lot_date + chrono::Days::new(days as u64)),
+            (None, Some("none"), _) => None,
+            (None, _, Some(days)) => Some(head.lot_date + chrono::Days::new(days as u64)),
             (None, _, None) => None,
         };
-        if expires_on.is_some_and(|d| d < header.lot_date) {
-            e.add("expires_on", format!("The expiry date is before the receipt date ({}).", header.lot_date));
+        if expires_on.is_some_and(|d| d < head.lot_date) {
+            e.add("expires_on", format!("The expiry date is before the receipt date ({}).", head.lot_date));
         }
         let subject = Subject {
             material_id: line.material_id,
-            material_code: facts.code.clone(),
-            site_code: header.site_code.clone(),
+            material_code,
+            site_code: head.site_code.clone(),
             line_code: None,
-            date: header.lot_date,
+            date: head.lot_date,
         };
-        match Allocator::for_subject(pool, subject).await {
-            Ok(allocator) => plans.push((line, facts, expires_on, allocator)),
+        match Allocator::new(f.rule, subject) {
+            Ok(allocator) => plans.push(Plan { line, qa_required: f.qa_required, expires_on, allocator }),
             Err(m) => e.add("material_id", m),
         }
     }
@@ -234,19 +266,27 @@ pub async fn receive(pool: &PgPool, actor: &Actor, input: &ReceiptInput, key: Uu
     // pooled connection while waiting for another, and a busy plant would starve the pool.
     let mut drawn: Vec<Drawn> = Vec::with_capacity(plans.len());
     let result = async {
-        for (_, _, _, allocator) in &plans {
-            let d = free_code(pool, allocator).await?;
-            drawn.push(d);
+        // Lines that draw from one sequence (one material on one date) draw together.
+        let mut i = 0;
+        while i < plans.len() {
+            let run = plans[i..].iter().take_while(|p| p.allocator.same_sequence(&plans[i].allocator)).count();
+            let batch = plans[i].allocator.draw_many(pool, run).await.map_err(|m| {
+                let mut e = FieldErrors::default();
+                e.add("material_id", m);
+                SaveError::Invalid(e)
+            })?;
+            drawn.extend(batch);
+            i += run;
         }
         loop {
-            match write(pool, actor, input, key, &header, &plans, &drawn).await {
+            match write(pool, actor, input, key, &head, &plans, &drawn).await {
                 Err(Write::CodeTaken(i)) => {
-                    // Someone took the code between the check and the insert: skip it, draw again.
+                    // A code that exists already (typed by hand, imported, an older rule): skip it.
                     rules::log_gaps(pool, &drawn[i..=i], "code already exists for this material").await;
-                    drawn[i] = free_code(pool, &plans[i].3).await?;
+                    drawn[i] = draw(pool, &plans[i].allocator).await?;
                 }
                 Err(Write::Repeated(earlier)) => {
-                    // The same form was posted twice at once; the other post made the receipt.
+                    // The same form was posted twice; the first post made the receipt.
                     rules::log_gaps(pool, &drawn, "form posted twice").await;
                     drawn.clear();
                     return Ok(earlier);
@@ -267,31 +307,18 @@ pub async fn receive(pool: &PgPool, actor: &Actor, input: &ReceiptInput, key: Uu
     result
 }
 
-/// Draws numbers until one gives a code this material has not used; skipped ones are logged.
-async fn free_code(pool: &PgPool, allocator: &Allocator) -> Result<Drawn, SaveError> {
-    loop {
-        let d = allocator.draw(pool).await.map_err(|m| {
-            let mut e = FieldErrors::default();
-            e.add("material_id", m);
-            SaveError::Invalid(e)
-        })?;
-        let taken: bool = sqlx::query_scalar("select exists (select 1 from lots where material_id = $1 and code = $2)")
-            .bind(allocator.material_id())
-            .bind(&d.code)
-            .fetch_one(pool)
-            .await
-            .map_err(Error::from)?;
-        if !taken {
-            return Ok(d);
-        }
-        rules::log_gaps(pool, &[d], "code already exists for this material").await;
-    }
+async fn draw(pool: &PgPool, allocator: &Allocator) -> Result<Drawn, SaveError> {
+    allocator.draw(pool).await.map_err(|m| {
+        let mut e = FieldErrors::default();
+        e.add("material_id", m);
+        SaveError::Invalid(e)
+    })
 }
 
 enum Write {
-    /// The code of line `i` was taken meanwhile; nothing was written.
+    /// The code of line `i` exists already for its material; nothing was written.
     CodeTaken(usize),
-    /// The idempotency key was used by another request meanwhile: its receipt.
+    /// The idempotency key was used before: that receipt.
     Repeated(Received),
     Failed(SaveError),
 }
@@ -302,37 +329,61 @@ impl<E: Into<SaveError>> From<E> for Write {
     }
 }
 
-async fn earlier_receipt(pool: &PgPool, key: Uuid) -> Result<Option<Received>, Error> {
-    let earlier: Option<String> =
-        sqlx::query_scalar("select result from idempotency_keys where key = $1").bind(key).fetch_optional(pool).await?;
-    let Some(id) = earlier.and_then(|r| r.parse::<Uuid>().ok()) else { return Ok(None) };
+async fn earlier_receipt(pool: &PgPool, id: Uuid) -> Result<Received, Error> {
     let lots: Vec<(Uuid, String)> = sqlx::query_as(
         "select l.id, l.code from receipt_lines r join lots l on l.id = r.lot_id where r.receipt_id = $1 order by r.line_no",
     )
     .bind(id)
     .fetch_all(pool)
     .await?;
-    Ok(Some(Received { receipt_id: id, lots }))
+    Ok(Received { receipt_id: id, lots })
 }
+
+/// Every line at once: the lots, their first dispositions, their receipt movements (which move
+/// on-hand) and the receipt lines, in one statement. A line whose code exists already for its
+/// material inserts nothing; the statement returns the numbers of the lines it wrote.
+const LINES: &str = "
+    with input as (
+        select * from unnest($1::uuid[], $2::text[], $3::date[], $4::text[], $5::text[], $6::text[], $7::bigint[],
+                             $8::uuid[], $9::numeric[], $10::text[], $11::text[], $12::uuid[])
+               with ordinality as t(material_id, code, expires_on, supplier_lot, country, disposition, code_seq,
+                                    location_id, quantity, code_scope, code_period, code_rule_id, n)),
+    lot as (
+        insert into lots (material_id, code, origin, site_id, made_on, expires_on, supplier_id, supplier_lot, receipt_id,
+                          tlc, tlc_source, country_of_origin, disposition, created_by,
+                          code_rule_id, code_scope, code_period, code_seq)
+        select material_id, code, 'received', $13, $14, expires_on, $15, supplier_lot, $16, coalesce(supplier_lot, code), $17,
+               country, disposition, $18, code_rule_id, code_scope, code_period, code_seq
+          from input order by n
+        on conflict (material_id, code) do nothing returning id, material_id, code),
+    written as (select i.*, lot.id as lot_id from input i join lot on lot.material_id = i.material_id and lot.code = i.code),
+    disposition as (
+        insert into lot_dispositions (lot_id, from_status, to_status, reason, decided_by)
+        select lot_id, null, disposition,
+               case when disposition = 'quarantine' then 'received; awaiting QA' else 'received; material needs no incoming QA' end, $18
+          from written),
+    movement as (
+        insert into stock_movements (kind, lot_id, location_id, quantity, occurred_at, actor_id, posting_id, receipt_id)
+        select 'receipt', lot_id, location_id, quantity, $19, $18, $20, $16 from written order by n returning id, lot_id),
+    line as (
+        insert into receipt_lines (receipt_id, line_no, lot_id, quantity, location_id, movement_id)
+        select $16, w.n, w.lot_id, w.quantity, w.location_id, m.id from written w join movement m on m.lot_id = w.lot_id)
+    select n, lot_id from written order by n";
 
 async fn write(
     pool: &PgPool,
     actor: &Actor,
     input: &ReceiptInput,
     key: Uuid,
-    header: &Header,
-    plans: &[(&LineInput, MaterialFacts, Option<NaiveDate>, Allocator)],
+    head: &Head,
+    plans: &[Plan<'_>],
     drawn: &[Drawn],
 ) -> Result<Received, Write> {
     let receipt_id = Uuid::new_v4();
     let mut tx = pool.begin().await.map_err(Error::from)?;
     if let Some(earlier) = crate::web::forms::claim_create(&mut tx, key, "receipt.create", receipt_id).await? {
         drop(tx);
-        let received = earlier_receipt(pool, key).await?;
-        return Err(match received {
-            Some(r) => Write::Repeated(r),
-            None => Write::Failed(SaveError::Other(Error::Conflict(format!("receipt {earlier} is incomplete")))),
-        });
+        return Err(Write::Repeated(earlier_receipt(pool, earlier).await?));
     }
     let number: String = sqlx::query_scalar(
         "insert into receipts (id, number, site_id, supplier_id, received_at, order_ref, asn_ref, created_by)
@@ -341,7 +392,7 @@ async fn write(
     .bind(receipt_id)
     .bind(input.site_id)
     .bind(input.supplier_id)
-    .bind(header.received_at)
+    .bind(head.received_at)
     .bind(&input.order_ref)
     .bind(&input.asn_ref)
     .bind(actor.id)
@@ -349,80 +400,41 @@ async fn write(
     .await
     .map_err(Error::from)?;
 
-    let mut lots = Vec::new();
     let posting = Uuid::new_v4();
-    for (line_no, ((line, facts, expires_on, _), d)) in plans.iter().zip(drawn).enumerate() {
-        let lot_id: Option<Uuid> = sqlx::query_scalar(
-            "insert into lots (material_id, code, origin, site_id, made_on, expires_on, supplier_id, supplier_lot, receipt_id,
-                               tlc, tlc_source, country_of_origin, disposition, created_by,
-                               code_rule_id, code_scope, code_period, code_seq)
-             values ($1, $2, 'received', $3, $4, $5, $6, $7, $8, coalesce($7, $2), $9, $10, $11, $12, $13, $14, $15, $16)
-             on conflict (material_id, code) do nothing returning id",
-        )
-        .bind(line.material_id)
-        .bind(&d.code)
+    let col = |f: fn(&Plan, &Drawn) -> String| plans.iter().zip(drawn).map(|(p, d)| f(p, d)).collect::<Vec<_>>();
+    let written: Vec<(i64, Uuid)> = sqlx::query_as(LINES)
+        .bind(plans.iter().map(|p| p.line.material_id).collect::<Vec<_>>())
+        .bind(drawn.iter().map(|d| d.code.clone()).collect::<Vec<_>>())
+        .bind(plans.iter().map(|p| p.expires_on).collect::<Vec<_>>())
+        .bind(plans.iter().map(|p| p.line.supplier_lot.clone()).collect::<Vec<_>>())
+        .bind(plans.iter().map(|p| p.line.country_of_origin.clone()).collect::<Vec<_>>())
+        .bind(col(|p, _| if p.qa_required { "quarantine".into() } else { "released".into() }))
+        .bind(drawn.iter().map(|d| d.value).collect::<Vec<_>>())
+        .bind(plans.iter().map(|p| p.line.location_id).collect::<Vec<_>>())
+        .bind(plans.iter().map(|p| p.line.quantity).collect::<Vec<_>>())
+        .bind(drawn.iter().map(|d| d.scope_key.clone()).collect::<Vec<_>>())
+        .bind(drawn.iter().map(|d| d.period_key.clone()).collect::<Vec<_>>())
+        .bind(drawn.iter().map(|d| d.rule_id).collect::<Vec<_>>())
         .bind(input.site_id)
-        .bind(header.lot_date)
-        .bind(expires_on)
+        .bind(head.lot_date)
         .bind(input.supplier_id)
-        .bind(&line.supplier_lot)
         .bind(receipt_id)
-        .bind(format!("supplier {}", header.supplier_code))
-        .bind(&line.country_of_origin)
-        .bind(if facts.qa_required { "quarantine" } else { "released" })
+        .bind(format!("supplier {}", head.supplier_code))
         .bind(actor.id)
-        .bind(d.rule_id)
-        .bind(&d.scope_key)
-        .bind(&d.period_key)
-        .bind(d.value)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(Error::from)?;
-        let Some(lot_id) = lot_id else {
-            return Err(Write::CodeTaken(line_no));
-        };
-        let code = d.code.clone();
-        sqlx::query("insert into lot_dispositions (lot_id, from_status, to_status, reason, decided_by) values ($1, null, $2, $3, $4)")
-            .bind(lot_id)
-            .bind(if facts.qa_required { "quarantine" } else { "released" })
-            .bind(if facts.qa_required { "received; awaiting QA" } else { "received; material needs no incoming QA" })
-            .bind(actor.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(Error::from)?;
-        let movement: i64 = sqlx::query_scalar(
-            "insert into stock_movements (kind, lot_id, location_id, quantity, occurred_at, actor_id, posting_id, receipt_id)
-             values ('receipt', $1, $2, $3, $4, $5, $6, $7) returning id",
-        )
-        .bind(lot_id)
-        .bind(line.location_id)
-        .bind(line.quantity)
-        .bind(header.received_at)
-        .bind(actor.id)
+        .bind(head.received_at)
         .bind(posting)
-        .bind(receipt_id)
-        .fetch_one(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
         .map_err(Error::from)?;
-        sqlx::query(
-            "insert into receipt_lines (receipt_id, line_no, lot_id, quantity, location_id, movement_id) values ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(receipt_id)
-        .bind(line_no as i32 + 1)
-        .bind(lot_id)
-        .bind(line.quantity)
-        .bind(line.location_id)
-        .bind(movement)
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::from)?;
-        lots.push((lot_id, code));
+    if let Some(missing) = (1..=plans.len() as i64).find(|n| !written.iter().any(|(w, _)| w == n)) {
+        return Err(Write::CodeTaken(missing as usize - 1));
     }
+    let lots: Vec<(Uuid, String)> = written.iter().zip(drawn).map(|((_, id), d)| (*id, d.code.clone())).collect();
     let after = serde_json::json!({
         "number": number,
-        "supplier": header.supplier_code,
-        "site": header.site_code,
-        "received_at": header.received_at,
+        "supplier": head.supplier_code,
+        "site": head.site_code,
+        "received_at": head.received_at,
         "lots": lots.iter().map(|(_, c)| c).collect::<Vec<_>>(),
         "lines": input.lines,
     });

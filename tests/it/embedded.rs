@@ -284,6 +284,9 @@ fn db_subcommands_start_report_and_stop_the_private_database() {
     let out = data.run(&["db", "start"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(data.db_running(), "db start leaves it running");
+    let out = data.run(&["migrate"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(data.db_running(), "a command that used it leaves it running: db start asked for that");
     let out = data.run(&["db", "stop"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "private PostgreSQL stopped");
     assert!(!data.db_running());
