@@ -29,6 +29,11 @@ pub fn credentials() -> String {
 
 /// Loads the demo plant into an empty database; leaves a database with data untouched.
 pub async fn load(pool: &PgPool) -> Result<()> {
+    let actor = Actor::system("demo");
+    let has_users: bool = sqlx::query_scalar("select exists (select 1 from users)").fetch_one(pool).await?;
+    if !has_users {
+        demo_users(pool, &actor).await?;
+    }
     let used: bool = sqlx::query_scalar("select exists (select 1 from sites) or exists (select 1 from materials)")
         .fetch_one(pool)
         .await?;
@@ -37,17 +42,6 @@ pub async fn load(pool: &PgPool) -> Result<()> {
         return Ok(());
     }
     tracing::info!("loading the demo plant");
-    let actor = Actor::system("demo");
-    for (role, name) in DEMO_USERS {
-        let form = UserForm {
-            username: role.into(),
-            display_name: name.into(),
-            roles: vec![role.into()],
-            password: format!("{role}-demo-pass"),
-            ..Default::default()
-        };
-        users::create(pool, &actor, &form).await.map_err(|e| save_error("user", role, e))?;
-    }
 
     let plant = site(
         pool,
@@ -285,6 +279,21 @@ pub async fn load(pool: &PgPool) -> Result<()> {
         parties::add_contact(pool, &actor, id, &contact).await.map_err(|e| save_error("contact", code, e))?;
     }
     tracing::info!("demo plant loaded");
+    Ok(())
+}
+
+/// One account per role, so that a newcomer can sign in (only into a database with no users).
+async fn demo_users(pool: &PgPool, actor: &Actor) -> Result<()> {
+    for (role, name) in DEMO_USERS {
+        let form = UserForm {
+            username: role.into(),
+            display_name: name.into(),
+            roles: vec![role.into()],
+            password: format!("{role}-demo-pass"),
+            ..Default::default()
+        };
+        users::create(pool, actor, &form).await.map_err(|e| save_error("user", role, e))?;
+    }
     Ok(())
 }
 

@@ -140,6 +140,8 @@ pub struct RuleForm {
     pub start_number: String,
     pub active: Option<String>,
     pub version: String,
+    /// Why an existing rule is changed (required for edits).
+    pub reason: String,
     pub password: String,
     pub preview_material: String,
     pub preview_date: String,
@@ -300,7 +302,18 @@ pub async fn create(pool: &PgPool, user: &CurrentUser, form: &RuleForm) -> Resul
 /// Saves a rule edit (signed). Sequences already drawn stay as they are; the allocator skips any
 /// code that exists, so a changed rule never repeats a code.
 pub async fn update(pool: &PgPool, user: &CurrentUser, id: Uuid, form: &RuleForm) -> Result<(), SaveError> {
-    let input = check(pool, form).await?;
+    let input = check(pool, form).await;
+    let reason = crate::domain::text::required(&form.reason, "The reason for the change", 500);
+    let input = match (input, reason) {
+        (Ok(input), Ok(_)) => input,
+        (input, reason) => {
+            let mut e = input.err().unwrap_or_default();
+            if let Err(m) = reason {
+                e.add("reason", m);
+            }
+            return Err(e.into());
+        }
+    };
     let version: i32 =
         form.version.trim().parse().map_err(|_| Error::BadRequest("The form's version is missing.".into()))?;
     let mut tx = pool.begin().await.map_err(Error::from)?;
@@ -328,7 +341,7 @@ pub async fn update(pool: &PgPool, user: &CurrentUser, id: Uuid, form: &RuleForm
     audit::record(
         &mut tx,
         &user.actor(),
-        Entry::new("update", "lot_rule", id).before(&before).after(&after).reason("approved by (signed)"),
+        Entry::new("update", "lot_rule", id).before(&before).after(&after).reason(form.reason.trim()),
     )
     .await
     .map_err(Error::from)?;

@@ -183,7 +183,7 @@ async fn a_rule_change_needs_the_admins_password_as_a_signature() {
         .submit(
             &format!("/admin/lot-rules/{default}"),
             "#rule-form",
-            &[("pattern", "{YY}{JJJ}-{SEQ:5}"), ("password", "not my password")],
+            &[("pattern", "{YY}{JJJ}-{SEQ:5}"), ("reason", "More lots per day"), ("password", "not my password")],
         )
         .await;
     assert_field_error(response, "password", "the one given is not right").await;
@@ -194,12 +194,25 @@ async fn a_rule_change_needs_the_admins_password_as_a_signature() {
         .submit(
             &format!("/admin/lot-rules/{default}"),
             "#rule-form",
-            &[("pattern", "{YY}{JJJ}-{SEQ:5}"), ("password", PASSWORD)],
+            &[("pattern", "{YY}{JJJ}-{SEQ:5}"), ("reason", ""), ("password", PASSWORD)],
+        )
+        .await;
+    assert_field_error(response, "reason", "The reason for the change is required.").await;
+    let response = app
+        .submit(
+            &format!("/admin/lot-rules/{default}"),
+            "#rule-form",
+            &[("pattern", "{YY}{JJJ}-{SEQ:5}"), ("reason", "More lots per day"), ("password", PASSWORD)],
         )
         .await;
     assert_redirect(&response, "/admin/lot-rules/");
     let page = app.page(&format!("/admin/lot-rules/{default}")).await;
-    assert!(texts(&page, "#history tbody tr")[0].contains("pattern : {YY}{JJJ}-{SEQ:4} → {YY}{JJJ}-{SEQ:5}"));
+    let latest = &texts(&page, "#history tbody tr")[0];
+    assert!(
+        latest.contains("pattern : {YY}{JJJ}-{SEQ:4} → {YY}{JJJ}-{SEQ:5}")
+            && latest.contains("Reason: More lots per day"),
+        "{latest}"
+    );
 }
 
 #[tokio::test]
