@@ -52,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::locations::router())
         .merge(web::rules::router())
         .merge(web::receipts::router())
+        .merge(web::runs::router())
         .fallback(|| async { Error::NotFound })
         .with_state(state.clone())
         .layer(middleware::from_fn_with_state(state, web::auth::authenticate))

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod master;
+pub mod qa;
 pub mod rules;
 pub mod stock;
 pub mod web;

@@ -2,4 +2,5 @@
 
 pub mod gs1;
 pub mod lotcode;
+pub mod status;
 pub mod text;

@@ -2,20 +2,32 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Form, Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
-use chrono::NaiveDate;
+use axum::routing::{get, post};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::{Layout, ListQuery, Paging, render, see_other};
+use super::forms::{FieldErrors, SaveError};
+use super::{FlashKind, Layout, ListQuery, Paging, redirect_with_flash, render, render_with, see_other};
 use crate::app::AppState;
+use crate::auth::{CurrentUser, perm};
 use crate::error::{Error, Result};
+use crate::qa::{self, DecisionForm, RECORD_KINDS, RecordForm};
 
 pub fn router() -> Router<AppState> {
     let read = Router::new().route("/lots", get(index)).route("/lots/{id}", get(show)).route("/search", get(search));
-    super::guarded(read, crate::auth::perm::LOTS_READ)
+    let decide = Router::new()
+        .route("/lots/{id}/release", post(release))
+        .route("/lots/{id}/reject", post(reject))
+        .route("/lots/{id}/holds", post(hold))
+        .route("/lots/{id}/holds/{hold}/lift", post(lift));
+    let record = Router::new().route("/lots/{id}/qa-records", post(add_record));
+    super::guarded(read, perm::LOTS_READ)
+        .merge(super::guarded(decide, perm::QA_DECIDE))
+        .merge(super::guarded(record, perm::QA_RECORD))
 }
 
 /// A lot as lists show it, with its status derived from disposition, holds, recalls and stock.
@@ -111,13 +123,100 @@ pub struct LotDetail {
     pub tlc_source: String,
     pub country_of_origin: Option<String>,
     pub material_id: Uuid,
+    pub receipt_id: Option<Uuid>,
+    pub receipt_number: Option<String>,
+    pub run_id: Option<Uuid>,
+    pub run_number: Option<String>,
+    pub disposition: String,
 }
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct StockRow {
+    pub location_id: Uuid,
     pub location_code: String,
     pub location_name: String,
     pub quantity: Decimal,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct DispositionRow {
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub reason: Option<String>,
+    pub decided_by: Option<String>,
+    pub decided_at: DateTime<Utc>,
+    pub meaning: Option<String>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct HoldRow {
+    pub id: Uuid,
+    pub source: String,
+    pub reason: String,
+    pub opened_by: Option<String>,
+    pub opened_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub closed_by: Option<String>,
+    pub close_reason: Option<String>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct RecordRow {
+    pub kind: String,
+    pub name: String,
+    pub result: String,
+    pub specification: String,
+    pub reference: String,
+    pub outcome: String,
+    pub performed_at: DateTime<Utc>,
+    pub recorded_by: Option<String>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct LedgerRow {
+    pub id: i64,
+    pub kind: String,
+    pub quantity: Decimal,
+    pub location_code: String,
+    pub occurred_at: DateTime<Utc>,
+    pub document: Option<String>,
+    pub document_link: Option<String>,
+    pub actor: Option<String>,
+    pub reason: Option<String>,
+    pub reversed: bool,
+}
+
+/// A lot one step away: what went into this lot, or what this lot went into.
+#[derive(Debug, sqlx::FromRow)]
+pub struct StepRow {
+    pub lot_id: Uuid,
+    pub lot_code: String,
+    pub material_code: String,
+    pub run_id: Option<Uuid>,
+    pub run_number: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+    pub quantity: Decimal,
+    pub uom: String,
+}
+
+/// Where a lot's quantity went: every movement kind summed, and whether the ledger and on-hand agree.
+#[derive(Debug, Default, sqlx::FromRow)]
+pub struct Balance {
+    pub received: Decimal,
+    pub produced: Decimal,
+    pub returned: Decimal,
+    pub consumed: Decimal,
+    pub shipped: Decimal,
+    pub scrapped: Decimal,
+    pub adjusted: Decimal,
+    pub ledger_total: Decimal,
+    pub on_hand: Decimal,
+}
+
+impl Balance {
+    pub fn agrees(&self) -> bool {
+        self.ledger_total == self.on_hand
+    }
 }
 
 #[derive(Template)]
@@ -127,27 +226,247 @@ struct ShowPage {
     lot: LotRow,
     detail: LotDetail,
     stock: Vec<StockRow>,
+    back: Vec<StepRow>,
+    forward: Vec<StepRow>,
+    dispositions: Vec<DispositionRow>,
+    holds: Vec<HoldRow>,
+    records: Vec<RecordRow>,
+    ledger: Vec<LedgerRow>,
+    balance: Balance,
+    history: Vec<crate::audit::Shown>,
+    errors: FieldErrors,
+    record_form: RecordForm,
+    record_kinds: [(&'static str, &'static str); 3],
 }
 
 async fn show(State(state): State<AppState>, layout: Layout, Path(id): Path<String>) -> Result<Response> {
     let id = super::parse_id(&id)?;
+    lot_page(
+        &state,
+        StatusCode::OK,
+        layout,
+        id,
+        FieldErrors::default(),
+        RecordForm { outcome: "pass".into(), kind: "inspection".into(), ..Default::default() },
+    )
+    .await
+}
+
+async fn lot_page(
+    state: &AppState,
+    status: StatusCode,
+    layout: Layout,
+    id: Uuid,
+    errors: FieldErrors,
+    record_form: RecordForm,
+) -> Result<Response> {
+    let pool = &state.pool;
     let sql = format!("{LOT_SELECT} where l.id = $1");
     let lot: LotRow =
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&state.pool).await?.ok_or(Error::NotFound)?;
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?.ok_or(Error::NotFound)?;
     let detail: LotDetail = sqlx::query_as(
         "select s.code as site_code, s.name as site_name, p.name as supplier_name, l.supplier_lot, l.tlc, l.tlc_source,
-                l.country_of_origin, l.material_id
-           from lots l join sites s on s.id = l.site_id left join parties p on p.id = l.supplier_id where l.id = $1",
+                l.country_of_origin, l.material_id, l.receipt_id, r.number as receipt_number, l.run_id, pr.number as run_number, l.disposition
+           from lots l join sites s on s.id = l.site_id left join parties p on p.id = l.supplier_id
+           left join receipts r on r.id = l.receipt_id left join production_runs pr on pr.id = l.run_id
+          where l.id = $1",
     )
     .bind(id)
-    .fetch_one(&state.pool)
+    .fetch_one(pool)
     .await?;
     let stock = sqlx::query_as(
-        "select c.code as location_code, c.name as location_name, o.quantity
+        "select c.id as location_id, c.code as location_code, c.name as location_name, o.quantity
            from on_hand o join locations c on c.id = o.location_id where o.lot_id = $1 and o.quantity > 0 order by c.code",
     )
     .bind(id)
-    .fetch_all(&state.pool)
+    .fetch_all(pool)
     .await?;
-    render(&ShowPage { layout, lot, detail, stock })
+    let step = |direction: &'static str| {
+        let (this, other, movement) = if direction == "back" {
+            ("to_lot_id", "from_lot_id", "input_movement_id")
+        } else {
+            ("from_lot_id", "to_lot_id", "output_movement_id")
+        };
+        format!(
+            "select o.id as lot_id, o.code as lot_code, m.code as material_code, g.run_id, r.number as run_number,
+                    min(g.occurred_at) as occurred_at, abs(sum(distinct mv.quantity)) as quantity, m.uom
+               from genealogy_links g join lots o on o.id = g.{other} join materials m on m.id = o.material_id
+               left join production_runs r on r.id = g.run_id
+               join stock_movements mv on mv.id = g.{movement}
+              where g.{this} = $1 and g.reversed_at is null
+              group by o.id, o.code, m.code, g.run_id, r.number, m.uom
+              order by min(g.occurred_at), o.code"
+        )
+    };
+    let back = sqlx::query_as(sqlx::AssertSqlSafe(step("back"))).bind(id).fetch_all(pool).await?;
+    let forward = sqlx::query_as(sqlx::AssertSqlSafe(step("forward"))).bind(id).fetch_all(pool).await?;
+    let dispositions = sqlx::query_as(
+        "select d.from_status, d.to_status, d.reason, u.display_name as decided_by, d.decided_at, s.meaning
+           from lot_dispositions d left join users u on u.id = d.decided_by left join signatures s on s.id = d.signature_id
+          where d.lot_id = $1 order by d.id",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    let holds = sqlx::query_as(
+        "select h.id, h.source, h.reason, o.display_name as opened_by, h.opened_at, h.closed_at, c.display_name as closed_by, h.close_reason
+           from lot_holds h left join users o on o.id = h.opened_by left join users c on c.id = h.closed_by
+          where h.lot_id = $1 order by h.closed_at nulls first, h.opened_at desc",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    let records = sqlx::query_as(
+        "select q.kind, q.name, q.result, q.specification, q.reference, q.outcome, q.performed_at, u.display_name as recorded_by
+           from qa_records q left join users u on u.id = q.recorded_by where q.lot_id = $1 order by q.performed_at desc, q.created_at desc",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    let ledger = sqlx::query_as(
+        "select mv.id, mv.kind, mv.quantity, c.code as location_code, mv.occurred_at,
+                coalesce(r.number, pr.number, sh.number, rt.number) as document,
+                case when r.id is not null then '/receipts/' || r.id when pr.id is not null then '/runs/' || pr.id
+                     when sh.id is not null then '/shipments/' || sh.id end as document_link,
+                u.username as actor, mv.reason,
+                exists (select 1 from stock_movements x where x.reverses_id = mv.id) as reversed
+           from stock_movements mv join locations c on c.id = mv.location_id
+           left join receipts r on r.id = mv.receipt_id left join production_runs pr on pr.id = mv.run_id
+           left join shipments sh on sh.id = mv.shipment_id left join returns rt on rt.id = mv.return_id
+           left join users u on u.id = mv.actor_id
+          where mv.lot_id = $1 order by mv.occurred_at, mv.id",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    let balance: Balance = sqlx::query_as(
+        "select coalesce(sum(quantity) filter (where kind = 'receipt'), 0) as received,
+                coalesce(sum(quantity) filter (where kind = 'produce'), 0) as produced,
+                coalesce(sum(quantity) filter (where kind = 'return'), 0) as returned,
+                coalesce(-sum(quantity) filter (where kind = 'consume'), 0) as consumed,
+                coalesce(-sum(quantity) filter (where kind = 'ship'), 0) as shipped,
+                coalesce(-sum(quantity) filter (where kind = 'scrap'), 0) as scrapped,
+                coalesce(sum(quantity) filter (where kind in ('adjust', 'count', 'reversal', 'transfer')), 0) as adjusted,
+                coalesce(sum(quantity), 0) as ledger_total,
+                (select coalesce(sum(quantity), 0) from on_hand where lot_id = $1) as on_hand
+           from stock_movements where lot_id = $1",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await?;
+    let history = crate::audit::history(pool, "lot", id).await?;
+    render_with(
+        status,
+        &ShowPage {
+            layout,
+            lot,
+            detail,
+            stock,
+            back,
+            forward,
+            dispositions,
+            holds,
+            records,
+            ledger,
+            balance,
+            history,
+            errors,
+            record_form,
+            record_kinds: RECORD_KINDS,
+        },
+    )
+}
+
+/// Back to the lot page after a QA action, or the page again with the action's errors.
+async fn respond(
+    state: &AppState,
+    layout: Layout,
+    id: Uuid,
+    result: std::result::Result<(), SaveError>,
+    done: &str,
+    record_form: RecordForm,
+) -> Result<Response> {
+    match result {
+        Ok(()) => Ok(redirect_with_flash(&format!("/lots/{id}"), FlashKind::Success, done)),
+        Err(SaveError::Invalid(errors)) => {
+            lot_page(state, StatusCode::UNPROCESSABLE_ENTITY, layout, id, errors, record_form).await
+        }
+        Err(SaveError::Stale) => Err(Error::Conflict("The lot changed meanwhile; reload the page.".into())),
+        Err(SaveError::Other(e)) => Err(e),
+    }
+}
+
+async fn release(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+    Form(form): Form<DecisionForm>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let result = qa::decide(&state.pool, &user, id, "released", &form).await;
+    respond(&state, layout, id, result, "Lot released (signed).", RecordForm::default()).await
+}
+
+async fn reject(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+    Form(form): Form<DecisionForm>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let result = qa::decide(&state.pool, &user, id, "rejected", &form).await;
+    respond(&state, layout, id, result, "Lot rejected (signed).", RecordForm::default()).await
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct HoldForm {
+    hold_reason: String,
+    lift_reason: String,
+}
+
+async fn hold(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+    Form(form): Form<HoldForm>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let result = qa::place_hold(&state.pool, &user, id, &form.hold_reason).await;
+    respond(
+        &state,
+        layout,
+        id,
+        result,
+        "Hold placed: the lot cannot be used or shipped until it is lifted.",
+        RecordForm::default(),
+    )
+    .await
+}
+
+async fn lift(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path((id, hold)): Path<(String, String)>,
+    Form(form): Form<HoldForm>,
+) -> Result<Response> {
+    let (id, hold) = (super::parse_id(&id)?, super::parse_id(&hold)?);
+    let result = qa::lift_hold(&state.pool, &user, id, hold, &form.lift_reason).await;
+    respond(&state, layout, id, result, "Hold lifted.", RecordForm::default()).await
+}
+
+async fn add_record(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+    Form(form): Form<RecordForm>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let result = qa::add_record(&state.pool, &user, id, &form).await;
+    respond(&state, layout, id, result, "QA record added.", form).await
 }

@@ -14,6 +14,7 @@ pub mod materials;
 pub mod parties;
 pub mod receipts;
 pub mod rules;
+pub mod runs;
 pub mod sites;
 pub mod static_files;
 pub mod users;

@@ -104,6 +104,18 @@ fn routes(f: &Fixture) -> Vec<(&'static str, String, Option<&'static str>)> {
         r("GET", format!("/receipts/{}", f.user), Some("lots.read")),
         r("GET", "/receipts/new".into(), Some("stock.receive")),
         r("POST", "/receipts".into(), Some("stock.receive")),
+        r("GET", "/runs".into(), Some("lots.read")),
+        r("GET", format!("/runs/{}", f.user), Some("lots.read")),
+        r("GET", "/runs/new".into(), Some("stock.produce")),
+        r("POST", "/runs".into(), Some("stock.produce")),
+        r("POST", format!("/runs/{}/inputs", f.user), Some("stock.produce")),
+        r("POST", format!("/runs/{}/outputs", f.user), Some("stock.produce")),
+        r("POST", format!("/runs/{}/close", f.user), Some("stock.produce")),
+        r("POST", format!("/lots/{}/release", f.user), Some("qa.decide")),
+        r("POST", format!("/lots/{}/reject", f.user), Some("qa.decide")),
+        r("POST", format!("/lots/{}/holds", f.user), Some("qa.decide")),
+        r("POST", format!("/lots/{}/holds/{}/lift", f.user, f.user), Some("qa.decide")),
+        r("POST", format!("/lots/{}/qa-records", f.user), Some("qa.record")),
         r("GET", "/account".into(), None),
         r("POST", "/account/tokens".into(), None),
         r("GET", "/api/v1/me".into(), None),
@@ -147,8 +159,8 @@ async fn each_role_reaches_what_it_may_and_is_refused_what_it_may_not() {
     let f = fixture(&app).await;
     let permissions = |role: &str| -> Vec<&'static str> {
         match role {
-            "operator" => vec!["lots.read", "stock.receive"],
-            "qa" => vec!["lots.read", "stock.receive", "audit.read"],
+            "operator" => vec!["lots.read", "stock.receive", "stock.produce"],
+            "qa" => vec!["lots.read", "stock.receive", "stock.produce", "qa.decide", "qa.record", "audit.read"],
             "admin" => vec!["lots.read", "master.edit", "users.manage", "audit.read", "rules.edit"],
             _ => unreachable!(),
         }

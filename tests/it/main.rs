@@ -12,6 +12,7 @@ mod locations;
 mod lots;
 mod materials;
 mod parties;
+mod production;
 mod receipts;
 mod rules;
 mod sites;

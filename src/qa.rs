@@ -1,0 +1,245 @@
+//! QA decisions on lots: release and reject (signed), holds placed and lifted with a reason, and
+//! QA records (inspections, test results, certificates). Each is one audited transaction.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::audit::{self, Entry};
+use crate::auth::CurrentUser;
+use crate::domain::text;
+use crate::error::Error;
+use crate::web::forms::{FieldErrors, SaveError};
+
+fn invalid(field: &'static str, message: impl Into<String>) -> SaveError {
+    let mut e = FieldErrors::default();
+    e.add(field, message);
+    SaveError::Invalid(e)
+}
+
+/// A release or rejection, as typed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct DecisionForm {
+    pub reason: String,
+    pub password: String,
+}
+
+/// Releases (`released`) or rejects (`rejected`) a lot in quarantine, signed with the user's password.
+pub async fn decide(
+    pool: &PgPool,
+    user: &CurrentUser,
+    lot_id: Uuid,
+    to: &str,
+    form: &DecisionForm,
+) -> Result<(), SaveError> {
+    let (meaning, reason_required) = match to {
+        "released" => ("released by", false),
+        "rejected" => ("rejected by", true),
+        _ => return Err(SaveError::Other(Error::BadRequest("A lot is released or rejected.".into()))),
+    };
+    let reason = form.reason.trim();
+    if reason_required && reason.is_empty() {
+        return Err(invalid("reason", "Give the reason for rejecting the lot."));
+    }
+    if reason.chars().count() > 1000 {
+        return Err(invalid("reason", "The reason is at most 1000 characters long."));
+    }
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let current: Option<(String, String)> =
+        sqlx::query_as("select code, disposition from lots where id = $1 for update")
+            .bind(lot_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(Error::from)?;
+    let (code, disposition) = current.ok_or(Error::NotFound)?;
+    if disposition != "quarantine" {
+        return Err(invalid(
+            "decision",
+            format!("Lot {code} is {disposition} already: only a lot in quarantine can be released or rejected."),
+        ));
+    }
+    let Some(signature) = crate::auth::sign(&mut tx, user, &form.password, meaning, "lot", &lot_id.to_string()).await?
+    else {
+        return Err(invalid(
+            "password",
+            "Your password is needed to sign this decision, and the one given is not right.",
+        ));
+    };
+    sqlx::query("update lots set disposition = $2 where id = $1")
+        .bind(lot_id)
+        .bind(to)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from)?;
+    sqlx::query(
+        "insert into lot_dispositions (lot_id, from_status, to_status, reason, decided_by, signature_id) values ($1, 'quarantine', $2, $3, $4, $5)",
+    )
+    .bind(lot_id)
+    .bind(to)
+    .bind(Some(reason).filter(|r| !r.is_empty()))
+    .bind(user.id)
+    .bind(signature)
+    .execute(&mut *tx)
+    .await
+    .map_err(Error::from)?;
+    let entry = Entry::new(if to == "released" { "release" } else { "reject" }, "lot", lot_id)
+        .before(&serde_json::json!({ "disposition": "quarantine" }))
+        .after(&serde_json::json!({ "disposition": to, "signed": meaning }));
+    let entry = if reason.is_empty() { entry } else { entry.reason(reason) };
+    audit::record(&mut tx, &user.actor(), entry).await.map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(())
+}
+
+/// Places a manual hold on a lot.
+pub async fn place_hold(pool: &PgPool, user: &CurrentUser, lot_id: Uuid, reason: &str) -> Result<(), SaveError> {
+    let reason = text::required(reason, "The reason for the hold", 1000).map_err(|m| invalid("hold_reason", m))?;
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let exists: bool = sqlx::query_scalar("select exists (select 1 from lots where id = $1)")
+        .bind(lot_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(Error::from)?;
+    if !exists {
+        return Err(Error::NotFound.into());
+    }
+    let hold: Uuid = sqlx::query_scalar(
+        "insert into lot_holds (lot_id, source, reason, opened_by) values ($1, 'manual', $2, $3) returning id",
+    )
+    .bind(lot_id)
+    .bind(&reason)
+    .bind(user.id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(Error::from)?;
+    audit::record(
+        &mut tx,
+        &user.actor(),
+        Entry::new("hold", "lot", lot_id).after(&serde_json::json!({ "hold": hold })).reason(&reason),
+    )
+    .await
+    .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(())
+}
+
+/// Lifts an open hold. A recall's hold is lifted only by closing the recall.
+pub async fn lift_hold(
+    pool: &PgPool,
+    user: &CurrentUser,
+    lot_id: Uuid,
+    hold_id: Uuid,
+    reason: &str,
+) -> Result<(), SaveError> {
+    let reason =
+        text::required(reason, "The reason for lifting the hold", 1000).map_err(|m| invalid("lift_reason", m))?;
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let hold: Option<(String, Option<DateTime<Utc>>)> =
+        sqlx::query_as("select source, closed_at from lot_holds where id = $1 and lot_id = $2 for update")
+            .bind(hold_id)
+            .bind(lot_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(Error::from)?;
+    let (source, closed_at) = hold.ok_or(Error::NotFound)?;
+    if closed_at.is_some() {
+        return Err(invalid("lift_reason", "This hold was lifted already."));
+    }
+    if source == "recall" {
+        return Err(invalid("lift_reason", "A recall's hold is lifted by closing the recall, not here."));
+    }
+    sqlx::query("update lot_holds set closed_at = now(), closed_by = $2, close_reason = $3 where id = $1")
+        .bind(hold_id)
+        .bind(user.id)
+        .bind(&reason)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from)?;
+    audit::record(
+        &mut tx,
+        &user.actor(),
+        Entry::new("lift_hold", "lot", lot_id).before(&serde_json::json!({ "hold": hold_id })).reason(&reason),
+    )
+    .await
+    .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(())
+}
+
+pub const RECORD_KINDS: [(&str, &str); 3] =
+    [("inspection", "Inspection"), ("test", "Test result"), ("certificate", "Certificate of analysis")];
+
+/// A QA record as typed.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RecordForm {
+    pub kind: String,
+    pub name: String,
+    pub result: String,
+    pub specification: String,
+    pub reference: String,
+    pub outcome: String,
+    pub performed_on: String,
+    pub notes: String,
+}
+
+/// Records an inspection, test result or certificate on a lot.
+pub async fn add_record(pool: &PgPool, user: &CurrentUser, lot_id: Uuid, f: &RecordForm) -> Result<(), SaveError> {
+    let mut e = FieldErrors::default();
+    if !RECORD_KINDS.iter().any(|(k, _)| *k == f.kind) {
+        e.add("kind", "Choose what kind of record this is.");
+    }
+    let name = e.check("name", text::required(&f.name, "What was checked", 200));
+    let result = e.check("result", text::optional(&f.result, "The result", 200));
+    let specification = e.check("specification", text::optional(&f.specification, "The specification", 200));
+    let reference = e.check("reference", text::optional(&f.reference, "The reference", 200));
+    let notes = e.check("notes", text::optional(&f.notes, "The notes", 2000));
+    if f.outcome != "pass" && f.outcome != "fail" {
+        e.add("outcome", "Choose pass or fail.");
+    }
+    let performed_on = match f.performed_on.trim() {
+        "" => Utc::now().date_naive(),
+        d => NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap_or_else(|_| {
+            e.add("performed_on", "The date must look like 2026-01-31.");
+            Utc::now().date_naive()
+        }),
+    };
+    if performed_on > Utc::now().date_naive() {
+        e.add("performed_on", "A check cannot be dated in the future.");
+    }
+    if !e.is_empty() {
+        return Err(e.into());
+    }
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let id: Option<Uuid> = sqlx::query_scalar(
+        "insert into qa_records (lot_id, kind, name, result, specification, reference, outcome, notes, performed_at, recorded_by)
+         select id, $2, $3, $4, $5, $6, $7, $8, ($9::date + time '12:00') at time zone 'UTC', $10 from lots where id = $1 returning id",
+    )
+    .bind(lot_id)
+    .bind(&f.kind)
+    .bind(&name)
+    .bind(&result)
+    .bind(&specification)
+    .bind(&reference)
+    .bind(&f.outcome)
+    .bind(&notes)
+    .bind(performed_on)
+    .bind(user.id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(Error::from)?;
+    let id = id.ok_or(Error::NotFound)?;
+    audit::record(
+        &mut tx,
+        &user.actor(),
+        Entry::new("qa_record", "lot", lot_id).after(
+            &serde_json::json!({ "record": id, "kind": f.kind, "name": name, "result": result, "outcome": f.outcome }),
+        ),
+    )
+    .await
+    .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(())
+}

@@ -1,0 +1,604 @@
+//! Production runs: open a run for an output material, post the input lots it consumes and the
+//! output lots it makes — each posting one transaction that moves stock and writes the genealogy
+//! links it creates (every input of a run links to every output) — and close it.
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::audit::{self, Actor, Entry};
+use crate::domain::status::{LotState, usable};
+use crate::domain::text;
+use crate::error::Error;
+use crate::rules::{self, Allocator, Drawn, Subject};
+use crate::web::forms::{FieldErrors, SaveError, claim_idempotency_key, parse_idempotency_key};
+
+fn invalid(field: &'static str, message: impl Into<String>) -> SaveError {
+    let mut e = FieldErrors::default();
+    e.add(field, message);
+    SaveError::Invalid(e)
+}
+
+fn quantity(value: &str) -> Result<Decimal, SaveError> {
+    match text::positive_decimal(value, "The quantity") {
+        Ok(Some(q)) => Ok(q),
+        Ok(None) => Err(invalid("quantity", "The quantity is required.")),
+        Err(m) => Err(invalid("quantity", m)),
+    }
+}
+
+fn key(value: &str) -> Result<Uuid, SaveError> {
+    parse_idempotency_key(value).map_err(SaveError::Other)
+}
+
+/// The form that opens a run.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RunForm {
+    pub site_id: String,
+    pub line_id: String,
+    pub output_material_id: String,
+    pub planned_quantity: String,
+    pub order_ref: String,
+    pub idempotency_key: String,
+}
+
+/// Opens a run; returns its id.
+pub async fn open(pool: &PgPool, actor: &Actor, f: &RunForm) -> Result<Uuid, SaveError> {
+    let mut e = FieldErrors::default();
+    let site = Uuid::parse_str(f.site_id.trim()).ok();
+    if site.is_none() {
+        e.add("site_id", "Choose the site.");
+    }
+    let material = Uuid::parse_str(f.output_material_id.trim()).ok();
+    if material.is_none() {
+        e.add("output_material_id", "Choose the material this run makes.");
+    }
+    let line = if f.line_id.trim().is_empty() { None } else { Uuid::parse_str(f.line_id.trim()).ok() };
+    if !f.line_id.trim().is_empty() && line.is_none() {
+        e.add("line_id", "Choose a production line from the list.");
+    }
+    let planned = e.check("planned_quantity", text::positive_decimal(&f.planned_quantity, "The planned quantity"));
+    let order_ref = e.check("order_ref", text::optional(&f.order_ref, "The order", 100));
+    let key = key(&f.idempotency_key)?;
+    if !e.is_empty() {
+        return Err(e.into());
+    }
+    let (site, material) = (site.unwrap_or_default(), material.unwrap_or_default());
+    let ok: (bool, bool, bool) = sqlx::query_as(
+        "select exists (select 1 from sites where id = $1 and active),
+                exists (select 1 from materials where id = $2 and active and kind in ('intermediate', 'finished')),
+                $3::uuid is null or exists (select 1 from production_lines where id = $3 and site_id = $1 and active)",
+    )
+    .bind(site)
+    .bind(material)
+    .bind(line)
+    .fetch_one(pool)
+    .await
+    .map_err(Error::from)?;
+    if !ok.0 {
+        e.add("site_id", "Choose an active site.");
+    }
+    if !ok.1 {
+        e.add("output_material_id", "Choose an active intermediate or finished material.");
+    }
+    if !ok.2 {
+        e.add("line_id", "Choose a line of the run's site.");
+    }
+    if !e.is_empty() {
+        return Err(e.into());
+    }
+    let id = Uuid::new_v4();
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    if let Some(earlier) = crate::web::forms::claim_create(&mut tx, key, "run.open", id).await? {
+        return Ok(earlier);
+    }
+    let number: String = sqlx::query_scalar(
+        "insert into production_runs (id, number, site_id, line_id, output_material_id, planned_quantity, order_ref, opened_at, opened_by)
+         values ($1, 'RUN-' || lpad(nextval('run_number_seq')::text, 6, '0'), $2, $3, $4, $5, $6, now(), $7) returning number",
+    )
+    .bind(id)
+    .bind(site)
+    .bind(line)
+    .bind(material)
+    .bind(planned)
+    .bind(&order_ref)
+    .bind(actor.id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(Error::from)?;
+    audit::record(
+        &mut tx,
+        actor,
+        Entry::new("open", "run", id)
+            .after(&serde_json::json!({ "number": number, "planned_quantity": planned, "order_ref": order_ref })),
+    )
+    .await
+    .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(id)
+}
+
+/// What a posting needs to know about its run, read under the run's row lock.
+#[derive(sqlx::FromRow)]
+struct RunFacts {
+    number: String,
+    status: String,
+    site_id: Uuid,
+    site_code: String,
+    line_code: Option<String>,
+    output_material_id: Uuid,
+    output_material_code: String,
+    today: NaiveDate,
+}
+
+async fn lock_run(tx: &mut PgConnection, run_id: Uuid) -> Result<RunFacts, SaveError> {
+    let run: Option<RunFacts> = sqlx::query_as(
+        "select r.number, r.status, r.site_id, s.code as site_code, pl.code as line_code, r.output_material_id,
+                m.code as output_material_code, (now() at time zone s.time_zone)::date as today
+           from production_runs r join sites s on s.id = r.site_id join materials m on m.id = r.output_material_id
+           left join production_lines pl on pl.id = r.line_id
+          where r.id = $1 for update of r",
+    )
+    .bind(run_id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(Error::from)?;
+    let run = run.ok_or(Error::NotFound)?;
+    if run.status != "open" {
+        return Err(invalid("run", format!("Run {} is closed: nothing more can be posted to it.", run.number)));
+    }
+    Ok(run)
+}
+
+/// The form that posts an input lot.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct InputForm {
+    /// The lot's code as scanned or typed.
+    pub lot: String,
+    /// The lot's id, when it was picked from a list (a code shared by two materials).
+    pub lot_id: String,
+    pub quantity: String,
+    pub location_id: String,
+    pub idempotency_key: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct LotFacts {
+    id: Uuid,
+    code: String,
+    material_code: String,
+    disposition: String,
+    open_holds: i64,
+    recalled: bool,
+    expires_on: Option<NaiveDate>,
+}
+
+const LOT_FACTS: &str = "select l.id, l.code, m.code as material_code, l.disposition, l.expires_on,
+        (select count(*) from lot_holds h where h.lot_id = l.id and h.closed_at is null) as open_holds,
+        exists (select 1 from lot_holds h join recalls r on r.id = h.recall_id
+                 where h.lot_id = l.id and h.closed_at is null and r.status = 'open' and not r.mock) as recalled
+   from lots l join materials m on m.id = l.material_id";
+
+/// Consumes an input lot into the run: refuses a lot that is not released, is held, recalled or
+/// expired, or has too little on hand at the location; links it to every output posted so far.
+pub async fn post_input(pool: &PgPool, actor: &Actor, run_id: Uuid, f: &InputForm) -> Result<i64, SaveError> {
+    let quantity = quantity(&f.quantity)?;
+    let key = key(&f.idempotency_key)?;
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    if let Some(earlier) = claim_idempotency_key(&mut tx, key, "run.input", "").await.map_err(Error::from)? {
+        return Ok(earlier.parse().unwrap_or_default());
+    }
+    let run = lock_run(&mut tx, run_id).await?;
+    let lot = find_lot(&mut tx, &f.lot, &f.lot_id).await?;
+    let state = LotState {
+        code: &lot.code,
+        disposition: &lot.disposition,
+        open_holds: lot.open_holds,
+        recalled: lot.recalled,
+        expires_on: lot.expires_on,
+    };
+    usable(&state, run.today).map_err(|m| invalid("lot", m))?;
+    let location = pick_location(&mut tx, lot.id, run.site_id, &f.location_id).await?;
+    let savepoint_ok = sqlx::query_scalar::<_, i64>(
+        "insert into stock_movements (kind, lot_id, location_id, quantity, occurred_at, actor_id, posting_id, run_id)
+         values ('consume', $1, $2, $3, now(), $4, $5, $6) returning id",
+    )
+    .bind(lot.id)
+    .bind(location)
+    .bind(-quantity)
+    .bind(actor.id)
+    .bind(key)
+    .bind(run_id)
+    .fetch_one(&mut *tx)
+    .await;
+    let movement = match savepoint_ok {
+        Ok(id) => id,
+        Err(sqlx::Error::Database(db)) if db.constraint() == Some("on_hand_not_negative") => {
+            drop(tx);
+            return Err(not_enough(pool, lot.id, location, &lot.code, quantity).await);
+        }
+        Err(e) => return Err(Error::from(e).into()),
+    };
+    let links = sqlx::query(
+        "insert into genealogy_links (kind, run_id, from_lot_id, to_lot_id, occurred_at, input_movement_id, output_movement_id)
+         select 'run', $1, $2, o.lot_id, now(), $3, o.id
+           from stock_movements o
+          where o.run_id = $1 and o.kind = 'produce' and not exists (select 1 from stock_movements x where x.reverses_id = o.id)",
+    )
+    .bind(run_id)
+    .bind(lot.id)
+    .bind(movement)
+    .execute(&mut *tx)
+    .await
+    .map_err(Error::from)?
+    .rows_affected();
+    sqlx::query("update idempotency_keys set result = $2 where key = $1")
+        .bind(key)
+        .bind(movement.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from)?;
+    audit::record(
+        &mut tx,
+        actor,
+        Entry::new("input", "run", run_id).after(&serde_json::json!({
+            "run": run.number, "lot": lot.code, "material": lot.material_code, "quantity": quantity, "movement": movement, "links": links
+        })),
+    )
+    .await
+    .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(movement)
+}
+
+/// The lot named by a picked id or a scanned code; a code shared by several materials must be picked.
+async fn find_lot(tx: &mut PgConnection, code: &str, id: &str) -> Result<LotFacts, SaveError> {
+    if let Ok(id) = Uuid::parse_str(id.trim()) {
+        return sqlx::query_as(sqlx::AssertSqlSafe(format!("{LOT_FACTS} where l.id = $1")))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(|| invalid("lot", "This lot does not exist."));
+    }
+    let code = code.trim();
+    if code.is_empty() {
+        return Err(invalid("lot", "Scan or type the lot code."));
+    }
+    let mut found: Vec<LotFacts> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{LOT_FACTS} where upper(l.code) = upper($1) limit 10")))
+            .bind(code)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(Error::from)?;
+    match found.len() {
+        0 => Err(invalid("lot", format!("No lot has the code “{code}”."))),
+        1 => Ok(found.remove(0)),
+        _ => Err(invalid(
+            "lot",
+            format!(
+                "Several materials have a lot “{code}” ({}): pick the lot from the list below.",
+                found.iter().map(|l| l.material_code.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        )),
+    }
+}
+
+/// The location to take stock from: the one chosen, or the only one of the site holding the lot.
+async fn pick_location(tx: &mut PgConnection, lot: Uuid, site: Uuid, chosen: &str) -> Result<Uuid, SaveError> {
+    if let Ok(id) = Uuid::parse_str(chosen.trim()) {
+        let ok: bool = sqlx::query_scalar("select exists (select 1 from locations where id = $1 and site_id = $2)")
+            .bind(id)
+            .bind(site)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(Error::from)?;
+        return if ok { Ok(id) } else { Err(invalid("location_id", "Choose a location of the run's site.")) };
+    }
+    let holding: Vec<(Uuid, String)> = sqlx::query_as(
+        "select c.id, c.code from on_hand o join locations c on c.id = o.location_id
+          where o.lot_id = $1 and c.site_id = $2 and o.quantity > 0 order by c.code",
+    )
+    .bind(lot)
+    .bind(site)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(Error::from)?;
+    match holding.as_slice() {
+        [] => Err(invalid("lot", "This lot has no stock at the run's site.")),
+        [(id, _)] => Ok(*id),
+        many => Err(invalid(
+            "location_id",
+            format!(
+                "The lot is stocked at {}: choose the location to take it from.",
+                many.iter().map(|(_, c)| c.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        )),
+    }
+}
+
+async fn not_enough(pool: &PgPool, lot: Uuid, location: Uuid, code: &str, wanted: Decimal) -> SaveError {
+    let on_hand: Option<(Decimal, String, String)> = sqlx::query_as(
+        "select coalesce(o.quantity, 0), c.code, m.uom from locations c cross join lots l join materials m on m.id = l.material_id
+           left join on_hand o on o.lot_id = l.id and o.location_id = c.id where c.id = $2 and l.id = $1",
+    )
+    .bind(lot)
+    .bind(location)
+    .fetch_optional(pool)
+    .await
+    .ok()
+    .flatten();
+    match on_hand {
+        Some((q, loc, uom)) => invalid(
+            "quantity",
+            format!(
+                "Only {} {uom} of lot {code} is on hand at {loc}; {} {uom} cannot be taken.",
+                q.normalize(),
+                wanted.normalize()
+            ),
+        ),
+        None => invalid("quantity", format!("Not enough of lot {code} is on hand.")),
+    }
+}
+
+/// The form that posts an output.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct OutputForm {
+    pub output_quantity: String,
+    pub location_id: String,
+    /// The code of an existing lot of the output material to top up (a bulk tank), or empty for a new lot.
+    pub topup: String,
+    pub idempotency_key: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct OutputFacts {
+    qa_required: bool,
+    shelf_life_days: Option<i32>,
+    expiry_policy: String,
+    earliest_input_expiry: Option<NaiveDate>,
+    location_ok: bool,
+    #[sqlx(flatten)]
+    rule: rules::RuleRow,
+}
+
+/// Produces an output: a new lot with a code from the rules (or an existing lot topped up),
+/// linked from every input posted so far. Returns the lot and its code.
+pub async fn post_output(
+    pool: &PgPool,
+    actor: &Actor,
+    run_id: Uuid,
+    f: &OutputForm,
+) -> Result<(Uuid, String), SaveError> {
+    let quantity = quantity(&f.output_quantity).map_err(|_| {
+        invalid(
+            "output_quantity",
+            text::positive_decimal(&f.output_quantity, "The quantity")
+                .err()
+                .unwrap_or_else(|| "The quantity is required.".into()),
+        )
+    })?;
+    let key = key(&f.idempotency_key)?;
+    let location = Uuid::parse_str(f.location_id.trim())
+        .map_err(|_| invalid("output_location", "Choose where the output is put."))?;
+    // Read what the output needs, and draw its number, before the posting's transaction opens.
+    let mut conn = pool.acquire().await.map_err(Error::from)?;
+    let earlier: Option<String> = sqlx::query_scalar("select result from idempotency_keys where key = $1")
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(Error::from)?;
+    if let Some(earlier) = earlier {
+        return earlier_output(pool, &earlier).await;
+    }
+    let run: RunFacts = {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(Error::from)?;
+        let run = lock_run(&mut tx, run_id).await?;
+        tx.rollback().await.map_err(Error::from)?;
+        run
+    };
+    let facts: OutputFacts = sqlx::query_as(
+        "select m.qa_required, m.shelf_life_days, m.expiry_policy,
+                (select min(l.expires_on) from stock_movements mv join lots l on l.id = mv.lot_id
+                  where mv.run_id = $1 and mv.kind = 'consume' and not exists (select 1 from stock_movements x where x.reverses_id = mv.id)) as earliest_input_expiry,
+                exists (select 1 from locations c where c.id = $3 and c.site_id = $4 and c.active) as location_ok,
+                r.id as rule_id, r.name as rule_name, r.pattern as rule_pattern, r.reset_period as rule_reset, r.start_number as rule_start
+           from materials m
+           left join lateral (
+                select r.* from lot_rules r
+                 where r.active and (r.scope_material = m.id or (r.scope = 'kind' and r.scope_kind = m.kind) or r.scope = 'default')
+                 order by case r.scope when 'material' then 1 when 'kind' then 2 else 3 end limit 1) r on true
+          where m.id = $2",
+    )
+    .bind(run_id)
+    .bind(run.output_material_id)
+    .bind(location)
+    .bind(run.site_id)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(Error::from)?;
+    drop(conn);
+    if !facts.location_ok {
+        return Err(invalid("output_location", format!("Choose an active location of site {}.", run.site_code)));
+    }
+    let topup = f.topup.trim();
+    let mut drawn: Vec<Drawn> = Vec::new();
+    if topup.is_empty() {
+        let subject = Subject {
+            material_id: run.output_material_id,
+            material_code: run.output_material_code.clone(),
+            site_code: run.site_code.clone(),
+            line_code: run.line_code.clone(),
+            date: run.today,
+        };
+        let allocator = Allocator::new(facts.rule.clone(), subject).map_err(|m| invalid("run", m))?;
+        drawn.push(allocator.draw(pool).await.map_err(|m| invalid("run", m))?);
+    }
+    let expires_on = match (facts.expiry_policy.as_str(), facts.shelf_life_days) {
+        ("earliest_input", _) => facts.earliest_input_expiry,
+        ("shelf_life", Some(days)) => Some(run.today + chrono::Days::new(days as u64)),
+        _ => None,
+    };
+    let result =
+        write_output(pool, actor, run_id, &run, &facts, topup, drawn.first(), expires_on, location, quantity, key)
+            .await;
+    if result.is_err() {
+        rules::log_gaps(pool, &drawn, "output not saved").await;
+    }
+    result
+}
+
+async fn earlier_output(pool: &PgPool, result: &str) -> Result<(Uuid, String), SaveError> {
+    let id: Uuid =
+        result.parse().map_err(|_| Error::Conflict("This form was already used for something else.".into()))?;
+    let code: String = sqlx::query_scalar("select code from lots where id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .map_err(Error::from)?;
+    Ok((id, code))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write_output(
+    pool: &PgPool,
+    actor: &Actor,
+    run_id: Uuid,
+    run: &RunFacts,
+    facts: &OutputFacts,
+    topup: &str,
+    drawn: Option<&Drawn>,
+    expires_on: Option<NaiveDate>,
+    location: Uuid,
+    quantity: Decimal,
+    key: Uuid,
+) -> Result<(Uuid, String), SaveError> {
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    if let Some(earlier) = claim_idempotency_key(&mut tx, key, "run.output", "").await.map_err(Error::from)? {
+        drop(tx);
+        return earlier_output(pool, &earlier).await;
+    }
+    lock_run(&mut tx, run_id).await?;
+    let disposition = if facts.qa_required { "quarantine" } else { "released" };
+    let (lot_id, code) = match drawn {
+        Some(d) => {
+            let id: Option<Uuid> = sqlx::query_scalar(
+                "insert into lots (material_id, code, origin, site_id, made_on, expires_on, run_id, tlc, tlc_source, disposition, created_by,
+                                   code_rule_id, code_scope, code_period, code_seq)
+                 select $1, $2, 'produced', $3, $4, $5, $6, $2, s.code || ' · ' || s.name, $7, $8, $9, $10, $11, $12 from sites s where s.id = $3
+                 on conflict (material_id, code) do nothing returning id",
+            )
+            .bind(run.output_material_id)
+            .bind(&d.code)
+            .bind(run.site_id)
+            .bind(run.today)
+            .bind(expires_on)
+            .bind(run_id)
+            .bind(disposition)
+            .bind(actor.id)
+            .bind(d.rule_id)
+            .bind(&d.scope_key)
+            .bind(&d.period_key)
+            .bind(d.value)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(Error::from)?;
+            let id = id.ok_or_else(|| {
+                invalid("run", format!("Lot {} exists already; post the output again to get the next code.", d.code))
+            })?;
+            sqlx::query("insert into lot_dispositions (lot_id, from_status, to_status, reason, decided_by) values ($1, null, $2, $3, $4)")
+                .bind(id)
+                .bind(disposition)
+                .bind(if facts.qa_required { "produced; awaiting QA" } else { "produced; material needs no release" })
+                .bind(actor.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::from)?;
+            (id, d.code.clone())
+        }
+        None => {
+            let existing: Option<(Uuid, String)> = sqlx::query_as(
+                "select id, code from lots where material_id = $1 and upper(code) = upper($2) for update",
+            )
+            .bind(run.output_material_id)
+            .bind(topup)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(Error::from)?;
+            existing.ok_or_else(|| {
+                invalid("topup", format!("{} has no lot “{topup}” to top up.", run.output_material_code))
+            })?
+        }
+    };
+    let movement: i64 = sqlx::query_scalar(
+        "insert into stock_movements (kind, lot_id, location_id, quantity, occurred_at, actor_id, posting_id, run_id)
+         values ('produce', $1, $2, $3, now(), $4, $5, $6) returning id",
+    )
+    .bind(lot_id)
+    .bind(location)
+    .bind(quantity)
+    .bind(actor.id)
+    .bind(key)
+    .bind(run_id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(Error::from)?;
+    let links = sqlx::query(
+        "insert into genealogy_links (kind, run_id, from_lot_id, to_lot_id, occurred_at, input_movement_id, output_movement_id)
+         select 'run', $1, i.lot_id, $2, now(), i.id, $3
+           from stock_movements i
+          where i.run_id = $1 and i.kind = 'consume' and not exists (select 1 from stock_movements x where x.reverses_id = i.id)",
+    )
+    .bind(run_id)
+    .bind(lot_id)
+    .bind(movement)
+    .execute(&mut *tx)
+    .await
+    .map_err(Error::from)?
+    .rows_affected();
+    sqlx::query("update idempotency_keys set result = $2 where key = $1")
+        .bind(key)
+        .bind(lot_id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from)?;
+    audit::record(
+        &mut tx,
+        actor,
+        Entry::new("output", "run", run_id).after(&serde_json::json!({
+            "run": run.number, "lot": code, "topped_up": drawn.is_none(), "quantity": quantity, "movement": movement, "links": links
+        })),
+    )
+    .await
+    .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok((lot_id, code))
+}
+
+/// Closes a run: nothing more can be posted to it.
+pub async fn close(pool: &PgPool, actor: &Actor, run_id: Uuid) -> Result<(), SaveError> {
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let run = lock_run(&mut tx, run_id).await?;
+    sqlx::query("update production_runs set status = 'closed', closed_at = now(), closed_by = $2 where id = $1")
+        .bind(run_id)
+        .bind(actor.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from)?;
+    audit::record(
+        &mut tx,
+        actor,
+        Entry::new("close", "run", run_id)
+            .before(&serde_json::json!({ "status": "open" }))
+            .after(&serde_json::json!({ "number": run.number, "status": "closed" })),
+    )
+    .await
+    .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(())
+}

@@ -1,0 +1,363 @@
+//! Production runs: the list, opening a run, a run's page with its inputs, outputs and yield,
+//! the forms that post inputs (scan a lot; FEFO suggestions) and outputs, and closing a run.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::forms::{FieldErrors, SaveError};
+use super::{FlashKind, Layout, redirect_with_flash, render, render_with};
+use crate::app::AppState;
+use crate::auth::{CurrentUser, perm};
+use crate::error::{Error, Result};
+use crate::stock::production::{self, InputForm, OutputForm, RunForm};
+
+pub fn router() -> Router<AppState> {
+    let read = Router::new().route("/runs", get(index)).route("/runs/{id}", get(show));
+    let write = Router::new()
+        .route("/runs", post(open))
+        .route("/runs/new", get(new))
+        .route("/runs/{id}/inputs", post(input))
+        .route("/runs/{id}/outputs", post(output))
+        .route("/runs/{id}/close", post(close));
+    super::guarded(read, perm::LOTS_READ).merge(super::guarded(write, perm::STOCK_PRODUCE))
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct RunRow {
+    id: Uuid,
+    number: String,
+    status: String,
+    site: String,
+    line: Option<String>,
+    material_code: String,
+    material_name: String,
+    uom: String,
+    planned_quantity: Option<Decimal>,
+    order_ref: String,
+    opened_at: DateTime<Utc>,
+    closed_at: Option<DateTime<Utc>>,
+    output_material_id: Uuid,
+}
+
+const SELECT: &str = "select r.id, r.number, r.status, s.code as site, pl.code as line, m.code as material_code, m.name as material_name, m.uom,
+        r.planned_quantity, r.order_ref, r.opened_at, r.closed_at, r.output_material_id
+   from production_runs r join sites s on s.id = r.site_id join materials m on m.id = r.output_material_id
+   left join production_lines pl on pl.id = r.line_id";
+
+#[derive(Template)]
+#[template(path = "runs/index.html")]
+struct IndexPage {
+    layout: Layout,
+    runs: Vec<RunRow>,
+}
+
+async fn index(State(state): State<AppState>, layout: Layout) -> Result<Response> {
+    let runs = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} order by (r.status = 'open') desc, r.opened_at desc limit 200"
+    )))
+    .fetch_all(&state.pool)
+    .await?;
+    render(&IndexPage { layout, runs })
+}
+
+#[derive(Template)]
+#[template(path = "runs/new.html")]
+struct NewPage {
+    layout: Layout,
+    form: RunForm,
+    errors: FieldErrors,
+    sites: Vec<(Uuid, String)>,
+    lines: Vec<(Uuid, String)>,
+    materials: Vec<(Uuid, String)>,
+}
+
+async fn new_page(
+    state: &AppState,
+    status: StatusCode,
+    layout: Layout,
+    form: RunForm,
+    errors: FieldErrors,
+) -> Result<Response> {
+    let pool = &state.pool;
+    let sites = sqlx::query_as("select id, code || ' · ' || name from sites where active order by code")
+        .fetch_all(pool)
+        .await?;
+    let lines = sqlx::query_as(
+        "select l.id, s.code || ' / ' || l.code || ' · ' || l.name from production_lines l join sites s on s.id = l.site_id where l.active order by s.code, l.code",
+    )
+    .fetch_all(pool)
+    .await?;
+    let materials = sqlx::query_as(
+        "select id, code || ' · ' || name || ' (' || uom || ')' from materials where active and kind in ('intermediate', 'finished') order by code",
+    )
+    .fetch_all(pool)
+    .await?;
+    render_with(status, &NewPage { layout, form, errors, sites, lines, materials })
+}
+
+async fn new(State(state): State<AppState>, layout: Layout) -> Result<Response> {
+    let form = RunForm { idempotency_key: Uuid::new_v4().to_string(), ..Default::default() };
+    new_page(&state, StatusCode::OK, layout, form, FieldErrors::default()).await
+}
+
+async fn open(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Form(form): Form<RunForm>,
+) -> Result<Response> {
+    match production::open(&state.pool, &user.actor(), &form).await {
+        Ok(id) => Ok(redirect_with_flash(
+            &format!("/runs/{id}"),
+            FlashKind::Success,
+            "Run opened: post its inputs and outputs.",
+        )),
+        Err(SaveError::Invalid(errors)) => {
+            new_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, form, errors).await
+        }
+        Err(SaveError::Stale) => Err(Error::Conflict("Try again.".into())),
+        Err(SaveError::Other(e)) => Err(e),
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct PostingRow {
+    lot_id: Uuid,
+    lot_code: String,
+    material_code: String,
+    quantity: Decimal,
+    uom: String,
+    location: String,
+    occurred_at: DateTime<Utc>,
+    kg: Option<Decimal>,
+}
+
+/// A lot that could go into the run: released, unheld, unexpired, with stock at the run's site.
+#[derive(Debug, sqlx::FromRow)]
+struct Candidate {
+    lot_id: Uuid,
+    lot_code: String,
+    expires_on: Option<NaiveDate>,
+    location_id: Uuid,
+    location: String,
+    quantity: Decimal,
+    uom: String,
+    /// A fresh idempotency key for this row's "Use" form.
+    #[sqlx(skip)]
+    key: String,
+}
+
+#[derive(Template)]
+#[template(path = "runs/show.html")]
+struct ShowPage {
+    layout: Layout,
+    run: RunRow,
+    inputs: Vec<PostingRow>,
+    outputs: Vec<PostingRow>,
+    yield_percent: Option<String>,
+    candidates: Vec<Candidate>,
+    fefo_material: String,
+    materials: Vec<(String, String)>,
+    locations: Vec<(Uuid, String)>,
+    input_form: InputForm,
+    output_form: OutputForm,
+    errors: FieldErrors,
+    history: Vec<crate::audit::Shown>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ShowQuery {
+    material: String,
+}
+
+async fn show(
+    State(state): State<AppState>,
+    layout: Layout,
+    Path(id): Path<String>,
+    Query(q): Query<ShowQuery>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    run_page(
+        &state,
+        StatusCode::OK,
+        layout,
+        id,
+        &q.material,
+        InputForm::default(),
+        OutputForm::default(),
+        FieldErrors::default(),
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_page(
+    state: &AppState,
+    status: StatusCode,
+    layout: Layout,
+    id: Uuid,
+    fefo_material: &str,
+    mut input_form: InputForm,
+    mut output_form: OutputForm,
+    errors: FieldErrors,
+) -> Result<Response> {
+    let pool = &state.pool;
+    let run: RunRow = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where r.id = $1")))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let postings = |kind: &'static str| {
+        format!(
+            "select l.id as lot_id, l.code as lot_code, m.code as material_code, abs(mv.quantity) as quantity, m.uom, c.code as location, mv.occurred_at,
+                    abs(mv.quantity) * case when u.dimension = 'mass' then u.to_base else m.mass_per_unit_kg end as kg
+               from stock_movements mv join lots l on l.id = mv.lot_id join materials m on m.id = l.material_id
+               join units u on u.code = m.uom join locations c on c.id = mv.location_id
+              where mv.run_id = $1 and mv.kind = '{kind}' and not exists (select 1 from stock_movements x where x.reverses_id = mv.id)
+              order by mv.id"
+        )
+    };
+    let inputs: Vec<PostingRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(postings("consume"))).bind(id).fetch_all(pool).await?;
+    let outputs: Vec<PostingRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(postings("produce"))).bind(id).fetch_all(pool).await?;
+    let total = |rows: &[PostingRow]| rows.iter().map(|r| r.kg).sum::<Option<Decimal>>();
+    let yield_percent = match (total(&inputs), total(&outputs)) {
+        (Some(i), Some(o)) if i > Decimal::ZERO => Some(format!("{:.1}", (o * Decimal::ONE_HUNDRED / i).round_dp(1))),
+        _ => None,
+    };
+    let fefo_material = fefo_material.trim().to_ascii_uppercase();
+    let mut candidates: Vec<Candidate> = if fefo_material.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_as(
+            "select l.id as lot_id, l.code as lot_code, l.expires_on, c.id as location_id, c.code as location, o.quantity, m.uom
+               from on_hand o join lots l on l.id = o.lot_id join materials m on m.id = l.material_id join locations c on c.id = o.location_id
+               join production_runs r on r.id = $1 and c.site_id = r.site_id
+              where m.code = $2 and o.quantity > 0 and l.disposition = 'released'
+                and (l.expires_on is null or l.expires_on >= current_date)
+                and not exists (select 1 from lot_holds h where h.lot_id = l.id and h.closed_at is null)
+              order by l.expires_on nulls last, l.made_on, l.code limit 20",
+        )
+        .bind(id)
+        .bind(&fefo_material)
+        .fetch_all(pool)
+        .await?
+    };
+    for c in &mut candidates {
+        c.key = Uuid::new_v4().to_string();
+    }
+    let materials =
+        sqlx::query_as("select code, name from materials where active order by code").fetch_all(pool).await?;
+    let locations = sqlx::query_as(
+        "select c.id, c.code || ' · ' || c.name from locations c join production_runs r on r.site_id = c.site_id
+          where r.id = $1 and c.active order by (c.kind <> 'production'), c.code",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    let history = crate::audit::history(pool, "run", id).await?;
+    if input_form.idempotency_key.is_empty() || errors.is_empty() {
+        input_form.idempotency_key = Uuid::new_v4().to_string();
+    }
+    if output_form.idempotency_key.is_empty() || errors.is_empty() {
+        output_form.idempotency_key = Uuid::new_v4().to_string();
+    }
+    render_with(
+        status,
+        &ShowPage {
+            layout,
+            run,
+            inputs,
+            outputs,
+            yield_percent,
+            candidates,
+            fefo_material,
+            materials,
+            locations,
+            input_form,
+            output_form,
+            errors,
+            history,
+        },
+    )
+}
+
+async fn input(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+    Form(form): Form<InputForm>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    match production::post_input(&state.pool, &user.actor(), id, &form).await {
+        Ok(_) => Ok(redirect_with_flash(
+            &format!("/runs/{id}"),
+            FlashKind::Success,
+            &format!("Input posted: {} {}.", form.quantity.trim(), form.lot.trim()),
+        )),
+        Err(SaveError::Invalid(errors)) => {
+            run_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, id, "", form, OutputForm::default(), errors)
+                .await
+        }
+        Err(SaveError::Stale) => Err(Error::Conflict("Try again.".into())),
+        Err(SaveError::Other(e)) => Err(e),
+    }
+}
+
+async fn output(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+    Form(form): Form<OutputForm>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    match production::post_output(&state.pool, &user.actor(), id, &form).await {
+        Ok((_, code)) => {
+            Ok(redirect_with_flash(&format!("/runs/{id}"), FlashKind::Success, &format!("Output posted: lot {code}.")))
+        }
+        Err(SaveError::Invalid(errors)) => {
+            run_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, id, "", InputForm::default(), form, errors).await
+        }
+        Err(SaveError::Stale) => Err(Error::Conflict("Try again.".into())),
+        Err(SaveError::Other(e)) => Err(e),
+    }
+}
+
+async fn close(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    match production::close(&state.pool, &user.actor(), id).await {
+        Ok(()) => Ok(redirect_with_flash(&format!("/runs/{id}"), FlashKind::Success, "Run closed.")),
+        Err(SaveError::Invalid(errors)) => {
+            run_page(
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                layout,
+                id,
+                "",
+                InputForm::default(),
+                OutputForm::default(),
+                errors,
+            )
+            .await
+        }
+        Err(SaveError::Stale) => Err(Error::Conflict("Try again.".into())),
+        Err(SaveError::Other(e)) => Err(e),
+    }
+}
