@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::rules::router())
         .merge(web::receipts::router())
         .merge(web::runs::router())
+        .merge(web::shipments::router())
         .fallback(|| async { Error::NotFound })
         .with_state(state.clone())
         .layer(middleware::from_fn_with_state(state, web::auth::authenticate))

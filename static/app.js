@@ -43,3 +43,5 @@ if (ruleForm) {
     timer = setTimeout(refresh, 250);
   });
 }
+// Print buttons (the browser's own print works the same without a script).
+document.querySelectorAll("[data-print]").forEach((b) => b.addEventListener("click", () => window.print()));

@@ -3,3 +3,4 @@
 
 pub mod production;
 pub mod receive;
+pub mod ship;

@@ -199,6 +199,16 @@ pub struct StepRow {
     pub uom: String,
 }
 
+/// A shipment of the lot: who received it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct ShippedRow {
+    pub shipment_id: Uuid,
+    pub number: String,
+    pub customer: String,
+    pub shipped_at: DateTime<Utc>,
+    pub quantity: Decimal,
+}
+
 /// Where a lot's quantity went: every movement kind summed, and whether the ledger and on-hand agree.
 #[derive(Debug, Default, sqlx::FromRow)]
 pub struct Balance {
@@ -228,6 +238,7 @@ struct ShowPage {
     stock: Vec<StockRow>,
     back: Vec<StepRow>,
     forward: Vec<StepRow>,
+    shipped: Vec<ShippedRow>,
     dispositions: Vec<DispositionRow>,
     holds: Vec<HoldRow>,
     records: Vec<RecordRow>,
@@ -300,6 +311,14 @@ async fn lot_page(
     };
     let back = sqlx::query_as(sqlx::AssertSqlSafe(step("back"))).bind(id).fetch_all(pool).await?;
     let forward = sqlx::query_as(sqlx::AssertSqlSafe(step("forward"))).bind(id).fetch_all(pool).await?;
+    let shipped = sqlx::query_as(
+        "select h.id as shipment_id, h.number, p.name as customer, h.shipped_at, sl.quantity
+           from shipment_lines sl join shipments h on h.id = sl.shipment_id join parties p on p.id = h.customer_id
+          where sl.lot_id = $1 order by h.shipped_at, h.number",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
     let dispositions = sqlx::query_as(
         "select d.from_status, d.to_status, d.reason, u.display_name as decided_by, d.decided_at, s.meaning
            from lot_dispositions d left join users u on u.id = d.decided_by left join signatures s on s.id = d.signature_id
@@ -364,6 +383,7 @@ async fn lot_page(
             stock,
             back,
             forward,
+            shipped,
             dispositions,
             holds,
             records,

@@ -15,6 +15,7 @@ pub mod parties;
 pub mod receipts;
 pub mod rules;
 pub mod runs;
+pub mod shipments;
 pub mod sites;
 pub mod static_files;
 pub mod users;

@@ -116,6 +116,10 @@ fn routes(f: &Fixture) -> Vec<(&'static str, String, Option<&'static str>)> {
         r("POST", format!("/lots/{}/holds", f.user), Some("qa.decide")),
         r("POST", format!("/lots/{}/holds/{}/lift", f.user, f.user), Some("qa.decide")),
         r("POST", format!("/lots/{}/qa-records", f.user), Some("qa.record")),
+        r("GET", "/shipments".into(), Some("lots.read")),
+        r("GET", format!("/shipments/{}", f.user), Some("lots.read")),
+        r("GET", "/shipments/new".into(), Some("stock.ship")),
+        r("POST", "/shipments".into(), Some("stock.ship")),
         r("GET", "/account".into(), None),
         r("POST", "/account/tokens".into(), None),
         r("GET", "/api/v1/me".into(), None),
@@ -159,8 +163,16 @@ async fn each_role_reaches_what_it_may_and_is_refused_what_it_may_not() {
     let f = fixture(&app).await;
     let permissions = |role: &str| -> Vec<&'static str> {
         match role {
-            "operator" => vec!["lots.read", "stock.receive", "stock.produce"],
-            "qa" => vec!["lots.read", "stock.receive", "stock.produce", "qa.decide", "qa.record", "audit.read"],
+            "operator" => vec!["lots.read", "stock.receive", "stock.produce", "stock.ship"],
+            "qa" => vec![
+                "lots.read",
+                "stock.receive",
+                "stock.produce",
+                "stock.ship",
+                "qa.decide",
+                "qa.record",
+                "audit.read",
+            ],
             "admin" => vec!["lots.read", "master.edit", "users.manage", "audit.read", "rules.edit"],
             _ => unreachable!(),
         }

@@ -15,5 +15,6 @@ mod parties;
 mod production;
 mod receipts;
 mod rules;
+mod shipping;
 mod sites;
 mod users;

@@ -1,0 +1,381 @@
+//! Shipping: a shipment to a customer with its reference documents and lines (lot, quantity,
+//! location), in one transaction; and the FEFO pick suggestion (first expiring, first out).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::audit::{self, Actor, Entry};
+use crate::domain::status::{LotState, usable};
+use crate::domain::text;
+use crate::error::Error;
+use crate::web::forms::{FieldErrors, SaveError, claim_create, parse_idempotency_key};
+
+/// How many line rows the shipment form offers at once.
+pub const FORM_LINES: usize = 6;
+
+/// The shipment form as typed; lines come as repeated `lot`, `quantity` and `location_id` fields.
+#[derive(Debug, Clone, Default)]
+pub struct ShipmentForm {
+    pub site_id: String,
+    pub customer_id: String,
+    pub shipped_on: String,
+    pub order_ref: String,
+    pub bol_ref: String,
+    pub asn_ref: String,
+    pub lines: Vec<LineForm>,
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LineForm {
+    pub lot: String,
+    pub quantity: String,
+    pub location_id: String,
+}
+
+impl ShipmentForm {
+    /// Reads an urlencoded body (or query) whose line fields repeat, in order.
+    pub fn parse(body: &[u8]) -> ShipmentForm {
+        let mut f = ShipmentForm::default();
+        let (mut lots, mut quantities, mut locations) = (Vec::new(), Vec::new(), Vec::new());
+        for (k, v) in form_urlencoded::parse(body) {
+            let v = v.into_owned();
+            match k.as_ref() {
+                "site_id" => f.site_id = v,
+                "customer_id" => f.customer_id = v,
+                "shipped_on" => f.shipped_on = v,
+                "order_ref" => f.order_ref = v,
+                "bol_ref" => f.bol_ref = v,
+                "asn_ref" => f.asn_ref = v,
+                "idempotency_key" => f.idempotency_key = v,
+                "lot" => lots.push(v),
+                "quantity" => quantities.push(v),
+                "location_id" => locations.push(v),
+                _ => {}
+            }
+        }
+        let n = lots.len().max(quantities.len()).max(locations.len());
+        f.lines = (0..n)
+            .map(|i| LineForm {
+                lot: lots.get(i).cloned().unwrap_or_default(),
+                quantity: quantities.get(i).cloned().unwrap_or_default(),
+                location_id: locations.get(i).cloned().unwrap_or_default(),
+            })
+            .collect();
+        f
+    }
+
+    /// The rows the form shows: the lines typed, then empty ones up to the form's size.
+    pub fn rows(&self) -> Vec<LineForm> {
+        let mut rows: Vec<LineForm> =
+            self.lines.iter().filter(|l| !l.lot.trim().is_empty() || !l.quantity.trim().is_empty()).cloned().collect();
+        while rows.len() < FORM_LINES {
+            rows.push(LineForm::default());
+        }
+        rows
+    }
+}
+
+/// The key of a line's field errors: `line3` for the third row.
+pub fn line_key(i: usize) -> &'static str {
+    const KEYS: [&str; 20] = [
+        "line1", "line2", "line3", "line4", "line5", "line6", "line7", "line8", "line9", "line10", "line11", "line12",
+        "line13", "line14", "line15", "line16", "line17", "line18", "line19", "line20",
+    ];
+    KEYS.get(i).copied().unwrap_or("lines")
+}
+
+#[derive(sqlx::FromRow)]
+struct LotFacts {
+    id: Uuid,
+    code: String,
+    material_code: String,
+    disposition: String,
+    open_holds: i64,
+    recalled: bool,
+    expires_on: Option<NaiveDate>,
+}
+
+struct Line {
+    lot_id: Uuid,
+    lot_code: String,
+    location_id: Uuid,
+    quantity: Decimal,
+}
+
+/// Ships lots to a customer. Refuses lots that may not be shipped (with the reason, next to the
+/// line) and more than is on hand; a form posted twice ships once.
+pub async fn ship(pool: &PgPool, actor: &Actor, f: &ShipmentForm) -> Result<Uuid, SaveError> {
+    let key = parse_idempotency_key(&f.idempotency_key).map_err(SaveError::Other)?;
+    let mut e = FieldErrors::default();
+    let site = Uuid::parse_str(f.site_id.trim()).ok();
+    let customer = Uuid::parse_str(f.customer_id.trim()).ok();
+    if customer.is_none() {
+        e.add("customer_id", "Choose the customer.");
+    }
+    let order_ref = e.check("order_ref", text::optional(&f.order_ref, "The order", 100));
+    let bol_ref = e.check("bol_ref", text::optional(&f.bol_ref, "The bill of lading", 100));
+    let asn_ref = e.check("asn_ref", text::optional(&f.asn_ref, "The despatch advice", 100));
+    let shipped_on = match f.shipped_on.trim() {
+        "" => None,
+        d => match NaiveDate::parse_from_str(d, "%Y-%m-%d") {
+            Ok(d) if d > Utc::now().date_naive() => {
+                e.add("shipped_on", "A shipment cannot be dated in the future.");
+                None
+            }
+            Ok(d) => Some(d),
+            Err(_) => {
+                e.add("shipped_on", "The date must look like 2026-01-31.");
+                None
+            }
+        },
+    };
+    let head: Option<(String, DateTime<Utc>, NaiveDate, bool, String)> = sqlx::query_as(
+        "select s.code, t.at, (t.at at time zone s.time_zone)::date,
+                coalesce((select active and is_customer from parties where id = $2), false),
+                coalesce((select code from parties where id = $2), '')
+           from sites s, lateral (select case when $3::date is null or $3::date = (now() at time zone s.time_zone)::date then now()
+                                             else ($3::date + time '12:00') at time zone s.time_zone end as at) t
+          where s.id = $1 and s.active",
+    )
+    .bind(site)
+    .bind(customer)
+    .bind(shipped_on)
+    .fetch_optional(pool)
+    .await
+    .map_err(Error::from)?;
+    let Some((site_code, shipped_at, ship_date, customer_ok, customer_code)) = head else {
+        e.add("site_id", "Choose the shipping site.");
+        return Err(e.into());
+    };
+    if customer.is_some() && !customer_ok {
+        e.add("customer_id", format!("{customer_code} is not an active customer."));
+    }
+    let mut lines = Vec::new();
+    for (i, l) in f.lines.iter().enumerate() {
+        if l.lot.trim().is_empty() && l.quantity.trim().is_empty() {
+            continue;
+        }
+        let field = line_key(i);
+        let quantity = match text::positive_decimal(&l.quantity, "The quantity") {
+            Ok(Some(q)) => q,
+            Ok(None) => {
+                e.add(field, format!("Line {}: give the quantity.", i + 1));
+                continue;
+            }
+            Err(m) => {
+                e.add(field, format!("Line {}: {m}", i + 1));
+                continue;
+            }
+        };
+        let found: Vec<LotFacts> = sqlx::query_as(
+            "select l.id, l.code, m.code as material_code, l.disposition, l.expires_on,
+                    (select count(*) from lot_holds h where h.lot_id = l.id and h.closed_at is null) as open_holds,
+                    exists (select 1 from lot_holds h join recalls r on r.id = h.recall_id
+                             where h.lot_id = l.id and h.closed_at is null and r.status = 'open' and not r.mock) as recalled
+               from lots l join materials m on m.id = l.material_id
+              where upper(l.code) = upper($1) or l.id::text = $1 limit 10",
+        )
+        .bind(l.lot.trim())
+        .fetch_all(pool)
+        .await
+        .map_err(Error::from)?;
+        let lot = match found.as_slice() {
+            [] => {
+                e.add(field, format!("Line {}: no lot has the code “{}”.", i + 1, l.lot.trim()));
+                continue;
+            }
+            [lot] => lot,
+            many => {
+                e.add(
+                    field,
+                    format!(
+                        "Line {}: several materials have a lot “{}” ({}); use the pick suggestion to choose.",
+                        i + 1,
+                        l.lot.trim(),
+                        many.iter().map(|m| m.material_code.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                );
+                continue;
+            }
+        };
+        let state = LotState {
+            code: &lot.code,
+            disposition: &lot.disposition,
+            open_holds: lot.open_holds,
+            recalled: lot.recalled,
+            expires_on: lot.expires_on,
+        };
+        if let Err(m) = usable(&state, ship_date) {
+            e.add(field, format!("Line {}: {m}", i + 1));
+            continue;
+        }
+        let location = match Uuid::parse_str(l.location_id.trim()) {
+            Ok(id) => Some(id),
+            Err(_) => {
+                let holding: Vec<Uuid> = sqlx::query_scalar(
+                    "select o.location_id from on_hand o join locations c on c.id = o.location_id
+                      where o.lot_id = $1 and c.site_id = $2 and o.quantity > 0",
+                )
+                .bind(lot.id)
+                .bind(site)
+                .fetch_all(pool)
+                .await
+                .map_err(Error::from)?;
+                match holding.as_slice() {
+                    [one] => Some(*one),
+                    [] => {
+                        e.add(field, format!("Line {}: lot {} has no stock at {site_code}.", i + 1, lot.code));
+                        None
+                    }
+                    _ => {
+                        e.add(
+                            field,
+                            format!("Line {}: lot {} is stocked at several locations; choose one.", i + 1, lot.code),
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        if let Some(location_id) = location {
+            lines.push((i, Line { lot_id: lot.id, lot_code: lot.code.clone(), location_id, quantity }));
+        }
+    }
+    if lines.is_empty() && e.is_empty() {
+        e.add("line1", "Add at least one line: the lot shipped and its quantity.");
+    }
+    if !e.is_empty() {
+        return Err(e.into());
+    }
+
+    let id = Uuid::new_v4();
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    if let Some(earlier) = claim_create(&mut tx, key, "shipment.create", id).await? {
+        return Ok(earlier);
+    }
+    let number: String = sqlx::query_scalar(
+        "insert into shipments (id, number, site_id, customer_id, shipped_at, order_ref, bol_ref, asn_ref, created_by)
+         values ($1, 'SHP-' || lpad(nextval('shipment_number_seq')::text, 6, '0'), $2, $3, $4, $5, $6, $7, $8) returning number",
+    )
+    .bind(id)
+    .bind(site)
+    .bind(customer)
+    .bind(shipped_at)
+    .bind(&order_ref)
+    .bind(&bol_ref)
+    .bind(&asn_ref)
+    .bind(actor.id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(Error::from)?;
+    for (n, (i, line)) in lines.iter().enumerate() {
+        let movement = sqlx::query_scalar::<_, i64>(
+            "insert into stock_movements (kind, lot_id, location_id, quantity, occurred_at, actor_id, posting_id, shipment_id)
+             values ('ship', $1, $2, $3, $4, $5, $6, $7) returning id",
+        )
+        .bind(line.lot_id)
+        .bind(line.location_id)
+        .bind(-line.quantity)
+        .bind(shipped_at)
+        .bind(actor.id)
+        .bind(key)
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await;
+        let movement = match movement {
+            Ok(m) => m,
+            Err(sqlx::Error::Database(db)) if db.constraint() == Some("on_hand_not_negative") => {
+                drop(tx);
+                let on_hand: Decimal = sqlx::query_scalar(
+                    "select coalesce((select quantity from on_hand where lot_id = $1 and location_id = $2), 0)",
+                )
+                .bind(line.lot_id)
+                .bind(line.location_id)
+                .fetch_one(pool)
+                .await
+                .map_err(Error::from)?;
+                let mut e = FieldErrors::default();
+                e.add(
+                    line_key(*i),
+                    format!(
+                        "Line {}: only {} of lot {} is on hand there; {} cannot be shipped.",
+                        i + 1,
+                        on_hand.normalize(),
+                        line.lot_code,
+                        line.quantity.normalize()
+                    ),
+                );
+                return Err(e.into());
+            }
+            Err(err) => return Err(Error::from(err).into()),
+        };
+        sqlx::query(
+            "insert into shipment_lines (shipment_id, line_no, lot_id, quantity, location_id, movement_id) values ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(n as i32 + 1)
+        .bind(line.lot_id)
+        .bind(line.quantity)
+        .bind(line.location_id)
+        .bind(movement)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from)?;
+    }
+    let after = serde_json::json!({
+        "number": number,
+        "customer": customer_code,
+        "shipped_at": shipped_at,
+        "order_ref": order_ref,
+        "bol_ref": bol_ref,
+        "lines": lines.iter().map(|(_, l)| serde_json::json!({ "lot": l.lot_code, "quantity": l.quantity })).collect::<Vec<_>>(),
+    });
+    audit::record(&mut tx, actor, Entry::new("create", "shipment", id).after(&after)).await.map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(id)
+}
+
+/// One suggested pick.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Pick {
+    pub lot_id: Uuid,
+    pub lot_code: String,
+    pub expires_on: Option<NaiveDate>,
+    pub location_id: Uuid,
+    pub location_code: String,
+    pub available: Decimal,
+    #[sqlx(skip)]
+    pub take: Decimal,
+}
+
+/// First expiring, first out: the shippable lots of `material` at `site` that fill `quantity`,
+/// earliest expiry first (then oldest). The last entry may fall short when stock runs out.
+pub async fn fefo(pool: &PgPool, site: Uuid, material_code: &str, quantity: Decimal) -> Result<Vec<Pick>, Error> {
+    let candidates: Vec<Pick> = sqlx::query_as(
+        "select l.id as lot_id, l.code as lot_code, l.expires_on, c.id as location_id, c.code as location_code, o.quantity as available
+           from on_hand o join lots l on l.id = o.lot_id join materials m on m.id = l.material_id join locations c on c.id = o.location_id
+          where m.code = $2 and c.site_id = $1 and o.quantity > 0 and l.disposition = 'released'
+            and (l.expires_on is null or l.expires_on >= current_date)
+            and not exists (select 1 from lot_holds h where h.lot_id = l.id and h.closed_at is null)
+          order by l.expires_on nulls last, l.made_on, l.code, c.code limit 200",
+    )
+    .bind(site)
+    .bind(material_code.trim().to_ascii_uppercase())
+    .fetch_all(pool)
+    .await?;
+    let mut left = quantity;
+    let mut picks = Vec::new();
+    for mut c in candidates {
+        if left <= Decimal::ZERO {
+            break;
+        }
+        c.take = c.available.min(left);
+        left -= c.take;
+        picks.push(c);
+    }
+    Ok(picks)
+}

@@ -1,0 +1,243 @@
+//! Shipping: the shipment form (with the FEFO pick suggestion), a shipment's page that prints as
+//! a packing list, and the list of shipments.
+
+use askama::Template;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::forms::{FieldErrors, SaveError};
+use super::{FlashKind, Layout, redirect_with_flash, render, render_with};
+use crate::app::AppState;
+use crate::auth::{CurrentUser, perm};
+use crate::error::{Error, Result};
+use crate::stock::ship::{self, LineForm, Pick, ShipmentForm, line_key};
+
+pub fn router() -> Router<AppState> {
+    let read = Router::new().route("/shipments", get(index)).route("/shipments/{id}", get(show));
+    let write = Router::new().route("/shipments", post(create)).route("/shipments/new", get(new));
+    super::guarded(read, perm::LOTS_READ).merge(super::guarded(write, perm::STOCK_SHIP))
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct ShipmentRow {
+    id: Uuid,
+    number: String,
+    shipped_at: DateTime<Utc>,
+    customer: String,
+    customer_address: String,
+    site: String,
+    site_name: String,
+    site_address: String,
+    order_ref: String,
+    bol_ref: String,
+    asn_ref: String,
+    lines: i64,
+}
+
+const SELECT: &str =
+    "select h.id, h.number, h.shipped_at, p.name as customer, p.address as customer_address, s.code as site,
+        s.name as site_name, s.address as site_address, h.order_ref, h.bol_ref, h.asn_ref,
+        (select count(*) from shipment_lines l where l.shipment_id = h.id) as lines
+   from shipments h join parties p on p.id = h.customer_id join sites s on s.id = h.site_id";
+
+#[derive(Template)]
+#[template(path = "shipments/index.html")]
+struct IndexPage {
+    layout: Layout,
+    shipments: Vec<ShipmentRow>,
+}
+
+async fn index(State(state): State<AppState>, layout: Layout) -> Result<Response> {
+    let shipments =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} order by h.shipped_at desc, h.number desc limit 200")))
+            .fetch_all(&state.pool)
+            .await?;
+    render(&IndexPage { layout, shipments })
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct LineRow {
+    line_no: i32,
+    lot_id: Uuid,
+    lot_code: String,
+    material_code: String,
+    material_name: String,
+    gtin: Option<String>,
+    quantity: Decimal,
+    uom: String,
+    location: String,
+    expires_on: Option<NaiveDate>,
+}
+
+#[derive(Template)]
+#[template(path = "shipments/show.html")]
+struct ShowPage {
+    layout: Layout,
+    shipment: ShipmentRow,
+    lines: Vec<LineRow>,
+}
+
+async fn show(State(state): State<AppState>, layout: Layout, Path(id): Path<String>) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let shipment: ShipmentRow = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where h.id = $1")))
+        .bind(id)
+        .fetch_optional(&state.pool)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let lines = sqlx::query_as(
+        "select sl.line_no, l.id as lot_id, l.code as lot_code, m.code as material_code, m.name as material_name,
+                (select g.gtin from material_gtins g where g.material_id = m.id order by g.units_per_pack limit 1) as gtin,
+                sl.quantity, m.uom, c.code as location, l.expires_on
+           from shipment_lines sl join lots l on l.id = sl.lot_id join materials m on m.id = l.material_id join locations c on c.id = sl.location_id
+          where sl.shipment_id = $1 order by sl.line_no",
+    )
+    .bind(id)
+    .fetch_all(&state.pool)
+    .await?;
+    render(&ShowPage { layout, shipment, lines })
+}
+
+#[derive(Template)]
+#[template(path = "shipments/new.html")]
+struct NewPage {
+    layout: Layout,
+    form: ShipmentForm,
+    rows: Vec<LineForm>,
+    errors: FieldErrors,
+    sites: Vec<(Uuid, String)>,
+    customers: Vec<(Uuid, String)>,
+    materials: Vec<(String, String)>,
+    pick_material: String,
+    pick_quantity: String,
+    picks: Vec<Pick>,
+    pick_problem: Option<String>,
+}
+
+impl NewPage {
+    fn line_error(&self, i: &usize) -> Option<&str> {
+        self.errors.get(line_key(*i))
+    }
+
+    /// The link that fills the form with the suggested picks.
+    fn use_picks_link(&self) -> String {
+        let mut q = format!(
+            "site_id={}&customer_id={}&order_ref={}",
+            self.form.site_id,
+            self.form.customer_id,
+            super::percent_encode(&self.form.order_ref)
+        );
+        for p in &self.picks {
+            q.push_str(&format!("&lot={}&quantity={}&location_id={}", p.lot_id, p.take.normalize(), p.location_id));
+        }
+        format!("/shipments/new?{q}")
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn new_page(
+    state: &AppState,
+    status: StatusCode,
+    layout: Layout,
+    mut form: ShipmentForm,
+    errors: FieldErrors,
+    pick_material: String,
+    pick_quantity: String,
+) -> Result<Response> {
+    let pool = &state.pool;
+    let sites: Vec<(Uuid, String)> =
+        sqlx::query_as("select id, code || ' · ' || name from sites where active order by code")
+            .fetch_all(pool)
+            .await?;
+    if form.site_id.is_empty() {
+        // The site with stock to ship comes first.
+        form.site_id = sqlx::query_scalar::<_, Uuid>(
+            "select c.site_id from on_hand o join locations c on c.id = o.location_id where o.quantity > 0
+              group by c.site_id order by count(*) desc limit 1",
+        )
+        .fetch_optional(pool)
+        .await?
+        .or(sites.first().map(|s| s.0))
+        .map(|id| id.to_string())
+        .unwrap_or_default();
+    }
+    if form.idempotency_key.is_empty() {
+        form.idempotency_key = Uuid::new_v4().to_string();
+    }
+    let customers =
+        sqlx::query_as("select id, code || ' · ' || name from parties where active and is_customer order by code")
+            .fetch_all(pool)
+            .await?;
+    let materials =
+        sqlx::query_as("select code, name from materials where active order by code").fetch_all(pool).await?;
+    let (mut picks, mut pick_problem) = (Vec::new(), None);
+    if !pick_material.trim().is_empty() {
+        match (crate::domain::text::positive_decimal(&pick_quantity, "The quantity"), Uuid::parse_str(&form.site_id)) {
+            (Ok(Some(q)), Ok(site)) => {
+                picks = ship::fefo(pool, site, &pick_material, q).await?;
+                let found: Decimal = picks.iter().map(|p| p.take).sum();
+                if picks.is_empty() {
+                    pick_problem =
+                        Some(format!("No shippable lot of {} at this site.", pick_material.trim().to_uppercase()));
+                } else if found < q {
+                    pick_problem =
+                        Some(format!("Only {} can be picked: that is all the shippable stock.", found.normalize()));
+                }
+            }
+            (Err(m), _) => pick_problem = Some(m),
+            _ => pick_problem = Some("Give the quantity to pick.".into()),
+        }
+    }
+    let rows = form.rows();
+    render_with(
+        status,
+        &NewPage {
+            layout,
+            form,
+            rows,
+            errors,
+            sites,
+            customers,
+            materials,
+            pick_material,
+            pick_quantity,
+            picks,
+            pick_problem,
+        },
+    )
+}
+
+async fn new(State(state): State<AppState>, layout: Layout, RawQuery(query): RawQuery) -> Result<Response> {
+    let query = query.unwrap_or_default();
+    let form = ShipmentForm::parse(query.as_bytes());
+    let param = |name: &str| {
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let (material, quantity) = (param("pick_material"), param("pick_quantity"));
+    new_page(&state, StatusCode::OK, layout, form, FieldErrors::default(), material, quantity).await
+}
+
+async fn create(State(state): State<AppState>, user: CurrentUser, layout: Layout, body: Bytes) -> Result<Response> {
+    let form = ShipmentForm::parse(&body);
+    match ship::ship(&state.pool, &user.actor(), &form).await {
+        Ok(id) => Ok(redirect_with_flash(
+            &format!("/shipments/{id}"),
+            FlashKind::Success,
+            "Shipped. Print the packing list from this page.",
+        )),
+        Err(SaveError::Invalid(errors)) => {
+            new_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, form, errors, String::new(), String::new()).await
+        }
+        Err(SaveError::Stale) => Err(Error::Conflict("Try again.".into())),
+        Err(SaveError::Other(e)) => Err(e),
+    }
+}

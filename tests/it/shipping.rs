@@ -1,0 +1,130 @@
+//! Shipping: FEFO picks, the packing list, and every refusal.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{PASSWORD, TestApp, assert_field_error, assert_redirect, spawn_app, text, texts, value};
+use crate::rules::{id_of, receive, received_code};
+
+async fn demo_app() -> TestApp {
+    let app = spawn_app().await;
+    lotline::demo::load(&app.pool).await.unwrap();
+    app
+}
+
+async fn released(app: &TestApp, material: &str, quantity: &str, on: &str) -> String {
+    let code = received_code(app, receive(app, material, quantity, on).await).await;
+    let (id, disposition): (String, String) = sqlx::query_as("select id::text, disposition from lots where code = $1")
+        .bind(&code)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    if disposition == "quarantine" {
+        let response = app.submit(&format!("/lots/{id}"), "#release-form", &[("password", PASSWORD)]).await;
+        assert_redirect(&response, "/lots/");
+    }
+    code
+}
+
+async fn ship_form(app: &TestApp, customer: &str, lines: &[(&str, &str)]) -> reqwest::Response {
+    let page = app.page("/shipments/new").await;
+    let key = value(&page, "input[name=idempotency_key]");
+    let customer = id_of(app, "parties", customer).await;
+    let site = id_of(app, "sites", "RVS").await;
+    let mut fields: Vec<(&str, &str)> =
+        vec![("customer_id", &customer), ("site_id", &site), ("idempotency_key", &key), ("order_ref", "SO-1")];
+    for (lot, quantity) in lines {
+        fields.extend([("lot", *lot), ("quantity", *quantity), ("location_id", "")]);
+    }
+    app.post_form("/shipments", &fields).await
+}
+
+#[tokio::test]
+async fn part_of_a_lot_is_shipped_and_the_lot_shows_who_received_it() {
+    let app = demo_app().await;
+    let salt = released(&app, "SALT", "100", "2026-11-02").await;
+    let location = assert_redirect(&ship_form(&app, "FRESHMART", &[(&salt, "30")]).await, "/shipments/");
+    let page = app.page(&location).await;
+    assert!(text(&page, "h1").starts_with("Packing list SHP-"));
+    assert_eq!(texts(&page, "#shipment-lines td:nth-child(4)"), vec![salt.clone()]);
+    assert_eq!(texts(&page, "#shipment-lines td:nth-child(6)"), vec!["30 kg"]);
+    assert!(text(&page, "#ship-to").starts_with("FreshMart Stores"));
+
+    let lot: String =
+        sqlx::query_scalar("select id::text from lots where code = $1").bind(&salt).fetch_one(&app.pool).await.unwrap();
+    let lot_page = app.page(&format!("/lots/{lot}")).await;
+    assert_eq!(texts(&lot_page, "#shipped tbody td:first-child"), vec!["FreshMart Stores"]);
+    assert_eq!(text(&lot_page, "#on-hand"), "70 kg");
+    assert!(text(&lot_page, "#balance-status").starts_with("The balance adds up"));
+    let list = app.page("/shipments").await;
+    assert_eq!(texts(&list, "#shipments tbody tr").len(), 1);
+}
+
+#[tokio::test]
+async fn a_shipment_that_cannot_go_is_refused_line_by_line_and_nothing_is_written() {
+    let app = demo_app().await;
+    let salt = released(&app, "SALT", "100", "2026-11-02").await;
+    let butter = received_code(&app, receive(&app, "BUTTER", "40", "2026-11-02").await).await;
+    let response = ship_form(&app, "FRESHMART", &[(&salt, "150"), (&butter, "5"), ("NOPE", "1")]).await;
+    let page = assert_field_error(response, "line2", "Line 2: Lot").await;
+    assert!(text(&page, "#f-line2-error").contains("is in quarantine"));
+    assert!(text(&page, "#f-line3-error").contains("no lot has the code “NOPE”"));
+    assert_eq!(value(&page, "#lot-0"), salt, "the lines keep what was typed");
+
+    let response = ship_form(&app, "FRESHMART", &[(&salt, "150")]).await;
+    assert_field_error(response, "line1", "only 100 of lot").await;
+    let response = ship_form(&app, "PRAIRIE-MILL", &[(&salt, "1")]).await;
+    assert_field_error(response, "customer_id", "PRAIRIE-MILL is not an active customer").await;
+    let response = ship_form(&app, "FRESHMART", &[]).await;
+    assert_field_error(response, "line1", "Add at least one line").await;
+    assert_eq!(app.count("shipments").await, 0);
+    assert_eq!(app.count("shipment_lines").await, 0);
+    let moved: i64 = sqlx::query_scalar("select count(*) from stock_movements where kind = 'ship'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(moved, 0);
+}
+
+#[tokio::test]
+async fn a_shipment_posted_twice_ships_once() {
+    let app = demo_app().await;
+    let salt = released(&app, "SALT", "100", "2026-11-02").await;
+    let customer = id_of(&app, "parties", "CORNER-GROCER").await;
+    let site = id_of(&app, "sites", "RVS").await;
+    let key = uuid::Uuid::new_v4().to_string();
+    let fields = [
+        ("customer_id", customer.as_str()),
+        ("site_id", &site),
+        ("idempotency_key", &key),
+        ("lot", &salt),
+        ("quantity", "10"),
+    ];
+    let a = app.post_form("/shipments", &fields).await;
+    let b = app.post_form("/shipments", &fields).await;
+    assert_eq!(a.status(), StatusCode::SEE_OTHER);
+    assert_eq!(a.headers()["location"], b.headers()["location"]);
+    assert_eq!(app.count("shipments").await, 1);
+}
+
+#[tokio::test]
+async fn the_pick_suggestion_takes_the_first_expiring_lots_first() {
+    let app = demo_app().await;
+    // Yeast keeps 45 days: the lot received earlier expires first.
+    let later = released(&app, "YEAST", "10", "2026-11-20").await;
+    let earlier = released(&app, "YEAST", "10", "2026-11-10").await;
+    let site = id_of(&app, "sites", "RVS").await;
+    let page = app.page(&format!("/shipments/new?site_id={site}&pick_material=yeast&pick_quantity=15")).await;
+    assert_eq!(texts(&page, "#picks tbody td:first-child"), vec![earlier.clone(), later.clone()]);
+    assert_eq!(texts(&page, "#picks tbody td.num"), vec!["10 of 10", "5 of 10"]);
+    let link =
+        page.select(&crate::helpers::sel("#use-picks")).next().unwrap().value().attr("href").unwrap().to_string();
+    let filled = app.page(&link).await;
+    assert_eq!(texts(&filled, "#shipment-form input[name=quantity]").len(), 6);
+    let values: Vec<String> = filled
+        .select(&crate::helpers::sel("#shipment-form input[name=quantity]"))
+        .map(|e| e.value().attr("value").unwrap_or("").to_string())
+        .collect();
+    assert_eq!(&values[..2], &["10".to_string(), "5".to_string()]);
+    let too_much = app.page(&format!("/shipments/new?site_id={site}&pick_material=YEAST&pick_quantity=50")).await;
+    assert_eq!(text(&too_much, "#pick-problem"), "Only 20 can be picked: that is all the shippable stock.");
+}
