@@ -1,7 +1,8 @@
 //! The small demo plant of `serve --demo`: master data of a bakery, loaded through the same
 //! operations the pages use. Later capabilities add lots made through the real flows.
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
+use chrono::Utc;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -12,6 +13,7 @@ use crate::master::locations::{self, LocationForm, LocationInput};
 use crate::master::materials::{self, GtinForm, MaterialForm, MaterialInput};
 use crate::master::parties::{self, ContactForm, PartyForm, PartyInput};
 use crate::master::sites::{self, SiteForm, SiteInput};
+use crate::stock::{production, receive, ship};
 use crate::web::forms::SaveError;
 
 /// The demo accounts, one per role; each one's password is `<role>-demo-pass`.
@@ -278,7 +280,167 @@ pub async fn load(pool: &PgPool) -> Result<()> {
         };
         parties::add_contact(pool, &actor, id, &contact).await.map_err(|e| save_error("contact", code, e))?;
     }
+    sqlx::query("insert into production_lines (site_id, code, name) values ($1, 'L1', 'Dough and bake line'), ($1, 'L2', 'Cookie line')")
+        .bind(plant)
+        .execute(pool)
+        .await?;
+    flows(pool, plant).await?;
     tracing::info!("demo plant loaded");
+    Ok(())
+}
+
+/// The plant's first days, made through the same operations the pages call: receipts, QA
+/// releases, a dough run and a bake run, and shipments to three customers.
+async fn flows(pool: &PgPool, plant: Uuid) -> Result<()> {
+    let qa = sqlx::query_as::<_, (Uuid, String)>("select id, display_name from users where username = 'qa'")
+        .fetch_optional(pool)
+        .await?;
+    let Some((qa_id, qa_name)) = qa else {
+        tracing::info!("no demo QA account: the demo plant starts without lots");
+        return Ok(());
+    };
+    let actor = Actor::system("demo");
+    let qa_user = crate::auth::CurrentUser {
+        id: qa_id,
+        username: "qa".into(),
+        display_name: qa_name,
+        roles: vec!["qa".into()],
+        permissions: vec![],
+        csrf_token: String::new(),
+    };
+    let id = |sql: &'static str, code: &'static str| async move {
+        sqlx::query_scalar::<_, Uuid>(sql).bind(code).fetch_one(pool).await.with_context(|| format!("demo: {code}"))
+    };
+    let location = |code: &'static str| {
+        id("select id from locations where site_id = (select id from sites where code = 'RVS') and code = $1", code)
+    };
+    let material = |code: &'static str| id("select id from materials where code = $1", code);
+    let party = |code: &'static str| id("select id from parties where code = $1", code);
+    let today = Utc::now().date_naive();
+
+    // (material, supplier, supplier lot, quantity, location, days ago, release)
+    let deliveries = [
+        ("FLOUR-T55", "PRAIRIE-MILL", "PM-24-1181", "1000", "SILO-1", 9, true),
+        ("FLOUR-T55", "PRAIRIE-MILL", "PM-24-1190", "1000", "SILO-1", 4, true),
+        ("SUGAR", "SWEETCANE", "SC-8812", "500", "RAW-A", 8, true),
+        ("SALT", "SALINAS", "SAL-2026-07", "200", "RAW-A", 8, true),
+        ("YEAST", "METRO-FS", "Y-5521", "40", "COLD-1", 6, true),
+        ("BUTTER", "VALLEY-DAIRY", "VD-33017", "300", "COLD-1", 5, true),
+        ("EGG-LIQ", "SUNNY-EGGS", "SSE-0912", "200", "COLD-1", 3, true),
+        ("FILM-BR", "PACKRITE", "PR-77120", "5000", "RAW-A", 10, true),
+        ("BUTTER", "VALLEY-DAIRY", "VD-33102", "300", "QUAR", 1, false),
+    ];
+    let mut lots = std::collections::HashMap::new();
+    for (i, (mat, supplier, supplier_lot, quantity, loc, days, release)) in deliveries.into_iter().enumerate() {
+        let input = receive::ReceiptInput {
+            site_id: plant,
+            supplier_id: party(supplier).await?,
+            received_on: Some(today - chrono::Days::new(days)),
+            order_ref: format!("PO-{}", 4100 + i),
+            asn_ref: String::new(),
+            lines: vec![receive::LineInput {
+                material_id: material(mat).await?,
+                supplier_lot: Some(supplier_lot.into()),
+                quantity: quantity.parse()?,
+                location_id: location(loc).await?,
+                expires_on: None,
+                country_of_origin: Some(if supplier == "SALINAS" { "PT".into() } else { "US".into() }),
+            }],
+        };
+        let received =
+            receive::receive(pool, &actor, &input, Uuid::new_v4()).await.map_err(|e| save_error("receipt", mat, e))?;
+        let (lot_id, _) = received.lots[0].clone();
+        if release {
+            let disposition: String =
+                sqlx::query_scalar("select disposition from lots where id = $1").bind(lot_id).fetch_one(pool).await?;
+            if disposition == "quarantine" {
+                let form = crate::qa::DecisionForm { reason: String::new(), password: "qa-demo-pass".into() };
+                crate::qa::decide(pool, &qa_user, lot_id, "released", &form)
+                    .await
+                    .map_err(|e| save_error("release", mat, e))?;
+            }
+        }
+        lots.entry(mat).or_insert(lot_id);
+    }
+
+    let line =
+        sqlx::query_scalar::<_, Uuid>("select id from production_lines where code = 'L1'").fetch_one(pool).await?;
+    let open = |mat: &'static str| {
+        let actor = actor.clone();
+        async move {
+            let form = production::RunForm {
+                site_id: plant.to_string(),
+                line_id: line.to_string(),
+                output_material_id: material(mat).await?.to_string(),
+                planned_quantity: String::new(),
+                order_ref: "MO-2201".into(),
+                idempotency_key: Uuid::new_v4().to_string(),
+            };
+            production::open(pool, &actor, &form).await.map_err(|e| save_error("run", mat, e))
+        }
+    };
+    let input = |run: Uuid, lot: Uuid, quantity: &'static str| {
+        let actor = actor.clone();
+        async move {
+            let form = production::InputForm {
+                lot: String::new(),
+                lot_id: lot.to_string(),
+                quantity: quantity.into(),
+                location_id: String::new(),
+                idempotency_key: Uuid::new_v4().to_string(),
+            };
+            production::post_input(pool, &actor, run, &form).await.map_err(|e| save_error("input", quantity, e))
+        }
+    };
+    let output = |run: Uuid, quantity: &'static str, loc: &'static str| {
+        let actor = actor.clone();
+        async move {
+            let form = production::OutputForm {
+                output_quantity: quantity.into(),
+                location_id: location(loc).await?.to_string(),
+                topup: String::new(),
+                idempotency_key: Uuid::new_v4().to_string(),
+            };
+            production::post_output(pool, &actor, run, &form).await.map_err(|e| save_error("output", quantity, e))
+        }
+    };
+    let dough = open("DOUGH-BR").await?;
+    for (mat, quantity) in
+        [("FLOUR-T55", "200"), ("SUGAR", "20"), ("SALT", "4"), ("YEAST", "3"), ("BUTTER", "30"), ("EGG-LIQ", "25")]
+    {
+        input(dough, lots[mat], quantity).await?;
+    }
+    let (dough_lot, _) = output(dough, "280", "LINE-1").await?;
+    production::close(pool, &actor, dough).await.map_err(|e| save_error("close", "dough", e))?;
+
+    let bake = open("BRIOCHE-400").await?;
+    input(bake, dough_lot, "264").await?;
+    input(bake, lots["FILM-BR"], "660").await?;
+    let (pallet_1, _) = output(bake, "330", "FG").await?;
+    let (pallet_2, _) = output(bake, "330", "FG").await?;
+    production::close(pool, &actor, bake).await.map_err(|e| save_error("close", "bake", e))?;
+    for pallet in [pallet_1, pallet_2] {
+        let form = crate::qa::DecisionForm { reason: String::new(), password: "qa-demo-pass".into() };
+        crate::qa::decide(pool, &qa_user, pallet, "released", &form)
+            .await
+            .map_err(|e| save_error("release", "brioche", e))?;
+    }
+
+    for (customer, lot, quantity, order) in [
+        ("FRESHMART", pallet_1, "200", "FM-55120"),
+        ("CORNER-GROCER", pallet_1, "100", "CG-0931"),
+        ("METRO-FS", pallet_2, "150", "MFS-7781"),
+    ] {
+        let form = ship::ShipmentForm {
+            site_id: plant.to_string(),
+            customer_id: party(customer).await?.to_string(),
+            order_ref: order.into(),
+            lines: vec![ship::LineForm { lot: lot.to_string(), quantity: quantity.into(), location_id: String::new() }],
+            idempotency_key: Uuid::new_v4().to_string(),
+            ..Default::default()
+        };
+        ship::ship(pool, &actor, &form).await.map_err(|e| save_error("shipment", customer, e))?;
+    }
     Ok(())
 }
 
