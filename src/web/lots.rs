@@ -16,6 +16,7 @@ use crate::app::AppState;
 use crate::auth::{CurrentUser, perm};
 use crate::error::{Error, Result};
 use crate::qa::{self, DecisionForm, RECORD_KINDS, RecordForm};
+use crate::stock::moves::{self, MoveForm};
 
 pub fn router() -> Router<AppState> {
     let read = Router::new().route("/lots", get(index)).route("/lots/{id}", get(show)).route("/search", get(search));
@@ -25,9 +26,15 @@ pub fn router() -> Router<AppState> {
         .route("/lots/{id}/holds", post(hold))
         .route("/lots/{id}/holds/{hold}/lift", post(lift));
     let record = Router::new().route("/lots/{id}/qa-records", post(add_record));
+    let moves = Router::new()
+        .route("/lots/{id}/movements/{movement}/reverse", post(reverse))
+        .route("/lots/{id}/transfer", post(transfer))
+        .route("/lots/{id}/adjust", post(adjust))
+        .route("/lots/{id}/scrap", post(scrap));
     super::guarded(read, perm::LOTS_READ)
         .merge(super::guarded(decide, perm::QA_DECIDE))
         .merge(super::guarded(record, perm::QA_RECORD))
+        .merge(super::guarded(moves, perm::STOCK_MOVE))
 }
 
 /// A lot as lists show it, with its status derived from disposition, holds, recalls and stock.
@@ -248,6 +255,7 @@ struct ShowPage {
     errors: FieldErrors,
     record_form: RecordForm,
     record_kinds: [(&'static str, &'static str); 3],
+    site_locations: Vec<(Uuid, String)>,
 }
 
 async fn show(State(state): State<AppState>, layout: Layout, Path(id): Path<String>) -> Result<Response> {
@@ -374,6 +382,12 @@ async fn lot_page(
     .fetch_one(pool)
     .await?;
     let history = crate::audit::history(pool, "lot", id).await?;
+    let site_locations = sqlx::query_as(
+        "select c.id, c.code || ' · ' || c.name from locations c join lots l on l.site_id = c.site_id where l.id = $1 and c.active order by c.code",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
     render_with(
         status,
         &ShowPage {
@@ -393,6 +407,7 @@ async fn lot_page(
             errors,
             record_form,
             record_kinds: RECORD_KINDS,
+            site_locations,
         },
     )
 }
@@ -489,4 +504,66 @@ async fn add_record(
     let id = super::parse_id(&id)?;
     let result = qa::add_record(&state.pool, &user, id, &form).await;
     respond(&state, layout, id, result, "QA record added.", form).await
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct ReverseForm {
+    reverse_reason: String,
+}
+
+async fn reverse(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path((id, movement)): Path<(String, i64)>,
+    Form(form): Form<ReverseForm>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let result = moves::reverse(&state.pool, &user.actor(), id, movement, &form.reverse_reason).await;
+    respond(
+        &state,
+        layout,
+        id,
+        result,
+        "Posting reversed; the genealogy follows the correction.",
+        RecordForm::default(),
+    )
+    .await
+}
+
+async fn transfer(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+    Form(form): Form<MoveForm>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let result = moves::transfer(&state.pool, &user.actor(), id, &form).await;
+    respond(&state, layout, id, result, "Stock moved.", RecordForm::default()).await
+}
+
+async fn adjust(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+    Form(form): Form<MoveForm>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let result = moves::adjust(&state.pool, &user.actor(), id, &form).await;
+    respond(&state, layout, id, result, "Stock adjusted.", RecordForm::default()).await
+}
+
+async fn scrap(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+    Form(form): Form<MoveForm>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let result = moves::scrap(&state.pool, &user.actor(), id, &form).await;
+    respond(&state, layout, id, result, "Stock scrapped.", RecordForm::default()).await
 }

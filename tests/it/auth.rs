@@ -120,6 +120,10 @@ fn routes(f: &Fixture) -> Vec<(&'static str, String, Option<&'static str>)> {
         r("GET", format!("/shipments/{}", f.user), Some("lots.read")),
         r("GET", "/shipments/new".into(), Some("stock.ship")),
         r("POST", "/shipments".into(), Some("stock.ship")),
+        r("POST", format!("/lots/{}/movements/1/reverse", f.user), Some("stock.move")),
+        r("POST", format!("/lots/{}/transfer", f.user), Some("stock.move")),
+        r("POST", format!("/lots/{}/adjust", f.user), Some("stock.move")),
+        r("POST", format!("/lots/{}/scrap", f.user), Some("stock.move")),
         r("GET", "/account".into(), None),
         r("POST", "/account/tokens".into(), None),
         r("GET", "/api/v1/me".into(), None),
@@ -163,12 +167,13 @@ async fn each_role_reaches_what_it_may_and_is_refused_what_it_may_not() {
     let f = fixture(&app).await;
     let permissions = |role: &str| -> Vec<&'static str> {
         match role {
-            "operator" => vec!["lots.read", "stock.receive", "stock.produce", "stock.ship"],
+            "operator" => vec!["lots.read", "stock.receive", "stock.produce", "stock.ship", "stock.move"],
             "qa" => vec![
                 "lots.read",
                 "stock.receive",
                 "stock.produce",
                 "stock.ship",
+                "stock.move",
                 "qa.decide",
                 "qa.record",
                 "audit.read",

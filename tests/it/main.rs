@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod cli;
+mod corrections;
 mod embedded;
 mod errors;
 mod helpers;

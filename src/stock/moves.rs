@@ -1,0 +1,260 @@
+//! Stock corrections and movements inside the plant: reversing a posting (never editing it),
+//! transfers between locations, adjustments and scrap — each with its reason, one transaction.
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::audit::{self, Actor, Entry};
+use crate::domain::text;
+use crate::error::Error;
+use crate::web::forms::{FieldErrors, SaveError};
+
+fn invalid(field: &'static str, message: impl Into<String>) -> SaveError {
+    let mut e = FieldErrors::default();
+    e.add(field, message);
+    SaveError::Invalid(e)
+}
+
+fn reason(value: &str, field: &'static str) -> Result<String, SaveError> {
+    text::required(value, "The reason", 500).map_err(|m| invalid(field, m))
+}
+
+/// Inserts a movement; a movement that would take on-hand below zero is refused with what is there.
+#[allow(clippy::too_many_arguments)]
+async fn movement(
+    tx: &mut PgConnection,
+    kind: &str,
+    lot: Uuid,
+    location: Uuid,
+    quantity: Decimal,
+    actor: &Actor,
+    posting: Uuid,
+    reverses: Option<i64>,
+    why: Option<&str>,
+    field: &'static str,
+) -> Result<i64, SaveError> {
+    sqlx::query("savepoint movement").execute(&mut *tx).await.map_err(Error::from)?;
+    let inserted = sqlx::query_scalar::<_, i64>(
+        "insert into stock_movements (kind, lot_id, location_id, quantity, occurred_at, actor_id, posting_id, reverses_id, reason)
+         values ($1, $2, $3, $4, now(), $5, $6, $7, $8) returning id",
+    )
+    .bind(kind)
+    .bind(lot)
+    .bind(location)
+    .bind(quantity)
+    .bind(actor.id)
+    .bind(posting)
+    .bind(reverses)
+    .bind(why)
+    .fetch_one(&mut *tx)
+    .await;
+    match inserted {
+        Ok(id) => Ok(id),
+        Err(sqlx::Error::Database(db)) if db.constraint() == Some("on_hand_not_negative") => {
+            sqlx::query("rollback to savepoint movement").execute(&mut *tx).await.map_err(Error::from)?;
+            let (on_hand, location_code, uom): (Decimal, String, String) = sqlx::query_as(
+                "select coalesce((select quantity from on_hand where lot_id = $1 and location_id = $2), 0), c.code, m.uom
+                   from locations c, lots l join materials m on m.id = l.material_id where c.id = $2 and l.id = $1",
+            )
+            .bind(lot)
+            .bind(location)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(Error::from)?;
+            Err(invalid(
+                field,
+                format!(
+                    "Only {} {uom} is on hand at {location_code}; {} {uom} cannot be taken.",
+                    on_hand.normalize(),
+                    (-quantity).normalize()
+                ),
+            ))
+        }
+        Err(sqlx::Error::Database(db)) if db.constraint() == Some("stock_movements_reversed_once") => {
+            Err(invalid(field, "This posting was reversed already."))
+        }
+        Err(e) => Err(Error::from(e).into()),
+    }
+}
+
+/// Reverses a posting (and, for a transfer, both its legs): an opposite movement that names the
+/// original and the reason; the genealogy links the posting made stop counting in traces.
+pub async fn reverse(pool: &PgPool, actor: &Actor, lot_id: Uuid, movement_id: i64, why: &str) -> Result<(), SaveError> {
+    let why = reason(why, "reverse_reason")?;
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let original: Option<(String, Uuid, Uuid)> =
+        sqlx::query_as("select kind, posting_id, lot_id from stock_movements where id = $1 and lot_id = $2")
+            .bind(movement_id)
+            .bind(lot_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(Error::from)?;
+    let (kind, posting, _) = original.ok_or(Error::NotFound)?;
+    if kind == "reversal" {
+        return Err(invalid("reverse_reason", "A reversal is not reversed; post the movement again instead."));
+    }
+    // A transfer's two legs go back together; any other posting alone.
+    let legs: Vec<(i64, Uuid, Uuid, Decimal)> = if kind == "transfer" {
+        sqlx::query_as("select id, lot_id, location_id, quantity from stock_movements where posting_id = $1 and kind = 'transfer' order by quantity")
+            .bind(posting)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(Error::from)?
+    } else {
+        sqlx::query_as("select id, lot_id, location_id, quantity from stock_movements where id = $1")
+            .bind(movement_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(Error::from)?
+    };
+    let reversal_posting = Uuid::new_v4();
+    let mut reversals = Vec::new();
+    // Put stock back before taking it away, so a transfer's reversal never dips below zero.
+    let mut ordered = legs.clone();
+    ordered.sort_by_key(|(_, _, _, q)| std::cmp::Reverse(*q < Decimal::ZERO));
+    for (id, lot, location, quantity) in ordered {
+        let r = movement(
+            &mut tx,
+            "reversal",
+            lot,
+            location,
+            -quantity,
+            actor,
+            reversal_posting,
+            Some(id),
+            Some(&why),
+            "reverse_reason",
+        )
+        .await?;
+        reversals.push((id, r));
+    }
+    let mut links = 0;
+    for (original, reversal) in &reversals {
+        links += sqlx::query(
+            "update genealogy_links set reversed_at = now(), reversal_movement_id = $2
+              where (input_movement_id = $1 or output_movement_id = $1) and reversed_at is null",
+        )
+        .bind(original)
+        .bind(reversal)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from)?
+        .rows_affected();
+    }
+    audit::record(
+        &mut tx,
+        actor,
+        Entry::new("reverse", "lot", lot_id)
+            .before(&serde_json::json!({ "movement": movement_id, "kind": kind }))
+            .after(&serde_json::json!({ "reversals": reversals.iter().map(|(_, r)| r).collect::<Vec<_>>(), "links_reversed": links }))
+            .reason(&why),
+    )
+    .await
+    .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(())
+}
+
+/// A transfer, adjustment or scrap, as typed on the lot's page.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct MoveForm {
+    pub from_location: String,
+    pub to_location: String,
+    pub transfer_quantity: String,
+    pub adjust_quantity: String,
+    pub scrap_quantity: String,
+    /// For adjustments: "add" or "remove".
+    pub direction: String,
+    pub adjust_reason: String,
+    pub scrap_reason: String,
+}
+
+fn quantity(value: &str, field: &'static str) -> Result<Decimal, SaveError> {
+    match text::positive_decimal(value, "The quantity") {
+        Ok(Some(q)) => Ok(q),
+        Ok(None) => Err(invalid(field, "The quantity is required.")),
+        Err(m) => Err(invalid(field, m)),
+    }
+}
+
+fn location(value: &str, field: &'static str) -> Result<Uuid, SaveError> {
+    Uuid::parse_str(value.trim()).map_err(|_| invalid(field, "Choose a location."))
+}
+
+/// Moves stock of a lot from one location to another (two legs, one posting).
+pub async fn transfer(pool: &PgPool, actor: &Actor, lot: Uuid, f: &MoveForm) -> Result<(), SaveError> {
+    let q = quantity(&f.transfer_quantity, "transfer_quantity")?;
+    let (from, to) = (location(&f.from_location, "transfer_from")?, location(&f.to_location, "transfer_to")?);
+    if from == to {
+        return Err(invalid("transfer_to", "Choose a location other than the one the stock is taken from."));
+    }
+    let same_site: bool = sqlx::query_scalar("select (select site_id from locations where id = $1) = (select site_id from locations where id = $2 and active)")
+        .bind(from)
+        .bind(to)
+        .fetch_one(pool)
+        .await
+        .map_err(Error::from)?;
+    if !same_site {
+        return Err(invalid(
+            "transfer_to",
+            "Choose an active location of the same site; between sites, ship the goods.",
+        ));
+    }
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let posting = Uuid::new_v4();
+    movement(&mut tx, "transfer", lot, from, -q, actor, posting, None, None, "transfer_quantity").await?;
+    movement(&mut tx, "transfer", lot, to, q, actor, posting, None, None, "transfer_quantity").await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Entry::new("transfer", "lot", lot).after(&serde_json::json!({ "from": from, "to": to, "quantity": q })),
+    )
+    .await
+    .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(())
+}
+
+/// Corrects the quantity at a location (a count found more or less), with a reason.
+pub async fn adjust(pool: &PgPool, actor: &Actor, lot: Uuid, f: &MoveForm) -> Result<(), SaveError> {
+    let q = quantity(&f.adjust_quantity, "adjust_quantity")?;
+    let at = location(&f.from_location, "adjust_quantity")?;
+    let why = reason(&f.adjust_reason, "adjust_reason")?;
+    let signed = match f.direction.as_str() {
+        "add" => q,
+        "remove" => -q,
+        _ => return Err(invalid("adjust_quantity", "Say whether stock is added or removed.")),
+    };
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    movement(&mut tx, "adjust", lot, at, signed, actor, Uuid::new_v4(), None, Some(&why), "adjust_quantity").await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Entry::new("adjust", "lot", lot).after(&serde_json::json!({ "location": at, "quantity": signed })).reason(&why),
+    )
+    .await
+    .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(())
+}
+
+/// Destroys stock of a lot, with a reason.
+pub async fn scrap(pool: &PgPool, actor: &Actor, lot: Uuid, f: &MoveForm) -> Result<(), SaveError> {
+    let q = quantity(&f.scrap_quantity, "scrap_quantity")?;
+    let at = location(&f.from_location, "scrap_quantity")?;
+    let why = reason(&f.scrap_reason, "scrap_reason")?;
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    movement(&mut tx, "scrap", lot, at, -q, actor, Uuid::new_v4(), None, Some(&why), "scrap_quantity").await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Entry::new("scrap", "lot", lot).after(&serde_json::json!({ "location": at, "quantity": q })).reason(&why),
+    )
+    .await
+    .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! Corrections and stock moves: nothing is edited or deleted; reversals, transfers, adjustments
+//! and scrap each leave their reason, and the genealogy follows the correction.
+
+use crate::helpers::{PASSWORD, TestApp, assert_field_error, assert_redirect, spawn_app, text, texts};
+use crate::rules::{id_of, receive, received_code};
+
+async fn demo_app() -> TestApp {
+    let app = spawn_app().await;
+    lotline::demo::load(&app.pool).await.unwrap();
+    app
+}
+
+async fn lot_page(app: &TestApp, code: &str) -> String {
+    let id: String =
+        sqlx::query_scalar("select id::text from lots where code = $1").bind(code).fetch_one(&app.pool).await.unwrap();
+    format!("/lots/{id}")
+}
+
+async fn released(app: &TestApp, material: &str, quantity: &str) -> String {
+    let code = received_code(app, receive(app, material, quantity, "2026-11-02").await).await;
+    let page = lot_page(app, &code).await;
+    if !texts(&app.page(&page).await, "#release-form").is_empty() {
+        assert_redirect(&app.submit(&page, "#release-form", &[("password", PASSWORD)]).await, &page);
+    }
+    code
+}
+
+#[tokio::test]
+async fn a_consumption_of_the_wrong_lot_is_reversed_with_a_reason_and_the_genealogy_follows() {
+    let app = demo_app().await;
+    let right = released(&app, "SUGAR", "100").await;
+    let wrong = released(&app, "SALT", "100").await;
+    let material = id_of(&app, "materials", "DOUGH-BR").await;
+    let site = id_of(&app, "sites", "RVS").await;
+    let run = assert_redirect(
+        &app.submit("/runs/new", "#run-form", &[("output_material_id", &material), ("site_id", &site)]).await,
+        "/runs/",
+    );
+    let line: String =
+        sqlx::query_scalar("select id::text from locations where code = 'LINE-1'").fetch_one(&app.pool).await.unwrap();
+    app.submit(&run, "#input-form", &[("lot", &wrong), ("quantity", "20")]).await;
+    app.submit(&run, "#output-form", &[("output_quantity", "20"), ("location_id", &line)]).await;
+    let dough: String =
+        sqlx::query_scalar("select code from lots where origin = 'produced'").fetch_one(&app.pool).await.unwrap();
+    let dough_page = lot_page(&app, &dough).await;
+    assert_eq!(texts(&app.page(&dough_page).await, "#step-back tbody td:first-child"), vec![wrong.clone()]);
+
+    let wrong_page = lot_page(&app, &wrong).await;
+    let refused =
+        app.submit(&wrong_page, "#ledger tbody tr:nth-child(2) .reverse-form", &[("reverse_reason", "")]).await;
+    assert_field_error(refused, "reverse_reason", "The reason is required.").await;
+    let done = app
+        .submit(
+            &wrong_page,
+            "#ledger tbody tr:nth-child(2) .reverse-form",
+            &[("reverse_reason", "Scanned the salt instead of the sugar")],
+        )
+        .await;
+    assert_redirect(&done, &wrong_page);
+    app.submit(&run, "#input-form", &[("lot", &right), ("quantity", "20")]).await;
+
+    let page = app.page(&wrong_page).await;
+    assert_eq!(text(&page, "#on-hand"), "100 kg", "the stock came back");
+    assert_eq!(texts(&page, "#ledger tbody td:nth-child(3)")[1], "consume (reversed)");
+    assert!(texts(&page, "#ledger tbody td:nth-child(3)")[2].starts_with("reversal Scanned the salt"));
+    assert!(texts(&page, "#step-forward tbody tr").is_empty(), "the salt no longer went into the dough");
+    assert!(text(&page, "#balance-status").starts_with("The balance adds up"));
+    assert_eq!(
+        texts(&app.page(&dough_page).await, "#step-back tbody td:first-child"),
+        vec![right],
+        "the correction is what traces see"
+    );
+    let reversed: i64 = sqlx::query_scalar("select count(*) from genealogy_links where reversed_at is not null")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(reversed, 1, "the link is kept, marked reversed");
+
+    let movement: i64 = sqlx::query_scalar("select reverses_id from stock_movements where kind = 'reversal'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let again =
+        app.post_form(&format!("{wrong_page}/movements/{movement}/reverse"), &[("reverse_reason", "twice")]).await;
+    assert_field_error(again, "reverse_reason", "reversed already").await;
+}
+
+#[tokio::test]
+async fn a_receipt_whose_stock_is_gone_cannot_be_reversed() {
+    let app = demo_app().await;
+    let salt = released(&app, "SALT", "10").await;
+    let page = lot_page(&app, &salt).await;
+    let location: String =
+        sqlx::query_scalar("select id::text from locations where code = 'DOCK'").fetch_one(&app.pool).await.unwrap();
+    assert_redirect(
+        &app.submit(
+            &page,
+            "#scrap-form",
+            &[("from_location", &location), ("scrap_quantity", "4"), ("scrap_reason", "Wet bags")],
+        )
+        .await,
+        &page,
+    );
+    let refused =
+        app.submit(&page, "#ledger tbody tr:nth-child(1) .reverse-form", &[("reverse_reason", "Wrong supplier")]).await;
+    assert_field_error(refused, "reverse_reason", "Only 6 kg is on hand at DOCK").await;
+    let shown = app.page(&page).await;
+    assert_eq!(texts(&shown, "#balance tbody td.num"), vec!["10", "0", "0", "0", "0", "4", "0", "6"]);
+}
+
+#[tokio::test]
+async fn stock_moves_between_locations_and_adjustments_need_a_reason() {
+    let app = demo_app().await;
+    let salt = released(&app, "SALT", "50").await;
+    let page = lot_page(&app, &salt).await;
+    let dock: String =
+        sqlx::query_scalar("select id::text from locations where code = 'DOCK'").fetch_one(&app.pool).await.unwrap();
+    let raw: String =
+        sqlx::query_scalar("select id::text from locations where code = 'RAW-A'").fetch_one(&app.pool).await.unwrap();
+    let too_much = app
+        .submit(
+            &page,
+            "#transfer-form",
+            &[("from_location", &dock), ("to_location", &raw), ("transfer_quantity", "60")],
+        )
+        .await;
+    assert_field_error(too_much, "transfer_quantity", "Only 50 kg is on hand at DOCK").await;
+    assert_redirect(
+        &app.submit(
+            &page,
+            "#transfer-form",
+            &[("from_location", &dock), ("to_location", &raw), ("transfer_quantity", "30")],
+        )
+        .await,
+        &page,
+    );
+    let shown = app.page(&page).await;
+    assert_eq!(
+        texts(&shown, "#stock tbody tr"),
+        vec!["DOCK · Receiving dock 20 kg", "RAW-A · Raw materials, aisle A 30 kg"]
+    );
+
+    let no_reason = app
+        .submit(
+            &page,
+            "#adjust-form",
+            &[("from_location", &raw), ("direction", "remove"), ("adjust_quantity", "2"), ("adjust_reason", "")],
+        )
+        .await;
+    assert_field_error(no_reason, "adjust_reason", "required").await;
+    assert_redirect(
+        &app.submit(
+            &page,
+            "#adjust-form",
+            &[
+                ("from_location", &raw),
+                ("direction", "remove"),
+                ("adjust_quantity", "2"),
+                ("adjust_reason", "Count found less"),
+            ],
+        )
+        .await,
+        &page,
+    );
+    let shown = app.page(&page).await;
+    assert_eq!(text(&shown, "#on-hand"), "48 kg");
+    assert!(text(&shown, "#balance-status").starts_with("The balance adds up"));
+    let audit: i64 = sqlx::query_scalar("select count(*) from audit_log where entity_type = 'lot' and action in ('transfer', 'adjust') and (action = 'transfer' or reason = 'Count found less')")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(audit, 2);
+}
