@@ -5,6 +5,7 @@ pub mod account;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod expiry;
 pub mod forms;
 pub mod health;
 pub mod home;

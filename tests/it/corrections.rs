@@ -171,3 +171,27 @@ async fn stock_moves_between_locations_and_adjustments_need_a_reason() {
         .unwrap();
     assert_eq!(audit, 2);
 }
+
+#[tokio::test]
+async fn the_expiry_page_lists_expired_and_expiring_lots_with_stock_and_charts_them() {
+    let app = demo_app().await;
+    let today = chrono::Utc::now().date_naive();
+    let old =
+        received_code(&app, receive(&app, "YEAST", "5", &(today - chrono::Days::new(50)).to_string()).await).await;
+    let soon =
+        received_code(&app, receive(&app, "EGG-LIQ", "5", &(today - chrono::Days::new(10)).to_string()).await).await;
+    received_code(&app, receive(&app, "SUGAR", "5", &today.to_string()).await).await;
+    let page = app.page("/expiry").await;
+    assert_eq!(texts(&page, "#expired tbody td:first-child"), vec![old]);
+    assert!(texts(&page, "#expired tbody td:nth-child(3)")[0].ends_with("(5 days ago)"));
+    assert_eq!(texts(&page, "#expiring tbody td:first-child"), vec![soon]);
+    assert_eq!(
+        texts(&page, "#expiry-chart rect title"),
+        vec!["wk 1: 0 lots", "wk 2: 1 lots", "wk 3: 0 lots", "wk 4: 0 lots", "wk 5: 0 lots"]
+    );
+    let home = app.page("/").await;
+    assert_eq!(text(&home, "[data-count=expired_with_stock]"), "1");
+    let wide = app.page("/expiry?days=800").await;
+    assert_eq!(texts(&wide, "#days").len(), 1);
+    assert_eq!(crate::helpers::value(&wide, "#days"), "30", "out-of-range windows fall back to 30 days");
+}
