@@ -4,4 +4,5 @@
 pub mod moves;
 pub mod production;
 pub mod receive;
+pub mod returns;
 pub mod ship;

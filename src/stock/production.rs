@@ -291,17 +291,23 @@ async fn find_lot(tx: &mut PgConnection, code: &str, id: &str) -> Result<LotFact
 /// The location to take stock from: the one chosen, or the only one of the site holding the lot.
 async fn pick_location(tx: &mut PgConnection, lot: Uuid, site: Uuid, chosen: &str) -> Result<Uuid, SaveError> {
     if let Ok(id) = Uuid::parse_str(chosen.trim()) {
-        let ok: bool = sqlx::query_scalar("select exists (select 1 from locations where id = $1 and site_id = $2)")
+        let kind: Option<String> = sqlx::query_scalar("select kind from locations where id = $1 and site_id = $2")
             .bind(id)
             .bind(site)
-            .fetch_one(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(Error::from)?;
-        return if ok { Ok(id) } else { Err(invalid("location_id", "Choose a location of the run's site.")) };
+        return match kind.as_deref() {
+            None => Err(invalid("location_id", "Choose a location of the run's site.")),
+            Some("quarantine") => {
+                Err(invalid("location_id", "Stock in a quarantine location cannot be used; QA moves it out first."))
+            }
+            Some(_) => Ok(id),
+        };
     }
     let holding: Vec<(Uuid, String)> = sqlx::query_as(
         "select c.id, c.code from on_hand o join locations c on c.id = o.location_id
-          where o.lot_id = $1 and c.site_id = $2 and o.quantity > 0 order by c.code",
+          where o.lot_id = $1 and c.site_id = $2 and o.quantity > 0 and c.kind <> 'quarantine' order by c.code",
     )
     .bind(lot)
     .bind(site)
@@ -309,7 +315,10 @@ async fn pick_location(tx: &mut PgConnection, lot: Uuid, site: Uuid, chosen: &st
     .await
     .map_err(Error::from)?;
     match holding.as_slice() {
-        [] => Err(invalid("lot", "This lot has no stock at the run's site.")),
+        [] => Err(invalid(
+            "lot",
+            "This lot has no usable stock at the run's site (stock in quarantine locations does not count).",
+        )),
         [(id, _)] => Ok(*id),
         many => Err(invalid(
             "location_id",

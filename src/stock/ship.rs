@@ -214,11 +214,30 @@ pub async fn ship(pool: &PgPool, actor: &Actor, f: &ShipmentForm) -> Result<Uuid
             continue;
         }
         let location = match Uuid::parse_str(l.location_id.trim()) {
-            Ok(id) => Some(id),
+            Ok(id) => {
+                let kind: Option<String> =
+                    sqlx::query_scalar("select kind from locations where id = $1 and site_id = $2")
+                        .bind(id)
+                        .bind(site)
+                        .fetch_optional(pool)
+                        .await
+                        .map_err(Error::from)?;
+                match kind.as_deref() {
+                    None => {
+                        e.add(field, format!("Line {}: choose a location of {site_code}.", i + 1));
+                        None
+                    }
+                    Some("quarantine") => {
+                        e.add(field, format!("Line {}: stock in a quarantine location cannot be shipped.", i + 1));
+                        None
+                    }
+                    Some(_) => Some(id),
+                }
+            }
             Err(_) => {
                 let holding: Vec<Uuid> = sqlx::query_scalar(
                     "select o.location_id from on_hand o join locations c on c.id = o.location_id
-                      where o.lot_id = $1 and c.site_id = $2 and o.quantity > 0",
+                      where o.lot_id = $1 and c.site_id = $2 and o.quantity > 0 and c.kind <> 'quarantine'",
                 )
                 .bind(lot.id)
                 .bind(site)
@@ -358,7 +377,7 @@ pub async fn fefo(pool: &PgPool, site: Uuid, material_code: &str, quantity: Deci
     let candidates: Vec<Pick> = sqlx::query_as(
         "select l.id as lot_id, l.code as lot_code, l.expires_on, c.id as location_id, c.code as location_code, o.quantity as available
            from on_hand o join lots l on l.id = o.lot_id join materials m on m.id = l.material_id join locations c on c.id = o.location_id
-          where m.code = $2 and c.site_id = $1 and o.quantity > 0 and l.disposition = 'released'
+          where m.code = $2 and c.site_id = $1 and o.quantity > 0 and l.disposition = 'released' and c.kind <> 'quarantine'
             and (l.expires_on is null or l.expires_on >= current_date)
             and not exists (select 1 from lot_holds h where h.lot_id = l.id and h.closed_at is null)
           order by l.expires_on nulls last, l.made_on, l.code, c.code limit 200",

@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/lots/{id}/holds", post(hold))
         .route("/lots/{id}/holds/{hold}/lift", post(lift));
     let record = Router::new().route("/lots/{id}/qa-records", post(add_record));
+    let ship_back = Router::new().route("/lots/{id}/return-to-supplier", post(return_to_supplier));
     let moves = Router::new()
         .route("/lots/{id}/movements/{movement}/reverse", post(reverse))
         .route("/lots/{id}/transfer", post(transfer))
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .merge(super::guarded(decide, perm::QA_DECIDE))
         .merge(super::guarded(record, perm::QA_RECORD))
         .merge(super::guarded(moves, perm::STOCK_MOVE))
+        .merge(super::guarded(ship_back, perm::STOCK_SHIP))
 }
 
 /// A lot as lists show it, with its status derived from disposition, holds, recalls and stock.
@@ -566,4 +568,33 @@ async fn scrap(
     let id = super::parse_id(&id)?;
     let result = moves::scrap(&state.pool, &user.actor(), id, &form).await;
     respond(&state, layout, id, result, "Stock scrapped.", RecordForm::default()).await
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct SupplierReturnForm {
+    from_location: String,
+    supplier_quantity: String,
+    supplier_reason: String,
+}
+
+async fn return_to_supplier(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+    Form(form): Form<SupplierReturnForm>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let result = crate::stock::returns::to_supplier(
+        &state.pool,
+        &user.actor(),
+        id,
+        &form.from_location,
+        &form.supplier_quantity,
+        &form.supplier_reason,
+    )
+    .await
+    .map(|_| ());
+    respond(&state, layout, id, result, "Returned to the supplier.", RecordForm::default()).await
 }

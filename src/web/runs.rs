@@ -243,7 +243,7 @@ async fn run_page(
             "select l.id as lot_id, l.code as lot_code, l.expires_on, c.id as location_id, c.code as location, o.quantity, m.uom
                from on_hand o join lots l on l.id = o.lot_id join materials m on m.id = l.material_id join locations c on c.id = o.location_id
                join production_runs r on r.id = $1 and c.site_id = r.site_id
-              where m.code = $2 and o.quantity > 0 and l.disposition = 'released'
+              where m.code = $2 and o.quantity > 0 and l.disposition = 'released' and c.kind <> 'quarantine'
                 and (l.expires_on is null or l.expires_on >= current_date)
                 and not exists (select 1 from lot_holds h where h.lot_id = l.id and h.closed_at is null)
               order by l.expires_on nulls last, l.made_on, l.code limit 20",

@@ -21,7 +21,10 @@ use crate::stock::ship::{self, LineForm, Pick, ShipmentForm, line_key};
 
 pub fn router() -> Router<AppState> {
     let read = Router::new().route("/shipments", get(index)).route("/shipments/{id}", get(show));
-    let write = Router::new().route("/shipments", post(create)).route("/shipments/new", get(new));
+    let write = Router::new()
+        .route("/shipments", post(create))
+        .route("/shipments/new", get(new))
+        .route("/shipments/{id}/returns", post(take_back));
     super::guarded(read, perm::LOTS_READ).merge(super::guarded(write, perm::STOCK_SHIP))
 }
 
@@ -64,6 +67,8 @@ async fn index(State(state): State<AppState>, layout: Layout) -> Result<Response
 
 #[derive(Debug, sqlx::FromRow)]
 struct LineRow {
+    id: Uuid,
+    returned: Decimal,
     line_no: i32,
     lot_id: Uuid,
     lot_code: String,
@@ -82,17 +87,30 @@ struct ShowPage {
     layout: Layout,
     shipment: ShipmentRow,
     lines: Vec<LineRow>,
+    quarantine: Vec<(Uuid, String)>,
+    errors: FieldErrors,
 }
 
 async fn show(State(state): State<AppState>, layout: Layout, Path(id): Path<String>) -> Result<Response> {
     let id = super::parse_id(&id)?;
+    show_page(&state, StatusCode::OK, layout, id, FieldErrors::default()).await
+}
+
+async fn show_page(
+    state: &AppState,
+    status: StatusCode,
+    layout: Layout,
+    id: Uuid,
+    errors: FieldErrors,
+) -> Result<Response> {
     let shipment: ShipmentRow = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where h.id = $1")))
         .bind(id)
         .fetch_optional(&state.pool)
         .await?
         .ok_or(Error::NotFound)?;
-    let lines = sqlx::query_as(
-        "select sl.line_no, l.id as lot_id, l.code as lot_code, m.code as material_code, m.name as material_name,
+    let lines: Vec<LineRow> = sqlx::query_as(
+        "select sl.id, coalesce((select sum(rl.quantity) from return_lines rl where rl.shipment_line_id = sl.id), 0) as returned,
+                sl.line_no, l.id as lot_id, l.code as lot_code, m.code as material_code, m.name as material_name,
                 (select g.gtin from material_gtins g where g.material_id = m.id order by g.units_per_pack limit 1) as gtin,
                 sl.quantity, m.uom, c.code as location, l.expires_on
            from shipment_lines sl join lots l on l.id = sl.lot_id join materials m on m.id = l.material_id join locations c on c.id = sl.location_id
@@ -101,7 +119,37 @@ async fn show(State(state): State<AppState>, layout: Layout, Path(id): Path<Stri
     .bind(id)
     .fetch_all(&state.pool)
     .await?;
-    render(&ShowPage { layout, shipment, lines })
+    let quarantine = sqlx::query_as(
+        "select c.id, c.code || ' · ' || c.name from locations c join shipments h on h.site_id = c.site_id
+          where h.id = $1 and c.kind = 'quarantine' and c.active order by c.code",
+    )
+    .bind(id)
+    .fetch_all(&state.pool)
+    .await?;
+    render_with(status, &ShowPage { layout, shipment, lines, quarantine, errors })
+}
+
+async fn take_back(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let form = crate::stock::returns::CustomerReturnForm::parse(&body);
+    match crate::stock::returns::from_customer(&state.pool, &user.actor(), id, &form).await {
+        Ok(_) => Ok(redirect_with_flash(
+            &format!("/shipments/{id}"),
+            FlashKind::Success,
+            "Return recorded: the goods are in quarantine for QA.",
+        )),
+        Err(SaveError::Invalid(errors)) => {
+            show_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, id, errors).await
+        }
+        Err(SaveError::Stale) => Err(Error::Conflict("Try again.".into())),
+        Err(SaveError::Other(e)) => Err(e),
+    }
 }
 
 #[derive(Template)]

@@ -128,3 +128,79 @@ async fn the_pick_suggestion_takes_the_first_expiring_lots_first() {
     let too_much = app.page(&format!("/shipments/new?site_id={site}&pick_material=YEAST&pick_quantity=50")).await;
     assert_eq!(text(&too_much, "#pick-problem"), "Only 20 can be picked: that is all the shippable stock.");
 }
+
+#[tokio::test]
+async fn a_customer_return_comes_back_into_quarantine_against_its_shipment_and_cannot_be_shipped_again() {
+    let app = demo_app().await;
+    let salt = released(&app, "SALT", "100", "2026-11-02").await;
+    let shipment = assert_redirect(&ship_form(&app, "FRESHMART", &[(&salt, "30")]).await, "/shipments/");
+    let refused = app.submit(&shipment, "#return-form", &[("quantity", ""), ("reason", "Complaint")]).await;
+    assert_field_error(refused, "lines", "at least one line").await;
+    let too_much = app.submit(&shipment, "#return-form", &[("quantity", "31"), ("reason", "Complaint")]).await;
+    assert_field_error(too_much, "lines", "30 was shipped and 0 returned already").await;
+    assert_redirect(
+        &app.submit(&shipment, "#return-form", &[("quantity", "10"), ("reason", "Torn bags")]).await,
+        &shipment,
+    );
+    let page = app.page(&shipment).await;
+    assert_eq!(texts(&page, "#return-form tbody td:nth-child(3)"), vec!["10"]);
+
+    let lot: String =
+        sqlx::query_scalar("select id::text from lots where code = $1").bind(&salt).fetch_one(&app.pool).await.unwrap();
+    let lot_page = app.page(&format!("/lots/{lot}")).await;
+    assert_eq!(
+        texts(&lot_page, "#stock tbody tr"),
+        vec!["DOCK · Receiving dock 70 kg", "QUAR · Quarantine cage 10 kg"]
+    );
+    assert!(text(&lot_page, "#balance-status").starts_with("The balance adds up"));
+    // Shipping picks the usable stock only; the quarantined stock cannot be named either.
+    let again = assert_redirect(&ship_form(&app, "CORNER-GROCER", &[(&salt, "70")]).await, "/shipments/");
+    assert!(!again.is_empty());
+    let quar: String =
+        sqlx::query_scalar("select id::text from locations where code = 'QUAR'").fetch_one(&app.pool).await.unwrap();
+    let customer = id_of(&app, "parties", "CORNER-GROCER").await;
+    let site = id_of(&app, "sites", "RVS").await;
+    let key = uuid::Uuid::new_v4().to_string();
+    let response = app
+        .post_form(
+            "/shipments",
+            &[
+                ("customer_id", &customer),
+                ("site_id", &site),
+                ("idempotency_key", &key),
+                ("lot", &salt),
+                ("quantity", "5"),
+                ("location_id", &quar),
+            ],
+        )
+        .await;
+    assert_field_error(response, "line1", "stock in a quarantine location cannot be shipped").await;
+}
+
+#[tokio::test]
+async fn goods_go_back_to_the_supplier_with_a_reason() {
+    let app = demo_app().await;
+    let salt = released(&app, "SALT", "100", "2026-11-02").await;
+    let lot: String =
+        sqlx::query_scalar("select id::text from lots where code = $1").bind(&salt).fetch_one(&app.pool).await.unwrap();
+    let page = format!("/lots/{lot}");
+    assert_field_error(
+        app.submit(&page, "#supplier-return-form", &[("supplier_quantity", "5"), ("supplier_reason", "")]).await,
+        "supplier_reason",
+        "required",
+    )
+    .await;
+    assert_redirect(
+        &app.submit(
+            &page,
+            "#supplier-return-form",
+            &[("supplier_quantity", "40"), ("supplier_reason", "Wrong grain size")],
+        )
+        .await,
+        &page,
+    );
+    let shown = app.page(&page).await;
+    assert_eq!(text(&shown, "#on-hand"), "60 kg");
+    assert_eq!(texts(&shown, "#balance tbody td.num")[4], "-40", "returned (net)");
+    assert!(text(&shown, "#balance-status").starts_with("The balance adds up"));
+}

@@ -1,0 +1,248 @@
+//! Returns: goods a customer sends back come into a quarantine location against the original
+//! shipment; goods sent back to the supplier leave the plant. One transaction each, audited.
+
+use rust_decimal::Decimal;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::audit::{self, Actor, Entry};
+use crate::domain::text;
+use crate::error::Error;
+use crate::web::forms::{FieldErrors, SaveError};
+
+fn invalid(field: &'static str, message: impl Into<String>) -> SaveError {
+    let mut e = FieldErrors::default();
+    e.add(field, message);
+    SaveError::Invalid(e)
+}
+
+/// A customer return as typed: a quantity per shipment line (repeated `line` and `quantity`).
+#[derive(Debug, Clone, Default)]
+pub struct CustomerReturnForm {
+    pub lines: Vec<(String, String)>,
+    pub location_id: String,
+    pub reason: String,
+}
+
+impl CustomerReturnForm {
+    pub fn parse(body: &[u8]) -> CustomerReturnForm {
+        let mut f = CustomerReturnForm::default();
+        let (mut lines, mut quantities) = (Vec::new(), Vec::new());
+        for (k, v) in form_urlencoded::parse(body) {
+            match k.as_ref() {
+                "line" => lines.push(v.into_owned()),
+                "quantity" => quantities.push(v.into_owned()),
+                "location_id" => f.location_id = v.into_owned(),
+                "reason" => f.reason = v.into_owned(),
+                _ => {}
+            }
+        }
+        f.lines = lines.into_iter().zip(quantities).collect();
+        f
+    }
+}
+
+/// Takes back goods a customer returns, into a quarantine location, against the shipment's lines.
+pub async fn from_customer(
+    pool: &PgPool,
+    actor: &Actor,
+    shipment: Uuid,
+    f: &CustomerReturnForm,
+) -> Result<Uuid, SaveError> {
+    let reason = text::required(&f.reason, "The reason for the return", 500).map_err(|m| invalid("reason", m))?;
+    let location = Uuid::parse_str(f.location_id.trim())
+        .map_err(|_| invalid("location_id", "Choose the quarantine location the goods go to."))?;
+    let mut wanted = Vec::new();
+    for (line, quantity) in &f.lines {
+        if quantity.trim().is_empty() {
+            continue;
+        }
+        let Ok(line) = Uuid::parse_str(line) else { continue };
+        match text::positive_decimal(quantity, "The quantity returned") {
+            Ok(Some(q)) => wanted.push((line, q)),
+            Ok(None) => {}
+            Err(m) => return Err(invalid("lines", m)),
+        }
+    }
+    if wanted.is_empty() {
+        return Err(invalid("lines", "Give the quantity returned for at least one line."));
+    }
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let head: Option<(Uuid, String, Uuid)> =
+        sqlx::query_as("select h.customer_id, h.number, h.site_id from shipments h where h.id = $1 for update")
+            .bind(shipment)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(Error::from)?;
+    let (customer, number, site) = head.ok_or(Error::NotFound)?;
+    let quarantine: bool = sqlx::query_scalar(
+        "select exists (select 1 from locations where id = $1 and site_id = $2 and kind = 'quarantine' and active)",
+    )
+    .bind(location)
+    .bind(site)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(Error::from)?;
+    if !quarantine {
+        return Err(invalid("location_id", "Returned goods go to a quarantine location of the shipping site."));
+    }
+    let id = Uuid::new_v4();
+    let return_number: String = sqlx::query_scalar(
+        "insert into returns (id, number, kind, party_id, shipment_id, reason, occurred_at, created_by)
+         values ($1, 'RET-' || lpad(nextval('return_number_seq')::text, 6, '0'), 'from_customer', $2, $3, $4, now(), $5) returning number",
+    )
+    .bind(id)
+    .bind(customer)
+    .bind(shipment)
+    .bind(&reason)
+    .bind(actor.id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(Error::from)?;
+    let posting = Uuid::new_v4();
+    let mut done = Vec::new();
+    for (n, (line, quantity)) in wanted.iter().enumerate() {
+        let shipped: Option<(Uuid, String, Decimal, Decimal)> = sqlx::query_as(
+            "select sl.lot_id, l.code, sl.quantity,
+                    coalesce((select sum(rl.quantity) from return_lines rl where rl.shipment_line_id = sl.id), 0)
+               from shipment_lines sl join lots l on l.id = sl.lot_id where sl.id = $1 and sl.shipment_id = $2",
+        )
+        .bind(line)
+        .bind(shipment)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(Error::from)?;
+        let (lot, code, shipped, returned) =
+            shipped.ok_or_else(|| invalid("lines", "This line is not part of the shipment."))?;
+        if *quantity > shipped - returned {
+            return Err(invalid(
+                "lines",
+                format!(
+                    "Lot {code}: {} was shipped and {} returned already; {} cannot come back.",
+                    shipped.normalize(),
+                    returned.normalize(),
+                    quantity.normalize()
+                ),
+            ));
+        }
+        let movement: i64 = sqlx::query_scalar(
+            "insert into stock_movements (kind, lot_id, location_id, quantity, occurred_at, actor_id, posting_id, return_id, reason)
+             values ('return', $1, $2, $3, now(), $4, $5, $6, $7) returning id",
+        )
+        .bind(lot)
+        .bind(location)
+        .bind(quantity)
+        .bind(actor.id)
+        .bind(posting)
+        .bind(id)
+        .bind(&reason)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(Error::from)?;
+        sqlx::query(
+            "insert into return_lines (return_id, line_no, lot_id, quantity, location_id, movement_id, shipment_line_id) values ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id)
+        .bind(n as i32 + 1)
+        .bind(lot)
+        .bind(quantity)
+        .bind(location)
+        .bind(movement)
+        .bind(line)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from)?;
+        done.push(serde_json::json!({ "lot": code, "quantity": quantity }));
+    }
+    audit::record(
+        &mut tx,
+        actor,
+        Entry::new("create", "return", id)
+            .after(&serde_json::json!({ "number": return_number, "shipment": number, "lines": done }))
+            .reason(&reason),
+    )
+    .await
+    .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(id)
+}
+
+/// Sends stock of a received lot back to its supplier.
+pub async fn to_supplier(
+    pool: &PgPool,
+    actor: &Actor,
+    lot: Uuid,
+    location: &str,
+    quantity: &str,
+    reason: &str,
+) -> Result<Uuid, SaveError> {
+    let reason = text::required(reason, "The reason", 500).map_err(|m| invalid("supplier_reason", m))?;
+    let location = Uuid::parse_str(location.trim())
+        .map_err(|_| invalid("supplier_quantity", "Choose the location the goods leave from."))?;
+    let quantity = match text::positive_decimal(quantity, "The quantity") {
+        Ok(Some(q)) => q,
+        Ok(None) => return Err(invalid("supplier_quantity", "The quantity is required.")),
+        Err(m) => return Err(invalid("supplier_quantity", m)),
+    };
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let supplier: Option<(Option<Uuid>, String)> = sqlx::query_as("select supplier_id, code from lots where id = $1")
+        .bind(lot)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(Error::from)?;
+    let (supplier, code) = supplier.ok_or(Error::NotFound)?;
+    let supplier =
+        supplier.ok_or_else(|| invalid("supplier_reason", format!("Lot {code} was not received from a supplier.")))?;
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "insert into returns (id, number, kind, party_id, reason, occurred_at, created_by)
+         values ($1, 'RET-' || lpad(nextval('return_number_seq')::text, 6, '0'), 'to_supplier', $2, $3, now(), $4)",
+    )
+    .bind(id)
+    .bind(supplier)
+    .bind(&reason)
+    .bind(actor.id)
+    .execute(&mut *tx)
+    .await
+    .map_err(Error::from)?;
+    sqlx::query("savepoint out").execute(&mut *tx).await.map_err(Error::from)?;
+    let movement = sqlx::query_scalar::<_, i64>(
+        "insert into stock_movements (kind, lot_id, location_id, quantity, occurred_at, actor_id, posting_id, return_id, reason)
+         values ('return', $1, $2, $3, now(), $4, $5, $5, $6) returning id",
+    )
+    .bind(lot)
+    .bind(location)
+    .bind(-quantity)
+    .bind(actor.id)
+    .bind(id)
+    .bind(&reason)
+    .fetch_one(&mut *tx)
+    .await;
+    let movement = match movement {
+        Ok(m) => m,
+        Err(sqlx::Error::Database(db)) if db.constraint() == Some("on_hand_not_negative") => {
+            return Err(invalid("supplier_quantity", format!("Not that much of lot {code} is on hand there.")));
+        }
+        Err(e) => return Err(Error::from(e).into()),
+    };
+    sqlx::query("insert into return_lines (return_id, line_no, lot_id, quantity, location_id, movement_id) values ($1, 1, $2, $3, $4, $5)")
+        .bind(id)
+        .bind(lot)
+        .bind(quantity)
+        .bind(location)
+        .bind(movement)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from)?;
+    audit::record(
+        &mut tx,
+        actor,
+        Entry::new("return_to_supplier", "lot", lot)
+            .after(&serde_json::json!({ "quantity": quantity }))
+            .reason(&reason),
+    )
+    .await
+    .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(id)
+}
