@@ -19,7 +19,11 @@ use crate::qa::{self, DecisionForm, RECORD_KINDS, RecordForm};
 use crate::stock::moves::{self, MoveForm};
 
 pub fn router() -> Router<AppState> {
-    let read = Router::new().route("/lots", get(index)).route("/lots/{id}", get(show)).route("/search", get(search));
+    let read = Router::new()
+        .route("/lots", get(index))
+        .route("/lots/from-supplier", get(from_supplier))
+        .route("/lots/{id}", get(show))
+        .route("/search", get(search));
     let decide = Router::new()
         .route("/lots/{id}/release", post(release))
         .route("/lots/{id}/reject", post(reject))
@@ -96,6 +100,48 @@ async fn index(State(state): State<AppState>, layout: Layout, Query(query): Quer
     .fetch_one(&state.pool)
     .await?;
     render(&IndexPage { layout, lots, paging })
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct SupplierLotQuery {
+    supplier: String,
+    supplier_lot: String,
+}
+
+#[derive(Template)]
+#[template(path = "lots/from_supplier.html")]
+struct FromSupplierPage {
+    layout: Layout,
+    query: SupplierLotQuery,
+    suppliers: Vec<(String, String)>,
+    lots: Vec<LotRow>,
+}
+
+/// "Which of our lots came from supplier X's lot Y?" — across every material: the first question
+/// when a supplier recalls.
+async fn from_supplier(
+    State(state): State<AppState>,
+    layout: Layout,
+    Query(query): Query<SupplierLotQuery>,
+) -> Result<Response> {
+    let suppliers =
+        sqlx::query_as("select code, name from parties where is_supplier order by code").fetch_all(&state.pool).await?;
+    let lots = if query.supplier_lot.trim().is_empty() {
+        Vec::new()
+    } else {
+        let sql = format!(
+            "{LOT_SELECT} where upper(l.supplier_lot) = upper($1)
+                and ($2::text = '' or l.supplier_id = (select id from parties where code = upper($2)))
+              order by m.code, l.made_on, l.code"
+        );
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(query.supplier_lot.trim())
+            .bind(query.supplier.trim())
+            .fetch_all(&state.pool)
+            .await?
+    };
+    render(&FromSupplierPage { layout, query, suppliers, lots })
 }
 
 #[derive(Template)]

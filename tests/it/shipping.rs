@@ -204,3 +204,15 @@ async fn goods_go_back_to_the_supplier_with_a_reason() {
     assert_eq!(texts(&shown, "#balance tbody td.num")[4], "-40", "returned (net)");
     assert!(text(&shown, "#balance-status").starts_with("The balance adds up"));
 }
+
+#[tokio::test]
+async fn our_lots_from_a_suppliers_lot_are_found_across_materials() {
+    let app = demo_app().await;
+    // Both receipts carry the supplier lot "SUP-1" (the test helper's), from the same supplier.
+    let flour = received_code(&app, receive(&app, "FLOUR-T55", "10", "2026-11-02").await).await;
+    let sugar = received_code(&app, receive(&app, "SUGAR", "10", "2026-11-02").await).await;
+    let page = app.page("/lots/from-supplier?supplier=PRAIRIE-MILL&supplier_lot=sup-1").await;
+    assert_eq!(texts(&page, "#lots tbody td:first-child"), vec![flour, sugar]);
+    let other = app.page("/lots/from-supplier?supplier=SWEETCANE&supplier_lot=SUP-1").await;
+    assert!(text(&other, "#no-supplier-lot").starts_with("None of our lots"));
+}
