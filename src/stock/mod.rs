@@ -6,3 +6,4 @@ pub mod production;
 pub mod receive;
 pub mod returns;
 pub mod ship;
+pub mod split;

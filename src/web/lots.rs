@@ -35,7 +35,8 @@ pub fn router() -> Router<AppState> {
         .route("/lots/{id}/movements/{movement}/reverse", post(reverse))
         .route("/lots/{id}/transfer", post(transfer))
         .route("/lots/{id}/adjust", post(adjust))
-        .route("/lots/{id}/scrap", post(scrap));
+        .route("/lots/{id}/scrap", post(scrap))
+        .route("/lots/{id}/split", post(split));
     super::guarded(read, perm::LOTS_READ)
         .merge(super::guarded(decide, perm::QA_DECIDE))
         .merge(super::guarded(record, perm::QA_RECORD))
@@ -416,9 +417,9 @@ async fn lot_page(
     .await?;
     let balance: Balance = sqlx::query_as(
         "select coalesce(sum(quantity) filter (where kind = 'receipt'), 0) as received,
-                coalesce(sum(quantity) filter (where kind = 'produce'), 0) as produced,
+                coalesce(sum(quantity) filter (where kind = 'produce' or (kind = 'split' and quantity > 0)), 0) as produced,
                 coalesce(sum(quantity) filter (where kind = 'return'), 0) as returned,
-                coalesce(-sum(quantity) filter (where kind = 'consume'), 0) as consumed,
+                coalesce(-sum(quantity) filter (where kind = 'consume' or (kind = 'split' and quantity < 0)), 0) as consumed,
                 coalesce(-sum(quantity) filter (where kind = 'ship'), 0) as shipped,
                 coalesce(-sum(quantity) filter (where kind = 'scrap'), 0) as scrapped,
                 coalesce(sum(quantity) filter (where kind in ('adjust', 'count', 'reversal', 'transfer')), 0) as adjusted,
@@ -643,4 +644,26 @@ async fn return_to_supplier(
     .await
     .map(|_| ());
     respond(&state, layout, id, result, "Returned to the supplier.", RecordForm::default()).await
+}
+
+async fn split(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+    Form(form): Form<crate::stock::split::SplitForm>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    match crate::stock::split::split(&state.pool, &user.actor(), id, &form).await {
+        Ok((new_lot, code)) => Ok(redirect_with_flash(
+            &format!("/lots/{new_lot}"),
+            FlashKind::Success,
+            &format!("New lot {code} split off."),
+        )),
+        Err(SaveError::Invalid(errors)) => {
+            lot_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, id, errors, RecordForm::default()).await
+        }
+        Err(SaveError::Stale) => Err(Error::Conflict("Try again.".into())),
+        Err(SaveError::Other(e)) => Err(e),
+    }
 }

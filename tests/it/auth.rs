@@ -124,6 +124,7 @@ fn routes(f: &Fixture) -> Vec<(&'static str, String, Option<&'static str>)> {
         r("POST", format!("/lots/{}/transfer", f.user), Some("stock.move")),
         r("POST", format!("/lots/{}/adjust", f.user), Some("stock.move")),
         r("POST", format!("/lots/{}/scrap", f.user), Some("stock.move")),
+        r("POST", format!("/lots/{}/split", f.user), Some("stock.move")),
         r("GET", "/expiry".into(), Some("lots.read")),
         r("GET", "/lots/from-supplier?supplier_lot=X".into(), Some("lots.read")),
         r("POST", format!("/shipments/{}/returns", f.user), Some("stock.ship")),

@@ -195,3 +195,72 @@ async fn the_expiry_page_lists_expired_and_expiring_lots_with_stock_and_charts_t
     assert_eq!(texts(&wide, "#days").len(), 1);
     assert_eq!(crate::helpers::value(&wide, "#days"), "30", "out-of-range windows fall back to 30 days");
 }
+
+#[tokio::test]
+async fn part_of_a_lot_is_split_off_or_repacked_and_keeps_its_link_to_the_source() {
+    let app = demo_app().await;
+    let salt = released(&app, "SALT", "100").await;
+    let page = lot_page(&app, &salt).await;
+    let dock: String =
+        sqlx::query_scalar("select id::text from locations where code = 'DOCK'").fetch_one(&app.pool).await.unwrap();
+    let raw: String =
+        sqlx::query_scalar("select id::text from locations where code = 'RAW-A'").fetch_one(&app.pool).await.unwrap();
+    let refused = app
+        .submit(
+            &page,
+            "#split-form",
+            &[("split_from", &dock), ("split_quantity", "30"), ("split_new_quantity", "31"), ("split_to", &raw)],
+        )
+        .await;
+    assert_field_error(refused, "split_new_quantity", "A split keeps the quantity").await;
+    let done =
+        app.submit(&page, "#split-form", &[("split_from", &dock), ("split_quantity", "30"), ("split_to", &raw)]).await;
+    let new_page = assert_redirect(&done, "/lots/");
+    let shown = app.page(&new_page).await;
+    assert_eq!(text(&shown, "#on-hand"), "30 kg");
+    assert_eq!(text(&shown, "h1 .badge"), "released", "the new lot keeps the QA state");
+    assert_eq!(texts(&shown, "#step-back tbody td:first-child"), vec![salt.clone()]);
+    let facts = texts(&shown, "dl.facts dd");
+    assert!(
+        facts.iter().any(|d| d == "SUP-1 (source: supplier PRAIRIE-MILL)"),
+        "a split keeps the traceability lot code: {facts:?}"
+    );
+    let source = app.page(&page).await;
+    assert_eq!(text(&source, "#on-hand"), "70 kg");
+    assert!(text(&source, "#balance-status").starts_with("The balance adds up"));
+
+    // A repack into another material: 50 kg of flour into two 25 kg bags.
+    sqlx::query("insert into materials (code, name, kind, uom, mass_per_unit_kg, expiry_policy) values ('FLOUR-25', 'Flour, 25 kg bag', 'finished', 'ea', 25, 'none')")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let flour = released(&app, "FLOUR-T55", "100").await;
+    let flour_page = lot_page(&app, &flour).await;
+    let no_qty = app
+        .submit(
+            &flour_page,
+            "#split-form",
+            &[("split_from", &dock), ("split_quantity", "50"), ("split_material", "flour-25"), ("split_to", &raw)],
+        )
+        .await;
+    assert_field_error(no_qty, "split_new_quantity", "in FLOUR-25's unit").await;
+    let done = app
+        .submit(
+            &flour_page,
+            "#split-form",
+            &[
+                ("split_from", &dock),
+                ("split_quantity", "50"),
+                ("split_material", "FLOUR-25"),
+                ("split_new_quantity", "2"),
+                ("split_to", &raw),
+            ],
+        )
+        .await;
+    let bags = app.page(&assert_redirect(&done, "/lots/")).await;
+    assert_eq!(text(&bags, "#on-hand"), "2 ea");
+    assert_eq!(texts(&bags, "#step-back tbody td:first-child"), vec![flour]);
+    let kinds: Vec<String> =
+        sqlx::query_scalar("select kind from genealogy_links order by id").fetch_all(&app.pool).await.unwrap();
+    assert_eq!(kinds, vec!["split", "repack"]);
+}

@@ -1,0 +1,242 @@
+//! Split and repack: part of a lot becomes a new lot — of the same material (a split), or of
+//! another material such as a smaller pack (a repack) — with a code from the rules and the
+//! genealogy link to its source, in one transaction.
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::audit::{self, Actor, Entry};
+use crate::domain::text;
+use crate::error::Error;
+use crate::rules::{self, Allocator, Subject};
+use crate::web::forms::{FieldErrors, SaveError};
+
+fn invalid(field: &'static str, message: impl Into<String>) -> SaveError {
+    let mut e = FieldErrors::default();
+    e.add(field, message);
+    SaveError::Invalid(e)
+}
+
+/// The split form on a lot's page.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct SplitForm {
+    pub split_from: String,
+    pub split_quantity: String,
+    /// The material of the new lot; empty for the source's own.
+    pub split_material: String,
+    /// The new lot's quantity in its own unit (a repack); empty for the same quantity.
+    pub split_new_quantity: String,
+    pub split_to: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct Source {
+    code: String,
+    material_id: Uuid,
+    material_code: String,
+    site_id: Uuid,
+    site_code: String,
+    disposition: String,
+    expires_on: Option<NaiveDate>,
+    tlc: String,
+    tlc_source: String,
+    today: NaiveDate,
+}
+
+/// Splits `quantity` off the lot into a new lot; returns the new lot and its code.
+pub async fn split(pool: &PgPool, actor: &Actor, lot: Uuid, f: &SplitForm) -> Result<(Uuid, String), SaveError> {
+    let quantity = match text::positive_decimal(&f.split_quantity, "The quantity") {
+        Ok(Some(q)) => q,
+        Ok(None) => return Err(invalid("split_quantity", "The quantity is required.")),
+        Err(m) => return Err(invalid("split_quantity", m)),
+    };
+    let from = Uuid::parse_str(f.split_from.trim())
+        .map_err(|_| invalid("split_quantity", "Choose the location the stock is taken from."))?;
+    let to = Uuid::parse_str(f.split_to.trim()).map_err(|_| invalid("split_to", "Choose where the new lot is put."))?;
+    let source: Source = sqlx::query_as(
+        "select l.code, l.material_id, m.code as material_code, l.site_id, s.code as site_code, l.disposition, l.expires_on, l.tlc,
+                l.tlc_source, (now() at time zone s.time_zone)::date as today
+           from lots l join materials m on m.id = l.material_id join sites s on s.id = l.site_id where l.id = $1",
+    )
+    .bind(lot)
+    .fetch_optional(pool)
+    .await
+    .map_err(Error::from)?
+    .ok_or(Error::NotFound)?;
+    if source.disposition == "rejected" {
+        return Err(invalid(
+            "split_quantity",
+            format!("Lot {} was rejected: it is not split or repacked.", source.code),
+        ));
+    }
+    let target_code = if f.split_material.trim().is_empty() {
+        source.material_code.clone()
+    } else {
+        f.split_material.trim().to_ascii_uppercase()
+    };
+    let target: Option<(Uuid, String)> = sqlx::query_as("select id, code from materials where code = $1 and active")
+        .bind(&target_code)
+        .fetch_optional(pool)
+        .await
+        .map_err(Error::from)?;
+    let (target_id, target_code) =
+        target.ok_or_else(|| invalid("split_material", format!("There is no active material {target_code}.")))?;
+    let repack = target_id != source.material_id;
+    let new_quantity = match (repack, text::positive_decimal(&f.split_new_quantity, "The new lot's quantity")) {
+        (_, Err(m)) => return Err(invalid("split_new_quantity", m)),
+        (false, Ok(None)) => quantity,
+        (false, Ok(Some(q))) if q != quantity => {
+            return Err(invalid(
+                "split_new_quantity",
+                "A split keeps the quantity; to change it, repack into another material.",
+            ));
+        }
+        (false, Ok(Some(q))) => q,
+        (true, Ok(None)) => {
+            return Err(invalid(
+                "split_new_quantity",
+                format!("Give the quantity of the new lot in {target_code}'s unit."),
+            ));
+        }
+        (true, Ok(Some(q))) => q,
+    };
+    let to_ok: bool =
+        sqlx::query_scalar("select exists (select 1 from locations where id = $1 and site_id = $2 and active)")
+            .bind(to)
+            .bind(source.site_id)
+            .fetch_one(pool)
+            .await
+            .map_err(Error::from)?;
+    if !to_ok {
+        return Err(invalid("split_to", format!("Choose an active location of site {}.", source.site_code)));
+    }
+    let subject = Subject {
+        material_id: target_id,
+        material_code: target_code.clone(),
+        site_code: source.site_code.clone(),
+        line_code: None,
+        date: source.today,
+    };
+    let allocator = Allocator::for_subject(pool, subject).await.map_err(|m| invalid("split_material", m))?;
+    let drawn = allocator.draw(pool).await.map_err(|m| invalid("split_material", m))?;
+    let result = write(pool, actor, lot, &source, target_id, repack, quantity, new_quantity, from, to, &drawn).await;
+    if result.is_err() {
+        rules::log_gaps(pool, std::slice::from_ref(&drawn), "split not saved").await;
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write(
+    pool: &PgPool,
+    actor: &Actor,
+    lot: Uuid,
+    source: &Source,
+    target: Uuid,
+    repack: bool,
+    quantity: Decimal,
+    new_quantity: Decimal,
+    from: Uuid,
+    to: Uuid,
+    drawn: &rules::Drawn,
+) -> Result<(Uuid, String), SaveError> {
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    // A split keeps the traceability lot code; a repack into another material is a
+    // transformation (FSMA 204): the new lot gets its own code, assigned here.
+    let (tlc, tlc_source) = if repack {
+        (drawn.code.clone(), source.site_code.clone())
+    } else {
+        (source.tlc.clone(), source.tlc_source.clone())
+    };
+    let new_lot: Option<Uuid> = sqlx::query_scalar(
+        "insert into lots (material_id, code, origin, site_id, made_on, expires_on, tlc, tlc_source, disposition, created_by,
+                           code_rule_id, code_scope, code_period, code_seq)
+         values ($1, $2, 'produced', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+         on conflict (material_id, code) do nothing returning id",
+    )
+    .bind(target)
+    .bind(&drawn.code)
+    .bind(source.site_id)
+    .bind(source.today)
+    .bind(source.expires_on)
+    .bind(&tlc)
+    .bind(&tlc_source)
+    .bind(&source.disposition)
+    .bind(actor.id)
+    .bind(drawn.rule_id)
+    .bind(&drawn.scope_key)
+    .bind(&drawn.period_key)
+    .bind(drawn.value)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(Error::from)?;
+    let new_lot = new_lot.ok_or_else(|| {
+        invalid("split_material", format!("Lot {} exists already; try again for the next code.", drawn.code))
+    })?;
+    sqlx::query("insert into lot_dispositions (lot_id, from_status, to_status, reason, decided_by) values ($1, null, $2, $3, $4)")
+        .bind(new_lot)
+        .bind(&source.disposition)
+        .bind(format!("split from lot {}; keeps its QA state", source.code))
+        .bind(actor.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from)?;
+    let posting = Uuid::new_v4();
+    sqlx::query("savepoint out").execute(&mut *tx).await.map_err(Error::from)?;
+    let out = sqlx::query_scalar::<_, i64>(
+        "insert into stock_movements (kind, lot_id, location_id, quantity, occurred_at, actor_id, posting_id)
+         values ('split', $1, $2, $3, now(), $4, $5) returning id",
+    )
+    .bind(lot)
+    .bind(from)
+    .bind(-quantity)
+    .bind(actor.id)
+    .bind(posting)
+    .fetch_one(&mut *tx)
+    .await;
+    let out = match out {
+        Ok(id) => id,
+        Err(sqlx::Error::Database(db)) if db.constraint() == Some("on_hand_not_negative") => {
+            return Err(invalid("split_quantity", format!("Not that much of lot {} is on hand there.", source.code)));
+        }
+        Err(e) => return Err(Error::from(e).into()),
+    };
+    let into: i64 = sqlx::query_scalar(
+        "insert into stock_movements (kind, lot_id, location_id, quantity, occurred_at, actor_id, posting_id)
+         values ('split', $1, $2, $3, now(), $4, $5) returning id",
+    )
+    .bind(new_lot)
+    .bind(to)
+    .bind(new_quantity)
+    .bind(actor.id)
+    .bind(posting)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(Error::from)?;
+    sqlx::query(
+        "insert into genealogy_links (kind, from_lot_id, to_lot_id, occurred_at, input_movement_id, output_movement_id)
+         values ($1, $2, $3, now(), $4, $5)",
+    )
+    .bind(if repack { "repack" } else { "split" })
+    .bind(lot)
+    .bind(new_lot)
+    .bind(out)
+    .bind(into)
+    .execute(&mut *tx)
+    .await
+    .map_err(Error::from)?;
+    audit::record(
+        &mut tx,
+        actor,
+        Entry::new(if repack { "repack" } else { "split" }, "lot", lot)
+            .after(&serde_json::json!({ "new_lot": drawn.code, "quantity": quantity, "new_quantity": new_quantity })),
+    )
+    .await
+    .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok((new_lot, drawn.code.clone()))
+}
