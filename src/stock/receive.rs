@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -11,24 +11,85 @@ use crate::audit::{self, Actor, Entry};
 use crate::domain::text;
 use crate::error::Error;
 use crate::rules::{self, Allocator, Drawn, Subject};
-use crate::web::forms::{FieldErrors, SaveError};
+use crate::web::forms::{FieldErrors, SaveError, line_key};
 
-/// The receipt form as typed (one line; more lines come with the full receiving page).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+/// How many line rows the receipt form offers at once.
+pub const FORM_LINES: usize = 5;
+
+/// The receipt form as typed: the receipt's fields once, each line's fields repeated in order.
+#[derive(Debug, Clone, Default)]
 pub struct ReceiptForm {
     pub site_id: String,
     pub supplier_id: String,
     pub received_on: String,
     pub order_ref: String,
     pub asn_ref: String,
+    pub lines: Vec<ReceiptLineForm>,
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReceiptLineForm {
     pub material_id: String,
     pub supplier_lot: String,
     pub quantity: String,
     pub location_id: String,
     pub expires_on: String,
     pub country_of_origin: String,
-    pub idempotency_key: String,
+}
+
+impl ReceiptLineForm {
+    fn is_blank(&self) -> bool {
+        self.material_id.trim().is_empty() && self.quantity.trim().is_empty() && self.supplier_lot.trim().is_empty()
+    }
+}
+
+impl ReceiptForm {
+    /// Reads an urlencoded body whose line fields repeat, row by row.
+    pub fn parse(body: &[u8]) -> ReceiptForm {
+        let mut f = ReceiptForm::default();
+        let mut columns: [Vec<String>; 6] = Default::default();
+        for (k, v) in form_urlencoded::parse(body) {
+            let v = v.into_owned();
+            match k.as_ref() {
+                "site_id" => f.site_id = v,
+                "supplier_id" => f.supplier_id = v,
+                "received_on" => f.received_on = v,
+                "order_ref" => f.order_ref = v,
+                "asn_ref" => f.asn_ref = v,
+                "idempotency_key" => f.idempotency_key = v,
+                "material_id" => columns[0].push(v),
+                "supplier_lot" => columns[1].push(v),
+                "quantity" => columns[2].push(v),
+                "location_id" => columns[3].push(v),
+                "expires_on" => columns[4].push(v),
+                "country_of_origin" => columns[5].push(v),
+                _ => {}
+            }
+        }
+        let rows = columns.iter().map(Vec::len).max().unwrap_or(0);
+        let cell = |c: usize, i: usize| columns[c].get(i).cloned().unwrap_or_default();
+        f.lines = (0..rows)
+            .map(|i| ReceiptLineForm {
+                material_id: cell(0, i),
+                supplier_lot: cell(1, i),
+                quantity: cell(2, i),
+                location_id: cell(3, i),
+                expires_on: cell(4, i),
+                country_of_origin: cell(5, i),
+            })
+            .collect();
+        f
+    }
+
+    /// The rows the form shows: the lines typed, then empty ones up to the form's size.
+    pub fn rows(&self) -> Vec<ReceiptLineForm> {
+        let mut rows: Vec<ReceiptLineForm> = self.lines.iter().filter(|l| !l.is_blank()).cloned().collect();
+        while rows.len() < FORM_LINES {
+            rows.push(ReceiptLineForm::default());
+        }
+        rows
+    }
 }
 
 /// One checked receipt line.
@@ -54,25 +115,12 @@ pub struct ReceiptInput {
     pub lines: Vec<LineInput>,
 }
 
-fn uuid_field(e: &mut FieldErrors, field: &'static str, value: &str, message: &str) -> Uuid {
-    Uuid::parse_str(value.trim()).unwrap_or_else(|_| {
-        e.add(field, message.to_string());
-        Uuid::nil()
-    })
-}
-
-fn date_field(e: &mut FieldErrors, field: &'static str, value: &str, what: &str) -> Option<NaiveDate> {
+fn parse_date(value: &str, what: &str) -> Result<Option<NaiveDate>, String> {
     let v = value.trim();
     if v.is_empty() {
-        return None;
+        return Ok(None);
     }
-    match NaiveDate::parse_from_str(v, "%Y-%m-%d") {
-        Ok(d) => Some(d),
-        Err(_) => {
-            e.add(field, format!("{what} must be a date such as 2026-01-31."));
-            None
-        }
-    }
+    NaiveDate::parse_from_str(v, "%Y-%m-%d").map(Some).map_err(|_| format!("{what} must be a date such as 2026-01-31."))
 }
 
 impl TryFrom<&ReceiptForm> for ReceiptInput {
@@ -80,48 +128,83 @@ impl TryFrom<&ReceiptForm> for ReceiptInput {
 
     fn try_from(f: &ReceiptForm) -> Result<Self, FieldErrors> {
         let mut e = FieldErrors::default();
-        let site_id = uuid_field(&mut e, "site_id", &f.site_id, "Choose the site that receives.");
-        let supplier_id = uuid_field(&mut e, "supplier_id", &f.supplier_id, "Choose the supplier.");
-        let received_on = date_field(&mut e, "received_on", &f.received_on, "The receipt date");
+        let site_id = Uuid::parse_str(f.site_id.trim()).unwrap_or_else(|_| {
+            e.add("site_id", "Choose the site that receives.");
+            Uuid::nil()
+        });
+        let supplier_id = Uuid::parse_str(f.supplier_id.trim()).unwrap_or_else(|_| {
+            e.add("supplier_id", "Choose the supplier.");
+            Uuid::nil()
+        });
+        let received_on = e.check("received_on", parse_date(&f.received_on, "The receipt date"));
         if received_on.is_some_and(|d| d > Utc::now().date_naive() + chrono::Days::new(1)) {
             e.add("received_on", "A receipt cannot be dated in the future.");
         }
         let order_ref = e.check("order_ref", text::optional(&f.order_ref, "The order number", 100));
         let asn_ref = e.check("asn_ref", text::optional(&f.asn_ref, "The delivery note (ASN)", 100));
-        let material_id = uuid_field(&mut e, "material_id", &f.material_id, "Choose the material received.");
-        let supplier_lot = e.check("supplier_lot", text::optional(&f.supplier_lot, "The supplier's lot code", 60));
-        let quantity = match text::positive_decimal(&f.quantity, "The quantity") {
-            Ok(Some(q)) => q,
-            Ok(None) => {
-                e.add("quantity", "The quantity is required.");
-                Decimal::ZERO
+        let mut lines = Vec::new();
+        for (i, l) in f.lines.iter().enumerate() {
+            if l.is_blank() {
+                continue;
             }
-            Err(m) => {
-                e.add("quantity", m);
-                Decimal::ZERO
-            }
-        };
-        let location_id = uuid_field(&mut e, "location_id", &f.location_id, "Choose where the goods are put.");
-        let expires_on = date_field(&mut e, "expires_on", &f.expires_on, "The expiry date");
-        let country_of_origin = e.check("country_of_origin", text::optional_country(&f.country_of_origin));
-        if !e.is_empty() {
-            return Err(e);
-        }
-        Ok(ReceiptInput {
-            site_id,
-            supplier_id,
-            received_on,
-            order_ref,
-            asn_ref,
-            lines: vec![LineInput {
+            let n = i + 1;
+            let problem = |m: String| format!("Line {n}: {m}");
+            let Ok(material_id) = Uuid::parse_str(l.material_id.trim()) else {
+                e.add(line_key(i), problem("choose the material received.".into()));
+                continue;
+            };
+            let quantity = match text::positive_decimal(&l.quantity, "The quantity") {
+                Ok(Some(q)) => q,
+                Ok(None) => {
+                    e.add(line_key(i), problem("the quantity is required.".into()));
+                    continue;
+                }
+                Err(m) => {
+                    e.add(line_key(i), problem(m));
+                    continue;
+                }
+            };
+            let Ok(location_id) = Uuid::parse_str(l.location_id.trim()) else {
+                e.add(line_key(i), problem("choose where the goods are put.".into()));
+                continue;
+            };
+            let supplier_lot = match text::optional(&l.supplier_lot, "The supplier's lot code", 60) {
+                Ok(s) => s,
+                Err(m) => {
+                    e.add(line_key(i), problem(m));
+                    continue;
+                }
+            };
+            let expires_on = match parse_date(&l.expires_on, "The expiry date") {
+                Ok(d) => d,
+                Err(m) => {
+                    e.add(line_key(i), problem(m));
+                    continue;
+                }
+            };
+            let country_of_origin = match text::optional_country(&l.country_of_origin) {
+                Ok(c) => c,
+                Err(m) => {
+                    e.add(line_key(i), problem(m));
+                    continue;
+                }
+            };
+            lines.push(LineInput {
                 material_id,
                 supplier_lot: (!supplier_lot.is_empty()).then_some(supplier_lot),
                 quantity,
                 location_id,
                 expires_on,
                 country_of_origin,
-            }],
-        })
+            });
+        }
+        if lines.is_empty() && e.is_empty() {
+            e.add("line1", "Line 1: choose the material received and its quantity.");
+        }
+        if !e.is_empty() {
+            return Err(e);
+        }
+        Ok(ReceiptInput { site_id, supplier_id, received_on, order_ref, asn_ref, lines })
     }
 }
 
@@ -229,13 +312,15 @@ pub async fn receive(pool: &PgPool, actor: &Actor, input: &ReceiptInput, key: Uu
     let head = Head { site_code, supplier_code, received_at, lot_date };
 
     let mut plans = Vec::new();
-    for (line, f) in input.lines.iter().zip(facts) {
+    for (i, (line, f)) in input.lines.iter().zip(facts).enumerate() {
+        let key = line_key(i);
         let Some(material_code) = f.material_code.filter(|_| f.material_active) else {
-            e.add("material_id", "Choose an active material.");
+            e.add(key, format!("Line {}: choose an active material.", i + 1));
             continue;
         };
         if !f.location_ok {
-            e.add("location_id", format!("Choose an active location of site {}.", head.site_code));
+            e.add(key, format!("Line {}: choose an active location of site {}.", i + 1, head.site_code));
+            continue;
         }
         let expires_on = match (line.expires_on, f.expiry_policy.as_deref(), f.shelf_life_days) {
             (Some(d), _, _) => Some(d),
@@ -244,7 +329,8 @@ pub async fn receive(pool: &PgPool, actor: &Actor, input: &ReceiptInput, key: Uu
             (None, _, None) => None,
         };
         if expires_on.is_some_and(|d| d < head.lot_date) {
-            e.add("expires_on", format!("The expiry date is before the receipt date ({}).", head.lot_date));
+            e.add(key, format!("Line {}: the expiry date is before the receipt date ({}).", i + 1, head.lot_date));
+            continue;
         }
         let subject = Subject {
             material_id: line.material_id,
@@ -255,7 +341,7 @@ pub async fn receive(pool: &PgPool, actor: &Actor, input: &ReceiptInput, key: Uu
         };
         match Allocator::new(f.rule, subject) {
             Ok(allocator) => plans.push(Plan { line, qa_required: f.qa_required, expires_on, allocator }),
-            Err(m) => e.add("material_id", m),
+            Err(m) => e.add(key, format!("Line {}: {m}", i + 1)),
         }
     }
     if !e.is_empty() {
@@ -272,7 +358,7 @@ pub async fn receive(pool: &PgPool, actor: &Actor, input: &ReceiptInput, key: Uu
             let run = plans[i..].iter().take_while(|p| p.allocator.same_sequence(&plans[i].allocator)).count();
             let batch = plans[i].allocator.draw_many(pool, run).await.map_err(|m| {
                 let mut e = FieldErrors::default();
-                e.add("material_id", m);
+                e.add(line_key(i), format!("Line {}: {m}", i + 1));
                 SaveError::Invalid(e)
             })?;
             drawn.extend(batch);
@@ -310,7 +396,7 @@ pub async fn receive(pool: &PgPool, actor: &Actor, input: &ReceiptInput, key: Uu
 async fn draw(pool: &PgPool, allocator: &Allocator) -> Result<Drawn, SaveError> {
     allocator.draw(pool).await.map_err(|m| {
         let mut e = FieldErrors::default();
-        e.add("material_id", m);
+        e.add("line1", m);
         SaveError::Invalid(e)
     })
 }

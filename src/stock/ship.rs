@@ -11,7 +11,7 @@ use crate::audit::{self, Actor, Entry};
 use crate::domain::status::{LotState, usable};
 use crate::domain::text;
 use crate::error::Error;
-use crate::web::forms::{FieldErrors, SaveError, claim_create, parse_idempotency_key};
+use crate::web::forms::{FieldErrors, SaveError, claim_create, line_key, parse_idempotency_key};
 
 /// How many line rows the shipment form offers at once.
 pub const FORM_LINES: usize = 6;
@@ -77,15 +77,6 @@ impl ShipmentForm {
         }
         rows
     }
-}
-
-/// The key of a line's field errors: `line3` for the third row.
-pub fn line_key(i: usize) -> &'static str {
-    const KEYS: [&str; 20] = [
-        "line1", "line2", "line3", "line4", "line5", "line6", "line7", "line8", "line9", "line10", "line11", "line12",
-        "line13", "line14", "line15", "line16", "line17", "line18", "line19", "line20",
-    ];
-    KEYS.get(i).copied().unwrap_or("lines")
 }
 
 #[derive(sqlx::FromRow)]

@@ -101,6 +101,15 @@ pub async fn claim_create(
     }
 }
 
+/// The key of a line's field errors: `line3` for the third row.
+pub fn line_key(i: usize) -> &'static str {
+    const KEYS: [&str; 20] = [
+        "line1", "line2", "line3", "line4", "line5", "line6", "line7", "line8", "line9", "line10", "line11", "line12",
+        "line13", "line14", "line15", "line16", "line17", "line18", "line19", "line20",
+    ];
+    KEYS.get(i).copied().unwrap_or("lines")
+}
+
 /// Parses the hidden `version` field of an edit form.
 pub fn parse_version(value: &str) -> Result<i32, Error> {
     value

@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -102,12 +102,19 @@ async fn show(State(state): State<AppState>, layout: Layout, Path(id): Path<Stri
 #[template(path = "receipts/form.html")]
 struct FormPage {
     layout: Layout,
+    rows: Vec<crate::stock::receive::ReceiptLineForm>,
     form: ReceiptForm,
     errors: FieldErrors,
     sites: Vec<(Uuid, String)>,
     suppliers: Vec<(Uuid, String)>,
     materials: Vec<(Uuid, String)>,
     locations: Vec<(Uuid, String)>,
+}
+
+impl FormPage {
+    fn line_error(&self, i: &usize) -> Option<&str> {
+        self.errors.get(super::forms::line_key(*i))
+    }
 }
 
 async fn form_page(
@@ -136,7 +143,8 @@ async fn form_page(
     )
     .fetch_all(pool)
     .await?;
-    render_with(status, &FormPage { layout, form, errors, sites, suppliers, materials, locations })
+    let rows = form.rows();
+    render_with(status, &FormPage { layout, rows, form, errors, sites, suppliers, materials, locations })
 }
 
 async fn new(State(state): State<AppState>, layout: Layout) -> Result<Response> {
@@ -152,8 +160,9 @@ async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
     layout: Layout,
-    Form(form): Form<ReceiptForm>,
+    body: axum::body::Bytes,
 ) -> Result<Response> {
+    let form = ReceiptForm::parse(&body);
     let key = parse_idempotency_key(&form.idempotency_key)?;
     let result = match ReceiptInput::try_from(&form) {
         Ok(input) => receive::receive(&state.pool, &user.actor(), &input, key).await,

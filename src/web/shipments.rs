@@ -12,12 +12,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use super::forms::line_key;
 use super::forms::{FieldErrors, SaveError};
 use super::{FlashKind, Layout, redirect_with_flash, render, render_with};
 use crate::app::AppState;
 use crate::auth::{CurrentUser, perm};
 use crate::error::{Error, Result};
-use crate::stock::ship::{self, LineForm, Pick, ShipmentForm, line_key};
+use crate::stock::ship::{self, LineForm, Pick, ShipmentForm};
 
 pub fn router() -> Router<AppState> {
     let read = Router::new().route("/shipments", get(index)).route("/shipments/{id}", get(show));

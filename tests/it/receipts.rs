@@ -60,10 +60,10 @@ async fn a_refused_receipt_says_why_next_to_each_field_and_writes_nothing() {
     .await
     .unwrap();
     let page =
-        assert_field_error(receive(&app, "FLOUR-T55", "-3", "2026-11-02").await, "quantity", "greater than zero").await;
-    assert_eq!(value(&page, "#f-quantity"), "-3");
-    assert_field_error(receive(&app, "FLOUR-T55", "abc", "2026-11-02").await, "quantity", "must be a number").await;
-    assert_field_error(receive(&app, "FLOUR-T55", "0", "2026-11-02").await, "quantity", "greater than zero").await;
+        assert_field_error(receive(&app, "FLOUR-T55", "-3", "2026-11-02").await, "line1", "greater than zero").await;
+    assert_eq!(value(&page, "#quantity-0"), "-3");
+    assert_field_error(receive(&app, "FLOUR-T55", "abc", "2026-11-02").await, "line1", "must be a number").await;
+    assert_field_error(receive(&app, "FLOUR-T55", "0", "2026-11-02").await, "line1", "greater than zero").await;
     assert_field_error(receive(&app, "FLOUR-T55", "5", "2999-01-01").await, "received_on", "future").await;
     let material = id_of(&app, "materials", "FLOUR-T55").await;
     let wrong_site = app
@@ -79,7 +79,7 @@ async fn a_refused_receipt_says_why_next_to_each_field_and_writes_nothing() {
             ],
         )
         .await;
-    assert_field_error(wrong_site, "location_id", "Choose an active location of site RVS").await;
+    assert_field_error(wrong_site, "line1", "choose an active location of site RVS").await;
     let rvs = id_of(&app, "sites", "RVS").await;
     let dock: String =
         sqlx::query_scalar("select id::text from locations where code = 'DOCK'").fetch_one(&app.pool).await.unwrap();
@@ -267,4 +267,51 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+#[tokio::test]
+async fn a_delivery_of_several_lines_becomes_one_receipt_with_a_lot_per_line_or_nothing() {
+    let app = demo_app().await;
+    let material = |code: &'static str| id_of(&app, "materials", code);
+    let (flour, sugar, salt) = (material("FLOUR-T55").await, material("SUGAR").await, material("SALT").await);
+    let supplier = id_of(&app, "parties", "PRAIRIE-MILL").await;
+    let site = id_of(&app, "sites", "RVS").await;
+    let dock: String =
+        sqlx::query_scalar("select id::text from locations where code = 'DOCK'").fetch_one(&app.pool).await.unwrap();
+    let page = app.page("/receipts/new").await;
+    let key = value(&page, "input[name=idempotency_key]");
+    let row = |m: &str, lot: &str, q: &str| {
+        vec![
+            ("material_id", m.to_string()),
+            ("supplier_lot", lot.to_string()),
+            ("quantity", q.to_string()),
+            ("location_id", dock.clone()),
+            ("expires_on", String::new()),
+            ("country_of_origin", String::new()),
+        ]
+    };
+    let app = &app;
+    let (supplier, site, key) = (&supplier, &site, &key);
+    let post = |rows: Vec<Vec<(&'static str, String)>>| async move {
+        let mut fields: Vec<(&str, String)> = vec![
+            ("supplier_id", supplier.clone()),
+            ("site_id", site.clone()),
+            ("received_on", "2026-11-02".into()),
+            ("idempotency_key", key.clone()),
+        ];
+        fields.extend(rows.into_iter().flatten());
+        let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        app.post_form("/receipts", &refs).await
+    };
+    let bad = post(vec![row(&flour, "A", "10"), row(&sugar, "B", "-1"), row(&salt, "C", "5")]).await;
+    let page = assert_field_error(bad, "line2", "Line 2: The quantity must be greater than zero.").await;
+    assert_eq!(value(&page, "#quantity-2"), "5", "every row keeps what was typed");
+    assert_eq!(app.count("lots").await, 0);
+
+    let good = post(vec![row(&flour, "A", "10"), row(&sugar, "B", "20"), row(&salt, "C", "5")]).await;
+    let location = crate::helpers::assert_redirect(&good, "/receipts/");
+    let shown = app.page(&location).await;
+    assert_eq!(texts(&shown, "#receipt-lines a.lot-code"), vec!["26306-0001", "26306-0002", "26306-0003"]);
+    assert_eq!(texts(&shown, "#receipt-lines td:nth-child(4)"), vec!["A", "B", "C"]);
+    assert_eq!(app.count("receipts").await, 1);
 }

@@ -253,7 +253,7 @@ async fn a_sequence_that_would_outgrow_its_digits_is_refused_and_nothing_is_rece
     assert_eq!(received_code(&app, crate::rules::receive(&app, "YEAST", "1", &today).await).await, "T8");
     assert_eq!(received_code(&app, crate::rules::receive(&app, "YEAST", "1", &today).await).await, "T9");
     let refused = crate::rules::receive(&app, "YEAST", "1", &today).await;
-    assert_field_error(refused, "material_id", "would outgrow its digits").await;
+    assert_field_error(refused, "line1", "would outgrow its digits").await;
     assert_eq!(app.count("lots").await, 2);
     assert_eq!(app.count("receipts").await, 2);
     let gaps: Vec<i64> = sqlx::query_scalar("select value from lot_code_gaps").fetch_all(&app.pool).await.unwrap();
