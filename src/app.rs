@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::runs::router())
         .merge(web::shipments::router())
         .merge(web::expiry::router())
+        .merge(web::trace::router())
         .fallback(|| async { Error::NotFound })
         .with_state(state.clone())
         .layer(middleware::from_fn_with_state(state, web::auth::authenticate))

@@ -42,6 +42,21 @@ enum Command {
     /// Check the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Trace a lot forward (where used) or backward (where from).
+    Trace {
+        /// The lot's material code.
+        #[arg(long)]
+        material: String,
+        /// The lot code.
+        #[arg(long)]
+        lot: String,
+        #[arg(long, default_value = "forward", value_parser = ["forward", "backward"])]
+        direction: String,
+        #[arg(long, default_value = "precise", value_parser = ["precise", "lot-level"])]
+        mode: String,
+        #[arg(long, default_value = "table", value_parser = ["table", "json", "csv"])]
+        format: String,
+    },
     /// Measure lotline on a scratch database of the configured server (dropped afterwards).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -181,6 +196,25 @@ async fn run(cli: Cli) -> Result<()> {
                 r.synchronous_commit
             );
             Ok(())
+        }
+        Command::Trace { material, lot, direction, mode, format } => {
+            with_database(&cli.db, |pool| {
+                Box::pin(async move {
+                    let direction = crate::trace::Direction::parse(&direction).context("direction")?;
+                    let mode = crate::trace::Mode::parse(&mode).context("mode")?;
+                    let id = crate::trace::find_lot(pool, &material, &lot)
+                        .await
+                        .map_err(|_| anyhow::anyhow!("there is no lot {lot} of material {material}"))?;
+                    let t = crate::trace::trace(pool, id, direction, mode).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                    match format.as_str() {
+                        "json" => println!("{}", serde_json::to_string_pretty(&t)?),
+                        "csv" => print!("{}", crate::trace::to_csv(&t)),
+                        _ => print!("{}", trace_table(&t)),
+                    }
+                    Ok(())
+                })
+            })
+            .await
         }
         Command::Audit(AuditCommand::Verify) => with_database(&cli.db, |pool| Box::pin(audit_verify(pool))).await,
     }
@@ -332,4 +366,41 @@ async fn db_command(cfg: &DbConfig, cmd: DbCommand) -> Result<()> {
         Ok(())
     })
     .await?
+}
+
+/// A trace as a plain-text table for the terminal.
+fn trace_table(t: &crate::trace::Trace) -> String {
+    let mut out = format!(
+        "{} trace of lot {} ({}), mode {}: {} lots, {} shipment lines, {} customers\n",
+        if t.direction == crate::trace::Direction::Forward { "Where-used" } else { "Where-from" },
+        t.start.code,
+        t.start.material,
+        t.mode.key(),
+        t.lots.len() - 1,
+        t.shipments.len(),
+        t.customers.len()
+    );
+    out.push_str(&format!("{:>5}  {:<20} {:<20} {:<10} {:>14}\n", "level", "material", "lot", "status", "on hand"));
+    for l in &t.lots {
+        out.push_str(&format!(
+            "{:>5}  {:<20} {:<20} {:<10} {:>14}\n",
+            l.depth,
+            l.material,
+            l.code,
+            l.status,
+            format!("{} {}", l.on_hand.normalize(), l.uom)
+        ));
+    }
+    for s in &t.shipments {
+        out.push_str(&format!(
+            "shipped {} {} of {} to {} on {} ({})\n",
+            s.quantity.normalize(),
+            s.uom,
+            s.lot,
+            s.customer,
+            s.shipped_on,
+            s.shipment
+        ));
+    }
+    out
 }

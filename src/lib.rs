@@ -15,6 +15,7 @@ pub mod master;
 pub mod qa;
 pub mod rules;
 pub mod stock;
+pub mod trace;
 pub mod web;
 
 pub use error::Error;

@@ -19,6 +19,7 @@ pub mod runs;
 pub mod shipments;
 pub mod sites;
 pub mod static_files;
+pub mod trace;
 pub mod users;
 
 use askama::Template;

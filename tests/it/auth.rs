@@ -126,6 +126,8 @@ fn routes(f: &Fixture) -> Vec<(&'static str, String, Option<&'static str>)> {
         r("POST", format!("/lots/{}/scrap", f.user), Some("stock.move")),
         r("POST", format!("/lots/{}/split", f.user), Some("stock.move")),
         r("GET", "/expiry".into(), Some("lots.read")),
+        r("GET", format!("/trace?lot={}", f.user), Some("lots.read")),
+        r("GET", format!("/api/v1/trace?lot_id={}", f.user), Some("lots.read")),
         r("GET", "/lots/from-supplier?supplier_lot=X".into(), Some("lots.read")),
         r("POST", format!("/shipments/{}/returns", f.user), Some("stock.ship")),
         r("POST", format!("/lots/{}/return-to-supplier", f.user), Some("stock.ship")),

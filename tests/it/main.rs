@@ -18,4 +18,5 @@ mod receipts;
 mod rules;
 mod shipping;
 mod sites;
+mod trace;
 mod users;

@@ -1,0 +1,183 @@
+//! Trace pages and the trace API: the summary first, then the genealogy picture, the lots, their
+//! stock, the shipments and customers; CSV export and a print view. One query layer (`trace`).
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{Layout, render};
+use crate::app::AppState;
+use crate::auth::perm;
+use crate::error::{Error, Result};
+use crate::trace::{self, Direction, Mode, Trace};
+
+pub fn router() -> Router<AppState> {
+    let routes = Router::new().route("/trace", get(page)).route("/api/v1/trace", get(api));
+    super::guarded(routes, perm::LOTS_READ)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct TraceQuery {
+    lot: String,
+    lot_id: String,
+    material: String,
+    direction: String,
+    mode: String,
+    format: String,
+}
+
+/// The lot a request names (by id, or by material and lot code), and the trace parameters.
+async fn resolve(state: &AppState, q: &TraceQuery) -> Result<(Uuid, Direction, Mode)> {
+    let direction = Direction::parse(q.direction.trim())
+        .ok_or_else(|| Error::BadRequest("direction is forward or backward.".into()))?;
+    let mode = Mode::parse(q.mode.trim()).ok_or_else(|| Error::BadRequest("mode is precise or lot-level.".into()))?;
+    let by_id = if q.lot_id.trim().is_empty() { q.lot.trim() } else { q.lot_id.trim() };
+    let lot = match Uuid::parse_str(by_id) {
+        Ok(id) => id,
+        Err(_) if !q.material.trim().is_empty() && !q.lot.trim().is_empty() => {
+            trace::find_lot(&state.pool, &q.material, &q.lot).await?
+        }
+        Err(_) => return Err(Error::BadRequest("Name the lot: lot_id, or material and lot (codes).".into())),
+    };
+    Ok((lot, direction, mode))
+}
+
+/// `GET /api/v1/trace`: the trace document as JSON.
+async fn api(State(state): State<AppState>, Query(q): Query<TraceQuery>) -> Result<Json<Trace>> {
+    let (lot, direction, mode) = resolve(&state, &q).await?;
+    Ok(Json(trace::trace(&state.pool, lot, direction, mode).await?))
+}
+
+struct Node {
+    x: usize,
+    y: usize,
+    label: String,
+    sub: String,
+    href: Option<String>,
+    status: String,
+}
+
+struct Edge {
+    x1: usize,
+    y1: usize,
+    x2: usize,
+    y2: usize,
+}
+
+/// The genealogy picture: lots in columns by depth, each linked from the lot it was reached
+/// from. Beyond 100 lots, one box per material and level, with its count.
+struct Graph {
+    width: usize,
+    height: usize,
+    nodes: Vec<Node>,
+    edges: Vec<Edge>,
+    grouped: bool,
+}
+
+const COL: usize = 210;
+const ROW: usize = 46;
+
+fn graph(t: &Trace) -> Graph {
+    let grouped = t.lots.len() > 100;
+    let key = |l: &trace::TracedLot| if grouped { format!("{}|{}", l.depth, l.material) } else { l.id.to_string() };
+    let mut rows_per_depth: HashMap<u32, usize> = HashMap::new();
+    let mut place: HashMap<String, (usize, usize)> = HashMap::new();
+    let mut nodes = Vec::new();
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for l in &t.lots {
+        *counts.entry(key(l)).or_default() += 1;
+    }
+    for l in &t.lots {
+        let k = key(l);
+        if place.contains_key(&k) {
+            continue;
+        }
+        let row = rows_per_depth.entry(l.depth).or_default();
+        let (x, y) = (10 + l.depth as usize * COL, 10 + *row * ROW);
+        *row += 1;
+        place.insert(k.clone(), (x, y));
+        nodes.push(if grouped {
+            Node {
+                x,
+                y,
+                label: l.material.clone(),
+                sub: format!("{} lots", counts[&k]),
+                href: None,
+                status: String::new(),
+            }
+        } else {
+            Node {
+                x,
+                y,
+                label: l.code.clone(),
+                sub: l.material.clone(),
+                href: Some(format!("/lots/{}", l.id)),
+                status: l.status.replace(' ', "-"),
+            }
+        });
+    }
+    let by_id: HashMap<Uuid, &trace::TracedLot> = t.lots.iter().map(|l| (l.id, l)).collect();
+    let mut edges = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for l in &t.lots {
+        let Some(p) = l.parent.and_then(|p| by_id.get(&p)) else { continue };
+        let (a, b) = (key(p), key(l));
+        if !seen.insert((a.clone(), b.clone())) {
+            continue;
+        }
+        let ((x1, y1), (x2, y2)) = (place[&a], place[&b]);
+        edges.push(Edge { x1: x1 + 170, y1: y1 + 18, x2, y2: y2 + 18 });
+    }
+    let width = 20 + (t.lots.iter().map(|l| l.depth).max().unwrap_or(0) as usize + 1) * COL;
+    let height = 20 + rows_per_depth.values().copied().max().unwrap_or(1) * ROW;
+    Graph { width, height, nodes, edges, grouped }
+}
+
+#[derive(Template)]
+#[template(path = "trace/show.html")]
+struct TracePage {
+    layout: Layout,
+    t: Trace,
+    graph: Graph,
+    csv_link: String,
+    other_mode_link: String,
+    other_direction_link: String,
+}
+
+async fn page(State(state): State<AppState>, layout: Layout, Query(q): Query<TraceQuery>) -> Result<Response> {
+    let (lot, direction, mode) = resolve(&state, &q).await?;
+    let t = trace::trace(&state.pool, lot, direction, mode).await?;
+    if q.format == "csv" {
+        let mut response = (StatusCode::OK, trace::to_csv(&t)).into_response();
+        response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+        let name =
+            format!("attachment; filename=\"trace-{}-{}-{}.csv\"", t.start.material, t.start.code, direction.key());
+        if let Ok(v) = HeaderValue::from_str(&name) {
+            response.headers_mut().insert(CONTENT_DISPOSITION, v);
+        }
+        return Ok(response);
+    }
+    let link = |d: Direction, m: Mode, csv: bool| {
+        format!("/trace?lot={lot}&direction={}&mode={}{}", d.key(), m.key(), if csv { "&format=csv" } else { "" })
+    };
+    let other = if mode == Mode::Precise { Mode::LotLevel } else { Mode::Precise };
+    let flip = if direction == Direction::Forward { Direction::Backward } else { Direction::Forward };
+    let graph = graph(&t);
+    render(&TracePage {
+        layout,
+        csv_link: link(direction, mode, true),
+        other_mode_link: link(direction, other, false),
+        other_direction_link: link(flip, mode, false),
+        t,
+        graph,
+    })
+}

@@ -1,0 +1,202 @@
+//! Traces with known answers, in both modes: a tank topped up after a draw, a diamond, a cycle,
+//! a lot with no links; and the same answer from the page, the API, the CLI and CSV.
+
+use std::collections::BTreeSet;
+
+use crate::helpers::{PASSWORD, TestApp, assert_redirect, spawn_app, text, texts};
+use crate::rules::{id_of, receive, received_code};
+
+async fn plant() -> TestApp {
+    let app = spawn_app().await;
+    lotline::demo::load(&app.pool).await.unwrap();
+    app
+}
+
+async fn lot_id(app: &TestApp, code: &str) -> String {
+    sqlx::query_scalar("select id::text from lots where code = $1").bind(code).fetch_one(&app.pool).await.unwrap()
+}
+
+async fn released(app: &TestApp, material: &str, quantity: &str) -> String {
+    let code = received_code(app, receive(app, material, quantity, "2026-11-02").await).await;
+    let page = format!("/lots/{}", lot_id(app, &code).await);
+    if !texts(&app.page(&page).await, "#release-form").is_empty() {
+        assert_redirect(&app.submit(&page, "#release-form", &[("password", PASSWORD)]).await, &page);
+    }
+    code
+}
+
+/// A run of `material` consuming `inputs` and producing `outputs` (quantity, lot to top up);
+/// returns the output lots' codes.
+async fn run(app: &TestApp, material: &str, inputs: &[(&str, &str)], outputs: &[(&str, &str)]) -> Vec<String> {
+    let m = id_of(app, "materials", material).await;
+    let site = id_of(app, "sites", "RVS").await;
+    let run = assert_redirect(
+        &app.submit("/runs/new", "#run-form", &[("output_material_id", &m), ("site_id", &site)]).await,
+        "/runs/",
+    );
+    let line: String =
+        sqlx::query_scalar("select id::text from locations where code = 'LINE-1'").fetch_one(&app.pool).await.unwrap();
+    for (lot, q) in inputs {
+        assert_redirect(&app.submit(&run, "#input-form", &[("lot", lot), ("quantity", q)]).await, &run);
+    }
+    for (q, topup) in outputs {
+        assert_redirect(
+            &app.submit(&run, "#output-form", &[("output_quantity", q), ("location_id", &line), ("topup", topup)])
+                .await,
+            &run,
+        );
+    }
+    texts(&app.page(&run).await, "#outputs tbody td:first-child")
+}
+
+async fn traced(app: &TestApp, code: &str, direction: &str, mode: &str) -> BTreeSet<String> {
+    let id = lot_id(app, code).await;
+    let page = app.page(&format!("/trace?lot={id}&direction={direction}&mode={mode}")).await;
+    texts(&page, "#trace-lots tbody td:nth-child(2)").into_iter().collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test]
+async fn a_tank_topped_up_after_a_draw_carries_the_new_material_only_into_later_draws() {
+    let app = plant().await;
+    let a = released(&app, "FLOUR-T55", "500").await;
+    let tank = run(&app, "DOUGH-BR", &[(&a, "100")], &[("100", "")]).await.remove(0);
+    let early = run(&app, "BRIOCHE-400", &[(&tank, "40")], &[("100", "")]).await.remove(0);
+    let b = released(&app, "SUGAR", "100").await;
+    run(&app, "DOUGH-BR", &[(&tank, "60"), (&b, "20")], &[("80", &tank)]).await;
+    let late = run(&app, "BRIOCHE-400", &[(&tank, "40")], &[("100", "")]).await.remove(0);
+
+    assert_eq!(
+        traced(&app, &b, "forward", "precise").await,
+        set(&[&b, &tank, &late]),
+        "the earlier draw cannot hold B"
+    );
+    assert_eq!(
+        traced(&app, &b, "forward", "lot-level").await,
+        set(&[&b, &tank, &early, &late]),
+        "lot-level includes every link"
+    );
+    assert_eq!(traced(&app, &a, "forward", "precise").await, set(&[&a, &tank, &early, &late]));
+    assert_eq!(traced(&app, &late, "backward", "precise").await, set(&[&late, &tank, &a, &b]));
+    assert_eq!(
+        traced(&app, &early, "backward", "precise").await,
+        set(&[&early, &tank, &a]),
+        "B reached the tank after this draw"
+    );
+    assert_eq!(traced(&app, &early, "backward", "lot-level").await, set(&[&early, &tank, &a, &b]));
+
+    let id = lot_id(&app, &b).await;
+    let page = app.page(&format!("/trace?lot={id}&direction=forward&mode=precise")).await;
+    assert!(text(&page, "#mode").contains("Mode: precise"));
+    assert!(
+        text(&page, "#cycles").contains(&format!("{tank} → {tank}")),
+        "the top-up is a cycle, and the walk stops there"
+    );
+}
+
+#[tokio::test]
+async fn a_diamond_reaches_the_final_lot_once_at_its_shortest_depth_and_a_lone_lot_only_itself() {
+    let app = plant().await;
+    let raw = released(&app, "FLOUR-T55", "500").await;
+    let left = run(&app, "DOUGH-BR", &[(&raw, "50")], &[("50", "")]).await.remove(0);
+    let right = run(&app, "DOUGH-BR", &[(&raw, "50")], &[("50", "")]).await.remove(0);
+    let fin = run(&app, "BRIOCHE-400", &[(&left, "20"), (&right, "20")], &[("100", "")]).await.remove(0);
+    let id = lot_id(&app, &raw).await;
+    let page = app.page(&format!("/trace?lot={id}&direction=forward")).await;
+    let codes = texts(&page, "#trace-lots tbody td:nth-child(2)");
+    let levels = texts(&page, "#trace-lots tbody td:first-child");
+    assert_eq!(codes.iter().filter(|c| **c == fin).count(), 1);
+    let fin_level = &levels[codes.iter().position(|c| *c == fin).unwrap()];
+    assert_eq!(fin_level, "2");
+    assert_eq!(text(&page, "[data-count=lots]"), "3");
+    assert!(texts(&page, "#cycles").is_empty(), "a diamond is no cycle");
+
+    let lone = released(&app, "SALT", "5").await;
+    assert_eq!(traced(&app, &lone, "forward", "precise").await, set(&[&lone]));
+    assert_eq!(traced(&app, &lone, "backward", "lot-level").await, set(&[&lone]));
+}
+
+#[tokio::test]
+async fn the_page_the_api_the_cli_and_csv_give_the_same_answer_with_the_customers() {
+    let app = plant().await;
+    let raw = released(&app, "SUGAR", "100").await;
+    let dough = run(&app, "DOUGH-BR", &[(&raw, "50")], &[("50", "")]).await.remove(0);
+    let bread = run(&app, "BRIOCHE-400", &[(&dough, "40")], &[("100", "")]).await.remove(0);
+    let bread_page = format!("/lots/{}", lot_id(&app, &bread).await);
+    assert_redirect(&app.submit(&bread_page, "#release-form", &[("password", PASSWORD)]).await, &bread_page);
+    let customer = id_of(&app, "parties", "FRESHMART").await;
+    let site = id_of(&app, "sites", "RVS").await;
+    let key = uuid::Uuid::new_v4().to_string();
+    assert_redirect(
+        &app.post_form(
+            "/shipments",
+            &[
+                ("customer_id", &customer),
+                ("site_id", &site),
+                ("idempotency_key", &key),
+                ("lot", &bread),
+                ("quantity", "30"),
+            ],
+        )
+        .await,
+        "/shipments/",
+    );
+
+    let expected = set(&[&raw, &dough, &bread]);
+    assert_eq!(traced(&app, &raw, "forward", "precise").await, expected);
+    let id = lot_id(&app, &raw).await;
+    let page = app.page(&format!("/trace?lot={id}&direction=forward")).await;
+    assert_eq!(texts(&page, "#trace-shipments tbody td:first-child"), vec!["FreshMart Stores"]);
+    assert_eq!(text(&page, "[data-count=customers]"), "1");
+
+    let api: serde_json::Value = app
+        .client
+        .get(app.url(&format!("/api/v1/trace?material=SUGAR&lot={raw}&direction=forward&mode=precise")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let api_lots: BTreeSet<String> =
+        api["lots"].as_array().unwrap().iter().map(|l| l["code"].as_str().unwrap().to_string()).collect();
+    assert_eq!(api_lots, expected);
+    assert_eq!(api["mode"], "precise");
+    assert_eq!(api["shipments"][0]["customer"], "FreshMart Stores");
+    assert_eq!(api["shipments"][0]["quantity"], "30.000000");
+    assert_eq!(api["customers"][0]["code"], "FRESHMART");
+    assert!(
+        api["lots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["depth"].is_number() && l["status"].is_string() && l["material"].is_string())
+    );
+
+    let csv = app.get(&format!("/trace?lot={id}&direction=forward&format=csv")).await;
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = csv.text().await.unwrap();
+    let csv_lots: BTreeSet<String> =
+        csv.lines().filter(|l| l.starts_with("lot,")).map(|l| l.split(',').nth(3).unwrap().to_string()).collect();
+    assert_eq!(csv_lots, expected);
+    assert!(csv.lines().any(|l| l.starts_with("shipment,") && l.contains("FreshMart Stores")));
+
+    let out = std::process::Command::new(crate::embedded::BIN)
+        .args(["trace", "--material", "SUGAR", "--lot", &raw, "--direction", "forward", "--format", "json"])
+        .env("DATABASE_URL", crate::helpers::database_url(&app.database_name().await))
+        .env("LOTLINE_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cli["lots"], api["lots"], "the CLI prints the API's document");
+    assert_eq!(cli["shipments"], api["shipments"]);
+
+    let unknown = app.client.get(app.url("/api/v1/trace?material=SUGAR&lot=NOPE")).send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    let bad = app.client.get(app.url(&format!("/api/v1/trace?lot_id={id}&mode=sideways"))).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+}
