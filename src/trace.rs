@@ -420,20 +420,15 @@ async fn lot_facts(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<TracedLot>, Error>
         supplier: Option<String>,
         supplier_lot: Option<String>,
     }
-    let rows: Vec<Row> = sqlx::query_as(
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select l.id, m.code as material, m.name as material_name, l.code,
-                case when exists (select 1 from lot_holds h join recalls r on r.id = h.recall_id
-                                   where h.lot_id = l.id and h.closed_at is null and r.status = 'open' and not r.mock) then 'recalled'
-                     when l.disposition = 'rejected' then 'rejected'
-                     when exists (select 1 from lot_holds h where h.lot_id = l.id and h.closed_at is null) then 'on hold'
-                     when l.disposition = 'quarantine' then 'quarantine'
-                     when l.expires_on < current_date then 'expired'
-                     else 'released' end as status,
+                {STATUS_SQL} as status,
                 coalesce((select sum(quantity) from on_hand o where o.lot_id = l.id), 0) as on_hand, m.uom,
                 p.name as supplier, l.supplier_lot
            from lots l join materials m on m.id = l.material_id left join parties p on p.id = l.supplier_id
           where l.id = any($1)",
-    )
+        STATUS_SQL = crate::domain::status::STATUS_SQL
+    )))
     .bind(ids)
     .fetch_all(pool)
     .await?;

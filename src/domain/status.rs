@@ -51,6 +51,16 @@ pub fn label(lot: &LotState, today: NaiveDate) -> &'static str {
     }
 }
 
+/// The same rule as `label`, as an SQL expression over a lot `l`, for queries that list many lots.
+pub const STATUS_SQL: &str = "case
+    when exists (select 1 from lot_holds h join recalls r on r.id = h.recall_id
+                  where h.lot_id = l.id and h.closed_at is null and r.status = 'open' and not r.mock) then 'recalled'
+    when l.disposition = 'rejected' then 'rejected'
+    when exists (select 1 from lot_holds h where h.lot_id = l.id and h.closed_at is null) then 'on hold'
+    when l.disposition = 'quarantine' then 'quarantine'
+    when l.expires_on < current_date then 'expired'
+    else 'released' end";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::audit::{self, Actor, Entry};
@@ -19,64 +19,6 @@ fn invalid(field: &'static str, message: impl Into<String>) -> SaveError {
 
 fn reason(value: &str, field: &'static str) -> Result<String, SaveError> {
     text::required(value, "The reason", 500).map_err(|m| invalid(field, m))
-}
-
-/// Inserts a movement; a movement that would take on-hand below zero is refused with what is there.
-#[allow(clippy::too_many_arguments)]
-async fn movement(
-    tx: &mut PgConnection,
-    kind: &str,
-    lot: Uuid,
-    location: Uuid,
-    quantity: Decimal,
-    actor: &Actor,
-    posting: Uuid,
-    reverses: Option<i64>,
-    why: Option<&str>,
-    field: &'static str,
-) -> Result<i64, SaveError> {
-    sqlx::query("savepoint movement").execute(&mut *tx).await.map_err(Error::from)?;
-    let inserted = sqlx::query_scalar::<_, i64>(
-        "insert into stock_movements (kind, lot_id, location_id, quantity, occurred_at, actor_id, posting_id, reverses_id, reason)
-         values ($1, $2, $3, $4, now(), $5, $6, $7, $8) returning id",
-    )
-    .bind(kind)
-    .bind(lot)
-    .bind(location)
-    .bind(quantity)
-    .bind(actor.id)
-    .bind(posting)
-    .bind(reverses)
-    .bind(why)
-    .fetch_one(&mut *tx)
-    .await;
-    match inserted {
-        Ok(id) => Ok(id),
-        Err(sqlx::Error::Database(db)) if db.constraint() == Some("on_hand_not_negative") => {
-            sqlx::query("rollback to savepoint movement").execute(&mut *tx).await.map_err(Error::from)?;
-            let (on_hand, location_code, uom): (Decimal, String, String) = sqlx::query_as(
-                "select coalesce((select quantity from on_hand where lot_id = $1 and location_id = $2), 0), c.code, m.uom
-                   from locations c, lots l join materials m on m.id = l.material_id where c.id = $2 and l.id = $1",
-            )
-            .bind(lot)
-            .bind(location)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(Error::from)?;
-            Err(invalid(
-                field,
-                format!(
-                    "Only {} {uom} is on hand at {location_code}; {} {uom} cannot be taken.",
-                    on_hand.normalize(),
-                    (-quantity).normalize()
-                ),
-            ))
-        }
-        Err(sqlx::Error::Database(db)) if db.constraint() == Some("stock_movements_reversed_once") => {
-            Err(invalid(field, "This posting was reversed already."))
-        }
-        Err(e) => Err(Error::from(e).into()),
-    }
 }
 
 /// Reverses a posting (and, for a transfer, both its legs): an opposite movement that names the
@@ -115,7 +57,7 @@ pub async fn reverse(pool: &PgPool, actor: &Actor, lot_id: Uuid, movement_id: i6
     let mut ordered = legs.clone();
     ordered.sort_by_key(|(_, _, _, q)| std::cmp::Reverse(*q < Decimal::ZERO));
     for (id, lot, location, quantity) in ordered {
-        let r = movement(
+        let r = super::movement(
             &mut tx,
             "reversal",
             lot,
@@ -205,8 +147,8 @@ pub async fn transfer(pool: &PgPool, actor: &Actor, lot: Uuid, f: &MoveForm) -> 
     }
     let mut tx = pool.begin().await.map_err(Error::from)?;
     let posting = Uuid::new_v4();
-    movement(&mut tx, "transfer", lot, from, -q, actor, posting, None, None, "transfer_quantity").await?;
-    movement(&mut tx, "transfer", lot, to, q, actor, posting, None, None, "transfer_quantity").await?;
+    super::movement(&mut tx, "transfer", lot, from, -q, actor, posting, None, None, "transfer_quantity").await?;
+    super::movement(&mut tx, "transfer", lot, to, q, actor, posting, None, None, "transfer_quantity").await?;
     audit::record(
         &mut tx,
         actor,
@@ -229,7 +171,8 @@ pub async fn adjust(pool: &PgPool, actor: &Actor, lot: Uuid, f: &MoveForm) -> Re
         _ => return Err(invalid("adjust_quantity", "Say whether stock is added or removed.")),
     };
     let mut tx = pool.begin().await.map_err(Error::from)?;
-    movement(&mut tx, "adjust", lot, at, signed, actor, Uuid::new_v4(), None, Some(&why), "adjust_quantity").await?;
+    super::movement(&mut tx, "adjust", lot, at, signed, actor, Uuid::new_v4(), None, Some(&why), "adjust_quantity")
+        .await?;
     audit::record(
         &mut tx,
         actor,
@@ -247,7 +190,7 @@ pub async fn scrap(pool: &PgPool, actor: &Actor, lot: Uuid, f: &MoveForm) -> Res
     let at = location(&f.from_location, "scrap_quantity")?;
     let why = reason(&f.scrap_reason, "scrap_reason")?;
     let mut tx = pool.begin().await.map_err(Error::from)?;
-    movement(&mut tx, "scrap", lot, at, -q, actor, Uuid::new_v4(), None, Some(&why), "scrap_quantity").await?;
+    super::movement(&mut tx, "scrap", lot, at, -q, actor, Uuid::new_v4(), None, Some(&why), "scrap_quantity").await?;
     audit::record(
         &mut tx,
         actor,

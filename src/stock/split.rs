@@ -186,37 +186,11 @@ async fn write(
         .await
         .map_err(Error::from)?;
     let posting = Uuid::new_v4();
-    sqlx::query("savepoint out").execute(&mut *tx).await.map_err(Error::from)?;
-    let out = sqlx::query_scalar::<_, i64>(
-        "insert into stock_movements (kind, lot_id, location_id, quantity, occurred_at, actor_id, posting_id)
-         values ('split', $1, $2, $3, now(), $4, $5) returning id",
-    )
-    .bind(lot)
-    .bind(from)
-    .bind(-quantity)
-    .bind(actor.id)
-    .bind(posting)
-    .fetch_one(&mut *tx)
-    .await;
-    let out = match out {
-        Ok(id) => id,
-        Err(sqlx::Error::Database(db)) if db.constraint() == Some("on_hand_not_negative") => {
-            return Err(invalid("split_quantity", format!("Not that much of lot {} is on hand there.", source.code)));
-        }
-        Err(e) => return Err(Error::from(e).into()),
-    };
-    let into: i64 = sqlx::query_scalar(
-        "insert into stock_movements (kind, lot_id, location_id, quantity, occurred_at, actor_id, posting_id)
-         values ('split', $1, $2, $3, now(), $4, $5) returning id",
-    )
-    .bind(new_lot)
-    .bind(to)
-    .bind(new_quantity)
-    .bind(actor.id)
-    .bind(posting)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(Error::from)?;
+    let out =
+        super::movement(&mut tx, "split", lot, from, -quantity, actor, posting, None, None, "split_quantity").await?;
+    let into =
+        super::movement(&mut tx, "split", new_lot, to, new_quantity, actor, posting, None, None, "split_quantity")
+            .await?;
     sqlx::query(
         "insert into genealogy_links (kind, from_lot_id, to_lot_id, occurred_at, input_movement_id, output_movement_id)
          values ($1, $2, $3, now(), $4, $5)",

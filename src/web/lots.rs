@@ -59,18 +59,15 @@ pub struct LotRow {
     pub uom: String,
 }
 
-const LOT_SELECT: &str = "
-    select l.id, l.code, m.code as material_code, m.name as material_name, l.origin, l.made_on, l.expires_on,
-           case when exists (select 1 from lot_holds h join recalls r on r.id = h.recall_id
-                              where h.lot_id = l.id and h.closed_at is null and r.status = 'open' and not r.mock) then 'recalled'
-                when l.disposition = 'rejected' then 'rejected'
-                when exists (select 1 from lot_holds h where h.lot_id = l.id and h.closed_at is null) then 'on hold'
-                when l.disposition = 'quarantine' then 'quarantine'
-                when l.expires_on < current_date then 'expired'
-                else 'released' end as status,
-           coalesce((select sum(quantity) from on_hand o where o.lot_id = l.id), 0) as on_hand,
-           m.uom
-      from lots l join materials m on m.id = l.material_id";
+/// Lots as lists show them; the status comes from the one SQL form of the status rule.
+fn lot_select() -> String {
+    format!(
+        "select l.id, l.code, m.code as material_code, m.name as material_name, l.origin, l.made_on, l.expires_on,
+                {} as status, coalesce((select sum(quantity) from on_hand o where o.lot_id = l.id), 0) as on_hand, m.uom
+           from lots l join materials m on m.id = l.material_id",
+        crate::domain::status::STATUS_SQL
+    )
+}
 
 #[derive(Template)]
 #[template(path = "lots/index.html")]
@@ -84,8 +81,9 @@ async fn index(State(state): State<AppState>, layout: Layout, Query(query): Quer
     let mut paging = Paging::new(&query);
     let pattern = paging.pattern();
     let sql = format!(
-        "{LOT_SELECT} where $1::text is null or l.code ilike $1 or l.supplier_lot ilike $1 or m.code ilike $1
-          order by l.created_at desc, l.code limit $2 offset $3"
+        "{} where $1::text is null or l.code ilike $1 or l.supplier_lot ilike $1 or m.code ilike $1
+          order by l.created_at desc, l.code limit $2 offset $3",
+        lot_select()
     );
     let lots = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(pattern.as_deref())
@@ -132,9 +130,10 @@ async fn from_supplier(
         Vec::new()
     } else {
         let sql = format!(
-            "{LOT_SELECT} where upper(l.supplier_lot) = upper($1)
+            "{} where upper(l.supplier_lot) = upper($1)
                 and ($2::text = '' or l.supplier_id = (select id from parties where code = upper($2)))
-              order by m.code, l.made_on, l.code"
+              order by m.code, l.made_on, l.code",
+            lot_select()
         );
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(query.supplier_lot.trim())
@@ -160,7 +159,7 @@ async fn search(State(state): State<AppState>, layout: Layout, Query(query): Que
     let lots: Vec<LotRow> = if q.is_empty() {
         Vec::new()
     } else {
-        let sql = format!("{LOT_SELECT} where upper(l.code) = upper($1) order by m.code limit 100");
+        let sql = format!("{} where upper(l.code) = upper($1) order by m.code limit 100", lot_select());
         sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&q).fetch_all(&state.pool).await?
     };
     if let [lot] = lots.as_slice() {
@@ -329,7 +328,7 @@ async fn lot_page(
     record_form: RecordForm,
 ) -> Result<Response> {
     let pool = &state.pool;
-    let sql = format!("{LOT_SELECT} where l.id = $1");
+    let sql = format!("{} where l.id = $1", lot_select());
     let lot: LotRow =
         sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?.ok_or(Error::NotFound)?;
     let detail: LotDetail = sqlx::query_as(
