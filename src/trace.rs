@@ -92,6 +92,11 @@ pub struct TracedLot {
     pub uom: String,
     pub supplier: Option<String>,
     pub supplier_lot: Option<String>,
+    /// Forward, precise: the fraction of the start lot's quantity that ended up in this lot
+    /// (perfect mixing assumed); None where quantities cannot be compared (no mass per unit).
+    pub share: Option<Decimal>,
+    /// Forward, precise: the fraction of this lot that came from the start lot.
+    pub concentration: Option<Decimal>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -142,7 +147,28 @@ pub struct Trace {
     pub links: usize,
 }
 
+impl TracedLot {
+    pub fn share_text(&self) -> String {
+        percent(self.share)
+    }
+
+    pub fn concentration_text(&self) -> String {
+        percent(self.concentration)
+    }
+}
+
+fn percent(value: Option<Decimal>) -> String {
+    match value {
+        Some(v) => format!("{:.2} %", (v * Decimal::ONE_HUNDRED).round_dp(2)),
+        None => "unknown".into(),
+    }
+}
+
 impl Trace {
+    pub fn has_quantities(&self) -> bool {
+        self.direction == Direction::Forward && self.mode == Mode::Precise
+    }
+
     pub fn shipped_total(&self) -> Decimal {
         self.shipments.iter().map(|s| s.quantity).sum()
     }
@@ -377,6 +403,15 @@ pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode)
         .collect();
     cycle_list.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
     cycle_list.dedup_by(|a, b| a.from == b.from && a.to == b.to);
+    if forward && mode == Mode::Precise {
+        let fractions = quantities(pool, start, &ids).await?;
+        for l in &mut lots {
+            if let Some((share, concentration)) = fractions.get(&l.id) {
+                l.share = *share;
+                l.concentration = *concentration;
+            }
+        }
+    }
     Ok(Trace {
         direction,
         mode,
@@ -388,6 +423,114 @@ pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode)
         cycles: cycle_list,
         links: used_links.len(),
     })
+}
+
+/// One movement in the quantity sweep, in kg (None where the unit has no known mass).
+#[derive(sqlx::FromRow)]
+struct Flow {
+    lot_id: Uuid,
+    kind: String,
+    kg: Option<Decimal>,
+    run_id: Option<Uuid>,
+    posting_id: Uuid,
+}
+
+/// The share and concentration of the start lot's material in every reached lot, by a sweep over
+/// the ledger in time order that treats every lot, and every run, as perfectly mixed: a draw takes
+/// the lot's current mix; a run's output takes the mix of everything the run consumed so far.
+/// Reversed movements (and their reversals) are left out, as if they never happened.
+async fn quantities(
+    pool: &PgPool,
+    start: Uuid,
+    reached: &[Uuid],
+) -> Result<HashMap<Uuid, (Option<Decimal>, Option<Decimal>)>, Error> {
+    let flows: Vec<Flow> = sqlx::query_as(
+        "with runs as (select distinct run_id from stock_movements where lot_id = any($1) and run_id is not null)
+         select mv.lot_id, mv.kind,
+                mv.quantity * case when u.dimension = 'mass' then u.to_base else m.mass_per_unit_kg end as kg,
+                mv.run_id, mv.posting_id
+           from stock_movements mv join lots l on l.id = mv.lot_id join materials m on m.id = l.material_id join units u on u.code = m.uom
+          where (mv.lot_id = any($1) or (mv.kind = 'consume' and mv.run_id in (select run_id from runs)))
+            and mv.kind not in ('reversal', 'transfer')
+            and not exists (select 1 from stock_movements x where x.reverses_id = mv.id)
+          order by mv.occurred_at,
+                   case when mv.kind in ('produce', 'split') and mv.quantity > 0 then 2 when mv.quantity < 0 then 1 else 0 end, mv.id",
+    )
+    .bind(reached)
+    .fetch_all(pool)
+    .await?;
+    let reached_set: HashSet<Uuid> = reached.iter().copied().collect();
+    // Per lot: content and suspect now, and suspect and content received over its life.
+    #[derive(Default, Clone, Copy)]
+    struct Mix {
+        content: Option<Decimal>,
+        suspect: Option<Decimal>,
+        received: Option<Decimal>,
+        received_suspect: Option<Decimal>,
+    }
+    let zero = Some(Decimal::ZERO);
+    let fresh = Mix { content: zero, suspect: zero, received: zero, received_suspect: zero };
+    let mut lots: HashMap<Uuid, Mix> = HashMap::new();
+    // Per run (or split posting): consumed total and consumed suspect.
+    let mut pools: HashMap<Uuid, (Option<Decimal>, Option<Decimal>)> = HashMap::new();
+    let add = |a: Option<Decimal>, b: Option<Decimal>| Some(a? + b?);
+    for f in flows {
+        let mix = lots.entry(f.lot_id).or_insert(fresh);
+        let pool_key = f.run_id.unwrap_or(f.posting_id);
+        let inflow = f.kg.is_none_or(|k| k > Decimal::ZERO);
+        if inflow {
+            let amount = f.kg;
+            let suspect = if f.lot_id == start {
+                amount
+            } else {
+                match f.kind.as_str() {
+                    "produce" | "split" => {
+                        let (total, susp) = pools.get(&pool_key).copied().unwrap_or((zero, zero));
+                        match (amount, total, susp) {
+                            (Some(a), Some(t), Some(s)) if t > Decimal::ZERO => Some(a * s / t),
+                            (Some(_), Some(_), Some(_)) => zero,
+                            _ => None,
+                        }
+                    }
+                    _ => zero,
+                }
+            };
+            mix.content = add(mix.content, amount);
+            mix.suspect = add(mix.suspect, suspect);
+            mix.received = add(mix.received, amount);
+            mix.received_suspect = add(mix.received_suspect, suspect);
+        } else {
+            let amount = f.kg.map(|k| -k);
+            let taken = match (amount, mix.content, mix.suspect) {
+                (Some(a), Some(c), Some(s)) if c > Decimal::ZERO => Some(a * s / c),
+                (Some(_), Some(_), Some(_)) => zero,
+                _ => None,
+            };
+            mix.content = add(mix.content, amount.map(|a| -a));
+            mix.suspect = add(mix.suspect, taken.map(|t| -t));
+            if f.kind == "consume" || f.kind == "split" {
+                let entry = pools.entry(pool_key).or_insert((zero, zero));
+                *entry = (add(entry.0, amount), add(entry.1, taken));
+            }
+        }
+    }
+    let total = lots.get(&start).and_then(|m| m.received);
+    let mut out = HashMap::new();
+    for (id, mix) in lots {
+        if !reached_set.contains(&id) {
+            continue;
+        }
+        let share = match (mix.received_suspect, total) {
+            (Some(s), Some(t)) if t > Decimal::ZERO => Some((s / t).round_dp(6).normalize()),
+            _ => None,
+        };
+        let concentration = match (mix.received_suspect, mix.received) {
+            (Some(s), Some(r)) if r > Decimal::ZERO => Some((s / r).round_dp(6).normalize()),
+            _ => None,
+        };
+        out.insert(id, (share, concentration));
+    }
+    Ok(out)
 }
 
 /// Whether `candidate` lies on the path from the start to `node` in the walk's tree.
@@ -448,6 +591,8 @@ async fn lot_facts(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<TracedLot>, Error>
             uom: r.uom,
             supplier: r.supplier,
             supplier_lot: r.supplier_lot,
+            share: None,
+            concentration: None,
         })
         .collect())
 }

@@ -200,3 +200,53 @@ async fn the_page_the_api_the_cli_and_csv_give_the_same_answer_with_the_customer
     let bad = app.client.get(app.url(&format!("/api/v1/trace?lot_id={id}&mode=sideways"))).send().await.unwrap();
     assert_eq!(bad.status(), 400);
 }
+
+#[tokio::test]
+async fn a_forward_trace_says_how_much_of_the_start_lot_each_lot_holds_assuming_perfect_mixing() {
+    let app = plant().await;
+    let flour = released(&app, "FLOUR-T55", "100").await;
+    let sugar = released(&app, "SUGAR", "100").await;
+    let dough = run(&app, "DOUGH-BR", &[(&flour, "60"), (&sugar, "40")], &[("100", "")]).await.remove(0);
+    let bread = run(&app, "BRIOCHE-400", &[(&dough, "40")], &[("100", "")]).await.remove(0);
+    sqlx::query("insert into materials (code, name, kind, uom, expiry_policy) values ('KIT', 'Gift kit', 'finished', 'ea', 'none')")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let kit = run(&app, "KIT", &[(&dough, "10")], &[("5", "")]).await.remove(0);
+
+    let id = lot_id(&app, &flour).await;
+    let page = app.page(&format!("/trace?lot={id}&direction=forward&mode=precise")).await;
+    let codes = texts(&page, "#trace-lots tbody td:nth-child(2)");
+    let shares = texts(&page, "#trace-lots tbody td.share");
+    let concentrations = texts(&page, "#trace-lots tbody td.concentration");
+    let of = |code: &str| codes.iter().position(|c| c == code).unwrap();
+    assert_eq!((shares[of(&flour)].as_str(), concentrations[of(&flour)].as_str()), ("100.00 %", "100.00 %"));
+    assert_eq!(
+        (shares[of(&dough)].as_str(), concentrations[of(&dough)].as_str()),
+        ("60.00 %", "60.00 %"),
+        "60 kg of 100 went into 100 kg of dough"
+    );
+    assert_eq!(
+        (shares[of(&bread)].as_str(), concentrations[of(&bread)].as_str()),
+        ("24.00 %", "60.00 %"),
+        "40 kg of that dough, baked"
+    );
+    assert_eq!(shares[of(&kit)], "unknown", "a kit has no mass per unit to compare with");
+    assert!(text(&page, "#mixing").contains("perfect mixing"));
+
+    let api: serde_json::Value =
+        app.client.get(app.url(&format!("/api/v1/trace?lot_id={id}"))).send().await.unwrap().json().await.unwrap();
+    let bread_json = api["lots"].as_array().unwrap().iter().find(|l| l["code"] == bread.as_str()).unwrap().clone();
+    assert_eq!(bread_json["share"], "0.24");
+    assert_eq!(bread_json["concentration"], "0.6");
+    let lot_level: serde_json::Value = app
+        .client
+        .get(app.url(&format!("/api/v1/trace?lot_id={id}&mode=lot-level")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(lot_level["lots"][0]["share"].is_null(), "quantities come with the precise mode");
+}
