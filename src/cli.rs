@@ -42,6 +42,18 @@ enum Command {
     /// Check the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Load a folder of CSV files (materials, parties, lots, transformations, shipments) in one
+    /// transaction, or refuse it whole with every problem found.
+    Import {
+        /// The folder holding the CSV files.
+        dir: std::path::PathBuf,
+        /// The site whose stock the imported lots become (default: the first active site).
+        #[arg(long)]
+        site: Option<String>,
+        /// The location the stock is put in (default: the site's first storage location).
+        #[arg(long)]
+        location: Option<String>,
+    },
     /// Trace a lot forward (where used) or backward (where from).
     Trace {
         /// The lot's material code.
@@ -196,6 +208,32 @@ async fn run(cli: Cli) -> Result<()> {
                 r.synchronous_commit
             );
             Ok(())
+        }
+        Command::Import { dir, site, location } => {
+            with_database(&cli.db, |pool| {
+                Box::pin(async move {
+                    let started = std::time::Instant::now();
+                    let bar = Bar::new();
+                    let result = crate::import::import(pool, &cli_actor(), &dir, site.as_deref(), location.as_deref(), &bar).await?;
+                    bar.done();
+                    match result {
+                        Ok(s) => {
+                            println!(
+                                "imported {} lots, {} runs, {} shipments ({} movements, {} genealogy links; {} new materials, {} new parties) in {:.1} s",
+                                s.lots, s.runs, s.shipments, s.movements, s.links, s.materials, s.parties, started.elapsed().as_secs_f64()
+                            );
+                            Ok(())
+                        }
+                        Err(problems) => {
+                            for p in &problems {
+                                eprintln!("{p}");
+                            }
+                            anyhow::bail!("nothing was imported: {} problem{} found{}", problems.len(), if problems.len() == 1 { "" } else { "s" }, if problems.len() >= 50 { " (the first 50 shown)" } else { "" })
+                        }
+                    }
+                })
+            })
+            .await
         }
         Command::Trace { material, lot, direction, mode, format } => {
             with_database(&cli.db, |pool| {
@@ -403,4 +441,43 @@ fn trace_table(t: &crate::trace::Trace) -> String {
         ));
     }
     out
+}
+
+/// A progress bar on a terminal (nothing when the output is piped).
+struct Bar(Option<indicatif::ProgressBar>);
+
+impl Bar {
+    fn new() -> Bar {
+        use std::io::IsTerminal;
+        if !std::io::stderr().is_terminal() {
+            return Bar(None);
+        }
+        let bar = indicatif::ProgressBar::new(0);
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len} ({eta})") {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        Bar(Some(bar))
+    }
+
+    fn done(&self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl crate::import::Progress for Bar {
+    fn stage(&self, name: &str, total: u64) {
+        if let Some(b) = &self.0 {
+            b.set_message(name.to_string());
+            b.set_length(total);
+            b.set_position(0);
+        }
+    }
+
+    fn advance(&self, n: u64) {
+        if let Some(b) = &self.0 {
+            b.inc(n);
+        }
+    }
 }

@@ -9,6 +9,7 @@ mod embedded;
 mod errors;
 mod helpers;
 mod home;
+mod import;
 mod locations;
 mod lots;
 mod materials;

@@ -1,0 +1,830 @@
+//! `lotline import DIR`: loads the neutral CSV folder (materials, parties, lots, transformations,
+//! shipments; see docs/architecture.md) in one transaction, or refuses the whole set, naming file,
+//! line, column and reason. The stock ledger is rebuilt in time order — at one instant, what flows
+//! in before what flows out — and a set under which any lot would go negative is refused.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::audit::{self, Actor, Entry};
+use crate::domain::gs1::is_cset82;
+use crate::domain::text;
+
+/// One thing wrong with the files.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub file: String,
+    pub line: u64,
+    pub column: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.reason)
+        } else {
+            write!(f, "{} line {}, column {}: {}", self.file, self.line, self.column, self.reason)
+        }
+    }
+}
+
+/// What an import loaded.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub materials: usize,
+    pub parties: usize,
+    pub lots: usize,
+    pub runs: usize,
+    pub shipments: usize,
+    pub movements: usize,
+    pub links: usize,
+}
+
+/// Progress reports: a stage's name, how far, out of how much.
+pub trait Progress: Sync {
+    fn stage(&self, name: &str, total: u64);
+    fn advance(&self, n: u64);
+}
+
+/// No progress shown.
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn stage(&self, _: &str, _: u64) {}
+    fn advance(&self, _: u64) {}
+}
+
+const MAX_PROBLEMS: usize = 50;
+
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn add(&mut self, file: &str, line: u64, column: &str, reason: impl Into<String>) {
+        if self.0.len() < MAX_PROBLEMS {
+            self.0.push(Problem { file: file.into(), line, column: column.into(), reason: reason.into() });
+        }
+    }
+}
+
+/// A CSV file's rows as header → value maps, with their line numbers.
+struct Table {
+    name: String,
+    rows: Vec<(u64, HashMap<String, String>)>,
+    sha256: String,
+}
+
+fn read(dir: &Path, name: &str, columns: &[&str], required: bool, p: &mut Problems) -> Option<Table> {
+    let path: PathBuf = dir.join(name);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(_) if !required => return None,
+        Err(e) => {
+            p.add(name, 0, "", format!("cannot be read: {e}"));
+            return None;
+        }
+    };
+    let sha256 = crate::audit::hex(&Sha256::digest(&bytes));
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(bytes.as_slice());
+    let headers: Vec<String> = match reader.headers() {
+        Ok(h) => h.iter().map(|s| s.trim_start_matches('\u{feff}').to_string()).collect(),
+        Err(e) => {
+            p.add(name, 1, "", format!("the header row cannot be read: {e}"));
+            return None;
+        }
+    };
+    for c in columns {
+        if !headers.iter().any(|h| h == c) {
+            p.add(name, 1, c, format!("the column “{c}” is missing (expected: {})", columns.join(",")));
+        }
+    }
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        match record {
+            Ok(r) => {
+                let line = r.position().map(|p| p.line()).unwrap_or(0);
+                let map = headers.iter().cloned().zip(r.iter().map(str::to_string)).collect();
+                rows.push((line, map));
+            }
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                p.add(name, line, "", format!("not valid CSV: {e}"));
+            }
+        }
+    }
+    Some(Table { name: name.into(), rows, sha256 })
+}
+
+fn get<'a>(row: &'a HashMap<String, String>, column: &str) -> &'a str {
+    row.get(column).map(String::as_str).unwrap_or("")
+}
+
+fn parse_time(value: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        return Some(t.with_timezone(&Utc));
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S") {
+        return Some(t.and_utc());
+    }
+    NaiveDate::parse_from_str(value, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc())
+}
+
+fn quantity(value: &str) -> Result<Decimal, String> {
+    match text::positive_decimal(value, "the quantity") {
+        Ok(Some(q)) => Ok(q),
+        Ok(None) => Err("the quantity is empty".into()),
+        Err(m) => Err(m),
+    }
+}
+
+#[derive(Debug, Clone)]
+struct LotRow {
+    line: u64,
+    code: String,
+    material: String,
+    quantity: Decimal,
+    created: DateTime<Utc>,
+    expires_on: Option<NaiveDate>,
+    received: bool,
+    supplier: Option<String>,
+    supplier_lot: Option<String>,
+}
+
+/// A stock event of the rebuilt ledger.
+#[derive(Debug, Clone)]
+struct Event {
+    at: DateTime<Utc>,
+    lot: usize,
+    quantity: Decimal,
+    kind: &'static str,
+    run: Option<usize>,
+    shipment: Option<usize>,
+    file: &'static str,
+    line: u64,
+}
+
+/// Loads the folder, or returns every problem found (up to 50) and loads nothing.
+pub async fn import(
+    pool: &PgPool,
+    actor: &Actor,
+    dir: &Path,
+    site_code: Option<&str>,
+    location_code: Option<&str>,
+    progress: &(dyn Progress + Sync),
+) -> anyhow::Result<Result<Summary, Vec<Problem>>> {
+    let mut p = Problems(Vec::new());
+    progress.stage("reading", 5);
+    let materials = read(dir, "materials.csv", &["code", "name", "kind", "uom", "shelf_life_days"], false, &mut p);
+    progress.advance(1);
+    let parties = read(dir, "parties.csv", &["code", "name", "role"], false, &mut p);
+    progress.advance(1);
+    let lots = read(
+        dir,
+        "lots.csv",
+        &[
+            "lot_code",
+            "material_code",
+            "quantity",
+            "uom",
+            "created_on",
+            "expires_on",
+            "origin",
+            "supplier_code",
+            "supplier_lot",
+        ],
+        true,
+        &mut p,
+    );
+    progress.advance(1);
+    let transformations = read(
+        dir,
+        "transformations.csv",
+        &["run_id", "performed_on", "direction", "lot_code", "quantity"],
+        false,
+        &mut p,
+    );
+    progress.advance(1);
+    let shipments = read(
+        dir,
+        "shipments.csv",
+        &["shipment_id", "shipped_on", "customer_code", "lot_code", "quantity"],
+        false,
+        &mut p,
+    );
+    progress.advance(1);
+    if !p.0.is_empty() {
+        return Ok(Err(p.0));
+    }
+
+    // The place the stock is put.
+    let place: Option<(Uuid, Uuid, String)> = sqlx::query_as(
+        "select s.id, c.id, s.code from sites s join locations c on c.site_id = s.id
+          where s.active and c.active and ($1::text is null or s.code = upper($1)) and ($2::text is null or c.code = upper($2))
+          order by (c.kind = 'storage') desc, s.code, c.code limit 1",
+    )
+    .bind(site_code)
+    .bind(location_code)
+    .fetch_optional(pool)
+    .await?;
+    let Some((site_id, location_id, site)) = place else {
+        return Ok(Err(vec![Problem {
+            file: "--site/--location".into(),
+            line: 0,
+            column: String::new(),
+            reason: "no active site and location match; create them first, or name others".into(),
+        }]));
+    };
+
+    // Materials: the file's, and those already known.
+    let units: Vec<(String,)> = sqlx::query_as("select code from units").fetch_all(pool).await?;
+    let units: Vec<String> = units.into_iter().map(|u| u.0).collect();
+    let known: Vec<(String, Uuid, String)> =
+        sqlx::query_as("select code, id, uom from materials").fetch_all(pool).await?;
+    let mut material_uom: HashMap<String, String> = known.iter().map(|(c, _, u)| (c.clone(), u.clone())).collect();
+    let mut new_materials: Vec<(String, String, String, String, Option<i32>)> = Vec::new();
+    if let Some(t) = &materials {
+        for (line, row) in &t.rows {
+            let code = match text::code(get(row, "code"), "The code", 20, "-._") {
+                Ok(c) => c,
+                Err(m) => {
+                    p.add(&t.name, *line, "code", m);
+                    continue;
+                }
+            };
+            let name = get(row, "name");
+            if name.is_empty() {
+                p.add(&t.name, *line, "name", "the name is empty");
+            }
+            let kind = get(row, "kind");
+            if !["raw", "packaging", "intermediate", "finished"].contains(&kind) {
+                p.add(
+                    &t.name,
+                    *line,
+                    "kind",
+                    format!("“{kind}” is not a kind (raw, packaging, intermediate, finished)"),
+                );
+            }
+            let uom = get(row, "uom");
+            if !units.iter().any(|u| u == uom) {
+                p.add(&t.name, *line, "uom", format!("“{uom}” is not a unit lotline knows ({})", units.join(", ")));
+            }
+            let shelf = match get(row, "shelf_life_days") {
+                "" => None,
+                s => match s.parse::<i32>() {
+                    Ok(d) if (1..=36500).contains(&d) => Some(d),
+                    _ => {
+                        p.add(&t.name, *line, "shelf_life_days", format!("“{s}” is not a number of days"));
+                        None
+                    }
+                },
+            };
+            if material_uom.contains_key(&code) {
+                if !known.iter().any(|(c, _, _)| *c == code) {
+                    p.add(&t.name, *line, "code", format!("material {code} appears twice"));
+                }
+                continue;
+            }
+            material_uom.insert(code.clone(), uom.to_string());
+            new_materials.push((code, name.to_string(), kind.to_string(), uom.to_string(), shelf));
+        }
+    }
+
+    // Parties: suppliers and customers (a party with both roles appears twice).
+    let known_parties: Vec<(String, bool, bool)> =
+        sqlx::query_as("select code, is_supplier, is_customer from parties").fetch_all(pool).await?;
+    let mut roles: BTreeMap<String, (String, bool, bool)> = BTreeMap::new();
+    for (c, s, cu) in &known_parties {
+        roles.insert(c.clone(), (String::new(), *s, *cu));
+    }
+    let mut new_parties: BTreeMap<String, (String, bool, bool)> = BTreeMap::new();
+    if let Some(t) = &parties {
+        for (line, row) in &t.rows {
+            let code = match text::code(get(row, "code"), "The code", 20, "-._") {
+                Ok(c) => c,
+                Err(m) => {
+                    p.add(&t.name, *line, "code", m);
+                    continue;
+                }
+            };
+            let role = get(row, "role");
+            if role != "supplier" && role != "customer" {
+                p.add(&t.name, *line, "role", format!("“{role}” is not a role (supplier or customer)"));
+                continue;
+            }
+            let entry = new_parties.entry(code.clone()).or_insert((get(row, "name").to_string(), false, false));
+            if role == "supplier" {
+                entry.1 = true;
+            } else {
+                entry.2 = true;
+            }
+            let all = roles.entry(code).or_insert((String::new(), false, false));
+            all.1 |= role == "supplier";
+            all.2 |= role == "customer";
+        }
+    }
+
+    // Lots.
+    let mut lot_rows: Vec<LotRow> = Vec::new();
+    let mut by_key: HashMap<(String, String), usize> = HashMap::new();
+    let mut by_code: HashMap<String, Vec<usize>> = HashMap::new();
+    let lots = lots.expect("lots.csv is required");
+    let existing: Vec<(String, String)> =
+        sqlx::query_as("select m.code, l.code from lots l join materials m on m.id = l.material_id")
+            .fetch_all(pool)
+            .await?;
+    let existing: std::collections::HashSet<(String, String)> = existing.into_iter().collect();
+    for (line, row) in &lots.rows {
+        let file = &lots.name;
+        let code = get(row, "lot_code").to_string();
+        if code.is_empty() || code.chars().count() > 20 || !code.chars().all(is_cset82) {
+            p.add(file, *line, "lot_code", format!("“{code}” is not a lot code (1–20 characters of GS1's set)"));
+            continue;
+        }
+        let material = get(row, "material_code").to_ascii_uppercase();
+        let Some(uom) = material_uom.get(&material) else {
+            p.add(file, *line, "material_code", format!("there is no material “{material}”"));
+            continue;
+        };
+        let unit = get(row, "uom");
+        if !unit.is_empty() && unit != uom {
+            p.add(file, *line, "uom", format!("material {material} is counted in {uom}, not {unit}"));
+        }
+        let qty = match quantity(get(row, "quantity")) {
+            Ok(q) => q,
+            Err(m) => {
+                p.add(file, *line, "quantity", m);
+                continue;
+            }
+        };
+        let Some(created) = parse_time(get(row, "created_on")) else {
+            p.add(
+                file,
+                *line,
+                "created_on",
+                format!("“{}” is not a date (2020-01-06 or 2020-01-06T07:56:00Z)", get(row, "created_on")),
+            );
+            continue;
+        };
+        let expires_on = match get(row, "expires_on") {
+            "" => None,
+            e => match NaiveDate::parse_from_str(e, "%Y-%m-%d") {
+                Ok(d) if d >= created.date_naive() => Some(d),
+                Ok(_) => {
+                    p.add(file, *line, "expires_on", "the lot expires before it was made");
+                    continue;
+                }
+                Err(_) => {
+                    p.add(file, *line, "expires_on", format!("“{e}” is not a date"));
+                    continue;
+                }
+            },
+        };
+        let origin = get(row, "origin");
+        if origin != "received" && origin != "produced" {
+            p.add(file, *line, "origin", format!("“{origin}” is not an origin (received or produced)"));
+            continue;
+        }
+        let supplier = match get(row, "supplier_code") {
+            "" => None,
+            s => {
+                let s = s.to_ascii_uppercase();
+                if !roles.get(&s).is_some_and(|r| r.1) {
+                    p.add(file, *line, "supplier_code", format!("“{s}” is not a supplier"));
+                }
+                Some(s)
+            }
+        };
+        let key = (material.clone(), code.clone());
+        if by_key.contains_key(&key) || existing.contains(&key) {
+            p.add(file, *line, "lot_code", format!("material {material} has a lot “{code}” already"));
+            continue;
+        }
+        by_key.insert(key, lot_rows.len());
+        by_code.entry(code.clone()).or_default().push(lot_rows.len());
+        lot_rows.push(LotRow {
+            line: *line,
+            code,
+            material,
+            quantity: qty,
+            created,
+            expires_on,
+            received: origin == "received",
+            supplier,
+            supplier_lot: Some(get(row, "supplier_lot").to_string()).filter(|s| !s.is_empty()),
+        });
+    }
+    let resolve = |code: &str| -> Result<usize, String> {
+        match by_code.get(code).map(Vec::as_slice) {
+            Some([one]) => Ok(*one),
+            Some(many) => Err(format!(
+                "the lot code “{code}” names lots of several materials ({})",
+                many.iter().map(|i| lot_rows[*i].material.as_str()).collect::<Vec<_>>().join(", ")
+            )),
+            None => Err(format!("there is no lot “{code}” in lots.csv")),
+        }
+    };
+
+    // Events: receipts, runs, shipments.
+    let mut events: Vec<Event> = lot_rows
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.received)
+        .map(|(i, l)| Event {
+            at: l.created,
+            lot: i,
+            quantity: l.quantity,
+            kind: "receipt",
+            run: None,
+            shipment: None,
+            file: "lots.csv",
+            line: l.line,
+        })
+        .collect();
+    let mut runs: Vec<(String, DateTime<Utc>)> = Vec::new();
+    let mut run_index: HashMap<String, usize> = HashMap::new();
+    let mut produced: HashMap<usize, Decimal> = HashMap::new();
+    if let Some(t) = &transformations {
+        let mut directions: HashMap<usize, (bool, bool, u64)> = HashMap::new();
+        for (line, row) in &t.rows {
+            let run_id = get(row, "run_id").to_string();
+            if run_id.is_empty() {
+                p.add(&t.name, *line, "run_id", "the run is not named");
+                continue;
+            }
+            let Some(at) = parse_time(get(row, "performed_on")) else {
+                p.add(&t.name, *line, "performed_on", format!("“{}” is not a date", get(row, "performed_on")));
+                continue;
+            };
+            let r = *run_index.entry(run_id.clone()).or_insert_with(|| {
+                runs.push((run_id.clone(), at));
+                runs.len() - 1
+            });
+            if runs[r].1 != at {
+                p.add(&t.name, *line, "performed_on", format!("run {run_id} has rows at different times"));
+            }
+            let lot = match resolve(get(row, "lot_code")) {
+                Ok(l) => l,
+                Err(m) => {
+                    p.add(&t.name, *line, "lot_code", m);
+                    continue;
+                }
+            };
+            let qty = match quantity(get(row, "quantity")) {
+                Ok(q) => q,
+                Err(m) => {
+                    p.add(&t.name, *line, "quantity", m);
+                    continue;
+                }
+            };
+            let d = directions.entry(r).or_insert((false, false, *line));
+            match get(row, "direction") {
+                "in" => {
+                    d.0 = true;
+                    events.push(Event {
+                        at,
+                        lot,
+                        quantity: -qty,
+                        kind: "consume",
+                        run: Some(r),
+                        shipment: None,
+                        file: "transformations.csv",
+                        line: *line,
+                    });
+                }
+                "out" => {
+                    d.1 = true;
+                    *produced.entry(lot).or_default() += qty;
+                    events.push(Event {
+                        at,
+                        lot,
+                        quantity: qty,
+                        kind: "produce",
+                        run: Some(r),
+                        shipment: None,
+                        file: "transformations.csv",
+                        line: *line,
+                    });
+                }
+                other => p.add(&t.name, *line, "direction", format!("“{other}” is not a direction (in or out)")),
+            }
+        }
+        for (r, (has_in, has_out, line)) in directions {
+            if !has_in || !has_out {
+                p.add(&t.name, line, "direction", format!("run {} needs at least one input and one output", runs[r].0));
+            }
+        }
+    }
+    for (i, l) in lot_rows.iter().enumerate() {
+        if !l.received {
+            match produced.get(&i) {
+                Some(q) if *q == l.quantity => {}
+                Some(q) => p.add(
+                    "lots.csv",
+                    l.line,
+                    "quantity",
+                    format!(
+                        "lot {} is made {} in transformations.csv, not {}",
+                        l.code,
+                        q.normalize(),
+                        l.quantity.normalize()
+                    ),
+                ),
+                None => p.add("lots.csv", l.line, "origin", format!("produced lot {} is the output of no run", l.code)),
+            }
+        }
+    }
+    let mut shipment_list: Vec<(String, DateTime<Utc>, String)> = Vec::new();
+    if let Some(t) = &shipments {
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for (line, row) in &t.rows {
+            let Some(at) = parse_time(get(row, "shipped_on")) else {
+                p.add(&t.name, *line, "shipped_on", format!("“{}” is not a date", get(row, "shipped_on")));
+                continue;
+            };
+            let customer = get(row, "customer_code").to_ascii_uppercase();
+            if !roles.get(&customer).is_some_and(|r| r.2) {
+                p.add(&t.name, *line, "customer_code", format!("“{customer}” is not a customer"));
+                continue;
+            }
+            let lot = match resolve(get(row, "lot_code")) {
+                Ok(l) => l,
+                Err(m) => {
+                    p.add(&t.name, *line, "lot_code", m);
+                    continue;
+                }
+            };
+            let qty = match quantity(get(row, "quantity")) {
+                Ok(q) => q,
+                Err(m) => {
+                    p.add(&t.name, *line, "quantity", m);
+                    continue;
+                }
+            };
+            let id = get(row, "shipment_id").to_string();
+            let s = *index.entry(id.clone()).or_insert_with(|| {
+                shipment_list.push((id, at, customer));
+                shipment_list.len() - 1
+            });
+            events.push(Event {
+                at,
+                lot,
+                quantity: -qty,
+                kind: "ship",
+                run: None,
+                shipment: Some(s),
+                file: "shipments.csv",
+                line: *line,
+            });
+        }
+    }
+    // The ledger in time order: at one instant, what flows in before what flows out.
+    events.sort_by(|a, b| (a.at, a.quantity < Decimal::ZERO).cmp(&(b.at, b.quantity < Decimal::ZERO)));
+    let mut balance = vec![Decimal::ZERO; lot_rows.len()];
+    for e in &events {
+        balance[e.lot] += e.quantity;
+        if balance[e.lot] < Decimal::ZERO {
+            let l = &lot_rows[e.lot];
+            p.add(
+                e.file,
+                e.line,
+                "quantity",
+                format!(
+                    "lot {} ({}) would go below zero at {}: only {} is there",
+                    l.code,
+                    l.material,
+                    e.at.format("%Y-%m-%dT%H:%M:%SZ"),
+                    (balance[e.lot] - e.quantity).normalize()
+                ),
+            );
+            balance[e.lot] = Decimal::ZERO;
+        }
+    }
+    if !p.0.is_empty() {
+        return Ok(Err(p.0));
+    }
+
+    // Write everything in one transaction.
+    let total_rows = (new_materials.len() + new_parties.len() + lot_rows.len() + events.len()) as u64;
+    progress.stage("loading", total_rows);
+    let mut tx = pool.begin().await?;
+    for (code, name, kind, uom, shelf) in &new_materials {
+        sqlx::query("insert into materials (code, name, kind, uom, shelf_life_days, expiry_policy, qa_required) values ($1, $2, $3, $4, $5, $6, false)")
+            .bind(code)
+            .bind(name)
+            .bind(kind)
+            .bind(uom)
+            .bind(shelf)
+            .bind(if shelf.is_some() { "shelf_life" } else { "none" })
+            .execute(&mut *tx)
+            .await?;
+    }
+    progress.advance(new_materials.len() as u64);
+    for (code, (name, supplier, customer)) in &new_parties {
+        sqlx::query(
+            "insert into parties (code, name, is_supplier, is_customer) values ($1, $2, $3, $4)
+             on conflict (code) do update set is_supplier = parties.is_supplier or excluded.is_supplier, is_customer = parties.is_customer or excluded.is_customer",
+        )
+        .bind(code)
+        .bind(if name.is_empty() { code } else { name })
+        .bind(supplier)
+        .bind(customer)
+        .execute(&mut *tx)
+        .await?;
+    }
+    progress.advance(new_parties.len() as u64);
+    let material_ids: HashMap<String, Uuid> = sqlx::query_as::<_, (String, Uuid)>("select code, id from materials")
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+    let party_ids: HashMap<String, Uuid> = sqlx::query_as::<_, (String, Uuid)>("select code, id from parties")
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+    let lot_ids: Vec<Uuid> = (0..lot_rows.len()).map(|_| Uuid::new_v4()).collect();
+    for (chunk, ids) in lot_rows.chunks(5000).zip(lot_ids.chunks(5000)) {
+        sqlx::query(
+            "insert into lots (id, material_id, code, origin, site_id, made_on, expires_on, supplier_id, supplier_lot, tlc, tlc_source, disposition, notes)
+             select id, material, code, origin, $1, made_on, expires_on, supplier, supplier_lot, coalesce(supplier_lot, code),
+                    case when origin = 'received' then coalesce('supplier ' || supplier_code, $2) else $2 end, 'released', 'imported'
+               from unnest($3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::date[], $8::date[], $9::uuid[], $10::text[], $11::text[])
+                    as t(id, material, code, origin, made_on, expires_on, supplier, supplier_lot, supplier_code)",
+        )
+        .bind(site_id)
+        .bind(&site)
+        .bind(ids)
+        .bind(chunk.iter().map(|l| material_ids[&l.material]).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|l| l.code.clone()).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|l| if l.received { "received" } else { "produced" }).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|l| l.created.date_naive()).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|l| l.expires_on).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|l| l.supplier.as_ref().and_then(|s| party_ids.get(s).copied())).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|l| l.supplier_lot.clone()).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|l| l.supplier.clone()).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+        progress.advance(chunk.len() as u64);
+    }
+    sqlx::query(
+        "insert into lot_dispositions (lot_id, from_status, to_status, reason, decided_by)
+         select id, null, 'released', 'imported history', $2 from unnest($1::uuid[]) as t(id)",
+    )
+    .bind(&lot_ids)
+    .bind(actor.id)
+    .execute(&mut *tx)
+    .await?;
+
+    // Runs (closed, as history) and shipments.
+    let run_ids: Vec<Uuid> = runs.iter().map(|_| Uuid::new_v4()).collect();
+    let output_material: HashMap<usize, Uuid> = events
+        .iter()
+        .filter(|e| e.kind == "produce")
+        .map(|e| (e.run.unwrap_or_default(), material_ids[&lot_rows[e.lot].material]))
+        .collect();
+    for (i, (name, at)) in runs.iter().enumerate() {
+        sqlx::query(
+            "insert into production_runs (id, number, site_id, output_material_id, status, order_ref, opened_at, closed_at, notes)
+             values ($1, 'IMP-' || $2, $3, $4, 'closed', $2, $5, $5, 'imported')",
+        )
+        .bind(run_ids[i])
+        .bind(name)
+        .bind(site_id)
+        .bind(output_material[&i])
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let shipment_ids: Vec<Uuid> = shipment_list.iter().map(|_| Uuid::new_v4()).collect();
+    for (i, (name, at, customer)) in shipment_list.iter().enumerate() {
+        sqlx::query("insert into shipments (id, number, site_id, customer_id, shipped_at, order_ref, notes) values ($1, 'IMP-' || $2, $3, $4, $5, $2, 'imported')")
+            .bind(shipment_ids[i])
+            .bind(name)
+            .bind(site_id)
+            .bind(party_ids[customer])
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+    }
+
+    // The ledger, in time order; each movement's posting id is its own key to find its id again.
+    let postings: Vec<Uuid> = events.iter().map(|_| Uuid::new_v4()).collect();
+    let mut movement_ids: HashMap<Uuid, i64> = HashMap::new();
+    for (chunk, keys) in events.chunks(5000).zip(postings.chunks(5000)) {
+        let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+            "insert into stock_movements (kind, lot_id, location_id, quantity, occurred_at, actor_id, posting_id, run_id, shipment_id, reason)
+             select kind, lot, $1, quantity, at, $2, posting, run, shipment, null
+               from unnest($3::text[], $4::uuid[], $5::numeric[], $6::timestamptz[], $7::uuid[], $8::uuid[], $9::uuid[]) with ordinality
+                    as t(kind, lot, quantity, at, posting, run, shipment, n)
+              order by n
+             returning posting_id, id",
+        )
+        .bind(location_id)
+        .bind(actor.id)
+        .bind(chunk.iter().map(|e| e.kind).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|e| lot_ids[e.lot]).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|e| e.quantity).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|e| e.at).collect::<Vec<_>>())
+        .bind(keys)
+        .bind(chunk.iter().map(|e| e.run.map(|r| run_ids[r])).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|e| e.shipment.map(|s| shipment_ids[s])).collect::<Vec<_>>())
+        .fetch_all(&mut *tx)
+        .await?;
+        movement_ids.extend(rows);
+        progress.advance(chunk.len() as u64);
+    }
+    // Shipment lines, and the genealogy: every input of a run to every output.
+    let mut line_no: HashMap<usize, i32> = HashMap::new();
+    let ship_events: Vec<(usize, &Event, i64)> = events
+        .iter()
+        .zip(&postings)
+        .filter(|(e, _)| e.kind == "ship")
+        .map(|(e, k)| (e.shipment.unwrap_or_default(), e, movement_ids[k]))
+        .collect();
+    for chunk in ship_events.chunks(5000) {
+        let numbers: Vec<i32> = chunk
+            .iter()
+            .map(|(s, _, _)| {
+                let n = line_no.entry(*s).or_default();
+                *n += 1;
+                *n
+            })
+            .collect();
+        sqlx::query(
+            "insert into shipment_lines (shipment_id, line_no, lot_id, quantity, location_id, movement_id)
+             select shipment, n, lot, quantity, $1, movement from unnest($2::uuid[], $3::int[], $4::uuid[], $5::numeric[], $6::bigint[])
+                    as t(shipment, n, lot, quantity, movement)",
+        )
+        .bind(location_id)
+        .bind(chunk.iter().map(|(s, _, _)| shipment_ids[*s]).collect::<Vec<_>>())
+        .bind(&numbers)
+        .bind(chunk.iter().map(|(_, e, _)| lot_ids[e.lot]).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|(_, e, _)| -e.quantity).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|(_, _, m)| *m).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    }
+    /// A run's postings: (lot, movement) of its inputs and of its outputs.
+    type Postings = (Vec<(Uuid, i64)>, Vec<(Uuid, i64)>);
+    let mut by_run: HashMap<usize, Postings> = HashMap::new();
+    for (e, k) in events.iter().zip(&postings) {
+        if let Some(r) = e.run {
+            let entry = by_run.entry(r).or_default();
+            let item = (lot_ids[e.lot], movement_ids[k]);
+            if e.kind == "consume" { entry.0.push(item) } else { entry.1.push(item) }
+        }
+    }
+    let mut links: Vec<(Uuid, Uuid, Uuid, DateTime<Utc>, i64, i64)> = Vec::new();
+    for (r, (inputs, outputs)) in &by_run {
+        for (from, input) in inputs {
+            for (to, output) in outputs {
+                links.push((run_ids[*r], *from, *to, runs[*r].1, *input, *output));
+            }
+        }
+    }
+    for chunk in links.chunks(5000) {
+        sqlx::query(
+            "insert into genealogy_links (kind, run_id, from_lot_id, to_lot_id, occurred_at, input_movement_id, output_movement_id)
+             select 'run', run, f, t, at, i, o from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::bigint[], $6::bigint[])
+                    as x(run, f, t, at, i, o)",
+        )
+        .bind(chunk.iter().map(|l| l.0).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|l| l.1).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|l| l.2).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|l| l.3).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|l| l.4).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|l| l.5).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    }
+    let files: Vec<serde_json::Value> = [&materials, &parties, &Some(lots), &transformations, &shipments]
+        .into_iter()
+        .flatten()
+        .map(|t| serde_json::json!({ "file": t.name, "rows": t.rows.len(), "sha256": t.sha256 }))
+        .collect();
+    let summary = Summary {
+        materials: new_materials.len(),
+        parties: new_parties.len(),
+        lots: lot_rows.len(),
+        runs: runs.len(),
+        shipments: shipment_list.len(),
+        movements: events.len(),
+        links: links.len(),
+    };
+    audit::record(
+        &mut tx,
+        actor,
+        Entry::new("import", "import", dir.display()).after(&serde_json::json!({
+            "files": files, "lots": summary.lots, "runs": summary.runs, "shipments": summary.shipments, "movements": summary.movements
+        })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Ok(summary))
+}

@@ -1,0 +1,154 @@
+//! `lotline import`: a neutral CSV folder loaded whole, or refused whole with file, line, column
+//! and reason.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::helpers::{TestApp, database_url, spawn_app, texts};
+
+fn folder(files: &[(&str, &str)]) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("import-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, body) in files {
+        std::fs::write(dir.join(name), body).unwrap();
+    }
+    dir
+}
+
+async fn import(app: &TestApp, dir: &Path) -> Output {
+    Command::new(crate::embedded::BIN)
+        .arg("import")
+        .arg(dir)
+        .env("DATABASE_URL", database_url(&app.database_name().await))
+        .env("LOTLINE_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+async fn plant() -> TestApp {
+    let app = spawn_app().await;
+    sqlx::query("insert into sites (code, name) values ('P1', 'Plant')").execute(&app.pool).await.unwrap();
+    sqlx::query("insert into locations (site_id, code, name, kind) select id, 'WH', 'Warehouse', 'storage' from sites")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    app
+}
+
+const MATERIALS: &str = "code,name,kind,uom,shelf_life_days\nGRAIN,Wheat grain,raw,kg,\nMEAL,Wheat meal,intermediate,kg,30\nTANK,Meal tank,intermediate,kg,\n";
+const PARTIES: &str = "code,name,role\nFARM,Hill Farm,supplier\nSHOP,Corner Shop,customer\nCOOP,Grain Coop,supplier\nCOOP,Grain Coop,customer\n";
+
+#[tokio::test]
+async fn a_consistent_folder_is_loaded_whole_and_traced_like_live_data() {
+    let app = plant().await;
+    let dir = folder(&[
+        ("materials.csv", MATERIALS),
+        ("parties.csv", PARTIES),
+        (
+            "lots.csv",
+            "lot_code,material_code,quantity,uom,created_on,expires_on,origin,supplier_code,supplier_lot\n\
+             G1,GRAIN,100,kg,2020-01-06,,received,FARM,H-77\n\
+             G2,GRAIN,50,kg,2020-01-07,,received,COOP,\n\
+             M1,MEAL,90,kg,2020-01-08T07:56:00Z,2020-02-07,produced,,\n",
+        ),
+        (
+            "transformations.csv",
+            "run_id,performed_on,direction,lot_code,quantity\nR1,2020-01-08T07:56:00Z,in,G1,100\nR1,2020-01-08T07:56:00Z,in,G2,\"10\"\nR1,2020-01-08T07:56:00Z,out,M1,90\n",
+        ),
+        (
+            "shipments.csv",
+            "shipment_id,shipped_on,customer_code,lot_code,quantity\nS1,2020-01-09,SHOP,M1,30\nS2,2020-01-10,COOP,M1,60\n",
+        ),
+    ]);
+    let out = import(&app, &dir).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with(
+        "imported 3 lots, 1 runs, 2 shipments (7 movements, 2 genealogy links; 3 new materials, 3 new parties)"
+    ));
+    let coop: (bool, bool) = sqlx::query_as("select is_supplier, is_customer from parties where code = 'COOP'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(coop, (true, true), "a party with both roles appears twice");
+    let g1: String =
+        sqlx::query_scalar("select id::text from lots where code = 'G1'").fetch_one(&app.pool).await.unwrap();
+    let page = app.page(&format!("/trace?lot={g1}&direction=forward")).await;
+    assert_eq!(texts(&page, "#trace-lots tbody td:nth-child(2)"), vec!["G1", "M1"]);
+    assert_eq!(texts(&page, "#trace-shipments tbody td:first-child"), vec!["Corner Shop", "Grain Coop"]);
+    let g2: String =
+        sqlx::query_scalar("select id::text from lots where code = 'G2'").fetch_one(&app.pool).await.unwrap();
+    let lot = app.page(&format!("/lots/{g2}")).await;
+    assert_eq!(texts(&lot, "#stock tbody td.num"), vec!["40 kg"], "50 received, 10 consumed");
+    assert!(crate::helpers::text(&lot, "#balance-status").starts_with("The balance adds up"));
+    let entries: i64 = sqlx::query_scalar("select count(*) from audit_log where action = 'import'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(entries, 1, "one audit entry for the whole import");
+    let files: String = sqlx::query_scalar("select after::text from audit_log where action = 'import'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(files.contains("sha256") && files.contains("lots.csv"));
+}
+
+#[tokio::test]
+async fn a_folder_with_problems_is_refused_whole_naming_file_line_column_and_reason() {
+    let app = plant().await;
+    let dir = folder(&[
+        ("materials.csv", MATERIALS),
+        ("parties.csv", PARTIES),
+        (
+            "lots.csv",
+            "lot_code,material_code,quantity,uom,created_on,expires_on,origin,supplier_code,supplier_lot\n\
+             G1,GRAIN,100,kg,2020-01-06,,received,FARM,\n\
+             G1,GRAIN,5,kg,2020-01-06,,received,FARM,\n\
+             G3,SAND,5,kg,2020-01-06,,received,FARM,\n\
+             G4,GRAIN,-5,kg,2020-01-06,,received,FARM,\n\
+             G5,GRAIN,5,kg,06/01/2020,,received,FARM,\n\
+             X1,GRAIN,5,kg,2020-01-06,,received,,\n\
+             X1,MEAL,5,kg,2020-01-06,,received,,\n\
+             M1,MEAL,10,kg,2020-01-08,,produced,,\n",
+        ),
+        (
+            "transformations.csv",
+            "run_id,performed_on,direction,lot_code,quantity\nR1,2020-01-08,out,M1,10\nR2,2020-01-08,in,X1,1\nR2,2020-01-08,out,M1,1\n",
+        ),
+        ("shipments.csv", "shipment_id,shipped_on,customer_code,lot_code,quantity\nS1,2020-01-09,SHOP,G1,150\n"),
+    ]);
+    let out = import(&app, &dir).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "lots.csv line 3, column lot_code: material GRAIN has a lot “G1” already",
+        "lots.csv line 4, column material_code: there is no material “SAND”",
+        "lots.csv line 5, column quantity: the quantity must be greater than zero.",
+        "lots.csv line 6, column created_on: “06/01/2020” is not a date",
+        "transformations.csv line 3, column lot_code: the lot code “X1” names lots of several materials (GRAIN, MEAL)",
+        "run R1 needs at least one input and one output",
+        "nothing was imported",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+    assert_eq!(app.count("lots").await, 0, "nothing was loaded");
+    assert_eq!(app.count("materials").await, 0);
+
+    // A consistent folder except that it ships more than there is.
+    let short = folder(&[
+        ("materials.csv", MATERIALS),
+        ("parties.csv", PARTIES),
+        (
+            "lots.csv",
+            "lot_code,material_code,quantity,uom,created_on,expires_on,origin,supplier_code,supplier_lot\nG1,GRAIN,100,kg,2020-01-06,,received,FARM,\n",
+        ),
+        (
+            "shipments.csv",
+            "shipment_id,shipped_on,customer_code,lot_code,quantity\nS1,2020-01-09,SHOP,G1,60\nS2,2020-01-10,SHOP,G1,60\n",
+        ),
+    ]);
+    let out = import(&app, &short).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("shipments.csv line 3, column quantity: lot G1 (GRAIN) would go below zero at 2020-01-10T00:00:00Z: only 40 is there"), "{err}");
+    assert_eq!(app.count("lots").await, 0);
+}
