@@ -54,6 +54,21 @@ enum Command {
         #[arg(long)]
         location: Option<String>,
     },
+    /// Generate a large realistic plant as a CSV folder (and import it, with --import).
+    Demo {
+        /// About how many lots.
+        #[arg(long, default_value_t = 10_000)]
+        lots: usize,
+        /// The folder to write (default: a folder under the data folder).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Load the generated folder into the database too.
+        #[arg(long)]
+        import: bool,
+        /// Another seed gives another plant of the same size.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Trace a lot forward (where used) or backward (where from).
     Trace {
         /// The lot's material code.
@@ -209,6 +224,47 @@ async fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Demo { lots, out, import, seed } => {
+            anyhow::ensure!(lots >= 10, "--lots is at least 10");
+            let dir = out.unwrap_or_else(|| cli.db.data_dir.join(format!("demo-{lots}")));
+            let started = std::time::Instant::now();
+            let g = crate::generate::generate(&dir, lots, seed).with_context(|| format!("Failed to write {}", dir.display()))?;
+            println!(
+                "wrote {} lots, {} runs ({} bulk top-ups), {} shipment lines to {} in {:.1} s",
+                g.lots,
+                g.runs,
+                g.top_ups,
+                g.shipments,
+                dir.display(),
+                started.elapsed().as_secs_f64()
+            );
+            if !import {
+                println!("load it with: lotline import {}", dir.display());
+                return Ok(());
+            }
+            with_database(&cli.db, |pool| {
+                Box::pin(async move {
+                    crate::demo::load(pool).await?;
+                    let started = std::time::Instant::now();
+                    let bar = Bar::new();
+                    let result = crate::import::import(pool, &cli_actor(), &dir, None, None, &bar).await?;
+                    bar.done();
+                    match result {
+                        Ok(s) => {
+                            println!("imported {} lots, {} runs, {} shipments in {:.1} s", s.lots, s.runs, s.shipments, started.elapsed().as_secs_f64());
+                            Ok(())
+                        }
+                        Err(problems) => {
+                            for p in problems.iter().take(10) {
+                                eprintln!("{p}");
+                            }
+                            anyhow::bail!("the generated plant was refused")
+                        }
+                    }
+                })
+            })
+            .await
+        }
         Command::Import { dir, site, location } => {
             with_database(&cli.db, |pool| {
                 Box::pin(async move {
@@ -244,12 +300,12 @@ async fn run(cli: Cli) -> Result<()> {
                         .await
                         .map_err(|_| anyhow::anyhow!("there is no lot {lot} of material {material}"))?;
                     let t = crate::trace::trace(pool, id, direction, mode).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-                    match format.as_str() {
-                        "json" => println!("{}", serde_json::to_string_pretty(&t)?),
-                        "csv" => print!("{}", crate::trace::to_csv(&t)),
-                        _ => print!("{}", trace_table(&t)),
-                    }
-                    Ok(())
+                    let text = match format.as_str() {
+                        "json" => serde_json::to_string_pretty(&t)? + "\n",
+                        "csv" => crate::trace::to_csv(&t),
+                        _ => trace_table(&t),
+                    };
+                    write_out(&text)
                 })
             })
             .await
@@ -479,5 +535,14 @@ impl crate::import::Progress for Bar {
         if let Some(b) = &self.0 {
             b.inc(n);
         }
+    }
+}
+
+/// Writes to standard output; a reader that went away (`| head`) is no error.
+fn write_out(text: &str) -> Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }

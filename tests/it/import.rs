@@ -152,3 +152,43 @@ async fn a_folder_with_problems_is_refused_whole_naming_file_line_column_and_rea
     assert!(err.contains("shipments.csv line 3, column quantity: lot G1 (GRAIN) would go below zero at 2020-01-10T00:00:00Z: only 40 is there"), "{err}");
     assert_eq!(app.count("lots").await, 0);
 }
+
+#[tokio::test]
+async fn a_generated_plant_imports_cleanly_and_its_precise_traces_lie_within_the_lot_level_ones() {
+    let app = plant().await;
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("gen-{}", uuid::Uuid::new_v4().simple()));
+    let out = Command::new(crate::embedded::BIN).args(["demo", "--lots", "600", "--out"]).arg(&dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("wrote 600 lots"));
+    let out = import(&app, &dir).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let on_hand_matches: bool = sqlx::query_scalar(
+        "select coalesce(bool_and(coalesce(o.q, 0) = m.q), true) from
+           (select lot_id, sum(quantity) q from stock_movements group by lot_id) m
+           left join (select lot_id, sum(quantity) q from on_hand group by lot_id) o using (lot_id)",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(on_hand_matches, "the ledger and on-hand agree");
+    let hub: String = sqlx::query_scalar("select l.id::text from lots l join materials m on m.id = l.material_id where m.code = 'SALT' order by l.code limit 1")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let get = |mode: &'static str| {
+        let url = app.url(&format!("/api/v1/trace?lot_id={hub}&mode={mode}"));
+        let client = app.client.clone();
+        async move { client.get(url).send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let (precise, lot_level) = (get("precise").await, get("lot-level").await);
+    let codes = |v: &serde_json::Value| {
+        v["lots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["code"].as_str().unwrap().to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert!(codes(&precise).len() > 10, "the salt hub reaches many lots");
+    assert!(codes(&precise).is_subset(&codes(&lot_level)));
+}
