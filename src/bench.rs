@@ -146,3 +146,117 @@ pub async fn receive(
     }
     outcome
 }
+
+/// Latency figures for one kind of trace.
+#[derive(Debug)]
+pub struct Latency {
+    pub what: String,
+    pub median_ms: f64,
+    pub p95_ms: f64,
+    pub lots_reached: usize,
+}
+
+/// What `bench trace` measured.
+#[derive(Debug)]
+pub struct TraceReport {
+    pub lots: usize,
+    pub links: i64,
+    pub generate_s: f64,
+    pub import_s: f64,
+    pub rows: Vec<Latency>,
+}
+
+fn latency(what: String, mut times: Vec<Duration>, lots_reached: usize) -> Latency {
+    times.sort();
+    let at = |p: f64| {
+        times
+            .get(((times.len() as f64 * p) as usize).min(times.len().saturating_sub(1)))
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(0.0)
+    };
+    Latency { what, median_ms: at(0.5), p95_ms: at(0.95), lots_reached }
+}
+
+/// Generates a plant of `lots` lots, imports it into a scratch database, and times traces of
+/// `samples` typical lots and of the busiest raw lot, in both directions and modes, beside a plain
+/// recursive SQL query for the lot-level closures.
+pub async fn trace(database: &Database, lots: usize, samples: usize, keep: bool) -> Result<TraceReport> {
+    use crate::trace::{Direction, Mode};
+    let name = format!("lotline_bench_trace_{}", std::process::id());
+    let admin = database.options.clone().database("postgres");
+    db::create_database_if_missing(&admin, &name).await?;
+    let pool = db::pool(database.options.clone().database(&name), 8).await?;
+    let dir = std::env::temp_dir().join(format!("lotline-bench-{lots}-{}", std::process::id()));
+    let outcome = async {
+        db::migrate(&pool).await?;
+        crate::demo::load(&pool).await?;
+        let t = Instant::now();
+        crate::generate::generate(&dir, lots, 1)?;
+        let generate_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let bar = crate::import::Quiet;
+        crate::import::import(&pool, &Actor::system("bench"), &dir, None, None, &bar)
+            .await?
+            .map_err(|p| anyhow::anyhow!("the generated plant was refused: {}", p.first().map(|p| p.to_string()).unwrap_or_default()))?;
+        let import_s = t.elapsed().as_secs_f64();
+        sqlx::query("analyze").execute(&pool).await?;
+        let links: i64 = sqlx::query_scalar("select count(*) from genealogy_links").fetch_one(&pool).await?;
+        let typical: Vec<Uuid> = sqlx::query_scalar("select id from lots where notes = 'imported' order by md5(id::text) limit $1")
+            .bind(samples as i64)
+            .fetch_all(&pool)
+            .await?;
+        let busiest: Uuid = sqlx::query_scalar(
+            "select from_lot_id from genealogy_links group by from_lot_id order by count(*) desc limit 1",
+        )
+        .fetch_one(&pool)
+        .await?;
+        let mut rows = Vec::new();
+        for (direction, d) in [(Direction::Forward, "forward"), (Direction::Backward, "backward")] {
+            for (mode, m) in [(Mode::Precise, "precise"), (Mode::LotLevel, "lot-level")] {
+                let mut times = Vec::new();
+                let mut reached = 0;
+                for &lot in &typical {
+                    let t = Instant::now();
+                    let tr = crate::trace::trace(&pool, lot, direction, mode).await?;
+                    times.push(t.elapsed());
+                    reached = reached.max(tr.lots.len());
+                }
+                rows.push(latency(format!("typical lot, {d}, {m} (largest reached {reached})"), times, reached));
+            }
+        }
+        for (mode, m) in [(Mode::Precise, "precise"), (Mode::LotLevel, "lot-level")] {
+            let mut times = Vec::new();
+            let mut reached = 0;
+            for _ in 0..5 {
+                let t = Instant::now();
+                let tr = crate::trace::trace(&pool, busiest, Direction::Forward, mode).await?;
+                times.push(t.elapsed());
+                reached = tr.lots.len();
+            }
+            rows.push(latency(format!("busiest raw lot, forward, {m}"), times, reached));
+        }
+        // The baseline: one plain recursive query for the lot-level forward closure.
+        let recursive = "with recursive down(lot) as (select $1::uuid union select g.to_lot_id from genealogy_links g join down on g.from_lot_id = down.lot where g.reversed_at is null) select count(*) from down";
+        for (label, lots_) in [("typical lot", typical.clone()), ("busiest raw lot", vec![busiest; 5])] {
+            let mut times = Vec::new();
+            let mut reached = 0;
+            for lot in lots_ {
+                let t = Instant::now();
+                let n: i64 = sqlx::query_scalar(recursive).bind(lot).fetch_one(&pool).await?;
+                times.push(t.elapsed());
+                reached = reached.max(n as usize);
+            }
+            rows.push(latency(format!("{label}, forward, plain recursive SQL (lot-level, ids only)"), times, reached));
+        }
+        Ok(TraceReport { lots, links, generate_s, import_s, rows })
+    }
+    .await;
+    pool.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    if !keep {
+        let mut conn = PgConnection::connect_with(&admin).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists \"{name}\""))).execute(&mut conn).await?;
+        conn.close().await?;
+    }
+    outcome
+}

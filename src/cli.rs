@@ -106,6 +106,16 @@ enum BenchCommand {
         #[arg(long)]
         keep: bool,
     },
+    /// Trace latency on a generated plant of --lots lots, imported into a scratch database.
+    Trace {
+        #[arg(long, default_value_t = 10_000)]
+        lots: usize,
+        /// How many typical lots are traced.
+        #[arg(long, default_value_t = 100)]
+        samples: usize,
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -309,6 +319,18 @@ async fn run(cli: Cli) -> Result<()> {
                 })
             })
             .await
+        }
+        Command::Bench(BenchCommand::Trace { lots, samples, keep }) => {
+            let database = Database::open(&cli.db).await?;
+            println!("bench trace: a plant of {lots} lots, {samples} typical lots traced");
+            let result = crate::bench::trace(&database, lots, samples.max(1), keep).await;
+            database.close().await?;
+            let r = result?;
+            println!("{} lots, {} genealogy links; generated in {:.1} s, imported in {:.1} s", r.lots, r.links, r.generate_s, r.import_s);
+            for row in r.rows {
+                println!("  {:<78} median {:>8.2} ms  p95 {:>8.2} ms  ({} lots)", row.what, row.median_ms, row.p95_ms, row.lots_reached);
+            }
+            Ok(())
         }
         Command::Audit(AuditCommand::Verify) => with_database(&cli.db, |pool| Box::pin(audit_verify(pool))).await,
     }

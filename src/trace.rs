@@ -186,6 +186,38 @@ struct Link {
     via: String,
 }
 
+/// Every link of the lot-level closure from `start`, grouped by the lot they leave (forward) or
+/// reach (backward). One query per level of the genealogy, each for the whole frontier.
+async fn closure(pool: &PgPool, start: Uuid, forward: bool) -> Result<HashMap<Uuid, Vec<Link>>, Error> {
+    let sql = if forward {
+        "select g.from_lot_id, g.to_lot_id, g.occurred_at, coalesce(r.number, g.kind) as via
+           from genealogy_links g left join production_runs r on r.id = g.run_id
+          where g.from_lot_id = any($1) and g.reversed_at is null"
+    } else {
+        "select g.from_lot_id, g.to_lot_id, g.occurred_at, coalesce(r.number, g.kind) as via
+           from genealogy_links g left join production_runs r on r.id = g.run_id
+          where g.to_lot_id = any($1) and g.reversed_at is null"
+    };
+    let mut adjacency: HashMap<Uuid, Vec<Link>> = HashMap::new();
+    let mut frontier = vec![start];
+    adjacency.insert(start, Vec::new());
+    while !frontier.is_empty() {
+        let links: Vec<Link> = sqlx::query_as(sql).bind(&frontier).fetch_all(pool).await?;
+        let mut next = Vec::new();
+        for link in links {
+            let (owner, other) =
+                if forward { (link.from_lot_id, link.to_lot_id) } else { (link.to_lot_id, link.from_lot_id) };
+            if let std::collections::hash_map::Entry::Vacant(e) = adjacency.entry(other) {
+                e.insert(Vec::new());
+                next.push(other);
+            }
+            adjacency.entry(owner).or_default().push(link);
+        }
+        frontier = next;
+    }
+    Ok(adjacency)
+}
+
 /// Finds a lot by material code and lot code.
 pub async fn find_lot(pool: &PgPool, material: &str, code: &str) -> Result<Uuid, Error> {
     sqlx::query_scalar("select l.id from lots l join materials m on m.id = l.material_id where m.code = upper($1) and upper(l.code) = upper($2)")
@@ -199,117 +231,102 @@ pub async fn find_lot(pool: &PgPool, material: &str, code: &str) -> Result<Uuid,
 /// Traces from `start` in `direction` and `mode`.
 pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode) -> Result<Trace, Error> {
     let forward = direction == Direction::Forward;
-    // reached: lot → (best time, depth, parent, via)
-    let mut best: HashMap<Uuid, Option<DateTime<Utc>>> = HashMap::new();
-    let mut depth: HashMap<Uuid, u32> = HashMap::new();
-    let mut parent: HashMap<Uuid, (Uuid, String)> = HashMap::new();
-    let mut via: HashMap<Uuid, Vec<String>> = HashMap::new();
-    let mut adjacency: HashMap<Uuid, Vec<Link>> = HashMap::new();
-    let mut cycles: Vec<(Uuid, Uuid)> = Vec::new();
-    let mut used_links: HashSet<(Uuid, Uuid, DateTime<Utc>)> = HashSet::new();
+    let clock = std::time::Instant::now();
+    // The lot-level closure's links, fetched a whole frontier per query (one query per level);
+    // the precise walk then runs in memory over this superset.
+    let adjacency = closure(pool, start, forward).await?;
+    let next_of = |l: &Link| if forward { l.to_lot_id } else { l.from_lot_id };
 
+    // 1. When each lot is reached: forward the earliest arrival of the start lot's material,
+    //    backward the latest time it could have fed the start lot (Dijkstra on time; a lot
+    //    reached again at a better time is expanded again). Lot-level: every lot of the closure.
+    let mut best: HashMap<Uuid, Option<DateTime<Utc>>> = HashMap::new();
     best.insert(start, None);
-    depth.insert(start, 0);
-    // The heap orders by time: forward pops the earliest arrival first, backward the latest need.
-    // `None` (the start) sorts first in both.
-    let key = |t: Option<DateTime<Utc>>| -> i128 {
-        match t {
-            None => i128::MIN,
-            Some(t) if forward => t.timestamp_micros() as i128,
-            Some(t) => -(t.timestamp_micros() as i128),
+    if mode == Mode::LotLevel {
+        for lot in adjacency.keys() {
+            best.insert(*lot, None);
         }
-    };
-    let mut heap: BinaryHeap<Reverse<(i128, Uuid)>> = BinaryHeap::new();
-    heap.push(Reverse((key(None), start)));
-    while let Some(Reverse((k, lot))) = heap.pop() {
-        let at = best.get(&lot).copied().flatten();
-        if k != key(best.get(&lot).copied().flatten()) {
-            continue; // a stale entry: the lot was reached earlier (or needed later) since
-        }
-        if !adjacency.contains_key(&lot) {
-            // Fetch the links of this lot and of every other lot waiting in the heap at once.
-            let mut frontier: Vec<Uuid> =
-                heap.iter().map(|Reverse((_, l))| *l).filter(|l| !adjacency.contains_key(l)).collect();
-            frontier.push(lot);
-            frontier.sort();
-            frontier.dedup();
-            let sql = if forward {
-                "select g.from_lot_id, g.to_lot_id, g.occurred_at, coalesce(r.number, g.kind) as via
-                   from genealogy_links g left join production_runs r on r.id = g.run_id
-                  where g.from_lot_id = any($1) and g.reversed_at is null"
-            } else {
-                "select g.from_lot_id, g.to_lot_id, g.occurred_at, coalesce(r.number, g.kind) as via
-                   from genealogy_links g left join production_runs r on r.id = g.run_id
-                  where g.to_lot_id = any($1) and g.reversed_at is null"
-            };
-            let links: Vec<Link> = sqlx::query_as(sql).bind(&frontier).fetch_all(pool).await?;
-            for l in &frontier {
-                adjacency.entry(*l).or_default();
+    } else {
+        let key = |t: Option<DateTime<Utc>>| -> i128 {
+            match t {
+                None => i128::MIN,
+                Some(t) if forward => t.timestamp_micros() as i128,
+                Some(t) => -(t.timestamp_micros() as i128),
             }
-            for link in links {
-                let owner = if forward { link.from_lot_id } else { link.to_lot_id };
-                adjacency.entry(owner).or_default().push(link);
+        };
+        let mut heap: BinaryHeap<Reverse<(i128, Uuid)>> = BinaryHeap::new();
+        heap.push(Reverse((key(None), start)));
+        while let Some(Reverse((k, lot))) = heap.pop() {
+            let at = best.get(&lot).copied().flatten();
+            if k != key(at) {
+                continue; // stale: reached at a better time since
             }
-        }
-        let here_depth = depth.get(&lot).copied().unwrap_or(0);
-        for link in adjacency.get(&lot).cloned().unwrap_or_default() {
-            let next = if forward { link.to_lot_id } else { link.from_lot_id };
-            let usable = match (mode, at) {
-                (Mode::LotLevel, _) | (_, None) => true,
-                (Mode::Precise, Some(at)) => {
-                    if forward {
-                        link.occurred_at >= at
-                    } else {
-                        link.occurred_at <= at
-                    }
+            for link in adjacency.get(&lot).map(Vec::as_slice).unwrap_or_default() {
+                let usable = at.is_none_or(|a| if forward { link.occurred_at >= a } else { link.occurred_at <= a });
+                let next = next_of(link);
+                if !usable || next == start {
+                    continue;
                 }
-            };
-            if !usable {
-                continue;
-            }
-            used_links.insert((link.from_lot_id, link.to_lot_id, link.occurred_at));
-            let candidate = match mode {
-                Mode::LotLevel => None,
-                Mode::Precise => Some(link.occurred_at),
-            };
-            via.entry(next).or_default().push(link.via.clone());
-            match best.get(&next).copied() {
-                None if next != start => {
-                    best.insert(next, candidate);
-                    depth.insert(next, here_depth + 1);
-                    parent.insert(next, (lot, link.via.clone()));
-                    heap.push(Reverse((key(candidate), next)));
-                }
-                _ => {
-                    let old = best.get(&next).copied().flatten();
-                    let better = mode == Mode::Precise
-                        && next != start
-                        && match (candidate, old) {
-                            (Some(c), Some(o)) => {
-                                if forward {
-                                    c < o
-                                } else {
-                                    c > o
-                                }
+                let candidate = Some(link.occurred_at);
+                let better = match best.get(&next) {
+                    None => true,
+                    Some(old) => match (candidate, old) {
+                        (Some(c), Some(o)) => {
+                            if forward {
+                                c < *o
+                            } else {
+                                c > *o
                             }
-                            _ => false,
-                        };
-                    if better {
-                        best.insert(next, candidate);
-                        heap.push(Reverse((key(candidate), next)));
-                    }
-                    let next_depth = depth.get(&next).copied().unwrap_or(0);
-                    if next == lot || is_ancestor(&parent, next, lot) {
-                        cycles.push((lot, next));
-                    } else if here_depth + 1 < next_depth {
-                        depth.insert(next, here_depth + 1);
-                        parent.insert(next, (lot, link.via.clone()));
-                    }
+                        }
+                        _ => false,
+                    },
+                };
+                if better {
+                    best.insert(next, candidate);
+                    heap.push(Reverse((key(candidate), next)));
                 }
             }
         }
     }
+    let usable = |l: &Link| {
+        let owner = if forward { l.from_lot_id } else { l.to_lot_id };
+        match best.get(&owner) {
+            None => false,
+            Some(None) => true,
+            Some(Some(a)) => mode == Mode::LotLevel || if forward { l.occurred_at >= *a } else { l.occurred_at <= *a },
+        }
+    };
 
+    // 2. Depth (fewest links), the tree the page draws, the runs that link each lot, and the
+    //    cycles met: a breadth-first walk over the usable links.
+    let mut depth: HashMap<Uuid, u32> = HashMap::from([(start, 0)]);
+    let mut parent: HashMap<Uuid, (Uuid, String)> = HashMap::new();
+    let mut via: HashMap<Uuid, Vec<String>> = HashMap::new();
+    let mut cycles: Vec<(Uuid, Uuid)> = Vec::new();
+    let mut used_links = 0usize;
+    let mut queue = std::collections::VecDeque::from([start]);
+    while let Some(lot) = queue.pop_front() {
+        let here = depth[&lot];
+        for link in adjacency.get(&lot).map(Vec::as_slice).unwrap_or_default() {
+            if !usable(link) {
+                continue;
+            }
+            used_links += 1;
+            let next = next_of(link);
+            via.entry(next).or_default().push(link.via.clone());
+            if let Some(&d) = depth.get(&next) {
+                if d <= here && (next == lot || next == start || is_ancestor(&parent, next, lot)) {
+                    cycles.push((lot, next));
+                }
+                continue;
+            }
+            depth.insert(next, here + 1);
+            parent.insert(next, (lot, link.via.clone()));
+            queue.push_back(next);
+        }
+    }
+
+    tracing::debug!(trace.ms = clock.elapsed().as_secs_f64() * 1000.0, trace.lots = best.len(), "trace: walk done");
     let ids: Vec<Uuid> = best.keys().copied().collect();
     let mut lots = lot_facts(pool, &ids).await?;
     for l in &mut lots {
@@ -322,6 +339,7 @@ pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode)
         l.via = v;
     }
     lots.sort_by(|a, b| (a.depth, &a.material, &a.code).cmp(&(b.depth, &b.material, &b.code)));
+    tracing::debug!(trace.ms = clock.elapsed().as_secs_f64() * 1000.0, "trace: lot facts done");
     let start_lot = lots.iter().find(|l| l.id == start).cloned().ok_or(Error::NotFound)?;
     let code_of: HashMap<Uuid, String> = lots.iter().map(|l| (l.id, l.code.clone())).collect();
 
@@ -403,6 +421,7 @@ pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode)
         .collect();
     cycle_list.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
     cycle_list.dedup_by(|a, b| a.from == b.from && a.to == b.to);
+    tracing::debug!(trace.ms = clock.elapsed().as_secs_f64() * 1000.0, "trace: stock and shipments done");
     if forward && mode == Mode::Precise {
         let fractions = quantities(pool, start, &ids).await?;
         for l in &mut lots {
@@ -421,7 +440,7 @@ pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode)
         shipments,
         customers,
         cycles: cycle_list,
-        links: used_links.len(),
+        links: used_links,
     })
 }
 
