@@ -183,20 +183,20 @@ struct Link {
     from_lot_id: Uuid,
     to_lot_id: Uuid,
     occurred_at: DateTime<Utc>,
-    via: String,
+    run_id: Option<Uuid>,
+    kind: String,
 }
 
 /// Every link of the lot-level closure from `start`, grouped by the lot they leave (forward) or
 /// reach (backward). One query per level of the genealogy, each for the whole frontier.
 async fn closure(pool: &PgPool, start: Uuid, forward: bool) -> Result<HashMap<Uuid, Vec<Link>>, Error> {
+    // Index-only reads of the link table: (from lot, time) include (to lot, run), and the reverse.
     let sql = if forward {
-        "select g.from_lot_id, g.to_lot_id, g.occurred_at, coalesce(r.number, g.kind) as via
-           from genealogy_links g left join production_runs r on r.id = g.run_id
-          where g.from_lot_id = any($1) and g.reversed_at is null"
+        "select g.from_lot_id, g.to_lot_id, g.occurred_at, g.run_id, g.kind
+           from genealogy_links g where g.from_lot_id = any($1) and g.reversed_at is null"
     } else {
-        "select g.from_lot_id, g.to_lot_id, g.occurred_at, coalesce(r.number, g.kind) as via
-           from genealogy_links g left join production_runs r on r.id = g.run_id
-          where g.to_lot_id = any($1) and g.reversed_at is null"
+        "select g.from_lot_id, g.to_lot_id, g.occurred_at, g.run_id, g.kind
+           from genealogy_links g where g.to_lot_id = any($1) and g.reversed_at is null"
     };
     let mut adjacency: HashMap<Uuid, Vec<Link>> = HashMap::new();
     let mut frontier = vec![start];
@@ -301,7 +301,7 @@ pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode)
     //    cycles met: a breadth-first walk over the usable links.
     let mut depth: HashMap<Uuid, u32> = HashMap::from([(start, 0)]);
     let mut parent: HashMap<Uuid, (Uuid, String)> = HashMap::new();
-    let mut via: HashMap<Uuid, Vec<String>> = HashMap::new();
+    let mut via: HashMap<Uuid, Vec<Via>> = HashMap::new();
     let mut cycles: Vec<(Uuid, Uuid)> = Vec::new();
     let mut used_links = 0usize;
     let mut queue = std::collections::VecDeque::from([start]);
@@ -313,7 +313,7 @@ pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode)
             }
             used_links += 1;
             let next = next_of(link);
-            via.entry(next).or_default().push(link.via.clone());
+            via.entry(next).or_default().push(link.run_id.map(Via::Run).unwrap_or(Via::Kind(link.kind.clone())));
             if let Some(&d) = depth.get(&next) {
                 if d <= here && (next == lot || next == start || is_ancestor(&parent, next, lot)) {
                     cycles.push((lot, next));
@@ -321,19 +321,41 @@ pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode)
                 continue;
             }
             depth.insert(next, here + 1);
-            parent.insert(next, (lot, link.via.clone()));
+            parent.insert(next, (lot, String::new()));
             queue.push_back(next);
         }
     }
 
     tracing::debug!(trace.ms = clock.elapsed().as_secs_f64() * 1000.0, trace.lots = best.len(), "trace: walk done");
+    let run_ids: Vec<Uuid> = {
+        let mut r: Vec<Uuid> =
+            via.values().flatten().filter_map(|v| if let Via::Run(id) = v { Some(*id) } else { None }).collect();
+        r.sort();
+        r.dedup();
+        r
+    };
+    let run_numbers: HashMap<Uuid, String> =
+        sqlx::query_as::<_, (Uuid, String)>("select id, number from production_runs where id = any($1)")
+            .bind(&run_ids)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .collect();
     let ids: Vec<Uuid> = best.keys().copied().collect();
     let mut lots = lot_facts(pool, &ids).await?;
     for l in &mut lots {
         l.depth = depth.get(&l.id).copied().unwrap_or(0);
         l.reached_at = best.get(&l.id).copied().flatten();
         l.parent = parent.get(&l.id).map(|(p, _)| *p);
-        let mut v = via.remove(&l.id).unwrap_or_default();
+        let mut v: Vec<String> = via
+            .remove(&l.id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| match v {
+                Via::Run(id) => run_numbers.get(&id).cloned().unwrap_or_default(),
+                Via::Kind(k) => k,
+            })
+            .collect();
         v.sort();
         v.dedup();
         l.via = v;
@@ -431,6 +453,7 @@ pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode)
             }
         }
     }
+    tracing::debug!(trace.ms = clock.elapsed().as_secs_f64() * 1000.0, "trace: quantities done");
     Ok(Trace {
         direction,
         mode,
@@ -442,6 +465,13 @@ pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode)
         cycles: cycle_list,
         links: used_links,
     })
+}
+
+/// What linked a lot: a run (its number is looked up once), or a split or repack.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Via {
+    Run(Uuid),
+    Kind(String),
 }
 
 /// One movement in the quantity sweep, in kg (None where the unit has no known mass).
@@ -463,14 +493,20 @@ async fn quantities(
     start: Uuid,
     reached: &[Uuid],
 ) -> Result<HashMap<Uuid, (Option<Decimal>, Option<Decimal>)>, Error> {
+    // The reached lots' own movements, and every consumption of the runs that made them (an
+    // input from outside the trace still dilutes the mix). Two indexed queries, not one OR.
     let flows: Vec<Flow> = sqlx::query_as(
-        "with runs as (select distinct run_id from stock_movements where lot_id = any($1) and run_id is not null)
+        "with own as (select * from stock_movements where lot_id = any($1)),
+              runs as (select distinct run_id from own where run_id is not null),
+              flows as (select * from own
+                        union all
+                        select mv.* from stock_movements mv
+                         where mv.run_id in (select run_id from runs) and mv.kind = 'consume' and not (mv.lot_id = any($1)))
          select mv.lot_id, mv.kind,
                 mv.quantity * case when u.dimension = 'mass' then u.to_base else m.mass_per_unit_kg end as kg,
                 mv.run_id, mv.posting_id
-           from stock_movements mv join lots l on l.id = mv.lot_id join materials m on m.id = l.material_id join units u on u.code = m.uom
-          where (mv.lot_id = any($1) or (mv.kind = 'consume' and mv.run_id in (select run_id from runs)))
-            and mv.kind not in ('reversal', 'transfer')
+           from flows mv join lots l on l.id = mv.lot_id join materials m on m.id = l.material_id join units u on u.code = m.uom
+          where mv.kind not in ('reversal', 'transfer') and mv.reverses_id is null
             and not exists (select 1 from stock_movements x where x.reverses_id = mv.id)
           order by mv.occurred_at,
                    case when mv.kind in ('produce', 'split') and mv.quantity > 0 then 2 when mv.quantity < 0 then 1 else 0 end, mv.id",
