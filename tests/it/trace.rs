@@ -250,3 +250,31 @@ async fn a_forward_trace_says_how_much_of_the_start_lot_each_lot_holds_assuming_
         .unwrap();
     assert!(lot_level["lots"][0]["share"].is_null(), "quantities come with the precise mode");
 }
+
+#[tokio::test]
+async fn co_products_are_both_reached_and_a_code_shared_by_two_materials_is_traced_by_material() {
+    let app = plant().await;
+    let flour = released(&app, "FLOUR-T55", "100").await;
+    let outputs = run(&app, "DOUGH-BR", &[(&flour, "50")], &[("30", ""), ("20", "")]).await;
+    assert_eq!(outputs.len(), 2);
+    let reached = traced(&app, &flour, "forward", "precise").await;
+    assert!(outputs.iter().all(|o| reached.contains(o)), "both co-products are reached");
+    // The sugar lot received the same day gets the flour lot's code pattern; give it the same code.
+    sqlx::query(
+        "insert into lots (material_id, code, origin, site_id, made_on, tlc, tlc_source, disposition)
+         select m.id, $1, 'received', s.id, current_date, $1, 'x', 'released' from materials m, sites s where m.code = 'SUGAR' and s.code = 'RVS'",
+    )
+    .bind(&flour)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let api = |material: &'static str| {
+        let url = app.url(&format!("/api/v1/trace?material={material}&lot={flour}"));
+        let client = app.client.clone();
+        async move { client.get(url).send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    assert_eq!(api("FLOUR-T55").await["lots"].as_array().unwrap().len(), 3);
+    let sugar = api("SUGAR").await;
+    assert_eq!(sugar["lots"].as_array().unwrap().len(), 1, "the sugar lot with the same code has no genealogy");
+    assert_eq!(sugar["start"]["material"], "SUGAR");
+}
