@@ -142,12 +142,73 @@ fn graph(t: &Trace) -> Graph {
     Graph { width, height, nodes, edges, grouped }
 }
 
+/// One line of the expandable tree, in depth-first order, with how many levels close after it.
+struct TreeItem {
+    id: Uuid,
+    code: String,
+    material: String,
+    status: String,
+    children: usize,
+    closes: usize,
+}
+
+/// The tree of the trace (each lot under the lot it was first reached from), depth first.
+fn tree(t: &Trace, limit: usize) -> (Vec<TreeItem>, usize) {
+    let mut children: HashMap<Uuid, Vec<&trace::TracedLot>> = HashMap::new();
+    for l in &t.lots {
+        if let Some(p) = l.parent {
+            children.entry(p).or_default().push(l);
+        }
+    }
+    for list in children.values_mut() {
+        list.sort_by(|a, b| (&a.material, &a.code).cmp(&(&b.material, &b.code)));
+    }
+    let mut order: Vec<(&trace::TracedLot, usize)> = Vec::new();
+    let mut stack = vec![(&t.start, 0usize)];
+    while let Some((lot, depth)) = stack.pop() {
+        if order.len() >= limit {
+            break;
+        }
+        order.push((lot, depth));
+        if let Some(kids) = children.get(&lot.id) {
+            for k in kids.iter().rev() {
+                stack.push((k, depth + 1));
+            }
+        }
+    }
+    let shown = order.len();
+    let items = order
+        .iter()
+        .enumerate()
+        .map(|(i, (lot, depth))| {
+            let kids = if i + 1 < shown && order[i + 1].1 > *depth {
+                children.get(&lot.id).map(Vec::len).unwrap_or(0)
+            } else {
+                0
+            };
+            let next = order.get(i + 1).map(|(_, d)| *d).unwrap_or(0);
+            let closes = if kids > 0 { 0 } else { depth.saturating_sub(next) };
+            TreeItem {
+                id: lot.id,
+                code: lot.code.clone(),
+                material: lot.material.clone(),
+                status: lot.status.replace(' ', "-"),
+                children: kids,
+                closes,
+            }
+        })
+        .collect();
+    (items, t.lots.len().saturating_sub(shown))
+}
+
 #[derive(Template)]
 #[template(path = "trace/show.html")]
 struct TracePage {
     layout: Layout,
     t: Trace,
     graph: Graph,
+    tree: Vec<TreeItem>,
+    tree_hidden: usize,
     csv_link: String,
     other_mode_link: String,
     other_direction_link: String,
@@ -172,8 +233,11 @@ async fn page(State(state): State<AppState>, layout: Layout, Query(q): Query<Tra
     let other = if mode == Mode::Precise { Mode::LotLevel } else { Mode::Precise };
     let flip = if direction == Direction::Forward { Direction::Backward } else { Direction::Forward };
     let graph = graph(&t);
+    let (tree, tree_hidden) = tree(&t, 500);
     render(&TracePage {
         layout,
+        tree,
+        tree_hidden,
         csv_link: link(direction, mode, true),
         other_mode_link: link(direction, other, false),
         other_direction_link: link(flip, mode, false),

@@ -113,6 +113,10 @@ async fn a_diamond_reaches_the_final_lot_once_at_its_shortest_depth_and_a_lone_l
     assert_eq!(fin_level, "2");
     assert_eq!(text(&page, "[data-count=lots]"), "3");
     assert!(texts(&page, "#cycles").is_empty(), "a diamond is no cycle");
+    let tree = texts(&page, "#trace-tree a.code");
+    assert_eq!(tree.len(), 4, "the tree shows every lot once: {tree:?}");
+    assert_eq!(tree[0], raw);
+    assert_eq!(texts(&page, "#trace-tree > li > details > ul > li").len(), 2, "two branches under the raw lot");
 
     let lone = released(&app, "SALT", "5").await;
     assert_eq!(traced(&app, &lone, "forward", "precise").await, set(&[&lone]));
