@@ -145,6 +145,8 @@ pub struct Trace {
     pub customers: Vec<Customer>,
     pub cycles: Vec<Cycle>,
     pub links: usize,
+    /// Whether shares and concentrations were computed (forward, precise, and not too large).
+    pub quantities: bool,
 }
 
 impl TracedLot {
@@ -167,6 +169,10 @@ fn percent(value: Option<Decimal>) -> String {
 impl Trace {
     pub fn has_quantities(&self) -> bool {
         self.direction == Direction::Forward && self.mode == Mode::Precise
+    }
+
+    pub fn quantities_skipped(&self) -> bool {
+        self.has_quantities() && !self.quantities
     }
 
     pub fn shipped_total(&self) -> Decimal {
@@ -217,6 +223,10 @@ async fn closure(pool: &PgPool, start: Uuid, forward: bool) -> Result<HashMap<Uu
     }
     Ok(adjacency)
 }
+
+/// Shares and concentrations are computed for traces up to this many lots; beyond it the sweep
+/// over every reached lot's ledger would keep a QA manager waiting, and the lots say "unknown".
+pub const MAX_LOTS_FOR_QUANTITIES: usize = 5_000;
 
 /// Finds a lot by material code and lot code.
 pub async fn find_lot(pool: &PgPool, material: &str, code: &str) -> Result<Uuid, Error> {
@@ -444,7 +454,8 @@ pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode)
     cycle_list.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
     cycle_list.dedup_by(|a, b| a.from == b.from && a.to == b.to);
     tracing::debug!(trace.ms = clock.elapsed().as_secs_f64() * 1000.0, "trace: stock and shipments done");
-    if forward && mode == Mode::Precise {
+    let quantities_computed = forward && mode == Mode::Precise && ids.len() <= MAX_LOTS_FOR_QUANTITIES;
+    if quantities_computed {
         let fractions = quantities(pool, start, &ids).await?;
         for l in &mut lots {
             if let Some((share, concentration)) = fractions.get(&l.id) {
@@ -464,6 +475,7 @@ pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode)
         customers,
         cycles: cycle_list,
         links: used_links,
+        quantities: quantities_computed,
     })
 }
 
