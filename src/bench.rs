@@ -199,6 +199,7 @@ pub async fn trace(database: &Database, lots: usize, samples: usize, keep: bool)
             .await?
             .map_err(|p| anyhow::anyhow!("the generated plant was refused: {}", p.first().map(|p| p.to_string()).unwrap_or_default()))?;
         let import_s = t.elapsed().as_secs_f64();
+        eprintln!("  imported {lots} lots in {import_s:.1} s; tracing…");
         sqlx::query("vacuum analyze").execute(&pool).await?;
         let links: i64 = sqlx::query_scalar("select count(*) from genealogy_links").fetch_one(&pool).await?;
         let typical: Vec<Uuid> = sqlx::query_scalar("select id from lots where notes = 'imported' order by md5(id::text) limit $1")
