@@ -624,42 +624,61 @@ async fn lot_facts(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<TracedLot>, Error>
         material: String,
         material_name: String,
         code: String,
-        status: String,
+        disposition: String,
+        expires_on: Option<NaiveDate>,
+        open_holds: i64,
+        recalled: bool,
         on_hand: Decimal,
         uom: String,
         supplier: Option<String>,
         supplier_lot: Option<String>,
     }
-    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select l.id, m.code as material, m.name as material_name, l.code,
-                {STATUS_SQL} as status,
-                coalesce((select sum(quantity) from on_hand o where o.lot_id = l.id), 0) as on_hand, m.uom,
-                p.name as supplier, l.supplier_lot
-           from lots l join materials m on m.id = l.material_id left join parties p on p.id = l.supplier_id
-          where l.id = any($1)",
-        STATUS_SQL = crate::domain::status::STATUS_SQL
-    )))
+    // Holds and stock are aggregated once for the whole set (hash joins), not per lot.
+    let rows: Vec<Row> = sqlx::query_as(
+        "with ids as (select unnest($1::uuid[]) as id),
+              holds as (select h.lot_id, count(*) as open_holds,
+                               bool_or(r.id is not null and r.status = 'open' and not r.mock) as recalled
+                          from lot_holds h left join recalls r on r.id = h.recall_id
+                         where h.closed_at is null and h.lot_id in (select id from ids) group by h.lot_id),
+              stock as (select lot_id, sum(quantity) as on_hand from on_hand where lot_id in (select id from ids) group by lot_id)
+         select l.id, m.code as material, m.name as material_name, l.code, l.disposition, l.expires_on,
+                coalesce(h.open_holds, 0) as open_holds, coalesce(h.recalled, false) as recalled,
+                coalesce(s.on_hand, 0) as on_hand, m.uom, p.name as supplier, l.supplier_lot
+           from ids join lots l on l.id = ids.id join materials m on m.id = l.material_id
+           left join parties p on p.id = l.supplier_id left join holds h on h.lot_id = l.id left join stock s on s.lot_id = l.id",
+    )
     .bind(ids)
     .fetch_all(pool)
     .await?;
+    let today = Utc::now().date_naive();
     Ok(rows
         .into_iter()
-        .map(|r| TracedLot {
-            id: r.id,
-            material: r.material,
-            material_name: r.material_name,
-            code: r.code,
-            status: r.status,
-            depth: 0,
-            reached_at: None,
-            via: Vec::new(),
-            parent: None,
-            on_hand: r.on_hand,
-            uom: r.uom,
-            supplier: r.supplier,
-            supplier_lot: r.supplier_lot,
-            share: None,
-            concentration: None,
+        .map(|r| {
+            let state = crate::domain::status::LotState {
+                code: &r.code,
+                disposition: &r.disposition,
+                open_holds: r.open_holds,
+                recalled: r.recalled,
+                expires_on: r.expires_on,
+            };
+            let status = crate::domain::status::label(&state, today).to_string();
+            TracedLot {
+                id: r.id,
+                material: r.material,
+                material_name: r.material_name,
+                code: r.code,
+                status,
+                depth: 0,
+                reached_at: None,
+                via: Vec::new(),
+                parent: None,
+                on_hand: r.on_hand,
+                uom: r.uom,
+                supplier: r.supplier,
+                supplier_lot: r.supplier_lot,
+                share: None,
+                concentration: None,
+            }
         })
         .collect())
 }
