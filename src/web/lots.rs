@@ -33,9 +33,7 @@ pub fn router() -> Router<AppState> {
     let ship_back = Router::new().route("/lots/{id}/return-to-supplier", post(return_to_supplier));
     let moves = Router::new()
         .route("/lots/{id}/movements/{movement}/reverse", post(reverse))
-        .route("/lots/{id}/transfer", post(transfer))
-        .route("/lots/{id}/adjust", post(adjust))
-        .route("/lots/{id}/scrap", post(scrap))
+        .route("/lots/{id}/{action}", post(move_stock))
         .route("/lots/{id}/split", post(split));
     super::guarded(read, perm::LOTS_READ)
         .merge(super::guarded(decide, perm::QA_DECIDE))
@@ -580,40 +578,23 @@ async fn reverse(
     .await
 }
 
-async fn transfer(
+/// Transfer, adjust or scrap: one form each on the lot's page, one handler.
+async fn move_stock(
     State(state): State<AppState>,
     user: CurrentUser,
     layout: Layout,
-    Path(id): Path<String>,
+    Path((id, action)): Path<(String, String)>,
     Form(form): Form<MoveForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let result = moves::transfer(&state.pool, &user.actor(), id, &form).await;
-    respond(&state, layout, id, result, "Stock moved.", RecordForm::default()).await
-}
-
-async fn adjust(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    layout: Layout,
-    Path(id): Path<String>,
-    Form(form): Form<MoveForm>,
-) -> Result<Response> {
-    let id = super::parse_id(&id)?;
-    let result = moves::adjust(&state.pool, &user.actor(), id, &form).await;
-    respond(&state, layout, id, result, "Stock adjusted.", RecordForm::default()).await
-}
-
-async fn scrap(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    layout: Layout,
-    Path(id): Path<String>,
-    Form(form): Form<MoveForm>,
-) -> Result<Response> {
-    let id = super::parse_id(&id)?;
-    let result = moves::scrap(&state.pool, &user.actor(), id, &form).await;
-    respond(&state, layout, id, result, "Stock scrapped.", RecordForm::default()).await
+    let actor = user.actor();
+    let (result, done) = match action.as_str() {
+        "transfer" => (moves::transfer(&state.pool, &actor, id, &form).await, "Stock moved."),
+        "adjust" => (moves::adjust(&state.pool, &actor, id, &form).await, "Stock adjusted."),
+        "scrap" => (moves::scrap(&state.pool, &actor, id, &form).await, "Stock scrapped."),
+        _ => return Err(Error::NotFound),
+    };
+    respond(&state, layout, id, result, done, RecordForm::default()).await
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
