@@ -33,7 +33,7 @@ pub fn router() -> Router<AppState> {
     let ship_back = Router::new().route("/lots/{id}/return-to-supplier", post(return_to_supplier));
     let moves = Router::new()
         .route("/lots/{id}/movements/{movement}/reverse", post(reverse))
-        .route("/lots/{id}/{action}", post(move_stock))
+        .route("/lots/{id}/{action}", post(move_stock).get(no_such_page))
         .route("/lots/{id}/split", post(split));
     super::guarded(read, perm::LOTS_READ)
         .merge(super::guarded(decide, perm::QA_DECIDE))
@@ -579,6 +579,11 @@ async fn reverse(
 }
 
 /// Transfer, adjust or scrap: one form each on the lot's page, one handler.
+/// `/lots/{id}/{action}` has no pages of its own: a GET there is a page that does not exist.
+async fn no_such_page() -> Error {
+    Error::NotFound
+}
+
 async fn move_stock(
     State(state): State<AppState>,
     user: CurrentUser,

@@ -17,6 +17,18 @@ async fn an_unknown_page_is_a_friendly_not_found_page() {
 }
 
 #[tokio::test]
+async fn an_unknown_page_under_a_lot_is_not_found_for_get_and_post() {
+    let app = spawn_app().await;
+    let lot = uuid::Uuid::new_v4();
+    let response = app.get(&format!("/lots/{lot}/no-such-action")).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let page = Html::parse_document(&response.text().await.unwrap());
+    assert_eq!(text(&page, "h1"), "Not found");
+    let response = app.post_form(&format!("/lots/{lot}/no-such-action"), &[("quantity", "1")]).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
 async fn an_unknown_api_route_answers_json() {
     let app = spawn_app().await;
     let response = app.get("/api/v1/nothing").await;
