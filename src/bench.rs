@@ -164,6 +164,10 @@ pub struct TraceReport {
     pub generate_s: f64,
     pub import_s: f64,
     pub rows: Vec<Latency>,
+    /// The bench process's peak resident memory while importing, MiB.
+    pub import_peak_mib: f64,
+    /// Its peak while tracing (it hosts the server answering over HTTP), MiB.
+    pub peak_mib: f64,
 }
 
 fn latency(what: String, mut times: Vec<Duration>, lots_reached: usize) -> Latency {
@@ -177,28 +181,31 @@ fn latency(what: String, mut times: Vec<Duration>, lots_reached: usize) -> Laten
     Latency { what, median_ms: at(0.5), p95_ms: at(0.95), lots_reached }
 }
 
-/// Generates a plant of `lots` lots, imports it into a scratch database, and times traces of
-/// `samples` typical lots and of the busiest raw lot, in both directions and modes, beside a plain
-/// recursive SQL query for the lot-level closures.
-pub async fn trace(database: &Database, lots: usize, samples: usize, keep: bool) -> Result<TraceReport> {
+/// Generates a plant of `lots` lots (with the syrup tank if `tank`), imports it into a scratch
+/// database, and times traces: `samples` typical lots in both directions and modes, called in
+/// process and over HTTP; the heaviest raw lot (the silo lot with the most draws, or with `tank`
+/// the tank's first delivery) forward in both modes, in process and over HTTP; and beside them a
+/// plain recursive SQL query for the same lot-level closures, the baseline.
+pub async fn trace(database: &Database, lots: usize, samples: usize, keep: bool, tank: bool) -> Result<TraceReport> {
     use crate::trace::{Direction, Mode};
     let name = format!("lotline_bench_trace_{}", std::process::id());
     let admin = database.options.clone().database("postgres");
     db::create_database_if_missing(&admin, &name).await?;
-    let pool = db::pool(database.options.clone().database(&name), 8).await?;
+    let pool = db::pool(database.options.clone().database(&name), 16).await?;
     let dir = std::env::temp_dir().join(format!("lotline-bench-{lots}-{}", std::process::id()));
     let outcome = async {
         db::migrate(&pool).await?;
         crate::demo::load(&pool).await?;
         let t = Instant::now();
-        crate::generate::generate(&dir, lots, 1)?;
+        let generated = crate::generate::generate(&dir, lots, 1, tank, &crate::import::Quiet)?;
         let generate_s = t.elapsed().as_secs_f64();
+        reset_peak_memory();
         let t = Instant::now();
-        let bar = crate::import::Quiet;
-        crate::import::import(&pool, &Actor::system("bench"), &dir, None, None, &bar)
+        crate::import::import(&pool, &Actor::system("bench"), &dir, None, None, &crate::import::Quiet)
             .await?
             .map_err(|p| anyhow::anyhow!("the generated plant was refused: {}", p.first().map(|p| p.to_string()).unwrap_or_default()))?;
         let import_s = t.elapsed().as_secs_f64();
+        let import_peak_mib = peak_memory_mib();
         eprintln!("  imported {lots} lots in {import_s:.1} s; tracing…");
         sqlx::query("vacuum analyze").execute(&pool).await?;
         let links: i64 = sqlx::query_scalar("select count(*) from genealogy_links").fetch_one(&pool).await?;
@@ -206,11 +213,38 @@ pub async fn trace(database: &Database, lots: usize, samples: usize, keep: bool)
             .bind(samples as i64)
             .fetch_all(&pool)
             .await?;
-        let busiest: Uuid = sqlx::query_scalar(
-            "select from_lot_id from genealogy_links group by from_lot_id order by count(*) desc limit 1",
-        )
-        .fetch_one(&pool)
-        .await?;
+        let heaviest: Uuid = match &generated.tank_source {
+            Some(code) => sqlx::query_scalar("select id from lots where code = $1").bind(code).fetch_one(&pool).await?,
+            None => {
+                sqlx::query_scalar(
+                    "select g.from_lot_id from genealogy_links g join lots l on l.id = g.from_lot_id
+                      where l.origin = 'received' group by 1 order by count(*) desc limit 1",
+                )
+                .fetch_one(&pool)
+                .await?
+            }
+        };
+        let heavy_label = if tank { "tank's first delivery" } else { "heaviest raw lot (silo)" };
+
+        reset_peak_memory();
+        // The server, on an ephemeral port, with an API token of the demo administrator.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let app = crate::app::router(crate::app::AppState::new(pool.clone()));
+        let server = tokio::spawn(crate::app::serve(listener, app, std::future::pending()));
+        let admin_id: Uuid = sqlx::query_scalar("select id from users where username = 'admin'").fetch_one(&pool).await?;
+        let token = crate::auth::users::create_token(&pool, &Actor::system("bench"), admin_id, "bench")
+            .await
+            .map_err(|e| anyhow::anyhow!("API token: {e:?}"))?;
+        let http = |lot: Uuid, direction: &'static str, mode: &'static str| {
+            let token = token.clone();
+            async move {
+                let t = Instant::now();
+                let body = http_get(address, &format!("/api/v1/trace?lot_id={lot}&direction={direction}&mode={mode}"), &token).await?;
+                Ok::<_, anyhow::Error>((t.elapsed(), body.len()))
+            }
+        };
+
         let mut rows = Vec::new();
         for (direction, d) in [(Direction::Forward, "forward"), (Direction::Backward, "backward")] {
             for (mode, m) in [(Mode::Precise, "precise"), (Mode::LotLevel, "lot-level")] {
@@ -222,34 +256,55 @@ pub async fn trace(database: &Database, lots: usize, samples: usize, keep: bool)
                     times.push(t.elapsed());
                     reached = reached.max(tr.lots.len());
                 }
-                rows.push(latency(format!("typical lot, {d}, {m} (largest reached {reached})"), times, reached));
+                rows.push(latency(format!("typical lot, {d}, {m}, in process (largest reached {reached})"), times, reached));
+                let mut times = Vec::new();
+                for &lot in &typical {
+                    times.push(http(lot, d, m).await?.0);
+                }
+                rows.push(latency(format!("typical lot, {d}, {m}, over HTTP"), times, reached));
             }
         }
+        let repeat = if tank { 3 } else { 10 };
         for (mode, m) in [(Mode::Precise, "precise"), (Mode::LotLevel, "lot-level")] {
             let mut times = Vec::new();
             let mut reached = 0;
-            for _ in 0..5 {
+            for _ in 0..repeat {
                 let t = Instant::now();
-                let tr = crate::trace::trace(&pool, busiest, Direction::Forward, mode).await?;
+                let tr = crate::trace::trace(&pool, heaviest, Direction::Forward, mode).await?;
                 times.push(t.elapsed());
                 reached = tr.lots.len();
             }
-            rows.push(latency(format!("busiest raw lot, forward, {m}"), times, reached));
+            rows.push(latency(format!("{heavy_label}, forward, {m}, in process"), times, reached));
+            let mut times = Vec::new();
+            let mut bytes = 0;
+            for _ in 0..repeat {
+                let (took, size) = http(heaviest, "forward", m).await?;
+                times.push(took);
+                bytes = size;
+            }
+            rows.push(latency(format!("{heavy_label}, forward, {m}, over HTTP ({:.1} MB of JSON)", bytes as f64 / 1e6), times, reached));
         }
-        // The baseline: one plain recursive query for the lot-level forward closure.
-        let recursive = "with recursive down(lot) as (select $1::uuid union select g.to_lot_id from genealogy_links g join down on g.from_lot_id = down.lot where g.reversed_at is null) select count(*) from down";
-        for (label, lots_) in [("typical lot", typical.clone()), ("busiest raw lot", vec![busiest; 5])] {
+        // The baseline: one plain recursive query for the lot-level closure, ids only.
+        let down = "with recursive r(lot) as (select $1::uuid union select g.to_lot_id from genealogy_links g join r on g.from_lot_id = r.lot where g.reversed_at is null) select count(*) from r";
+        let up = "with recursive r(lot) as (select $1::uuid union select g.from_lot_id from genealogy_links g join r on g.to_lot_id = r.lot where g.reversed_at is null) select count(*) from r";
+        for (label, sql, lots_) in [
+            ("typical lot, forward", down, typical.clone()),
+            ("typical lot, backward", up, typical.clone()),
+            (heavy_label, down, vec![heaviest; repeat]),
+        ] {
             let mut times = Vec::new();
             let mut reached = 0;
             for lot in lots_ {
                 let t = Instant::now();
-                let n: i64 = sqlx::query_scalar(recursive).bind(lot).fetch_one(&pool).await?;
+                let n: i64 = sqlx::query_scalar(sql).bind(lot).fetch_one(&pool).await?;
                 times.push(t.elapsed());
                 reached = reached.max(n as usize);
             }
-            rows.push(latency(format!("{label}, forward, plain recursive SQL (lot-level, ids only)"), times, reached));
+            let label = if label == heavy_label { format!("{label}, forward") } else { label.to_string() };
+            rows.push(latency(format!("{label}, plain recursive SQL (lot-level, ids only)"), times, reached));
         }
-        Ok(TraceReport { lots, links, generate_s, import_s, rows })
+        server.abort();
+        Ok(TraceReport { lots, links, generate_s, import_s, rows, import_peak_mib, peak_mib: peak_memory_mib() })
     }
     .await;
     pool.close().await;
@@ -260,4 +315,39 @@ pub async fn trace(database: &Database, lots: usize, samples: usize, keep: bool)
         conn.close().await?;
     }
     outcome
+}
+
+/// One GET over a fresh connection, the whole body read; refuses anything but 200.
+async fn http_get(address: std::net::SocketAddr, path: &str, token: &str) -> Result<Vec<u8>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await?;
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    anyhow::ensure!(
+        response.starts_with(b"HTTP/1.1 200"),
+        "GET {path}: {}",
+        String::from_utf8_lossy(&response[..response.len().min(200)])
+    );
+    Ok(response)
+}
+
+/// Starts the peak resident set (VmHWM) afresh from the current one (Linux: clear_refs 5).
+fn reset_peak_memory() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The process's peak resident set (VmHWM), in MiB; 0 where /proc is not there.
+fn peak_memory_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
 }

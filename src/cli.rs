@@ -68,6 +68,10 @@ enum Command {
         /// Another seed gives another plant of the same size.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Add a syrup tank topped up for the plant's whole life and drawn by most runs: its
+        /// first delivery reaches nearly every later lot.
+        #[arg(long)]
+        tank: bool,
     },
     /// Trace a lot forward (where used) or backward (where from).
     Trace {
@@ -115,6 +119,9 @@ enum BenchCommand {
         samples: usize,
         #[arg(long)]
         keep: bool,
+        /// Generate the plant with the syrup tank (see `demo --tank`) and trace its first delivery.
+        #[arg(long)]
+        tank: bool,
     },
 }
 
@@ -234,11 +241,16 @@ async fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Demo { lots, out, import, seed } => {
+        Command::Demo { lots, out, import, seed, tank } => {
             anyhow::ensure!(lots >= 10, "--lots is at least 10");
-            let dir = out.unwrap_or_else(|| cli.db.data_dir.join(format!("demo-{lots}")));
+            let dir = out.unwrap_or_else(|| {
+                cli.db.data_dir.join(format!("demo-{lots}{}", if tank { "-tank" } else { "" }))
+            });
             let started = std::time::Instant::now();
-            let g = crate::generate::generate(&dir, lots, seed).with_context(|| format!("Failed to write {}", dir.display()))?;
+            let bar = Bar::new();
+            let g = crate::generate::generate(&dir, lots, seed, tank, &bar)
+                .with_context(|| format!("Failed to write {}", dir.display()))?;
+            bar.done();
             println!(
                 "wrote {} lots, {} runs ({} bulk top-ups), {} shipment lines to {} in {:.1} s",
                 g.lots,
@@ -320,16 +332,17 @@ async fn run(cli: Cli) -> Result<()> {
             })
             .await
         }
-        Command::Bench(BenchCommand::Trace { lots, samples, keep }) => {
+        Command::Bench(BenchCommand::Trace { lots, samples, keep, tank }) => {
             let database = Database::open(&cli.db).await?;
-            println!("bench trace: a plant of {lots} lots, {samples} typical lots traced");
-            let result = crate::bench::trace(&database, lots, samples.max(1), keep).await;
+            println!("bench trace: a plant of {lots} lots{}, {samples} typical lots traced", if tank { " with the syrup tank" } else { "" });
+            let result = crate::bench::trace(&database, lots, samples.max(1), keep, tank).await;
             database.close().await?;
             let r = result?;
             println!("{} lots, {} genealogy links; generated in {:.1} s, imported in {:.1} s", r.lots, r.links, r.generate_s, r.import_s);
             for row in r.rows {
-                println!("  {:<78} median {:>8.2} ms  p95 {:>8.2} ms  ({} lots)", row.what, row.median_ms, row.p95_ms, row.lots_reached);
+                println!("  {:<86} median {:>8.2} ms  p95 {:>8.2} ms  ({} lots)", row.what, row.median_ms, row.p95_ms, row.lots_reached);
             }
+            println!("peak memory of the bench process: {:.0} MiB importing, {:.0} MiB tracing (server and client)", r.import_peak_mib, r.peak_mib);
             Ok(())
         }
         Command::Audit(AuditCommand::Verify) => with_database(&cli.db, |pool| Box::pin(audit_verify(pool))).await,

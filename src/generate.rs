@@ -1,7 +1,10 @@
 //! `lotline demo --lots N`: a large, realistic plant written as the neutral CSV folder, for
 //! benchmarks and tryouts. Receipts from suppliers; runs consuming 2–8 lots; genealogy 3–6
-//! levels deep; a few raw lots (salt, sugar) used by hundreds of runs; about 1% bulk-tank top-ups
-//! that form cycles; finished lots shipped to many customers; quantities that balance.
+//! levels deep; silo lots of salt and sugar, each drawn by hundreds of runs before the next
+//! delivery replaces it; about 1% bulk-tank top-ups that form cycles; finished lots shipped to
+//! many customers; quantities that balance. With `tank`, also a syrup tank that is never
+//! emptied: topped up from fresh deliveries for the plant's whole life and drawn by most runs,
+//! so its first delivery reaches nearly every later lot (the worst case a trace can meet).
 //! Deterministic: the same N (and seed) gives the same plant.
 
 use std::fmt::Write as _;
@@ -46,10 +49,22 @@ pub struct Generated {
     pub runs: usize,
     pub shipments: usize,
     pub top_ups: usize,
+    /// With the tank: the code of its first delivery, the lot whose trace reaches furthest.
+    pub tank_source: Option<String>,
 }
 
-/// Writes a plant of about `lots` lots into `dir` (created if missing).
-pub fn generate(dir: &Path, lots: usize, seed: u64) -> std::io::Result<Generated> {
+/// How many runs draw from one silo lot before the next delivery replaces it.
+const SILO_DRAWS: usize = 400;
+
+/// Writes a plant of about `lots` lots into `dir` (created if missing); with `tank`, one syrup
+/// tank feeds most runs for the plant's whole life.
+pub fn generate(
+    dir: &Path,
+    lots: usize,
+    seed: u64,
+    tank: bool,
+    progress: &dyn crate::import::Progress,
+) -> std::io::Result<Generated> {
     std::fs::create_dir_all(dir)?;
     let mut rng = Rng(seed ^ lots as u64);
     let raw_materials = 40usize;
@@ -109,18 +124,62 @@ pub fn generate(dir: &Path, lots: usize, seed: u64) -> std::io::Result<Generated
     let code = |n: usize| format!("L{n:07}");
     let ts = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
 
-    // The hub lots: a few huge salt and sugar lots that hundreds of runs draw from.
-    for (m, hub_material) in material_code.iter().enumerate().take(2) {
+    // The silo lots: salt and sugar, two silos each, drawn by hundreds of runs; a delivery
+    // replaces a silo's lot once SILO_DRAWS runs have drawn from it.
+    let silo_size = SILO_DRAWS as u64 * 400 + 10_000;
+    let mut silo_draws: Vec<usize> = Vec::new();
+    let deliver = |all: &mut Vec<Lot>, lots_csv: &mut String, by_level: &mut Vec<Vec<usize>>, m: usize, at| {
+        let n = all.len();
+        all.push(Lot { code: code(n), material: m, remaining: silo_size, level: 0, created: at });
+        writeln!(lots_csv, "{},{},{silo_size},kg,{},,received,SUP-{m:03},H{n}", code(n), material_code[m], ts(at)).ok();
+        by_level[0].push(n);
+        n
+    };
+    for m in 0..2 {
         for _ in 0..2 {
-            let n = all.len();
-            all.push(Lot { code: code(n), material: m, remaining: 10_000_000, level: 0, created: clock });
-            writeln!(lots_csv, "{},{hub_material},10000000,kg,{},,received,SUP-{m:03},H{n}", code(n), ts(clock)).ok();
-            hubs.push(n);
-            by_level[0].push(n);
+            hubs.push(deliver(&mut all, &mut lots_csv, &mut by_level, m, clock));
+            silo_draws.push(0);
         }
     }
+    // The syrup tank: a level-1 bulk lot made from a first delivery, then topped up for ever.
+    let syrup_raw = raw_materials - 1;
+    let syrup = material_level.iter().position(|l| *l == 1).unwrap_or(raw_materials);
+    let mut tank_lot: Option<usize> = None;
+    if tank {
+        let first = deliver(&mut all, &mut lots_csv, &mut by_level, syrup_raw, clock);
+        generated.tank_source = Some(all[first].code.clone());
+        let t = all.len();
+        all.push(Lot { code: code(t), material: syrup, remaining: silo_size, level: 1, created: clock });
+        all[first].remaining = 0;
+        writeln!(runs_csv, "T{t:07},{},in,{},{silo_size}", ts(clock), all[first].code).ok();
+        writeln!(runs_csv, "T{t:07},{},out,{},{silo_size}", ts(clock), all[t].code).ok();
+        produced_rows.push((t, silo_size));
+        generated.runs += 1;
+        tank_lot = Some(t);
+    }
+    let mut reported = 0;
+    progress.stage("generating", lots as u64);
     while all.len() < lots {
+        if all.len() - reported >= 1000 {
+            progress.advance((all.len() - reported) as u64);
+            reported = all.len();
+        }
         clock += Duration::minutes(7 + rng.below(20) as i64);
+        // The tank is topped up from a fresh delivery when it runs low.
+        if let Some(t) = tank_lot.filter(|&t| all[t].remaining < silo_size / 4) {
+            let d = deliver(&mut all, &mut lots_csv, &mut by_level, syrup_raw, clock);
+            let before = all[t].remaining;
+            let run = format!("T{d:07}");
+            writeln!(runs_csv, "{run},{},in,{},{before}", ts(clock), all[t].code).ok();
+            writeln!(runs_csv, "{run},{},in,{},{silo_size}", ts(clock), all[d].code).ok();
+            writeln!(runs_csv, "{run},{},out,{},{}", ts(clock), all[t].code, before + silo_size).ok();
+            all[d].remaining = 0;
+            all[t].remaining = before + silo_size;
+            produced_rows.push((t, before + silo_size));
+            generated.runs += 1;
+            generated.top_ups += 1;
+            continue;
+        }
         // Keep enough raw stock: about 40% of lots are receipts.
         if all.len() < 30 || rng.chance(40) {
             let m = 2 + rng.below(raw_materials - 2);
@@ -141,8 +200,16 @@ pub fn generate(dir: &Path, lots: usize, seed: u64) -> std::io::Result<Generated
         }
         // A run one level above its deepest input.
         let level = 1 + rng.below(levels);
-        let candidates: Vec<usize> =
-            (0..level).flat_map(|l| by_level[l].iter().copied()).filter(|&i| all[i].remaining >= 10).collect();
+        // The most recent usable lots, from the level just below downwards: recent lots are the
+        // likelier inputs, as on a real floor.
+        let mut candidates: Vec<usize> = Vec::with_capacity(400);
+        for l in (0..level).rev() {
+            let room = 400 - candidates.len();
+            candidates.extend(by_level[l].iter().rev().copied().filter(|&i| all[i].remaining >= 10).take(room));
+            if candidates.len() >= 400 {
+                break;
+            }
+        }
         if candidates.len() < 2 {
             continue;
         }
@@ -150,14 +217,23 @@ pub fn generate(dir: &Path, lots: usize, seed: u64) -> std::io::Result<Generated
         let inputs = 2 + rng.below(7);
         let mut chosen: Vec<usize> = Vec::new();
         if rng.chance(70) {
-            chosen.push(hubs[rng.below(hubs.len())]);
+            let slot = rng.below(hubs.len());
+            silo_draws[slot] += 1;
+            if silo_draws[slot] > SILO_DRAWS {
+                let m = all[hubs[slot]].material;
+                hubs[slot] = deliver(&mut all, &mut lots_csv, &mut by_level, m, clock);
+                silo_draws[slot] = 1;
+            }
+            chosen.push(hubs[slot]);
+        }
+        if let Some(t) = tank_lot.filter(|_| level >= 2 && rng.chance(60)) {
+            chosen.push(t);
         }
         for _ in 0..inputs * 3 {
             if chosen.len() >= inputs {
                 break;
             }
-            // Recent lots are likelier inputs, as on a real floor.
-            let pick = candidates[candidates.len() - 1 - rng.below(candidates.len().min(400))];
+            let pick = candidates[rng.below(candidates.len())];
             if !chosen.contains(&pick) {
                 chosen.push(pick);
             }
@@ -270,6 +346,7 @@ pub fn generate(dir: &Path, lots: usize, seed: u64) -> std::io::Result<Generated
             .ok();
         }
     }
+    progress.advance((all.len() - reported) as u64);
     generated.lots = all.iter().enumerate().filter(|(i, l)| l.level == 0 || produced_total[*i] > 0).count();
     std::fs::write(dir.join("materials.csv"), materials)?;
     std::fs::write(dir.join("parties.csv"), parties)?;

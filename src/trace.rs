@@ -190,21 +190,43 @@ struct Link {
     to_lot_id: Uuid,
     occurred_at: DateTime<Utc>,
     run_id: Option<Uuid>,
-    kind: String,
+    /// The link's kind where no run made it (split, repack); None for run links.
+    kind: Option<String>,
 }
+
+/// Hashes a lot id by its last eight bytes, random in both v4 and v7 UUIDs: the walk does
+/// several map operations per link, and a keyed general-purpose hash is wasted on them.
+#[derive(Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+}
+
+type IdMap<V> = HashMap<Uuid, V, std::hash::BuildHasherDefault<IdHasher>>;
 
 /// Every link of the lot-level closure from `start`, grouped by the lot they leave (forward) or
 /// reach (backward). One query per level of the genealogy, each for the whole frontier.
-async fn closure(pool: &PgPool, start: Uuid, forward: bool) -> Result<HashMap<Uuid, Vec<Link>>, Error> {
+async fn closure(pool: &PgPool, start: Uuid, forward: bool) -> Result<IdMap<Vec<Link>>, Error> {
     // Index-only reads of the link table: (from lot, time) include (to lot, run), and the reverse.
     let sql = if forward {
-        "select g.from_lot_id, g.to_lot_id, g.occurred_at, g.run_id, g.kind
+        "select g.from_lot_id, g.to_lot_id, g.occurred_at, g.run_id, case when g.run_id is null then g.kind end as kind
            from genealogy_links g where g.from_lot_id = any($1) and g.reversed_at is null"
     } else {
-        "select g.from_lot_id, g.to_lot_id, g.occurred_at, g.run_id, g.kind
+        "select g.from_lot_id, g.to_lot_id, g.occurred_at, g.run_id, case when g.run_id is null then g.kind end as kind
            from genealogy_links g where g.to_lot_id = any($1) and g.reversed_at is null"
     };
-    let mut adjacency: HashMap<Uuid, Vec<Link>> = HashMap::new();
+    let mut adjacency: IdMap<Vec<Link>> = IdMap::default();
     let mut frontier = vec![start];
     adjacency.insert(start, Vec::new());
     while !frontier.is_empty() {
@@ -250,7 +272,7 @@ pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode)
     // 1. When each lot is reached: forward the earliest arrival of the start lot's material,
     //    backward the latest time it could have fed the start lot (Dijkstra on time; a lot
     //    reached again at a better time is expanded again). Lot-level: every lot of the closure.
-    let mut best: HashMap<Uuid, Option<DateTime<Utc>>> = HashMap::new();
+    let mut best: IdMap<Option<DateTime<Utc>>> = IdMap::default();
     best.insert(start, None);
     if mode == Mode::LotLevel {
         for lot in adjacency.keys() {
@@ -309,9 +331,10 @@ pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode)
 
     // 2. Depth (fewest links), the tree the page draws, the runs that link each lot, and the
     //    cycles met: a breadth-first walk over the usable links.
-    let mut depth: HashMap<Uuid, u32> = HashMap::from([(start, 0)]);
-    let mut parent: HashMap<Uuid, (Uuid, String)> = HashMap::new();
-    let mut via: HashMap<Uuid, Vec<Via>> = HashMap::new();
+    let mut depth: IdMap<u32> = IdMap::default();
+    depth.insert(start, 0);
+    let mut parent: IdMap<Uuid> = IdMap::default();
+    let mut via: IdMap<Vec<Via>> = IdMap::default();
     let mut cycles: Vec<(Uuid, Uuid)> = Vec::new();
     let mut used_links = 0usize;
     let mut queue = std::collections::VecDeque::from([start]);
@@ -323,7 +346,10 @@ pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode)
             }
             used_links += 1;
             let next = next_of(link);
-            via.entry(next).or_default().push(link.run_id.map(Via::Run).unwrap_or(Via::Kind(link.kind.clone())));
+            via.entry(next).or_default().push(match (link.run_id, &link.kind) {
+                (Some(run), _) => Via::Run(run),
+                (None, kind) => Via::Kind(kind.clone().unwrap_or_default()),
+            });
             if let Some(&d) = depth.get(&next) {
                 if d <= here && (next == lot || next == start || is_ancestor(&parent, next, lot)) {
                     cycles.push((lot, next));
@@ -331,7 +357,7 @@ pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode)
                 continue;
             }
             depth.insert(next, here + 1);
-            parent.insert(next, (lot, String::new()));
+            parent.insert(next, lot);
             queue.push_back(next);
         }
     }
@@ -344,19 +370,60 @@ pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode)
         r.dedup();
         r
     };
-    let run_numbers: HashMap<Uuid, String> =
+    let ids: Vec<Uuid> = best.keys().copied().collect();
+    let quantities_computed = forward && mode == Mode::Precise && ids.len() <= MAX_LOTS_FOR_QUANTITIES;
+    // The facts of what was reached, five independent reads on as many connections at once: on
+    // a trace of thousands of lots each is a few thousand index probes, and they overlap.
+    let runs = async {
         sqlx::query_as::<_, (Uuid, String)>("select id, number from production_runs where id = any($1)")
             .bind(&run_ids)
             .fetch_all(pool)
-            .await?
-            .into_iter()
-            .collect();
-    let ids: Vec<Uuid> = best.keys().copied().collect();
-    let mut lots = lot_facts(pool, &ids).await?;
+            .await
+            .map_err(Error::from)
+    };
+    let stock = async {
+        sqlx::query_as::<_, (Uuid, String, Decimal)>("select lot_id, location, quantity from trace_stock($1)")
+            .bind(&ids)
+            .fetch_all(pool)
+            .await
+            .map_err(Error::from)
+    };
+    let shipped = async {
+        if !forward {
+            return Ok(Vec::new());
+        }
+        sqlx::query_as::<_, ShipRow>(
+            "select lot_id, number, customer_code, customer, quantity, shipped_at from trace_shipments($1)",
+        )
+        .bind(&ids)
+        .fetch_all(pool)
+        .await
+        .map_err(Error::from)
+    };
+    let fractions =
+        async { if quantities_computed { quantities(pool, start, &ids).await } else { Ok(HashMap::new()) } };
+    async fn timed<T>(what: &str, clock: std::time::Instant, work: impl std::future::Future<Output = T>) -> T {
+        let out = work.await;
+        tracing::debug!(trace.ms = clock.elapsed().as_secs_f64() * 1000.0, "trace: {what} read");
+        out
+    }
+    let (run_numbers, mut lots, stock_rows, ship_rows, fractions) = tokio::try_join!(
+        timed("runs", clock, runs),
+        timed("lots", clock, lot_facts(pool, &ids)),
+        timed("stock", clock, stock),
+        timed("shipments", clock, shipped),
+        timed("quantities", clock, fractions)
+    )?;
+    let run_numbers: HashMap<Uuid, String> = run_numbers.into_iter().collect();
+    let mut on_hand: IdMap<Decimal> = IdMap::default();
+    for (lot, _, quantity) in &stock_rows {
+        *on_hand.entry(*lot).or_default() += *quantity;
+    }
     for l in &mut lots {
         l.depth = depth.get(&l.id).copied().unwrap_or(0);
         l.reached_at = best.get(&l.id).copied().flatten();
-        l.parent = parent.get(&l.id).map(|(p, _)| *p);
+        l.parent = parent.get(&l.id).copied();
+        l.on_hand = on_hand.get(&l.id).copied().unwrap_or_default();
         let mut v: Vec<String> = via
             .remove(&l.id)
             .unwrap_or_default()
@@ -369,102 +436,72 @@ pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode)
         v.sort();
         v.dedup();
         l.via = v;
+        if let Some((share, concentration)) = fractions.get(&l.id) {
+            l.share = *share;
+            l.concentration = *concentration;
+        }
     }
     lots.sort_by(|a, b| (a.depth, &a.material, &a.code).cmp(&(b.depth, &b.material, &b.code)));
-    tracing::debug!(trace.ms = clock.elapsed().as_secs_f64() * 1000.0, "trace: lot facts done");
+    tracing::debug!(
+        trace.ms = clock.elapsed().as_secs_f64() * 1000.0,
+        "trace: facts, stock, shipments and quantities done"
+    );
     let start_lot = lots.iter().find(|l| l.id == start).cloned().ok_or(Error::NotFound)?;
-    let code_of: HashMap<Uuid, String> = lots.iter().map(|l| (l.id, l.code.clone())).collect();
+    let by_id: IdMap<&TracedLot> = lots.iter().map(|l| (l.id, l)).collect();
+    let code_of = |id: &Uuid| by_id.get(id).map(|l| l.code.clone());
 
-    let stock: Vec<TracedStock> = if forward {
-        sqlx::query_as::<_, (String, String, String, Decimal, String)>(
-            "select l.code, m.code, c.code, o.quantity, m.uom from on_hand o join lots l on l.id = o.lot_id
-               join materials m on m.id = l.material_id join locations c on c.id = o.location_id
-              where o.lot_id = any($1) and o.quantity > 0 order by m.code, l.code, c.code",
-        )
-        .bind(&ids)
-        .fetch_all(pool)
-        .await?
-        .into_iter()
-        .map(|(lot, material, location, quantity, uom)| TracedStock { lot, material, location, quantity, uom })
-        .collect()
+    let mut stock: Vec<TracedStock> = if forward {
+        stock_rows
+            .into_iter()
+            .filter(|(_, _, quantity)| *quantity > Decimal::ZERO)
+            .filter_map(|(lot, location, quantity)| {
+                let l = by_id.get(&lot)?;
+                Some(TracedStock {
+                    lot: l.code.clone(),
+                    material: l.material.clone(),
+                    location,
+                    quantity,
+                    uom: l.uom.clone(),
+                })
+            })
+            .collect()
     } else {
         Vec::new()
     };
-    let shipments: Vec<TracedShipment> = if forward {
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            lot_id: Uuid,
-            number: String,
-            customer: String,
-            lot: String,
-            material: String,
-            quantity: Decimal,
-            uom: String,
-            shipped_at: DateTime<Utc>,
-        }
-        let rows: Vec<Row> = sqlx::query_as(
-            "select sl.lot_id, h.number, p.name as customer, l.code as lot, m.code as material, sl.quantity, m.uom, h.shipped_at
-               from shipment_lines sl join shipments h on h.id = sl.shipment_id join parties p on p.id = h.customer_id
-               join lots l on l.id = sl.lot_id join materials m on m.id = l.material_id
-              where sl.lot_id = any($1)
-                and not exists (select 1 from stock_movements x where x.reverses_id = sl.movement_id)
-              order by h.shipped_at, h.number",
-        )
-        .bind(&ids)
-        .fetch_all(pool)
-        .await?;
-        rows.into_iter()
-            // Precise: a shipment carries the start lot's material only if it left after it arrived.
-            .filter(|r| {
-                mode == Mode::LotLevel
-                    || r.lot_id == start
-                    || best.get(&r.lot_id).copied().flatten().is_none_or(|a| r.shipped_at >= a)
-            })
-            .map(|r| TracedShipment {
+    stock.sort_by(|a, b| (&a.material, &a.lot, &a.location).cmp(&(&b.material, &b.lot, &b.location)));
+    let mut ship_rows: Vec<ShipRow> = ship_rows
+        .into_iter()
+        // Precise: a shipment carries the start lot's material only if it left after it arrived.
+        .filter(|r| {
+            mode == Mode::LotLevel
+                || r.lot_id == start
+                || best.get(&r.lot_id).copied().flatten().is_none_or(|a| r.shipped_at >= a)
+        })
+        .collect();
+    ship_rows.sort_by(|a, b| (a.shipped_at, &a.number).cmp(&(b.shipped_at, &b.number)));
+    let mut customers: Vec<Customer> =
+        ship_rows.iter().map(|r| Customer { code: r.customer_code.clone(), name: r.customer.clone() }).collect();
+    customers.sort_by(|a, b| (&a.name, &a.code).cmp(&(&b.name, &b.code)));
+    customers.dedup_by(|a, b| a.code == b.code);
+    let shipments: Vec<TracedShipment> = ship_rows
+        .into_iter()
+        .filter_map(|r| {
+            let l = by_id.get(&r.lot_id)?;
+            Some(TracedShipment {
                 shipment: r.number,
                 customer: r.customer,
-                lot: r.lot,
-                material: r.material,
+                lot: l.code.clone(),
+                material: l.material.clone(),
                 quantity: r.quantity,
-                uom: r.uom,
+                uom: l.uom.clone(),
                 shipped_on: r.shipped_at.date_naive(),
             })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let customers: Vec<Customer> = if forward {
-        let mut names: Vec<String> = shipments.iter().map(|s| s.customer.clone()).collect();
-        names.sort();
-        names.dedup();
-        sqlx::query_as::<_, (String, String)>("select code, name from parties where name = any($1) order by name")
-            .bind(&names)
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .map(|(code, name)| Customer { code, name })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let mut cycle_list: Vec<Cycle> = cycles
-        .into_iter()
-        .filter_map(|(a, b)| Some(Cycle { from: code_of.get(&a)?.clone(), to: code_of.get(&b)?.clone() }))
+        })
         .collect();
+    let mut cycle_list: Vec<Cycle> =
+        cycles.into_iter().filter_map(|(a, b)| Some(Cycle { from: code_of(&a)?, to: code_of(&b)? })).collect();
     cycle_list.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
     cycle_list.dedup_by(|a, b| a.from == b.from && a.to == b.to);
-    tracing::debug!(trace.ms = clock.elapsed().as_secs_f64() * 1000.0, "trace: stock and shipments done");
-    let quantities_computed = forward && mode == Mode::Precise && ids.len() <= MAX_LOTS_FOR_QUANTITIES;
-    if quantities_computed {
-        let fractions = quantities(pool, start, &ids).await?;
-        for l in &mut lots {
-            if let Some((share, concentration)) = fractions.get(&l.id) {
-                l.share = *share;
-                l.concentration = *concentration;
-            }
-        }
-    }
-    tracing::debug!(trace.ms = clock.elapsed().as_secs_f64() * 1000.0, "trace: quantities done");
     Ok(Trace {
         direction,
         mode,
@@ -477,6 +514,16 @@ pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode)
         links: used_links,
         quantities: quantities_computed,
     })
+}
+
+#[derive(sqlx::FromRow)]
+struct ShipRow {
+    lot_id: Uuid,
+    number: String,
+    customer_code: String,
+    customer: String,
+    quantity: Decimal,
+    shipped_at: DateTime<Utc>,
 }
 
 /// What linked a lot: a run (its number is looked up once), or a split or repack.
@@ -601,10 +648,10 @@ async fn quantities(
 }
 
 /// Whether `candidate` lies on the path from the start to `node` in the walk's tree.
-fn is_ancestor(parent: &HashMap<Uuid, (Uuid, String)>, candidate: Uuid, node: Uuid) -> bool {
+fn is_ancestor(parent: &IdMap<Uuid>, candidate: Uuid, node: Uuid) -> bool {
     let mut current = node;
     let mut steps = 0;
-    while let Some((p, _)) = parent.get(&current) {
+    while let Some(p) = parent.get(&current) {
         if *p == candidate {
             return true;
         }
@@ -628,24 +675,13 @@ async fn lot_facts(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<TracedLot>, Error>
         expires_on: Option<NaiveDate>,
         open_holds: i64,
         recalled: bool,
-        on_hand: Decimal,
         uom: String,
         supplier: Option<String>,
         supplier_lot: Option<String>,
     }
-    // Holds and stock are aggregated once for the whole set (hash joins), not per lot.
     let rows: Vec<Row> = sqlx::query_as(
-        "with ids as (select unnest($1::uuid[]) as id),
-              holds as (select h.lot_id, count(*) as open_holds,
-                               bool_or(r.id is not null and r.status = 'open' and not r.mock) as recalled
-                          from lot_holds h left join recalls r on r.id = h.recall_id
-                         where h.closed_at is null and h.lot_id in (select id from ids) group by h.lot_id),
-              stock as (select lot_id, sum(quantity) as on_hand from on_hand where lot_id in (select id from ids) group by lot_id)
-         select l.id, m.code as material, m.name as material_name, l.code, l.disposition, l.expires_on,
-                coalesce(h.open_holds, 0) as open_holds, coalesce(h.recalled, false) as recalled,
-                coalesce(s.on_hand, 0) as on_hand, m.uom, p.name as supplier, l.supplier_lot
-           from ids join lots l on l.id = ids.id join materials m on m.id = l.material_id
-           left join parties p on p.id = l.supplier_id left join holds h on h.lot_id = l.id left join stock s on s.lot_id = l.id",
+        "select id, material, material_name, code, disposition, expires_on, open_holds, recalled, uom, supplier, supplier_lot
+           from trace_lots($1)",
     )
     .bind(ids)
     .fetch_all(pool)
@@ -672,7 +708,7 @@ async fn lot_facts(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<TracedLot>, Error>
                 reached_at: None,
                 via: Vec::new(),
                 parent: None,
-                on_hand: r.on_hand,
+                on_hand: Decimal::ZERO,
                 uom: r.uom,
                 supplier: r.supplier,
                 supplier_lot: r.supplier_lot,
