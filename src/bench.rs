@@ -166,8 +166,10 @@ pub struct TraceReport {
     pub rows: Vec<Latency>,
     /// The bench process's peak resident memory while importing, MiB.
     pub import_peak_mib: f64,
-    /// Its peak while tracing (it hosts the server answering over HTTP), MiB.
+    /// Its peak while tracing (it hosts the server answering over HTTP), MiB, and how much of
+    /// it the process held already when tracing began (what the import left allocated).
     pub peak_mib: f64,
+    pub held_mib: f64,
 }
 
 fn latency(what: String, mut times: Vec<Duration>, lots_reached: usize) -> Latency {
@@ -201,11 +203,11 @@ pub async fn trace(database: &Database, lots: usize, samples: usize, keep: bool,
         let generate_s = t.elapsed().as_secs_f64();
         reset_peak_memory();
         let t = Instant::now();
-        crate::import::import(&pool, &Actor::system("bench"), &dir, None, None, &crate::import::Quiet)
+        crate::import::import(&pool, &Actor::system("bench"), &dir, None, None, false, &crate::import::Quiet)
             .await?
             .map_err(|p| anyhow::anyhow!("the generated plant was refused: {}", p.first().map(|p| p.to_string()).unwrap_or_default()))?;
         let import_s = t.elapsed().as_secs_f64();
-        let import_peak_mib = peak_memory_mib();
+        let import_peak_mib = memory_mib("VmHWM:");
         eprintln!("  imported {lots} lots in {import_s:.1} s; tracing…");
         sqlx::query("vacuum analyze").execute(&pool).await?;
         let links: i64 = sqlx::query_scalar("select count(*) from genealogy_links").fetch_one(&pool).await?;
@@ -227,6 +229,7 @@ pub async fn trace(database: &Database, lots: usize, samples: usize, keep: bool,
         let heavy_label = if tank { "tank's first delivery" } else { "heaviest raw lot (silo)" };
 
         reset_peak_memory();
+        let held_mib = memory_mib("VmRSS:");
         // The server, on an ephemeral port, with an API token of the demo administrator.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
@@ -304,7 +307,7 @@ pub async fn trace(database: &Database, lots: usize, samples: usize, keep: bool,
             rows.push(latency(format!("{label}, plain recursive SQL (lot-level, ids only)"), times, reached));
         }
         server.abort();
-        Ok(TraceReport { lots, links, generate_s, import_s, rows, import_peak_mib, peak_mib: peak_memory_mib() })
+        Ok(TraceReport { lots, links, generate_s, import_s, rows, import_peak_mib, peak_mib: memory_mib("VmHWM:"), held_mib })
     }
     .await;
     pool.close().await;
@@ -339,13 +342,14 @@ fn reset_peak_memory() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-/// The process's peak resident set (VmHWM), in MiB; 0 where /proc is not there.
-fn peak_memory_mib() -> f64 {
+/// A line of the process's memory status (VmHWM: peak resident set; VmRSS: now), in MiB; 0
+/// where /proc is not there.
+fn memory_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
         })
         .map(|kb| kb / 1024.0)

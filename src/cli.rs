@@ -53,6 +53,10 @@ enum Command {
         /// The location the stock is put in (default: the site's first storage location).
         #[arg(long)]
         location: Option<String>,
+        /// Load in bulk whatever the size (automatic from 50,000 lots): faster, but the ledger
+        /// tables are locked until the import ends.
+        #[arg(long)]
+        bulk: bool,
     },
     /// Generate a large realistic plant as a CSV folder (and import it, with --import).
     Demo {
@@ -269,7 +273,7 @@ async fn run(cli: Cli) -> Result<()> {
                     crate::demo::load(pool).await?;
                     let started = std::time::Instant::now();
                     let bar = Bar::new();
-                    let result = crate::import::import(pool, &cli_actor(), &dir, None, None, &bar).await?;
+                    let result = crate::import::import(pool, &cli_actor(), &dir, None, None, false, &bar).await?;
                     bar.done();
                     match result {
                         Ok(s) => {
@@ -287,12 +291,12 @@ async fn run(cli: Cli) -> Result<()> {
             })
             .await
         }
-        Command::Import { dir, site, location } => {
+        Command::Import { dir, site, location, bulk } => {
             with_database(&cli.db, |pool| {
                 Box::pin(async move {
                     let started = std::time::Instant::now();
                     let bar = Bar::new();
-                    let result = crate::import::import(pool, &cli_actor(), &dir, site.as_deref(), location.as_deref(), &bar).await?;
+                    let result = crate::import::import(pool, &cli_actor(), &dir, site.as_deref(), location.as_deref(), bulk, &bar).await?;
                     bar.done();
                     match result {
                         Ok(s) => {
@@ -342,7 +346,10 @@ async fn run(cli: Cli) -> Result<()> {
             for row in r.rows {
                 println!("  {:<86} median {:>8.2} ms  p95 {:>8.2} ms  ({} lots)", row.what, row.median_ms, row.p95_ms, row.lots_reached);
             }
-            println!("peak memory of the bench process: {:.0} MiB importing, {:.0} MiB tracing (server and client)", r.import_peak_mib, r.peak_mib);
+            println!(
+                "peak memory of the bench process: {:.0} MiB importing; {:.0} MiB tracing (server and client), {:.0} MiB of it held before tracing began",
+                r.import_peak_mib, r.peak_mib, r.held_mib
+            );
             Ok(())
         }
         Command::Audit(AuditCommand::Verify) => with_database(&cli.db, |pool| Box::pin(audit_verify(pool))).await,

@@ -131,7 +131,15 @@ pub fn generate(
     let deliver = |all: &mut Vec<Lot>, lots_csv: &mut String, by_level: &mut Vec<Vec<usize>>, m: usize, at| {
         let n = all.len();
         all.push(Lot { code: code(n), material: m, remaining: silo_size, level: 0, created: at });
-        writeln!(lots_csv, "{},{},{silo_size},kg,{},,received,SUP-{m:03},H{n}", code(n), material_code[m], ts(at)).ok();
+        writeln!(
+            lots_csv,
+            "{},{},{silo_size},kg,{},,received,SUP-{:03},H{n}",
+            code(n),
+            material_code[m],
+            ts(at),
+            m % suppliers
+        )
+        .ok();
         by_level[0].push(n);
         n
     };

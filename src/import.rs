@@ -73,11 +73,18 @@ impl Problems {
     }
 }
 
-/// A CSV file's rows as header → value maps, with their line numbers.
+/// A CSV file's rows, with their line numbers.
 struct Table {
     name: String,
-    rows: Vec<(u64, HashMap<String, String>)>,
+    rows: Vec<(u64, Row)>,
     sha256: String,
+}
+
+/// One CSV record (its fields in one buffer) and the file's column positions, shared: a
+/// million-lot folder holds millions of rows, and a map per row would cost gigabytes.
+struct Row {
+    record: csv::StringRecord,
+    columns: std::sync::Arc<HashMap<String, usize>>,
 }
 
 fn read(dir: &Path, name: &str, columns: &[&str], required: bool, p: &mut Problems) -> Option<Table> {
@@ -104,13 +111,14 @@ fn read(dir: &Path, name: &str, columns: &[&str], required: bool, p: &mut Proble
             p.add(name, 1, c, format!("the column “{c}” is missing (expected: {})", columns.join(",")));
         }
     }
+    let positions: std::sync::Arc<HashMap<String, usize>> =
+        std::sync::Arc::new(headers.iter().enumerate().map(|(i, h)| (h.clone(), i)).collect());
     let mut rows = Vec::new();
     for record in reader.records() {
         match record {
             Ok(r) => {
                 let line = r.position().map(|p| p.line()).unwrap_or(0);
-                let map = headers.iter().cloned().zip(r.iter().map(str::to_string)).collect();
-                rows.push((line, map));
+                rows.push((line, Row { record: r, columns: positions.clone() }));
             }
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
@@ -121,8 +129,8 @@ fn read(dir: &Path, name: &str, columns: &[&str], required: bool, p: &mut Proble
     Some(Table { name: name.into(), rows, sha256 })
 }
 
-fn get<'a>(row: &'a HashMap<String, String>, column: &str) -> &'a str {
-    row.get(column).map(String::as_str).unwrap_or("")
+fn get<'a>(row: &'a Row, column: &str) -> &'a str {
+    row.columns.get(column).and_then(|&i| row.record.get(i)).unwrap_or("")
 }
 
 fn parse_time(value: &str) -> Option<DateTime<Utc>> {
@@ -169,13 +177,15 @@ struct Event {
     line: u64,
 }
 
-/// Loads the folder, or returns every problem found (up to 50) and loads nothing.
+/// Loads the folder, or returns every problem found (up to 50) and loads nothing. `bulk` loads
+/// in bulk (see BulkLoad) whatever the size; from BULK_LOTS lots it is chosen anyway.
 pub async fn import(
     pool: &PgPool,
     actor: &Actor,
     dir: &Path,
     site_code: Option<&str>,
     location_code: Option<&str>,
+    bulk: bool,
     progress: &(dyn Progress + Sync),
 ) -> anyhow::Result<Result<Summary, Vec<Problem>>> {
     let mut p = Problems(Vec::new());
@@ -616,7 +626,7 @@ pub async fn import(
     lap("checked");
     progress.stage("loading", total_rows);
     let mut tx = pool.begin().await?;
-    let bulk = if lot_rows.len() >= BULK_LOTS { Some(BulkLoad::begin(&mut tx).await?) } else { None };
+    let bulk = if bulk || lot_rows.len() >= BULK_LOTS { Some(BulkLoad::begin(&mut tx).await?) } else { None };
     for (code, name, kind, uom, shelf) in &new_materials {
         sqlx::query("insert into materials (code, name, kind, uom, shelf_life_days, expiry_policy, qa_required) values ($1, $2, $3, $4, $5, $6, false)")
             .bind(code)

@@ -216,39 +216,30 @@ impl std::hash::Hasher for IdHasher {
 type IdMap<V> = HashMap<Uuid, V, std::hash::BuildHasherDefault<IdHasher>>;
 
 /// Every link of the lot-level closure from `start`, grouped by the lot they leave (forward) or
-/// reach (backward). One query per level of the genealogy, each for the whole frontier.
+/// reach (backward). One round trip (migration 0008): a recursive query finds the closure's lots
+/// as the plain recursive baseline does, then their links are read from the same index; both are
+/// index-only reads of (from lot, time) include (to lot, run) and the reverse.
 async fn closure(pool: &PgPool, start: Uuid, forward: bool) -> Result<IdMap<Vec<Link>>, Error> {
-    // Index-only reads of the link table: (from lot, time) include (to lot, run), and the reverse.
     let sql = if forward {
-        "select g.from_lot_id, g.to_lot_id, g.occurred_at, g.run_id, case when g.run_id is null then g.kind end as kind
-           from genealogy_links g where g.from_lot_id = any($1) and g.reversed_at is null"
+        "select from_lot_id, to_lot_id, occurred_at, run_id, kind from trace_links_down($1)"
     } else {
-        "select g.from_lot_id, g.to_lot_id, g.occurred_at, g.run_id, case when g.run_id is null then g.kind end as kind
-           from genealogy_links g where g.to_lot_id = any($1) and g.reversed_at is null"
+        "select from_lot_id, to_lot_id, occurred_at, run_id, kind from trace_links_up($1)"
     };
+    let links: Vec<Link> = sqlx::query_as(sql).bind(start).fetch_all(pool).await?;
     let mut adjacency: IdMap<Vec<Link>> = IdMap::default();
-    let mut frontier = vec![start];
     adjacency.insert(start, Vec::new());
-    while !frontier.is_empty() {
-        let links: Vec<Link> = sqlx::query_as(sql).bind(&frontier).fetch_all(pool).await?;
-        let mut next = Vec::new();
-        for link in links {
-            let (owner, other) =
-                if forward { (link.from_lot_id, link.to_lot_id) } else { (link.to_lot_id, link.from_lot_id) };
-            if let std::collections::hash_map::Entry::Vacant(e) = adjacency.entry(other) {
-                e.insert(Vec::new());
-                next.push(other);
-            }
-            adjacency.entry(owner).or_default().push(link);
-        }
-        frontier = next;
+    for link in links {
+        let (owner, other) =
+            if forward { (link.from_lot_id, link.to_lot_id) } else { (link.to_lot_id, link.from_lot_id) };
+        adjacency.entry(other).or_default();
+        adjacency.entry(owner).or_default().push(link);
     }
     Ok(adjacency)
 }
 
 /// Shares and concentrations are computed for traces up to this many lots; beyond it the sweep
 /// over every reached lot's ledger would keep a QA manager waiting, and the lots say "unknown".
-pub const MAX_LOTS_FOR_QUANTITIES: usize = 5_000;
+pub const MAX_LOTS_FOR_QUANTITIES: usize = 10_000;
 
 /// Finds a lot by material code and lot code.
 pub async fn find_lot(pool: &PgPool, material: &str, code: &str) -> Result<Uuid, Error> {
@@ -533,8 +524,21 @@ enum Via {
     Kind(String),
 }
 
-/// One movement in the quantity sweep, in kg (None where the unit has no known mass).
+/// One movement in the quantity sweep, in the lot's own unit.
 #[derive(sqlx::FromRow)]
+struct FlowRow {
+    id: i64,
+    lot_id: Uuid,
+    kind: String,
+    quantity: Decimal,
+    run_id: Option<Uuid>,
+    posting_id: Uuid,
+    occurred_at: DateTime<Utc>,
+    /// Read as another input of a reached lot's run (it may be a reached lot's own, read twice).
+    outside: bool,
+}
+
+/// One movement in the quantity sweep, in kg (None where the unit has no known mass).
 struct Flow {
     lot_id: Uuid,
     kind: String,
@@ -552,28 +556,47 @@ async fn quantities(
     start: Uuid,
     reached: &[Uuid],
 ) -> Result<HashMap<Uuid, (Option<Decimal>, Option<Decimal>)>, Error> {
-    // The reached lots' own movements, and every consumption of the runs that made them (an
-    // input from outside the trace still dilutes the mix). Two indexed queries, not one OR.
-    let flows: Vec<Flow> = sqlx::query_as(
-        "with own as (select * from stock_movements where lot_id = any($1)),
-              runs as (select distinct run_id from own where run_id is not null),
-              flows as (select * from own
-                        union all
-                        select mv.* from stock_movements mv
-                         where mv.run_id in (select run_id from runs) and mv.kind = 'consume' and not (mv.lot_id = any($1)))
-         select mv.lot_id, mv.kind,
-                mv.quantity * case when u.dimension = 'mass' then u.to_base else m.mass_per_unit_kg end as kg,
-                mv.run_id, mv.posting_id
-           from flows mv join lots l on l.id = mv.lot_id join materials m on m.id = l.material_id join units u on u.code = m.uom
-          where mv.kind not in ('reversal', 'transfer') and mv.reverses_id is null
-            and not exists (select 1 from stock_movements x where x.reverses_id = mv.id)
-          order by mv.occurred_at,
-                   case when mv.kind in ('produce', 'split') and mv.quantity > 0 then 2 when mv.quantity < 0 then 1 else 0 end, mv.id",
+    // The reached lots' own movements and their runs' other inputs (migration 0008), then the
+    // mass of a unit of each lot they touch.
+    let reached_set: HashSet<Uuid> = reached.iter().copied().collect();
+    let mut rows: Vec<FlowRow> = sqlx::query_as(
+        "select id, lot_id, kind, quantity, run_id, posting_id, occurred_at, outside from trace_flows($1)",
     )
     .bind(reached)
     .fetch_all(pool)
     .await?;
-    let reached_set: HashSet<Uuid> = reached.iter().copied().collect();
+    rows.retain(|r| !(r.outside && reached_set.contains(&r.lot_id)));
+    tracing::debug!(trace.flows = rows.len(), "trace: flows read");
+    let mut touched: Vec<Uuid> = rows.iter().map(|r| r.lot_id).collect();
+    touched.sort_unstable();
+    touched.dedup();
+    let kg_per_unit: IdMap<Option<Decimal>> =
+        sqlx::query_as::<_, (Uuid, Option<Decimal>)>("select lot_id, kg from trace_kg_per_unit($1)")
+            .bind(&touched)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .collect();
+    tracing::debug!("trace: kg per unit read");
+    // In time order; at one instant what flows in first, then draws, then what runs put out.
+    let order = |r: &FlowRow| match (r.kind.as_str(), r.quantity > Decimal::ZERO) {
+        ("produce" | "split", true) => 2,
+        (_, false) => 1,
+        _ => 0,
+    };
+    rows.sort_by_key(|a| (a.occurred_at, order(a), a.id));
+    let flows: Vec<Flow> = rows
+        .into_iter()
+        .map(|r| Flow {
+            lot_id: r.lot_id,
+            kg: kg_per_unit.get(&r.lot_id).copied().flatten().map(|k| r.quantity * k),
+            kind: r.kind,
+            run_id: r.run_id,
+            posting_id: r.posting_id,
+        })
+        .collect();
+    let clock = std::time::Instant::now();
+    let flow_count = flows.len();
     // Per lot: content and suspect now, and suspect and content received over its life.
     #[derive(Default, Clone, Copy)]
     struct Mix {
@@ -628,6 +651,7 @@ async fn quantities(
             }
         }
     }
+    tracing::debug!(trace.flows = flow_count, trace.ms = clock.elapsed().as_secs_f64() * 1000.0, "trace: shares swept");
     let total = lots.get(&start).and_then(|m| m.received);
     let mut out = HashMap::new();
     for (id, mix) in lots {

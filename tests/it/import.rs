@@ -192,3 +192,83 @@ async fn a_generated_plant_imports_cleanly_and_its_precise_traces_lie_within_the
     assert!(codes(&precise).len() > 10, "the salt hub reaches many lots");
     assert!(codes(&precise).is_subset(&codes(&lot_level)));
 }
+
+/// Indexes and constraints of the public schema, by table and name, with their definitions.
+async fn schema_objects(pool: &sqlx::PgPool) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "select tablename::text, indexdef::text from pg_indexes where schemaname = 'public'
+         union all
+         select conrelid::regclass::text, conname::text || ' ' || pg_get_constraintdef(oid) from pg_constraint where connamespace = 'public'::regnamespace
+         union all
+         select tgrelid::regclass::text, tgname || ' ' || tgenabled::text from pg_trigger where not tgisinternal
+         order by 1, 2",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_bulk_load_gives_the_same_plant_as_a_row_checked_one_and_restores_every_index_and_key() {
+    let (rows, bulk) = (plant().await, plant().await);
+    let before = schema_objects(&bulk.pool).await;
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("tank-{}", uuid::Uuid::new_v4().simple()));
+    let out = Command::new(crate::embedded::BIN)
+        .args(["demo", "--lots", "800", "--tank", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = import(&rows, &dir).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(crate::embedded::BIN)
+        .arg("import")
+        .arg(&dir)
+        .arg("--bulk")
+        .env("DATABASE_URL", database_url(&bulk.database_name().await))
+        .env("LOTLINE_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(schema_objects(&bulk.pool).await, before, "every index, key and trigger is back as it was");
+
+    // The same stock, ledger and genealogy.
+    let facts = |pool: sqlx::PgPool| async move {
+        let stock: Vec<(String, String)> = sqlx::query_as(
+            "select l.code, o.quantity::text from on_hand o join lots l on l.id = o.lot_id where o.quantity <> 0 order by 1",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let counts: (i64, i64, i64) = sqlx::query_as(
+            "select (select count(*) from stock_movements), (select count(*) from genealogy_links), (select count(*) from shipment_lines)",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        (stock, counts)
+    };
+    let (a, b) = (facts(rows.pool.clone()).await, facts(bulk.pool.clone()).await);
+    assert!(a.0.len() > 100, "stock is on hand");
+    assert_eq!(a, b);
+
+    // The tank's first delivery reaches most of the plant, and both answer the same.
+    let trace = |app: &TestApp| {
+        let url = app.url("/api/v1/trace?material=RAW-039&lot=L0000004&mode=precise");
+        let client = app.client.clone();
+        async move { client.get(url).send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let (ta, tb) = (trace(&rows).await, trace(&bulk).await);
+    let summary = |v: &serde_json::Value| {
+        v["lots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| format!("{} {} {} {}", l["code"], l["depth"], l["share"], l["on_hand"]))
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert!(summary(&ta).len() > 800 / 3, "the tank reaches a large part of the plant: {}", summary(&ta).len());
+    assert_eq!(summary(&ta), summary(&tb));
+    assert_eq!(ta["shipments"].as_array().map(Vec::len), tb["shipments"].as_array().map(Vec::len));
+    assert!(!ta["cycles"].as_array().unwrap().is_empty(), "the tank's top-ups are cycles");
+}
