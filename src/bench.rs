@@ -239,13 +239,16 @@ pub async fn trace(database: &Database, lots: usize, samples: usize, keep: bool,
         let token = crate::auth::users::create_token(&pool, &Actor::system("bench"), admin_id, "bench")
             .await
             .map_err(|e| anyhow::anyhow!("API token: {e:?}"))?;
-        let http = |lot: Uuid, direction: &'static str, mode: &'static str| {
+        let fetch = |path: String| {
             let token = token.clone();
             async move {
                 let t = Instant::now();
-                let body = http_get(address, &format!("/api/v1/trace?lot_id={lot}&direction={direction}&mode={mode}"), &token).await?;
+                let body = http_get(address, &path, &token).await?;
                 Ok::<_, anyhow::Error>((t.elapsed(), body.len()))
             }
+        };
+        let http = |lot: Uuid, direction: &'static str, mode: &'static str| {
+            fetch(format!("/api/v1/trace?lot_id={lot}&direction={direction}&mode={mode}"))
         };
 
         let mut rows = Vec::new();
@@ -286,6 +289,13 @@ pub async fn trace(database: &Database, lots: usize, samples: usize, keep: bool,
                 bytes = size;
             }
             rows.push(latency(format!("{heavy_label}, forward, {m}, over HTTP ({:.1} MB of JSON)", bytes as f64 / 1e6), times, reached));
+            let mut times = Vec::new();
+            for _ in 0..repeat {
+                let (took, size) = fetch(format!("/trace?lot_id={heaviest}&direction=forward&mode={m}")).await?;
+                times.push(took);
+                bytes = size;
+            }
+            rows.push(latency(format!("{heavy_label}, forward, {m}, the trace page ({:.1} MB of HTML)", bytes as f64 / 1e6), times, reached));
         }
         // The baseline: one plain recursive query for the lot-level closure, ids only.
         let down = "with recursive r(lot) as (select $1::uuid union select g.to_lot_id from genealogy_links g join r on g.from_lot_id = r.lot where g.reversed_at is null) select count(*) from r";

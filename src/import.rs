@@ -844,6 +844,7 @@ pub async fn import(
         .await?;
     }
     lap("links written");
+    let bulk_loaded = bulk.is_some();
     if let Some(bulk) = bulk {
         progress.stage("indexing", bulk.steps());
         bulk.finish(&mut tx, progress).await?;
@@ -873,6 +874,17 @@ pub async fn import(
     .await?;
     tx.commit().await?;
     lap("committed");
+    if bulk_loaded {
+        // Fresh statistics and visibility for the planner and for index-only reads (a trace
+        // reads the link index only where the visibility map says the rows are visible to all);
+        // autovacuum would get there, minutes later.
+        progress.stage("analysing", BULK_TABLES.len() as u64);
+        for table in BULK_TABLES {
+            sqlx::query(sqlx::AssertSqlSafe(format!("vacuum (analyze) {table}"))).execute(pool).await?;
+            progress.advance(1);
+        }
+        lap("vacuumed and analysed");
+    }
     Ok(Ok(summary))
 }
 

@@ -383,13 +383,44 @@ pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode)
         if !forward {
             return Ok(Vec::new());
         }
-        sqlx::query_as::<_, ShipRow>(
-            "select lot_id, number, customer_code, customer, quantity, shipped_at from trace_shipments($1)",
-        )
-        .bind(&ids)
-        .fetch_all(pool)
-        .await
-        .map_err(Error::from)
+        #[derive(sqlx::FromRow)]
+        struct Line {
+            lot_id: Uuid,
+            number: String,
+            customer_id: Uuid,
+            quantity: Decimal,
+            shipped_at: DateTime<Utc>,
+        }
+        let lines: Vec<Line> =
+            sqlx::query_as("select lot_id, number, customer_id, quantity, shipped_at from trace_shipments($1)")
+                .bind(&ids)
+                .fetch_all(pool)
+                .await?;
+        let mut customer_ids: Vec<Uuid> = lines.iter().map(|l| l.customer_id).collect();
+        customer_ids.sort_unstable();
+        customer_ids.dedup();
+        let customers: HashMap<Uuid, (String, String)> =
+            sqlx::query_as::<_, (Uuid, String, String)>("select id, code, name from parties where id = any($1)")
+                .bind(&customer_ids)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(|(id, code, name)| (id, (code, name)))
+                .collect();
+        Ok(lines
+            .into_iter()
+            .map(|l| {
+                let (customer_code, customer) = customers.get(&l.customer_id).cloned().unwrap_or_default();
+                ShipRow {
+                    lot_id: l.lot_id,
+                    number: l.number,
+                    customer_code,
+                    customer,
+                    quantity: l.quantity,
+                    shipped_at: l.shipped_at,
+                }
+            })
+            .collect())
     };
     let fractions =
         async { if quantities_computed { quantities(pool, start, &ids).await } else { Ok(HashMap::new()) } };
@@ -507,7 +538,6 @@ pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode)
     })
 }
 
-#[derive(sqlx::FromRow)]
 struct ShipRow {
     lot_id: Uuid,
     number: String,
@@ -692,24 +722,48 @@ async fn lot_facts(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<TracedLot>, Error>
     #[derive(sqlx::FromRow)]
     struct Row {
         id: Uuid,
-        material: String,
-        material_name: String,
         code: String,
+        material_id: Uuid,
+        supplier_id: Option<Uuid>,
+        supplier_lot: Option<String>,
         disposition: String,
         expires_on: Option<NaiveDate>,
         open_holds: i64,
         recalled: bool,
-        uom: String,
-        supplier: Option<String>,
-        supplier_lot: Option<String>,
     }
     let rows: Vec<Row> = sqlx::query_as(
-        "select id, material, material_name, code, disposition, expires_on, open_holds, recalled, uom, supplier, supplier_lot
+        "select id, code, material_id, supplier_id, supplier_lot, disposition, expires_on, open_holds, recalled
            from trace_lots($1)",
     )
     .bind(ids)
     .fetch_all(pool)
     .await?;
+    // The few materials and suppliers they name, read once each.
+    let distinct = |mut v: Vec<Uuid>| {
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let material_ids = distinct(rows.iter().map(|r| r.material_id).collect());
+    let supplier_ids = distinct(rows.iter().filter_map(|r| r.supplier_id).collect());
+    let materials = async {
+        sqlx::query_as::<_, (Uuid, String, String, String)>(
+            "select id, code, name, uom from materials where id = any($1)",
+        )
+        .bind(&material_ids)
+        .fetch_all(pool)
+        .await
+    };
+    let suppliers = async {
+        sqlx::query_as::<_, (Uuid, String)>("select id, name from parties where id = any($1)")
+            .bind(&supplier_ids)
+            .fetch_all(pool)
+            .await
+    };
+    let (materials, suppliers) = tokio::try_join!(materials, suppliers)?;
+    let materials: HashMap<Uuid, (String, String, String)> =
+        materials.into_iter().map(|(id, code, name, uom)| (id, (code, name, uom))).collect();
+    let suppliers: HashMap<Uuid, String> = suppliers.into_iter().collect();
     let today = Utc::now().date_naive();
     Ok(rows
         .into_iter()
@@ -722,10 +776,11 @@ async fn lot_facts(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<TracedLot>, Error>
                 expires_on: r.expires_on,
             };
             let status = crate::domain::status::label(&state, today).to_string();
+            let (material, material_name, uom) = materials.get(&r.material_id).cloned().unwrap_or_default();
             TracedLot {
                 id: r.id,
-                material: r.material,
-                material_name: r.material_name,
+                material,
+                material_name,
                 code: r.code,
                 status,
                 depth: 0,
@@ -733,8 +788,8 @@ async fn lot_facts(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<TracedLot>, Error>
                 via: Vec::new(),
                 parent: None,
                 on_hand: Decimal::ZERO,
-                uom: r.uom,
-                supplier: r.supplier,
+                uom,
+                supplier: r.supplier_id.and_then(|id| suppliers.get(&id).cloned()),
                 supplier_lot: r.supplier_lot,
                 share: None,
                 concentration: None,
