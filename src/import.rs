@@ -4,6 +4,7 @@
 //! in before what flows out — and a set under which any lot would go negative is refused.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -738,30 +739,75 @@ pub async fn import(
     lap("runs and shipments written");
     // The ledger, in time order; each movement's posting id is its own key to find its id again.
     let postings: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
-    let mut movement_ids: HashMap<Uuid, i64> = HashMap::new();
-    for (chunk, keys) in events.chunks(5000).zip(postings.chunks(5000)) {
-        let rows: Vec<(Uuid, i64)> = sqlx::query_as(
-            "insert into stock_movements (kind, lot_id, location_id, quantity, occurred_at, actor_id, posting_id, run_id, shipment_id, reason)
-             select kind, lot, $1, quantity, at, $2, posting, run, shipment, null
-               from unnest($3::text[], $4::uuid[], $5::numeric[], $6::timestamptz[], $7::uuid[], $8::uuid[], $9::uuid[]) with ordinality
-                    as t(kind, lot, quantity, at, posting, run, shipment, n)
-              order by n
-             returning posting_id, id",
-        )
-        .bind(location_id)
-        .bind(actor.id)
-        .bind(chunk.iter().map(|e| e.kind).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|e| lot_ids[e.lot]).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|e| e.quantity).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|e| e.at).collect::<Vec<_>>())
-        .bind(keys)
-        .bind(chunk.iter().map(|e| e.run.map(|r| run_ids[r])).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|e| e.shipment.map(|s| shipment_ids[s])).collect::<Vec<_>>())
-        .fetch_all(&mut *tx)
-        .await?;
-        movement_ids.extend(rows);
-        progress.advance(chunk.len() as u64);
-    }
+    // Each event's movement id, in event order.
+    let movement_of: Vec<i64> = if bulk.is_some() {
+        // Bulk: the ledger is locked by this transaction (its indexes were dropped), so a block of
+        // ids is reserved from its sequence and the rows go in by COPY.
+        let first: i64 = sqlx::query_scalar("select nextval(pg_get_serial_sequence('stock_movements', 'id'))")
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query("select setval(pg_get_serial_sequence('stock_movements', 'id'), $1)")
+            .bind(first + events.len() as i64 - 1)
+            .execute(&mut *tx)
+            .await?;
+        let ids: Vec<i64> = (0..events.len() as i64).map(|i| first + i).collect();
+        let mut copy = tx
+            .copy_in_raw(
+                "copy stock_movements (id, kind, lot_id, location_id, quantity, occurred_at, actor_id, posting_id, run_id, shipment_id)
+                 from stdin (format csv)",
+            )
+            .await?;
+        let blank = String::new();
+        let actor_id = actor.id.map(|a| a.to_string()).unwrap_or_default();
+        for ((chunk, keys), ids) in events.chunks(COPY_ROWS).zip(postings.chunks(COPY_ROWS)).zip(ids.chunks(COPY_ROWS))
+        {
+            let mut text = String::with_capacity(chunk.len() * 200);
+            for ((e, key), id) in chunk.iter().zip(keys).zip(ids) {
+                let run = e.run.map(|r| run_ids[r].to_string()).unwrap_or_else(|| blank.clone());
+                let shipment = e.shipment.map(|s| shipment_ids[s].to_string()).unwrap_or_else(|| blank.clone());
+                writeln!(
+                    text,
+                    "{id},{},{},{location_id},{},{},{},{key},{run},{shipment}",
+                    e.kind,
+                    lot_ids[e.lot],
+                    e.quantity,
+                    e.at.to_rfc3339(),
+                    actor_id
+                )
+                .ok();
+            }
+            copy.send(text.into_bytes()).await?;
+            progress.advance(chunk.len() as u64);
+        }
+        copy.finish().await?;
+        ids
+    } else {
+        let mut movement_ids: HashMap<Uuid, i64> = HashMap::new();
+        for (chunk, keys) in events.chunks(5000).zip(postings.chunks(5000)) {
+            let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+                "insert into stock_movements (kind, lot_id, location_id, quantity, occurred_at, actor_id, posting_id, run_id, shipment_id, reason)
+                 select kind, lot, $1, quantity, at, $2, posting, run, shipment, null
+                   from unnest($3::text[], $4::uuid[], $5::numeric[], $6::timestamptz[], $7::uuid[], $8::uuid[], $9::uuid[]) with ordinality
+                        as t(kind, lot, quantity, at, posting, run, shipment, n)
+                  order by n
+                 returning posting_id, id",
+            )
+            .bind(location_id)
+            .bind(actor.id)
+            .bind(chunk.iter().map(|e| e.kind).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|e| lot_ids[e.lot]).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|e| e.quantity).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|e| e.at).collect::<Vec<_>>())
+            .bind(keys)
+            .bind(chunk.iter().map(|e| e.run.map(|r| run_ids[r])).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|e| e.shipment.map(|s| shipment_ids[s])).collect::<Vec<_>>())
+            .fetch_all(&mut *tx)
+            .await?;
+            movement_ids.extend(rows);
+            progress.advance(chunk.len() as u64);
+        }
+        postings.iter().map(|k| movement_ids[k]).collect()
+    };
     if bulk.is_some() {
         // The on-hand trigger is off for a bulk load: the balances checked above go in at once.
         let held: Vec<(Uuid, Decimal)> =
@@ -783,9 +829,9 @@ pub async fn import(
     let mut line_no: HashMap<usize, i32> = HashMap::new();
     let ship_events: Vec<(usize, &Event, i64)> = events
         .iter()
-        .zip(&postings)
+        .zip(&movement_of)
         .filter(|(e, _)| e.kind == "ship")
-        .map(|(e, k)| (e.shipment.unwrap_or_default(), e, movement_ids[k]))
+        .map(|(e, m)| (e.shipment.unwrap_or_default(), e, *m))
         .collect();
     for chunk in ship_events.chunks(5000) {
         let numbers: Vec<i32> = chunk
@@ -813,10 +859,10 @@ pub async fn import(
     /// A run's postings: (lot, movement) of its inputs and of its outputs.
     type Postings = (Vec<(Uuid, i64)>, Vec<(Uuid, i64)>);
     let mut by_run: HashMap<usize, Postings> = HashMap::new();
-    for (e, k) in events.iter().zip(&postings) {
+    for (e, m) in events.iter().zip(&movement_of) {
         if let Some(r) = e.run {
             let entry = by_run.entry(r).or_default();
-            let item = (lot_ids[e.lot], movement_ids[k]);
+            let item = (lot_ids[e.lot], *m);
             if e.kind == "consume" { entry.0.push(item) } else { entry.1.push(item) }
         }
     }
@@ -828,20 +874,37 @@ pub async fn import(
             }
         }
     }
-    for chunk in links.chunks(5000) {
-        sqlx::query(
-            "insert into genealogy_links (kind, run_id, from_lot_id, to_lot_id, occurred_at, input_movement_id, output_movement_id)
-             select 'run', run, f, t, at, i, o from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::bigint[], $6::bigint[])
-                    as x(run, f, t, at, i, o)",
-        )
-        .bind(chunk.iter().map(|l| l.0).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|l| l.1).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|l| l.2).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|l| l.3).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|l| l.4).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|l| l.5).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await?;
+    if bulk.is_some() {
+        let mut copy = tx
+            .copy_in_raw(
+                "copy genealogy_links (kind, run_id, from_lot_id, to_lot_id, occurred_at, input_movement_id, output_movement_id)
+                 from stdin (format csv)",
+            )
+            .await?;
+        for chunk in links.chunks(COPY_ROWS) {
+            let mut text = String::with_capacity(chunk.len() * 160);
+            for (run, from, to, at, input, output) in chunk {
+                writeln!(text, "run,{run},{from},{to},{},{input},{output}", at.to_rfc3339()).ok();
+            }
+            copy.send(text.into_bytes()).await?;
+        }
+        copy.finish().await?;
+    } else {
+        for chunk in links.chunks(5000) {
+            sqlx::query(
+                "insert into genealogy_links (kind, run_id, from_lot_id, to_lot_id, occurred_at, input_movement_id, output_movement_id)
+                 select 'run', run, f, t, at, i, o from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::bigint[], $6::bigint[])
+                        as x(run, f, t, at, i, o)",
+            )
+            .bind(chunk.iter().map(|l| l.0).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|l| l.1).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|l| l.2).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|l| l.3).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|l| l.4).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|l| l.5).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
     }
     lap("links written");
     let bulk_loaded = bulk.is_some();
@@ -887,6 +950,9 @@ pub async fn import(
     }
     Ok(Ok(summary))
 }
+
+/// Rows per COPY message in a bulk load.
+const COPY_ROWS: usize = 20_000;
 
 /// Imports of at least this many lots are loaded the way PostgreSQL advises for bulk loads.
 pub const BULK_LOTS: usize = 50_000;
