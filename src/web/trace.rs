@@ -212,7 +212,13 @@ struct TracePage {
     csv_link: String,
     other_mode_link: String,
     other_direction_link: String,
+    /// Rows shown per table: a trace of a tank reaching 100,000 lots would otherwise be a 60 MB
+    /// page; the summary counts everything and the CSV holds every row.
+    page_rows: usize,
 }
+
+/// Rows of each table the trace page shows.
+pub const PAGE_ROWS: usize = 1_000;
 
 async fn page(State(state): State<AppState>, layout: Layout, Query(q): Query<TraceQuery>) -> Result<Response> {
     let (lot, direction, mode) = resolve(&state, &q).await?;
@@ -241,6 +247,7 @@ async fn page(State(state): State<AppState>, layout: Layout, Query(q): Query<Tra
         csv_link: link(direction, mode, true),
         other_mode_link: link(direction, other, false),
         other_direction_link: link(flip, mode, false),
+        page_rows: PAGE_ROWS,
         t,
         graph,
     })

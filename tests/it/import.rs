@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::helpers::{TestApp, database_url, spawn_app, texts};
+use crate::helpers::{TestApp, database_url, sel, spawn_app, text, texts};
 
 fn folder(files: &[(&str, &str)]) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("import-{}", uuid::Uuid::new_v4().simple()));
@@ -271,4 +271,57 @@ async fn a_bulk_load_gives_the_same_plant_as_a_row_checked_one_and_restores_ever
     assert_eq!(summary(&ta), summary(&tb));
     assert_eq!(ta["shipments"].as_array().map(Vec::len), tb["shipments"].as_array().map(Vec::len));
     assert!(!ta["cycles"].as_array().unwrap().is_empty(), "the tank's top-ups are cycles");
+}
+
+#[tokio::test]
+async fn a_trace_of_more_lots_than_a_page_holds_shows_the_first_and_counts_them_all() {
+    let app = plant().await;
+    let outputs = 1_050;
+    let mut lots = String::from(
+        "lot_code,material_code,quantity,uom,created_on,expires_on,origin,supplier_code,supplier_lot\nG1,GRAIN,5000,kg,2020-01-06,,received,FARM,H-1\n",
+    );
+    let mut runs = String::from("run_id,performed_on,direction,lot_code,quantity\nR1,2020-01-08,in,G1,4200\n");
+    for i in 0..outputs {
+        lots.push_str(&format!("M{i:04},MEAL,4,kg,2020-01-08,,produced,,\n"));
+        runs.push_str(&format!("R1,2020-01-08,out,M{i:04},4\n"));
+    }
+    let dir = folder(&[
+        ("materials.csv", MATERIALS),
+        ("parties.csv", PARTIES),
+        ("lots.csv", &lots),
+        ("transformations.csv", &runs),
+    ]);
+    let out = import(&app, &dir).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let g1: String =
+        sqlx::query_scalar("select id::text from lots where code = 'G1'").fetch_one(&app.pool).await.unwrap();
+
+    let page = app.page(&format!("/trace?lot={g1}&direction=forward")).await;
+    assert_eq!(page.select(&sel("#trace-lots tbody tr")).count(), 1_000, "a page holds a thousand lots");
+    assert!(text(&page, "#lots-cut").contains(&format!("The first 1000 of {} lots", outputs + 1)));
+    assert_eq!(page.select(&sel("#trace-stock tbody tr")).count(), 1_000);
+    assert!(text(&page, "#stock-cut").contains(&format!("of {} stock rows", outputs + 1)));
+    assert!(page.select(&sel("#shipments-cut")).next().is_none(), "nothing was shipped");
+
+    // The answer itself is whole: the API and the CSV carry every lot.
+    let api: serde_json::Value =
+        app.client.get(app.url(&format!("/api/v1/trace?lot_id={g1}"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(api["lots"].as_array().unwrap().len(), outputs + 1);
+    let csv = app
+        .client
+        .get(app.url(&format!("/trace?lot={g1}&direction=forward&mode=precise&format=csv")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.lines().filter(|l| l.starts_with("lot,")).count(), outputs + 1);
+
+    // A small trace shows everything and says nothing about cutting.
+    let m: String =
+        sqlx::query_scalar("select id::text from lots where code = 'M0001'").fetch_one(&app.pool).await.unwrap();
+    let page = app.page(&format!("/trace?lot={m}&direction=backward")).await;
+    assert_eq!(page.select(&sel("#trace-lots tbody tr")).count(), 2);
+    assert!(page.select(&sel("#lots-cut")).next().is_none());
 }
