@@ -58,7 +58,7 @@ enum Command {
         #[arg(long)]
         bulk: bool,
     },
-    /// Generate a large realistic plant as a CSV folder (and import it, with --import).
+    /// Generate a large realistic plant as a CSV folder and load it (with --out, only write it).
     Demo {
         /// About how many lots.
         #[arg(long, default_value_t = 10_000)]
@@ -66,7 +66,7 @@ enum Command {
         /// The folder to write (default: a folder under the data folder).
         #[arg(long)]
         out: Option<std::path::PathBuf>,
-        /// Load the generated folder into the database too.
+        /// Load the generated folder into the database too (the default without --out).
         #[arg(long)]
         import: bool,
         /// Another seed gives another plant of the same size.
@@ -247,6 +247,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Demo { lots, out, import, seed, tank } => {
             anyhow::ensure!(lots >= 10, "--lots is at least 10");
+            let import = import || out.is_none();
             let dir = out.unwrap_or_else(|| {
                 cli.db.data_dir.join(format!("demo-{lots}{}", if tank { "-tank" } else { "" }))
             });
@@ -278,6 +279,22 @@ async fn run(cli: Cli) -> Result<()> {
                     match result {
                         Ok(s) => {
                             println!("imported {} lots, {} runs, {} shipments in {:.1} s", s.lots, s.runs, s.shipments, started.elapsed().as_secs_f64());
+                            // Where to look first: the raw lot whose trace reaches furthest.
+                            let heaviest: Option<(String, String)> = match &g.tank_source {
+                                Some(code) => sqlx::query_as("select m.code, l.code from lots l join materials m on m.id = l.material_id where l.code = $1")
+                                    .bind(code)
+                                    .fetch_optional(pool)
+                                    .await?,
+                                None => sqlx::query_as(
+                                    "select m.code, l.code from genealogy_links g join lots l on l.id = g.from_lot_id join materials m on m.id = l.material_id
+                                      where l.origin = 'received' and l.notes = 'imported' group by 1, 2 order by count(*) desc, 2 limit 1",
+                                )
+                                .fetch_optional(pool)
+                                .await?,
+                            };
+                            if let Some((material, lot)) = heaviest {
+                                println!("the raw lot that reaches furthest: {material} {lot}; its trace: /trace?material={material}&lot={lot}");
+                            }
                             Ok(())
                         }
                         Err(problems) => {

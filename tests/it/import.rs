@@ -325,3 +325,34 @@ async fn a_trace_of_more_lots_than_a_page_holds_shows_the_first_and_counts_them_
     assert_eq!(page.select(&sel("#trace-lots tbody tr")).count(), 2);
     assert!(page.select(&sel("#lots-cut")).next().is_none());
 }
+
+#[tokio::test]
+async fn demo_without_a_folder_loads_the_plant_and_names_the_lot_to_trace_first() {
+    let (name, pool) = crate::helpers::fresh_database().await;
+    let data = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("demo-{}", uuid::Uuid::new_v4().simple()));
+    let out = Command::new(crate::embedded::BIN)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["demo", "--lots", "400"])
+        .env("DATABASE_URL", database_url(&name))
+        .env("LOTLINE_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}{}", stdout, String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("imported 400 lots"), "{stdout}");
+    let line = stdout.lines().find(|l| l.starts_with("the raw lot that reaches furthest: ")).unwrap_or_default();
+    let (material, lot) = (line.split(' ').nth(6).unwrap_or_default(), line.split(' ').nth(7).unwrap_or_default());
+    assert!(["SALT", "SUGAR"].contains(&material), "a silo lot: {line}");
+    let lot = lot.trim_end_matches(';');
+    // It is the received lot with the most links out.
+    let most: String = sqlx::query_scalar(
+        "select l.code from genealogy_links g join lots l on l.id = g.from_lot_id
+          where l.origin = 'received' and l.notes = 'imported' group by l.code order by count(*) desc, l.code limit 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(lot, most);
+    assert!(line.ends_with(&format!("/trace?material={material}&lot={lot}")), "{line}");
+}
