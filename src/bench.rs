@@ -215,17 +215,9 @@ pub async fn trace(database: &Database, lots: usize, samples: usize, keep: bool,
             .bind(samples as i64)
             .fetch_all(&pool)
             .await?;
-        let heaviest: Uuid = match &generated.tank_source {
-            Some(code) => sqlx::query_scalar("select id from lots where code = $1").bind(code).fetch_one(&pool).await?,
-            None => {
-                sqlx::query_scalar(
-                    "select g.from_lot_id from genealogy_links g join lots l on l.id = g.from_lot_id
-                      where l.origin = 'received' group by 1 order by count(*) desc limit 1",
-                )
-                .fetch_one(&pool)
-                .await?
-            }
-        };
+        let (heaviest, _, _) = crate::generate::furthest_reaching_lot(&pool, &generated)
+            .await?
+            .context("the generated plant has no raw lot with links")?;
         let heavy_label = if tank { "tank's first delivery" } else { "heaviest raw lot (silo)" };
 
         reset_peak_memory();
@@ -239,62 +231,25 @@ pub async fn trace(database: &Database, lots: usize, samples: usize, keep: bool,
         let token = crate::auth::users::create_token(&pool, &Actor::system("bench"), admin_id, "bench")
             .await
             .map_err(|e| anyhow::anyhow!("API token: {e:?}"))?;
-        let fetch = |path: String| {
-            let token = token.clone();
-            async move {
-                let t = Instant::now();
-                let body = http_get(address, &path, &token).await?;
-                Ok::<_, anyhow::Error>((t.elapsed(), body.len()))
-            }
-        };
-        let http = |lot: Uuid, direction: &'static str, mode: &'static str| {
-            fetch(format!("/api/v1/trace?lot_id={lot}&direction={direction}&mode={mode}"))
-        };
+        let api = |lot: &Uuid, d: &str, m: &str| format!("/api/v1/trace?lot_id={lot}&direction={d}&mode={m}");
 
         let mut rows = Vec::new();
         for (direction, d) in [(Direction::Forward, "forward"), (Direction::Backward, "backward")] {
             for (mode, m) in [(Mode::Precise, "precise"), (Mode::LotLevel, "lot-level")] {
-                let mut times = Vec::new();
-                let mut reached = 0;
-                for &lot in &typical {
-                    let t = Instant::now();
-                    let tr = crate::trace::trace(&pool, lot, direction, mode).await?;
-                    times.push(t.elapsed());
-                    reached = reached.max(tr.lots.len());
-                }
+                let (times, reached) = time_traces(&pool, &typical, direction, mode).await?;
                 rows.push(latency(format!("typical lot, {d}, {m}, in process (largest reached {reached})"), times, reached));
-                let mut times = Vec::new();
-                for &lot in &typical {
-                    times.push(http(lot, d, m).await?.0);
-                }
+                let (times, _) = time_gets(address, &token, typical.iter().map(|lot| api(lot, d, m))).await?;
                 rows.push(latency(format!("typical lot, {d}, {m}, over HTTP"), times, reached));
             }
         }
-        let repeat = if tank { 3 } else { 10 };
+        let heavy = vec![heaviest; if tank { 3 } else { 10 }];
         for (mode, m) in [(Mode::Precise, "precise"), (Mode::LotLevel, "lot-level")] {
-            let mut times = Vec::new();
-            let mut reached = 0;
-            for _ in 0..repeat {
-                let t = Instant::now();
-                let tr = crate::trace::trace(&pool, heaviest, Direction::Forward, mode).await?;
-                times.push(t.elapsed());
-                reached = tr.lots.len();
-            }
+            let (times, reached) = time_traces(&pool, &heavy, Direction::Forward, mode).await?;
             rows.push(latency(format!("{heavy_label}, forward, {m}, in process"), times, reached));
-            let mut times = Vec::new();
-            let mut bytes = 0;
-            for _ in 0..repeat {
-                let (took, size) = http(heaviest, "forward", m).await?;
-                times.push(took);
-                bytes = size;
-            }
+            let (times, bytes) = time_gets(address, &token, heavy.iter().map(|lot| api(lot, "forward", m))).await?;
             rows.push(latency(format!("{heavy_label}, forward, {m}, over HTTP ({:.1} MB of JSON)", bytes as f64 / 1e6), times, reached));
-            let mut times = Vec::new();
-            for _ in 0..repeat {
-                let (took, size) = fetch(format!("/trace?lot_id={heaviest}&direction=forward&mode={m}")).await?;
-                times.push(took);
-                bytes = size;
-            }
+            let page = |lot: &Uuid| format!("/trace?lot_id={lot}&direction=forward&mode={m}");
+            let (times, bytes) = time_gets(address, &token, heavy.iter().map(page)).await?;
             rows.push(latency(format!("{heavy_label}, forward, {m}, the trace page ({:.1} MB of HTML)", bytes as f64 / 1e6), times, reached));
         }
         // The baseline: one plain recursive query for the lot-level closure, ids only.
@@ -303,7 +258,7 @@ pub async fn trace(database: &Database, lots: usize, samples: usize, keep: bool,
         for (label, sql, lots_) in [
             ("typical lot, forward", down, typical.clone()),
             ("typical lot, backward", up, typical.clone()),
-            (heavy_label, down, vec![heaviest; repeat]),
+            (heavy_label, down, heavy.clone()),
         ] {
             let mut times = Vec::new();
             let mut reached = 0;
@@ -328,6 +283,40 @@ pub async fn trace(database: &Database, lots: usize, samples: usize, keep: bool,
         conn.close().await?;
     }
     outcome
+}
+
+/// Traces each lot in turn through the query layer: the times, and the most lots one reached.
+async fn time_traces(
+    pool: &sqlx::PgPool,
+    lots: &[Uuid],
+    direction: crate::trace::Direction,
+    mode: crate::trace::Mode,
+) -> Result<(Vec<Duration>, usize)> {
+    let mut times = Vec::new();
+    let mut reached = 0;
+    for &lot in lots {
+        let t = Instant::now();
+        let trace = crate::trace::trace(pool, lot, direction, mode).await?;
+        times.push(t.elapsed());
+        reached = reached.max(trace.lots.len());
+    }
+    Ok((times, reached))
+}
+
+/// GETs each path in turn with the API token: the times, and the size of the last response.
+async fn time_gets(
+    address: std::net::SocketAddr,
+    token: &str,
+    paths: impl Iterator<Item = String>,
+) -> Result<(Vec<Duration>, usize)> {
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for path in paths {
+        let t = Instant::now();
+        bytes = http_get(address, &path, token).await?.len();
+        times.push(t.elapsed());
+    }
+    Ok((times, bytes))
 }
 
 /// One GET over a fresh connection, the whole body read; refuses anything but 200.

@@ -280,19 +280,8 @@ async fn run(cli: Cli) -> Result<()> {
                         Ok(s) => {
                             println!("imported {} lots, {} runs, {} shipments in {:.1} s", s.lots, s.runs, s.shipments, started.elapsed().as_secs_f64());
                             // Where to look first: the raw lot whose trace reaches furthest.
-                            let heaviest: Option<(String, String)> = match &g.tank_source {
-                                Some(code) => sqlx::query_as("select m.code, l.code from lots l join materials m on m.id = l.material_id where l.code = $1")
-                                    .bind(code)
-                                    .fetch_optional(pool)
-                                    .await?,
-                                None => sqlx::query_as(
-                                    "select m.code, l.code from genealogy_links g join lots l on l.id = g.from_lot_id join materials m on m.id = l.material_id
-                                      where l.origin = 'received' and l.notes = 'imported' group by 1, 2 order by count(*) desc, 2 limit 1",
-                                )
-                                .fetch_optional(pool)
-                                .await?,
-                            };
-                            if let Some((material, lot)) = heaviest {
+                            let heaviest = crate::generate::furthest_reaching_lot(pool, &g).await?;
+                            if let Some((_, material, lot)) = heaviest {
                                 println!("the raw lot that reaches furthest: {material} {lot}; its trace: /trace?material={material}&lot={lot}");
                             }
                             Ok(())

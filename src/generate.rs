@@ -363,3 +363,24 @@ pub fn generate(
     std::fs::write(dir.join("shipments.csv"), ships_csv)?;
     Ok(generated)
 }
+
+/// Once a generated plant is imported: the raw lot whose trace reaches furthest (id, material
+/// code, lot code): the tank's first delivery, or else the imported delivery with the most links
+/// out (a silo lot).
+pub async fn furthest_reaching_lot(
+    pool: &sqlx::PgPool,
+    generated: &Generated,
+) -> Result<Option<(uuid::Uuid, String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "select l.id, m.code, l.code from lots l join materials m on m.id = l.material_id
+          where l.notes = 'imported' and l.origin = 'received'
+            and case when $1::text is null
+                     then l.id = (select g.from_lot_id from genealogy_links g join lots f on f.id = g.from_lot_id
+                                   where f.notes = 'imported' and f.origin = 'received'
+                                   group by g.from_lot_id, f.code order by count(*) desc, f.code limit 1)
+                     else l.code = $1 end",
+    )
+    .bind(generated.tank_source.as_deref())
+    .fetch_optional(pool)
+    .await
+}

@@ -72,6 +72,11 @@ impl Problems {
             self.0.push(Problem { file: file.into(), line, column: column.into(), reason: reason.into() });
         }
     }
+
+    /// A parsed value, or None with the reason noted against its file, line and column.
+    fn check<T>(&mut self, file: &str, line: u64, column: &str, parsed: Result<T, String>) -> Option<T> {
+        parsed.map_err(|reason| self.add(file, line, column, reason)).ok()
+    }
 }
 
 /// A CSV file's rows, with their line numbers.
@@ -263,12 +268,9 @@ pub async fn import(
     let mut new_materials: Vec<(String, String, String, String, Option<i32>)> = Vec::new();
     if let Some(t) = &materials {
         for (line, row) in &t.rows {
-            let code = match text::code(get(row, "code"), "The code", 20, "-._") {
-                Ok(c) => c,
-                Err(m) => {
-                    p.add(&t.name, *line, "code", m);
-                    continue;
-                }
+            let Some(code) = p.check(&t.name, *line, "code", text::code(get(row, "code"), "The code", 20, "-._"))
+            else {
+                continue;
             };
             let name = get(row, "name");
             if name.is_empty() {
@@ -318,12 +320,9 @@ pub async fn import(
     let mut new_parties: BTreeMap<String, (String, bool, bool)> = BTreeMap::new();
     if let Some(t) = &parties {
         for (line, row) in &t.rows {
-            let code = match text::code(get(row, "code"), "The code", 20, "-._") {
-                Ok(c) => c,
-                Err(m) => {
-                    p.add(&t.name, *line, "code", m);
-                    continue;
-                }
+            let Some(code) = p.check(&t.name, *line, "code", text::code(get(row, "code"), "The code", 20, "-._"))
+            else {
+                continue;
             };
             let role = get(row, "role");
             if role != "supplier" && role != "customer" {
@@ -368,12 +367,8 @@ pub async fn import(
         if !unit.is_empty() && unit != uom {
             p.add(file, *line, "uom", format!("material {material} is counted in {uom}, not {unit}"));
         }
-        let qty = match quantity(get(row, "quantity")) {
-            Ok(q) => q,
-            Err(m) => {
-                p.add(file, *line, "quantity", m);
-                continue;
-            }
+        let Some(qty) = p.check(file, *line, "quantity", quantity(get(row, "quantity"))) else {
+            continue;
         };
         let Some(created) = parse_time(get(row, "created_on")) else {
             p.add(
@@ -481,19 +476,11 @@ pub async fn import(
             if runs[r].1 != at {
                 p.add(&t.name, *line, "performed_on", format!("run {run_id} has rows at different times"));
             }
-            let lot = match resolve(get(row, "lot_code")) {
-                Ok(l) => l,
-                Err(m) => {
-                    p.add(&t.name, *line, "lot_code", m);
-                    continue;
-                }
+            let Some(lot) = p.check(&t.name, *line, "lot_code", resolve(get(row, "lot_code"))) else {
+                continue;
             };
-            let qty = match quantity(get(row, "quantity")) {
-                Ok(q) => q,
-                Err(m) => {
-                    p.add(&t.name, *line, "quantity", m);
-                    continue;
-                }
+            let Some(qty) = p.check(&t.name, *line, "quantity", quantity(get(row, "quantity"))) else {
+                continue;
             };
             let d = directions.entry(r).or_insert((false, false, *line));
             match get(row, "direction") {
@@ -565,19 +552,11 @@ pub async fn import(
                 p.add(&t.name, *line, "customer_code", format!("“{customer}” is not a customer"));
                 continue;
             }
-            let lot = match resolve(get(row, "lot_code")) {
-                Ok(l) => l,
-                Err(m) => {
-                    p.add(&t.name, *line, "lot_code", m);
-                    continue;
-                }
+            let Some(lot) = p.check(&t.name, *line, "lot_code", resolve(get(row, "lot_code"))) else {
+                continue;
             };
-            let qty = match quantity(get(row, "quantity")) {
-                Ok(q) => q,
-                Err(m) => {
-                    p.add(&t.name, *line, "quantity", m);
-                    continue;
-                }
+            let Some(qty) = p.check(&t.name, *line, "quantity", quantity(get(row, "quantity"))) else {
+                continue;
             };
             let id = get(row, "shipment_id").to_string();
             let s = *index.entry(id.clone()).or_insert_with(|| {

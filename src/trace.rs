@@ -216,7 +216,7 @@ impl std::hash::Hasher for IdHasher {
 type IdMap<V> = HashMap<Uuid, V, std::hash::BuildHasherDefault<IdHasher>>;
 
 /// Every link of the lot-level closure from `start`, grouped by the lot they leave (forward) or
-/// reach (backward). One round trip (migration 0008): a recursive query finds the closure's lots
+/// reach (backward). One round trip (migration 0007): a recursive query finds the closure's lots
 /// as the plain recursive baseline does, then their links are read from the same index; both are
 /// index-only reads of (from lot, time) include (to lot, run) and the reverse.
 async fn closure(pool: &PgPool, start: Uuid, forward: bool) -> Result<IdMap<Vec<Link>>, Error> {
@@ -354,13 +354,7 @@ pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode)
     }
 
     tracing::debug!(trace.ms = clock.elapsed().as_secs_f64() * 1000.0, trace.lots = best.len(), "trace: walk done");
-    let run_ids: Vec<Uuid> = {
-        let mut r: Vec<Uuid> =
-            via.values().flatten().filter_map(|v| if let Via::Run(id) = v { Some(*id) } else { None }).collect();
-        r.sort();
-        r.dedup();
-        r
-    };
+    let run_ids = distinct(via.values().flatten().filter_map(|v| if let Via::Run(id) = v { Some(*id) } else { None }));
     let ids: Vec<Uuid> = best.keys().copied().collect();
     let quantities_computed = forward && mode == Mode::Precise && ids.len() <= MAX_LOTS_FOR_QUANTITIES;
     // The facts of what was reached, five independent reads on as many connections at once: on
@@ -396,9 +390,7 @@ pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode)
                 .bind(&ids)
                 .fetch_all(pool)
                 .await?;
-        let mut customer_ids: Vec<Uuid> = lines.iter().map(|l| l.customer_id).collect();
-        customer_ids.sort_unstable();
-        customer_ids.dedup();
+        let customer_ids = distinct(lines.iter().map(|l| l.customer_id));
         let customers: HashMap<Uuid, (String, String)> =
             sqlx::query_as::<_, (Uuid, String, String)>("select id, code, name from parties where id = any($1)")
                 .bind(&customer_ids)
@@ -586,7 +578,7 @@ async fn quantities(
     start: Uuid,
     reached: &[Uuid],
 ) -> Result<HashMap<Uuid, (Option<Decimal>, Option<Decimal>)>, Error> {
-    // The reached lots' own movements and their runs' other inputs (migration 0008), then the
+    // The reached lots' own movements and their runs' other inputs (migration 0007), then the
     // mass of a unit of each lot they touch.
     let reached_set: HashSet<Uuid> = reached.iter().copied().collect();
     let mut rows: Vec<FlowRow> = sqlx::query_as(
@@ -597,9 +589,7 @@ async fn quantities(
     .await?;
     rows.retain(|r| !(r.outside && reached_set.contains(&r.lot_id)));
     tracing::debug!(trace.flows = rows.len(), "trace: flows read");
-    let mut touched: Vec<Uuid> = rows.iter().map(|r| r.lot_id).collect();
-    touched.sort_unstable();
-    touched.dedup();
+    let touched = distinct(rows.iter().map(|r| r.lot_id));
     let kg_per_unit: IdMap<Option<Decimal>> =
         sqlx::query_as::<_, (Uuid, Option<Decimal>)>("select lot_id, kg from trace_kg_per_unit($1)")
             .bind(&touched)
@@ -701,6 +691,14 @@ async fn quantities(
     Ok(out)
 }
 
+/// The ids, each once (sorted), to bind as one array.
+fn distinct(ids: impl Iterator<Item = Uuid>) -> Vec<Uuid> {
+    let mut v: Vec<Uuid> = ids.collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 /// Whether `candidate` lies on the path from the start to `node` in the walk's tree.
 fn is_ancestor(parent: &IdMap<Uuid>, candidate: Uuid, node: Uuid) -> bool {
     let mut current = node;
@@ -739,13 +737,8 @@ async fn lot_facts(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<TracedLot>, Error>
     .fetch_all(pool)
     .await?;
     // The few materials and suppliers they name, read once each.
-    let distinct = |mut v: Vec<Uuid>| {
-        v.sort_unstable();
-        v.dedup();
-        v
-    };
-    let material_ids = distinct(rows.iter().map(|r| r.material_id).collect());
-    let supplier_ids = distinct(rows.iter().filter_map(|r| r.supplier_id).collect());
+    let material_ids = distinct(rows.iter().map(|r| r.material_id));
+    let supplier_ids = distinct(rows.iter().filter_map(|r| r.supplier_id));
     let materials = async {
         sqlx::query_as::<_, (Uuid, String, String, String)>(
             "select id, code, name, uom from materials where id = any($1)",
