@@ -26,6 +26,9 @@ pub enum Error {
     /// 503: the database cannot be reached; the request may be retried.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// 503: a service lotline relies on for this request (Chromium, for PDFs) is not there.
+    #[error("{0}")]
+    ServiceMissing(String),
     /// 500: anything else; the details go to the log, never to the user.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -47,7 +50,7 @@ impl Error {
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Conflict(_) => StatusCode::CONFLICT,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) | Error::ServiceMissing(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -75,6 +78,9 @@ impl Error {
                     "lotline cannot reach its database right now. Nothing was changed; please try again in a moment."
                         .into(),
             },
+            Error::ServiceMissing(m) => {
+                ErrorInfo { code: "service_missing", title: "Not available here", message: m.clone() }
+            }
             Error::Internal(_) => ErrorInfo {
                 code: "internal",
                 title: "Something went wrong",
@@ -96,6 +102,10 @@ impl From<sqlx::Error> for Error {
             // 57P01..03: the server is shutting down or restarting; 08xxx: connection failures.
             sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) => {
                 Error::Unavailable(err.to_string())
+            }
+            // The database's backstop for a lot held after the application checked it (migration 0008).
+            sqlx::Error::Database(db) if matches!(db.constraint(), Some("lot_on_hold" | "recall_closed")) => {
+                Error::Conflict(db.message().to_string())
             }
             _ => Error::Internal(anyhow::Error::new(err)),
         }

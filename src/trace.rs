@@ -45,11 +45,11 @@ impl Direction {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Mode {
     #[serde(rename = "precise")]
     Precise,
-    #[serde(rename = "lot-level")]
+    #[serde(rename = "lot-level", alias = "lot_level")]
     LotLevel,
 }
 
@@ -126,7 +126,7 @@ pub struct Customer {
 }
 
 /// Where the walk met a cycle: a link back to a lot it had reached already, no later.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Cycle {
     pub from: String,
     pub to: String,
@@ -147,6 +147,9 @@ pub struct Trace {
     pub links: usize,
     /// Whether shares and concentrations were computed (forward, precise, and not too large).
     pub quantities: bool,
+    /// Forward, precise: what the start lot received over its life, in kg (the whole a share is
+    /// a fraction of); None where unknown.
+    pub start_kg: Option<Decimal>,
 }
 
 impl TracedLot {
@@ -415,13 +418,13 @@ pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode)
             .collect())
     };
     let fractions =
-        async { if quantities_computed { quantities(pool, start, &ids).await } else { Ok(HashMap::new()) } };
+        async { if quantities_computed { quantities(pool, start, &ids).await } else { Ok((HashMap::new(), None)) } };
     async fn timed<T>(what: &str, clock: std::time::Instant, work: impl std::future::Future<Output = T>) -> T {
         let out = work.await;
         tracing::debug!(trace.ms = clock.elapsed().as_secs_f64() * 1000.0, "trace: {what} read");
         out
     }
-    let (run_numbers, mut lots, stock_rows, ship_rows, fractions) = tokio::try_join!(
+    let (run_numbers, mut lots, stock_rows, ship_rows, (fractions, start_kg)) = tokio::try_join!(
         timed("runs", clock, runs),
         timed("lots", clock, lot_facts(pool, &ids)),
         timed("stock", clock, stock),
@@ -527,6 +530,7 @@ pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode)
         cycles: cycle_list,
         links: used_links,
         quantities: quantities_computed,
+        start_kg,
     })
 }
 
@@ -577,7 +581,7 @@ async fn quantities(
     pool: &PgPool,
     start: Uuid,
     reached: &[Uuid],
-) -> Result<HashMap<Uuid, (Option<Decimal>, Option<Decimal>)>, Error> {
+) -> Result<(HashMap<Uuid, (Option<Decimal>, Option<Decimal>)>, Option<Decimal>), Error> {
     // The reached lots' own movements and their runs' other inputs (migration 0007), then the
     // mass of a unit of each lot they touch.
     let reached_set: HashSet<Uuid> = reached.iter().copied().collect();
@@ -688,7 +692,7 @@ async fn quantities(
         };
         out.insert(id, (share, concentration));
     }
-    Ok(out)
+    Ok((out, total.map(|t| t.normalize())))
 }
 
 /// The ids, each once (sorted), to bind as one array.

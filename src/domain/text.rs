@@ -73,6 +73,17 @@ pub fn positive_decimal(value: &str, what: &str) -> Result<Option<Decimal>, Stri
     Ok(Some(d.normalize()))
 }
 
+/// A decimal that may be zero (empty means zero), with at most 6 decimal places.
+pub fn non_negative_decimal(value: &str, what: &str) -> Result<Decimal, String> {
+    let v = value.trim();
+    match v.parse::<Decimal>() {
+        _ if v.is_empty() => Ok(Decimal::ZERO),
+        Ok(d) if d.is_zero() => Ok(Decimal::ZERO),
+        Ok(d) if d.is_sign_negative() => Err(format!("{what} cannot be negative.")),
+        _ => positive_decimal(v, what).map(Option::unwrap_or_default),
+    }
+}
+
 /// An optional whole number within `min..=max`.
 pub fn optional_int(value: &str, what: &str, min: i64, max: i64) -> Result<Option<i64>, String> {
     let v = value.trim();

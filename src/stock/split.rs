@@ -203,6 +203,20 @@ async fn write(
     .execute(&mut *tx)
     .await
     .map_err(Error::from)?;
+    // The new lot is held as long as the lot it came from: a split must not take stock out of a
+    // hold or a recall.
+    sqlx::query(
+        "insert into lot_holds (lot_id, source, recall_id, reason, opened_by)
+         select $2, h.source, h.recall_id, h.reason || ' (carried over from lot ' || $3 || ')', $4
+           from lot_holds h where h.lot_id = $1 and h.closed_at is null",
+    )
+    .bind(lot)
+    .bind(new_lot)
+    .bind(&source.code)
+    .bind(actor.id)
+    .execute(&mut *tx)
+    .await
+    .map_err(Error::from)?;
     audit::record(
         &mut tx,
         actor,

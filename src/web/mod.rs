@@ -13,6 +13,7 @@ pub mod locations;
 pub mod lots;
 pub mod materials;
 pub mod parties;
+pub mod recalls;
 pub mod receipts;
 pub mod rules;
 pub mod runs;

@@ -32,6 +32,11 @@ pub fn version() -> &'static str {
     })
 }
 
+/// The stylesheet's text, for documents printed without a server (the recall report's PDF).
+pub fn stylesheet() -> &'static str {
+    std::str::from_utf8(include_bytes!("../../static/app.css")).unwrap_or_default()
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/static/{name}", get(file))

@@ -57,46 +57,72 @@ async fn api(State(state): State<AppState>, Query(q): Query<TraceQuery>) -> Resu
     Ok(Json(trace::trace(&state.pool, lot, direction, mode).await?))
 }
 
-struct Node {
-    x: usize,
-    y: usize,
-    label: String,
-    sub: String,
-    href: Option<String>,
-    status: String,
+pub struct Node {
+    pub x: usize,
+    pub y: usize,
+    pub label: String,
+    pub sub: String,
+    pub href: Option<String>,
+    pub status: String,
 }
 
-struct Edge {
-    x1: usize,
-    y1: usize,
-    x2: usize,
-    y2: usize,
+pub struct Edge {
+    pub x1: usize,
+    pub y1: usize,
+    pub x2: usize,
+    pub y2: usize,
 }
 
 /// The genealogy picture: lots in columns by depth, each linked from the lot it was reached
 /// from. Beyond 100 lots, one box per material and level, with its count.
-struct Graph {
-    width: usize,
-    height: usize,
-    nodes: Vec<Node>,
-    edges: Vec<Edge>,
-    grouped: bool,
+pub struct Graph {
+    pub width: usize,
+    pub height: usize,
+    pub nodes: Vec<Node>,
+    pub edges: Vec<Edge>,
+    pub grouped: bool,
+}
+
+/// A lot as the picture needs it: traces and recall scopes both draw through this.
+pub struct GraphLot<'a> {
+    pub id: Uuid,
+    pub depth: u32,
+    pub material: &'a str,
+    pub code: &'a str,
+    pub status: &'a str,
+    pub parent: Option<Uuid>,
 }
 
 const COL: usize = 210;
 const ROW: usize = 46;
 
 fn graph(t: &Trace) -> Graph {
-    let grouped = t.lots.len() > 100;
-    let key = |l: &trace::TracedLot| if grouped { format!("{}|{}", l.depth, l.material) } else { l.id.to_string() };
+    draw(
+        &t.lots
+            .iter()
+            .map(|l| GraphLot {
+                id: l.id,
+                depth: l.depth,
+                material: &l.material,
+                code: &l.code,
+                status: &l.status,
+                parent: l.parent,
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+pub fn draw(lots: &[GraphLot]) -> Graph {
+    let grouped = lots.len() > 100;
+    let key = |l: &GraphLot| if grouped { format!("{}|{}", l.depth, l.material) } else { l.id.to_string() };
     let mut rows_per_depth: HashMap<u32, usize> = HashMap::new();
     let mut place: HashMap<String, (usize, usize)> = HashMap::new();
     let mut nodes = Vec::new();
     let mut counts: HashMap<String, usize> = HashMap::new();
-    for l in &t.lots {
+    for l in lots {
         *counts.entry(key(l)).or_default() += 1;
     }
-    for l in &t.lots {
+    for l in lots {
         let k = key(l);
         if place.contains_key(&k) {
             continue;
@@ -109,7 +135,7 @@ fn graph(t: &Trace) -> Graph {
             Node {
                 x,
                 y,
-                label: l.material.clone(),
+                label: l.material.to_string(),
                 sub: format!("{} lots", counts[&k]),
                 href: None,
                 status: String::new(),
@@ -118,17 +144,17 @@ fn graph(t: &Trace) -> Graph {
             Node {
                 x,
                 y,
-                label: l.code.clone(),
-                sub: l.material.clone(),
+                label: l.code.to_string(),
+                sub: l.material.to_string(),
                 href: Some(format!("/lots/{}", l.id)),
                 status: l.status.replace(' ', "-"),
             }
         });
     }
-    let by_id: HashMap<Uuid, &trace::TracedLot> = t.lots.iter().map(|l| (l.id, l)).collect();
+    let by_id: HashMap<Uuid, &GraphLot> = lots.iter().map(|l| (l.id, l)).collect();
     let mut edges = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for l in &t.lots {
+    for l in lots {
         let Some(p) = l.parent.and_then(|p| by_id.get(&p)) else { continue };
         let (a, b) = (key(p), key(l));
         if !seen.insert((a.clone(), b.clone())) {
@@ -137,7 +163,7 @@ fn graph(t: &Trace) -> Graph {
         let ((x1, y1), (x2, y2)) = (place[&a], place[&b]);
         edges.push(Edge { x1: x1 + 170, y1: y1 + 18, x2, y2: y2 + 18 });
     }
-    let width = 20 + (t.lots.iter().map(|l| l.depth).max().unwrap_or(0) as usize + 1) * COL;
+    let width = 20 + (lots.iter().map(|l| l.depth).max().unwrap_or(0) as usize + 1) * COL;
     let height = 20 + rows_per_depth.values().copied().max().unwrap_or(1) * ROW;
     Graph { width, height, nodes, edges, grouped }
 }

@@ -210,6 +210,12 @@ impl TestApp {
                     .unwrap_or("")
                     .to_string(),
                 "textarea" => input.text().collect(),
+                _ if el.attr("type") == Some("radio") => {
+                    if el.attr("checked").is_none() {
+                        continue;
+                    }
+                    el.attr("value").unwrap_or("on").to_string()
+                }
                 _ if el.attr("type") == Some("checkbox") => {
                     if el.attr("checked").is_none() {
                         continue;

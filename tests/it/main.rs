@@ -15,6 +15,7 @@ mod lots;
 mod materials;
 mod parties;
 mod production;
+mod recalls;
 mod receipts;
 mod rules;
 mod shipping;

@@ -1,0 +1,407 @@
+//! Recalls: the list, the opening form, the case page (scope, customers, effectiveness, actions),
+//! the printed report (and its PDF from headless Chromium) and the CSV exports.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::forms::{FieldErrors, SaveError};
+use super::trace::{Graph, GraphLot, draw};
+use super::{FlashKind, Layout, redirect_with_flash, render, render_with};
+use crate::app::AppState;
+use crate::auth::{CurrentUser, perm};
+use crate::error::{Error, Result};
+use crate::recall::{
+    self, AccountingForm, CHECK_LEVELS, CLASSES, Changes, CustomerStatus, METHODS, NoticeForm, OpenForm, Recall,
+    SignedForm, StoredScope, UnitTotal,
+};
+
+pub fn router() -> Router<AppState> {
+    let read = Router::new()
+        .route("/recalls", get(index))
+        .route("/recalls/{id}", get(show))
+        .route("/recalls/{id}/report", get(report))
+        .route("/recalls/{id}/report.pdf", get(report_pdf))
+        .route("/recalls/{id}/recall.csv", get(scope_csv))
+        .route("/recalls/{id}/notices.csv", get(notices_csv))
+        .route("/recalls/{id}/fsma204.csv", get(recall_fsma))
+        .route("/fsma204.csv", get(dated_fsma));
+    let write = Router::new()
+        .route("/recalls/new", get(new))
+        .route("/recalls", post(create))
+        .route("/recalls/{id}/widen", post(widen))
+        .route("/recalls/{id}/notices", post(notice))
+        .route("/recalls/{id}/accounting", post(accounting))
+        .route("/recalls/{id}/complete", post(complete))
+        .route("/recalls/{id}/close", post(close));
+    super::guarded(read, perm::LOTS_READ).merge(super::guarded(write, perm::RECALLS))
+}
+
+#[derive(Template)]
+#[template(path = "recalls/index.html")]
+struct IndexPage {
+    layout: Layout,
+    recalls: Vec<(Recall, i64)>,
+}
+
+async fn index(State(state): State<AppState>, layout: Layout) -> Result<Response> {
+    let recalls = recall::list(&state.pool).await?;
+    render(&IndexPage { layout, recalls })
+}
+
+#[derive(Template)]
+#[template(path = "recalls/new.html")]
+struct NewPage {
+    layout: Layout,
+    form: OpenForm,
+    errors: FieldErrors,
+    chosen: Vec<(Uuid, String)>,
+    suppliers: Vec<(Uuid, String)>,
+    classes: &'static [(&'static str, &'static str)],
+    levels: &'static [(&'static str, &'static str)],
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct NewQuery {
+    lot: String,
+    mock: String,
+}
+
+async fn new_page(
+    state: &AppState,
+    status: StatusCode,
+    layout: Layout,
+    mut form: OpenForm,
+    errors: FieldErrors,
+) -> Result<Response> {
+    if form.idempotency_key.is_empty() {
+        form.idempotency_key = Uuid::new_v4().to_string();
+    }
+    let ids: Vec<Uuid> = form.lot_ids.iter().filter_map(|i| Uuid::parse_str(i.trim()).ok()).collect();
+    let chosen = sqlx::query_as(
+        "select l.id, m.code || ' ' || l.code from lots l join materials m on m.id = l.material_id where l.id = any($1) order by 2",
+    )
+    .bind(&ids)
+    .fetch_all(&state.pool)
+    .await?;
+    let suppliers = sqlx::query_as("select id, code || ' · ' || name from parties where is_supplier order by code")
+        .fetch_all(&state.pool)
+        .await?;
+    render_with(status, &NewPage { layout, form, errors, chosen, suppliers, classes: &CLASSES, levels: &CHECK_LEVELS })
+}
+
+async fn new(State(state): State<AppState>, layout: Layout, Query(q): Query<NewQuery>) -> Result<Response> {
+    let mut form = OpenForm { kind: if q.mock == "1" { "mock".into() } else { String::new() }, ..OpenForm::default() };
+    if !q.lot.is_empty() {
+        form.lot_ids.push(q.lot);
+    }
+    new_page(&state, StatusCode::OK, layout, form, FieldErrors::default()).await
+}
+
+async fn create(State(state): State<AppState>, user: CurrentUser, layout: Layout, body: Bytes) -> Result<Response> {
+    let mut form = OpenForm::parse(&body);
+    match recall::open(&state.pool, &user, &form).await {
+        Ok(id) => Ok(redirect_with_flash(
+            &format!("/recalls/{id}"),
+            FlashKind::Success,
+            if form.mock() {
+                "Mock recall opened: its clock runs until you declare the report complete. No lot was held."
+            } else {
+                "Recall opened: every lot in scope is held; consuming or shipping them is refused."
+            },
+        )),
+        Err(SaveError::Invalid(errors)) => {
+            form.password.clear();
+            new_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, form, errors).await
+        }
+        Err(SaveError::Stale) => Err(Error::Conflict("Try again.".into())),
+        Err(SaveError::Other(e)) => Err(e),
+    }
+}
+
+/// Everything the case page and the report show.
+struct Case {
+    recall: Recall,
+    scopes: Vec<StoredScope>,
+    customers: Vec<CustomerStatus>,
+    totals: Vec<UnitTotal>,
+    checked: usize,
+    required: usize,
+    notified: usize,
+    graph: Graph,
+    /// Rows of each table shown (the page shows the first thousand; the report all).
+    rows: usize,
+}
+
+impl Case {
+    fn limit(&self) -> usize {
+        self.rows
+    }
+
+    fn current(&self) -> &StoredScope {
+        self.scopes.last().expect("a recall has a scope")
+    }
+
+    fn log_count(&self) -> usize {
+        self.customers.iter().map(|c| c.notices.len()).sum()
+    }
+}
+
+async fn case(state: &AppState, id: Uuid) -> Result<Case> {
+    let recall = recall::get(&state.pool, id).await?;
+    let scopes = recall::scopes(&state.pool, id).await?;
+    let current = scopes.last().ok_or(Error::NotFound)?;
+    let customers = recall::customer_status(&state.pool, &recall, &current.scope).await?;
+    let totals = recall::unit_totals(customers.iter().flat_map(|c| c.lines.iter()));
+    let checked = customers.iter().filter(|c| c.checked).count();
+    let notified = customers.iter().filter(|c| c.notified).count();
+    let required = recall::required_checks(&recall.check_level, customers.len());
+    let graph = draw(
+        &current
+            .scope
+            .lots
+            .iter()
+            .map(|l| GraphLot {
+                id: l.id,
+                depth: l.depth,
+                material: &l.material,
+                code: &l.code,
+                status: if l.excluded { "released" } else { "recalled" },
+                parent: l.parent,
+            })
+            .collect::<Vec<_>>(),
+    );
+    Ok(Case { recall, scopes, customers, totals, checked, required, notified, graph, rows: PAGE_ROWS })
+}
+
+#[derive(Template)]
+#[template(path = "recalls/show.html")]
+struct ShowPage {
+    layout: Layout,
+    c: Case,
+    changes: Option<Changes>,
+    errors: FieldErrors,
+    methods: &'static [(&'static str, &'static str)],
+}
+
+/// Rows of each table shown on the page (the CSV and the report hold them all).
+const PAGE_ROWS: usize = 1000;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ShowQuery {
+    compare: String,
+}
+
+async fn show(
+    State(state): State<AppState>,
+    layout: Layout,
+    Path(id): Path<String>,
+    Query(q): Query<ShowQuery>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let c = case(&state, id).await?;
+    let changes = if q.compare == "1" { Some(recall::changes(&state.pool, &c.current().scope).await?) } else { None };
+    render(&ShowPage { layout, c, changes, errors: FieldErrors::default(), methods: &METHODS })
+}
+
+async fn show_errors(state: &AppState, layout: Layout, id: Uuid, errors: FieldErrors) -> Result<Response> {
+    let c = case(state, id).await?;
+    render_with(StatusCode::UNPROCESSABLE_ENTITY, &ShowPage { layout, c, changes: None, errors, methods: &METHODS })
+}
+
+async fn respond(
+    state: &AppState,
+    layout: Layout,
+    id: Uuid,
+    result: std::result::Result<(), SaveError>,
+    done: &str,
+) -> Result<Response> {
+    match result {
+        Ok(()) => Ok(redirect_with_flash(&format!("/recalls/{id}"), FlashKind::Success, done)),
+        Err(SaveError::Invalid(errors)) => show_errors(state, layout, id, errors).await,
+        Err(SaveError::Stale) => Err(Error::Conflict("Try again.".into())),
+        Err(SaveError::Other(e)) => Err(e),
+    }
+}
+
+async fn widen(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+    Form(form): Form<SignedForm>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let result = recall::widen(&state.pool, &user, id, &form).await;
+    respond(
+        &state,
+        layout,
+        id,
+        result,
+        "Scope widened to lot-level; the lots it adds are held. The earlier scope stays on record.",
+    )
+    .await
+}
+
+async fn notice(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+    Form(form): Form<NoticeForm>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let result = recall::record_notice(&state.pool, &user, id, &form).await;
+    respond(&state, layout, id, result, "Logged.").await
+}
+
+async fn accounting(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+    Form(form): Form<AccountingForm>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let result = recall::record_accounting(&state.pool, &user, id, &form).await;
+    respond(&state, layout, id, result, "The customer's figures are recorded.").await
+}
+
+async fn complete(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let result = recall::complete_drill(&state.pool, &user, id).await;
+    respond(&state, layout, id, result, "The drill's clock is stopped: its time is on the report.").await
+}
+
+async fn close(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+    Form(form): Form<SignedForm>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let result = recall::close(&state.pool, &user, id, &form).await;
+    respond(&state, layout, id, result, "Recall closed. Lots that still have stock are on a QA hold for a decision.")
+        .await
+}
+
+#[derive(Template)]
+#[template(path = "recalls/report.html")]
+struct ReportPage {
+    c: Case,
+    paper: &'static str,
+    /// The stylesheet inlined (the PDF is printed from a file, with no server to fetch it from).
+    inline_css: Option<&'static str>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ReportQuery {
+    paper: String,
+}
+
+fn paper(q: &ReportQuery) -> &'static str {
+    if q.paper.eq_ignore_ascii_case("letter") { "letter" } else { "A4" }
+}
+
+async fn report(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let c = Case { rows: usize::MAX, ..case(&state, id).await? };
+    render(&ReportPage { c, paper: paper(&q), inline_css: None })
+}
+
+/// The report as PDF, printed by headless Chromium from the same template.
+async fn report_pdf(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let c = Case { rows: usize::MAX, ..case(&state, id).await? };
+    let number = c.recall.number.clone();
+    let html = ReportPage { c, paper: paper(&q), inline_css: Some(super::static_files::stylesheet()) }
+        .render()
+        .map_err(|e| Error::Internal(e.into()))?;
+    let pdf = crate::pdf::print(&html).await?;
+    let mut response = (StatusCode::OK, pdf).into_response();
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"recall-{number}.pdf\"")) {
+        response.headers_mut().insert(CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}
+
+fn csv_response(body: String, name: &str) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        response.headers_mut().insert(CONTENT_DISPOSITION, v);
+    }
+    response
+}
+
+async fn scope_csv(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let c = case(&state, id).await?;
+    Ok(csv_response(recall::to_csv(&c.recall, c.current()), &format!("recall-{}.csv", c.recall.number)))
+}
+
+async fn notices_csv(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let c = case(&state, id).await?;
+    Ok(csv_response(
+        recall::notice_list_csv(&c.recall, &c.customers),
+        &format!("recall-{}-notices.csv", c.recall.number),
+    ))
+}
+
+async fn recall_fsma(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let c = case(&state, id).await?;
+    let lots: Vec<Uuid> = c.current().scope.lots.iter().map(|l| l.id).collect();
+    let body = crate::fsma::csv(&state.pool, crate::fsma::Selection::Lots(&lots)).await?;
+    Ok(csv_response(body, &format!("fsma204-{}.csv", c.recall.number)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Dates {
+    from: String,
+    to: String,
+}
+
+/// The spreadsheet for a date range: `?from=2026-01-01&to=2026-01-31`.
+async fn dated_fsma(State(state): State<AppState>, Query(q): Query<Dates>) -> Result<Response> {
+    let date = |v: &str, what: &str| {
+        chrono::NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
+            .map_err(|_| Error::BadRequest(format!("The {what} date must look like 2026-01-31.")))
+    };
+    let (from, to) = (date(&q.from, "from")?, date(&q.to, "to")?);
+    if to < from {
+        return Err(Error::BadRequest("The range ends before it starts.".into()));
+    }
+    if (to - from).num_days() > 3660 {
+        return Err(Error::BadRequest("Ask for at most ten years at a time.".into()));
+    }
+    let body = crate::fsma::csv(&state.pool, crate::fsma::Selection::Dates(from, to)).await?;
+    Ok(csv_response(body, &format!("fsma204-{from}-{to}.csv")))
+}
