@@ -171,6 +171,8 @@ struct ShowPage {
     output_form: OutputForm,
     errors: FieldErrors,
     history: Vec<crate::audit::Shown>,
+    /// Open recalls that hold a lot this run consumed: (recall id, number, lot code).
+    recalled_inputs: Vec<(Uuid, String, String)>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -266,6 +268,14 @@ async fn run_page(
     .fetch_all(pool)
     .await?;
     let history = crate::audit::history(pool, "run", id).await?;
+    let recalled_inputs = sqlx::query_as(
+        "select distinct r.id, r.number, l.code from stock_movements m join lot_holds h on h.lot_id = m.lot_id and h.closed_at is null
+           join recalls r on r.id = h.recall_id and r.status = 'open' join lots l on l.id = m.lot_id
+          where m.run_id = $1 and m.kind = 'consume' order by r.number, l.code",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
     if input_form.idempotency_key.is_empty() || errors.is_empty() {
         input_form.idempotency_key = Uuid::new_v4().to_string();
     }
@@ -288,6 +298,7 @@ async fn run_page(
             output_form,
             errors,
             history,
+            recalled_inputs,
         },
     )
 }

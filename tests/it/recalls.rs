@@ -197,12 +197,24 @@ async fn a_mock_recall_on_a_raw_lot_shows_its_scope_quantities_risks_and_balance
 #[tokio::test]
 async fn a_real_recall_holds_the_affected_lots_refuses_their_shipment_and_is_accounted_and_closed() {
     let app = demo_app().await;
-    let (flour_id, _) = used_flour(&app).await;
+    let (flour_id, flour) = used_flour(&app).await;
+    // A run still open that has used the flour: the recall flags it.
+    let dough = id_of(&app, "materials", "DOUGH-BR").await;
+    let site = id_of(&app, "sites", "RVS").await;
+    let run = assert_redirect(
+        &app.submit("/runs/new", "#run-form", &[("output_material_id", &dough), ("site_id", &site)]).await,
+        "/runs/",
+    );
+    assert_redirect(&app.submit(&run, "#input-form", &[("lot", &flour), ("quantity", "10")]).await, &run);
+    assert!(texts(&app.page(&run).await, "#recalled-inputs").is_empty());
     let location = assert_redirect(&open(&app, &flour_id, &[("kind", "real"), ("class", "II")]).await, "/recalls/");
     let recall_id = location.trim_start_matches("/recalls/").to_string();
     let page = app.page(&location).await;
     assert!(text(&page, "h1").starts_with("Class II recall"));
     assert!(text(&page, "#effectiveness-level").starts_with("Effectiveness-check level B"));
+    let run_number = text(&app.page(&run).await, "h1 .code");
+    assert_eq!(texts(&page, "#open-runs tbody td:first-child"), vec![run_number]);
+    assert!(text(&app.page(&run).await, "#recalled-inputs").contains(&flour));
 
     // Every affected lot is held by the recall, and shows as recalled.
     let held: i64 =
