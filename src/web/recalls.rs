@@ -31,8 +31,8 @@ pub fn router() -> Router<AppState> {
         .route("/recalls/{id}/report.pdf", get(report_pdf))
         .route("/recalls/{id}/recall.csv", get(scope_csv))
         .route("/recalls/{id}/notices.csv", get(notices_csv))
-        .route("/recalls/{id}/fsma204.csv", get(recall_fsma))
-        .route("/fsma204.csv", get(dated_fsma));
+        .route("/recalls/{id}/fsma204.{format}", get(recall_fsma))
+        .route("/fsma204", get(dated_fsma));
     let write = Router::new()
         .route("/recalls/new", get(new))
         .route("/recalls", post(create))
@@ -374,12 +374,35 @@ async fn notices_csv(State(state): State<AppState>, Path(id): Path<String>) -> R
     ))
 }
 
-async fn recall_fsma(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
+/// The FSMA 204 spreadsheet as `csv` or `xlsx`.
+async fn fsma_response(
+    state: &AppState,
+    format: &str,
+    selection: crate::fsma::Selection<'_>,
+    name: &str,
+) -> Result<Response> {
+    match format {
+        "csv" => Ok(csv_response(crate::fsma::csv(&state.pool, selection).await?, &format!("{name}.csv"))),
+        "xlsx" => {
+            let mut response = (StatusCode::OK, crate::fsma::xlsx(&state.pool, selection).await?).into_response();
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}.xlsx\"")) {
+                response.headers_mut().insert(CONTENT_DISPOSITION, v);
+            }
+            Ok(response)
+        }
+        _ => Err(Error::NotFound),
+    }
+}
+
+async fn recall_fsma(State(state): State<AppState>, Path((id, format)): Path<(String, String)>) -> Result<Response> {
     let id = super::parse_id(&id)?;
     let c = case(&state, id).await?;
     let lots: Vec<Uuid> = c.current().scope.lots.iter().map(|l| l.id).collect();
-    let body = crate::fsma::csv(&state.pool, crate::fsma::Selection::Lots(&lots)).await?;
-    Ok(csv_response(body, &format!("fsma204-{}.csv", c.recall.number)))
+    fsma_response(&state, &format, crate::fsma::Selection::Lots(&lots), &format!("fsma204-{}", c.recall.number)).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -387,10 +410,12 @@ async fn recall_fsma(State(state): State<AppState>, Path(id): Path<String>) -> R
 struct Dates {
     from: String,
     to: String,
+    format: String,
 }
 
-/// The spreadsheet for a date range: `?from=2026-01-01&to=2026-01-31`.
+/// The spreadsheet for a date range: `?from=2026-01-01&to=2026-01-31&format=csv|xlsx`.
 async fn dated_fsma(State(state): State<AppState>, Query(q): Query<Dates>) -> Result<Response> {
+    let format = if q.format.is_empty() { "csv" } else { q.format.as_str() };
     let date = |v: &str, what: &str| {
         chrono::NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
             .map_err(|_| Error::BadRequest(format!("The {what} date must look like 2026-01-31.")))
@@ -402,6 +427,5 @@ async fn dated_fsma(State(state): State<AppState>, Query(q): Query<Dates>) -> Re
     if (to - from).num_days() > 3660 {
         return Err(Error::BadRequest("Ask for at most ten years at a time.".into()));
     }
-    let body = crate::fsma::csv(&state.pool, crate::fsma::Selection::Dates(from, to)).await?;
-    Ok(csv_response(body, &format!("fsma204-{from}-{to}.csv")))
+    fsma_response(&state, format, crate::fsma::Selection::Dates(from, to), &format!("fsma204-{from}-{to}")).await
 }

@@ -184,11 +184,28 @@ async fn a_mock_recall_on_a_raw_lot_shows_its_scope_quantities_risks_and_balance
     assert_eq!(rows.iter().filter(|r| &r[0] == "Shipping").count(), 3);
     assert!(rows.iter().any(|r| &r[0] == "Transformation (input)" && r[13] == flour));
     assert!(rows.iter().any(|r| &r[0] == "Transformation (output)" && r[13] == dough));
+    // The same rows as XLSX: a workbook whose strings include the supplier's lot code.
+    let response = app.get(&format!("{location}/fsma204.xlsx")).await;
+    assert_eq!(response.headers()["content-type"], "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+    let book = response.bytes().await.unwrap();
+    assert!(book.starts_with(b"PK"), "an XLSX is a zip");
+    let path = std::env::temp_dir().join(format!("lotline-test-{}.xlsx", uuid::Uuid::new_v4()));
+    std::fs::write(&path, &book).unwrap();
+    let strings =
+        std::process::Command::new("unzip").arg("-p").arg(&path).arg("xl/sharedStrings.xml").output().unwrap();
+    let sheet =
+        std::process::Command::new("unzip").arg("-p").arg(&path).arg("xl/worksheets/sheet1.xml").output().unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let strings = String::from_utf8_lossy(&strings.stdout);
+    assert!(strings.contains(&supplier_lot) && strings.contains("Traceability lot code"));
+    let sheet = String::from_utf8_lossy(&sheet.stdout);
+    assert_eq!(sheet.matches("<row ").count(), rows.len() + 1, "a header and one row per event");
+    assert!(sheet.contains("<autoFilter"), "sortable and filterable");
     let today = chrono::Utc::now().date_naive();
-    let dated = app.get(&format!("/fsma204.csv?from={}&to={today}", today - chrono::Days::new(30))).await;
+    let dated = app.get(&format!("/fsma204?from={}&to={today}", today - chrono::Days::new(30))).await;
     assert_eq!(dated.status(), StatusCode::OK);
     assert!(dated.text().await.unwrap().lines().count() > rows.len(), "the whole plant's events of the month");
-    assert_eq!(app.get("/fsma204.csv?from=2026-13-01&to=2026-01-01").await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(app.get("/fsma204?from=2026-13-01&to=2026-01-01").await.status(), StatusCode::BAD_REQUEST);
 
     let list = app.page("/recalls").await;
     assert_eq!(texts(&list, "#recalls tbody td:first-child"), vec![number]);
