@@ -14,7 +14,6 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::SessionPolicy;
@@ -61,7 +60,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone())
         .layer(middleware::from_fn_with_state(state, web::auth::authenticate))
         .layer(middleware::from_fn(render_errors))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
+        .layer(middleware::from_fn(time_limit))
         .layer(CompressionLayer::new())
         .layer(security_header("x-content-type-options", "nosniff"))
         .layer(security_header("x-frame-options", "DENY"))
@@ -76,6 +75,16 @@ pub fn router(state: AppState) -> Router {
                 tracing::info_span!("http", http.method = %req.method(), http.route = route, http.path = %req.uri().path())
             }),
         )
+}
+
+/// How long a request may take: 30 s; a PDF, printed by Chromium, five minutes (the report of a
+/// recall reaching thousands of lots runs to hundreds of pages). Past it the answer is a 503.
+async fn time_limit(request: Request, next: Next) -> Response {
+    let limit = if request.uri().path().ends_with(".pdf") { Duration::from_secs(300) } else { Duration::from_secs(30) };
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
 }
 
 fn security_header(name: &'static str, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

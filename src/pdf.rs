@@ -27,6 +27,9 @@ pub async fn print(html: &str) -> Result<Vec<u8>, Error> {
                 .into(),
         )
     })?;
+    // One print at a time: Chromium takes a core or more, and a long report a minute or two.
+    static PRINTER: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+    let _turn = PRINTER.acquire().await.map_err(|e| Error::Internal(e.into()))?;
     let dir = std::env::temp_dir().join(format!("lotline-pdf-{}", uuid::Uuid::new_v4()));
     let result = print_in(&browser, &dir, html).await;
     let _ = tokio::fs::remove_dir_all(&dir).await;
@@ -55,9 +58,9 @@ async fn print_in(browser: &std::path::Path, dir: &std::path::Path, html: &str) 
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
-    let output = tokio::time::timeout(Duration::from_secs(60), command.output())
+    let output = tokio::time::timeout(Duration::from_secs(280), command.output())
         .await
-        .map_err(|_| Error::Internal(anyhow::anyhow!("chromium did not print within 60 s")))?
+        .map_err(|_| Error::Internal(anyhow::anyhow!("chromium did not print within 280 s")))?
         .map_err(internal)?;
     match tokio::fs::read(&out).await {
         Ok(pdf) if !pdf.is_empty() => Ok(pdf),

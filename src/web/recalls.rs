@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/recalls/{id}", get(show))
         .route("/recalls/{id}/report", get(report))
         .route("/recalls/{id}/report.pdf", get(report_pdf))
+        .route("/recalls/{id}/report.css", get(report_css))
         .route("/recalls/{id}/recall.csv", get(scope_csv))
         .route("/recalls/{id}/notices.csv", get(notices_csv))
         .route("/recalls/{id}/fsma204.{format}", get(recall_fsma))
@@ -307,6 +308,40 @@ struct ReportPage {
     paper: &'static str,
     /// The stylesheet inlined (the PDF is printed from a file, with no server to fetch it from).
     inline_css: Option<&'static str>,
+}
+
+impl ReportPage {
+    fn page_css(&self) -> String {
+        page_css(&self.c, self.paper)
+    }
+}
+
+/// The printed pages' frame: paper, margins, and on every page the recall number, the scope's
+/// as-of time and hash, and the page number. A stylesheet of its own, since the pages' security
+/// policy allows no inline styles.
+fn page_css(c: &Case, paper: &str) -> String {
+    let scope = c.current();
+    format!(
+        "@page {{\n  size: {paper};\n  margin: 18mm 14mm 16mm;\n  @top-left {{ content: \"Recall {}\"; font: 9pt sans-serif; }}\n  \
+         @top-right {{ content: \"as of {}\"; font: 9pt sans-serif; }}\n  \
+         @bottom-left {{ content: \"SHA-256 {}\"; font: 7pt monospace; }}\n  \
+         @bottom-right {{ content: \"Page \" counter(page) \" of \" counter(pages); font: 9pt sans-serif; }}\n}}\n",
+        c.recall.number,
+        scope.scope.as_of.format("%Y-%m-%d %H:%M UTC"),
+        scope.hash
+    )
+}
+
+async fn report_css(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let c = case(&state, id).await?;
+    let mut response = (StatusCode::OK, page_css(&c, paper(&q))).into_response();
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    Ok(response)
 }
 
 #[derive(Debug, Default, Deserialize)]

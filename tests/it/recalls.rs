@@ -129,7 +129,10 @@ async fn a_mock_recall_on_a_raw_lot_shows_its_scope_quantities_risks_and_balance
     let hex: String = Sha256::digest(document.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(hash, Sha256::digest(document.as_bytes()).to_vec());
     assert_eq!(text(&report, "#scope-hash"), format!("SHA-256 {hex}"));
-    assert!(report.html().contains(&format!("content: \"Recall {number}\"")), "the number on every printed page");
+    let css = app.get(&format!("{location}/report.css?paper=letter")).await.text().await.unwrap();
+    assert!(css.contains(&format!("content: \"Recall {number}\"")), "the number on every printed page");
+    assert!(css.contains("size: letter") && css.contains(&hex) && css.contains("counter(pages)"));
+    assert!(report.html().contains(&format!("{location}/report.css?paper=A4")), "the page frame is linked, not inline");
     assert!(texts(&report, "header.top").is_empty(), "no navigation on the report");
 
     // And as PDF, from headless Chromium: its text holds the number, the lots and the customers.
@@ -316,6 +319,14 @@ async fn a_real_recall_holds_the_affected_lots_refuses_their_shipment_and_is_acc
     assert_eq!(text(&page, "#checked"), "1");
     // 150 of 450 shipped pieces are accounted for.
     assert!(text(&page, "#effectiveness").starts_with("Overall: 33.3 % of 450"), "{}", text(&page, "#effectiveness"));
+
+    // The notice list: one row per customer and lot, with what is accounted.
+    let notices = app.get(&format!("{location}/notices.csv")).await.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(notices.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 3);
+    let fm = rows.iter().find(|r| &r[1] == "FRESHMART").unwrap();
+    assert_eq!((&fm[9], &fm[11], &fm[12], &fm[13], &fm[15], &fm[16]), ("200", "50", "100", "50", "yes", "yes"));
 
     // Widening to lot-level is signed and keeps the first scope on record.
     let response = app
