@@ -148,22 +148,73 @@ struct SearchPage {
     layout: Layout,
     q: String,
     lots: Vec<LotRow>,
+    /// Why a scanned GS1 string found nothing, or which part of it is wrong.
+    problem: Option<String>,
+    /// The GS1 data read from the scan, in human-readable form.
+    read_as: Option<String>,
 }
 
 /// Finds lots by exact code (case-insensitive) across materials: one match opens it, several
 /// (two materials may share a code) are listed, none says so.
 async fn search(State(state): State<AppState>, layout: Layout, Query(query): Query<ListQuery>) -> Result<Response> {
-    let q = query.q.trim().to_string();
-    let lots: Vec<LotRow> = if q.is_empty() {
+    use crate::domain::gs1::syntax::{self, Scan};
+    let q = query.q.trim_matches(|c: char| c.is_whitespace()).to_string();
+    let shown = q.replace(syntax::GS, "␝");
+    let page = |lots, problem, read_as| SearchPage { layout, q: shown, lots, problem, read_as };
+    let (code, gtin, read_as) = match syntax::read(&q) {
+        Ok(Scan::Plain(code)) => (code, None, None),
+        Ok(scan @ Scan::Gs1(_)) => {
+            let read_as = match &scan {
+                Scan::Gs1(elements) => Some(syntax::human(elements)),
+                Scan::Plain(_) => None,
+            };
+            match (scan.get("01"), scan.get("10")) {
+                (Some(gtin), Some(lot)) => (lot.to_string(), Some(gtin.to_string()), read_as),
+                (Some(gtin), None) => {
+                    let problem = format!("The scan names GTIN {gtin} but no lot (AI 10): scan the lot's label.");
+                    return render(&page(Vec::new(), Some(problem), read_as));
+                }
+                _ => {
+                    let problem = "The scan holds no GTIN (AI 01) and lot (AI 10), so it names no lot.".to_string();
+                    return render(&page(Vec::new(), Some(problem), read_as));
+                }
+            }
+        }
+        Err(message) => {
+            return render(&page(Vec::new(), Some(format!("This is not valid GS1 data: {message}")), None));
+        }
+    };
+    let lots: Vec<LotRow> = if code.is_empty() {
         Vec::new()
+    } else if let Some(gtin) = &gtin {
+        let sql = format!(
+            "{} where upper(l.code) = upper($1) and l.material_id in (select material_id from material_gtins where gtin = $2)
+              order by m.code limit 100",
+            lot_select()
+        );
+        let lots: Vec<LotRow> =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&code).bind(gtin).fetch_all(&state.pool).await?;
+        if lots.is_empty() {
+            let known: bool = sqlx::query_scalar("select exists (select 1 from material_gtins where gtin = $1)")
+                .bind(gtin)
+                .fetch_one(&state.pool)
+                .await?;
+            let problem = if known {
+                format!("The material with GTIN {gtin} has no lot “{code}”.")
+            } else {
+                format!("No material has GTIN {gtin}.")
+            };
+            return render(&page(lots, Some(problem), read_as));
+        }
+        lots
     } else {
         let sql = format!("{} where upper(l.code) = upper($1) order by m.code limit 100", lot_select());
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&q).fetch_all(&state.pool).await?
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&code).fetch_all(&state.pool).await?
     };
     if let [lot] = lots.as_slice() {
         return Ok(see_other(&format!("/lots/{}", lot.id)));
     }
-    render(&SearchPage { layout, q, lots })
+    render(&page(lots, None, read_as))
 }
 
 #[derive(Debug, sqlx::FromRow)]

@@ -18,6 +18,7 @@ mod production;
 mod recalls;
 mod receipts;
 mod rules;
+mod scanning;
 mod shipping;
 mod sites;
 mod trace;

@@ -10,7 +10,7 @@ use crate::rules::id_of;
 
 /// The demo plant with its first days of flows (which its QA account signs): flour into dough,
 /// dough into two pallets of brioche, shipped to three customers.
-async fn demo_app() -> TestApp {
+pub async fn demo_app() -> TestApp {
     let app = spawn_app().await;
     let form = lotline::auth::users::UserForm {
         username: "qa".into(),
@@ -41,7 +41,7 @@ async fn open(app: &TestApp, lot_id: &str, fields: &[(&str, &str)]) -> reqwest::
     app.submit(&format!("/recalls/new?lot={lot_id}"), "#recall-form", &all).await
 }
 
-async fn pallets(app: &TestApp) -> Vec<String> {
+pub async fn pallets(app: &TestApp) -> Vec<String> {
     sqlx::query_scalar(
         "select l.code from lots l join materials m on m.id = l.material_id where m.code = 'BRIOCHE-400' order by l.code",
     )
@@ -383,7 +383,7 @@ async fn a_real_recall_holds_the_affected_lots_refuses_their_shipment_and_is_acc
     );
 }
 
-async fn id_of_lot(app: &TestApp, code: &str) -> String {
+pub async fn id_of_lot(app: &TestApp, code: &str) -> String {
     sqlx::query_scalar("select id::text from lots where code = $1").bind(code).fetch_one(&app.pool).await.unwrap()
 }
 

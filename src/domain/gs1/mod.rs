@@ -1,4 +1,7 @@
-//! GS1 facts lotline checks: check digits of GTINs and GLNs, and the character set of lot codes.
+//! GS1 facts lotline checks: check digits of GTINs and GLNs, and the character set of lot codes;
+//! element strings and Digital Link URIs in `syntax`.
+
+pub mod syntax;
 
 /// Whether the last digit of `digits` is the GS1 mod-10 check digit of the others
 /// (weights 3, 1, 3, 1… from the right, for GTIN-8/12/13/14, GLN and SSCC alike).
