@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::expiry::router())
         .merge(web::trace::router())
         .merge(web::recalls::router())
+        .merge(web::labels::router())
         .fallback(|| async { Error::NotFound })
         .with_state(state.clone())
         .layer(middleware::from_fn_with_state(state, web::auth::authenticate))

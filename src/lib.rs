@@ -14,6 +14,7 @@ pub mod error;
 pub mod fsma;
 pub mod generate;
 pub mod import;
+pub mod labels;
 pub mod master;
 pub mod pdf;
 pub mod qa;

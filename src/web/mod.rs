@@ -9,6 +9,7 @@ pub mod expiry;
 pub mod forms;
 pub mod health;
 pub mod home;
+pub mod labels;
 pub mod locations;
 pub mod lots;
 pub mod materials;

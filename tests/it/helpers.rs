@@ -270,6 +270,11 @@ pub fn value(html: &Html, css: &str) -> String {
     html.select(&sel(css)).next().unwrap_or_else(|| panic!("{css}")).value().attr("value").unwrap_or("").to_string()
 }
 
+/// An attribute of the first element matching `css`.
+pub fn value_of(html: &Html, css: &str, attribute: &str) -> String {
+    html.select(&sel(css)).next().unwrap_or_else(|| panic!("{css}")).value().attr(attribute).unwrap_or("").to_string()
+}
+
 /// Asserts a 303 to a path matching `prefix` and returns it.
 pub fn assert_redirect(response: &reqwest::Response, prefix: &str) -> String {
     assert_eq!(response.status(), StatusCode::SEE_OTHER, "expected a redirect to {prefix}");

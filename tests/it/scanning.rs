@@ -51,3 +51,71 @@ async fn the_search_box_opens_a_lot_from_a_gs1_scan_in_any_notation_and_names_wh
     let response = app.get(&format!("/search?q={pallet}")).await;
     assert_eq!(response.headers()["location"], format!("/lots/{pallet_id}").as_str());
 }
+
+/// The modules of a DataMatrix drawn by lotline (`M{x},{y}h4v4h-4z` per dark module, 2 quiet).
+fn matrix_pixels(svg: &str) -> (Vec<bool>, usize) {
+    let view: Vec<usize> = svg
+        .split("viewBox=\"0 0 ")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .split(' ')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let width = view[0] / 4 - 4;
+    let mut pixels = vec![false; width * width];
+    let path = svg.split(" d=\"").nth(1).unwrap().split('"').next().unwrap();
+    for cell in path.split('z').filter(|c| !c.is_empty()) {
+        let xy = cell.trim_start_matches('M').split('h').next().unwrap();
+        let (x, y) = xy.split_once(',').unwrap();
+        let (x, y): (usize, usize) = (x.parse::<usize>().unwrap() / 4 - 2, y.parse::<usize>().unwrap() / 4 - 2);
+        pixels[y * width + x] = true;
+    }
+    (pixels, width)
+}
+
+#[tokio::test]
+async fn a_runs_label_sheet_carries_gs1_symbols_that_scan_back_to_their_lots() {
+    let app = demo_app().await;
+    let run: String = sqlx::query_scalar(
+        "select r.id::text from production_runs r join materials m on m.id = r.output_material_id where m.code = 'BRIOCHE-400'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let run_page = app.page(&format!("/runs/{run}")).await;
+    assert_eq!(crate::helpers::value_of(&run_page, "#labels-link", "href"), format!("/runs/{run}/labels"));
+    let sheet = app.page(&format!("/runs/{run}/labels")).await;
+    let labels: Vec<_> = sheet.select(&crate::helpers::sel(".lot-label")).collect();
+    assert_eq!(labels.len(), 2, "one label per pallet");
+    for label in labels {
+        let lot = label.value().attr("data-lot").unwrap().to_string();
+        let lot_id = id_of_lot(&app, &lot).await;
+        let hri: String = label.select(&crate::helpers::sel(".hri")).next().unwrap().text().collect();
+        assert!(hri.starts_with("(01)00614141004010(11)"), "{hri}");
+        assert!(hri.ends_with(&format!("(10){lot}")), "{hri}");
+        let matrix = label.select(&crate::helpers::sel("svg.datamatrix")).next().unwrap().html();
+        let (pixels, width) = matrix_pixels(&matrix);
+        let data = String::from_utf8(datamatrix::DataMatrix::decode(&pixels, width).unwrap()).unwrap();
+        assert!(data.starts_with("0100614141004010") && data.ends_with(&format!("10{lot}")), "{data:?}");
+        assert!(label.select(&crate::helpers::sel("svg.gs1-128 rect")).count() > 20, "bars are drawn");
+        // Scanned (a scanner sends the DataMatrix's data after ]d2) or typed from the text line.
+        for scan in [format!("]d2{data}"), hri.clone()] {
+            let response = app.get(&format!("/search?q={}", lotline::web::percent_encode(&scan))).await;
+            assert_eq!(response.headers()["location"], format!("/lots/{lot_id}").as_str(), "{scan:?}");
+        }
+    }
+    // A receipt of a material without a GTIN: plain Code 128 labels of the lot codes.
+    let receipt: (String, String) = sqlx::query_as(
+        "select r.id::text, l.code from receipts r join receipt_lines rl on rl.receipt_id = r.id join lots l on l.id = rl.lot_id limit 1",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let sheet = app.page(&format!("/receipts/{}/labels", receipt.0)).await;
+    assert_eq!(text(&sheet, ".lot-label .hri"), receipt.1);
+    assert!(text(&sheet, ".lot-label").contains("has no GTIN"));
+    assert_eq!(app.get(&format!("/runs/{}/labels", uuid::Uuid::new_v4())).await.status(), StatusCode::NOT_FOUND);
+}

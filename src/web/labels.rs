@@ -1,0 +1,136 @@
+//! Label sheets: one label per lot of a receipt or a run (or a single lot), each with its
+//! GS1-128, GS1 DataMatrix, human-readable line and Digital Link, laid out to print.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::get;
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::{Layout, render};
+use crate::app::AppState;
+use crate::auth::perm;
+use crate::error::{Error, Result};
+use crate::labels::{self, Label, LabelLot};
+
+/// The resolver the labels' Digital Links point at (GS1's own, which forwards to the brand owner).
+const LINK_HOST: &str = "https://id.gs1.org";
+
+pub fn router() -> Router<AppState> {
+    let read = Router::new()
+        .route("/lots/{id}/label", get(one_lot))
+        .route("/receipts/{id}/labels", get(receipt))
+        .route("/runs/{id}/labels", get(run));
+    super::guarded(read, perm::LOTS_READ)
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct LotRow {
+    id: Uuid,
+    code: String,
+    material_code: String,
+    material_name: String,
+    origin: String,
+    made_on: NaiveDate,
+    expires_on: Option<NaiveDate>,
+    gtin: Option<String>,
+    quantity: Decimal,
+    uom: String,
+}
+
+pub struct SheetLabel {
+    pub lot_id: Uuid,
+    pub material_code: String,
+    pub material_name: String,
+    pub code: String,
+    pub quantity: Decimal,
+    pub uom: String,
+    pub expires_on: Option<NaiveDate>,
+    pub label: std::result::Result<Label, String>,
+}
+
+#[derive(Template)]
+#[template(path = "labels/sheet.html")]
+struct SheetPage {
+    layout: Layout,
+    title: String,
+    back: String,
+    labels: Vec<SheetLabel>,
+}
+
+/// The lots' label facts: the material's smallest-pack GTIN, and what each lot holds now (or was made with).
+const SELECT: &str = "select l.id, l.code, m.code as material_code, m.name as material_name, l.origin, l.made_on, l.expires_on,
+        (select g.gtin from material_gtins g where g.material_id = m.id order by g.units_per_pack, g.gtin limit 1) as gtin,
+        coalesce((select sum(s.quantity) from stock_movements s where s.lot_id = l.id and s.kind in ('receipt', 'produce', 'split') and s.quantity > 0), 0) as quantity,
+        m.uom
+   from lots l join materials m on m.id = l.material_id";
+
+async fn sheet(
+    state: &AppState,
+    layout: Layout,
+    title: String,
+    back: String,
+    filter: &str,
+    id: Uuid,
+) -> Result<Response> {
+    let rows: Vec<LotRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where {filter} order by m.code, l.code")))
+            .bind(id)
+            .fetch_all(&state.pool)
+            .await?;
+    if rows.is_empty() && filter.starts_with("l.id") {
+        return Err(Error::NotFound);
+    }
+    let labels = rows
+        .into_iter()
+        .map(|r| {
+            let lot = LabelLot {
+                gtin: r.gtin,
+                lot: r.code.clone(),
+                made_on: (r.origin == "produced").then_some(r.made_on),
+                expires_on: r.expires_on,
+            };
+            SheetLabel {
+                lot_id: r.id,
+                material_code: r.material_code,
+                material_name: r.material_name,
+                code: r.code,
+                quantity: r.quantity.normalize(),
+                uom: r.uom,
+                expires_on: r.expires_on,
+                label: labels::draw(&lot, LINK_HOST),
+            }
+        })
+        .collect();
+    render(&SheetPage { layout, title, back, labels })
+}
+
+async fn one_lot(State(state): State<AppState>, layout: Layout, Path(id): Path<String>) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    sheet(&state, layout, "Label".into(), format!("/lots/{id}"), "l.id = $1", id).await
+}
+
+async fn receipt(State(state): State<AppState>, layout: Layout, Path(id): Path<String>) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let number: String = sqlx::query_scalar("select number from receipts where id = $1")
+        .bind(id)
+        .fetch_optional(&state.pool)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let filter = "l.id in (select lot_id from receipt_lines where receipt_id = $1)";
+    sheet(&state, layout, format!("Labels of receipt {number}"), format!("/receipts/{id}"), filter, id).await
+}
+
+async fn run(State(state): State<AppState>, layout: Layout, Path(id): Path<String>) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let number: String = sqlx::query_scalar("select number from production_runs where id = $1")
+        .bind(id)
+        .fetch_optional(&state.pool)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let filter = "l.id in (select lot_id from stock_movements where run_id = $1 and kind = 'produce')";
+    sheet(&state, layout, format!("Labels of run {number}"), format!("/runs/{id}"), filter, id).await
+}
