@@ -25,11 +25,13 @@ use crate::web::{self, Layout};
 pub struct AppState {
     pub pool: PgPool,
     pub sessions: SessionPolicy,
+    /// Where lotline is reached (`LOTLINE_PUBLIC_URL`), for identifiers it mints.
+    pub public_url: String,
 }
 
 impl AppState {
     pub fn new(pool: PgPool) -> AppState {
-        AppState { pool, sessions: SessionPolicy::default() }
+        AppState { pool, sessions: SessionPolicy::default(), public_url: "http://127.0.0.1:8080".into() }
     }
 }
 

@@ -459,7 +459,11 @@ async fn serve(db_cfg: &DbConfig, cfg: &ServeConfig) -> Result<()> {
             crate::demo::load(&database.pool).await?;
             println!("{}", crate::demo::credentials());
         }
-        let app = crate::app::router(crate::app::AppState { pool: database.pool.clone(), sessions: cfg.sessions() });
+        let app = crate::app::router(crate::app::AppState {
+            pool: database.pool.clone(),
+            sessions: cfg.sessions(),
+            public_url: cfg.public_url(),
+        });
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "lotline is listening on http://{addr}");
         crate::app::serve(listener, app, crate::app::shutdown_signal()).await.context("The web server failed")

@@ -32,6 +32,12 @@ pub struct ServeConfig {
     #[arg(long, env = "LOTLINE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// The address people and partners reach lotline at, such as https://lots.example.com: it
+    /// makes the identifiers of lots, sites and parties without GS1 keys (EPCIS). Default: the
+    /// listen address.
+    #[arg(long, env = "LOTLINE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
     /// Load the small demo plant (and one demo account per role) when the database is empty.
     #[arg(long)]
     pub demo: bool,
@@ -46,6 +52,13 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) if !url.trim().is_empty() => url.trim().trim_end_matches('/').to_string(),
+            _ => format!("http://{}", self.listen),
+        }
+    }
+
     pub fn sessions(&self) -> crate::auth::SessionPolicy {
         crate::auth::SessionPolicy {
             idle: std::time::Duration::from_secs(self.session_idle_minutes * 60),

@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod domain;
+pub mod epcis;
 pub mod error;
 pub mod fsma;
 pub mod generate;

@@ -20,7 +20,10 @@ use crate::error::{Error, Result};
 use crate::trace::{self, Direction, Mode, Trace};
 
 pub fn router() -> Router<AppState> {
-    let routes = Router::new().route("/trace", get(page)).route("/api/v1/trace", get(api));
+    let routes = Router::new()
+        .route("/trace", get(page))
+        .route("/api/v1/trace", get(api))
+        .route("/api/v1/epcis", get(epcis_range));
     super::guarded(routes, perm::LOTS_READ)
 }
 
@@ -249,6 +252,12 @@ pub const PAGE_ROWS: usize = 1_000;
 async fn page(State(state): State<AppState>, layout: Layout, Query(q): Query<TraceQuery>) -> Result<Response> {
     let (lot, direction, mode) = resolve(&state, &q).await?;
     let t = trace::trace(&state.pool, lot, direction, mode).await?;
+    if q.format == "epcis" {
+        let ids: Vec<Uuid> = t.lots.iter().map(|l| l.id).collect();
+        let doc = crate::epcis::document(&state.pool, crate::epcis::Selection::Lots(&ids), &state.public_url).await?;
+        let name = format!("epcis-{}-{}-{}.jsonld", t.start.material, t.start.code, direction.key());
+        return Ok(epcis_response(&doc, &name));
+    }
     if q.format == "csv" {
         let mut response = (StatusCode::OK, trace::to_csv(&t)).into_response();
         response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
@@ -277,4 +286,35 @@ async fn page(State(state): State<AppState>, layout: Layout, Query(q): Query<Tra
         t,
         graph,
     })
+}
+
+fn epcis_response(doc: &serde_json::Value, name: &str) -> Response {
+    let mut response = (StatusCode::OK, doc.to_string()).into_response();
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/ld+json"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        response.headers_mut().insert(CONTENT_DISPOSITION, v);
+    }
+    response
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Range {
+    from: String,
+    to: String,
+}
+
+/// `GET /api/v1/epcis?from=2026-01-01&to=2026-01-31`: every receiving, production and shipping
+/// event in those dates as one EPCIS 2.0 document.
+async fn epcis_range(State(state): State<AppState>, Query(q): Query<Range>) -> Result<Response> {
+    let date = |v: &str, what: &str| {
+        chrono::NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
+            .map_err(|_| Error::BadRequest(format!("{what} must be a date such as 2026-01-31.")))
+    };
+    let (from, to) = (date(&q.from, "from")?, date(&q.to, "to")?);
+    if to < from || (to - from).num_days() > 366 {
+        return Err(Error::BadRequest("Ask for a range of at most a year, from before to.".into()));
+    }
+    let doc = crate::epcis::document(&state.pool, crate::epcis::Selection::Dates(from, to), &state.public_url).await?;
+    Ok(epcis_response(&doc, &format!("epcis-{from}-{to}.jsonld")))
 }

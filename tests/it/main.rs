@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod corrections;
 mod embedded;
+mod epcis;
 mod errors;
 mod helpers;
 mod home;

@@ -1,0 +1,234 @@
+//! EPCIS 2.0 (JSON-LD) export: receipts and shipments as ObjectEvents, production runs as
+//! TransformationEvents with their input and output quantity lists, for a set of lots (a trace)
+//! or a date range. Lots are class-level identifiers: an LGTIN URN where the material has a GTIN
+//! with a known company-prefix length, else a GS1 Digital Link; without a GTIN, a URI under
+//! lotline's public address. Sites and parties with a GLN are GS1 Digital Links (414 / 417).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::error::Error;
+
+pub const CONTEXT: &str = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld";
+
+/// Which events: those touching given lots, or those within dates (inclusive, UTC).
+pub enum Selection<'a> {
+    Lots(&'a [Uuid]),
+    Dates(chrono::NaiveDate, chrono::NaiveDate),
+}
+
+/// One row per lot movement that makes an event: receipt lines, run postings, shipment lines.
+#[derive(sqlx::FromRow)]
+struct Row {
+    event: String,
+    document_id: Uuid,
+    document: String,
+    at: DateTime<Utc>,
+    offset_minutes: i32,
+    quantity: Decimal,
+    unece: String,
+    lot: String,
+    material: String,
+    gtin: Option<String>,
+    prefix_length: Option<i16>,
+    expires_on: Option<chrono::NaiveDate>,
+    site_code: String,
+    site_gln: Option<String>,
+    party_code: Option<String>,
+    party_gln: Option<String>,
+    order_ref: String,
+    other_ref: String,
+    direction: String,
+}
+
+const ROWS: &str = "
+with rows as (
+    select 'receiving' as event, r.id as document_id, r.number as document, r.received_at as at, rl.lot_id,
+           rl.quantity, r.site_id, r.supplier_id as party_id, r.order_ref, coalesce(nullif(r.asn_ref, ''), r.delivery_ref) as other_ref,
+           '' as direction
+      from receipt_lines rl join receipts r on r.id = rl.receipt_id
+     where not exists (select 1 from stock_movements v where v.reverses_id = rl.movement_id)
+    union all
+    select 'transformation', pr.id, pr.number, max(m.occurred_at) over (partition by pr.id), m.lot_id, abs(m.quantity), pr.site_id,
+           null, pr.order_ref, '', case when m.kind = 'consume' then 'in' else 'out' end
+      from stock_movements m join production_runs pr on pr.id = m.run_id
+     where m.kind in ('consume', 'produce') and not exists (select 1 from stock_movements v where v.reverses_id = m.id)
+    union all
+    select 'shipping', h.id, h.number, h.shipped_at, sl.lot_id, sl.quantity, h.site_id, h.customer_id, h.order_ref, h.bol_ref, ''
+      from shipment_lines sl join shipments h on h.id = sl.shipment_id
+     where not exists (select 1 from stock_movements v where v.reverses_id = sl.movement_id))
+select x.event, x.document_id, x.document, x.at,
+       (extract(epoch from (x.at at time zone s.time_zone) - (x.at at time zone 'UTC')) / 60)::int as offset_minutes,
+       x.quantity, u.unece, l.code as lot, m.code as material,
+       g.gtin, g.company_prefix_length as prefix_length, l.expires_on,
+       s.code as site_code, s.gln as site_gln, p.code as party_code, p.gln as party_gln,
+       x.order_ref, x.other_ref, x.direction
+  from rows x join lots l on l.id = x.lot_id join materials m on m.id = l.material_id
+  join units u on u.code = m.uom join sites s on s.id = x.site_id left join parties p on p.id = x.party_id
+  left join lateral (select gtin, company_prefix_length from material_gtins where material_id = m.id
+                      order by units_per_pack, gtin limit 1) g on true
+ where ($1::uuid[] is null or x.lot_id = any($1)
+        -- a run is one event, whole: every input and output of a run that touched a selected lot
+        or (x.event = 'transformation' and x.document_id in
+            (select m.run_id from stock_movements m where m.lot_id = any($1) and m.run_id is not null)))
+   and ($2::date is null or x.at >= $2::date) and ($3::date is null or x.at < $3::date + 1)
+ order by x.at, x.document, x.direction, l.code";
+
+/// Percent-encodes what a URI path segment may not hold as is.
+fn encode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The lot's class identifier.
+fn lot_class(r: &Row, base: &str) -> String {
+    match (&r.gtin, r.prefix_length) {
+        (Some(gtin), Some(cpl)) if gtin.len() == 14 && (6..=12).contains(&cpl) => {
+            let cpl = cpl as usize;
+            // GTIN-14: indicator, company prefix, item reference, check digit.
+            let (indicator, prefix, item) = (&gtin[..1], &gtin[1..1 + cpl], &gtin[1 + cpl..13]);
+            format!("urn:epc:class:lgtin:{prefix}.{indicator}{item}.{}", encode(&r.lot))
+        }
+        (Some(gtin), _) => format!("https://id.gs1.org/01/{gtin}/10/{}", encode(&r.lot)),
+        (None, _) => format!("{base}/id/lot/{}/{}", encode(&r.material), encode(&r.lot)),
+    }
+}
+
+fn site_id(r: &Row, base: &str) -> String {
+    match &r.site_gln {
+        Some(gln) => format!("https://id.gs1.org/414/{gln}"),
+        None => format!("{base}/id/site/{}", encode(&r.site_code)),
+    }
+}
+
+fn party_id(r: &Row, base: &str) -> Option<String> {
+    match (&r.party_gln, &r.party_code) {
+        (Some(gln), _) => Some(format!("https://id.gs1.org/417/{gln}")),
+        (None, Some(code)) => Some(format!("{base}/id/party/{}", encode(code))),
+        _ => None,
+    }
+}
+
+fn offset(minutes: i32) -> String {
+    let sign = if minutes < 0 { '-' } else { '+' };
+    let m = minutes.abs();
+    format!("{sign}{:02}:{:02}", m / 60, m % 60)
+}
+
+fn quantity(r: &Row, base: &str) -> Value {
+    json!({ "epcClass": lot_class(r, base), "quantity": r.quantity.to_f64().unwrap_or_default(), "uom": r.unece })
+}
+
+/// Lot master data, per class, for the events that first bring a lot in.
+fn ilmd(rows: &[&Row]) -> Option<Value> {
+    let r = rows.first()?;
+    let mut m = serde_json::Map::new();
+    m.insert("cbvmda:lotNumber".into(), json!(r.lot));
+    if let Some(e) = r.expires_on {
+        m.insert("cbvmda:itemExpirationDate".into(), json!(e.to_string()));
+    }
+    Some(Value::Object(m))
+}
+
+/// The EPCIS document of the selected events.
+pub async fn document(pool: &PgPool, selection: Selection<'_>, base: &str) -> Result<Value, Error> {
+    let (lots, from, to) = match selection {
+        Selection::Lots(ids) => (Some(ids.to_vec()), None, None),
+        Selection::Dates(from, to) => (None, Some(from), Some(to)),
+    };
+    let rows: Vec<Row> = sqlx::query_as(ROWS).bind(lots).bind(from).bind(to).fetch_all(pool).await?;
+    // One event per document (receipt, run, shipment), in time order.
+    let mut by_document: BTreeMap<(DateTime<Utc>, String, Uuid), Vec<&Row>> = BTreeMap::new();
+    for r in &rows {
+        by_document.entry((r.at, r.event.clone(), r.document_id)).or_default().push(r);
+    }
+    let mut events = Vec::new();
+    for ((at, event, _), rows) in by_document {
+        let first = rows[0];
+        let mut e = serde_json::Map::new();
+        e.insert("eventTime".into(), json!(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)));
+        e.insert("eventTimeZoneOffset".into(), json!(offset(first.offset_minutes)));
+        e.insert("readPoint".into(), json!({ "id": site_id(first, base) }));
+        e.insert("bizLocation".into(), json!({ "id": site_id(first, base) }));
+        let mut transactions = Vec::new();
+        match event.as_str() {
+            "transformation" => {
+                e.insert("type".into(), json!("TransformationEvent"));
+                let run = format!("{base}/id/run/{}", encode(&first.document));
+                let inputs: Vec<Value> =
+                    rows.iter().filter(|r| r.direction == "in").map(|r| quantity(r, base)).collect();
+                let outputs: Vec<&Row> = rows.iter().filter(|r| r.direction == "out").copied().collect();
+                if !inputs.is_empty() {
+                    e.insert("inputQuantityList".into(), json!(inputs));
+                }
+                if !outputs.is_empty() {
+                    e.insert(
+                        "outputQuantityList".into(),
+                        json!(outputs.iter().map(|r| quantity(r, base)).collect::<Vec<_>>()),
+                    );
+                    if let Some(ilmd) = ilmd(&outputs) {
+                        e.insert("ilmd".into(), ilmd);
+                    }
+                }
+                e.insert("transformationID".into(), json!(run));
+                e.insert("bizStep".into(), json!("commissioning"));
+                e.insert("disposition".into(), json!("in_progress"));
+                transactions.push(json!({ "type": "prodorder", "bizTransaction": run }));
+            }
+            kind => {
+                let receiving = kind == "receiving";
+                e.insert("type".into(), json!("ObjectEvent"));
+                e.insert("action".into(), json!("OBSERVE"));
+                e.insert("quantityList".into(), json!(rows.iter().map(|r| quantity(r, base)).collect::<Vec<_>>()));
+                e.insert("bizStep".into(), json!(if receiving { "receiving" } else { "shipping" }));
+                e.insert("disposition".into(), json!(if receiving { "active" } else { "in_transit" }));
+                let here = site_id(first, base);
+                if let Some(party) = party_id(first, base) {
+                    let (from, to) = if receiving { (party, here) } else { (here, party) };
+                    e.insert("sourceList".into(), json!([{ "type": "owning_party", "source": from }]));
+                    e.insert("destinationList".into(), json!([{ "type": "owning_party", "destination": to }]));
+                }
+                if !first.other_ref.is_empty() {
+                    let (kind, id) = if receiving { ("desadv", "desadv") } else { ("bol", "bol") };
+                    transactions.push(json!({
+                        "type": kind,
+                        "bizTransaction": format!("{base}/id/{id}/{}", encode(&first.other_ref)),
+                    }));
+                }
+                let document = if receiving { "receipt" } else { "shipment" };
+                transactions.push(json!({
+                    "type": if receiving { "recadv" } else { "desadv" },
+                    "bizTransaction": format!("{base}/id/{document}/{}", encode(&first.document)),
+                }));
+            }
+        }
+        if !first.order_ref.is_empty() {
+            transactions.push(json!({
+                "type": "po",
+                "bizTransaction": format!("{base}/id/po/{}", encode(&first.order_ref)),
+            }));
+        }
+        e.insert("bizTransactionList".into(), json!(transactions));
+        events.push(Value::Object(e));
+    }
+    Ok(json!({
+        "@context": [CONTEXT],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "epcisBody": { "eventList": events },
+    }))
+}
