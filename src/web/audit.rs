@@ -27,6 +27,7 @@ struct AuditQuery {
     from: String,
     until: String,
     page: Option<String>,
+    format: String,
 }
 
 #[derive(Template)]
@@ -63,9 +64,35 @@ async fn index(State(state): State<AppState>, layout: Layout, Query(q): Query<Au
         until: until
             .map(|d| Utc.from_utc_datetime(&(d + chrono::Days::new(1)).and_hms_opt(0, 0, 0).unwrap_or_default())),
     };
-    let mut paging = Paging::new(&ListQuery { q: String::new(), page: q.page.clone() });
+    let export = super::export::Format::parse(&q.format, false)?;
+    let mut paging = Paging::new(&ListQuery { page: q.page.clone(), ..Default::default() });
+    if export.is_some() {
+        paging.per_page = super::export::MAX_ROWS;
+        paging.page = 1;
+    }
     let (entries, total) = audit::search(&state.pool, &filter, paging.per_page, paging.offset()).await?;
     paging.total = total;
+    if let Some(format) = export {
+        let mut sheet = super::export::Sheet::new(
+            "audit-trail",
+            &["entry", "occurred_at", "by", "action", "record_type", "record_id", "reason", "before", "after"],
+        );
+        for e in &entries {
+            sheet.push(vec![
+                e.id.to_string().into(),
+                e.occurred_at.to_rfc3339().into(),
+                e.actor_name.as_str().into(),
+                e.action.as_str().into(),
+                e.entity_type.as_str().into(),
+                e.entity_id.as_str().into(),
+                e.reason.clone().into(),
+                e.before.as_ref().map(|v| v.to_string()).into(),
+                e.after.as_ref().map(|v| v.to_string()).into(),
+            ]);
+        }
+        sheet.note_cut(total);
+        return sheet.respond(format);
+    }
     let link_query = [
         ("entity_type", &q.entity_type),
         ("entity_id", &q.entity_id),

@@ -58,16 +58,36 @@ struct ShowPage {
     history: Vec<crate::audit::Shown>,
 }
 
-async fn show(State(state): State<AppState>, layout: Layout, Path(id): Path<String>) -> Result<Response> {
+async fn show(
+    State(state): State<AppState>,
+    layout: Layout,
+    Path(id): Path<String>,
+    Query(query): Query<super::ListQuery>,
+) -> Result<Response> {
+    let export = super::export::Format::parse(&query.format, false)?;
     let location = locations::get(&state.pool, super::parse_id(&id)?).await?;
-    let stock = sqlx::query_as(
+    let stock: Vec<StockLine> = sqlx::query_as(
         "select l.id as lot_id, l.code as lot_code, m.code as material_code, o.quantity, m.uom
            from on_hand o join lots l on l.id = o.lot_id join materials m on m.id = l.material_id
-          where o.location_id = $1 and o.quantity > 0 order by m.code, l.expires_on nulls last, l.code limit 500",
+          where o.location_id = $1 and o.quantity > 0 order by m.code, l.expires_on nulls last, l.code limit $2",
     )
     .bind(location.id)
+    .bind(if export.is_some() { super::export::MAX_ROWS } else { 500 })
     .fetch_all(&state.pool)
     .await?;
+    if let Some(format) = export {
+        let mut sheet =
+            super::export::Sheet::new(format!("stock-{}", location.code), &["material", "lot", "quantity", "uom"]);
+        for r in &stock {
+            sheet.push(vec![
+                r.material_code.as_str().into(),
+                r.lot_code.as_str().into(),
+                r.quantity.into(),
+                r.uom.as_str().into(),
+            ]);
+        }
+        return sheet.respond(format);
+    }
     let history = crate::audit::history(&state.pool, "location", location.id).await?;
     render(&ShowPage { layout, location, stock, history })
 }

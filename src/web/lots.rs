@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/lots", get(index))
         .route("/lots/from-supplier", get(from_supplier))
         .route("/lots/{id}", get(show))
+        .route("/lots/{id}/ledger.csv", get(ledger_csv))
         .route("/search", get(search));
     let decide = Router::new()
         .route("/lots/{id}/release", post(release))
@@ -76,7 +77,12 @@ struct IndexPage {
 }
 
 async fn index(State(state): State<AppState>, layout: Layout, Query(query): Query<ListQuery>) -> Result<Response> {
+    let export = super::export::Format::parse(&query.format, true)?;
     let mut paging = Paging::new(&query);
+    if export.is_some() {
+        paging.per_page = super::export::MAX_ROWS;
+        paging.page = 1;
+    }
     let pattern = paging.pattern();
     let sql = format!(
         "{} where $1::text is null or l.code ilike $1 or l.supplier_lot ilike $1 or m.code ilike $1
@@ -96,6 +102,28 @@ async fn index(State(state): State<AppState>, layout: Layout, Query(query): Quer
     .bind(pattern.as_deref())
     .fetch_one(&state.pool)
     .await?;
+    if let Some(format) = export {
+        let mut sheet = super::export::Sheet::new(
+            "lots",
+            &["lot", "material", "material_name", "status", "origin", "made_on", "expires_on", "on_hand", "uom"],
+        );
+        for l in &lots {
+            let l: &LotRow = l;
+            sheet.push(vec![
+                l.code.as_str().into(),
+                l.material_code.as_str().into(),
+                l.material_name.as_str().into(),
+                l.status.as_str().into(),
+                l.origin.as_str().into(),
+                l.made_on.to_string().into(),
+                l.expires_on.map(|d| d.to_string()).into(),
+                l.on_hand.into(),
+                l.uom.as_str().into(),
+            ]);
+        }
+        sheet.note_cut(paging.total);
+        return sheet.respond(format);
+    }
     render(&IndexPage { layout, lots, paging })
 }
 
@@ -290,6 +318,19 @@ pub struct LedgerRow {
     pub reversed: bool,
 }
 
+/// A lot's movements, for its page and its CSV.
+const LEDGER: &str = "select mv.id, mv.kind, mv.quantity, c.code as location_code, mv.occurred_at,
+                coalesce(r.number, pr.number, sh.number, rt.number) as document,
+                case when r.id is not null then '/receipts/' || r.id when pr.id is not null then '/runs/' || pr.id
+                     when sh.id is not null then '/shipments/' || sh.id end as document_link,
+                u.username as actor, mv.reason,
+                exists (select 1 from stock_movements x where x.reverses_id = mv.id) as reversed
+           from stock_movements mv join locations c on c.id = mv.location_id
+           left join receipts r on r.id = mv.receipt_id left join production_runs pr on pr.id = mv.run_id
+           left join shipments sh on sh.id = mv.shipment_id left join returns rt on rt.id = mv.return_id
+           left join users u on u.id = mv.actor_id
+          where mv.lot_id = $1 order by mv.occurred_at, mv.id";
+
 /// A lot one step away: what went into this lot, or what this lot went into.
 #[derive(Debug, sqlx::FromRow)]
 pub struct StepRow {
@@ -447,22 +488,7 @@ async fn lot_page(
     .bind(id)
     .fetch_all(pool)
     .await?;
-    let ledger = sqlx::query_as(
-        "select mv.id, mv.kind, mv.quantity, c.code as location_code, mv.occurred_at,
-                coalesce(r.number, pr.number, sh.number, rt.number) as document,
-                case when r.id is not null then '/receipts/' || r.id when pr.id is not null then '/runs/' || pr.id
-                     when sh.id is not null then '/shipments/' || sh.id end as document_link,
-                u.username as actor, mv.reason,
-                exists (select 1 from stock_movements x where x.reverses_id = mv.id) as reversed
-           from stock_movements mv join locations c on c.id = mv.location_id
-           left join receipts r on r.id = mv.receipt_id left join production_runs pr on pr.id = mv.run_id
-           left join shipments sh on sh.id = mv.shipment_id left join returns rt on rt.id = mv.return_id
-           left join users u on u.id = mv.actor_id
-          where mv.lot_id = $1 order by mv.occurred_at, mv.id",
-    )
-    .bind(id)
-    .fetch_all(pool)
-    .await?;
+    let ledger = sqlx::query_as(LEDGER).bind(id).fetch_all(pool).await?;
     let balance: Balance = sqlx::query_as(
         "select coalesce(sum(quantity) filter (where kind = 'receipt'), 0) as received,
                 coalesce(sum(quantity) filter (where kind = 'produce' or (kind = 'split' and quantity > 0)), 0) as produced,
@@ -702,4 +728,33 @@ async fn split(
         Err(SaveError::Stale) => Err(Error::Conflict("Try again.".into())),
         Err(SaveError::Other(e)) => Err(e),
     }
+}
+
+/// The lot's ledger as CSV: every movement, in time order.
+async fn ledger_csv(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let code: String = sqlx::query_scalar("select code from lots where id = $1")
+        .bind(id)
+        .fetch_optional(&state.pool)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let rows: Vec<LedgerRow> = sqlx::query_as(LEDGER).bind(id).fetch_all(&state.pool).await?;
+    let mut sheet = super::export::Sheet::new(
+        format!("ledger-{code}"),
+        &["movement", "occurred_at", "kind", "quantity", "location", "document", "by", "reason", "reversed"],
+    );
+    for r in rows {
+        sheet.push(vec![
+            r.id.to_string().into(),
+            r.occurred_at.to_rfc3339().into(),
+            r.kind.into(),
+            r.quantity.into(),
+            r.location_code.into(),
+            r.document.into(),
+            r.actor.into(),
+            r.reason.into(),
+            if r.reversed { "yes" } else { "no" }.into(),
+        ]);
+    }
+    sheet.respond(super::export::Format::Csv)
 }

@@ -6,6 +6,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod expiry;
+pub mod export;
 pub mod forms;
 pub mod health;
 pub mod home;
@@ -185,6 +186,9 @@ pub struct ListQuery {
     pub q: String,
     #[serde(default)]
     pub page: Option<String>,
+    /// `csv` (or `xlsx`) to export every row of the search instead of showing a page.
+    #[serde(default)]
+    pub format: String,
 }
 
 /// One page of a list: which rows to fetch and how to link to the neighbours.
@@ -268,12 +272,12 @@ mod tests {
 
     #[test]
     fn paging_counts_pages_and_rows() {
-        let mut p = Paging::new(&ListQuery { q: " a_b ".into(), page: Some("2".into()) });
+        let mut p = Paging::new(&ListQuery { q: " a_b ".into(), page: Some("2".into()), ..Default::default() });
         p.total = 120;
         assert_eq!((p.pages(), p.offset(), p.first_row(), p.last_row()), (3, 50, 51, 100));
         assert_eq!(p.pattern().as_deref(), Some("%a\\_b%"));
         assert!(p.has_prev() && p.has_next());
-        let p = Paging::new(&ListQuery { q: String::new(), page: Some("-3".into()) });
+        let p = Paging::new(&ListQuery { page: Some("-3".into()), ..Default::default() });
         assert_eq!(p.page, 1);
     }
 }

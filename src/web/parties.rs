@@ -44,7 +44,7 @@ struct IndexPage {
 }
 
 async fn index(State(state): State<AppState>, layout: Layout, Query(query): Query<PartyQuery>) -> Result<Response> {
-    let mut paging = Paging::new(&super::ListQuery { q: query.q, page: query.page });
+    let mut paging = Paging::new(&super::ListQuery { q: query.q, page: query.page, ..Default::default() });
     let role = match query.role.as_str() {
         "supplier" | "customer" => Some(query.role.as_str()),
         _ => None,

@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -58,11 +58,37 @@ struct IndexPage {
     shipments: Vec<ShipmentRow>,
 }
 
-async fn index(State(state): State<AppState>, layout: Layout) -> Result<Response> {
-    let shipments =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} order by h.shipped_at desc, h.number desc limit 200")))
+async fn index(
+    State(state): State<AppState>,
+    layout: Layout,
+    Query(query): Query<super::ListQuery>,
+) -> Result<Response> {
+    let export = super::export::Format::parse(&query.format, true)?;
+    let limit = if export.is_some() { super::export::MAX_ROWS } else { 200 };
+    let shipments: Vec<ShipmentRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} order by h.shipped_at desc, h.number desc limit $1")))
+            .bind(limit)
             .fetch_all(&state.pool)
             .await?;
+    if let Some(format) = export {
+        let mut sheet = super::export::Sheet::new(
+            "shipments",
+            &["shipment", "shipped_at", "customer", "site", "order", "bill_of_lading", "despatch_advice", "lines"],
+        );
+        for h in &shipments {
+            sheet.push(vec![
+                h.number.as_str().into(),
+                h.shipped_at.to_rfc3339().into(),
+                h.customer.as_str().into(),
+                h.site.as_str().into(),
+                h.order_ref.as_str().into(),
+                h.bol_ref.as_str().into(),
+                h.asn_ref.as_str().into(),
+                rust_decimal::Decimal::from(h.lines).into(),
+            ]);
+        }
+        return sheet.respond(format);
+    }
     render(&IndexPage { layout, shipments })
 }
 

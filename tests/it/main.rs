@@ -8,6 +8,7 @@ mod corrections;
 mod embedded;
 mod epcis;
 mod errors;
+mod exports;
 mod helpers;
 mod home;
 mod import;
