@@ -37,10 +37,12 @@ impl AppState {
 
 /// The whole application, as served and as tested.
 pub fn router(state: AppState) -> Router {
+    let (api, api_doc) = web::api::router();
     Router::new()
         .merge(web::auth::router())
         .merge(web::account::router())
-        .merge(web::api::router())
+        .merge(api)
+        .merge(web::api::docs_router(api_doc))
         .merge(web::audit::router())
         .merge(web::users::router())
         .merge(web::home::router())

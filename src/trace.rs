@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::error::Error;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     Forward,
@@ -45,7 +45,7 @@ impl Direction {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub enum Mode {
     #[serde(rename = "precise")]
     Precise,
@@ -71,7 +71,7 @@ impl Mode {
 }
 
 /// One lot the trace reached.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TracedLot {
     pub id: Uuid,
     pub material: String,
@@ -99,7 +99,7 @@ pub struct TracedLot {
     pub concentration: Option<Decimal>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TracedStock {
     pub lot: String,
     pub material: String,
@@ -108,7 +108,7 @@ pub struct TracedStock {
     pub uom: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TracedShipment {
     pub shipment: String,
     pub customer: String,
@@ -119,21 +119,21 @@ pub struct TracedShipment {
     pub shipped_on: NaiveDate,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Customer {
     pub code: String,
     pub name: String,
 }
 
 /// Where the walk met a cycle: a link back to a lot it had reached already, no later.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Cycle {
     pub from: String,
     pub to: String,
 }
 
 /// A whole trace: the same document for pages, the API, the CLI and CSV.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Trace {
     pub direction: Direction,
     pub mode: Mode,

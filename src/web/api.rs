@@ -1,23 +1,731 @@
-//! The JSON API (`/api/v1`): token or session authentication, JSON errors.
+//! The JSON API (`/api/v1`): token or session authentication, JSON errors, paged lists. Its
+//! routes are declared with their OpenAPI description (utoipa): the router and the document at
+//! `/api/openapi.json` come from the same declarations, so no route goes undocumented.
 
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
 
+use super::forms::{FieldErrors, SaveError};
 use crate::app::AppState;
-use crate::auth::CurrentUser;
+use crate::auth::{CurrentUser, perm};
+use crate::error::{Error, Result};
+use crate::trace::{Direction, Mode, Trace};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/me", get(me))
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "lotline API",
+        description = "Lots, their stock, genealogy and documents. Authenticate with a personal API token (your account page) as `Authorization: Bearer …`. Errors are `{\"error\": {\"code\", \"message\", \"field\"?, \"fields\"?}}` with the same messages as the pages. Lists take `page` (from 1) and `per_page` (at most 500) and answer `{items, page, per_page, total}`. Quantities are decimal strings in the material's unit."
+    ),
+    modifiers(&BearerToken),
+    tags(
+        (name = "account", description = "Who the token belongs to"),
+        (name = "master data", description = "Materials, parties, locations"),
+        (name = "lots", description = "Lots, their status and holds"),
+        (name = "documents", description = "Receipts and shipments"),
+        (name = "traces", description = "Genealogy traces and EPCIS 2.0 events"),
+        (name = "recalls", description = "Recall cases and their frozen scope")
+    )
+)]
+struct ApiDoc;
+
+struct BearerToken;
+
+impl utoipa::Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        openapi.security =
+            Some(vec![utoipa::openapi::security::SecurityRequirement::new("token", Vec::<String>::new())]);
+    }
+}
+
+/// The API's routes, each behind its permission, and the OpenAPI document describing them.
+pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    let (signed_in, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi()).routes(routes!(me)).split_for_parts();
+    let parts = [
+        (
+            OpenApiRouter::new()
+                .routes(routes!(materials))
+                .routes(routes!(parties))
+                .routes(routes!(locations))
+                .routes(routes!(lots))
+                .routes(routes!(lot))
+                .routes(routes!(shipments))
+                .routes(routes!(trace))
+                .routes(routes!(epcis))
+                .routes(routes!(recall)),
+            perm::LOTS_READ,
+        ),
+        (OpenApiRouter::new().routes(routes!(receive)), perm::STOCK_RECEIVE),
+        (OpenApiRouter::new().routes(routes!(hold)), perm::QA_DECIDE),
+    ];
+    let mut router = signed_in;
+    for (part, permission) in parts {
+        let (r, d) = part.split_for_parts();
+        doc.merge(d);
+        router = router.merge(super::guarded(r, permission));
+    }
+    (router, doc)
+}
+
+/// `GET /api/openapi.json` and the page that reads it, `/api/docs`.
+pub fn docs_router(doc: utoipa::openapi::OpenApi) -> axum::Router<AppState> {
+    let json = std::sync::Arc::new(doc.to_pretty_json().unwrap_or_default());
+    let page = std::sync::Arc::new(docs_page(&doc));
+    axum::Router::new()
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(move || {
+                let json = json.clone();
+                async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], (*json).clone()) }
+            }),
+        )
+        .route(
+            "/api/docs",
+            axum::routing::get(move |layout: super::Layout| {
+                let page = page.clone();
+                async move { super::render(&DocsPage { layout, endpoints: &page.0, schemas: &page.1 }) }
+            }),
+        )
+}
+
+// ------------------------------------------------------------------------------------------------
+// The documentation page: the OpenAPI document, read into a page of our own (no script, prints).
+// ------------------------------------------------------------------------------------------------
+
+pub struct Endpoint {
+    pub anchor: String,
+    pub method: String,
+    pub path: String,
+    pub tag: String,
+    pub summary: String,
+    pub description: String,
+    /// (name, where, required, description)
+    pub params: Vec<(String, String, bool, String)>,
+    pub body: Option<String>,
+    /// (status, description)
+    pub responses: Vec<(String, String)>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "api/docs.html")]
+struct DocsPage<'a> {
+    layout: super::Layout,
+    endpoints: &'a [Endpoint],
+    schemas: &'a [(String, String)],
+}
+
+fn docs_page(doc: &utoipa::openapi::OpenApi) -> (Vec<Endpoint>, Vec<(String, String)>) {
+    let value = serde_json::to_value(doc).unwrap_or_default();
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let mut endpoints = Vec::new();
+    if let Some(paths) = value["paths"].as_object() {
+        for (path, item) in paths {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                let params = op["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| {
+                        (
+                            text(&p["name"]),
+                            text(&p["in"]),
+                            p["required"].as_bool().unwrap_or(false),
+                            text(&p["description"]),
+                        )
+                    })
+                    .collect();
+                let body = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+                    .as_str()
+                    .map(|r| r.rsplit('/').next().unwrap_or(r).to_string());
+                let responses = op["responses"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(status, r)| (status.clone(), text(&r["description"])))
+                    .collect();
+                let anchor = format!("{method}{}", path.replace(['/', '{', '}'], "-"));
+                endpoints.push(Endpoint {
+                    anchor,
+                    method: method.to_uppercase(),
+                    path: path.clone(),
+                    tag: op["tags"][0].as_str().unwrap_or("other").to_string(),
+                    summary: text(&op["summary"]),
+                    description: text(&op["description"]),
+                    params,
+                    body,
+                    responses,
+                });
+            }
+        }
+    }
+    endpoints.sort_by(|a, b| (&a.tag, &a.path, &a.method).cmp(&(&b.tag, &b.path, &b.method)));
+    let schemas = value["components"]["schemas"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, s)| (name.clone(), serde_json::to_string_pretty(s).unwrap_or_default()))
+        .collect();
+    (endpoints, schemas)
+}
+
+// ------------------------------------------------------------------------------------------------
+// Errors and paging
+// ------------------------------------------------------------------------------------------------
+
+/// A refused request body: 422 with every field's message, the first one up front.
+fn invalid(errors: &FieldErrors) -> Response {
+    let fields: serde_json::Map<String, Value> = errors.iter().map(|(f, m)| (f.to_string(), json!(m))).collect();
+    let (field, message) = errors.iter().next().unwrap_or(("", "The request is not valid."));
+    let body = json!({ "error": { "code": "invalid", "message": message, "field": field, "fields": fields } });
+    (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
+}
+
+fn saved<T: IntoResponse>(result: std::result::Result<T, SaveError>) -> Result<Response> {
+    match result {
+        Ok(v) => Ok(v.into_response()),
+        Err(SaveError::Invalid(errors)) => Ok(invalid(&errors)),
+        Err(SaveError::Stale) => Err(Error::Conflict("The record changed meanwhile; read it again.".into())),
+        Err(SaveError::Other(e)) => Err(e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(default)]
+#[into_params(parameter_in = Query)]
+struct ListParams {
+    /// Text to search for (codes and names, case-insensitive, anywhere in them).
+    q: String,
+    /// Page, from 1.
+    page: Option<i64>,
+    /// Rows per page, 1 to 500 (default 50).
+    per_page: Option<i64>,
+}
+
+impl ListParams {
+    fn limits(&self) -> Result<(i64, i64, Option<String>)> {
+        let per_page = self.per_page.unwrap_or(50);
+        if !(1..=500).contains(&per_page) {
+            return Err(Error::BadRequest("per_page is between 1 and 500.".into()));
+        }
+        let page = self.page.unwrap_or(1);
+        if page < 1 {
+            return Err(Error::BadRequest("page starts at 1.".into()));
+        }
+        let q = self.q.trim();
+        let pattern =
+            (!q.is_empty()).then(|| format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+        Ok((per_page, (page - 1) * per_page, pattern))
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Serialize, ToSchema)]
+struct Page<T> {
+    items: Vec<T>,
+    page: i64,
+    per_page: i64,
+    total: i64,
+}
+
+fn page<T>(items: Vec<T>, p: &ListParams, total: i64) -> Json<Page<T>> {
+    Json(Page { items, page: p.page.unwrap_or(1), per_page: p.per_page.unwrap_or(50), total })
+}
+
+async fn total(state: &AppState, sql: &'static str, pattern: &Option<String>) -> Result<i64> {
+    Ok(sqlx::query_scalar(sql).bind(pattern.as_deref()).fetch_one(&state.pool).await?)
+}
+
+// ------------------------------------------------------------------------------------------------
+// Account and master data
+// ------------------------------------------------------------------------------------------------
+
+#[derive(Debug, Serialize, ToSchema)]
+struct Me {
+    id: Uuid,
+    username: String,
+    display_name: String,
+    roles: Vec<String>,
+    permissions: Vec<String>,
 }
 
 /// Who the token or session belongs to, and what it may do.
-async fn me(user: CurrentUser) -> Json<Value> {
-    Json(json!({
-        "id": user.id,
-        "username": user.username,
-        "display_name": user.display_name,
-        "roles": user.roles,
-        "permissions": user.permissions,
-    }))
+#[utoipa::path(get, path = "/api/v1/me", tag = "account", responses((status = 200, body = Me), (status = 401, description = "No valid token")))]
+async fn me(user: CurrentUser) -> Json<Me> {
+    Json(Me {
+        id: user.id,
+        username: user.username,
+        display_name: user.display_name,
+        roles: user.roles,
+        permissions: user.permissions,
+    })
+}
+
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+struct MaterialJson {
+    code: String,
+    name: String,
+    /// raw, packaging, intermediate or finished
+    kind: String,
+    uom: String,
+    mass_per_unit_kg: Option<Decimal>,
+    shelf_life_days: Option<i32>,
+    /// On the FDA Food Traceability List.
+    ftl: bool,
+    gtins: Vec<String>,
+    active: bool,
+}
+
+/// Materials, by code.
+#[utoipa::path(get, path = "/api/v1/materials", tag = "master data", params(ListParams), responses((status = 200, body = Page<MaterialJson>)))]
+async fn materials(State(state): State<AppState>, Query(p): Query<ListParams>) -> Result<Json<Page<MaterialJson>>> {
+    let (limit, offset, pattern) = p.limits()?;
+    let items = sqlx::query_as(
+        "select m.code, m.name, m.kind, m.uom, trim_scale(m.mass_per_unit_kg) as mass_per_unit_kg, m.shelf_life_days, m.ftl,
+                coalesce(array(select g.gtin from material_gtins g where g.material_id = m.id order by g.units_per_pack, g.gtin), '{}') as gtins,
+                m.active
+           from materials m where $1::text is null or m.code ilike $1 or m.name ilike $1
+          order by m.code limit $2 offset $3",
+    )
+    .bind(pattern.as_deref())
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&state.pool)
+    .await?;
+    let total = total(
+        &state,
+        "select count(*) from materials where $1::text is null or code ilike $1 or name ilike $1",
+        &pattern,
+    )
+    .await?;
+    Ok(page(items, &p, total))
+}
+
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+struct PartyJson {
+    code: String,
+    name: String,
+    is_supplier: bool,
+    is_customer: bool,
+    country: Option<String>,
+    gln: Option<String>,
+    active: bool,
+}
+
+/// Suppliers and customers, by code.
+#[utoipa::path(get, path = "/api/v1/parties", tag = "master data", params(ListParams), responses((status = 200, body = Page<PartyJson>)))]
+async fn parties(State(state): State<AppState>, Query(p): Query<ListParams>) -> Result<Json<Page<PartyJson>>> {
+    let (limit, offset, pattern) = p.limits()?;
+    let items = sqlx::query_as(
+        "select code, name, is_supplier, is_customer, country, gln, active from parties
+          where $1::text is null or code ilike $1 or name ilike $1 order by code limit $2 offset $3",
+    )
+    .bind(pattern.as_deref())
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&state.pool)
+    .await?;
+    let total = total(
+        &state,
+        "select count(*) from parties where $1::text is null or code ilike $1 or name ilike $1",
+        &pattern,
+    )
+    .await?;
+    Ok(page(items, &p, total))
+}
+
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+struct LocationJson {
+    id: Uuid,
+    site: String,
+    code: String,
+    name: String,
+    /// storage, receiving, quarantine, production or shipping
+    kind: String,
+    active: bool,
+}
+
+/// Locations, by site and code.
+#[utoipa::path(get, path = "/api/v1/locations", tag = "master data", params(ListParams), responses((status = 200, body = Page<LocationJson>)))]
+async fn locations(State(state): State<AppState>, Query(p): Query<ListParams>) -> Result<Json<Page<LocationJson>>> {
+    let (limit, offset, pattern) = p.limits()?;
+    let items = sqlx::query_as(
+        "select c.id, s.code as site, c.code, c.name, c.kind, c.active from locations c join sites s on s.id = c.site_id
+          where $1::text is null or c.code ilike $1 or c.name ilike $1 order by s.code, c.code limit $2 offset $3",
+    )
+    .bind(pattern.as_deref())
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&state.pool)
+    .await?;
+    let total = total(
+        &state,
+        "select count(*) from locations where $1::text is null or code ilike $1 or name ilike $1",
+        &pattern,
+    )
+    .await?;
+    Ok(page(items, &p, total))
+}
+
+// ------------------------------------------------------------------------------------------------
+// Lots
+// ------------------------------------------------------------------------------------------------
+
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+struct LotJson {
+    id: Uuid,
+    material: String,
+    code: String,
+    /// received or produced
+    origin: String,
+    /// released, quarantine, on hold, recalled, rejected or expired
+    status: String,
+    made_on: NaiveDate,
+    expires_on: Option<NaiveDate>,
+    supplier: Option<String>,
+    supplier_lot: Option<String>,
+    /// FSMA 204 traceability lot code (for a received lot, the supplier's).
+    tlc: String,
+    on_hand: Decimal,
+    uom: String,
+}
+
+const LOT_SELECT: &str =
+    "select l.id, m.code as material, l.code, l.origin, {STATUS} as status, l.made_on, l.expires_on,
+        p.code as supplier, l.supplier_lot, l.tlc,
+        trim_scale(coalesce((select sum(quantity) from on_hand o where o.lot_id = l.id), 0)) as on_hand, m.uom
+   from lots l join materials m on m.id = l.material_id left join parties p on p.id = l.supplier_id";
+
+fn lot_select() -> String {
+    LOT_SELECT.replace("{STATUS}", crate::domain::status::STATUS_SQL)
+}
+
+/// Lots, newest first; `q` matches lot codes, supplier lot codes and material codes.
+#[utoipa::path(get, path = "/api/v1/lots", tag = "lots", params(ListParams), responses((status = 200, body = Page<LotJson>)))]
+async fn lots(State(state): State<AppState>, Query(p): Query<ListParams>) -> Result<Json<Page<LotJson>>> {
+    let (limit, offset, pattern) = p.limits()?;
+    let sql = format!(
+        "{} where $1::text is null or l.code ilike $1 or l.supplier_lot ilike $1 or m.code ilike $1
+          order by l.created_at desc, l.code limit $2 offset $3",
+        lot_select()
+    );
+    let items = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(pattern.as_deref())
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&state.pool)
+        .await?;
+    let total = total(
+        &state,
+        "select count(*) from lots l join materials m on m.id = l.material_id
+          where $1::text is null or l.code ilike $1 or l.supplier_lot ilike $1 or m.code ilike $1",
+        &pattern,
+    )
+    .await?;
+    Ok(page(items, &p, total))
+}
+
+/// One lot.
+#[utoipa::path(get, path = "/api/v1/lots/{id}", tag = "lots", params(("id" = Uuid, Path, description = "The lot's id")), responses((status = 200, body = LotJson), (status = 404, description = "No such lot")))]
+async fn lot(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<LotJson>> {
+    let id = super::parse_id(&id)?;
+    let lot = sqlx::query_as(sqlx::AssertSqlSafe(format!("{} where l.id = $1", lot_select())))
+        .bind(id)
+        .fetch_optional(&state.pool)
+        .await?
+        .ok_or(Error::NotFound)?;
+    Ok(Json(lot))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+struct HoldRequest {
+    /// Why the lot is held (shown wherever the lot is refused).
+    reason: String,
+}
+
+/// Places a hold on a lot: it cannot be consumed or shipped until the hold is lifted.
+#[utoipa::path(post, path = "/api/v1/lots/{id}/holds", tag = "lots", params(("id" = Uuid, Path, description = "The lot's id")), request_body = HoldRequest, responses((status = 201, body = LotJson), (status = 422, description = "The reason is missing")))]
+async fn hold(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    Json(body): Json<HoldRequest>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    if let Err(e) = crate::qa::place_hold(&state.pool, &user, id, &body.reason).await {
+        return saved::<()>(Err(e));
+    }
+    let Json(lot) = lot(State(state), Path(id.to_string())).await?;
+    Ok((StatusCode::CREATED, Json(lot)).into_response())
+}
+
+// ------------------------------------------------------------------------------------------------
+// Documents
+// ------------------------------------------------------------------------------------------------
+
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+struct ShipmentJson {
+    id: Uuid,
+    number: String,
+    customer: String,
+    site: String,
+    shipped_at: DateTime<Utc>,
+    order_ref: String,
+    lines: i64,
+}
+
+/// Shipments, newest first; `q` matches the number, the customer's code and the order.
+#[utoipa::path(get, path = "/api/v1/shipments", tag = "documents", params(ListParams), responses((status = 200, body = Page<ShipmentJson>)))]
+async fn shipments(State(state): State<AppState>, Query(p): Query<ListParams>) -> Result<Json<Page<ShipmentJson>>> {
+    let (limit, offset, pattern) = p.limits()?;
+    let items = sqlx::query_as(
+        "select h.id, h.number, c.code as customer, s.code as site, h.shipped_at, h.order_ref,
+                (select count(*) from shipment_lines l where l.shipment_id = h.id) as lines
+           from shipments h join parties c on c.id = h.customer_id join sites s on s.id = h.site_id
+          where $1::text is null or h.number ilike $1 or c.code ilike $1 or h.order_ref ilike $1
+          order by h.shipped_at desc, h.number desc limit $2 offset $3",
+    )
+    .bind(pattern.as_deref())
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&state.pool)
+    .await?;
+    let total = total(
+        &state,
+        "select count(*) from shipments h join parties c on c.id = h.customer_id
+          where $1::text is null or h.number ilike $1 or c.code ilike $1 or h.order_ref ilike $1",
+        &pattern,
+    )
+    .await?;
+    Ok(page(items, &p, total))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+struct ReceiptRequest {
+    /// A fresh UUID per receipt: posting the same one again returns the first receipt.
+    idempotency_key: Uuid,
+    /// Site code.
+    site: String,
+    /// Supplier code.
+    supplier: String,
+    /// The receipt's date (default: today at the site).
+    received_on: Option<NaiveDate>,
+    #[serde(default)]
+    order_ref: String,
+    #[serde(default)]
+    asn_ref: String,
+    lines: Vec<ReceiptLineRequest>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+struct ReceiptLineRequest {
+    /// Material code.
+    material: String,
+    /// The supplier's lot code.
+    supplier_lot: Option<String>,
+    /// In the material's unit, such as "12.5".
+    #[schema(value_type = String)]
+    quantity: Value,
+    /// Location code at the site.
+    location: String,
+    /// Expiry (default: from the material's shelf life).
+    expires_on: Option<NaiveDate>,
+    /// ISO 3166 alpha-2.
+    country_of_origin: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct ReceiptCreated {
+    receipt_id: Uuid,
+    number: String,
+    /// The new lots, one per line, in order.
+    lots: Vec<LotJson>,
+}
+
+/// Receives goods: one lot per line, numbered by the lot-number rules, in one transaction.
+#[utoipa::path(post, path = "/api/v1/receipts", tag = "documents", request_body = ReceiptRequest, responses((status = 201, body = ReceiptCreated), (status = 422, description = "A field is not valid; `fields` says which (lines as line1, line2…)")))]
+async fn receive(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Json(body): Json<ReceiptRequest>,
+) -> Result<Response> {
+    let id = |sql: &'static str, code: &str| {
+        let pool = state.pool.clone();
+        let code = code.trim().to_uppercase();
+        async move {
+            sqlx::query_scalar::<_, Uuid>(sql)
+                .bind(code)
+                .fetch_optional(&pool)
+                .await
+                .map(|v| v.map(|u| u.to_string()).unwrap_or_else(|| "unknown".into()))
+        }
+    };
+    let site = id("select id from sites where code = $1", &body.site).await?;
+    let mut form = crate::stock::receive::ReceiptForm {
+        supplier_id: id("select id from parties where code = $1", &body.supplier).await?,
+        received_on: body.received_on.map(|d| d.to_string()).unwrap_or_default(),
+        order_ref: body.order_ref.clone(),
+        asn_ref: body.asn_ref.clone(),
+        idempotency_key: body.idempotency_key.to_string(),
+        site_id: site.clone(),
+        lines: Vec::new(),
+    };
+    for l in &body.lines {
+        let location: Option<Uuid> =
+            sqlx::query_scalar("select id from locations where site_id::text = $1 and code = $2")
+                .bind(&site)
+                .bind(l.location.trim().to_uppercase())
+                .fetch_optional(&state.pool)
+                .await?;
+        form.lines.push(crate::stock::receive::ReceiptLineForm {
+            material_id: id("select id from materials where code = $1", &l.material).await?,
+            supplier_lot: l.supplier_lot.clone().unwrap_or_default(),
+            quantity: match &l.quantity {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => String::new(),
+            },
+            location_id: location.map(|u| u.to_string()).unwrap_or_else(|| "unknown".into()),
+            expires_on: l.expires_on.map(|d| d.to_string()).unwrap_or_default(),
+            country_of_origin: l.country_of_origin.clone().unwrap_or_default(),
+        });
+    }
+    let input = match crate::stock::receive::ReceiptInput::try_from(&form) {
+        Ok(input) => input,
+        Err(errors) => return Ok(invalid(&errors)),
+    };
+    let received = match crate::stock::receive::receive(&state.pool, &user.actor(), &input, body.idempotency_key).await
+    {
+        Ok(r) => r,
+        Err(e) => return saved::<()>(Err(e)),
+    };
+    let number: String = sqlx::query_scalar("select number from receipts where id = $1")
+        .bind(received.receipt_id)
+        .fetch_one(&state.pool)
+        .await?;
+    let ids: Vec<Uuid> = received.lots.iter().map(|(id, _)| *id).collect();
+    let mut lots: Vec<LotJson> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{} where l.id = any($1)", lot_select())))
+        .bind(&ids)
+        .fetch_all(&state.pool)
+        .await?;
+    lots.sort_by_key(|l| ids.iter().position(|i| *i == l.id));
+    Ok((StatusCode::CREATED, Json(ReceiptCreated { receipt_id: received.receipt_id, number, lots })).into_response())
+}
+
+// ------------------------------------------------------------------------------------------------
+// Traces, EPCIS, recalls
+// ------------------------------------------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(default)]
+#[into_params(parameter_in = Query)]
+struct TraceParams {
+    /// The lot's id (or give material and lot).
+    lot_id: String,
+    /// Material code.
+    material: String,
+    /// Lot code (with material), or the lot's id.
+    lot: String,
+    /// forward (where used) or backward (where from).
+    direction: String,
+    /// precise (default) or lot-level.
+    mode: String,
+}
+
+async fn traced(state: &AppState, p: &TraceParams) -> Result<Trace> {
+    let direction = Direction::parse(p.direction.trim())
+        .ok_or_else(|| Error::BadRequest("direction is forward or backward.".into()))?;
+    let mode = Mode::parse(p.mode.trim()).ok_or_else(|| Error::BadRequest("mode is precise or lot-level.".into()))?;
+    let by_id = if p.lot_id.trim().is_empty() { p.lot.trim() } else { p.lot_id.trim() };
+    let lot = match Uuid::parse_str(by_id) {
+        Ok(id) => id,
+        Err(_) if !p.material.trim().is_empty() && !p.lot.trim().is_empty() => {
+            crate::trace::find_lot(&state.pool, &p.material, &p.lot).await?
+        }
+        Err(_) => return Err(Error::BadRequest("Name the lot: lot_id, or material and lot (codes).".into())),
+    };
+    crate::trace::trace(&state.pool, lot, direction, mode).await
+}
+
+/// The trace of a lot: every lot it reached with depth, status and stock; forward, the
+/// shipments and customers, and (precise) each lot's share and concentration of the start lot.
+#[utoipa::path(get, path = "/api/v1/trace", tag = "traces", params(TraceParams), responses((status = 200, body = Trace), (status = 400, description = "Bad parameters"), (status = 404, description = "No such lot")))]
+async fn trace(State(state): State<AppState>, Query(p): Query<TraceParams>) -> Result<Json<Trace>> {
+    Ok(Json(traced(&state, &p).await?))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(default)]
+#[into_params(parameter_in = Query)]
+struct EpcisParams {
+    /// First day (YYYY-MM-DD), with `to`; or trace parameters below.
+    from: String,
+    /// Last day (YYYY-MM-DD), at most a year after `from`.
+    to: String,
+    /// A lot's id: its trace's events (direction and mode as for /api/v1/trace).
+    lot_id: String,
+    direction: String,
+    mode: String,
+}
+
+/// EPCIS 2.0 JSON-LD: receiving, production (TransformationEvents) and shipping events, for a
+/// date range or for the lots of a trace.
+#[utoipa::path(get, path = "/api/v1/epcis", tag = "traces", params(EpcisParams), responses((status = 200, description = "An EPCISDocument", content_type = "application/ld+json", body = serde_json::Value)))]
+async fn epcis(State(state): State<AppState>, Query(p): Query<EpcisParams>) -> Result<Response> {
+    let doc = if !p.lot_id.trim().is_empty() {
+        let t = traced(
+            &state,
+            &TraceParams {
+                lot_id: p.lot_id.clone(),
+                direction: p.direction.clone(),
+                mode: p.mode.clone(),
+                ..Default::default()
+            },
+        )
+        .await?;
+        let ids: Vec<Uuid> = t.lots.iter().map(|l| l.id).collect();
+        crate::epcis::document(&state.pool, crate::epcis::Selection::Lots(&ids), &state.public_url).await?
+    } else {
+        let date = |v: &str, what: &str| {
+            NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
+                .map_err(|_| Error::BadRequest(format!("{what} must be a date such as 2026-01-31.")))
+        };
+        let (from, to) = (date(&p.from, "from")?, date(&p.to, "to")?);
+        if to < from || (to - from).num_days() > 366 {
+            return Err(Error::BadRequest("Ask for a range of at most a year, from before to.".into()));
+        }
+        crate::epcis::document(&state.pool, crate::epcis::Selection::Dates(from, to), &state.public_url).await?
+    };
+    let mut response = Json(doc).into_response();
+    response
+        .headers_mut()
+        .insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/ld+json"));
+    Ok(response)
+}
+
+/// A recall: its case and its current frozen scope (lots, stock, shipments, customers as they were).
+#[utoipa::path(get, path = "/api/v1/recalls/{id}", tag = "recalls", params(("id" = Uuid, Path, description = "The recall's id")), responses((status = 200, description = "The recall and its scope", body = serde_json::Value), (status = 404, description = "No such recall")))]
+async fn recall(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>> {
+    let id = super::parse_id(&id)?;
+    let r = crate::recall::get(&state.pool, id).await?;
+    let scope = crate::recall::scopes(&state.pool, id).await?.pop().ok_or(Error::NotFound)?;
+    Ok(Json(json!({
+        "id": r.id, "number": r.number, "mock": r.mock, "class": r.class, "status": r.status, "reason": r.reason,
+        "mode": r.mode, "opened_at": r.opened_at, "closed_at": r.closed_at, "scope_hash": scope.hash, "scope": scope.scope,
+    })))
 }

@@ -37,6 +37,11 @@ impl FieldErrors {
         self.0.len()
     }
 
+    /// Every (field, message), in field order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.0.iter().map(|(f, m)| (*f, m.as_str()))
+    }
+
     /// Every message with its field, for the command line.
     pub fn messages(&self) -> Vec<String> {
         self.0.iter().map(|(field, message)| format!("{field}: {message}")).collect()

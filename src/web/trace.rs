@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -20,10 +20,7 @@ use crate::error::{Error, Result};
 use crate::trace::{self, Direction, Mode, Trace};
 
 pub fn router() -> Router<AppState> {
-    let routes = Router::new()
-        .route("/trace", get(page))
-        .route("/api/v1/trace", get(api))
-        .route("/api/v1/epcis", get(epcis_range));
+    let routes = Router::new().route("/trace", get(page));
     super::guarded(routes, perm::LOTS_READ)
 }
 
@@ -52,12 +49,6 @@ async fn resolve(state: &AppState, q: &TraceQuery) -> Result<(Uuid, Direction, M
         Err(_) => return Err(Error::BadRequest("Name the lot: lot_id, or material and lot (codes).".into())),
     };
     Ok((lot, direction, mode))
-}
-
-/// `GET /api/v1/trace`: the trace document as JSON.
-async fn api(State(state): State<AppState>, Query(q): Query<TraceQuery>) -> Result<Json<Trace>> {
-    let (lot, direction, mode) = resolve(&state, &q).await?;
-    Ok(Json(trace::trace(&state.pool, lot, direction, mode).await?))
 }
 
 pub struct Node {
@@ -295,26 +286,4 @@ fn epcis_response(doc: &serde_json::Value, name: &str) -> Response {
         response.headers_mut().insert(CONTENT_DISPOSITION, v);
     }
     response
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Range {
-    from: String,
-    to: String,
-}
-
-/// `GET /api/v1/epcis?from=2026-01-01&to=2026-01-31`: every receiving, production and shipping
-/// event in those dates as one EPCIS 2.0 document.
-async fn epcis_range(State(state): State<AppState>, Query(q): Query<Range>) -> Result<Response> {
-    let date = |v: &str, what: &str| {
-        chrono::NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
-            .map_err(|_| Error::BadRequest(format!("{what} must be a date such as 2026-01-31.")))
-    };
-    let (from, to) = (date(&q.from, "from")?, date(&q.to, "to")?);
-    if to < from || (to - from).num_days() > 366 {
-        return Err(Error::BadRequest("Ask for a range of at most a year, from before to.".into()));
-    }
-    let doc = crate::epcis::document(&state.pool, crate::epcis::Selection::Dates(from, to), &state.public_url).await?;
-    Ok(epcis_response(&doc, &format!("epcis-{from}-{to}.jsonld")))
 }

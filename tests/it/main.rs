@@ -1,6 +1,7 @@
 //! lotline's integration tests: the real application on a real PostgreSQL, over real HTTP.
 //! One binary; a module per area. See `helpers` for how the database is shared.
 
+mod api;
 mod audit;
 mod auth;
 mod cli;

@@ -383,6 +383,12 @@ async fn a_real_recall_holds_the_affected_lots_refuses_their_shipment_and_is_acc
     );
 }
 
+/// Opens a mock recall on a lot through the form; returns the recall's id.
+pub async fn open_mock(app: &TestApp, lot_id: &str) -> String {
+    let location = assert_redirect(&open(app, lot_id, &[("kind", "mock")]).await, "/recalls/");
+    location.trim_start_matches("/recalls/").to_string()
+}
+
 pub async fn id_of_lot(app: &TestApp, code: &str) -> String {
     sqlx::query_scalar("select id::text from lots where code = $1").bind(code).fetch_one(&app.pool).await.unwrap()
 }

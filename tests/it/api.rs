@@ -1,0 +1,176 @@
+//! The JSON API: its OpenAPI document lists every route and every listed route answers; the
+//! documentation page; three calls as a new user would make them with a token; JSON errors.
+
+use std::collections::BTreeSet;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, text, texts};
+use crate::recalls::demo_app;
+
+async fn token(app: &TestApp) -> String {
+    let response = app.submit("/account", "#token-form", &[("name", "API test")]).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    text(&scraper::Html::parse_document(&response.text().await.unwrap()), "#new-token")
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route_and_every_route_in_it_answers() {
+    let app = demo_app().await;
+    let secret = token(&app).await;
+    let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert_eq!(doc["components"]["securitySchemes"]["token"]["scheme"], "bearer");
+    let documented: BTreeSet<String> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |m| format!("{} {path}", m.to_uppercase())))
+        .collect();
+    let expected: BTreeSet<String> = [
+        "GET /api/v1/me",
+        "GET /api/v1/materials",
+        "GET /api/v1/parties",
+        "GET /api/v1/locations",
+        "GET /api/v1/lots",
+        "GET /api/v1/lots/{id}",
+        "POST /api/v1/lots/{id}/holds",
+        "GET /api/v1/shipments",
+        "POST /api/v1/receipts",
+        "GET /api/v1/trace",
+        "GET /api/v1/epcis",
+        "GET /api/v1/recalls/{id}",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(documented, expected);
+
+    // Every documented GET answers 200 with a token (ids filled in from the demo plant).
+    let lot: String =
+        sqlx::query_scalar("select id::text from lots order by created_at limit 1").fetch_one(&app.pool).await.unwrap();
+    let (flour_id, flour_code): (String, String) = sqlx::query_as(
+        "select l.id::text, l.code from lots l join materials m on m.id = l.material_id where m.code = 'FLOUR-T55' limit 1",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let recall = crate::recalls::open_mock(&app, &flour_id).await;
+    let api = client();
+    for entry in &documented {
+        let Some(path) = entry.strip_prefix("GET ") else { continue };
+        let url = path.replace("{id}", if path.contains("recalls") { &recall } else { &lot })
+            + match path {
+                "/api/v1/trace" => "?material=FLOUR-T55&lot=".to_string() + &flour_code + "&direction=forward",
+                "/api/v1/epcis" => format!("?lot_id={flour_id}&direction=forward"),
+                _ => String::new(),
+            }
+            .as_str();
+        let response = api.get(app.url(&url)).bearer_auth(&secret).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{url}");
+        // And not without the token.
+        let anonymous = api.get(app.url(&url)).send().await.unwrap();
+        assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "{url} without a token");
+    }
+
+    // The documentation page reads the same document.
+    let page = app.page("/api/docs").await;
+    let listed: BTreeSet<String> = texts(&page, ".endpoint h2 code").into_iter().collect();
+    assert_eq!(listed, expected);
+    assert!(!texts(&page, "#schema-LotJson").is_empty());
+}
+
+#[tokio::test]
+async fn a_new_user_calls_three_endpoints_with_a_token_and_gets_json_errors_with_the_field() {
+    let app = demo_app().await;
+    let secret = token(&app).await;
+    let api = client();
+    // 1. List lots, searching and paging.
+    let page: Value = api
+        .get(app.url("/api/v1/lots?q=BRIOCHE&per_page=1"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["total"], 2);
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page["items"][0]["material"], "BRIOCHE-400");
+    assert_eq!(page["items"][0]["uom"], "ea");
+    // 2. Receive goods.
+    let key = uuid::Uuid::new_v4();
+    let body = json!({
+        "idempotency_key": key, "site": "RVS", "supplier": "SALINAS", "order_ref": "PO-API-1",
+        "lines": [{ "material": "SALT", "supplier_lot": "SAL-API", "quantity": "25.5", "location": "RAW-A" }]
+    });
+    let response = api.post(app.url("/api/v1/receipts")).bearer_auth(&secret).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.unwrap();
+    assert!(created["number"].as_str().unwrap().starts_with("R-"));
+    let lot = &created["lots"][0];
+    assert_eq!(
+        (lot["material"].as_str(), lot["on_hand"].as_str(), lot["supplier_lot"].as_str()),
+        (Some("SALT"), Some("25.5"), Some("SAL-API"))
+    );
+    // Posted twice: the same receipt, nothing new.
+    let again: Value = api
+        .post(app.url("/api/v1/receipts"))
+        .bearer_auth(&secret)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["receipt_id"], created["receipt_id"]);
+    // 3. Hold the new lot; it then shows as on hold.
+    let id = lot["id"].as_str().unwrap();
+    let response = api
+        .post(app.url(&format!("/api/v1/lots/{id}/holds")))
+        .bearer_auth(&secret)
+        .json(&json!({ "reason": "Lab check" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let held: Value = response.json().await.unwrap();
+    assert_eq!(held["status"], "on hold");
+
+    // Refusals: the field, the page's message, nothing written.
+    let receipts = app.count("receipts").await;
+    let bad = json!({
+        "idempotency_key": uuid::Uuid::new_v4(), "site": "RVS", "supplier": "SALINAS",
+        "lines": [{ "material": "SALT", "quantity": "-3", "location": "RAW-A" }]
+    });
+    let response = api.post(app.url("/api/v1/receipts")).bearer_auth(&secret).json(&bad).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "invalid");
+    assert_eq!(error["error"]["field"], "line1");
+    assert!(error["error"]["message"].as_str().unwrap().contains("greater than zero"), "{error}");
+    assert_eq!(app.count("receipts").await, receipts);
+    let response = api
+        .post(app.url(&format!("/api/v1/lots/{id}/holds")))
+        .bearer_auth(&secret)
+        .json(&json!({ "reason": " " }))
+        .send()
+        .await
+        .unwrap();
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["field"], "hold_reason");
+    let response = api.get(app.url("/api/v1/lots?per_page=501")).bearer_auth(&secret).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["message"], "per_page is between 1 and 500.");
+    let response =
+        api.get(app.url(&format!("/api/v1/lots/{}", uuid::Uuid::new_v4()))).bearer_auth(&secret).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
