@@ -232,3 +232,273 @@ pub async fn document(pool: &PgPool, selection: Selection<'_>, base: &str) -> Re
         "epcisBody": { "eventList": events },
     }))
 }
+
+// ------------------------------------------------------------------------------------------------
+// Import: a supplier's shipping events become our receipts.
+// ------------------------------------------------------------------------------------------------
+
+/// Where imported goods go when the document does not say (sites and parties by code).
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(default)]
+#[into_params(parameter_in = Query)]
+pub struct ImportOptions {
+    /// Our site code, when the events' destination carries no GLN of ours.
+    pub site: String,
+    /// The location code to put the goods (default: the site's first receiving location).
+    pub location: String,
+    /// The supplier's code, when the events' source carries no GLN we know.
+    pub supplier: String,
+}
+
+/// The last word of a CBV value, bare or as a URI (`shipping`, `…/BizStep-shipping`, `urn:…:shipping`).
+fn vocabulary(value: &Value) -> String {
+    let v = value.as_str().unwrap_or_default();
+    v.rsplit(['-', ':', '/']).next().unwrap_or(v).to_string()
+}
+
+/// GTIN and lot from a class-level identifier: an LGTIN URN or a GS1 Digital Link.
+pub fn gtin_and_lot(epc_class: &str) -> Result<(String, String), String> {
+    if let Some(rest) = epc_class.strip_prefix("urn:epc:class:lgtin:") {
+        let mut parts = rest.splitn(3, '.');
+        let (Some(prefix), Some(item), Some(lot)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(format!("{epc_class} is not an LGTIN (company prefix, item, lot)."));
+        };
+        if prefix.len() + item.len() != 13
+            || !(prefix.chars().chain(item.chars())).all(|c| c.is_ascii_digit())
+            || item.is_empty()
+        {
+            return Err(format!("{epc_class}: the company prefix and item reference must make 13 digits."));
+        }
+        let data = format!("{}{prefix}{}", &item[..1], &item[1..]);
+        let digits: Vec<u32> = data.bytes().map(|b| u32::from(b - b'0')).collect();
+        let gtin = format!("{data}{}", crate::domain::gs1::check_digit(&digits));
+        let lot = percent_decode(lot).ok_or_else(|| format!("{epc_class}: the lot is not well encoded."))?;
+        return Ok((gtin, lot));
+    }
+    match crate::domain::gs1::syntax::read(epc_class) {
+        Ok(scan) => match (scan.get("01"), scan.get("10")) {
+            (Some(g), Some(l)) => Ok((g.to_string(), l.to_string())),
+            _ => Err(format!("{epc_class} names no GTIN and lot.")),
+        },
+        Err(m) => Err(format!("{epc_class}: {m}")),
+    }
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            out.push(u8::from_str_radix(text.get(i + 1..i + 3)?, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A GLN from a GS1 Digital Link with the given key (414 location, 417 party).
+fn gln(uri: &str, key: &str) -> Option<String> {
+    let at = uri.find(&format!("/{key}/"))?;
+    let gln: String = uri[at + key.len() + 2..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    (gln.len() == 13).then_some(gln)
+}
+
+/// Receipts from the shipping ObjectEvents of `doc`: every event is checked first (nothing is
+/// posted if one is wrong); each then posts as a receipt, idempotently (keyed by the event), so
+/// importing the same document again creates nothing new.
+pub async fn import_receipts(
+    pool: &PgPool,
+    actor: &crate::audit::Actor,
+    doc: &Value,
+    options: &ImportOptions,
+) -> Result<Vec<crate::stock::receive::Received>, crate::web::forms::SaveError> {
+    use crate::stock::receive::{LineInput, ReceiptInput};
+    use crate::web::forms::{FieldErrors, SaveError, line_key};
+    use sha2::{Digest, Sha256};
+    let mut e = FieldErrors::default();
+    if doc["type"] != "EPCISDocument" {
+        e.add("document", "This is not an EPCIS document (its type is not EPCISDocument).");
+        return Err(SaveError::Invalid(e));
+    }
+    let events = doc["epcisBody"]["eventList"].as_array().cloned().unwrap_or_default();
+    let shipping: Vec<&Value> =
+        events.iter().filter(|ev| ev["type"] == "ObjectEvent" && vocabulary(&ev["bizStep"]) == "shipping").collect();
+    if shipping.is_empty() {
+        e.add("document", "The document holds no shipping ObjectEvent to receive.");
+        return Err(SaveError::Invalid(e));
+    }
+    let lookup = |sql: &'static str, key: String| async move {
+        sqlx::query_scalar::<_, Uuid>(sql).bind(key).fetch_optional(pool).await.map_err(Error::from)
+    };
+    let mut receipts = Vec::new();
+    for (n, ev) in shipping.iter().enumerate() {
+        let field = line_key(n);
+        let problem = |m: String| format!("Event {}: {m}", n + 1);
+        let party = |list: &str, key: &str, value_key: &str| -> Vec<String> {
+            ev[list]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|s| {
+                    vocabulary(&s["type"]) == key
+                        || (key == "owning_party" && vocabulary(&s["type"]) == "possessing_party")
+                })
+                .filter_map(|s| s[value_key].as_str().map(str::to_string))
+                .collect()
+        };
+        // The supplier: a party GLN we know, a party URI of ours, or the option.
+        let mut supplier = None;
+        for uri in party("sourceList", "owning_party", "source") {
+            if let Some(g) = gln(&uri, "417") {
+                supplier = lookup("select id from parties where gln = $1 and is_supplier", g).await?;
+            } else if let Some(code) = uri.rsplit_once("/id/party/").map(|(_, c)| c.to_string()) {
+                supplier = lookup("select id from parties where code = $1 and is_supplier", code).await?;
+            }
+        }
+        if supplier.is_none() && !options.supplier.trim().is_empty() {
+            supplier =
+                lookup("select id from parties where code = upper($1) and is_supplier", options.supplier.trim().into())
+                    .await?;
+        }
+        let Some(supplier) = supplier else {
+            e.add(field, problem("the supplier is not known here: give its GLN to the supplier's record, or name it (supplier=CODE).".into()));
+            continue;
+        };
+        // Our site: a location GLN of ours in the destination, or the option.
+        let mut site = None;
+        for uri in party("destinationList", "owning_party", "destination").into_iter().chain(party(
+            "destinationList",
+            "location",
+            "destination",
+        )) {
+            if let Some(g) = gln(&uri, "414") {
+                site = site.or(lookup("select id from sites where gln = $1", g).await?);
+            }
+        }
+        if site.is_none() && !options.site.trim().is_empty() {
+            site = lookup("select id from sites where code = upper($1)", options.site.trim().into()).await?;
+        }
+        let Some(site) = site else {
+            e.add(
+                field,
+                problem(
+                    "the receiving site is not known: the destination carries no GLN of ours; name it (site=CODE)."
+                        .into(),
+                ),
+            );
+            continue;
+        };
+        let location: Option<Uuid> = sqlx::query_scalar(
+            "select id from locations where site_id = $1 and active and ($2 = '' and kind = 'receiving' or code = upper($2))
+              order by code limit 1",
+        )
+        .bind(site)
+        .bind(options.location.trim())
+        .fetch_optional(pool)
+        .await
+        .map_err(Error::from)?;
+        let Some(location) = location else {
+            e.add(field, problem("the site has no such location (location=CODE), nor a receiving one.".into()));
+            continue;
+        };
+        let expires_on = ev["ilmd"]["cbvmda:itemExpirationDate"]
+            .as_str()
+            .and_then(|d| chrono::NaiveDate::parse_from_str(d.get(..10).unwrap_or(d), "%Y-%m-%d").ok());
+        let mut lines = Vec::new();
+        for (i, q) in ev["quantityList"].as_array().into_iter().flatten().enumerate() {
+            let item = |m: String| problem(format!("item {}: {m}", i + 1));
+            let (gtin, lot) = match gtin_and_lot(q["epcClass"].as_str().unwrap_or_default()) {
+                Ok(v) => v,
+                Err(m) => {
+                    e.add(field, item(m));
+                    break;
+                }
+            };
+            let material: Option<(Uuid, String, String)> = sqlx::query_as(
+                "select m.id, m.code, u.unece from material_gtins g join materials m on m.id = g.material_id
+                   join units u on u.code = m.uom where g.gtin = $1",
+            )
+            .bind(&gtin)
+            .fetch_optional(pool)
+            .await
+            .map_err(Error::from)?;
+            let Some((material_id, code, unece)) = material else {
+                e.add(field, item(format!("no material here has GTIN {gtin}.")));
+                break;
+            };
+            let uom = q["uom"].as_str().unwrap_or("H87");
+            if uom != unece {
+                e.add(field, item(format!("{code} is kept in {unece}, the event counts in {uom}.")));
+                break;
+            }
+            let quantity = match &q["quantity"] {
+                Value::Number(n) => {
+                    let t = n.to_string();
+                    t.parse::<Decimal>().or_else(|_| Decimal::from_scientific(&t)).ok()
+                }
+                Value::String(t) => t.parse::<Decimal>().ok(),
+                _ => None,
+            }
+            .filter(|d| d.normalize().scale() <= 6)
+            .map(|d| d.normalize());
+            let Some(quantity) = quantity.filter(|q| *q > Decimal::ZERO) else {
+                e.add(field, item("the quantity must be a number greater than zero.".into()));
+                break;
+            };
+            lines.push(LineInput {
+                material_id,
+                supplier_lot: Some(lot),
+                quantity,
+                location_id: location,
+                expires_on,
+                country_of_origin: None,
+            });
+        }
+        if lines.is_empty() {
+            if e.get(field).is_none() {
+                e.add(field, problem("it carries no quantityList to receive.".into()));
+            }
+            continue;
+        }
+        let reference = |kind: &str| -> String {
+            ev["bizTransactionList"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|t| vocabulary(&t["type"]) == kind)
+                .filter_map(|t| t["bizTransaction"].as_str())
+                .map(|t| percent_decode(t.rsplit(['/', ':']).next().unwrap_or(t)).unwrap_or_default())
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(100)
+                .collect()
+        };
+        let key = Sha256::digest(format!("epcis-receipt {ev}").as_bytes());
+        let key = Uuid::from_slice(&key[..16]).unwrap_or_default();
+        let asn = [reference("desadv"), reference("bol")].into_iter().find(|r| !r.is_empty()).unwrap_or_default();
+        receipts.push((
+            ReceiptInput {
+                site_id: site,
+                supplier_id: supplier,
+                received_on: None,
+                order_ref: reference("po"),
+                asn_ref: asn,
+                lines,
+            },
+            key,
+        ));
+    }
+    if !e.is_empty() {
+        return Err(SaveError::Invalid(e));
+    }
+    let mut done = Vec::new();
+    for (input, key) in receipts {
+        done.push(crate::stock::receive::receive(pool, actor, &input, key).await?);
+    }
+    Ok(done)
+}

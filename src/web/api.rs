@@ -71,7 +71,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
                 .routes(routes!(recall)),
             perm::LOTS_READ,
         ),
-        (OpenApiRouter::new().routes(routes!(receive)), perm::STOCK_RECEIVE),
+        (OpenApiRouter::new().routes(routes!(receive)).routes(routes!(receive_epcis)), perm::STOCK_RECEIVE),
         (OpenApiRouter::new().routes(routes!(hold)), perm::QA_DECIDE),
     ];
     let mut router = signed_in;
@@ -605,6 +605,30 @@ async fn receive(
             country_of_origin: l.country_of_origin.clone().unwrap_or_default(),
         });
     }
+    // Codes that name nothing get their own message, before the form's checks.
+    let mut unknown = FieldErrors::default();
+    if form.site_id == "unknown" {
+        unknown.add("site", format!("No site has the code “{}”.", body.site.trim()));
+    }
+    if form.supplier_id == "unknown" {
+        unknown.add("supplier", format!("No party has the code “{}”.", body.supplier.trim()));
+    }
+    for (i, (l, line)) in body.lines.iter().zip(&form.lines).enumerate() {
+        if line.material_id == "unknown" {
+            unknown.add(
+                super::forms::line_key(i),
+                format!("Line {}: no material has the code “{}”.", i + 1, l.material.trim()),
+            );
+        } else if line.location_id == "unknown" {
+            unknown.add(
+                super::forms::line_key(i),
+                format!("Line {}: the site has no location “{}”.", i + 1, l.location.trim()),
+            );
+        }
+    }
+    if !unknown.is_empty() {
+        return Ok(invalid(&unknown));
+    }
     let input = match crate::stock::receive::ReceiptInput::try_from(&form) {
         Ok(input) => input,
         Err(errors) => return Ok(invalid(&errors)),
@@ -614,6 +638,16 @@ async fn receive(
         Ok(r) => r,
         Err(e) => return saved::<()>(Err(e)),
     };
+    Ok((StatusCode::CREATED, Json(created(&state, &received).await?)).into_response())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct ReceiptsCreated {
+    receipts: Vec<ReceiptCreated>,
+}
+
+/// The new lots of a receipt, in line order.
+async fn created(state: &AppState, received: &crate::stock::receive::Received) -> Result<ReceiptCreated> {
     let number: String = sqlx::query_scalar("select number from receipts where id = $1")
         .bind(received.receipt_id)
         .fetch_one(&state.pool)
@@ -624,7 +658,29 @@ async fn receive(
         .fetch_all(&state.pool)
         .await?;
     lots.sort_by_key(|l| ids.iter().position(|i| *i == l.id));
-    Ok((StatusCode::CREATED, Json(ReceiptCreated { receipt_id: received.receipt_id, number, lots })).into_response())
+    Ok(ReceiptCreated { receipt_id: received.receipt_id, number, lots })
+}
+
+/// Receives a supplier's EPCIS 2.0 document: each shipping ObjectEvent becomes a receipt (its
+/// quantityList the lines: GTIN and lot from LGTIN URNs or Digital Links, the lot as the supplier's
+/// lot code), the supplier and our site found by GLN, or named in the query. Every event is
+/// checked before any is posted; the same document posted again creates nothing new.
+#[utoipa::path(post, path = "/api/v1/epcis/receipts", tag = "documents", params(crate::epcis::ImportOptions), request_body(content = serde_json::Value, description = "An EPCISDocument", content_type = "application/json"), responses((status = 201, body = ReceiptsCreated), (status = 422, description = "An event cannot be received; `fields` says which (event 1 as line1…) and why")))]
+async fn receive_epcis(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(options): Query<crate::epcis::ImportOptions>,
+    Json(doc): Json<Value>,
+) -> Result<Response> {
+    let received = match crate::epcis::import_receipts(&state.pool, &user.actor(), &doc, &options).await {
+        Ok(r) => r,
+        Err(e) => return saved::<()>(Err(e)),
+    };
+    let mut receipts = Vec::new();
+    for r in &received {
+        receipts.push(created(&state, r).await?);
+    }
+    Ok((StatusCode::CREATED, Json(ReceiptsCreated { receipts })).into_response())
 }
 
 // ------------------------------------------------------------------------------------------------

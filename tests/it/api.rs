@@ -42,6 +42,7 @@ async fn the_openapi_document_lists_every_route_and_every_route_in_it_answers() 
         "POST /api/v1/lots/{id}/holds",
         "GET /api/v1/shipments",
         "POST /api/v1/receipts",
+        "POST /api/v1/epcis/receipts",
         "GET /api/v1/trace",
         "GET /api/v1/epcis",
         "GET /api/v1/recalls/{id}",

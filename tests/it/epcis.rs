@@ -104,3 +104,97 @@ async fn a_lots_trace_exports_as_epcis_that_gs1s_schemas_accept() {
     assert!(all["epcisBody"]["eventList"].as_array().unwrap().len() > events.len());
     assert_eq!(app.get("/api/v1/epcis?from=2026-02-01&to=2026-01-01").await.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn a_suppliers_shipping_events_become_receipts_once_and_wrong_ones_are_refused_whole() {
+    let app = demo_app().await;
+    sqlx::query("update parties set gln = '9506000134352' where code = 'PRAIRIE-MILL'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let site_gln: String =
+        sqlx::query_scalar("select gln from sites where code = 'RVS'").fetch_one(&app.pool).await.unwrap();
+    let cookie_gtin: String = sqlx::query_scalar(
+        "select g.gtin from material_gtins g join materials m on m.id = g.material_id where m.code = 'COOKIE-250' and g.pack_level = 'each'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let event = |items: serde_json::Value| {
+        serde_json::json!({
+            "type": "ObjectEvent", "action": "OBSERVE", "bizStep": "shipping", "disposition": "in_transit",
+            "eventTime": "2026-11-26T08:00:00.000Z", "eventTimeZoneOffset": "+01:00",
+            "quantityList": items,
+            "sourceList": [{ "type": "owning_party", "source": "https://id.gs1.org/417/9506000134352" }],
+            "destinationList": [{ "type": "owning_party", "destination": format!("https://id.gs1.org/414/{site_gln}") }],
+            "bizTransactionList": [
+                { "type": "desadv", "bizTransaction": "urn:epcglobal:cbv:bt:9506000134352:DESADV-77" },
+                { "type": "po", "bizTransaction": "urn:epcglobal:cbv:bt:0614141000029:PO-4711" }
+            ]
+        })
+    };
+    let document = |events: Vec<serde_json::Value>| {
+        serde_json::json!({
+            "@context": [lotline::epcis::CONTEXT], "type": "EPCISDocument", "schemaVersion": "2.0",
+            "creationDate": "2026-11-26T08:00:00.000Z", "epcisBody": { "eventList": events }
+        })
+    };
+    let doc = document(vec![event(serde_json::json!([
+        { "epcClass": "urn:epc:class:lgtin:0614141.000401.SUP-B1", "quantity": 120, "uom": "H87" },
+        { "epcClass": format!("https://id.gs1.org/01/{cookie_gtin}/10/SUP-C1"), "quantity": 48 }
+    ]))]);
+    assert_eq!(problems(&doc), Vec::<String>::new(), "the shape GS1's schemas accept");
+
+    let response = app.submit("/account", "#token-form", &[("name", "EPCIS")]).await;
+    let secret = crate::helpers::text(&scraper::Html::parse_document(&response.text().await.unwrap()), "#new-token");
+    let api = reqwest::Client::new();
+    let post = |doc: serde_json::Value| {
+        let request = api.post(app.url("/api/v1/epcis/receipts")).bearer_auth(&secret).json(&doc);
+        async move { request.send().await.unwrap() }
+    };
+    let response = post(doc.clone()).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.unwrap();
+    let lots = created["receipts"][0]["lots"].as_array().unwrap();
+    let seen: Vec<(&str, &str, &str)> = lots
+        .iter()
+        .map(|l| (l["material"].as_str().unwrap(), l["supplier_lot"].as_str().unwrap(), l["on_hand"].as_str().unwrap()))
+        .collect();
+    assert_eq!(seen, [("BRIOCHE-400", "SUP-B1", "120"), ("COOKIE-250", "SUP-C1", "48")]);
+    assert!(lots.iter().all(|l| l["supplier"] == "PRAIRIE-MILL" && l["status"] == "quarantine"));
+    let refs: (String, String) = sqlx::query_as("select asn_ref, order_ref from receipts where id = $1::uuid")
+        .bind(created["receipts"][0]["receipt_id"].as_str().unwrap())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(refs, ("DESADV-77".to_string(), "PO-4711".to_string()));
+
+    // The same document again: the same receipt, nothing new.
+    let receipts = app.count("receipts").await;
+    let again: Value = post(doc).await.json().await.unwrap();
+    assert_eq!(again["receipts"][0]["receipt_id"], created["receipts"][0]["receipt_id"]);
+    assert_eq!(app.count("receipts").await, receipts);
+
+    // One wrong event refuses the whole document, and says which and why.
+    let bad = document(vec![
+        event(
+            serde_json::json!([{ "epcClass": "urn:epc:class:lgtin:0614141.000401.SUP-B2", "quantity": 10, "uom": "H87" }]),
+        ),
+        event(serde_json::json!([{ "epcClass": "urn:epc:class:lgtin:0614141.099999.X", "quantity": 1, "uom": "H87" }])),
+    ]);
+    let response = post(bad).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["field"], "line2");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Event 2: item 1: no material here has GTIN 00614141999996"),
+        "{error}"
+    );
+    assert_eq!(app.count("receipts").await, receipts, "nothing was received");
+    let response = post(document(vec![])).await;
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["field"], "document");
+}
