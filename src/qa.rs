@@ -172,7 +172,7 @@ pub const RECORD_KINDS: [(&str, &str); 3] =
     [("inspection", "Inspection"), ("test", "Test result"), ("certificate", "Certificate of analysis")];
 
 /// A QA record as typed.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct RecordForm {
     pub kind: String,

@@ -66,13 +66,22 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
                 .routes(routes!(lots))
                 .routes(routes!(lot))
                 .routes(routes!(shipments))
+                .routes(routes!(receipts))
+                .routes(routes!(runs))
+                .routes(routes!(qa_records))
                 .routes(routes!(trace))
                 .routes(routes!(epcis))
                 .routes(routes!(recall)),
             perm::LOTS_READ,
         ),
         (OpenApiRouter::new().routes(routes!(receive)).routes(routes!(receive_epcis)), perm::STOCK_RECEIVE),
-        (OpenApiRouter::new().routes(routes!(hold)), perm::QA_DECIDE),
+        (OpenApiRouter::new().routes(routes!(hold)).routes(routes!(release)).routes(routes!(reject)), perm::QA_DECIDE),
+        (OpenApiRouter::new().routes(routes!(add_qa_record)), perm::QA_RECORD),
+        (
+            OpenApiRouter::new().routes(routes!(open_run)).routes(routes!(run_input)).routes(routes!(run_output)),
+            perm::STOCK_PRODUCE,
+        ),
+        (OpenApiRouter::new().routes(routes!(ship)), perm::STOCK_SHIP),
     ];
     let mut router = signed_in;
     for (part, permission) in parts {
@@ -681,6 +690,381 @@ async fn receive_epcis(
         receipts.push(created(&state, r).await?);
     }
     Ok((StatusCode::CREATED, Json(ReceiptsCreated { receipts })).into_response())
+}
+
+// ------------------------------------------------------------------------------------------------
+// QA decisions and records
+// ------------------------------------------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default)]
+struct DecisionRequest {
+    /// Required to reject.
+    reason: String,
+    /// The signer's own password: a release or a rejection is an electronic signature.
+    password: String,
+}
+
+async fn decide(state: AppState, user: CurrentUser, id: String, to: &str, body: DecisionRequest) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let form = crate::qa::DecisionForm { reason: body.reason, password: body.password };
+    if let Err(e) = crate::qa::decide(&state.pool, &user, id, to, &form).await {
+        return saved::<()>(Err(e));
+    }
+    let Json(lot) = lot(State(state), Path(id.to_string())).await?;
+    Ok(Json(lot).into_response())
+}
+
+/// Releases a lot in quarantine (signed with the user's password).
+#[utoipa::path(post, path = "/api/v1/lots/{id}/release", tag = "lots", params(("id" = Uuid, Path, description = "The lot's id")), request_body = DecisionRequest, responses((status = 200, body = LotJson), (status = 422, description = "Not in quarantine, or the password is not right")))]
+async fn release(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    Json(body): Json<DecisionRequest>,
+) -> Result<Response> {
+    decide(state, user, id, "released", body).await
+}
+
+/// Rejects a lot in quarantine, with a reason (signed with the user's password).
+#[utoipa::path(post, path = "/api/v1/lots/{id}/reject", tag = "lots", params(("id" = Uuid, Path, description = "The lot's id")), request_body = DecisionRequest, responses((status = 200, body = LotJson), (status = 422, description = "No reason, not in quarantine, or the password is not right")))]
+async fn reject(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    Json(body): Json<DecisionRequest>,
+) -> Result<Response> {
+    decide(state, user, id, "rejected", body).await
+}
+
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+struct QaRecordJson {
+    /// inspection, test or certificate
+    kind: String,
+    name: String,
+    result: String,
+    specification: String,
+    reference: String,
+    /// pass or fail
+    outcome: String,
+    notes: String,
+    performed_at: DateTime<Utc>,
+    recorded_by: Option<String>,
+}
+
+/// A lot's inspections, test results and certificates, newest first.
+#[utoipa::path(get, path = "/api/v1/lots/{id}/qa-records", tag = "lots", params(("id" = Uuid, Path, description = "The lot's id")), responses((status = 200, body = Vec<QaRecordJson>)))]
+async fn qa_records(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Vec<QaRecordJson>>> {
+    let id = super::parse_id(&id)?;
+    Ok(Json(
+        sqlx::query_as(
+            "select q.kind, q.name, q.result, q.specification, q.reference, q.outcome, q.notes, q.performed_at,
+                    u.username as recorded_by
+               from qa_records q left join users u on u.id = q.recorded_by where q.lot_id = $1
+              order by q.performed_at desc, q.created_at desc",
+        )
+        .bind(id)
+        .fetch_all(&state.pool)
+        .await?,
+    ))
+}
+
+/// Records an inspection, test result or certificate on a lot (`performed_on` YYYY-MM-DD).
+#[utoipa::path(post, path = "/api/v1/lots/{id}/qa-records", tag = "lots", params(("id" = Uuid, Path, description = "The lot's id")), request_body = crate::qa::RecordForm, responses((status = 201, body = Vec<QaRecordJson>), (status = 422, description = "A field is not valid")))]
+async fn add_qa_record(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    Json(body): Json<crate::qa::RecordForm>,
+) -> Result<Response> {
+    let lot_id = super::parse_id(&id)?;
+    if let Err(e) = crate::qa::add_record(&state.pool, &user, lot_id, &body).await {
+        return saved::<()>(Err(e));
+    }
+    let Json(records) = qa_records(State(state), Path(id)).await?;
+    Ok((StatusCode::CREATED, Json(records)).into_response())
+}
+
+// ------------------------------------------------------------------------------------------------
+// Receipts, production runs and shipments
+// ------------------------------------------------------------------------------------------------
+
+/// The id of the row of `table` with `code`, as text; "unknown" when there is none (the
+/// operation's own check then refuses it, and `unknown_code` names it first).
+async fn code_id(state: &AppState, sql: &'static str, code: &str) -> Result<String> {
+    let id: Option<Uuid> = sqlx::query_scalar(sql).bind(code.trim().to_uppercase()).fetch_optional(&state.pool).await?;
+    Ok(id.map(|u| u.to_string()).unwrap_or_else(|| "unknown".into()))
+}
+
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+struct DocumentJson {
+    id: Uuid,
+    number: String,
+    site: String,
+    /// The supplier (receipts) or the output material (runs).
+    party_or_material: String,
+    at: DateTime<Utc>,
+    order_ref: String,
+    /// Receipts: lines; runs: open or closed.
+    detail: String,
+}
+
+/// Receipts, newest first; `q` matches the number, the supplier's code and the order.
+#[utoipa::path(get, path = "/api/v1/receipts", tag = "documents", params(ListParams), responses((status = 200, body = Page<DocumentJson>)))]
+async fn receipts(State(state): State<AppState>, Query(p): Query<ListParams>) -> Result<Json<Page<DocumentJson>>> {
+    let (limit, offset, pattern) = p.limits()?;
+    let items = sqlx::query_as(
+        "select r.id, r.number, s.code as site, p.code as party_or_material, r.received_at as at, r.order_ref,
+                (select count(*) from receipt_lines l where l.receipt_id = r.id)::text || ' lines' as detail
+           from receipts r join parties p on p.id = r.supplier_id join sites s on s.id = r.site_id
+          where $1::text is null or r.number ilike $1 or p.code ilike $1 or r.order_ref ilike $1
+          order by r.received_at desc, r.number desc limit $2 offset $3",
+    )
+    .bind(pattern.as_deref())
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&state.pool)
+    .await?;
+    let total = total(
+        &state,
+        "select count(*) from receipts r join parties p on p.id = r.supplier_id
+          where $1::text is null or r.number ilike $1 or p.code ilike $1 or r.order_ref ilike $1",
+        &pattern,
+    )
+    .await?;
+    Ok(page(items, &p, total))
+}
+
+/// Production runs, newest first; `q` matches the number, the output material and the order.
+#[utoipa::path(get, path = "/api/v1/runs", tag = "documents", params(ListParams), responses((status = 200, body = Page<DocumentJson>)))]
+async fn runs(State(state): State<AppState>, Query(p): Query<ListParams>) -> Result<Json<Page<DocumentJson>>> {
+    let (limit, offset, pattern) = p.limits()?;
+    let items = sqlx::query_as(
+        "select r.id, r.number, s.code as site, m.code as party_or_material, r.opened_at as at, r.order_ref, r.status as detail
+           from production_runs r join materials m on m.id = r.output_material_id join sites s on s.id = r.site_id
+          where $1::text is null or r.number ilike $1 or m.code ilike $1 or r.order_ref ilike $1
+          order by r.opened_at desc, r.number desc limit $2 offset $3",
+    )
+    .bind(pattern.as_deref())
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&state.pool)
+    .await?;
+    let total = total(
+        &state,
+        "select count(*) from production_runs r join materials m on m.id = r.output_material_id
+          where $1::text is null or r.number ilike $1 or m.code ilike $1 or r.order_ref ilike $1",
+        &pattern,
+    )
+    .await?;
+    Ok(page(items, &p, total))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+struct RunRequest {
+    idempotency_key: Uuid,
+    /// Site code.
+    site: String,
+    /// The material the run makes (code).
+    output_material: String,
+    /// Production line code at the site.
+    line: Option<String>,
+    planned_quantity: Option<String>,
+    order_ref: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct Created {
+    id: Uuid,
+    number: String,
+}
+
+/// Opens a production run.
+#[utoipa::path(post, path = "/api/v1/runs", tag = "documents", request_body = RunRequest, responses((status = 201, body = Created), (status = 422, description = "A field is not valid")))]
+async fn open_run(State(state): State<AppState>, user: CurrentUser, Json(body): Json<RunRequest>) -> Result<Response> {
+    let site_id = code_id(&state, "select id from sites where code = $1", &body.site).await?;
+    let line_id = match &body.line {
+        Some(code) if !code.trim().is_empty() => {
+            let id: Option<Uuid> =
+                sqlx::query_scalar("select id from production_lines where site_id::text = $1 and code = $2")
+                    .bind(&site_id)
+                    .bind(code.trim().to_uppercase())
+                    .fetch_optional(&state.pool)
+                    .await?;
+            id.map(|u| u.to_string()).unwrap_or_else(|| "unknown".into())
+        }
+        _ => String::new(),
+    };
+    let form = crate::stock::production::RunForm {
+        site_id,
+        line_id,
+        output_material_id: code_id(&state, "select id from materials where code = $1", &body.output_material).await?,
+        planned_quantity: body.planned_quantity.unwrap_or_default(),
+        order_ref: body.order_ref.unwrap_or_default(),
+        idempotency_key: body.idempotency_key.to_string(),
+    };
+    let id = match crate::stock::production::open(&state.pool, &user.actor(), &form).await {
+        Ok(id) => id,
+        Err(e) => return saved::<()>(Err(e)),
+    };
+    let number: String =
+        sqlx::query_scalar("select number from production_runs where id = $1").bind(id).fetch_one(&state.pool).await?;
+    Ok((StatusCode::CREATED, Json(Created { id, number })).into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+struct InputRequest {
+    idempotency_key: Uuid,
+    /// The lot's code (with `lot_id` where two materials share it).
+    lot: String,
+    lot_id: Option<Uuid>,
+    quantity: String,
+    /// Location code to take from (default: where the lot has stock at the run's site).
+    location: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct Posted {
+    movement_id: i64,
+}
+
+async fn run_location(state: &AppState, run: Uuid, code: &Option<String>) -> Result<String> {
+    Ok(match code {
+        Some(code) if !code.trim().is_empty() => {
+            let id: Option<Uuid> = sqlx::query_scalar(
+                "select c.id from locations c join production_runs r on r.site_id = c.site_id where r.id = $1 and c.code = $2",
+            )
+            .bind(run)
+            .bind(code.trim().to_uppercase())
+            .fetch_optional(&state.pool)
+            .await?;
+            id.map(|u| u.to_string()).unwrap_or_else(|| "unknown".into())
+        }
+        _ => String::new(),
+    })
+}
+
+/// Consumes a lot into an open run (refused if the lot is not usable: quarantine, held,
+/// recalled, expired, or too little on hand), linking it to the run's outputs.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/inputs", tag = "documents", params(("id" = Uuid, Path, description = "The run's id")), request_body = InputRequest, responses((status = 201, body = Posted), (status = 422, description = "The lot cannot be used; the message says why")))]
+async fn run_input(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    Json(body): Json<InputRequest>,
+) -> Result<Response> {
+    let run = super::parse_id(&id)?;
+    let form = crate::stock::production::InputForm {
+        lot: body.lot,
+        lot_id: body.lot_id.map(|u| u.to_string()).unwrap_or_default(),
+        quantity: body.quantity,
+        location_id: run_location(&state, run, &body.location).await?,
+        idempotency_key: body.idempotency_key.to_string(),
+    };
+    saved(
+        crate::stock::production::post_input(&state.pool, &user.actor(), run, &form)
+            .await
+            .map(|movement_id| (StatusCode::CREATED, Json(Posted { movement_id }))),
+    )
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+struct OutputRequest {
+    idempotency_key: Uuid,
+    quantity: String,
+    /// Location code at the run's site.
+    location: String,
+    /// The code of a lot of the output material to top up (a bulk tank); empty for a new lot.
+    topup: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct OutputPosted {
+    lot_id: Uuid,
+    lot: String,
+}
+
+/// Posts an output of an open run: a new lot numbered by the rules, or a top-up of a bulk lot.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/outputs", tag = "documents", params(("id" = Uuid, Path, description = "The run's id")), request_body = OutputRequest, responses((status = 201, body = OutputPosted), (status = 422, description = "A field is not valid")))]
+async fn run_output(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    Json(body): Json<OutputRequest>,
+) -> Result<Response> {
+    let run = super::parse_id(&id)?;
+    let form = crate::stock::production::OutputForm {
+        output_quantity: body.quantity,
+        location_id: run_location(&state, run, &Some(body.location)).await?,
+        topup: body.topup.unwrap_or_default(),
+        idempotency_key: body.idempotency_key.to_string(),
+    };
+    saved(
+        crate::stock::production::post_output(&state.pool, &user.actor(), run, &form)
+            .await
+            .map(|(lot_id, lot)| (StatusCode::CREATED, Json(OutputPosted { lot_id, lot }))),
+    )
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+struct ShipmentRequest {
+    idempotency_key: Uuid,
+    /// Site code.
+    site: String,
+    /// Customer code.
+    customer: String,
+    shipped_on: Option<NaiveDate>,
+    order_ref: Option<String>,
+    bol_ref: Option<String>,
+    lines: Vec<ShipmentLineRequest>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+struct ShipmentLineRequest {
+    /// The lot's code.
+    lot: String,
+    quantity: String,
+    /// Location code (default: where the lot has stock).
+    location: Option<String>,
+}
+
+/// Ships lots to a customer (every line checked: usable, enough on hand), in one transaction.
+#[utoipa::path(post, path = "/api/v1/shipments", tag = "documents", request_body = ShipmentRequest, responses((status = 201, body = Created), (status = 422, description = "A line cannot go; `fields` says which")))]
+async fn ship(State(state): State<AppState>, user: CurrentUser, Json(body): Json<ShipmentRequest>) -> Result<Response> {
+    let site_id = code_id(&state, "select id from sites where code = $1", &body.site).await?;
+    let mut lines = Vec::new();
+    for l in &body.lines {
+        let location_id = match &l.location {
+            Some(code) if !code.trim().is_empty() => {
+                let id: Option<Uuid> =
+                    sqlx::query_scalar("select id from locations where site_id::text = $1 and code = $2")
+                        .bind(&site_id)
+                        .bind(code.trim().to_uppercase())
+                        .fetch_optional(&state.pool)
+                        .await?;
+                id.map(|u| u.to_string()).unwrap_or_else(|| "unknown".into())
+            }
+            _ => String::new(),
+        };
+        lines.push(crate::stock::ship::LineForm { lot: l.lot.clone(), quantity: l.quantity.clone(), location_id });
+    }
+    let form = crate::stock::ship::ShipmentForm {
+        site_id,
+        customer_id: code_id(&state, "select id from parties where code = $1 and is_customer", &body.customer).await?,
+        shipped_on: body.shipped_on.map(|d| d.to_string()).unwrap_or_default(),
+        order_ref: body.order_ref.unwrap_or_default(),
+        bol_ref: body.bol_ref.unwrap_or_default(),
+        asn_ref: String::new(),
+        lines,
+        idempotency_key: body.idempotency_key.to_string(),
+    };
+    let id = match crate::stock::ship::ship(&state.pool, &user.actor(), &form).await {
+        Ok(id) => id,
+        Err(e) => return saved::<()>(Err(e)),
+    };
+    let number: String =
+        sqlx::query_scalar("select number from shipments where id = $1").bind(id).fetch_one(&state.pool).await?;
+    Ok((StatusCode::CREATED, Json(Created { id, number })).into_response())
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -43,6 +43,16 @@ async fn the_openapi_document_lists_every_route_and_every_route_in_it_answers() 
         "GET /api/v1/shipments",
         "POST /api/v1/receipts",
         "POST /api/v1/epcis/receipts",
+        "GET /api/v1/receipts",
+        "GET /api/v1/runs",
+        "POST /api/v1/runs",
+        "POST /api/v1/runs/{id}/inputs",
+        "POST /api/v1/runs/{id}/outputs",
+        "POST /api/v1/shipments",
+        "POST /api/v1/lots/{id}/release",
+        "POST /api/v1/lots/{id}/reject",
+        "GET /api/v1/lots/{id}/qa-records",
+        "POST /api/v1/lots/{id}/qa-records",
         "GET /api/v1/trace",
         "GET /api/v1/epcis",
         "GET /api/v1/recalls/{id}",
@@ -174,4 +184,88 @@ async fn a_new_user_calls_three_endpoints_with_a_token_and_gets_json_errors_with
     let response =
         api.get(app.url(&format!("/api/v1/lots/{}", uuid::Uuid::new_v4()))).bearer_auth(&secret).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_lot_goes_from_receipt_through_qa_a_run_and_a_shipment_by_the_api_alone() {
+    let app = demo_app().await;
+    let secret = token(&app).await;
+    let api = client();
+    let post = |path: String, body: Value| {
+        let request = api.post(app.url(&path)).bearer_auth(&secret).json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let key = || uuid::Uuid::new_v4().to_string();
+    // Receive sugar: it needs QA, so it starts in quarantine.
+    let (status, created) = post(
+        "/api/v1/receipts".into(),
+        json!({ "idempotency_key": key(), "site": "RVS", "supplier": "SWEETCANE",
+                "lines": [{ "material": "SUGAR", "supplier_lot": "SC-API", "quantity": "40", "location": "RAW-A" }] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let sugar = created["lots"][0].clone();
+    let (sugar_id, sugar_code) =
+        (sugar["id"].as_str().unwrap().to_string(), sugar["code"].as_str().unwrap().to_string());
+    assert_eq!(sugar["status"], "quarantine");
+    // A run cannot use it yet.
+    let (status, run) =
+        post("/api/v1/runs".into(), json!({ "idempotency_key": key(), "site": "RVS", "output_material": "DOUGH-BR" }))
+            .await;
+    assert_eq!(status, StatusCode::CREATED, "{run}");
+    let run_id = run["id"].as_str().unwrap().to_string();
+    let input = json!({ "idempotency_key": key(), "lot": sugar_code, "quantity": "10" });
+    let (status, error) = post(format!("/api/v1/runs/{run_id}/inputs"), input.clone()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(error["error"]["message"].as_str().unwrap().contains("quarantine"), "{error}");
+    // A test record, then the release, signed with the password.
+    let (status, records) = post(
+        format!("/api/v1/lots/{sugar_id}/qa-records"),
+        json!({ "kind": "test", "name": "Moisture", "result": "0.04 %", "outcome": "pass", "performed_on": chrono::Utc::now().date_naive().to_string() }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{records}");
+    assert_eq!(records[0]["name"], "Moisture");
+    let (status, error) = post(format!("/api/v1/lots/{sugar_id}/release"), json!({ "password": "wrong" })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error["error"]["field"], "password");
+    let (status, lot) =
+        post(format!("/api/v1/lots/{sugar_id}/release"), json!({ "password": crate::helpers::PASSWORD })).await;
+    assert_eq!((status, lot["status"].as_str()), (StatusCode::OK, Some("released")));
+    // Now the run takes it and makes a lot of dough, which the API then ships.
+    let (status, posted) = post(format!("/api/v1/runs/{run_id}/inputs"), input).await;
+    assert_eq!(status, StatusCode::CREATED, "{posted}");
+    let (status, output) = post(
+        format!("/api/v1/runs/{run_id}/outputs"),
+        json!({ "idempotency_key": key(), "quantity": "10", "location": "LINE-1" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{output}");
+    let dough = output["lot"].as_str().unwrap().to_string();
+    let (status, shipped) = post(
+        "/api/v1/shipments".into(),
+        json!({ "idempotency_key": key(), "site": "RVS", "customer": "FRESHMART", "lines": [{ "lot": dough, "quantity": "4" }] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{shipped}");
+    assert!(shipped["number"].as_str().unwrap().starts_with("SHP-"));
+    // The trace of the sugar, by the API, reaches the dough and its customer.
+    let trace: Value = api
+        .get(app.url(&format!("/api/v1/trace?lot_id={sugar_id}&direction=forward")))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(trace["lots"].as_array().unwrap().iter().any(|l| l["code"] == dough.as_str()));
+    assert_eq!(trace["customers"][0]["code"], "FRESHMART");
+    let runs: Value =
+        api.get(app.url("/api/v1/runs?q=DOUGH")).bearer_auth(&secret).send().await.unwrap().json().await.unwrap();
+    assert!(runs["items"].as_array().unwrap().iter().any(|r| r["id"] == run_id.as_str()));
 }
