@@ -27,11 +27,18 @@ pub struct AppState {
     pub sessions: SessionPolicy,
     /// Where lotline is reached (`LOTLINE_PUBLIC_URL`), for identifiers it mints.
     pub public_url: String,
+    /// The header a trusted proxy puts the client's address in (`LOTLINE_TRUSTED_PROXY_HEADER`).
+    pub client_ip_header: Option<String>,
 }
 
 impl AppState {
     pub fn new(pool: PgPool) -> AppState {
-        AppState { pool, sessions: SessionPolicy::default(), public_url: "http://127.0.0.1:8080".into() }
+        AppState {
+            pool,
+            sessions: SessionPolicy::default(),
+            public_url: "http://127.0.0.1:8080".into(),
+            client_ip_header: None,
+        }
     }
 }
 
@@ -61,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::trace::router())
         .merge(web::recalls::router())
         .merge(web::labels::router())
+        .merge(web::lookup::router())
         .fallback(|| async { Error::NotFound })
         .with_state(state.clone())
         .layer(middleware::from_fn_with_state(state, web::auth::authenticate))

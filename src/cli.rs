@@ -463,6 +463,7 @@ async fn serve(db_cfg: &DbConfig, cfg: &ServeConfig) -> Result<()> {
             pool: database.pool.clone(),
             sessions: cfg.sessions(),
             public_url: cfg.public_url(),
+            client_ip_header: cfg.trusted_proxy_header.clone().filter(|h| !h.trim().is_empty()),
         });
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "lotline is listening on http://{addr}");

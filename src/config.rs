@@ -38,6 +38,11 @@ pub struct ServeConfig {
     #[arg(long, env = "LOTLINE_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// A header a trusted reverse proxy sets to the client's address (such as X-Forwarded-For):
+    /// per-address limits read the address the proxy appended last. Unset: the peer's address.
+    #[arg(long, env = "LOTLINE_TRUSTED_PROXY_HEADER")]
+    pub trusted_proxy_header: Option<String>,
+
     /// Load the small demo plant (and one demo account per role) when the database is empty.
     #[arg(long)]
     pub demo: bool,

@@ -123,6 +123,8 @@ pub async fn load(pool: &PgPool) -> Result<()> {
             expiry_policy: policy.into(),
             qa_required: qa.then(|| "on".into()),
             ftl: ftl.then(|| "on".into()),
+            // What the consumer holds: the finished goods can be checked on the public page.
+            public_lookup: (kind == "finished").then(|| "on".into()),
             active: Some("on".into()),
             ..Default::default()
         };

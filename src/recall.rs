@@ -1016,6 +1016,7 @@ pub struct Recall {
     pub closed_at: Option<DateTime<Utc>>,
     pub closed_by: Option<String>,
     pub report_completed_at: Option<DateTime<Utc>>,
+    pub public_instructions: String,
     pub version: i32,
 }
 
@@ -1047,7 +1048,7 @@ impl Recall {
 const RECALL_SELECT: &str = "select r.id, r.number, r.mock, r.class, r.status, r.reason, r.mode, r.check_level,
         p.code || ' · ' || p.name as supplier, r.supplier_lot, r.threshold, r.threshold_reason, r.summary,
         r.opened_at, coalesce(u.display_name, '') as opened_by, r.closed_at, c.display_name as closed_by,
-        r.report_completed_at, r.version
+        r.report_completed_at, r.public_instructions, r.version
    from recalls r left join parties p on p.id = r.supplier_id left join users u on u.id = r.opened_by
    left join users c on c.id = r.closed_by";
 
@@ -1820,4 +1821,45 @@ pub fn notice_list_csv(recall: &Recall, status: &[CustomerStatus]) -> String {
         }
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// Sets what consumers who check an affected lot are told to do (the public page).
+pub async fn set_public_notice(pool: &PgPool, user: &CurrentUser, id: Uuid, text: &str) -> Result<(), SaveError> {
+    let text = text::optional(text, "The public notice", 2000).map_err(|m| invalid("public_instructions", m))?;
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    lock_open(&mut tx, id).await?;
+    let before: String = sqlx::query_scalar("select public_instructions from recalls where id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(Error::from)?;
+    sqlx::query("update recalls set public_instructions = $2 where id = $1")
+        .bind(id)
+        .bind(&text)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from)?;
+    audit::record(
+        &mut tx,
+        &user.actor(),
+        Entry::new("recall_public_notice", "recall", id)
+            .before(&serde_json::json!({ "public_instructions": before }))
+            .after(&serde_json::json!({ "public_instructions": text })),
+    )
+    .await
+    .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(())
+}
+
+/// Consumer lookups of the recall's lots since the day it opened.
+pub async fn lookups(pool: &PgPool, recall: &Recall) -> Result<i64, Error> {
+    Ok(sqlx::query_scalar(
+        "select coalesce(sum(c.lookups), 0)::bigint from lookup_counts c
+          where c.day >= $2::date and c.lot_id in (select lot_id from recall_lots where recall_id = $1 and not excluded)",
+    )
+    .bind(recall.id)
+    .bind(recall.opened_at)
+    .fetch_one(pool)
+    .await?)
 }

@@ -43,6 +43,8 @@ pub struct Material {
     pub expiry_policy: String,
     pub qa_required: bool,
     pub ftl: bool,
+    /// Its lots may be looked up by consumers (the public "check your product" page).
+    pub public_lookup: bool,
     pub description: String,
     pub active: bool,
     #[serde(skip)]
@@ -98,6 +100,7 @@ pub struct MaterialForm {
     pub expiry_policy: String,
     pub qa_required: Option<String>,
     pub ftl: Option<String>,
+    pub public_lookup: Option<String>,
     pub description: String,
     pub active: Option<String>,
     pub version: String,
@@ -116,6 +119,7 @@ impl From<&Material> for MaterialForm {
             expiry_policy: m.expiry_policy.clone(),
             qa_required: m.qa_required.then(|| "on".into()),
             ftl: m.ftl.then(|| "on".into()),
+            public_lookup: m.public_lookup.then(|| "on".into()),
             description: m.description.clone(),
             active: m.active.then(|| "on".into()),
             version: m.version.to_string(),
@@ -136,6 +140,7 @@ pub struct MaterialInput {
     pub expiry_policy: String,
     pub qa_required: bool,
     pub ftl: bool,
+    pub public_lookup: bool,
     pub description: String,
     pub active: bool,
 }
@@ -177,6 +182,7 @@ impl TryFrom<&MaterialForm> for MaterialInput {
             expiry_policy: f.expiry_policy.clone(),
             qa_required: ticked(&f.qa_required),
             ftl: ticked(&f.ftl),
+            public_lookup: ticked(&f.public_lookup),
             description,
             active: ticked(&f.active),
         })
@@ -195,7 +201,7 @@ pub async fn list(
     offset: i64,
 ) -> Result<(Vec<Material>, i64), Error> {
     let rows = sqlx::query_as(
-        "select id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl, description, active, updated_at, version
+        "select id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl, public_lookup, description, active, updated_at, version
            from materials where $1::text is null or code ilike $1 or name ilike $1
           order by code limit $2 offset $3",
     )
@@ -214,7 +220,7 @@ pub async fn list(
 
 const SELECT: &str =
     "select id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl,
-        description, active, updated_at, version from materials";
+        public_lookup, description, active, updated_at, version from materials";
 
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Material, Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where id = $1")))
@@ -241,8 +247,8 @@ pub async fn create(pool: &PgPool, actor: &Actor, input: &MaterialInput, key: Uu
         return Ok(earlier);
     }
     sqlx::query(
-        "insert into materials (id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl, description, active)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, true)",
+        "insert into materials (id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl, description, active, public_lookup)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, true, $12)",
     )
     .bind(id)
     .bind(&input.code)
@@ -255,6 +261,7 @@ pub async fn create(pool: &PgPool, actor: &Actor, input: &MaterialInput, key: Uu
     .bind(input.qa_required)
     .bind(input.ftl)
     .bind(&input.description)
+    .bind(input.public_lookup)
     .execute(&mut *tx)
     .await
     .map_err(|e| map_db_error(e, CONSTRAINTS))?;
@@ -276,7 +283,7 @@ pub async fn update(
     let before: Material = lock_for_edit(&mut tx, format!("{SELECT} where id = $1 for update"), id, version).await?;
     sqlx::query(
         "update materials set code = $2, name = $3, kind = $4, uom = $5, mass_per_unit_kg = $6, shelf_life_days = $7,
-                expiry_policy = $8, qa_required = $9, ftl = $10, description = $11, active = $12
+                expiry_policy = $8, qa_required = $9, ftl = $10, description = $11, active = $12, public_lookup = $13
           where id = $1",
     )
     .bind(id)
@@ -291,6 +298,7 @@ pub async fn update(
     .bind(input.ftl)
     .bind(&input.description)
     .bind(input.active)
+    .bind(input.public_lookup)
     .execute(&mut *tx)
     .await
     .map_err(|e| map_db_error(e, CONSTRAINTS))?;

@@ -39,7 +39,9 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
 
 /// Pages and files anyone may fetch.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/login" | "/healthz" | "/favicon.ico") || path.starts_with("/static/")
+    matches!(path, "/login" | "/healthz" | "/favicon.ico" | "/check")
+        || path.starts_with("/static/")
+        || path.starts_with("/01/")
 }
 
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

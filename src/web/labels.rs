@@ -16,9 +16,6 @@ use crate::auth::perm;
 use crate::error::{Error, Result};
 use crate::labels::{self, Label, LabelLot};
 
-/// The resolver the labels' Digital Links point at (GS1's own, which forwards to the brand owner).
-const LINK_HOST: &str = "https://id.gs1.org";
-
 pub fn router() -> Router<AppState> {
     let read = Router::new()
         .route("/lots/{id}/label", get(one_lot))
@@ -101,7 +98,9 @@ async fn sheet(
                 quantity: r.quantity.normalize(),
                 uom: r.uom,
                 expires_on: r.expires_on,
-                label: labels::draw(&lot, LINK_HOST),
+                // The Digital Link resolves on lotline itself: a consumer's phone opens the
+                // public product check (`/01/{gtin}/10/{lot}`).
+                label: labels::draw(&lot, &state.public_url),
             }
         })
         .collect();

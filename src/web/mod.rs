@@ -12,6 +12,7 @@ pub mod health;
 pub mod home;
 pub mod labels;
 pub mod locations;
+pub mod lookup;
 pub mod lots;
 pub mod materials;
 pub mod parties;

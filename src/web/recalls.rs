@@ -41,7 +41,8 @@ pub fn router() -> Router<AppState> {
         .route("/recalls/{id}/notices", post(notice))
         .route("/recalls/{id}/accounting", post(accounting))
         .route("/recalls/{id}/complete", post(complete))
-        .route("/recalls/{id}/close", post(close));
+        .route("/recalls/{id}/close", post(close))
+        .route("/recalls/{id}/public", post(public_notice));
     super::guarded(read, perm::LOTS_READ).merge(super::guarded(write, perm::RECALLS))
 }
 
@@ -138,6 +139,8 @@ struct Case {
     required: usize,
     notified: usize,
     graph: Graph,
+    /// Consumer lookups of the affected lots since opening.
+    lookups: i64,
     /// Rows of each table shown (the page shows the first thousand; the report all).
     rows: usize,
 }
@@ -180,7 +183,8 @@ async fn case(state: &AppState, id: Uuid) -> Result<Case> {
             })
             .collect::<Vec<_>>(),
     );
-    Ok(Case { recall, scopes, customers, totals, checked, required, notified, graph, rows: PAGE_ROWS })
+    let lookups = recall::lookups(&state.pool, &recall).await?;
+    Ok(Case { recall, scopes, customers, totals, checked, required, notified, graph, lookups, rows: PAGE_ROWS })
 }
 
 #[derive(Template)]
@@ -463,4 +467,22 @@ async fn dated_fsma(State(state): State<AppState>, Query(q): Query<Dates>) -> Re
         return Err(Error::BadRequest("Ask for at most ten years at a time.".into()));
     }
     fsma_response(&state, format, crate::fsma::Selection::Dates(from, to), &format!("fsma204-{from}-{to}")).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct PublicForm {
+    public_instructions: String,
+}
+
+async fn public_notice(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+    Form(form): Form<PublicForm>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let result = recall::set_public_notice(&state.pool, &user, id, &form.public_instructions).await;
+    respond(&state, layout, id, result, "The public notice is saved: consumers who check an affected lot see it.").await
 }

@@ -14,6 +14,7 @@ mod helpers;
 mod home;
 mod import;
 mod locations;
+mod lookup;
 mod lots;
 mod materials;
 mod parties;
