@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::recalls::router())
         .merge(web::labels::router())
         .merge(web::lookup::router())
+        .merge(web::counts::router())
         .fallback(|| async { Error::NotFound })
         .with_state(state.clone())
         .layer(middleware::from_fn_with_state(state, web::auth::authenticate))

@@ -23,6 +23,7 @@ pub mod perm {
     pub const STOCK_PRODUCE: &str = "stock.produce";
     pub const STOCK_SHIP: &str = "stock.ship";
     pub const STOCK_MOVE: &str = "stock.move";
+    pub const STOCK_COUNT_POST: &str = "stock.count.post";
     pub const QA_DECIDE: &str = "qa.decide";
     pub const QA_RECORD: &str = "qa.record";
     pub const RECALLS: &str = "recalls.manage";

@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod cli;
 mod corrections;
+mod counts;
 mod embedded;
 mod epcis;
 mod errors;

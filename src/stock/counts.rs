@@ -1,0 +1,284 @@
+//! Stock counts by lot: a session per location, counted blind, submitted (the expected
+//! quantities are frozen and the variances shown), then posted as 'count' movements with a
+//! reason in one transaction, or counted again.
+
+use rust_decimal::Decimal;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::invalid;
+use crate::audit::{self, Entry};
+use crate::auth::CurrentUser;
+use crate::domain::gs1::syntax::{self, Scan};
+use crate::domain::text;
+use crate::error::Error;
+use crate::web::forms::SaveError;
+
+/// Opens a count of a location; returns its id.
+pub async fn open(pool: &PgPool, user: &CurrentUser, location_id: &str) -> Result<Uuid, SaveError> {
+    let location =
+        Uuid::parse_str(location_id.trim()).map_err(|_| invalid("location_id", "Choose the location to count."))?;
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let exists: Option<String> = sqlx::query_scalar("select code from locations where id = $1 and active")
+        .bind(location)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(Error::from)?;
+    let code = exists.ok_or_else(|| invalid("location_id", "Choose an active location."))?;
+    let open: Option<String> =
+        sqlx::query_scalar("select number from stock_counts where location_id = $1 and status <> 'posted' limit 1")
+            .bind(location)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(Error::from)?;
+    if let Some(number) = open {
+        return Err(invalid(
+            "location_id",
+            format!("{code} is being counted already ({number}): finish that count first."),
+        ));
+    }
+    let (id, number): (Uuid, String) = sqlx::query_as(
+        "insert into stock_counts (number, location_id, opened_by)
+         values ('CNT-' || lpad(nextval('count_number_seq')::text, 6, '0'), $1, $2) returning id, number",
+    )
+    .bind(location)
+    .bind(user.id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(Error::from)?;
+    audit::record(
+        &mut tx,
+        &user.actor(),
+        Entry::new("open_count", "stock_count", id).after(&serde_json::json!({ "number": number, "location": code })),
+    )
+    .await
+    .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(id)
+}
+
+async fn status(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<(String, Uuid, String), SaveError> {
+    let row: Option<(String, Uuid, String)> =
+        sqlx::query_as("select status, location_id, number from stock_counts where id = $1 for update")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(Error::from)?;
+    Ok(row.ok_or(Error::NotFound)?)
+}
+
+/// Records what was counted of a lot (typed or scanned: a lot code or a GS1 scan); counting the
+/// same lot again replaces the figure.
+pub async fn count(pool: &PgPool, user: &CurrentUser, id: Uuid, lot: &str, quantity: &str) -> Result<(), SaveError> {
+    let counted = match text::non_negative_decimal(quantity, "The counted quantity") {
+        Ok(q) if !quantity.trim().is_empty() => q,
+        Ok(_) => return Err(invalid("quantity", "Give the quantity counted (0 if the lot is not there).")),
+        Err(m) => return Err(invalid("quantity", m)),
+    };
+    let (code, gtin) = match syntax::read(lot) {
+        Ok(Scan::Plain(code)) => (code, None),
+        Ok(scan @ Scan::Gs1(_)) => match (scan.get("10"), scan.get("01")) {
+            (Some(l), g) => (l.to_string(), g.map(str::to_string)),
+            (None, _) => return Err(invalid("lot", "The scan holds no lot code (AI 10).")),
+        },
+        Err(m) => return Err(invalid("lot", format!("This is not valid GS1 data: {m}"))),
+    };
+    if code.is_empty() {
+        return Err(invalid("lot", "Scan or type the lot."));
+    }
+    let found: Vec<(Uuid, String)> = sqlx::query_as(
+        "select l.id, m.code from lots l join materials m on m.id = l.material_id
+          where upper(l.code) = upper($1) and ($2::text is null or m.id in (select material_id from material_gtins where gtin = $2))
+          order by m.code limit 10",
+    )
+    .bind(&code)
+    .bind(gtin.as_deref())
+    .fetch_all(pool)
+    .await
+    .map_err(Error::from)?;
+    let lot_id = match found.as_slice() {
+        [] => return Err(invalid("lot", format!("No lot has the code “{code}”."))),
+        [(id, _)] => *id,
+        many => {
+            let materials: Vec<&str> = many.iter().map(|(_, m)| m.as_str()).collect();
+            return Err(invalid(
+                "lot",
+                format!("Several materials have a lot “{code}” ({}): scan its label.", materials.join(", ")),
+            ));
+        }
+    };
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let (state, _, number) = status(&mut tx, id).await?;
+    if state != "open" {
+        return Err(invalid("lot", format!("{number} is {state}: reopen it to count again.")));
+    }
+    sqlx::query(
+        "insert into stock_count_lines (count_id, lot_id, counted, counted_by, counted_at) values ($1, $2, $3, $4, now())
+         on conflict (count_id, lot_id) do update set counted = excluded.counted, counted_by = excluded.counted_by, counted_at = now()",
+    )
+    .bind(id)
+    .bind(lot_id)
+    .bind(counted)
+    .bind(user.id)
+    .execute(&mut *tx)
+    .await
+    .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(())
+}
+
+/// Submits a count: the expected quantities (the ledger's on-hand at the location now) are frozen
+/// beside what was counted; lots expected but not counted are added as not found.
+pub async fn submit(pool: &PgPool, user: &CurrentUser, id: Uuid) -> Result<(), SaveError> {
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let (state, location, number) = status(&mut tx, id).await?;
+    if state != "open" {
+        return Err(invalid("count", format!("{number} is {state} already.")));
+    }
+    sqlx::query(
+        "insert into stock_count_lines (count_id, lot_id, counted)
+         select $1, o.lot_id, null from on_hand o where o.location_id = $2 and o.quantity > 0
+         on conflict (count_id, lot_id) do nothing",
+    )
+    .bind(id)
+    .bind(location)
+    .execute(&mut *tx)
+    .await
+    .map_err(Error::from)?;
+    sqlx::query(
+        "update stock_count_lines c set expected = coalesce((select o.quantity from on_hand o where o.lot_id = c.lot_id and o.location_id = $2), 0)
+          where c.count_id = $1",
+    )
+    .bind(id)
+    .bind(location)
+    .execute(&mut *tx)
+    .await
+    .map_err(Error::from)?;
+    sqlx::query("update stock_counts set status = 'submitted', submitted_at = now(), submitted_by = $2 where id = $1")
+        .bind(id)
+        .bind(user.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from)?;
+    audit::record(
+        &mut tx,
+        &user.actor(),
+        Entry::new("submit_count", "stock_count", id).after(&serde_json::json!({ "number": number })),
+    )
+    .await
+    .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(())
+}
+
+/// Back to counting: the expected quantities are hidden (and dropped) again; the lots not found
+/// are removed, the counted figures kept for correction.
+pub async fn recount(pool: &PgPool, user: &CurrentUser, id: Uuid) -> Result<(), SaveError> {
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let (state, _, number) = status(&mut tx, id).await?;
+    if state != "submitted" {
+        return Err(invalid("count", format!("{number} is {state}: only a submitted count is counted again.")));
+    }
+    sqlx::query("delete from stock_count_lines where count_id = $1 and counted is null")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from)?;
+    sqlx::query("update stock_count_lines set expected = null where count_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from)?;
+    sqlx::query("update stock_counts set status = 'open', submitted_at = null, submitted_by = null where id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from)?;
+    audit::record(
+        &mut tx,
+        &user.actor(),
+        Entry::new("recount", "stock_count", id).after(&serde_json::json!({ "number": number })),
+    )
+    .await
+    .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(())
+}
+
+/// Posts a submitted count's variances as 'count' movements with the reason, in one
+/// transaction. Refused if the stock moved since the count was submitted: count again then.
+pub async fn post(pool: &PgPool, user: &CurrentUser, id: Uuid, reason: &str) -> Result<usize, SaveError> {
+    let reason =
+        text::required(reason, "The reason for the adjustments", 500).map_err(|m| invalid("post_reason", m))?;
+    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let (state, location, number) = status(&mut tx, id).await?;
+    if state != "submitted" {
+        return Err(invalid("post_reason", format!("{number} is {state}: only a submitted count is posted.")));
+    }
+    let lines: Vec<(i64, Uuid, String, Option<Decimal>, Decimal, Decimal)> = sqlx::query_as(
+        "select c.id, c.lot_id, l.code, c.counted, c.expected,
+                coalesce((select o.quantity from on_hand o where o.lot_id = c.lot_id and o.location_id = $2), 0)
+           from stock_count_lines c join lots l on l.id = c.lot_id where c.count_id = $1 order by l.code",
+    )
+    .bind(id)
+    .bind(location)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(Error::from)?;
+    let moved: Vec<&str> = lines.iter().filter(|l| l.4 != l.5).map(|l| l.2.as_str()).collect();
+    if !moved.is_empty() {
+        return Err(invalid(
+            "post_reason",
+            format!("Stock of {} moved since the count was submitted: count again.", moved.join(", ")),
+        ));
+    }
+    let posting = Uuid::new_v4();
+    let mut posted = 0;
+    let actor = user.actor();
+    for (line, lot, _, counted, expected, _) in &lines {
+        let variance = counted.unwrap_or_default() - expected;
+        if variance.is_zero() {
+            continue;
+        }
+        let movement = super::movement(
+            &mut tx,
+            "count",
+            *lot,
+            location,
+            variance,
+            &actor,
+            posting,
+            None,
+            Some(&reason),
+            "post_reason",
+        )
+        .await?;
+        sqlx::query("update stock_count_lines set movement_id = $2 where id = $1")
+            .bind(line)
+            .bind(movement)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::from)?;
+        posted += 1;
+    }
+    sqlx::query(
+        "update stock_counts set status = 'posted', posted_at = now(), posted_by = $2, post_reason = $3 where id = $1",
+    )
+    .bind(id)
+    .bind(user.id)
+    .bind(&reason)
+    .execute(&mut *tx)
+    .await
+    .map_err(Error::from)?;
+    audit::record(
+        &mut tx,
+        &actor,
+        Entry::new("post_count", "stock_count", id)
+            .after(&serde_json::json!({ "number": number, "adjustments": posted }))
+            .reason(&reason),
+    )
+    .await
+    .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(posted)
+}

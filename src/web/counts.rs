@@ -1,0 +1,250 @@
+//! Stock counts: the list and a location to count, a count's page (blind while counting, the
+//! variances once submitted, printable once posted).
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::forms::{FieldErrors, SaveError};
+use super::{FlashKind, Layout, redirect_with_flash, render_with};
+use crate::app::AppState;
+use crate::auth::{CurrentUser, perm};
+use crate::error::{Error, Result};
+use crate::stock::counts;
+
+pub fn router() -> Router<AppState> {
+    let read = Router::new().route("/counts", get(index)).route("/counts/{id}", get(show));
+    let count = Router::new()
+        .route("/counts", post(open))
+        .route("/counts/{id}/lines", post(line))
+        .route("/counts/{id}/submit", post(submit))
+        .route("/counts/{id}/recount", post(recount));
+    let posting = Router::new().route("/counts/{id}/post", post(post_count));
+    super::guarded(read, perm::LOTS_READ)
+        .merge(super::guarded(count, perm::STOCK_MOVE))
+        .merge(super::guarded(posting, perm::STOCK_COUNT_POST))
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct CountRow {
+    id: Uuid,
+    number: String,
+    location: String,
+    status: String,
+    opened_at: DateTime<Utc>,
+    opened_by: String,
+    submitted_at: Option<DateTime<Utc>>,
+    posted_at: Option<DateTime<Utc>>,
+    posted_by: Option<String>,
+    post_reason: Option<String>,
+    lines: i64,
+}
+
+const SELECT: &str = "select c.id, c.number, s.code || ' / ' || l.code as location, c.status, c.opened_at,
+        coalesce(u.display_name, '') as opened_by, c.submitted_at, c.posted_at, p.display_name as posted_by, c.post_reason,
+        (select count(*) from stock_count_lines x where x.count_id = c.id) as lines
+   from stock_counts c join locations l on l.id = c.location_id join sites s on s.id = l.site_id
+   left join users u on u.id = c.opened_by left join users p on p.id = c.posted_by";
+
+#[derive(Template)]
+#[template(path = "counts/index.html")]
+struct IndexPage {
+    layout: Layout,
+    counts: Vec<CountRow>,
+    locations: Vec<(Uuid, String)>,
+    errors: FieldErrors,
+}
+
+async fn index_page(state: &AppState, status: StatusCode, layout: Layout, errors: FieldErrors) -> Result<Response> {
+    let counts = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} order by c.opened_at desc limit 200")))
+        .fetch_all(&state.pool)
+        .await?;
+    let locations = sqlx::query_as(
+        "select l.id, s.code || ' / ' || l.code || ' · ' || l.name from locations l join sites s on s.id = l.site_id
+          where l.active order by s.code, l.code",
+    )
+    .fetch_all(&state.pool)
+    .await?;
+    render_with(status, &IndexPage { layout, counts, locations, errors })
+}
+
+async fn index(State(state): State<AppState>, layout: Layout) -> Result<Response> {
+    index_page(&state, StatusCode::OK, layout, FieldErrors::default()).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct OpenForm {
+    location_id: String,
+}
+
+async fn open(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Form(f): Form<OpenForm>,
+) -> Result<Response> {
+    match counts::open(&state.pool, &user, &f.location_id).await {
+        Ok(id) => Ok(redirect_with_flash(
+            &format!("/counts/{id}"),
+            FlashKind::Success,
+            "Count opened: scan or type each lot and what you count.",
+        )),
+        Err(SaveError::Invalid(errors)) => index_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, errors).await,
+        Err(SaveError::Stale) => Err(Error::Conflict("Try again.".into())),
+        Err(SaveError::Other(e)) => Err(e),
+    }
+}
+
+/// One line as the page shows it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct LineRow {
+    pub lot_id: Uuid,
+    pub lot: String,
+    pub material: String,
+    pub uom: String,
+    pub counted: Option<Decimal>,
+    pub expected: Option<Decimal>,
+    pub movement_id: Option<i64>,
+}
+
+impl LineRow {
+    pub fn variance(&self) -> Decimal {
+        (self.counted.unwrap_or_default() - self.expected.unwrap_or_default()).normalize()
+    }
+
+    /// matching, short, over, unexpected (not in the ledger here) or not found.
+    pub fn verdict(&self) -> &'static str {
+        let expected = self.expected.unwrap_or_default();
+        match self.counted {
+            None => "not found",
+            Some(_) if expected.is_zero() => "unexpected",
+            Some(c) if c == expected => "matching",
+            Some(c) if c < expected => "short",
+            Some(_) => "over",
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "counts/show.html")]
+struct ShowPage {
+    layout: Layout,
+    count: CountRow,
+    lines: Vec<LineRow>,
+    errors: FieldErrors,
+}
+
+async fn show_page(
+    state: &AppState,
+    status: StatusCode,
+    layout: Layout,
+    id: Uuid,
+    errors: FieldErrors,
+) -> Result<Response> {
+    let count: CountRow = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where c.id = $1")))
+        .bind(id)
+        .fetch_optional(&state.pool)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let lines = sqlx::query_as(
+        "select c.lot_id, l.code as lot, m.code as material, m.uom, trim_scale(c.counted) as counted,
+                trim_scale(c.expected) as expected, c.movement_id
+           from stock_count_lines c join lots l on l.id = c.lot_id join materials m on m.id = l.material_id
+          where c.count_id = $1 order by m.code, l.code",
+    )
+    .bind(id)
+    .fetch_all(&state.pool)
+    .await?;
+    render_with(status, &ShowPage { layout, count, lines, errors })
+}
+
+async fn show(State(state): State<AppState>, layout: Layout, Path(id): Path<String>) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    show_page(&state, StatusCode::OK, layout, id, FieldErrors::default()).await
+}
+
+async fn respond(
+    state: &AppState,
+    layout: Layout,
+    id: Uuid,
+    result: std::result::Result<String, SaveError>,
+) -> Result<Response> {
+    match result {
+        Ok(message) => Ok(redirect_with_flash(&format!("/counts/{id}"), FlashKind::Success, &message)),
+        Err(SaveError::Invalid(errors)) => show_page(state, StatusCode::UNPROCESSABLE_ENTITY, layout, id, errors).await,
+        Err(SaveError::Stale) => Err(Error::Conflict("Try again.".into())),
+        Err(SaveError::Other(e)) => Err(e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct LineForm {
+    lot: String,
+    quantity: String,
+}
+
+async fn line(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+    Form(f): Form<LineForm>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let result = counts::count(&state.pool, &user, id, &f.lot, &f.quantity).await.map(|_| "Counted.".to_string());
+    respond(&state, layout, id, result).await
+}
+
+async fn submit(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let result =
+        counts::submit(&state.pool, &user, id).await.map(|_| "Submitted: the variances are shown.".to_string());
+    respond(&state, layout, id, result).await
+}
+
+async fn recount(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let result = counts::recount(&state.pool, &user, id)
+        .await
+        .map(|_| "Counting again: the expected quantities are hidden.".to_string());
+    respond(&state, layout, id, result).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct PostForm {
+    post_reason: String,
+}
+
+async fn post_count(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+    Form(f): Form<PostForm>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let result = counts::post(&state.pool, &user, id, &f.post_reason)
+        .await
+        .map(|n| format!("Posted: {n} adjustments in the ledger."));
+    respond(&state, layout, id, result).await
+}
