@@ -125,6 +125,8 @@ pub async fn load(pool: &PgPool) -> Result<()> {
             ftl: ftl.then(|| "on".into()),
             // What the consumer holds: the finished goods can be checked on the public page.
             public_lookup: (kind == "finished").then(|| "on".into()),
+            public_dates: (kind == "finished").then(|| "on".into()),
+            public_origin: (kind == "finished").then(|| "on".into()),
             active: Some("on".into()),
             ..Default::default()
         };

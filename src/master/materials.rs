@@ -45,6 +45,10 @@ pub struct Material {
     pub ftl: bool,
     /// Its lots may be looked up by consumers (the public "check your product" page).
     pub public_lookup: bool,
+    /// The public check shows the lot's dates.
+    pub public_dates: bool,
+    /// The public check shows the plant and the countries of origin.
+    pub public_origin: bool,
     pub description: String,
     pub active: bool,
     #[serde(skip)]
@@ -101,6 +105,8 @@ pub struct MaterialForm {
     pub qa_required: Option<String>,
     pub ftl: Option<String>,
     pub public_lookup: Option<String>,
+    pub public_dates: Option<String>,
+    pub public_origin: Option<String>,
     pub description: String,
     pub active: Option<String>,
     pub version: String,
@@ -120,6 +126,8 @@ impl From<&Material> for MaterialForm {
             qa_required: m.qa_required.then(|| "on".into()),
             ftl: m.ftl.then(|| "on".into()),
             public_lookup: m.public_lookup.then(|| "on".into()),
+            public_dates: m.public_dates.then(|| "on".into()),
+            public_origin: m.public_origin.then(|| "on".into()),
             description: m.description.clone(),
             active: m.active.then(|| "on".into()),
             version: m.version.to_string(),
@@ -141,6 +149,8 @@ pub struct MaterialInput {
     pub qa_required: bool,
     pub ftl: bool,
     pub public_lookup: bool,
+    pub public_dates: bool,
+    pub public_origin: bool,
     pub description: String,
     pub active: bool,
 }
@@ -183,6 +193,8 @@ impl TryFrom<&MaterialForm> for MaterialInput {
             qa_required: ticked(&f.qa_required),
             ftl: ticked(&f.ftl),
             public_lookup: ticked(&f.public_lookup),
+            public_dates: ticked(&f.public_dates),
+            public_origin: ticked(&f.public_origin),
             description,
             active: ticked(&f.active),
         })
@@ -201,7 +213,7 @@ pub async fn list(
     offset: i64,
 ) -> Result<(Vec<Material>, i64), Error> {
     let rows = sqlx::query_as(
-        "select id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl, public_lookup, description, active, updated_at, version
+        "select id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl, public_lookup, public_dates, public_origin, description, active, updated_at, version
            from materials where $1::text is null or code ilike $1 or name ilike $1
           order by code limit $2 offset $3",
     )
@@ -220,7 +232,7 @@ pub async fn list(
 
 const SELECT: &str =
     "select id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl,
-        public_lookup, description, active, updated_at, version from materials";
+        public_lookup, public_dates, public_origin, description, active, updated_at, version from materials";
 
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Material, Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where id = $1")))
@@ -247,8 +259,8 @@ pub async fn create(pool: &PgPool, actor: &Actor, input: &MaterialInput, key: Uu
         return Ok(earlier);
     }
     sqlx::query(
-        "insert into materials (id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl, description, active, public_lookup)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, true, $12)",
+        "insert into materials (id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl, description, active, public_lookup, public_dates, public_origin)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, true, $12, $13, $14)",
     )
     .bind(id)
     .bind(&input.code)
@@ -262,6 +274,8 @@ pub async fn create(pool: &PgPool, actor: &Actor, input: &MaterialInput, key: Uu
     .bind(input.ftl)
     .bind(&input.description)
     .bind(input.public_lookup)
+    .bind(input.public_dates)
+    .bind(input.public_origin)
     .execute(&mut *tx)
     .await
     .map_err(|e| map_db_error(e, CONSTRAINTS))?;
@@ -283,7 +297,7 @@ pub async fn update(
     let before: Material = lock_for_edit(&mut tx, format!("{SELECT} where id = $1 for update"), id, version).await?;
     sqlx::query(
         "update materials set code = $2, name = $3, kind = $4, uom = $5, mass_per_unit_kg = $6, shelf_life_days = $7,
-                expiry_policy = $8, qa_required = $9, ftl = $10, description = $11, active = $12, public_lookup = $13
+                expiry_policy = $8, qa_required = $9, ftl = $10, description = $11, active = $12, public_lookup = $13, public_dates = $14, public_origin = $15
           where id = $1",
     )
     .bind(id)
@@ -299,6 +313,8 @@ pub async fn update(
     .bind(&input.description)
     .bind(input.active)
     .bind(input.public_lookup)
+    .bind(input.public_dates)
+    .bind(input.public_origin)
     .execute(&mut *tx)
     .await
     .map_err(|e| map_db_error(e, CONSTRAINTS))?;

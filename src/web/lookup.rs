@@ -187,6 +187,8 @@ struct LotRow {
     expires_on: Option<NaiveDate>,
     product: String,
     plant: String,
+    public_dates: bool,
+    public_origin: bool,
 }
 
 async fn answer(
@@ -216,7 +218,7 @@ async fn answer(
         return page(state, StatusCode::TOO_MANY_REQUESTS, q, Some(problem), false, None).await;
     }
     let row: Option<LotRow> = sqlx::query_as(
-        "select l.id, l.code, l.origin, l.made_on, l.expires_on, m.name as product, s.name as plant
+        "select l.id, l.code, l.origin, l.made_on, l.expires_on, m.name as product, s.name as plant, m.public_dates, m.public_origin
            from lots l join materials m on m.id = l.material_id join sites s on s.id = l.site_id
           where m.public_lookup and upper(l.code) = upper($1)
             and (($2::text is not null and m.id in (select material_id from material_gtins where gtin = $2))
@@ -239,15 +241,19 @@ async fn answer(
     .execute(&state.pool)
     .await?;
     // Countries of origin of what went into it: the received lots it was made from.
-    let back = trace::trace(&state.pool, row.id, Direction::Backward, Mode::Precise).await?;
-    let ids: Vec<Uuid> = back.lots.iter().map(|l| l.id).collect();
-    let origins: Vec<String> = sqlx::query_scalar(
-        "select distinct country_of_origin from lots where id = any($1) and origin = 'received' and country_of_origin is not null
-          order by 1",
-    )
-    .bind(&ids)
-    .fetch_all(&state.pool)
-    .await?;
+    let origins: Vec<String> = if row.public_origin {
+        let back = trace::trace(&state.pool, row.id, Direction::Backward, Mode::Precise).await?;
+        let ids: Vec<Uuid> = back.lots.iter().map(|l| l.id).collect();
+        sqlx::query_scalar(
+            "select distinct country_of_origin from lots where id = any($1) and origin = 'received' and country_of_origin is not null
+              order by 1",
+        )
+        .bind(&ids)
+        .fetch_all(&state.pool)
+        .await?
+    } else {
+        Vec::new()
+    };
     let recalls: Vec<(String, String)> = sqlx::query_as(
         "select distinct r.number, r.public_instructions from recalls r
           where r.status = 'open' and not r.mock
@@ -261,9 +267,9 @@ async fn answer(
     let found = Found {
         product: row.product,
         lot: row.code,
-        produced_on: (row.origin == "produced").then_some(row.made_on),
-        best_before: row.expires_on,
-        plant: row.plant,
+        produced_on: (row.public_dates && row.origin == "produced").then_some(row.made_on),
+        best_before: row.expires_on.filter(|_| row.public_dates),
+        plant: if row.public_origin { row.plant } else { String::new() },
         origins,
         recalls,
     };

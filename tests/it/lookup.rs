@@ -38,6 +38,7 @@ async fn a_scanned_pack_shows_its_public_facts_and_its_recall_and_nothing_privat
     assert_eq!(text(&page, "#found-lot"), pallet);
     assert!(!texts(&page, "#no-recall").is_empty());
     assert!(texts(&page, "header.top nav").is_empty(), "no navigation for the public");
+    assert!(!text(&page, "#best-before").is_empty() && text(&page, "#plant") == "Riverside Bakery");
     // Nothing internal: suppliers, customers, quantities, other lots.
     let other_lots: Vec<String> =
         sqlx::query_scalar("select code from lots where code <> $1").bind(&pallet).fetch_all(&app.pool).await.unwrap();
@@ -47,6 +48,20 @@ async fn a_scanned_pack_shows_its_public_facts_and_its_recall_and_nothing_privat
     for code in other_lots {
         assert!(!body.contains(&format!(">{code}<")), "the public page shows lot {code}");
     }
+
+    // An administrator hides the dates and the origin: the page no longer shows them.
+    let material: String = sqlx::query_scalar("select id::text from materials where code = 'BRIOCHE-400'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let edit = format!("/materials/{material}/edit");
+    assert_redirect(
+        &app.submit(&edit, "form.record-form", &[("public_dates", ""), ("public_origin", "")]).await,
+        "/materials/",
+    );
+    let (_, page, _) = get(&app, &format!("/01/{gtin}/10/{pallet}")).await;
+    assert!(texts(&page, "#best-before").is_empty() && texts(&page, "#plant").is_empty());
+    assert_eq!(text(&page, "#found-lot"), pallet);
 
     // A wrong check digit, an unknown lot and a private lot.
     let bad = format!("{}{}", &gtin[..13], (gtin.as_bytes()[13] - b'0' + 1) % 10);
@@ -103,9 +118,9 @@ async fn a_scanned_pack_shows_its_public_facts_and_its_recall_and_nothing_privat
     // Every lookup of a found lot is counted; the recall shows its reach.
     let counted: i64 =
         sqlx::query_scalar("select sum(lookups)::bigint from lookup_counts").fetch_one(&app.pool).await.unwrap();
-    assert_eq!(counted, 3);
+    assert_eq!(counted, 4);
     assert!(
-        text(&app.page(&location).await, "#lookups").starts_with("3 lookups"),
+        text(&app.page(&location).await, "#lookups").starts_with("4 lookups"),
         "counted by day, from the day it opened"
     );
 }
