@@ -39,7 +39,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
 
 /// Pages and files anyone may fetch.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/login" | "/healthz" | "/favicon.ico" | "/check")
+    matches!(path, "/login" | "/healthz" | "/favicon.ico" | "/check" | "/api/docs" | "/api/openapi.json")
         || path.starts_with("/static/")
         || path.starts_with("/01/")
 }

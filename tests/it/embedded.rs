@@ -132,6 +132,14 @@ impl Server {
         self.log()
     }
 
+    /// Waits for a server already signalled to exit cleanly.
+    pub fn wait_stopped(mut self) -> String {
+        let status = wait_exit(self.child.as_mut().unwrap(), Duration::from_secs(60));
+        assert!(status.success(), "lotline serve exited with {status}:\n{}", self.log());
+        self.child = None;
+        self.log()
+    }
+
     /// Kills the server without a chance to clean up, as a crash would.
     pub fn crash(mut self) {
         self.signal("KILL");
@@ -308,4 +316,131 @@ fn missing_postgresql_binaries_get_one_clear_error_naming_the_package_and_the_al
     assert!(err.contains("apt-get install postgresql"), "{err}");
     assert!(err.contains("DATABASE_URL"), "{err}");
     assert!(!Path::new(&empty).join("initdb").exists());
+}
+
+/// The postmaster's pid, from the cluster's `postmaster.pid`.
+fn postmaster(data: &DataDir) -> u32 {
+    let text = std::fs::read_to_string(data.cluster_root().join("pgdata/postmaster.pid")).unwrap();
+    text.lines().next().unwrap().trim().parse().unwrap()
+}
+
+#[tokio::test]
+async fn postgresql_restarted_under_a_serving_lotline_gives_a_clear_503_then_recovers_with_every_commit() {
+    let data = DataDir::new();
+    let server = Server::start(&data, &["--demo"]);
+    let (client, csrf) = admin(&server).await;
+    let key = uuid::Uuid::new_v4().to_string();
+    let created = client
+        .post(server.url("/sites"))
+        .form(&[
+            ("code", "BEFORE"),
+            ("name", "Committed before"),
+            ("time_zone", "UTC"),
+            ("idempotency_key", &key),
+            ("csrf_token", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 303);
+
+    // PostgreSQL goes down (a fast shutdown, as an administrator's restart would do).
+    let pid = postmaster(&data);
+    assert!(Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !data.postgres_pids().is_empty() {
+        assert!(Instant::now() < deadline, "postgres did not stop");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let down = client.get(server.url("/")).send().await.unwrap();
+    assert_eq!(down.status(), 503);
+    let page = down.text().await.unwrap();
+    assert!(page.contains("Database unavailable") && page.contains("Nothing was changed"), "{page}");
+    let health = client.get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 503, "monitors see it too");
+
+    // It comes back; lotline recovers by itself and nothing committed is lost.
+    let out = data.run(&["db", "start"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = client.get(server.url("/healthz")).send().await.unwrap().status();
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "lotline did not recover: {status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(dashboard_count(&client, &server, "sites").await, "3", "the site committed before the outage is there");
+    let log = server.stop();
+    assert!(log.contains("database unavailable"), "the outage is in the log");
+    assert!(data.postgres_pids().is_empty(), "no postgres is left behind");
+}
+
+#[tokio::test]
+async fn sigterm_during_a_burst_of_receipts_leaves_each_one_whole_or_absent() {
+    let data = DataDir::new();
+    let server = Server::start(&data, &["--demo"]);
+    // A token of the demo QA account, which may receive.
+    let client = crate::helpers::new_client();
+    let response = crate::helpers::sign_in(&client, &server.url(""), "qa", "qa-demo-pass").await;
+    assert_eq!(response.status(), 303);
+    let page = client.get(server.url("/account")).send().await.unwrap().text().await.unwrap();
+    let csrf = crate::helpers::value(&scraper::Html::parse_document(&page), "#token-form input[name=csrf_token]");
+    let made = client
+        .post(server.url("/account/tokens"))
+        .form(&[("name", "burst"), ("csrf_token", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    let secret = crate::helpers::text(&scraper::Html::parse_document(&made.text().await.unwrap()), "#new-token");
+
+    // Sixty receipts at once; SIGTERM while they run.
+    let api = reqwest::Client::new();
+    let mut posts = Vec::new();
+    for i in 0..60 {
+        let request = api.post(server.url("/api/v1/receipts")).bearer_auth(&secret).json(&serde_json::json!({
+            "idempotency_key": uuid::Uuid::new_v4(), "site": "RVS", "supplier": "SALINAS", "order_ref": format!("BURST-{i}"),
+            "lines": [{ "material": "SALT", "supplier_lot": format!("B{i}"), "quantity": "1", "location": "RAW-A" },
+                      { "material": "SUGAR", "supplier_lot": format!("B{i}"), "quantity": "2", "location": "RAW-A" }]
+        }));
+        posts.push(tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()).unwrap_or(0) }));
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    server.signal("TERM");
+    let mut succeeded = 0;
+    for p in posts {
+        if p.await.unwrap() == 201 {
+            succeeded += 1;
+        }
+    }
+    let log = server.wait_stopped();
+    assert!(log.contains("lotline stopped"), "{log}");
+
+    // After a restart: every receipt that answered 201 is there, whole; no receipt is half there;
+    // the ledger and on-hand agree.
+    let opts = lotline::db::embedded::ClusterOptions { data_dir: data.0.clone(), bindir: None, ephemeral: false };
+    let cluster =
+        tokio::task::spawn_blocking(move || lotline::db::embedded::Cluster::open(&opts)).await.unwrap().unwrap();
+    let pool = sqlx::PgPool::connect_with(cluster.connect_options(lotline::db::DATABASE)).await.unwrap();
+    let (receipts, whole): (i64, i64) = sqlx::query_as(
+        "select count(*), count(*) filter (where (select count(*) from receipt_lines l where l.receipt_id = r.id) = 2)
+           from receipts r where r.order_ref like 'BURST-%'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(receipts, whole, "no receipt is half written");
+    assert!(receipts >= succeeded, "every receipt that answered 201 was kept ({receipts} kept, {succeeded} answered)");
+    let disagreements: i64 = sqlx::query_scalar(
+        "select count(*) from (select lot_id, location_id, sum(quantity) as q from stock_movements group by 1, 2) m
+           full join on_hand o using (lot_id, location_id) where coalesce(m.q, 0) <> coalesce(o.quantity, 0)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(disagreements, 0, "the ledger and on-hand agree");
+    pool.close().await;
+    tokio::task::spawn_blocking(move || cluster.stop()).await.unwrap().unwrap();
+    assert!(data.postgres_pids().is_empty());
 }
