@@ -444,3 +444,136 @@ async fn sigterm_during_a_burst_of_receipts_leaves_each_one_whole_or_absent() {
     tokio::task::spawn_blocking(move || cluster.stop()).await.unwrap().unwrap();
     assert!(data.postgres_pids().is_empty());
 }
+
+/// A token for a demo account on `server`.
+async fn token(server: &Server, user: &str, password: &str) -> String {
+    let client = crate::helpers::new_client();
+    let response = crate::helpers::sign_in(&client, &server.url(""), user, password).await;
+    assert_eq!(response.status(), 303);
+    let page = client.get(server.url("/account")).send().await.unwrap().text().await.unwrap();
+    let csrf = crate::helpers::value(&scraper::Html::parse_document(&page), "#token-form input[name=csrf_token]");
+    let made = client
+        .post(server.url("/account/tokens"))
+        .form(&[("name", "two"), ("csrf_token", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    crate::helpers::text(&scraper::Html::parse_document(&made.text().await.unwrap()), "#new-token")
+}
+
+#[tokio::test]
+async fn two_servers_on_one_database_never_repeat_a_lot_code_nor_go_below_zero() {
+    let data = DataDir::new();
+    let first = Server::start(&data, &["--demo"]);
+    let second = Server::start(&data, &[]);
+    let secret = token(&first, "qa", "qa-demo-pass").await;
+    let api = reqwest::Client::new();
+    let servers = [first.url(""), second.url("")];
+    // Both receive flour at once, and both run dough from the same flour lots at once: more is
+    // asked of those lots than they hold, so some consumptions must be refused.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let base = servers[i % 2].clone();
+        let (api, secret) = (api.clone(), secret.clone());
+        tasks.push(tokio::spawn(async move {
+            let body = serde_json::json!({
+                "idempotency_key": uuid::Uuid::new_v4(), "site": "RVS", "supplier": "PRAIRIE-MILL",
+                "lines": [{ "material": "FLOUR-T55", "supplier_lot": format!("TWO-{i}"), "quantity": "5", "location": "SILO-1" }]
+            });
+            let r = api.post(format!("{base}/api/v1/receipts")).bearer_auth(&secret).json(&body).send().await.unwrap();
+            assert_eq!(r.status(), 201);
+        }));
+    }
+    let flour: Vec<String> = {
+        let lots: serde_json::Value = api
+            .get(format!("{}/api/v1/lots?q=FLOUR-T55&per_page=10", servers[0]))
+            .bearer_auth(&secret)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        lots["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["status"] == "released")
+            .map(|l| l["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for i in 0..20 {
+        let base = servers[i % 2].clone();
+        let (api, secret, flour) = (api.clone(), secret.clone(), flour.clone());
+        tasks.push(tokio::spawn(async move {
+            let run: serde_json::Value = api
+                .post(format!("{base}/api/v1/runs"))
+                .bearer_auth(&secret)
+                .json(&serde_json::json!({ "idempotency_key": uuid::Uuid::new_v4(), "site": "RVS", "output_material": "DOUGH-BR" }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let id = run["id"].as_str().unwrap();
+            for lot in &flour {
+                let r = api
+                    .post(format!("{base}/api/v1/runs/{id}/inputs"))
+                    .bearer_auth(&secret)
+                    .json(&serde_json::json!({ "idempotency_key": uuid::Uuid::new_v4(), "lot": lot, "quantity": "120" }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert!([201, 422].contains(&r.status().as_u16()), "{}", r.text().await.unwrap());
+            }
+            let r = api
+                .post(format!("{base}/api/v1/runs/{id}/outputs"))
+                .bearer_auth(&secret)
+                .json(&serde_json::json!({ "idempotency_key": uuid::Uuid::new_v4(), "quantity": "10", "location": "LINE-1" }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    second.stop();
+    first.stop();
+
+    let opts = lotline::db::embedded::ClusterOptions { data_dir: data.0.clone(), bindir: None, ephemeral: false };
+    let cluster =
+        tokio::task::spawn_blocking(move || lotline::db::embedded::Cluster::open(&opts)).await.unwrap().unwrap();
+    let pool = sqlx::PgPool::connect_with(cluster.connect_options(lotline::db::DATABASE)).await.unwrap();
+    let (lots, codes): (i64, i64) = sqlx::query_as("select count(*), count(distinct (material_id, code)) from lots")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(lots, codes, "no lot code repeats");
+    let made: i64 =
+        sqlx::query_scalar("select count(*) from lots where supplier_lot like 'TWO-%'").fetch_one(&pool).await.unwrap();
+    assert_eq!(made, 40);
+    let negative: i64 =
+        sqlx::query_scalar("select count(*) from on_hand where quantity < 0").fetch_one(&pool).await.unwrap();
+    assert_eq!(negative, 0);
+    let disagreements: i64 = sqlx::query_scalar(
+        "select count(*) from (select lot_id, location_id, sum(quantity) as q from stock_movements group by 1, 2) m
+           full join on_hand o using (lot_id, location_id) where coalesce(m.q, 0) <> coalesce(o.quantity, 0)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(disagreements, 0, "the ledger totals equal on-hand");
+    let consumed: rust_decimal::Decimal = sqlx::query_scalar(
+        "select coalesce(-sum(s.quantity), 0) from stock_movements s join lots l on l.id = s.lot_id where s.kind = 'consume' and l.code = any($1)",
+    )
+    .bind(&flour)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(consumed > rust_decimal::Decimal::ZERO, "some runs got flour");
+    pool.close().await;
+    tokio::task::spawn_blocking(move || cluster.stop()).await.unwrap().unwrap();
+}
