@@ -354,3 +354,169 @@ fn memory_mib(field: &str) -> f64 {
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
 }
+
+/// One line of the load report.
+pub struct LoadRow {
+    pub what: String,
+    pub connections: usize,
+    pub requests: usize,
+    pub errors: usize,
+    pub per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+pub struct LoadReport {
+    pub rows: Vec<LoadRow>,
+    pub rss_before_mib: f64,
+    pub peak_mib: f64,
+}
+
+/// Requests per second and latency at 1, 16 and 64 keep-alive connections, for the lot page,
+/// the dashboard, the trace API of a typical lot and a receipt post, on a generated plant of
+/// `lots` lots served in this process over loopback.
+pub async fn load(database: &Database, lots: usize, seconds: f64, keep: bool) -> Result<LoadReport> {
+    let name = format!("lotline_bench_load_{}", std::process::id());
+    let admin = database.options.clone().database("postgres");
+    db::create_database_if_missing(&admin, &name).await?;
+    let pool = db::pool(database.options.clone().database(&name), 32).await?;
+    let dir = std::env::temp_dir().join(format!("lotline-bench-load-{lots}-{}", std::process::id()));
+    let outcome = async {
+        db::migrate(&pool).await?;
+        crate::demo::load(&pool).await?;
+        crate::generate::generate(&dir, lots, 1, false, &crate::import::Quiet)?;
+        crate::import::import(&pool, &Actor::system("bench"), &dir, None, None, false, &crate::import::Quiet)
+            .await?
+            .map_err(|p| {
+                anyhow::anyhow!(
+                    "the generated plant was refused: {}",
+                    p.first().map(|p| p.to_string()).unwrap_or_default()
+                )
+            })?;
+        sqlx::query("vacuum analyze").execute(&pool).await?;
+        eprintln!("  imported {lots} lots; loading…");
+        let sample: Vec<Uuid> =
+            sqlx::query_scalar("select id from lots where notes = 'imported' order by md5(id::text) limit 1000")
+                .fetch_all(&pool)
+                .await?;
+        anyhow::ensure!(!sample.is_empty(), "the plant has no lots");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let app = crate::app::router(crate::app::AppState::new(pool.clone()));
+        let server = tokio::spawn(crate::app::serve(listener, app, std::future::pending()));
+        // The demo QA account may read and receive.
+        let qa: Uuid = sqlx::query_scalar("select id from users where username = 'qa'").fetch_one(&pool).await?;
+        let token = crate::auth::users::create_token(&pool, &Actor::system("bench"), qa, "bench")
+            .await
+            .map_err(|e| anyhow::anyhow!("API token: {e:?}"))?;
+        reset_peak_memory();
+        let rss_before_mib = memory_mib("VmRSS:");
+        let mut rows = Vec::new();
+        for what in ["lot page", "dashboard", "trace API, typical lot, forward", "receipt post"] {
+            for connections in [1usize, 16, 64] {
+                rows.push(load_one(address, &token, what, connections, seconds, &sample).await?);
+                eprintln!("  {what} at {connections} connections done");
+            }
+        }
+        server.abort();
+        Ok(LoadReport { rows, rss_before_mib, peak_mib: memory_mib("VmHWM:") })
+    }
+    .await;
+    pool.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    if !keep {
+        let mut conn = PgConnection::connect_with(&admin).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists \"{name}\""))).execute(&mut conn).await?;
+        conn.close().await?;
+    }
+    outcome
+}
+
+/// `connections` keep-alive clients sending `what` for `seconds`.
+async fn load_one(
+    address: std::net::SocketAddr,
+    token: &str,
+    what: &'static str,
+    connections: usize,
+    seconds: f64,
+    sample: &[Uuid],
+) -> Result<LoadRow> {
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut workers = Vec::new();
+    for worker in 0..connections {
+        let (token, sample) = (token.to_string(), sample.to_vec());
+        workers.push(tokio::spawn(async move {
+            use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+            let stream = tokio::net::TcpStream::connect(address).await?;
+            stream.set_nodelay(true)?;
+            let mut stream = BufReader::new(stream);
+            let (mut times, mut errors, mut i) = (Vec::new(), 0usize, worker);
+            while Instant::now() < deadline {
+                let lot = sample[i % sample.len()];
+                i += connections;
+                let request = match what {
+                    "lot page" => format!("GET /lots/{lot} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\r\n"),
+                    "dashboard" => format!("GET / HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\r\n"),
+                    "receipt post" => {
+                        let body = serde_json::json!({
+                            "idempotency_key": Uuid::new_v4(), "site": "RVS", "supplier": "SALINAS",
+                            "lines": [{ "material": "SALT", "quantity": "1", "location": "RAW-A" }]
+                        })
+                        .to_string();
+                        format!(
+                            "POST /api/v1/receipts HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        )
+                    }
+                    _ => format!(
+                        "GET /api/v1/trace?lot_id={lot}&direction=forward HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\r\n"
+                    ),
+                };
+                let t = Instant::now();
+                stream.get_mut().write_all(request.as_bytes()).await?;
+                let mut status_line = String::new();
+                stream.read_line(&mut status_line).await?;
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    stream.read_line(&mut line).await?;
+                    if line == "\r\n" || line.is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                stream.read_exact(&mut body).await?;
+                times.push(t.elapsed());
+                if !(status_line.starts_with("HTTP/1.1 200") || status_line.starts_with("HTTP/1.1 201")) {
+                    errors += 1;
+                }
+            }
+            Ok::<_, anyhow::Error>((times, errors))
+        }));
+    }
+    let (mut times, mut errors) = (Vec::new(), 0);
+    for w in workers {
+        let (t, e) = w.await??;
+        times.extend(t);
+        errors += e;
+    }
+    times.sort();
+    let at = |q: f64| {
+        times
+            .get(((times.len() as f64 * q) as usize).min(times.len().saturating_sub(1)))
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(0.0)
+    };
+    Ok(LoadRow {
+        what: what.to_string(),
+        connections,
+        requests: times.len(),
+        errors,
+        per_second: times.len() as f64 / seconds,
+        p50_ms: at(0.50),
+        p99_ms: at(0.99),
+    })
+}

@@ -127,6 +127,17 @@ enum BenchCommand {
         #[arg(long)]
         tank: bool,
     },
+    /// Requests per second and latency of the lot page, the dashboard, the trace API and a
+    /// receipt post at 1, 16 and 64 connections, on a generated plant served in this process.
+    Load {
+        #[arg(long, default_value_t = 100_000)]
+        lots: usize,
+        /// How long each measurement runs.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -355,6 +366,24 @@ async fn run(cli: Cli) -> Result<()> {
             println!(
                 "peak memory of the bench process: {:.0} MiB importing; {:.0} MiB tracing (server and client), {:.0} MiB of it held before tracing began",
                 r.import_peak_mib, r.peak_mib, r.held_mib
+            );
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Load { lots, seconds, keep }) => {
+            let database = Database::open(&cli.db).await?;
+            println!("bench load: a plant of {lots} lots, {seconds} s per measurement, keep-alive connections over loopback");
+            let result = crate::bench::load(&database, lots, seconds, keep).await;
+            database.close().await?;
+            let r = result?;
+            for row in &r.rows {
+                println!(
+                    "  {:<34} {:>3} connections  {:>8.0} requests/s  p50 {:>7.2} ms  p99 {:>7.2} ms  ({} requests, {} errors)",
+                    row.what, row.connections, row.per_second, row.p50_ms, row.p99_ms, row.requests, row.errors
+                );
+            }
+            println!(
+                "memory of the bench process (server and client): {:.0} MiB before the load, {:.0} MiB at its peak",
+                r.rss_before_mib, r.peak_mib
             );
             Ok(())
         }
