@@ -40,15 +40,17 @@ struct HomePage {
 
 async fn index(State(state): State<AppState>, layout: Layout) -> Result<Response> {
     let counts: Counts = sqlx::query_as(
-        "with stock as (select lot_id from on_hand where quantity > 0 group by lot_id)
-         select
+        // Every count reads an index (migration 0012); the expiry counts start from the few lots
+        // expiring and ask each whether it has stock.
+        "select
            (select count(*) from lots) as lots,
-           (select count(*) from stock) as lots_on_hand,
+           (select count(distinct lot_id) from on_hand where quantity > 0) as lots_on_hand,
            (select count(*) from lots where disposition = 'quarantine') as quarantine,
            (select count(distinct lot_id) from lot_holds where closed_at is null) as held,
-           (select count(*) from lots l join stock s on s.lot_id = l.id
-             where l.expires_on between current_date and current_date + 30) as expiring,
-           (select count(*) from lots l join stock s on s.lot_id = l.id where l.expires_on < current_date) as expired_with_stock,
+           (select count(*) from lots l where l.expires_on between current_date and current_date + 30
+               and exists (select 1 from on_hand o where o.lot_id = l.id and o.quantity > 0)) as expiring,
+           (select count(*) from lots l where l.expires_on < current_date
+               and exists (select 1 from on_hand o where o.lot_id = l.id and o.quantity > 0)) as expired_with_stock,
            (select count(*) from production_runs where status = 'open') as open_runs,
            (select count(*) from recalls where status = 'open') as open_recalls,
            (select count(*) from materials where active) as materials,
