@@ -252,12 +252,21 @@ struct Page<T> {
     total: i64,
 }
 
-fn page<T>(items: Vec<T>, p: &ListParams, total: i64) -> Json<Page<T>> {
-    Json(Page { items, page: p.page.unwrap_or(1), per_page: p.per_page.unwrap_or(50), total })
-}
-
-async fn total(state: &AppState, sql: &'static str, pattern: &Option<String>) -> Result<i64> {
-    Ok(sqlx::query_scalar(sql).bind(pattern.as_deref()).fetch_one(&state.pool).await?)
+/// One page of `items_sql` (binds: the search pattern or null, the limit, the offset), with the
+/// total from `count_sql` (binds: the pattern).
+async fn list<T>(state: &AppState, p: &ListParams, items_sql: String, count_sql: &'static str) -> Result<Json<Page<T>>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let (limit, offset, pattern) = p.limits()?;
+    let items = sqlx::query_as(sqlx::AssertSqlSafe(items_sql))
+        .bind(pattern.as_deref())
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&state.pool)
+        .await?;
+    let total = sqlx::query_scalar(count_sql).bind(pattern.as_deref()).fetch_one(&state.pool).await?;
+    Ok(Json(Page { items, page: p.page.unwrap_or(1), per_page: p.per_page.unwrap_or(50), total }))
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -303,26 +312,11 @@ struct MaterialJson {
 /// Materials, by code.
 #[utoipa::path(get, path = "/api/v1/materials", tag = "master data", params(ListParams), responses((status = 200, body = Page<MaterialJson>)))]
 async fn materials(State(state): State<AppState>, Query(p): Query<ListParams>) -> Result<Json<Page<MaterialJson>>> {
-    let (limit, offset, pattern) = p.limits()?;
-    let items = sqlx::query_as(
-        "select m.code, m.name, m.kind, m.uom, trim_scale(m.mass_per_unit_kg) as mass_per_unit_kg, m.shelf_life_days, m.ftl,
+    list(&state, &p, "select m.code, m.name, m.kind, m.uom, trim_scale(m.mass_per_unit_kg) as mass_per_unit_kg, m.shelf_life_days, m.ftl,
                 coalesce(array(select g.gtin from material_gtins g where g.material_id = m.id order by g.units_per_pack, g.gtin), '{}') as gtins,
                 m.active
            from materials m where $1::text is null or m.code ilike $1 or m.name ilike $1
-          order by m.code limit $2 offset $3",
-    )
-    .bind(pattern.as_deref())
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(&state.pool)
-    .await?;
-    let total = total(
-        &state,
-        "select count(*) from materials where $1::text is null or code ilike $1 or name ilike $1",
-        &pattern,
-    )
-    .await?;
-    Ok(page(items, &p, total))
+          order by m.code limit $2 offset $3".to_string(), "select count(*) from materials where $1::text is null or code ilike $1 or name ilike $1").await
 }
 
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
@@ -339,23 +333,15 @@ struct PartyJson {
 /// Suppliers and customers, by code.
 #[utoipa::path(get, path = "/api/v1/parties", tag = "master data", params(ListParams), responses((status = 200, body = Page<PartyJson>)))]
 async fn parties(State(state): State<AppState>, Query(p): Query<ListParams>) -> Result<Json<Page<PartyJson>>> {
-    let (limit, offset, pattern) = p.limits()?;
-    let items = sqlx::query_as(
-        "select code, name, is_supplier, is_customer, country, gln, active from parties
-          where $1::text is null or code ilike $1 or name ilike $1 order by code limit $2 offset $3",
-    )
-    .bind(pattern.as_deref())
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(&state.pool)
-    .await?;
-    let total = total(
+    list(
         &state,
+        &p,
+        "select code, name, is_supplier, is_customer, country, gln, active from parties
+          where $1::text is null or code ilike $1 or name ilike $1 order by code limit $2 offset $3"
+            .to_string(),
         "select count(*) from parties where $1::text is null or code ilike $1 or name ilike $1",
-        &pattern,
     )
-    .await?;
-    Ok(page(items, &p, total))
+    .await
 }
 
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
@@ -372,23 +358,8 @@ struct LocationJson {
 /// Locations, by site and code.
 #[utoipa::path(get, path = "/api/v1/locations", tag = "master data", params(ListParams), responses((status = 200, body = Page<LocationJson>)))]
 async fn locations(State(state): State<AppState>, Query(p): Query<ListParams>) -> Result<Json<Page<LocationJson>>> {
-    let (limit, offset, pattern) = p.limits()?;
-    let items = sqlx::query_as(
-        "select c.id, s.code as site, c.code, c.name, c.kind, c.active from locations c join sites s on s.id = c.site_id
-          where $1::text is null or c.code ilike $1 or c.name ilike $1 order by s.code, c.code limit $2 offset $3",
-    )
-    .bind(pattern.as_deref())
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(&state.pool)
-    .await?;
-    let total = total(
-        &state,
-        "select count(*) from locations where $1::text is null or code ilike $1 or name ilike $1",
-        &pattern,
-    )
-    .await?;
-    Ok(page(items, &p, total))
+    list(&state, &p, "select c.id, s.code as site, c.code, c.name, c.kind, c.active from locations c join sites s on s.id = c.site_id
+          where $1::text is null or c.code ilike $1 or c.name ilike $1 order by s.code, c.code limit $2 offset $3".to_string(), "select count(*) from locations where $1::text is null or code ilike $1 or name ilike $1").await
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -427,26 +398,19 @@ fn lot_select() -> String {
 /// Lots, newest first; `q` matches lot codes, supplier lot codes and material codes.
 #[utoipa::path(get, path = "/api/v1/lots", tag = "lots", params(ListParams), responses((status = 200, body = Page<LotJson>)))]
 async fn lots(State(state): State<AppState>, Query(p): Query<ListParams>) -> Result<Json<Page<LotJson>>> {
-    let (limit, offset, pattern) = p.limits()?;
     let sql = format!(
         "{} where $1::text is null or l.code ilike $1 or l.supplier_lot ilike $1 or m.code ilike $1
           order by l.created_at desc, l.code limit $2 offset $3",
         lot_select()
     );
-    let items = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(pattern.as_deref())
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&state.pool)
-        .await?;
-    let total = total(
+    list(
         &state,
+        &p,
+        sql,
         "select count(*) from lots l join materials m on m.id = l.material_id
           where $1::text is null or l.code ilike $1 or l.supplier_lot ilike $1 or m.code ilike $1",
-        &pattern,
     )
-    .await?;
-    Ok(page(items, &p, total))
+    .await
 }
 
 /// One lot.
@@ -501,27 +465,19 @@ struct ShipmentJson {
 /// Shipments, newest first; `q` matches the number, the customer's code and the order.
 #[utoipa::path(get, path = "/api/v1/shipments", tag = "documents", params(ListParams), responses((status = 200, body = Page<ShipmentJson>)))]
 async fn shipments(State(state): State<AppState>, Query(p): Query<ListParams>) -> Result<Json<Page<ShipmentJson>>> {
-    let (limit, offset, pattern) = p.limits()?;
-    let items = sqlx::query_as(
+    list(
+        &state,
+        &p,
         "select h.id, h.number, c.code as customer, s.code as site, h.shipped_at, h.order_ref,
                 (select count(*) from shipment_lines l where l.shipment_id = h.id) as lines
            from shipments h join parties c on c.id = h.customer_id join sites s on s.id = h.site_id
           where $1::text is null or h.number ilike $1 or c.code ilike $1 or h.order_ref ilike $1
-          order by h.shipped_at desc, h.number desc limit $2 offset $3",
-    )
-    .bind(pattern.as_deref())
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(&state.pool)
-    .await?;
-    let total = total(
-        &state,
+          order by h.shipped_at desc, h.number desc limit $2 offset $3"
+            .to_string(),
         "select count(*) from shipments h join parties c on c.id = h.customer_id
           where $1::text is null or h.number ilike $1 or c.code ilike $1 or h.order_ref ilike $1",
-        &pattern,
     )
-    .await?;
-    Ok(page(items, &p, total))
+    .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -573,20 +529,9 @@ async fn receive(
     user: CurrentUser,
     Json(body): Json<ReceiptRequest>,
 ) -> Result<Response> {
-    let id = |sql: &'static str, code: &str| {
-        let pool = state.pool.clone();
-        let code = code.trim().to_uppercase();
-        async move {
-            sqlx::query_scalar::<_, Uuid>(sql)
-                .bind(code)
-                .fetch_optional(&pool)
-                .await
-                .map(|v| v.map(|u| u.to_string()).unwrap_or_else(|| "unknown".into()))
-        }
-    };
-    let site = id("select id from sites where code = $1", &body.site).await?;
+    let site = code_id(&state, "select id from sites where code = $1", &body.site).await?;
     let mut form = crate::stock::receive::ReceiptForm {
-        supplier_id: id("select id from parties where code = $1", &body.supplier).await?,
+        supplier_id: code_id(&state, "select id from parties where code = $1", &body.supplier).await?,
         received_on: body.received_on.map(|d| d.to_string()).unwrap_or_default(),
         order_ref: body.order_ref.clone(),
         asn_ref: body.asn_ref.clone(),
@@ -595,21 +540,16 @@ async fn receive(
         lines: Vec::new(),
     };
     for l in &body.lines {
-        let location: Option<Uuid> =
-            sqlx::query_scalar("select id from locations where site_id::text = $1 and code = $2")
-                .bind(&site)
-                .bind(l.location.trim().to_uppercase())
-                .fetch_optional(&state.pool)
-                .await?;
+        let location_id = code_at_site(&state, LOCATION_AT_SITE, &site, &l.location).await?;
         form.lines.push(crate::stock::receive::ReceiptLineForm {
-            material_id: id("select id from materials where code = $1", &l.material).await?,
+            material_id: code_id(&state, "select id from materials where code = $1", &l.material).await?,
             supplier_lot: l.supplier_lot.clone().unwrap_or_default(),
             quantity: match &l.quantity {
                 Value::String(s) => s.clone(),
                 Value::Number(n) => n.to_string(),
                 _ => String::new(),
             },
-            location_id: location.map(|u| u.to_string()).unwrap_or_else(|| "unknown".into()),
+            location_id,
             expires_on: l.expires_on.map(|d| d.to_string()).unwrap_or_default(),
             country_of_origin: l.country_of_origin.clone().unwrap_or_default(),
         });
@@ -796,6 +736,15 @@ async fn code_id(state: &AppState, sql: &'static str, code: &str) -> Result<Stri
     Ok(id.map(|u| u.to_string()).unwrap_or_else(|| "unknown".into()))
 }
 
+const LOCATION_AT_SITE: &str = "select id from locations where site_id::text = $1 and code = $2";
+
+/// As `code_id`, for a code that is unique within a site (`sql` binds the site's id and the code).
+async fn code_at_site(state: &AppState, sql: &'static str, site: &str, code: &str) -> Result<String> {
+    let id: Option<Uuid> =
+        sqlx::query_scalar(sql).bind(site).bind(code.trim().to_uppercase()).fetch_optional(&state.pool).await?;
+    Ok(id.map(|u| u.to_string()).unwrap_or_else(|| "unknown".into()))
+}
+
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
 struct DocumentJson {
     id: Uuid,
@@ -812,52 +761,29 @@ struct DocumentJson {
 /// Receipts, newest first; `q` matches the number, the supplier's code and the order.
 #[utoipa::path(get, path = "/api/v1/receipts", tag = "documents", params(ListParams), responses((status = 200, body = Page<DocumentJson>)))]
 async fn receipts(State(state): State<AppState>, Query(p): Query<ListParams>) -> Result<Json<Page<DocumentJson>>> {
-    let (limit, offset, pattern) = p.limits()?;
-    let items = sqlx::query_as(
+    list(
+        &state,
+        &p,
         "select r.id, r.number, s.code as site, p.code as party_or_material, r.received_at as at, r.order_ref,
                 (select count(*) from receipt_lines l where l.receipt_id = r.id)::text || ' lines' as detail
            from receipts r join parties p on p.id = r.supplier_id join sites s on s.id = r.site_id
           where $1::text is null or r.number ilike $1 or p.code ilike $1 or r.order_ref ilike $1
-          order by r.received_at desc, r.number desc limit $2 offset $3",
-    )
-    .bind(pattern.as_deref())
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(&state.pool)
-    .await?;
-    let total = total(
-        &state,
+          order by r.received_at desc, r.number desc limit $2 offset $3"
+            .to_string(),
         "select count(*) from receipts r join parties p on p.id = r.supplier_id
           where $1::text is null or r.number ilike $1 or p.code ilike $1 or r.order_ref ilike $1",
-        &pattern,
     )
-    .await?;
-    Ok(page(items, &p, total))
+    .await
 }
 
 /// Production runs, newest first; `q` matches the number, the output material and the order.
 #[utoipa::path(get, path = "/api/v1/runs", tag = "documents", params(ListParams), responses((status = 200, body = Page<DocumentJson>)))]
 async fn runs(State(state): State<AppState>, Query(p): Query<ListParams>) -> Result<Json<Page<DocumentJson>>> {
-    let (limit, offset, pattern) = p.limits()?;
-    let items = sqlx::query_as(
-        "select r.id, r.number, s.code as site, m.code as party_or_material, r.opened_at as at, r.order_ref, r.status as detail
+    list(&state, &p, "select r.id, r.number, s.code as site, m.code as party_or_material, r.opened_at as at, r.order_ref, r.status as detail
            from production_runs r join materials m on m.id = r.output_material_id join sites s on s.id = r.site_id
           where $1::text is null or r.number ilike $1 or m.code ilike $1 or r.order_ref ilike $1
-          order by r.opened_at desc, r.number desc limit $2 offset $3",
-    )
-    .bind(pattern.as_deref())
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(&state.pool)
-    .await?;
-    let total = total(
-        &state,
-        "select count(*) from production_runs r join materials m on m.id = r.output_material_id
-          where $1::text is null or r.number ilike $1 or m.code ilike $1 or r.order_ref ilike $1",
-        &pattern,
-    )
-    .await?;
-    Ok(page(items, &p, total))
+          order by r.opened_at desc, r.number desc limit $2 offset $3".to_string(), "select count(*) from production_runs r join materials m on m.id = r.output_material_id
+          where $1::text is null or r.number ilike $1 or m.code ilike $1 or r.order_ref ilike $1").await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -885,13 +811,13 @@ async fn open_run(State(state): State<AppState>, user: CurrentUser, Json(body): 
     let site_id = code_id(&state, "select id from sites where code = $1", &body.site).await?;
     let line_id = match &body.line {
         Some(code) if !code.trim().is_empty() => {
-            let id: Option<Uuid> =
-                sqlx::query_scalar("select id from production_lines where site_id::text = $1 and code = $2")
-                    .bind(&site_id)
-                    .bind(code.trim().to_uppercase())
-                    .fetch_optional(&state.pool)
-                    .await?;
-            id.map(|u| u.to_string()).unwrap_or_else(|| "unknown".into())
+            code_at_site(
+                &state,
+                "select id from production_lines where site_id::text = $1 and code = $2",
+                &site_id,
+                code,
+            )
+            .await?
         }
         _ => String::new(),
     };
@@ -931,14 +857,8 @@ struct Posted {
 async fn run_location(state: &AppState, run: Uuid, code: &Option<String>) -> Result<String> {
     Ok(match code {
         Some(code) if !code.trim().is_empty() => {
-            let id: Option<Uuid> = sqlx::query_scalar(
-                "select c.id from locations c join production_runs r on r.site_id = c.site_id where r.id = $1 and c.code = $2",
-            )
-            .bind(run)
-            .bind(code.trim().to_uppercase())
-            .fetch_optional(&state.pool)
-            .await?;
-            id.map(|u| u.to_string()).unwrap_or_else(|| "unknown".into())
+            let sql = "select c.id from locations c join production_runs r on r.site_id = c.site_id where r.id::text = $1 and c.code = $2";
+            code_at_site(state, sql, &run.to_string(), code).await?
         }
         _ => String::new(),
     })
@@ -1035,15 +955,7 @@ async fn ship(State(state): State<AppState>, user: CurrentUser, Json(body): Json
     let mut lines = Vec::new();
     for l in &body.lines {
         let location_id = match &l.location {
-            Some(code) if !code.trim().is_empty() => {
-                let id: Option<Uuid> =
-                    sqlx::query_scalar("select id from locations where site_id::text = $1 and code = $2")
-                        .bind(&site_id)
-                        .bind(code.trim().to_uppercase())
-                        .fetch_optional(&state.pool)
-                        .await?;
-                id.map(|u| u.to_string()).unwrap_or_else(|| "unknown".into())
-            }
+            Some(code) if !code.trim().is_empty() => code_at_site(&state, LOCATION_AT_SITE, &site_id, code).await?,
             _ => String::new(),
         };
         lines.push(crate::stock::ship::LineForm { lot: l.lot.clone(), quantity: l.quantity.clone(), location_id });
