@@ -11,6 +11,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::error::Error;
+use crate::web::export::Sheet;
 
 /// The columns, in order, named after the rule's key data elements.
 pub const COLUMNS: [&str; 15] = [
@@ -89,72 +90,33 @@ select e.event, e.reference, l.tlc, l.tlc_source, m.name || ' (' || m.code || ')
  where ($2::date is null or e.occurred_at >= $2::date) and ($3::date is null or e.occurred_at < $3::date + 1)
  order by e.occurred_at, e.reference, e.event, l.code";
 
-/// The events as rows of text, in `COLUMNS` order (the quantity, column 5, stays exact).
-async fn rows(pool: &PgPool, selection: Selection<'_>) -> Result<Vec<[String; 15]>, Error> {
+/// The spreadsheet: the events, one row per event and lot, in `COLUMNS` order (the quantity a
+/// number, the rest text), to write as CSV or XLSX.
+pub async fn sheet(pool: &PgPool, selection: Selection<'_>, name: String) -> Result<Sheet, Error> {
     let (lots, from, to) = match selection {
         Selection::Lots(ids) => (Some(ids.to_vec()), None, None),
         Selection::Dates(from, to) => (None, Some(from), Some(to)),
     };
     let rows: Vec<Row> = sqlx::query_as(EVENTS).bind(lots).bind(from).bind(to).fetch_all(pool).await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            [
-                r.event,
-                r.reference,
-                r.tlc,
-                r.tlc_source,
-                r.product,
-                r.quantity.normalize().to_string(),
-                r.uom,
-                r.previous_source,
-                r.next_recipient,
-                r.location,
-                r.occurred_at.format("%Y-%m-%d").to_string(),
-                r.document_type,
-                r.document_number,
-                r.lot_code,
-                if r.ftl { "yes" } else { "no" }.to_string(),
-            ]
-        })
-        .collect())
-}
-
-/// The spreadsheet as CSV (RFC 4180, CRLF), headers first.
-pub async fn csv(pool: &PgPool, selection: Selection<'_>) -> Result<String, Error> {
-    let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
-    let internal = |e: csv::Error| Error::Internal(e.into());
-    w.write_record(COLUMNS).map_err(internal)?;
-    for r in rows(pool, selection).await? {
-        w.write_record(&r).map_err(internal)?;
+    let mut sheet = Sheet::new(name, &COLUMNS);
+    for r in rows {
+        sheet.push(vec![
+            r.event.into(),
+            r.reference.into(),
+            r.tlc.into(),
+            r.tlc_source.into(),
+            r.product.into(),
+            r.quantity.into(),
+            r.uom.into(),
+            r.previous_source.into(),
+            r.next_recipient.into(),
+            r.location.into(),
+            r.occurred_at.format("%Y-%m-%d").to_string().into(),
+            r.document_type.into(),
+            r.document_number.into(),
+            r.lot_code.into(),
+            if r.ftl { "yes" } else { "no" }.into(),
+        ]);
     }
-    let bytes = w.into_inner().map_err(|e| Error::Internal(anyhow::anyhow!("{e}")))?;
-    String::from_utf8(bytes).map_err(|e| Error::Internal(e.into()))
-}
-
-/// The spreadsheet as XLSX: a bold frozen header row with filters (sortable as the rule asks),
-/// quantities as numbers, everything else as text.
-pub async fn xlsx(pool: &PgPool, selection: Selection<'_>) -> Result<Vec<u8>, Error> {
-    let rows = rows(pool, selection).await?;
-    let internal = |e: rust_xlsxwriter::XlsxError| Error::Internal(anyhow::anyhow!("xlsx: {e}"));
-    let mut book = rust_xlsxwriter::Workbook::new();
-    let bold = rust_xlsxwriter::Format::new().set_bold();
-    let sheet = book.add_worksheet();
-    sheet.set_name("FSMA 204").map_err(internal)?;
-    for (c, title) in COLUMNS.iter().enumerate() {
-        sheet.write_string_with_format(0, c as u16, *title, &bold).map_err(internal)?;
-        sheet.set_column_width(c as u16, if c == 5 { 12 } else { 24 }).map_err(internal)?;
-    }
-    for (i, r) in rows.iter().enumerate() {
-        let row = i as u32 + 1;
-        for (c, value) in r.iter().enumerate() {
-            match value.parse::<f64>() {
-                Ok(n) if c == 5 => sheet.write_number(row, c as u16, n).map_err(internal)?,
-                _ => sheet.write_string(row, c as u16, value).map_err(internal)?,
-            };
-        }
-    }
-    sheet.set_freeze_panes(1, 0).map_err(internal)?;
-    sheet.autofilter(0, 0, rows.len() as u32, COLUMNS.len() as u16 - 1).map_err(internal)?;
-    book.save_to_buffer().map_err(internal)
+    Ok(sheet)
 }

@@ -21,6 +21,7 @@ use crate::auth::CurrentUser;
 use crate::domain::text;
 use crate::error::Error;
 use crate::trace::{self, Direction, Mode};
+use crate::web::export::Sheet;
 use crate::web::forms::{FieldErrors, SaveError, claim_idempotency_key};
 
 /// The advisory lock key of the recall gate (migration 0008).
@@ -1673,30 +1674,34 @@ pub async fn close(pool: &PgPool, user: &CurrentUser, id: Uuid, f: &SignedForm) 
     Ok(())
 }
 
-/// The recall as CSV: affected lots, stock, shipments and customers, from the frozen scope.
-pub fn to_csv(recall: &Recall, s: &StoredScope) -> String {
-    let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
+/// The recall as a table (for CSV): affected lots, stock, shipments and customers, from the
+/// frozen scope.
+pub fn scope_sheet(recall: &Recall, s: &StoredScope) -> Sheet {
     let scope = &s.scope;
     let d = |v: Option<Decimal>| v.map(|d| d.normalize().to_string()).unwrap_or_default();
-    let mut rows: Vec<Vec<String>> = vec![vec![
-        "record".into(),
-        "recall".into(),
-        "material".into(),
-        "lot".into(),
-        "depth".into(),
-        "status".into(),
-        "share".into(),
-        "concentration".into(),
-        "excluded".into(),
-        "site".into(),
-        "location".into(),
-        "shipment".into(),
-        "customer".into(),
-        "shipped_on".into(),
-        "quantity".into(),
-        "uom".into(),
-        "contact".into(),
-    ]];
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut sheet = Sheet::new(
+        format!("recall-{}", recall.number),
+        &[
+            "record",
+            "recall",
+            "material",
+            "lot",
+            "depth",
+            "status",
+            "share",
+            "concentration",
+            "excluded",
+            "site",
+            "location",
+            "shipment",
+            "customer",
+            "shipped_on",
+            "quantity",
+            "uom",
+            "contact",
+        ],
+    );
     for l in &scope.lots {
         rows.push(vec![
             "lot".into(),
@@ -1763,33 +1768,35 @@ pub fn to_csv(recall: &Recall, s: &StoredScope) -> String {
         rows.push(r);
     }
     for r in rows {
-        let _ = w.write_record(&r);
+        sheet.push(r.into_iter().map(Into::into).collect());
     }
-    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    sheet
 }
 
 /// The customer notice list: one row per customer and lot, with its contacts and accounting.
-pub fn notice_list_csv(recall: &Recall, status: &[CustomerStatus]) -> String {
-    let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
-    let _ = w.write_record([
-        "recall",
-        "customer_code",
-        "customer",
-        "address",
-        "phone",
-        "email",
-        "recall_contacts",
-        "material",
-        "lot",
-        "shipped",
-        "returned",
-        "destroyed",
-        "held",
-        "on_market",
-        "uom",
-        "notified",
-        "acknowledged",
-    ]);
+pub fn notice_sheet(recall: &Recall, status: &[CustomerStatus]) -> Sheet {
+    let mut sheet = Sheet::new(
+        format!("recall-{}-notices", recall.number),
+        &[
+            "recall",
+            "customer_code",
+            "customer",
+            "address",
+            "phone",
+            "email",
+            "recall_contacts",
+            "material",
+            "lot",
+            "shipped",
+            "returned",
+            "destroyed",
+            "held",
+            "on_market",
+            "uom",
+            "notified",
+            "acknowledged",
+        ],
+    );
     for c in status {
         let contacts: Vec<String> = c
             .customer
@@ -1799,28 +1806,28 @@ pub fn notice_list_csv(recall: &Recall, status: &[CustomerStatus]) -> String {
             .map(|k| format!("{} {} {}", k.name, k.phone, k.email).split_whitespace().collect::<Vec<_>>().join(" "))
             .collect();
         for l in &c.lines {
-            let _ = w.write_record([
-                recall.number.as_str(),
-                &c.customer.code,
-                &c.customer.name,
-                &c.customer.address,
-                &c.customer.phone,
-                &c.customer.email,
-                &contacts.join("; "),
-                &l.material,
-                &l.lot,
-                &l.shipped.normalize().to_string(),
-                &l.returned.normalize().to_string(),
-                &l.destroyed.normalize().to_string(),
-                &l.held.normalize().to_string(),
-                &l.on_market().normalize().to_string(),
-                &l.uom,
-                if c.notified { "yes" } else { "no" },
-                if c.acknowledged { "yes" } else { "no" },
+            sheet.push(vec![
+                recall.number.as_str().into(),
+                c.customer.code.as_str().into(),
+                c.customer.name.as_str().into(),
+                c.customer.address.as_str().into(),
+                c.customer.phone.as_str().into(),
+                c.customer.email.as_str().into(),
+                contacts.join("; ").into(),
+                l.material.as_str().into(),
+                l.lot.as_str().into(),
+                l.shipped.into(),
+                l.returned.into(),
+                l.destroyed.into(),
+                l.held.into(),
+                l.on_market().into(),
+                l.uom.as_str().into(),
+                if c.notified { "yes" } else { "no" }.into(),
+                if c.acknowledged { "yes" } else { "no" }.into(),
             ]);
         }
     }
-    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    sheet
 }
 
 /// Sets what consumers who check an affected lot are told to do (the public page).

@@ -389,28 +389,16 @@ async fn report_pdf(
     Ok(response)
 }
 
-fn csv_response(body: String, name: &str) -> Response {
-    let mut response = (StatusCode::OK, body).into_response();
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-        response.headers_mut().insert(CONTENT_DISPOSITION, v);
-    }
-    response
-}
-
 async fn scope_csv(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
     let id = super::parse_id(&id)?;
     let c = case(&state, id).await?;
-    Ok(csv_response(recall::to_csv(&c.recall, c.current()), &format!("recall-{}.csv", c.recall.number)))
+    recall::scope_sheet(&c.recall, c.current()).respond(super::export::Format::Csv)
 }
 
 async fn notices_csv(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
     let id = super::parse_id(&id)?;
     let c = case(&state, id).await?;
-    Ok(csv_response(
-        recall::notice_list_csv(&c.recall, &c.customers),
-        &format!("recall-{}-notices.csv", c.recall.number),
-    ))
+    recall::notice_sheet(&c.recall, &c.customers).respond(super::export::Format::Csv)
 }
 
 /// The FSMA 204 spreadsheet as `csv` or `xlsx`.
@@ -420,21 +408,8 @@ async fn fsma_response(
     selection: crate::fsma::Selection<'_>,
     name: &str,
 ) -> Result<Response> {
-    match format {
-        "csv" => Ok(csv_response(crate::fsma::csv(&state.pool, selection).await?, &format!("{name}.csv"))),
-        "xlsx" => {
-            let mut response = (StatusCode::OK, crate::fsma::xlsx(&state.pool, selection).await?).into_response();
-            response.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-            );
-            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}.xlsx\"")) {
-                response.headers_mut().insert(CONTENT_DISPOSITION, v);
-            }
-            Ok(response)
-        }
-        _ => Err(Error::NotFound),
-    }
+    let format = super::export::Format::parse(format, true)?.ok_or(Error::NotFound)?;
+    crate::fsma::sheet(&state.pool, selection, name.to_string()).await?.respond(format)
 }
 
 async fn recall_fsma(State(state): State<AppState>, Path((id, format)): Path<(String, String)>) -> Result<Response> {
