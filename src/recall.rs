@@ -500,15 +500,22 @@ pub async fn compute_scope(
     .bind(&customer_ids)
     .fetch_all(pool)
     .await?;
+    // Their contacts in one read (a recall reaching hundreds of customers waits behind the gate).
+    type ContactRow = (Uuid, String, String, String, String, bool);
+    let contact_rows: Vec<ContactRow> = sqlx::query_as(
+        "select party_id, name, role, phone, email, recall_contact from party_contacts where party_id = any($1)
+          order by recall_contact desc, name",
+    )
+    .bind(&customer_ids)
+    .fetch_all(pool)
+    .await?;
+    let mut contacts_of: HashMap<Uuid, Vec<Contact>> = HashMap::new();
+    for (party, name, role, phone, email, recall_contact) in contact_rows {
+        contacts_of.entry(party).or_default().push(Contact { name, role, phone, email, recall_contact });
+    }
     let mut customers = Vec::new();
     for (id, code, name, address, country, phone, email) in rows {
-        let contacts: Vec<Contact> = sqlx::query_as(
-            "select name, role, phone, email, recall_contact from party_contacts where party_id = $1
-              order by recall_contact desc, name",
-        )
-        .bind(id)
-        .fetch_all(pool)
-        .await?;
+        let contacts = contacts_of.remove(&id).unwrap_or_default();
         customers.push(ScopeCustomer { id, code, name, address, country, phone, email, contacts });
     }
 

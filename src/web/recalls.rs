@@ -316,21 +316,20 @@ struct ReportPage {
 
 impl ReportPage {
     fn page_css(&self) -> String {
-        page_css(&self.c, self.paper)
+        page_css(&self.c.recall.number, self.c.current(), self.paper)
     }
 }
 
 /// The printed pages' frame: paper, margins, and on every page the recall number, the scope's
 /// as-of time and hash, and the page number. A stylesheet of its own, since the pages' security
 /// policy allows no inline styles.
-fn page_css(c: &Case, paper: &str) -> String {
-    let scope = c.current();
+fn page_css(number: &str, scope: &StoredScope, paper: &str) -> String {
     format!(
         "@page {{\n  size: {paper};\n  margin: 18mm 14mm 16mm;\n  @top-left {{ content: \"Recall {}\"; font: 9pt sans-serif; }}\n  \
          @top-right {{ content: \"as of {}\"; font: 9pt sans-serif; }}\n  \
          @bottom-left {{ content: \"SHA-256 {}\"; font: 7pt monospace; }}\n  \
          @bottom-right {{ content: \"Page \" counter(page) \" of \" counter(pages); font: 9pt sans-serif; }}\n}}\n",
-        c.recall.number,
+        number,
         scope.scope.as_of.format("%Y-%m-%d %H:%M UTC"),
         scope.hash
     )
@@ -342,8 +341,10 @@ async fn report_css(
     Query(q): Query<ReportQuery>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let c = case(&state, id).await?;
-    let mut response = (StatusCode::OK, page_css(&c, paper(&q))).into_response();
+    // Only what the page frame prints: the number and the current scope.
+    let number = recall::get(&state.pool, id).await?.number;
+    let scope = recall::scopes(&state.pool, id).await?.pop().ok_or(Error::NotFound)?;
+    let mut response = (StatusCode::OK, page_css(&number, &scope, paper(&q))).into_response();
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
     Ok(response)
 }
