@@ -190,26 +190,13 @@ fn latency(what: String, mut times: Vec<Duration>, lots_reached: usize) -> Laten
 /// plain recursive SQL query for the same lot-level closures, the baseline.
 pub async fn trace(database: &Database, lots: usize, samples: usize, keep: bool, tank: bool) -> Result<TraceReport> {
     use crate::trace::{Direction, Mode};
-    let name = format!("lotline_bench_trace_{}", std::process::id());
-    let admin = database.options.clone().database("postgres");
-    db::create_database_if_missing(&admin, &name).await?;
-    let pool = db::pool(database.options.clone().database(&name), 16).await?;
-    let dir = std::env::temp_dir().join(format!("lotline-bench-{lots}-{}", std::process::id()));
+    let scratch = Scratch::open(database, "trace", lots, 16).await?;
+    let pool = scratch.pool.clone();
     let outcome = async {
-        db::migrate(&pool).await?;
-        crate::demo::load(&pool).await?;
-        let t = Instant::now();
-        let generated = crate::generate::generate(&dir, lots, 1, tank, &crate::import::Quiet)?;
-        let generate_s = t.elapsed().as_secs_f64();
-        reset_peak_memory();
-        let t = Instant::now();
-        crate::import::import(&pool, &Actor::system("bench"), &dir, None, None, false, &crate::import::Quiet)
-            .await?
-            .map_err(|p| anyhow::anyhow!("the generated plant was refused: {}", p.first().map(|p| p.to_string()).unwrap_or_default()))?;
-        let import_s = t.elapsed().as_secs_f64();
-        let import_peak_mib = memory_mib("VmHWM:");
+        let filled = scratch.fill(lots, tank).await?;
+        let (generated, generate_s, import_s, import_peak_mib) =
+            (filled.generated, filled.generate_s, filled.import_s, filled.import_peak_mib);
         eprintln!("  imported {lots} lots in {import_s:.1} s; tracing…");
-        sqlx::query("vacuum analyze").execute(&pool).await?;
         let links: i64 = sqlx::query_scalar("select count(*) from genealogy_links").fetch_one(&pool).await?;
         let typical: Vec<Uuid> = sqlx::query_scalar("select id from lots where notes = 'imported' order by md5(id::text) limit $1")
             .bind(samples as i64)
@@ -223,14 +210,7 @@ pub async fn trace(database: &Database, lots: usize, samples: usize, keep: bool,
         reset_peak_memory();
         let held_mib = memory_mib("VmRSS:");
         // The server, on an ephemeral port, with an API token of the demo administrator.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let address = listener.local_addr()?;
-        let app = crate::app::router(crate::app::AppState::new(pool.clone()));
-        let server = tokio::spawn(crate::app::serve(listener, app, std::future::pending()));
-        let admin_id: Uuid = sqlx::query_scalar("select id from users where username = 'admin'").fetch_one(&pool).await?;
-        let token = crate::auth::users::create_token(&pool, &Actor::system("bench"), admin_id, "bench")
-            .await
-            .map_err(|e| anyhow::anyhow!("API token: {e:?}"))?;
+        let (address, server, token) = serve(&pool, "admin").await?;
         let api = |lot: &Uuid, d: &str, m: &str| format!("/api/v1/trace?lot_id={lot}&direction={d}&mode={m}");
 
         let mut rows = Vec::new();
@@ -275,13 +255,7 @@ pub async fn trace(database: &Database, lots: usize, samples: usize, keep: bool,
         Ok(TraceReport { lots, links, generate_s, import_s, rows, import_peak_mib, peak_mib: memory_mib("VmHWM:"), held_mib })
     }
     .await;
-    pool.close().await;
-    let _ = std::fs::remove_dir_all(&dir);
-    if !keep {
-        let mut conn = PgConnection::connect_with(&admin).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists \"{name}\""))).execute(&mut conn).await?;
-        conn.close().await?;
-    }
+    scratch.close(keep).await?;
     outcome
 }
 
@@ -376,39 +350,18 @@ pub struct LoadReport {
 /// the dashboard, the trace API of a typical lot and a receipt post, on a generated plant of
 /// `lots` lots served in this process over loopback.
 pub async fn load(database: &Database, lots: usize, seconds: f64, keep: bool) -> Result<LoadReport> {
-    let name = format!("lotline_bench_load_{}", std::process::id());
-    let admin = database.options.clone().database("postgres");
-    db::create_database_if_missing(&admin, &name).await?;
-    let pool = db::pool(database.options.clone().database(&name), 32).await?;
-    let dir = std::env::temp_dir().join(format!("lotline-bench-load-{lots}-{}", std::process::id()));
+    let scratch = Scratch::open(database, "load", lots, 32).await?;
+    let pool = scratch.pool.clone();
     let outcome = async {
-        db::migrate(&pool).await?;
-        crate::demo::load(&pool).await?;
-        crate::generate::generate(&dir, lots, 1, false, &crate::import::Quiet)?;
-        crate::import::import(&pool, &Actor::system("bench"), &dir, None, None, false, &crate::import::Quiet)
-            .await?
-            .map_err(|p| {
-                anyhow::anyhow!(
-                    "the generated plant was refused: {}",
-                    p.first().map(|p| p.to_string()).unwrap_or_default()
-                )
-            })?;
-        sqlx::query("vacuum analyze").execute(&pool).await?;
+        scratch.fill(lots, false).await?;
         eprintln!("  imported {lots} lots; loading…");
         let sample: Vec<Uuid> =
             sqlx::query_scalar("select id from lots where notes = 'imported' order by md5(id::text) limit 1000")
                 .fetch_all(&pool)
                 .await?;
         anyhow::ensure!(!sample.is_empty(), "the plant has no lots");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let address = listener.local_addr()?;
-        let app = crate::app::router(crate::app::AppState::new(pool.clone()));
-        let server = tokio::spawn(crate::app::serve(listener, app, std::future::pending()));
         // The demo QA account may read and receive.
-        let qa: Uuid = sqlx::query_scalar("select id from users where username = 'qa'").fetch_one(&pool).await?;
-        let token = crate::auth::users::create_token(&pool, &Actor::system("bench"), qa, "bench")
-            .await
-            .map_err(|e| anyhow::anyhow!("API token: {e:?}"))?;
+        let (address, server, token) = serve(&pool, "qa").await?;
         reset_peak_memory();
         let rss_before_mib = memory_mib("VmRSS:");
         let mut rows = Vec::new();
@@ -422,13 +375,7 @@ pub async fn load(database: &Database, lots: usize, seconds: f64, keep: bool) ->
         Ok(LoadReport { rows, rss_before_mib, peak_mib: memory_mib("VmHWM:") })
     }
     .await;
-    pool.close().await;
-    let _ = std::fs::remove_dir_all(&dir);
-    if !keep {
-        let mut conn = PgConnection::connect_with(&admin).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists \"{name}\""))).execute(&mut conn).await?;
-        conn.close().await?;
-    }
+    scratch.close(keep).await?;
     outcome
 }
 
@@ -519,4 +466,85 @@ async fn load_one(
         p50_ms: at(0.50),
         p99_ms: at(0.99),
     })
+}
+
+/// A scratch database of the configured server, and a folder for a generated plant.
+struct Scratch {
+    pool: sqlx::PgPool,
+    admin: sqlx::postgres::PgConnectOptions,
+    name: String,
+    dir: std::path::PathBuf,
+}
+
+/// A generated plant, imported.
+struct Filled {
+    generated: crate::generate::Generated,
+    generate_s: f64,
+    import_s: f64,
+    import_peak_mib: f64,
+}
+
+impl Scratch {
+    async fn open(database: &Database, kind: &str, lots: usize, connections: u32) -> Result<Scratch> {
+        let name = format!("lotline_bench_{kind}_{}", std::process::id());
+        let admin = database.options.clone().database("postgres");
+        db::create_database_if_missing(&admin, &name).await?;
+        let pool = db::pool(database.options.clone().database(&name), connections).await?;
+        let dir = std::env::temp_dir().join(format!("lotline-bench-{kind}-{lots}-{}", std::process::id()));
+        Ok(Scratch { pool, admin, name, dir })
+    }
+
+    /// Migrates, loads the demo plant (its site and users), generates `lots` lots and imports
+    /// them (the import's time and peak memory measured), then analyses the tables.
+    async fn fill(&self, lots: usize, tank: bool) -> Result<Filled> {
+        db::migrate(&self.pool).await?;
+        crate::demo::load(&self.pool).await?;
+        let t = Instant::now();
+        let generated = crate::generate::generate(&self.dir, lots, 1, tank, &crate::import::Quiet)?;
+        let generate_s = t.elapsed().as_secs_f64();
+        reset_peak_memory();
+        let t = Instant::now();
+        crate::import::import(&self.pool, &Actor::system("bench"), &self.dir, None, None, false, &crate::import::Quiet)
+            .await?
+            .map_err(|p| {
+                anyhow::anyhow!(
+                    "the generated plant was refused: {}",
+                    p.first().map(|p| p.to_string()).unwrap_or_default()
+                )
+            })?;
+        let import_s = t.elapsed().as_secs_f64();
+        let import_peak_mib = memory_mib("VmHWM:");
+        sqlx::query("vacuum analyze").execute(&self.pool).await?;
+        Ok(Filled { generated, generate_s, import_s, import_peak_mib })
+    }
+
+    /// Closes the pool, removes the folder and, unless kept, drops the database.
+    async fn close(self, keep: bool) -> Result<()> {
+        self.pool.close().await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if !keep {
+            let mut conn = PgConnection::connect_with(&self.admin).await?;
+            let drop = format!("drop database if exists \"{}\"", self.name);
+            sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut conn).await?;
+            conn.close().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Serves `pool` on an ephemeral loopback port; returns the address, the server task and an API
+/// token of the demo account `user`.
+async fn serve(
+    pool: &sqlx::PgPool,
+    user: &str,
+) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>, String)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let app = crate::app::router(crate::app::AppState::new(pool.clone()));
+    let server = tokio::spawn(crate::app::serve(listener, app, std::future::pending()));
+    let id: Uuid = sqlx::query_scalar("select id from users where username = $1").bind(user).fetch_one(pool).await?;
+    let token = crate::auth::users::create_token(pool, &Actor::system("bench"), id, "bench")
+        .await
+        .map_err(|e| anyhow::anyhow!("API token: {e:?}"))?;
+    Ok((address, server, token))
 }
