@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::domain::text::{percent_decode, percent_encode as encode};
 use crate::error::Error;
 
 pub const CONTEXT: &str = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld";
@@ -79,19 +80,6 @@ select x.event, x.document_id, x.document, x.at,
             (select m.run_id from stock_movements m where m.lot_id = any($1) and m.run_id is not null)))
    and ($2::date is null or x.at >= $2::date) and ($3::date is null or x.at < $3::date + 1)
  order by x.at, x.document, x.direction, l.code";
-
-/// Percent-encodes what a URI path segment may not hold as is.
-fn encode(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
 
 /// The lot's class identifier.
 fn lot_class(r: &Row, base: &str) -> String {
@@ -282,22 +270,6 @@ pub fn gtin_and_lot(epc_class: &str) -> Result<(String, String), String> {
         },
         Err(m) => Err(format!("{epc_class}: {m}")),
     }
-}
-
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            out.push(u8::from_str_radix(text.get(i + 1..i + 3)?, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// A GLN from a GS1 Digital Link with the given key (414 location, 417 party).

@@ -76,13 +76,7 @@ pub fn digital_link(elements: &[Element], host: &str) -> String {
     let mut uri = format!("{}/01/{}", host.trim_end_matches('/'), get("01").unwrap_or_default());
     if let Some(lot) = get("10") {
         uri.push_str("/10/");
-        for b in lot.bytes() {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                uri.push(b as char);
-            } else {
-                let _ = write!(uri, "%{b:02X}");
-            }
-        }
+        uri.push_str(&crate::domain::text::percent_encode(lot));
     }
     let query: Vec<String> = ["11", "17"].iter().filter_map(|ai| get(ai).map(|v| format!("{ai}={v}"))).collect();
     if !query.is_empty() {

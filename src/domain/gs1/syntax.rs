@@ -341,23 +341,7 @@ fn digital_link(text: &str) -> Result<Vec<Element>, String> {
 }
 
 fn percent_decode(text: &str) -> Result<String, String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
-            match hex {
-                Some(b) => out.push(b),
-                None => return Err(format!("“{text}” has a malformed percent escape.")),
-            }
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| format!("“{text}” does not decode to text."))
+    crate::domain::text::percent_decode(text).ok_or_else(|| format!("“{text}” is not well percent-encoded."))
 }
 
 /// Checks every element against its specification, then the pairings (req, ex) between them.
