@@ -23,7 +23,10 @@ use crate::web::{self, Layout};
 /// What every handler can reach. Everything else lives in PostgreSQL: the server is stateless.
 #[derive(Clone)]
 pub struct AppState {
+    /// The primary: every write, and every read that must see the latest posting.
     pub pool: PgPool,
+    /// Reports and exports that tolerate lag (`DATABASE_READ_URL`); see [`AppState::reports`].
+    pub reads: crate::db::Reads,
     pub sessions: SessionPolicy,
     /// Where lotline is reached (`LOTLINE_PUBLIC_URL`), for identifiers it mints.
     pub public_url: String,
@@ -34,11 +37,20 @@ pub struct AppState {
 impl AppState {
     pub fn new(pool: PgPool) -> AppState {
         AppState {
+            reads: crate::db::Reads::primary(pool.clone()),
             pool,
             sessions: SessionPolicy::default(),
             public_url: "http://127.0.0.1:8080".into(),
             client_ip_header: None,
         }
+    }
+}
+
+impl AppState {
+    /// The pool for reports and exports that tolerate a replica's lag: the read replica while it
+    /// answers, else the primary.
+    pub fn reports(&self) -> &PgPool {
+        self.reads.pool()
     }
 }
 

@@ -488,7 +488,13 @@ async fn serve(db_cfg: &DbConfig, cfg: &ServeConfig) -> Result<()> {
             crate::demo::load(&database.pool).await?;
             println!("{}", crate::demo::credentials());
         }
+        let reads = match db_cfg.database_read_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            Some(url) => db::Reads::with_replica(database.pool.clone(), url, db_cfg.db_max_connections)?,
+            None => db::Reads::primary(database.pool.clone()),
+        };
+        tokio::spawn(reads.clone().watch());
         let app = crate::app::router(crate::app::AppState {
+            reads,
             pool: database.pool.clone(),
             sessions: cfg.sessions(),
             public_url: cfg.public_url(),

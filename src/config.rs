@@ -12,6 +12,11 @@ pub struct DbConfig {
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
 
+    /// A streaming replica of DATABASE_URL's database (a hot standby): reports and exports that
+    /// tolerate lag read from it while it answers; writes and recalls always use the primary.
+    #[arg(long, env = "DATABASE_READ_URL", global = true, hide_env_values = true)]
+    pub database_read_url: Option<String>,
+
     /// Folder for lotline's own files, among them the private PostgreSQL cluster.
     #[arg(long, env = "LOTLINE_DATA_DIR", default_value = "data", global = true)]
     pub data_dir: PathBuf,

@@ -115,6 +115,17 @@ impl Cluster {
         &self.root
     }
 
+    /// The folder of the server's Unix socket.
+    pub fn socket_dir(&self) -> &Path {
+        &self.socket_dir
+    }
+
+    /// A command running one of the cluster's PostgreSQL programs (`pg_basebackup`, `pg_ctl`…) as
+    /// the OS user the server runs as: for operating on the cluster, such as making a standby.
+    pub fn command(&self, program: &str) -> Command {
+        self.pg_command(program)
+    }
+
     /// Whether this process will stop the server when it is dropped.
     pub fn is_owner(&self) -> bool {
         self.owner_lock.is_some()
@@ -467,6 +478,10 @@ fn find_bindir(explicit: Option<&Path>, want_major: Option<&str>) -> Result<Path
         if !["initdb", "pg_ctl", "postgres"].iter().all(|p| dir.join(p).is_file()) {
             continue;
         }
+        // Links to a few binaries (a PATH folder holding initdb, pg_ctl and postgres only) stand
+        // for the installation's own folder, which has the rest (pg_basebackup, pg_dump).
+        let real = dir.join("postgres").canonicalize().ok().and_then(|p| Some(p.parent()?.to_path_buf()));
+        let dir = real.filter(|r| ["initdb", "pg_ctl"].iter().all(|p| r.join(p).is_file())).unwrap_or(dir);
         let Some(major) = server_major_version(&dir) else { continue };
         match want_major {
             Some(want) if want != major => seen_versions.push(format!("{major} in {}", dir.display())),

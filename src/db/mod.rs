@@ -2,6 +2,8 @@
 
 pub mod embedded;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -97,4 +99,88 @@ pub async fn create_database_if_missing(admin: &PgConnectOptions, name: &str) ->
     }
     conn.close().await?;
     Ok(())
+}
+
+/// Where reads that tolerate a little lag go: reports and exports. With `DATABASE_READ_URL` set
+/// they go to a streaming replica while it answers; otherwise, and whenever the replica does not
+/// answer, to the primary. Writes, sessions and anything that must see the latest posting (a
+/// recall's scope above all) always use the primary pool directly.
+#[derive(Clone)]
+pub struct Reads {
+    primary: PgPool,
+    replica: Option<Replica>,
+}
+
+#[derive(Clone)]
+struct Replica {
+    pool: PgPool,
+    /// Kept true by [`Reads::watch`] while the replica answers.
+    up: Arc<AtomicBool>,
+}
+
+impl Reads {
+    /// Every read on the primary.
+    pub fn primary(pool: PgPool) -> Reads {
+        Reads { primary: pool, replica: None }
+    }
+
+    /// Reports read from the replica at `url` while it answers. The pool connects lazily, so
+    /// lotline starts (and serves reports from the primary) while the replica is down.
+    pub fn with_replica(primary: PgPool, url: &str, max_connections: u32) -> Result<Reads> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            anyhow::bail!(
+                "DATABASE_READ_URL is not a valid PostgreSQL URL: it starts with postgres:// or postgresql://"
+            );
+        }
+        let options: PgConnectOptions = url.parse().context("DATABASE_READ_URL is not a valid PostgreSQL URL")?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(2))
+            .connect_lazy_with(options);
+        Ok(Reads { primary, replica: Some(Replica { pool, up: Arc::new(AtomicBool::new(false)) }) })
+    }
+
+    /// The pool reports read from now.
+    pub fn pool(&self) -> &PgPool {
+        match &self.replica {
+            Some(r) if r.up.load(Ordering::Relaxed) => &r.pool,
+            _ => &self.primary,
+        }
+    }
+
+    /// `None` without a replica; else whether reports read from it now.
+    pub fn replica_up(&self) -> Option<bool> {
+        self.replica.as_ref().map(|r| r.up.load(Ordering::Relaxed))
+    }
+
+    /// Checks the replica now and then (every second while it is down, every five while up) and
+    /// switches reports to it or back to the primary. Returns at once without a replica.
+    pub async fn watch(self) {
+        let Some(replica) = self.replica else { return };
+        loop {
+            let probe = sqlx::query_scalar::<_, bool>("select pg_is_in_recovery()").fetch_one(&replica.pool);
+            let answer = tokio::time::timeout(Duration::from_secs(2), probe).await;
+            let now_up = matches!(answer, Ok(Ok(_)));
+            let was_up = replica.up.swap(now_up, Ordering::Relaxed);
+            match (was_up, now_up, answer) {
+                (false, true, Ok(Ok(in_recovery))) => {
+                    if !in_recovery {
+                        tracing::warn!(
+                            "DATABASE_READ_URL accepts writes (it is no standby); reports read from it all the same"
+                        );
+                    }
+                    tracing::info!("reports read from the replica");
+                }
+                (true, false, answer) => {
+                    let reason = match answer {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => "no answer within 2 s".to_string(),
+                    };
+                    tracing::warn!(error = %reason, "the replica does not answer; reports read from the primary");
+                }
+                _ => {}
+            }
+            tokio::time::sleep(Duration::from_secs(if now_up { 5 } else { 1 })).await;
+        }
+    }
 }

@@ -1007,11 +1007,11 @@ async fn traced(state: &AppState, p: &TraceParams) -> Result<Trace> {
     let lot = match Uuid::parse_str(by_id) {
         Ok(id) => id,
         Err(_) if !p.material.trim().is_empty() && !p.lot.trim().is_empty() => {
-            crate::trace::find_lot(&state.pool, &p.material, &p.lot).await?
+            crate::trace::find_lot(state.reports(), &p.material, &p.lot).await?
         }
         Err(_) => return Err(Error::BadRequest("Name the lot: lot_id, or material and lot (codes).".into())),
     };
-    crate::trace::trace(&state.pool, lot, direction, mode).await
+    crate::trace::trace(state.reports(), lot, direction, mode).await
 }
 
 /// The trace of a lot: every lot it reached with depth, status and stock; forward, the
@@ -1051,7 +1051,7 @@ async fn epcis(State(state): State<AppState>, Query(p): Query<EpcisParams>) -> R
         )
         .await?;
         let ids: Vec<Uuid> = t.lots.iter().map(|l| l.id).collect();
-        crate::epcis::document(&state.pool, crate::epcis::Selection::Lots(&ids), &state.public_url).await?
+        crate::epcis::document(state.reports(), crate::epcis::Selection::Lots(&ids), &state.public_url).await?
     } else {
         let date = |v: &str, what: &str| {
             NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
@@ -1061,7 +1061,7 @@ async fn epcis(State(state): State<AppState>, Query(p): Query<EpcisParams>) -> R
         if to < from || (to - from).num_days() > 366 {
             return Err(Error::BadRequest("Ask for a range of at most a year, from before to.".into()));
         }
-        crate::epcis::document(&state.pool, crate::epcis::Selection::Dates(from, to), &state.public_url).await?
+        crate::epcis::document(state.reports(), crate::epcis::Selection::Dates(from, to), &state.public_url).await?
     };
     let mut response = Json(doc).into_response();
     response

@@ -71,7 +71,7 @@ async fn index(State(state): State<AppState>, layout: Layout, Query(q): Query<Ex
           group by l.id, m.id order by l.expires_on, m.code, l.code",
     )
     .bind(days)
-    .fetch_all(&state.pool)
+    .fetch_all(state.reports())
     .await?;
     let (expired, expiring): (Vec<Row>, Vec<Row>) = rows.into_iter().partition(|r| r.days_left < 0);
     // Lots expiring per week, drawn as bars (SVG, no script).

@@ -22,8 +22,12 @@ async fn health(State(state): State<AppState>) -> Response {
         .flatten();
     match db {
         Ok(_) => {
-            (StatusCode::OK, axum::Json(json!({ "status": "ok", "database": "ok", "schema_version": migrations })))
-                .into_response()
+            let mut body = json!({ "status": "ok", "database": "ok", "schema_version": migrations });
+            // With a read replica: whether reports read from it now (else from the primary).
+            if let Some(up) = state.reads.replica_up() {
+                body["read_replica"] = json!(if up { "ok" } else { "unavailable" });
+            }
+            (StatusCode::OK, axum::Json(body)).into_response()
         }
         Err(err) => {
             tracing::warn!(error = %err, "health check: database unavailable");

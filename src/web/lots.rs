@@ -83,6 +83,8 @@ async fn index(State(state): State<AppState>, layout: Layout, Query(query): Quer
         paging.per_page = super::export::MAX_ROWS;
         paging.page = 1;
     }
+    // An export reads from the replica when there is one; the page shows the latest lots.
+    let db = if export.is_some() { state.reports() } else { &state.pool };
     let pattern = paging.pattern();
     let sql = format!(
         "{} where $1::text is null or l.code ilike $1 or l.supplier_lot ilike $1 or m.code ilike $1
@@ -93,14 +95,14 @@ async fn index(State(state): State<AppState>, layout: Layout, Query(query): Quer
         .bind(pattern.as_deref())
         .bind(paging.per_page)
         .bind(paging.offset())
-        .fetch_all(&state.pool)
+        .fetch_all(db)
         .await?;
     paging.total = sqlx::query_scalar(
         "select count(*) from lots l join materials m on m.id = l.material_id
           where $1::text is null or l.code ilike $1 or l.supplier_lot ilike $1 or m.code ilike $1",
     )
     .bind(pattern.as_deref())
-    .fetch_one(&state.pool)
+    .fetch_one(db)
     .await?;
     if let Some(format) = export {
         let mut sheet = super::export::Sheet::new(
@@ -733,12 +735,13 @@ async fn split(
 /// The lot's ledger as CSV: every movement, in time order.
 async fn ledger_csv(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
     let id = super::parse_id(&id)?;
+    let db = state.reports();
     let code: String = sqlx::query_scalar("select code from lots where id = $1")
         .bind(id)
-        .fetch_optional(&state.pool)
+        .fetch_optional(db)
         .await?
         .ok_or(Error::NotFound)?;
-    let rows: Vec<LedgerRow> = sqlx::query_as(LEDGER).bind(id).fetch_all(&state.pool).await?;
+    let rows: Vec<LedgerRow> = sqlx::query_as(LEDGER).bind(id).fetch_all(db).await?;
     let mut sheet = super::export::Sheet::new(
         format!("ledger-{code}"),
         &["movement", "occurred_at", "kind", "quantity", "location", "document", "by", "reason", "reversed"],

@@ -404,20 +404,22 @@ async fn notices_csv(State(state): State<AppState>, Path(id): Path<String>) -> R
 
 /// The FSMA 204 spreadsheet as `csv` or `xlsx`.
 async fn fsma_response(
-    state: &AppState,
+    db: &sqlx::PgPool,
     format: &str,
     selection: crate::fsma::Selection<'_>,
     name: &str,
 ) -> Result<Response> {
     let format = super::export::Format::parse(format, true)?.ok_or(Error::NotFound)?;
-    crate::fsma::sheet(&state.pool, selection, name.to_string()).await?.respond(format)
+    crate::fsma::sheet(db, selection, name.to_string()).await?.respond(format)
 }
 
 async fn recall_fsma(State(state): State<AppState>, Path((id, format)): Path<(String, String)>) -> Result<Response> {
     let id = super::parse_id(&id)?;
     let c = case(&state, id).await?;
     let lots: Vec<Uuid> = c.current().scope.lots.iter().map(|l| l.id).collect();
-    fsma_response(&state, &format, crate::fsma::Selection::Lots(&lots), &format!("fsma204-{}", c.recall.number)).await
+    // The recall's own lots: from the primary, which has every posting the scope saw.
+    fsma_response(&state.pool, &format, crate::fsma::Selection::Lots(&lots), &format!("fsma204-{}", c.recall.number))
+        .await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -442,7 +444,8 @@ async fn dated_fsma(State(state): State<AppState>, Query(q): Query<Dates>) -> Re
     if (to - from).num_days() > 3660 {
         return Err(Error::BadRequest("Ask for at most ten years at a time.".into()));
     }
-    fsma_response(&state, format, crate::fsma::Selection::Dates(from, to), &format!("fsma204-{from}-{to}")).await
+    fsma_response(state.reports(), format, crate::fsma::Selection::Dates(from, to), &format!("fsma204-{from}-{to}"))
+        .await
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -44,7 +44,7 @@ async fn resolve(state: &AppState, q: &TraceQuery) -> Result<(Uuid, Direction, M
     let lot = match Uuid::parse_str(by_id) {
         Ok(id) => id,
         Err(_) if !q.material.trim().is_empty() && !q.lot.trim().is_empty() => {
-            trace::find_lot(&state.pool, &q.material, &q.lot).await?
+            trace::find_lot(state.reports(), &q.material, &q.lot).await?
         }
         Err(_) => return Err(Error::BadRequest("Name the lot: lot_id, or material and lot (codes).".into())),
     };
@@ -242,10 +242,11 @@ pub const PAGE_ROWS: usize = 1_000;
 
 async fn page(State(state): State<AppState>, layout: Layout, Query(q): Query<TraceQuery>) -> Result<Response> {
     let (lot, direction, mode) = resolve(&state, &q).await?;
-    let t = trace::trace(&state.pool, lot, direction, mode).await?;
+    let t = trace::trace(state.reports(), lot, direction, mode).await?;
     if q.format == "epcis" {
         let ids: Vec<Uuid> = t.lots.iter().map(|l| l.id).collect();
-        let doc = crate::epcis::document(&state.pool, crate::epcis::Selection::Lots(&ids), &state.public_url).await?;
+        let doc =
+            crate::epcis::document(state.reports(), crate::epcis::Selection::Lots(&ids), &state.public_url).await?;
         let name = format!("epcis-{}-{}-{}.jsonld", t.start.material, t.start.code, direction.key());
         return Ok(epcis_response(&doc, &name));
     }

@@ -23,6 +23,7 @@ mod parties;
 mod production;
 mod recalls;
 mod receipts;
+mod replica;
 mod rules;
 mod scanning;
 mod shipping;
