@@ -18,6 +18,14 @@ document.addEventListener("submit", (event) => {
     setTimeout(() => form.querySelectorAll("button[type=submit]").forEach((b) => { b.disabled = true; }), 0);
   }
 });
+// Back to a page kept whole by the browser (the back button after posting): its buttons work
+// again. Posting the same form again is safe: it carries the same idempotency key, and the
+// server answers with what the first post recorded.
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted) {
+    document.querySelectorAll("form button[type=submit][disabled]").forEach((b) => { b.disabled = false; });
+  }
+});
 // The lot-number rule form previews the next codes as the pattern is typed (the "Show preview"
 // button does the same without a script).
 const ruleForm = document.getElementById("rule-form");

@@ -213,6 +213,8 @@ impl TryFrom<&ReceiptForm> for ReceiptInput {
 pub struct Received {
     pub receipt_id: Uuid,
     pub lots: Vec<(Uuid, String)>,
+    /// The same form (idempotency key) was posted before: this is that receipt, nothing new.
+    pub again: bool,
 }
 
 /// Everything a receipt needs to know before it draws numbers, read in one query: the site, the
@@ -422,7 +424,7 @@ async fn earlier_receipt(pool: &PgPool, id: Uuid) -> Result<Received, Error> {
     .bind(id)
     .fetch_all(pool)
     .await?;
-    Ok(Received { receipt_id: id, lots })
+    Ok(Received { receipt_id: id, lots, again: true })
 }
 
 /// Every line at once: the lots, their first dispositions, their receipt movements (which move
@@ -528,5 +530,5 @@ async fn write(
         .await
         .map_err(Error::from)?;
     tx.commit().await.map_err(Error::from)?;
-    Ok(Received { receipt_id, lots })
+    Ok(Received { receipt_id, lots, again: false })
 }

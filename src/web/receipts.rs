@@ -169,6 +169,12 @@ async fn create(
         Err(errors) => Err(SaveError::Invalid(errors)),
     };
     match result {
+        // The form was sent before (a double click, or the back button and send again).
+        Ok(received) if received.again => Ok(redirect_with_flash(
+            &format!("/receipts/{}", received.receipt_id),
+            FlashKind::Success,
+            "This form was sent before: here is the receipt it recorded then. Nothing new was received.",
+        )),
         Ok(received) => {
             let codes: Vec<&str> = received.lots.iter().map(|(_, c)| c.as_str()).collect();
             let message = format!("Received: lot {}.", codes.join(", "));

@@ -284,3 +284,65 @@ async fn receive_release_produce_ship_trace_scan_and_recall_in_the_browser() {
     assert!(text.contains("FreshMart Stores"), "the PDF lists the customer");
     b.client.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_double_click_the_back_button_and_two_users_on_one_record_make_no_duplicates_and_lose_no_update() {
+    let app = demo_app().await;
+    app.create_user("bea", &["admin"]).await;
+    let b = browser(&app).await;
+    b.log_in("tester", PASSWORD).await;
+    let receipts = app.count("receipts").await;
+
+    // A receipt form clicked twice in a row: one receipt.
+    let supplier = id(&app, "select id::text from parties where code = $1", "SWEETCANE").await;
+    let site = id(&app, "select id::text from sites where code = $1", "RVS").await;
+    let dock = id(&app, "select l.id::text from locations l where l.code = $1", "RAW-A").await;
+    let sugar = id(&app, "select id::text from materials where code = $1", "SUGAR").await;
+    b.go("/receipts/new").await;
+    b.choose("#f-supplier_id", &supplier).await;
+    b.choose("#f-site_id", &site).await;
+    b.choose("#material-0", &sugar).await;
+    b.fill("#quantity-0", "50").await;
+    b.choose("#location-0", &dock).await;
+    b.client.execute("window.lotlineOldPage = true", vec![]).await.unwrap();
+    let button = b.client.find(Locator::Css("#receipt-form button[type=submit]")).await.unwrap();
+    button.click().await.unwrap();
+    // The second click lands on a disabled button, or on the page that follows.
+    let _ = button.click().await;
+    assert!(b.text(".flash").await.starts_with("Received: lot"));
+    let receipt = b.client.current_url().await.unwrap();
+    assert!(receipt.path().starts_with("/receipts/"), "{receipt}");
+    assert_eq!(app.count("receipts").await, receipts + 1, "one receipt for two clicks");
+
+    // Back to the form: the browser shows it as it was, and sending it again leads to the
+    // receipt it recorded the first time, saying so. Nothing new is received.
+    b.client.back().await.unwrap();
+    assert_eq!(b.client.current_url().await.unwrap().path(), "/receipts/new");
+    b.submit("#receipt-form").await;
+    assert_eq!(b.client.current_url().await.unwrap(), receipt, "the same receipt");
+    assert!(b.text(".flash").await.starts_with("This form was sent before"));
+    assert_eq!(app.count("receipts").await, receipts + 1, "no second receipt");
+
+    // Two administrators edit one material at once: the first save wins, the second is refused
+    // with a message and the current values, and nothing of it is written.
+    let other = browser(&app).await;
+    other.log_in("bea", PASSWORD).await;
+    let salt = id(&app, "select id::text from materials where code = $1", "SALT").await;
+    let edit = format!("/materials/{salt}/edit");
+    b.go(&edit).await;
+    other.go(&edit).await;
+    b.fill("#f-name", "Salt, fine (tester)").await;
+    other.fill("#f-name", "Salt, coarse (bea)").await;
+    b.submit("form.record-form").await;
+    assert_eq!(b.client.current_url().await.unwrap().path(), format!("/materials/{salt}"));
+    other.submit("form.record-form").await;
+    assert!(other.text(".flash").await.starts_with("Someone else changed this record"));
+    let shown = other.client.find(Locator::Css("#f-name")).await.unwrap().prop("value").await.unwrap();
+    assert_eq!(shown.as_deref(), Some("Salt, fine (tester)"), "the form now shows the current values");
+    other.screenshot("edit-conflict").await;
+    let name: String =
+        sqlx::query_scalar("select name from materials where code = 'SALT'").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(name, "Salt, fine (tester)");
+    other.client.clone().close().await.unwrap();
+    b.client.clone().close().await.unwrap();
+}
