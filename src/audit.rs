@@ -196,7 +196,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// One entry as pages show it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct Shown {
     pub id: i64,
     pub occurred_at: DateTime<Utc>,
@@ -272,9 +272,11 @@ pub async fn search(pool: &PgPool, f: &Filter, limit: i64, offset: i64) -> Resul
     Ok((rows, total))
 }
 
-/// The history of one record, newest first.
+/// The history of one record, newest first (its latest 200 entries).
 pub async fn history(pool: &PgPool, entity_type: &str, entity_id: impl ToString) -> Result<Vec<Shown>, sqlx::Error> {
-    let f =
-        Filter { entity_type: Some(entity_type.into()), entity_id: Some(entity_id.to_string()), ..Default::default() };
-    Ok(search(pool, &f, 200, 0).await?.0)
+    sqlx::query_as(HISTORY).bind(entity_type).bind(entity_id.to_string()).fetch_all(pool).await
 }
+
+/// The latest 200 entries of one record (`$1` its type, `$2` its id as text).
+pub const HISTORY: &str = "select id, occurred_at, actor_name, action, entity_type, entity_id, reason, before, after
+   from audit_log where entity_type = $1 and entity_id = $2 order by id desc limit 200";

@@ -318,7 +318,11 @@ fn reset_peak_memory() {
 /// A line of the process's memory status (VmHWM: peak resident set; VmRSS: now), in MiB; 0
 /// where /proc is not there.
 fn memory_mib(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+    memory_mib_of("self", field)
+}
+
+fn memory_mib_of(process: &str, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{process}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
@@ -342,39 +346,134 @@ pub struct LoadRow {
 
 pub struct LoadReport {
     pub rows: Vec<LoadRow>,
+    /// The server process's resident memory before the load, and its peak under it.
     pub rss_before_mib: f64,
     pub peak_mib: f64,
+    /// The scratch database, when kept.
+    pub database: String,
+}
+
+/// What `bench load` measures.
+pub const LOAD_REQUESTS: [&str; 4] = ["lot page", "dashboard", "trace API, typical lot, forward", "receipt post"];
+
+/// Options of `bench load`.
+pub struct LoadOptions {
+    pub lots: usize,
+    pub seconds: f64,
+    pub keep: bool,
+    /// A plant kept by an earlier `--keep` run, measured again instead of a new one.
+    pub plant: Option<String>,
+    /// Only the requests whose name contains this.
+    pub only: Option<String>,
+    /// The configured `DATABASE_URL`, from which the server process's URL is made.
+    pub database_url: Option<String>,
+}
+
+/// `lotline serve` as a process of its own on the plant's database, as it is deployed: the load
+/// goes to it over loopback, and its memory is what the report gives.
+struct ServerProcess {
+    child: tokio::process::Child,
+    address: std::net::SocketAddr,
+}
+
+impl ServerProcess {
+    async fn start(url: &str) -> Result<ServerProcess> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            .arg("serve")
+            .env("DATABASE_URL", url)
+            .env_remove("DATABASE_READ_URL")
+            .env("LOTLINE_LISTEN", address.to_string())
+            .env("LOTLINE_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("Failed to start the server process")?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if http_get(address, "/healthz", "").await.is_ok() {
+                return Ok(ServerProcess { child, address });
+            }
+            if let Some(status) = child.try_wait()? {
+                anyhow::bail!("the server process exited with {status}");
+            }
+            anyhow::ensure!(Instant::now() < deadline, "the server process did not answer /healthz within 60 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn pid(&self) -> String {
+        self.child.id().map(|p| p.to_string()).unwrap_or_default()
+    }
+
+    async fn stop(mut self) -> Result<()> {
+        self.child.kill().await?;
+        Ok(())
+    }
+}
+
+/// A URL another process reaches database `name` at: the configured `DATABASE_URL` with its
+/// database swapped, or the private cluster's socket.
+fn url_for(configured: Option<&str>, options: &sqlx::postgres::PgConnectOptions, name: &str) -> String {
+    match configured {
+        Some(url) => {
+            let (head, query) = url.split_once('?').map(|(h, q)| (h, format!("?{q}"))).unwrap_or((url, String::new()));
+            let authority = head.find("://").map(|i| i + 3).unwrap_or(0);
+            let path = head[authority..].find('/').map(|i| authority + i).unwrap_or(head.len());
+            format!("{}/{name}{query}", &head[..path])
+        }
+        None => format!(
+            "postgres:///{name}?host={}&port={}&user={}",
+            crate::domain::text::percent_encode(
+                &options.get_socket().map(|s| s.display().to_string()).unwrap_or_default()
+            ),
+            options.get_port(),
+            crate::domain::text::percent_encode(options.get_username()),
+        ),
+    }
 }
 
 /// Requests per second and latency at 1, 16 and 64 keep-alive connections, for the lot page,
 /// the dashboard, the trace API of a typical lot and a receipt post, on a generated plant of
-/// `lots` lots served in this process over loopback.
-pub async fn load(database: &Database, lots: usize, seconds: f64, keep: bool) -> Result<LoadReport> {
-    let scratch = Scratch::open(database, "load", lots, 32).await?;
+/// `lots` lots served by a `lotline serve` process of its own, over loopback.
+pub async fn load(database: &Database, o: &LoadOptions) -> Result<LoadReport> {
+    let scratch = match &o.plant {
+        Some(name) => Scratch::existing(database, name).await?,
+        None => Scratch::open(database, "load", o.lots, 4).await?,
+    };
     let pool = scratch.pool.clone();
     let outcome = async {
-        scratch.fill(lots, false).await?;
-        eprintln!("  imported {lots} lots; loading…");
+        if o.plant.is_none() {
+            scratch.fill(o.lots, false).await?;
+            eprintln!("  imported {} lots; loading…", o.lots);
+        }
         let sample: Vec<Uuid> =
             sqlx::query_scalar("select id from lots where notes = 'imported' order by md5(id::text) limit 1000")
                 .fetch_all(&pool)
                 .await?;
         anyhow::ensure!(!sample.is_empty(), "the plant has no lots");
         // The demo QA account may read and receive.
-        let (address, server, token) = serve(&pool, "qa").await?;
-        reset_peak_memory();
-        let rss_before_mib = memory_mib("VmRSS:");
+        let token = token_for(&pool, "qa").await?;
+        let server =
+            ServerProcess::start(&url_for(o.database_url.as_deref(), &database.options, &scratch.name)).await?;
+        let pid = server.pid();
+        let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+        let rss_before_mib = memory_mib_of(&pid, "VmRSS:");
         let mut rows = Vec::new();
-        for what in ["lot page", "dashboard", "trace API, typical lot, forward", "receipt post"] {
+        for what in LOAD_REQUESTS.into_iter().filter(|w| o.only.as_deref().is_none_or(|only| w.contains(only))) {
             for connections in [1usize, 16, 64] {
-                rows.push(load_one(address, &token, what, connections, seconds, &sample).await?);
+                rows.push(load_one(server.address, &token, what, connections, o.seconds, &sample).await?);
                 eprintln!("  {what} at {connections} connections done");
             }
         }
-        server.abort();
-        Ok(LoadReport { rows, rss_before_mib, peak_mib: memory_mib("VmHWM:") })
+        let peak_mib = memory_mib_of(&pid, "VmHWM:");
+        server.stop().await?;
+        Ok(LoadReport { rows, rss_before_mib, peak_mib, database: scratch.name.clone() })
     }
     .await;
+    let keep = o.keep || o.plant.is_some();
     scratch.close(keep).await?;
     outcome
 }
@@ -494,6 +593,20 @@ impl Scratch {
         Ok(Scratch { pool, admin, name, dir })
     }
 
+    /// A plant an earlier run kept.
+    async fn existing(database: &Database, name: &str) -> Result<Scratch> {
+        let pool = db::pool(database.options.clone().database(name), 4)
+            .await
+            .with_context(|| format!("no kept plant named {name}"))?;
+        let admin = database.options.clone().database("postgres");
+        Ok(Scratch {
+            pool,
+            admin,
+            name: name.to_string(),
+            dir: std::env::temp_dir().join(format!("lotline-bench-{name}")),
+        })
+    }
+
     /// Migrates, loads the demo plant (its site and users), generates `lots` lots and imports
     /// them (the import's time and peak memory measured), then analyses the tables.
     async fn fill(&self, lots: usize, tank: bool) -> Result<Filled> {
@@ -542,9 +655,13 @@ async fn serve(
     let address = listener.local_addr()?;
     let app = crate::app::router(crate::app::AppState::new(pool.clone()));
     let server = tokio::spawn(crate::app::serve(listener, app, std::future::pending()));
+    Ok((address, server, token_for(pool, user).await?))
+}
+
+/// A new API token of the account `user`.
+async fn token_for(pool: &sqlx::PgPool, user: &str) -> Result<String> {
     let id: Uuid = sqlx::query_scalar("select id from users where username = $1").bind(user).fetch_one(pool).await?;
-    let token = crate::auth::users::create_token(pool, &Actor::system("bench"), id, "bench")
+    crate::auth::users::create_token(pool, &Actor::system("bench"), id, "bench")
         .await
-        .map_err(|e| anyhow::anyhow!("API token: {e:?}"))?;
-    Ok((address, server, token))
+        .map_err(|e| anyhow::anyhow!("API token: {e:?}"))
 }

@@ -128,15 +128,23 @@ enum BenchCommand {
         tank: bool,
     },
     /// Requests per second and latency of the lot page, the dashboard, the trace API and a
-    /// receipt post at 1, 16 and 64 connections, on a generated plant served in this process.
+    /// receipt post at 1, 16 and 64 connections, on a generated plant served by a `lotline
+    /// serve` process of its own.
     Load {
         #[arg(long, default_value_t = 100_000)]
         lots: usize,
         /// How long each measurement runs.
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
+        /// Keep the plant's database (its name is printed) for `--plant`.
         #[arg(long)]
         keep: bool,
+        /// Measure a plant an earlier `--keep` run left, instead of generating one.
+        #[arg(long)]
+        plant: Option<String>,
+        /// Only the requests whose name contains this (lot page, dashboard, trace, receipt).
+        #[arg(long)]
+        only: Option<String>,
     },
 }
 
@@ -369,10 +377,18 @@ async fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Bench(BenchCommand::Load { lots, seconds, keep }) => {
+        Command::Bench(BenchCommand::Load { lots, seconds, keep, plant, only }) => {
             let database = Database::open(&cli.db).await?;
             println!("bench load: a plant of {lots} lots, {seconds} s per measurement, keep-alive connections over loopback");
-            let result = crate::bench::load(&database, lots, seconds, keep).await;
+            let options = crate::bench::LoadOptions {
+                lots,
+                seconds,
+                keep,
+                plant,
+                only,
+                database_url: cli.db.database_url.clone(),
+            };
+            let result = crate::bench::load(&database, &options).await;
             database.close().await?;
             let r = result?;
             for row in &r.rows {
@@ -382,9 +398,12 @@ async fn run(cli: Cli) -> Result<()> {
                 );
             }
             println!(
-                "memory of the bench process (server and client): {:.0} MiB before the load, {:.0} MiB at its peak",
+                "memory of the server process: {:.0} MiB before the load, {:.0} MiB at its peak",
                 r.rss_before_mib, r.peak_mib
             );
+            if keep {
+                println!("the plant is kept: --plant {}", r.database);
+            }
             Ok(())
         }
         Command::Audit(AuditCommand::Verify) => with_database(&cli.db, |pool| Box::pin(audit_verify(pool))).await,

@@ -153,47 +153,51 @@ impl UserRow {
     }
 }
 
-/// The user of a session cookie, if the session is live; touches its idle clock at most once a minute.
+/// The user of a session cookie, if the session is live; touches its idle clock at most once a
+/// minute. One statement (every request runs it): the update rides along in the same round trip.
 pub async fn session_user(pool: &PgPool, token: &str, policy: &SessionPolicy) -> Result<Option<CurrentUser>, Error> {
     #[derive(sqlx::FromRow)]
     struct Found {
         #[sqlx(flatten)]
         user: UserRow,
         csrf_token: String,
-        stale: bool,
     }
     let hash = secret_hash(token);
     let sql = format!(
-        "{USER_SELECT}, s.csrf_token, s.last_seen_at < now() - interval '1 minute' as stale
-           from sessions s join users u on u.id = s.user_id
-          where s.token_hash = $1 and u.active and s.expires_at > now() and s.last_seen_at > now() - $2 * interval '1 second'"
+        "with found as (
+           {USER_SELECT}, s.csrf_token
+             from sessions s join users u on u.id = s.user_id
+            where s.token_hash = $1 and u.active and s.expires_at > now() and s.last_seen_at > now() - $2 * interval '1 second'
+         ), touched as (
+           update sessions set last_seen_at = now()
+            where token_hash = $1 and last_seen_at < now() - interval '1 minute' and exists (select 1 from found)
+         )
+         select * from found"
     );
     let found: Option<Found> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(&hash)
         .bind(policy.idle.as_secs() as f64)
         .fetch_optional(pool)
         .await?;
-    let Some(found) = found else { return Ok(None) };
-    if found.stale {
-        sqlx::query("update sessions set last_seen_at = now() where token_hash = $1").bind(&hash).execute(pool).await?;
-    }
-    Ok(Some(found.user.into_current(found.csrf_token)))
+    Ok(found.map(|f| f.user.into_current(f.csrf_token)))
 }
 
-/// The user of an API token, if it is live.
+/// The user of an API token, if it is live; notes its use at most once a minute, in the same
+/// statement.
 pub async fn token_user(pool: &PgPool, token: &str) -> Result<Option<CurrentUser>, Error> {
     let hash = secret_hash(token);
     let sql = format!(
-        "{USER_SELECT} from api_tokens t join users u on u.id = t.user_id
-          where t.token_hash = $1 and u.active and t.revoked_at is null and (t.expires_at is null or t.expires_at > now())"
+        "with found as (
+           {USER_SELECT} from api_tokens t join users u on u.id = t.user_id
+            where t.token_hash = $1 and u.active and t.revoked_at is null and (t.expires_at is null or t.expires_at > now())
+         ), touched as (
+           update api_tokens set last_used_at = now()
+            where token_hash = $1 and (last_used_at is null or last_used_at < now() - interval '1 minute')
+              and exists (select 1 from found)
+         )
+         select * from found"
     );
     let user: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&hash).fetch_optional(pool).await?;
-    if user.is_some() {
-        sqlx::query("update api_tokens set last_used_at = now() where token_hash = $1 and (last_used_at is null or last_used_at < now() - interval '1 minute')")
-            .bind(&hash)
-            .execute(pool)
-            .await?;
-    }
     Ok(user.map(|u| u.into_current(String::new())))
 }
 

@@ -8,6 +8,8 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
+use serde::Deserialize;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::forms::{FieldErrors, SaveError};
@@ -44,7 +46,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A lot as lists show it, with its status derived from disposition, holds, recalls and stock.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct LotRow {
     pub id: Uuid,
     pub code: String,
@@ -247,7 +249,7 @@ async fn search(State(state): State<AppState>, layout: Layout, Query(query): Que
     render(&page(lots, None, read_as))
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct LotDetail {
     pub site_code: String,
     pub site_name: String,
@@ -264,7 +266,7 @@ pub struct LotDetail {
     pub disposition: String,
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct StockRow {
     pub location_id: Uuid,
     pub location_code: String,
@@ -272,7 +274,7 @@ pub struct StockRow {
     pub quantity: Decimal,
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct DispositionRow {
     pub from_status: Option<String>,
     pub to_status: String,
@@ -282,7 +284,7 @@ pub struct DispositionRow {
     pub meaning: Option<String>,
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct HoldRow {
     pub id: Uuid,
     pub source: String,
@@ -294,7 +296,7 @@ pub struct HoldRow {
     pub close_reason: Option<String>,
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct RecordRow {
     pub kind: String,
     pub name: String,
@@ -306,7 +308,7 @@ pub struct RecordRow {
     pub recorded_by: Option<String>,
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct LedgerRow {
     pub id: i64,
     pub kind: String,
@@ -320,8 +322,10 @@ pub struct LedgerRow {
     pub reversed: bool,
 }
 
-/// A lot's movements, for its page and its CSV.
-const LEDGER: &str = "select mv.id, mv.kind, mv.quantity, c.code as location_code, mv.occurred_at,
+/// A lot's movements, for its page and its CSV (`$1` the lot), the quantity as `quantity`.
+fn ledger_sql(quantity: &str) -> String {
+    format!(
+        "select mv.id, mv.kind, {quantity} as quantity, c.code as location_code, mv.occurred_at,
                 coalesce(r.number, pr.number, sh.number, rt.number) as document,
                 case when r.id is not null then '/receipts/' || r.id when pr.id is not null then '/runs/' || pr.id
                      when sh.id is not null then '/shipments/' || sh.id end as document_link,
@@ -331,10 +335,12 @@ const LEDGER: &str = "select mv.id, mv.kind, mv.quantity, c.code as location_cod
            left join receipts r on r.id = mv.receipt_id left join production_runs pr on pr.id = mv.run_id
            left join shipments sh on sh.id = mv.shipment_id left join returns rt on rt.id = mv.return_id
            left join users u on u.id = mv.actor_id
-          where mv.lot_id = $1 order by mv.occurred_at, mv.id";
+          where mv.lot_id = $1 order by mv.occurred_at, mv.id"
+    )
+}
 
 /// A lot one step away: what went into this lot, or what this lot went into.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct StepRow {
     pub lot_id: Uuid,
     pub lot_code: String,
@@ -347,7 +353,7 @@ pub struct StepRow {
 }
 
 /// A shipment of the lot: who received it.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct ShippedRow {
     pub shipment_id: Uuid,
     pub number: String,
@@ -357,7 +363,7 @@ pub struct ShippedRow {
 }
 
 /// Where a lot's quantity went: every movement kind summed, and whether the ledger and on-hand agree.
-#[derive(Debug, Default, sqlx::FromRow)]
+#[derive(Debug, Default, sqlx::FromRow, serde::Deserialize)]
 pub struct Balance {
     pub received: Decimal,
     pub produced: Decimal,
@@ -411,36 +417,29 @@ async fn show(State(state): State<AppState>, layout: Layout, Path(id): Path<Stri
     .await
 }
 
-async fn lot_page(
-    state: &AppState,
-    status: StatusCode,
-    layout: Layout,
-    id: Uuid,
-    errors: FieldErrors,
-    record_form: RecordForm,
-) -> Result<Response> {
-    let pool = &state.pool;
-    let sql = format!("{} where l.id = $1", lot_select());
-    let lot: LotRow =
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?.ok_or(Error::NotFound)?;
-    let detail: LotDetail = sqlx::query_as(
-        "select s.code as site_code, s.name as site_name, p.name as supplier_name, l.supplier_lot, l.tlc, l.tlc_source,
-                l.country_of_origin, l.material_id, l.receipt_id, r.number as receipt_number, l.run_id, pr.number as run_number, l.disposition
-           from lots l join sites s on s.id = l.site_id left join parties p on p.id = l.supplier_id
-           left join receipts r on r.id = l.receipt_id left join production_runs pr on pr.id = l.run_id
-          where l.id = $1",
-    )
-    .bind(id)
-    .fetch_one(pool)
-    .await?;
-    let stock = sqlx::query_as(
-        "select c.id as location_id, c.code as location_code, c.name as location_name, o.quantity
-           from on_hand o join locations c on c.id = o.location_id where o.lot_id = $1 and o.quantity > 0 order by c.code",
-    )
-    .bind(id)
-    .fetch_all(pool)
-    .await?;
-    let step = |direction: &'static str| {
+/// Everything the lot page shows, read in one statement: a page view is one round trip to
+/// PostgreSQL (besides the session's), which is what lets a busy plant's tablets share a server.
+/// Each part comes as JSON, quantities as text so they stay exact decimals.
+#[derive(sqlx::FromRow)]
+struct PageData {
+    lot: Option<Json<serde_json::Value>>,
+    stock: Json<Vec<StockRow>>,
+    back: Json<Vec<StepRow>>,
+    forward: Json<Vec<StepRow>>,
+    shipped: Json<Vec<ShippedRow>>,
+    dispositions: Json<Vec<DispositionRow>>,
+    holds: Json<Vec<HoldRow>>,
+    records: Json<Vec<RecordRow>>,
+    ledger: Json<Vec<LedgerRow>>,
+    balance: Json<Balance>,
+    history: Json<Vec<crate::audit::Shown>>,
+    site_locations: Json<Vec<(Uuid, String)>>,
+}
+
+/// The lot page's statement (`$1` the lot); see [`PageData`].
+static LOT_PAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    // One step back or forward: the lots linked by runs, with the linking quantity.
+    let step = |direction: &str| {
         let (this, other, movement) = if direction == "back" {
             ("to_lot_id", "from_lot_id", "input_movement_id")
         } else {
@@ -448,7 +447,7 @@ async fn lot_page(
         };
         format!(
             "select o.id as lot_id, o.code as lot_code, m.code as material_code, g.run_id, r.number as run_number,
-                    min(g.occurred_at) as occurred_at, abs(sum(distinct mv.quantity)) as quantity, m.uom
+                    min(g.occurred_at) as occurred_at, abs(sum(distinct mv.quantity))::text as quantity, m.uom
                from genealogy_links g join lots o on o.id = g.{other} join materials m on m.id = o.material_id
                left join production_runs r on r.id = g.run_id
                join stock_movements mv on mv.id = g.{movement}
@@ -457,62 +456,88 @@ async fn lot_page(
               order by min(g.occurred_at), o.code"
         )
     };
-    let back = sqlx::query_as(sqlx::AssertSqlSafe(step("back"))).bind(id).fetch_all(pool).await?;
-    let forward = sqlx::query_as(sqlx::AssertSqlSafe(step("forward"))).bind(id).fetch_all(pool).await?;
-    let shipped = sqlx::query_as(
-        "select h.id as shipment_id, h.number, p.name as customer, h.shipped_at, sl.quantity
-           from shipment_lines sl join shipments h on h.id = sl.shipment_id join parties p on p.id = h.customer_id
-          where sl.lot_id = $1 order by h.shipped_at, h.number",
+    let list = |sql: &str| format!("coalesce((select json_agg(x) from ({sql}) x), '[]')");
+    format!(
+        "select
+          (select row_to_json(x) from (
+             select l.id, l.code, m.code as material_code, m.name as material_name, l.origin, l.made_on, l.expires_on,
+                    {status} as status, coalesce((select sum(quantity) from on_hand o where o.lot_id = l.id), 0)::text as on_hand,
+                    m.uom, s.code as site_code, s.name as site_name, p.name as supplier_name, l.supplier_lot, l.tlc,
+                    l.tlc_source, l.country_of_origin, l.material_id, l.receipt_id, r.number as receipt_number, l.run_id,
+                    pr.number as run_number, l.disposition
+               from lots l join materials m on m.id = l.material_id join sites s on s.id = l.site_id
+               left join parties p on p.id = l.supplier_id left join receipts r on r.id = l.receipt_id
+               left join production_runs pr on pr.id = l.run_id
+              where l.id = $1) x) as lot,
+          {stock} as stock, {back} as back, {forward} as forward, {shipped} as shipped,
+          {dispositions} as dispositions, {holds} as holds, {records} as records, {ledger} as ledger,
+          (select row_to_json(x) from (
+             select coalesce(sum(quantity) filter (where kind = 'receipt'), 0)::text as received,
+                    coalesce(sum(quantity) filter (where kind = 'produce' or (kind = 'split' and quantity > 0)), 0)::text as produced,
+                    coalesce(sum(quantity) filter (where kind = 'return'), 0)::text as returned,
+                    coalesce(-sum(quantity) filter (where kind = 'consume' or (kind = 'split' and quantity < 0)), 0)::text as consumed,
+                    coalesce(-sum(quantity) filter (where kind = 'ship'), 0)::text as shipped,
+                    coalesce(-sum(quantity) filter (where kind = 'scrap'), 0)::text as scrapped,
+                    coalesce(sum(quantity) filter (where kind in ('adjust', 'count', 'reversal', 'transfer')), 0)::text as adjusted,
+                    coalesce(sum(quantity), 0)::text as ledger_total,
+                    (select coalesce(sum(quantity), 0) from on_hand where lot_id = $1)::text as on_hand
+               from stock_movements where lot_id = $1) x) as balance,
+          {history} as history,
+          coalesce((select json_agg(json_build_array(c.id, c.code || ' · ' || c.name) order by c.code)
+                      from locations c join lots l on l.site_id = c.site_id where l.id = $1 and c.active), '[]') as site_locations",
+        status = crate::domain::status::STATUS_SQL,
+        stock = list(
+            "select c.id as location_id, c.code as location_code, c.name as location_name, o.quantity::text as quantity
+               from on_hand o join locations c on c.id = o.location_id where o.lot_id = $1 and o.quantity > 0 order by c.code"
+        ),
+        back = list(&step("back")),
+        forward = list(&step("forward")),
+        shipped = list(
+            "select h.id as shipment_id, h.number, p.name as customer, h.shipped_at, sl.quantity::text as quantity
+               from shipment_lines sl join shipments h on h.id = sl.shipment_id join parties p on p.id = h.customer_id
+              where sl.lot_id = $1 order by h.shipped_at, h.number"
+        ),
+        dispositions = list(
+            "select d.from_status, d.to_status, d.reason, u.display_name as decided_by, d.decided_at, s.meaning
+               from lot_dispositions d left join users u on u.id = d.decided_by left join signatures s on s.id = d.signature_id
+              where d.lot_id = $1 order by d.id"
+        ),
+        holds = list(
+            "select h.id, h.source, h.reason, o.display_name as opened_by, h.opened_at, h.closed_at, c.display_name as closed_by, h.close_reason
+               from lot_holds h left join users o on o.id = h.opened_by left join users c on c.id = h.closed_by
+              where h.lot_id = $1 order by h.closed_at nulls first, h.opened_at desc"
+        ),
+        records = list(
+            "select q.kind, q.name, q.result, q.specification, q.reference, q.outcome, q.performed_at, u.display_name as recorded_by
+               from qa_records q left join users u on u.id = q.recorded_by where q.lot_id = $1
+              order by q.performed_at desc, q.created_at desc"
+        ),
+        ledger = list(&ledger_sql("mv.quantity::text")),
+        history = list(
+            "select id, occurred_at, actor_name, action, entity_type, entity_id, reason, before, after
+               from audit_log where entity_type = 'lot' and entity_id = $1::text order by id desc limit 200"
+        ),
     )
-    .bind(id)
-    .fetch_all(pool)
-    .await?;
-    let dispositions = sqlx::query_as(
-        "select d.from_status, d.to_status, d.reason, u.display_name as decided_by, d.decided_at, s.meaning
-           from lot_dispositions d left join users u on u.id = d.decided_by left join signatures s on s.id = d.signature_id
-          where d.lot_id = $1 order by d.id",
-    )
-    .bind(id)
-    .fetch_all(pool)
-    .await?;
-    let holds = sqlx::query_as(
-        "select h.id, h.source, h.reason, o.display_name as opened_by, h.opened_at, h.closed_at, c.display_name as closed_by, h.close_reason
-           from lot_holds h left join users o on o.id = h.opened_by left join users c on c.id = h.closed_by
-          where h.lot_id = $1 order by h.closed_at nulls first, h.opened_at desc",
-    )
-    .bind(id)
-    .fetch_all(pool)
-    .await?;
-    let records = sqlx::query_as(
-        "select q.kind, q.name, q.result, q.specification, q.reference, q.outcome, q.performed_at, u.display_name as recorded_by
-           from qa_records q left join users u on u.id = q.recorded_by where q.lot_id = $1 order by q.performed_at desc, q.created_at desc",
-    )
-    .bind(id)
-    .fetch_all(pool)
-    .await?;
-    let ledger = sqlx::query_as(LEDGER).bind(id).fetch_all(pool).await?;
-    let balance: Balance = sqlx::query_as(
-        "select coalesce(sum(quantity) filter (where kind = 'receipt'), 0) as received,
-                coalesce(sum(quantity) filter (where kind = 'produce' or (kind = 'split' and quantity > 0)), 0) as produced,
-                coalesce(sum(quantity) filter (where kind = 'return'), 0) as returned,
-                coalesce(-sum(quantity) filter (where kind = 'consume' or (kind = 'split' and quantity < 0)), 0) as consumed,
-                coalesce(-sum(quantity) filter (where kind = 'ship'), 0) as shipped,
-                coalesce(-sum(quantity) filter (where kind = 'scrap'), 0) as scrapped,
-                coalesce(sum(quantity) filter (where kind in ('adjust', 'count', 'reversal', 'transfer')), 0) as adjusted,
-                coalesce(sum(quantity), 0) as ledger_total,
-                (select coalesce(sum(quantity), 0) from on_hand where lot_id = $1) as on_hand
-           from stock_movements where lot_id = $1",
-    )
-    .bind(id)
-    .fetch_one(pool)
-    .await?;
-    let history = crate::audit::history(pool, "lot", id).await?;
-    let site_locations = sqlx::query_as(
-        "select c.id, c.code || ' · ' || c.name from locations c join lots l on l.site_id = c.site_id where l.id = $1 and c.active order by c.code",
-    )
-    .bind(id)
-    .fetch_all(pool)
-    .await?;
+});
+
+async fn lot_page(
+    state: &AppState,
+    status: StatusCode,
+    layout: Layout,
+    id: Uuid,
+    errors: FieldErrors,
+    record_form: RecordForm,
+) -> Result<Response> {
+    let page: Option<PageData> =
+        sqlx::query_as(sqlx::AssertSqlSafe(LOT_PAGE.as_str())).bind(id).fetch_optional(&state.pool).await?;
+    let page = page.ok_or(Error::NotFound)?;
+    let lot_json = page.lot.ok_or(Error::NotFound)?.0;
+    let decode = |e: serde_json::Error| Error::Internal(anyhow::anyhow!("the lot page's data: {e}"));
+    let lot = LotRow::deserialize(&lot_json).map_err(decode)?;
+    let detail = LotDetail::deserialize(&lot_json).map_err(decode)?;
+    let (stock, back, forward, shipped) = (page.stock.0, page.back.0, page.forward.0, page.shipped.0);
+    let (dispositions, holds, records, ledger) = (page.dispositions.0, page.holds.0, page.records.0, page.ledger.0);
+    let (balance, history, site_locations) = (page.balance.0, page.history.0, page.site_locations.0);
     render_with(
         status,
         &ShowPage {
@@ -741,7 +766,8 @@ async fn ledger_csv(State(state): State<AppState>, Path(id): Path<String>) -> Re
         .fetch_optional(db)
         .await?
         .ok_or(Error::NotFound)?;
-    let rows: Vec<LedgerRow> = sqlx::query_as(LEDGER).bind(id).fetch_all(db).await?;
+    let rows: Vec<LedgerRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(ledger_sql("mv.quantity"))).bind(id).fetch_all(db).await?;
     let mut sheet = super::export::Sheet::new(
         format!("ledger-{code}"),
         &["movement", "occurred_at", "kind", "quantity", "location", "document", "by", "reason", "reversed"],
