@@ -445,15 +445,20 @@ static LOT_PAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         } else {
             ("from_lot_id", "to_lot_id", "output_movement_id")
         };
+        // A posting links to every posting of the other side of its run: each movement is
+        // counted once, by its id (two draws of the same amount are two draws).
         format!(
-            "select o.id as lot_id, o.code as lot_code, m.code as material_code, g.run_id, r.number as run_number,
-                    min(g.occurred_at) as occurred_at, abs(sum(distinct mv.quantity))::text as quantity, m.uom
-               from genealogy_links g join lots o on o.id = g.{other} join materials m on m.id = o.material_id
-               left join production_runs r on r.id = g.run_id
-               join stock_movements mv on mv.id = g.{movement}
-              where g.{this} = $1 and g.reversed_at is null
-              group by o.id, o.code, m.code, g.run_id, r.number, m.uom
-              order by min(g.occurred_at), o.code"
+            "select o.id as lot_id, o.code as lot_code, m.code as material_code, s.run_id, r.number as run_number,
+                    s.occurred_at, abs(s.quantity)::text as quantity, m.uom
+               from (select x.lot_id, x.run_id, min(x.occurred_at) as occurred_at, sum(mv.quantity) as quantity
+                       from (select g.{other} as lot_id, g.run_id, g.{movement} as movement_id, min(g.occurred_at) as occurred_at
+                               from genealogy_links g where g.{this} = $1 and g.reversed_at is null
+                              group by 1, 2, 3) x
+                       join stock_movements mv on mv.id = x.movement_id
+                      group by x.lot_id, x.run_id) s
+               join lots o on o.id = s.lot_id join materials m on m.id = o.material_id
+               left join production_runs r on r.id = s.run_id
+              order by s.occurred_at, o.code"
         )
     };
     let list = |sql: &str| format!("coalesce((select json_agg(x) from ({sql}) x), '[]')");

@@ -302,3 +302,31 @@ async fn qa_decisions_are_signed_and_holds_need_a_reason() {
     assert!(texts(&page, "#hold-form").is_empty() && texts(&page, "#record-form").is_empty());
     assert_eq!(app.post_form(&format!("{lot}/holds"), &[("hold_reason", "x")]).await.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_lot_drawn_twice_in_equal_amounts_shows_both_draws_one_step_back() {
+    let app = demo_app().await;
+    let (flour, sugar) = two_released_lots(&app).await;
+    let run = open_run(&app, "DOUGH-BR").await;
+    // The flour goes in twice, 100 kg each time; the dough comes out as two lots.
+    for (lot, quantity) in [(&flour, "100"), (&flour, "100"), (&sugar, "20")] {
+        assert_redirect(&app.submit(&run, "#input-form", &[("lot", lot), ("quantity", quantity)]).await, &run);
+    }
+    let line = line_side(&app).await;
+    for quantity in ["110", "105"] {
+        let response = app.submit(&run, "#output-form", &[("output_quantity", quantity), ("location_id", &line)]).await;
+        assert_redirect(&response, &run);
+    }
+    let page = app.page(&run).await;
+    let doughs = texts(&page, "#outputs tbody td:first-child");
+    assert_eq!(doughs.len(), 2);
+
+    for dough in &doughs {
+        let dough_page = app.page(&format!("/lots/{}", lot_id(&app, dough).await)).await;
+        assert_eq!(texts(&dough_page, "#step-back tbody td:first-child"), vec![flour.clone(), sugar.clone()]);
+        assert_eq!(texts(&dough_page, "#step-back tbody td.num"), vec!["200 kg", "20 kg"], "both draws of flour");
+    }
+    let flour_page = app.page(&format!("/lots/{}", lot_id(&app, &flour).await)).await;
+    assert_eq!(texts(&flour_page, "#step-forward tbody td:first-child"), doughs);
+    assert_eq!(texts(&flour_page, "#step-forward tbody td.num"), vec!["110 kg", "105 kg"], "each dough lot once");
+}
