@@ -38,6 +38,8 @@ async fn a_scanned_pack_shows_its_public_facts_and_its_recall_and_nothing_privat
     assert_eq!(text(&page, "#found-lot"), pallet);
     assert!(!texts(&page, "#no-recall").is_empty());
     assert!(texts(&page, "header.top nav").is_empty(), "no navigation for the public");
+    let brand = crate::helpers::value_of(&page, "a.brand", "href");
+    assert_eq!(brand, "/check", "the brand leads to the public check, not to the staff sign-in");
     assert!(!text(&page, "#best-before").is_empty() && text(&page, "#plant") == "Riverside Bakery");
     // Nothing internal: suppliers, customers, quantities, other lots.
     let other_lots: Vec<String> =
