@@ -82,6 +82,13 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
             perm::STOCK_PRODUCE,
         ),
         (OpenApiRouter::new().routes(routes!(ship)), perm::STOCK_SHIP),
+        (
+            OpenApiRouter::new()
+                .routes(routes!(create_material))
+                .routes(routes!(create_party))
+                .routes(routes!(create_location)),
+            perm::MASTER_EDIT,
+        ),
     ];
     let mut router = signed_in;
     for (part, permission) in parts {
@@ -312,12 +319,18 @@ struct MaterialJson {
 /// Materials, by code.
 #[utoipa::path(get, path = "/api/v1/materials", tag = "master data", params(ListParams), responses((status = 200, body = Page<MaterialJson>)))]
 async fn materials(State(state): State<AppState>, Query(p): Query<ListParams>) -> Result<Json<Page<MaterialJson>>> {
-    list(&state, &p, "select m.code, m.name, m.kind, m.uom, trim_scale(m.mass_per_unit_kg) as mass_per_unit_kg, m.shelf_life_days, m.ftl,
-                coalesce(array(select g.gtin from material_gtins g where g.material_id = m.id order by g.units_per_pack, g.gtin), '{}') as gtins,
-                m.active
-           from materials m where $1::text is null or m.code ilike $1 or m.name ilike $1
-          order by m.code limit $2 offset $3".to_string(), "select count(*) from materials where $1::text is null or code ilike $1 or name ilike $1").await
+    let sql = format!(
+        "{MATERIAL_SELECT} where $1::text is null or m.code ilike $1 or m.name ilike $1 order by m.code limit $2 offset $3"
+    );
+    list(&state, &p, sql, "select count(*) from materials where $1::text is null or code ilike $1 or name ilike $1")
+        .await
 }
+
+const MATERIAL_SELECT: &str = "select m.code, m.name, m.kind, m.uom, trim_scale(m.mass_per_unit_kg) as mass_per_unit_kg,
+        m.shelf_life_days, m.ftl,
+        coalesce(array(select g.gtin from material_gtins g where g.material_id = m.id order by g.units_per_pack, g.gtin), '{}') as gtins,
+        m.active
+   from materials m";
 
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
 struct PartyJson {
@@ -336,9 +349,9 @@ async fn parties(State(state): State<AppState>, Query(p): Query<ListParams>) -> 
     list(
         &state,
         &p,
-        "select code, name, is_supplier, is_customer, country, gln, active from parties
-          where $1::text is null or code ilike $1 or name ilike $1 order by code limit $2 offset $3"
-            .to_string(),
+        format!(
+            "{PARTY_SELECT} where $1::text is null or code ilike $1 or name ilike $1 order by code limit $2 offset $3"
+        ),
         "select count(*) from parties where $1::text is null or code ilike $1 or name ilike $1",
     )
     .await
@@ -358,8 +371,228 @@ struct LocationJson {
 /// Locations, by site and code.
 #[utoipa::path(get, path = "/api/v1/locations", tag = "master data", params(ListParams), responses((status = 200, body = Page<LocationJson>)))]
 async fn locations(State(state): State<AppState>, Query(p): Query<ListParams>) -> Result<Json<Page<LocationJson>>> {
-    list(&state, &p, "select c.id, s.code as site, c.code, c.name, c.kind, c.active from locations c join sites s on s.id = c.site_id
-          where $1::text is null or c.code ilike $1 or c.name ilike $1 order by s.code, c.code limit $2 offset $3".to_string(), "select count(*) from locations where $1::text is null or code ilike $1 or name ilike $1").await
+    let sql = format!(
+        "{LOCATION_SELECT} where $1::text is null or c.code ilike $1 or c.name ilike $1 order by s.code, c.code limit $2 offset $3"
+    );
+    list(&state, &p, sql, "select count(*) from locations where $1::text is null or code ilike $1 or name ilike $1")
+        .await
+}
+
+const PARTY_SELECT: &str = "select code, name, is_supplier, is_customer, country, gln, active from parties";
+const LOCATION_SELECT: &str =
+    "select c.id, s.code as site, c.code, c.name, c.kind, c.active from locations c join sites s on s.id = c.site_id";
+
+// ------------------------------------------------------------------------------------------------
+// Master data: creating (an ERP or a PLM system keeps lotline's materials, parties and locations)
+// ------------------------------------------------------------------------------------------------
+
+/// A decimal sent as a JSON number or string, as the form's text (its checks give the messages).
+fn number_text(value: &Option<Value>) -> String {
+    match value {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn tick(on: bool) -> Option<String> {
+    on.then(|| "on".to_string())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+struct MaterialRequest {
+    /// Sending the same key again returns the material it created and writes nothing.
+    idempotency_key: Uuid,
+    code: String,
+    name: String,
+    /// raw, packaging, intermediate or finished
+    kind: String,
+    /// The unit of measure's code (kg, g, l, ea…)
+    uom: String,
+    /// Mass of one unit, in kg (a number or a decimal string), for materials counted in units.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    mass_per_unit_kg: Option<Value>,
+    #[serde(default)]
+    shelf_life_days: Option<i64>,
+    /// shelf_life, earliest_input or none; default shelf_life with shelf_life_days, none without.
+    #[serde(default)]
+    expiry_policy: Option<String>,
+    /// New lots wait in quarantine for QA release.
+    #[serde(default)]
+    qa_required: bool,
+    /// On the FDA Food Traceability List.
+    #[serde(default)]
+    ftl: bool,
+    #[serde(default)]
+    description: String,
+}
+
+/// Creates a material. A code already in use, or any field not valid: 422 with `fields`.
+#[utoipa::path(post, path = "/api/v1/materials", tag = "master data", request_body = MaterialRequest, responses((status = 201, body = MaterialJson), (status = 422, description = "A field is not valid; `fields` says which")))]
+async fn create_material(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Json(body): Json<MaterialRequest>,
+) -> Result<Response> {
+    use crate::master::materials;
+    let policy = body
+        .expiry_policy
+        .clone()
+        .unwrap_or_else(|| if body.shelf_life_days.is_some() { "shelf_life" } else { "none" }.to_string());
+    let form = materials::MaterialForm {
+        code: body.code.clone(),
+        name: body.name.clone(),
+        kind: body.kind.trim().to_string(),
+        uom: body.uom.clone(),
+        mass_per_unit_kg: number_text(&body.mass_per_unit_kg),
+        shelf_life_days: body.shelf_life_days.map(|d| d.to_string()).unwrap_or_default(),
+        expiry_policy: policy,
+        qa_required: tick(body.qa_required),
+        ftl: tick(body.ftl),
+        description: body.description.clone(),
+        active: tick(true),
+        ..Default::default()
+    };
+    let mut input = match materials::MaterialInput::try_from(&form) {
+        Ok(input) => input,
+        Err(errors) => return Ok(invalid(&errors)),
+    };
+    // Units are matched regardless of case (kg, L, mL); one that does not exist is named.
+    let unit: Option<String> = sqlx::query_scalar("select code from units where lower(code) = lower($1)")
+        .bind(&input.uom)
+        .fetch_optional(&state.pool)
+        .await?;
+    match unit {
+        Some(code) => input.uom = code,
+        None => {
+            let mut unknown = FieldErrors::default();
+            unknown.add("uom", format!("No unit of measure has the code “{}”.", input.uom));
+            return Ok(invalid(&unknown));
+        }
+    }
+    let id = match materials::create(&state.pool, &user.actor(), &input, body.idempotency_key).await {
+        Ok(id) => id,
+        Err(e) => return saved::<()>(Err(e)),
+    };
+    let made: MaterialJson = sqlx::query_as(sqlx::AssertSqlSafe(format!("{MATERIAL_SELECT} where m.id = $1")))
+        .bind(id)
+        .fetch_one(&state.pool)
+        .await?;
+    Ok((StatusCode::CREATED, Json(made)).into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+struct PartyRequest {
+    /// Sending the same key again returns the party it created and writes nothing.
+    idempotency_key: Uuid,
+    code: String,
+    name: String,
+    #[serde(default)]
+    is_supplier: bool,
+    #[serde(default)]
+    is_customer: bool,
+    #[serde(default)]
+    address: String,
+    /// ISO 3166 alpha-2 (such as DE).
+    #[serde(default)]
+    country: String,
+    /// The party's GS1 Global Location Number (13 digits, with its check digit).
+    #[serde(default)]
+    gln: String,
+    #[serde(default)]
+    phone: String,
+    /// Where recall notices go.
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    notes: String,
+}
+
+/// Creates a supplier, a customer or both.
+#[utoipa::path(post, path = "/api/v1/parties", tag = "master data", request_body = PartyRequest, responses((status = 201, body = PartyJson), (status = 422, description = "A field is not valid; `fields` says which")))]
+async fn create_party(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Json(body): Json<PartyRequest>,
+) -> Result<Response> {
+    use crate::master::parties;
+    let form = parties::PartyForm {
+        code: body.code.clone(),
+        name: body.name.clone(),
+        is_supplier: tick(body.is_supplier),
+        is_customer: tick(body.is_customer),
+        address: body.address.clone(),
+        country: body.country.clone(),
+        gln: body.gln.clone(),
+        phone: body.phone.clone(),
+        email: body.email.clone(),
+        notes: body.notes.clone(),
+        active: tick(true),
+        ..Default::default()
+    };
+    let input = match parties::PartyInput::try_from(&form) {
+        Ok(input) => input,
+        Err(errors) => return Ok(invalid(&errors)),
+    };
+    let id = match parties::create(&state.pool, &user.actor(), &input, body.idempotency_key).await {
+        Ok(id) => id,
+        Err(e) => return saved::<()>(Err(e)),
+    };
+    let made: PartyJson = sqlx::query_as(sqlx::AssertSqlSafe(format!("{PARTY_SELECT} where id = $1")))
+        .bind(id)
+        .fetch_one(&state.pool)
+        .await?;
+    Ok((StatusCode::CREATED, Json(made)).into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+struct LocationRequest {
+    /// Sending the same key again returns the location it created and writes nothing.
+    idempotency_key: Uuid,
+    /// The site's code.
+    site: String,
+    code: String,
+    name: String,
+    /// storage, receiving, quarantine, production or shipping
+    kind: String,
+}
+
+/// Creates a location at a site.
+#[utoipa::path(post, path = "/api/v1/locations", tag = "master data", request_body = LocationRequest, responses((status = 201, body = LocationJson), (status = 422, description = "A field is not valid; `fields` says which")))]
+async fn create_location(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Json(body): Json<LocationRequest>,
+) -> Result<Response> {
+    use crate::master::locations;
+    let site_id = code_id(&state, "select id from sites where code = $1", &body.site).await?;
+    if site_id == "unknown" {
+        let mut unknown = FieldErrors::default();
+        unknown.add("site", format!("No site has the code “{}”.", body.site.trim()));
+        return Ok(invalid(&unknown));
+    }
+    let form = locations::LocationForm {
+        site_id,
+        code: body.code.clone(),
+        name: body.name.clone(),
+        kind: body.kind.trim().to_string(),
+        active: tick(true),
+        ..Default::default()
+    };
+    let input = match locations::LocationInput::try_from(&form) {
+        Ok(input) => input,
+        Err(errors) => return Ok(invalid(&errors)),
+    };
+    let id = match locations::create(&state.pool, &user.actor(), &input, body.idempotency_key).await {
+        Ok(id) => id,
+        Err(e) => return saved::<()>(Err(e)),
+    };
+    let made: LocationJson = sqlx::query_as(sqlx::AssertSqlSafe(format!("{LOCATION_SELECT} where c.id = $1")))
+        .bind(id)
+        .fetch_one(&state.pool)
+        .await?;
+    Ok((StatusCode::CREATED, Json(made)).into_response())
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -544,11 +777,7 @@ async fn receive(
         form.lines.push(crate::stock::receive::ReceiptLineForm {
             material_id: code_id(&state, "select id from materials where code = $1", &l.material).await?,
             supplier_lot: l.supplier_lot.clone().unwrap_or_default(),
-            quantity: match &l.quantity {
-                Value::String(s) => s.clone(),
-                Value::Number(n) => n.to_string(),
-                _ => String::new(),
-            },
+            quantity: number_text(&Some(l.quantity.clone())),
             location_id,
             expires_on: l.expires_on.map(|d| d.to_string()).unwrap_or_default(),
             country_of_origin: l.country_of_origin.clone().unwrap_or_default(),

@@ -35,8 +35,11 @@ async fn the_openapi_document_lists_every_route_and_every_route_in_it_answers() 
     let expected: BTreeSet<String> = [
         "GET /api/v1/me",
         "GET /api/v1/materials",
+        "POST /api/v1/materials",
         "GET /api/v1/parties",
+        "POST /api/v1/parties",
         "GET /api/v1/locations",
+        "POST /api/v1/locations",
         "GET /api/v1/lots",
         "GET /api/v1/lots/{id}",
         "POST /api/v1/lots/{id}/holds",
@@ -268,4 +271,115 @@ async fn a_lot_goes_from_receipt_through_qa_a_run_and_a_shipment_by_the_api_alon
     let runs: Value =
         api.get(app.url("/api/v1/runs?q=DOUGH")).bearer_auth(&secret).send().await.unwrap().json().await.unwrap();
     assert!(runs["items"].as_array().unwrap().iter().any(|r| r["id"] == run_id.as_str()));
+}
+
+#[tokio::test]
+async fn an_integration_creates_materials_parties_and_locations_once_each_and_gets_field_errors() {
+    let app = demo_app().await;
+    let admin = token(&app).await;
+    let api = client();
+    let post = |path: &'static str, body: Value| {
+        let (api, admin, url) = (api.clone(), admin.clone(), app.url(path));
+        async move { api.post(url).bearer_auth(&admin).json(&body).send().await.unwrap() }
+    };
+    let key = uuid::Uuid::new_v4();
+    let material = json!({
+        "idempotency_key": key, "code": "oat-flakes", "name": "Oat flakes", "kind": "raw", "uom": "KG",
+        "shelf_life_days": 365, "qa_required": true, "ftl": false
+    });
+    let made = post("/api/v1/materials", material.clone()).await;
+    assert_eq!(made.status(), StatusCode::CREATED);
+    let made: Value = made.json().await.unwrap();
+    assert_eq!(
+        (made["code"].as_str(), made["uom"].as_str(), made["shelf_life_days"].as_i64()),
+        (Some("OAT-FLAKES"), Some("kg"), Some(365))
+    );
+    // The same request again: the same material, nothing new.
+    let again: Value = post("/api/v1/materials", material).await.json().await.unwrap();
+    assert_eq!(again["code"], "OAT-FLAKES");
+    let count: i64 = sqlx::query_scalar("select count(*) from materials where code = 'OAT-FLAKES'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+    // A code in use, a unit that does not exist, a missing name: field errors, nothing written.
+    let materials_before = app.count("materials").await;
+    for (body, field) in [
+        (
+            json!({ "idempotency_key": uuid::Uuid::new_v4(), "code": "OAT-FLAKES", "name": "Again", "kind": "raw", "uom": "kg" }),
+            "code",
+        ),
+        (
+            json!({ "idempotency_key": uuid::Uuid::new_v4(), "code": "OATS-2", "name": "Oats", "kind": "raw", "uom": "bushel" }),
+            "uom",
+        ),
+        (
+            json!({ "idempotency_key": uuid::Uuid::new_v4(), "code": "OATS-3", "name": " ", "kind": "raw", "uom": "kg" }),
+            "name",
+        ),
+        (
+            json!({ "idempotency_key": uuid::Uuid::new_v4(), "code": "OATS-4", "name": "Oats", "kind": "grain", "uom": "kg" }),
+            "kind",
+        ),
+    ] {
+        let r = post("/api/v1/materials", body).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let e: Value = r.json().await.unwrap();
+        assert!(e["error"]["fields"][field].is_string(), "{field}: {e}");
+    }
+    assert_eq!(app.count("materials").await, materials_before);
+
+    let party = post(
+        "/api/v1/parties",
+        json!({ "idempotency_key": uuid::Uuid::new_v4(), "code": "NORDIC-OATS", "name": "Nordic Oats AB", "is_supplier": true, "country": "SE", "email": "qa@nordic-oats.example" }),
+    )
+    .await;
+    assert_eq!(party.status(), StatusCode::CREATED);
+    let party: Value = party.json().await.unwrap();
+    assert_eq!((party["is_supplier"].as_bool(), party["country"].as_str()), (Some(true), Some("SE")));
+    let neither =
+        post("/api/v1/parties", json!({ "idempotency_key": uuid::Uuid::new_v4(), "code": "NOBODY", "name": "Nobody" }))
+            .await;
+    assert_eq!(neither.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let location = post(
+        "/api/v1/locations",
+        json!({ "idempotency_key": uuid::Uuid::new_v4(), "site": "rvs", "code": "RAW-Z", "name": "Raw store Z", "kind": "storage" }),
+    )
+    .await;
+    assert_eq!(location.status(), StatusCode::CREATED);
+    let nowhere = post(
+        "/api/v1/locations",
+        json!({ "idempotency_key": uuid::Uuid::new_v4(), "site": "MOON", "code": "RAW-Z", "name": "Raw store Z", "kind": "storage" }),
+    )
+    .await;
+    let e: Value = nowhere.json().await.unwrap();
+    assert_eq!(e["error"]["fields"]["site"], "No site has the code “MOON”.");
+
+    // What the integration made is used at once: a receipt of the new material from the new
+    // supplier into the new location.
+    let receipt = post(
+        "/api/v1/receipts",
+        json!({ "idempotency_key": uuid::Uuid::new_v4(), "site": "RVS", "supplier": "NORDIC-OATS",
+                "lines": [{ "material": "OAT-FLAKES", "quantity": "500", "location": "RAW-Z" }] }),
+    )
+    .await;
+    assert_eq!(receipt.status(), StatusCode::CREATED);
+    let receipt: Value = receipt.json().await.unwrap();
+    assert_eq!(receipt["lots"][0]["status"], "quarantine", "QA release is required");
+
+    // Without master.edit: refused.
+    app.create_user("olga", &["operator"]).await;
+    let mut operator =
+        TestApp { addr: app.addr, client: crate::helpers::new_client(), pool: app.pool.clone(), csrf: String::new() };
+    operator.login("olga", crate::helpers::PASSWORD).await;
+    let olga = token(&operator).await;
+    let refused = api
+        .post(app.url("/api/v1/materials"))
+        .bearer_auth(&olga)
+        .json(&json!({ "idempotency_key": uuid::Uuid::new_v4(), "code": "X", "name": "X", "kind": "raw", "uom": "kg" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 }
