@@ -44,7 +44,7 @@ async fn index(State(state): State<AppState>, layout: Layout) -> Result<Response
         // expiring and ask each whether it has stock.
         "select
            (select count(*) from lots) as lots,
-           (select count(distinct lot_id) from on_hand where quantity > 0) as lots_on_hand,
+           (select count(*) from (select distinct lot_id from on_hand where quantity > 0) d) as lots_on_hand,
            (select count(*) from lots where disposition = 'quarantine') as quarantine,
            (select count(distinct lot_id) from lot_holds where closed_at is null) as held,
            (select count(*) from lots l where l.expires_on between current_date and current_date + 30
