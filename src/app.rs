@@ -25,6 +25,10 @@ use crate::web::{self, Layout};
 pub struct AppState {
     /// The primary: every write, and every read that must see the latest posting.
     pub pool: PgPool,
+    /// What this server has heard of committed changes; caches go by it.
+    pub changes: crate::db::Changes,
+    /// Lot pages kept in memory while nothing changes (`web::lots::LotPageCache`).
+    pub lot_pages: std::sync::Arc<crate::web::lots::LotPageCache>,
     /// Reports and exports that tolerate lag (`DATABASE_READ_URL`); see [`AppState::reports`].
     pub reads: crate::db::Reads,
     pub sessions: SessionPolicy,
@@ -38,6 +42,8 @@ impl AppState {
     pub fn new(pool: PgPool) -> AppState {
         AppState {
             reads: crate::db::Reads::primary(pool.clone()),
+            changes: crate::db::Changes::default(),
+            lot_pages: Default::default(),
             pool,
             sessions: SessionPolicy::default(),
             public_url: "http://127.0.0.1:8080".into(),
@@ -86,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone())
         .layer(middleware::from_fn_with_state(state, web::auth::authenticate))
         .layer(middleware::from_fn(render_errors))
+        .layer(middleware::from_fn(mark_writes))
         .layer(middleware::from_fn(time_limit))
         .layer(CompressionLayer::new())
         .layer(security_header("x-content-type-options", "nosniff"))
@@ -101,6 +108,27 @@ pub fn router(state: AppState) -> Router {
                 tracing::info_span!("http", http.method = %req.method(), http.route = route, http.path = %req.uri().path())
             }),
         )
+}
+
+/// The cookie a browser gets with the answer to any change it made: for a few seconds its pages
+/// are read afresh, not from a server's memory, so people see their own change on the next page
+/// whichever server answers it (the other servers hear of the change a moment later).
+pub const WROTE_COOKIE: &str = "lotline_wrote";
+
+async fn mark_writes(request: Request, next: Next) -> Response {
+    // Signing in and out change no plant data.
+    let path = request.uri().path();
+    let write = !matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD)
+        && path != "/login"
+        && path != "/logout";
+    let mut response = next.run(request).await;
+    if write && response.status().as_u16() < 400 {
+        let cookie = format!("{WROTE_COOKIE}=1; Path=/; Max-Age=10; HttpOnly; SameSite=Lax");
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(SET_COOKIE, value);
+        }
+    }
+    response
 }
 
 /// How long a request may take: 30 s; a PDF, printed by Chromium, five minutes (the report of a

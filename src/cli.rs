@@ -512,8 +512,12 @@ async fn serve(db_cfg: &DbConfig, cfg: &ServeConfig) -> Result<()> {
             None => db::Reads::primary(database.pool.clone()),
         };
         tokio::spawn(reads.clone().watch());
+        let changes = db::Changes::default();
+        tokio::spawn(changes.clone().watch(database.pool.clone()));
         let app = crate::app::router(crate::app::AppState {
             reads,
+            changes,
+            lot_pages: Default::default(),
             pool: database.pool.clone(),
             sessions: cfg.sessions(),
             public_url: cfg.public_url(),

@@ -8,6 +8,8 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
+use std::sync::Arc;
+
 use serde::Deserialize;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -249,7 +251,7 @@ async fn search(State(state): State<AppState>, layout: Layout, Query(query): Que
     render(&page(lots, None, read_as))
 }
 
-#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct LotDetail {
     pub site_code: String,
     pub site_name: String,
@@ -266,7 +268,7 @@ pub struct LotDetail {
     pub disposition: String,
 }
 
-#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct StockRow {
     pub location_id: Uuid,
     pub location_code: String,
@@ -274,7 +276,7 @@ pub struct StockRow {
     pub quantity: Decimal,
 }
 
-#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct DispositionRow {
     pub from_status: Option<String>,
     pub to_status: String,
@@ -284,7 +286,7 @@ pub struct DispositionRow {
     pub meaning: Option<String>,
 }
 
-#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct HoldRow {
     pub id: Uuid,
     pub source: String,
@@ -296,7 +298,7 @@ pub struct HoldRow {
     pub close_reason: Option<String>,
 }
 
-#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct RecordRow {
     pub kind: String,
     pub name: String,
@@ -308,7 +310,7 @@ pub struct RecordRow {
     pub recorded_by: Option<String>,
 }
 
-#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct LedgerRow {
     pub id: i64,
     pub kind: String,
@@ -340,7 +342,7 @@ fn ledger_sql(quantity: &str) -> String {
 }
 
 /// A lot one step away: what went into this lot, or what this lot went into.
-#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct StepRow {
     pub lot_id: Uuid,
     pub lot_code: String,
@@ -353,7 +355,7 @@ pub struct StepRow {
 }
 
 /// A shipment of the lot: who received it.
-#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct ShippedRow {
     pub shipment_id: Uuid,
     pub number: String,
@@ -363,7 +365,7 @@ pub struct ShippedRow {
 }
 
 /// Where a lot's quantity went: every movement kind summed, and whether the ledger and on-hand agree.
-#[derive(Debug, Default, sqlx::FromRow, serde::Deserialize)]
+#[derive(Debug, Clone, Default, sqlx::FromRow, serde::Deserialize)]
 pub struct Balance {
     pub received: Decimal,
     pub produced: Decimal,
@@ -404,17 +406,85 @@ struct ShowPage {
     site_locations: Vec<(Uuid, String)>,
 }
 
-async fn show(State(state): State<AppState>, layout: Layout, Path(id): Path<String>) -> Result<Response> {
+async fn show(
+    State(state): State<AppState>,
+    layout: Layout,
+    headers: axum::http::HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    lot_page(
-        &state,
-        StatusCode::OK,
-        layout,
-        id,
-        FieldErrors::default(),
-        RecordForm { outcome: "pass".into(), kind: "inspection".into(), ..Default::default() },
-    )
-    .await
+    // Someone who has just changed something reads afresh, whichever server they reach.
+    let fresh = super::auth::cookie(&headers, crate::app::WROTE_COOKIE).is_some();
+    let parts = lot_parts(&state, id, fresh).await?;
+    let record_form = RecordForm { outcome: "pass".into(), kind: "inspection".into(), ..Default::default() };
+    render_lot_page(StatusCode::OK, layout, &parts, FieldErrors::default(), record_form)
+}
+
+/// The parts of a lot page, read and decoded (`LOT_PAGE`).
+#[derive(Clone)]
+pub struct LotParts {
+    lot: LotRow,
+    detail: LotDetail,
+    stock: Vec<StockRow>,
+    back: Vec<StepRow>,
+    forward: Vec<StepRow>,
+    shipped: Vec<ShippedRow>,
+    dispositions: Vec<DispositionRow>,
+    holds: Vec<HoldRow>,
+    records: Vec<RecordRow>,
+    ledger: Vec<LedgerRow>,
+    balance: Balance,
+    history: Vec<crate::audit::Shown>,
+    site_locations: Vec<(Uuid, String)>,
+}
+
+/// Lot pages' parts kept in memory, each under the change generation from before it was read
+/// (`db::Changes`): served only while no change notice has come since, for a minute at most (the
+/// date moves statuses to expired), for the 5,000 lots read last at most.
+#[derive(Default)]
+pub struct LotPageCache(std::sync::Mutex<std::collections::HashMap<Uuid, Kept>>);
+
+/// A kept page: the generation it was read in, when, and its parts.
+type Kept = (u64, std::time::Instant, Arc<LotParts>);
+
+const CACHED_LOTS: usize = 5_000;
+const CACHE_SECONDS: u64 = 60;
+
+impl LotPageCache {
+    fn get(&self, id: Uuid, generation: u64) -> Option<Arc<LotParts>> {
+        let map = self.0.lock().ok()?;
+        let (g, at, parts) = map.get(&id)?;
+        (*g == generation && at.elapsed().as_secs() < CACHE_SECONDS).then(|| parts.clone())
+    }
+
+    fn put(&self, id: Uuid, generation: u64, parts: Arc<LotParts>) {
+        if let Ok(mut map) = self.0.lock() {
+            if map.len() >= CACHED_LOTS {
+                map.retain(|_, (g, at, _)| *g == generation && at.elapsed().as_secs() < CACHE_SECONDS);
+                if map.len() >= CACHED_LOTS {
+                    map.clear();
+                }
+            }
+            map.insert(id, (generation, std::time::Instant::now(), parts));
+        }
+    }
+}
+
+/// A lot's page parts: from memory when nothing changed since they were read, else read (and
+/// kept). `fresh` reads in any case.
+async fn lot_parts(state: &AppState, id: Uuid, fresh: bool) -> Result<Arc<LotParts>> {
+    let generation = state.changes.current();
+    if let Some(g) = generation
+        && !fresh
+        && let Some(parts) = state.lot_pages.get(id, g)
+    {
+        return Ok(parts);
+    }
+    let parts = Arc::new(read_lot_parts(state, id).await?);
+    if let Some(g) = generation {
+        state.lot_pages.put(id, g, parts.clone());
+    }
+    Ok(parts)
 }
 
 /// Everything the lot page shows, read in one statement: a page view is one round trip to
@@ -525,6 +595,7 @@ static LOT_PAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     )
 });
 
+/// The lot page after a refused action: read afresh, with the action's errors.
 async fn lot_page(
     state: &AppState,
     status: StatusCode,
@@ -533,16 +604,55 @@ async fn lot_page(
     errors: FieldErrors,
     record_form: RecordForm,
 ) -> Result<Response> {
+    let parts = lot_parts(state, id, true).await?;
+    render_lot_page(status, layout, &parts, errors, record_form)
+}
+
+async fn read_lot_parts(state: &AppState, id: Uuid) -> Result<LotParts> {
     let page: Option<PageData> =
         sqlx::query_as(sqlx::AssertSqlSafe(LOT_PAGE.as_str())).bind(id).fetch_optional(&state.pool).await?;
     let page = page.ok_or(Error::NotFound)?;
     let lot_json = page.lot.ok_or(Error::NotFound)?.0;
     let decode = |e: serde_json::Error| Error::Internal(anyhow::anyhow!("the lot page's data: {e}"));
-    let lot = LotRow::deserialize(&lot_json).map_err(decode)?;
-    let detail = LotDetail::deserialize(&lot_json).map_err(decode)?;
-    let (stock, back, forward, shipped) = (page.stock.0, page.back.0, page.forward.0, page.shipped.0);
-    let (dispositions, holds, records, ledger) = (page.dispositions.0, page.holds.0, page.records.0, page.ledger.0);
-    let (balance, history, site_locations) = (page.balance.0, page.history.0, page.site_locations.0);
+    Ok(LotParts {
+        lot: LotRow::deserialize(&lot_json).map_err(decode)?,
+        detail: LotDetail::deserialize(&lot_json).map_err(decode)?,
+        stock: page.stock.0,
+        back: page.back.0,
+        forward: page.forward.0,
+        shipped: page.shipped.0,
+        dispositions: page.dispositions.0,
+        holds: page.holds.0,
+        records: page.records.0,
+        ledger: page.ledger.0,
+        balance: page.balance.0,
+        history: page.history.0,
+        site_locations: page.site_locations.0,
+    })
+}
+
+fn render_lot_page(
+    status: StatusCode,
+    layout: Layout,
+    parts: &LotParts,
+    errors: FieldErrors,
+    record_form: RecordForm,
+) -> Result<Response> {
+    let LotParts {
+        lot,
+        detail,
+        stock,
+        back,
+        forward,
+        shipped,
+        dispositions,
+        holds,
+        records,
+        ledger,
+        balance,
+        history,
+        site_locations,
+    } = parts.clone();
     render_with(
         status,
         &ShowPage {

@@ -92,3 +92,75 @@ async fn the_lot_list_and_dashboard_count_real_lots() {
     assert_eq!(text(&home, "[data-count=lots]"), "2");
     assert_eq!(text(&home, "[data-count=lots_on_hand]"), "2");
 }
+
+/// Reads `path` until `check` holds on the page, for at most five seconds.
+async fn eventually_page(app: &TestApp, path: &str, what: &str, check: impl Fn(&scraper::Html) -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        if check(&app.page(path).await) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: not within 5 s");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_kept_lot_page_is_dropped_at_the_next_committed_change_and_a_writer_sees_their_own_change_at_once() {
+    // The server as served: watching for committed changes, keeping lot pages meanwhile.
+    let (_, pool) = crate::helpers::fresh_database().await;
+    let changes = lotline::db::Changes::default();
+    tokio::spawn(changes.clone().watch(pool.clone()));
+    let state = lotline::app::AppState { changes: changes.clone(), ..lotline::app::AppState::new(pool.clone()) };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(lotline::app::serve(listener, lotline::app::router(state), std::future::pending()));
+    let mut writer = TestApp { addr, client: crate::helpers::new_client(), pool: pool.clone(), csrf: String::new() };
+    writer.create_user("tester", &["operator", "qa", "admin"]).await;
+    writer.create_user("viewer", &["operator"]).await;
+    lotline::demo::load(&pool).await.unwrap();
+    writer.login("tester", crate::helpers::PASSWORD).await;
+    let mut viewer = TestApp { addr, client: crate::helpers::new_client(), pool: pool.clone(), csrf: String::new() };
+    viewer.login("viewer", crate::helpers::PASSWORD).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while changes.current().is_none() {
+        assert!(std::time::Instant::now() < deadline, "the server watches for changes");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let today = chrono::Utc::now().date_naive().to_string();
+    let code = crate::rules::received_code(&writer, crate::rules::receive(&writer, "SUGAR", "40", &today).await).await;
+    let id: String =
+        sqlx::query_scalar("select id::text from lots where code = $1").bind(&code).fetch_one(&pool).await.unwrap();
+    let path = format!("/lots/{id}");
+    let name = |page: &scraper::Html| texts(page, "dl.facts dd").remove(0);
+    let before = name(&viewer.page(&path).await);
+    assert!(before.contains("SUGAR"), "{before}");
+
+    // A change committed elsewhere (another server, a script): the next views read afresh.
+    sqlx::query("update materials set name = 'Cane sugar, renamed' where code = 'SUGAR'").execute(&pool).await.unwrap();
+    eventually_page(&viewer, &path, "a committed change drops the kept page", |p| name(p).contains("renamed")).await;
+    // While nothing changes the page is kept: with the lots table locked (a lock is no change),
+    // the page still comes at once, from memory.
+    viewer.page(&path).await;
+    let mut locker = pool.begin().await.unwrap();
+    sqlx::query("lock table lots in access exclusive mode").execute(&mut *locker).await.unwrap();
+    let kept = tokio::time::timeout(std::time::Duration::from_secs(2), viewer.page(&path)).await;
+    assert!(kept.is_ok_and(|p| name(&p).contains("renamed")), "the kept page is served without reading");
+    locker.rollback().await.unwrap();
+    // A transaction left open with a write keeps the page as it was committed; its commit drops it.
+    let mut open = pool.begin().await.unwrap();
+    sqlx::query("update materials set name = 'Cane sugar, pending' where code = 'SUGAR'")
+        .execute(&mut *open)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(name(&viewer.page(&path).await).contains("renamed"), "nothing uncommitted is shown");
+    open.commit().await.unwrap();
+    eventually_page(&viewer, &path, "the commit drops the kept page", |p| name(p).contains("pending")).await;
+
+    // A change through lotline: the writer sees it on the very next page, the viewer a moment later.
+    let held = writer.submit(&path, "#hold-form", &[("hold_reason", "Damaged bags")]).await;
+    assert_redirect(&held, &path);
+    assert_eq!(text(&writer.page(&path).await, "h1 .badge"), "on hold", "the writer reads afresh");
+    eventually_page(&viewer, &path, "the viewer sees the hold", |p| text(p, "h1 .badge") == "on hold").await;
+}
