@@ -226,11 +226,20 @@ impl Changes {
         self.0.live.store(live, Ordering::Release);
     }
 
-    /// Looks for changes for as long as the process runs; returns when the pool is closed.
+    /// Looks for changes for as long as `pool` is open, on a connection of its own (so a busy
+    /// pool never delays it), made again after a failure.
     pub async fn watch(self, pool: PgPool) {
+        let options = pool.connect_options();
+        let mut conn: Option<PgConnection> = None;
         let mut last: Option<String> = None;
-        loop {
-            let seen = sqlx::query_scalar::<_, String>("select pg_current_snapshot()::text").fetch_one(&pool).await;
+        while !pool.is_closed() {
+            if conn.is_none() {
+                conn = PgConnection::connect_with(&options).await.ok();
+            }
+            let seen = match conn.as_mut() {
+                Some(c) => sqlx::query_scalar::<_, String>("select pg_current_snapshot()::text").fetch_one(c).await,
+                None => Err(sqlx::Error::PoolTimedOut),
+            };
             match seen {
                 Ok(snapshot) => {
                     if last.as_deref() != Some(snapshot.as_str()) {
@@ -241,21 +250,18 @@ impl Changes {
                         }
                         last = Some(snapshot);
                     }
-                }
-                Err(sqlx::Error::PoolClosed) => {
-                    self.set_live(false);
-                    return;
+                    tokio::time::sleep(CHANGES_INTERVAL).await;
                 }
                 Err(e) => {
                     if last.take().is_some() {
                         tracing::warn!(error = %e, "change watch: cannot read the database; lot pages are read afresh meanwhile");
                         self.set_live(false);
                     }
+                    conn = None;
                     tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
                 }
             }
-            tokio::time::sleep(CHANGES_INTERVAL).await;
         }
+        self.set_live(false);
     }
 }
