@@ -958,6 +958,9 @@ const BULK_TABLES: [&str; 7] = [
 struct BulkLoad {
     indexes: Vec<String>,
     constraints: Vec<(String, String, String)>,
+    /// The lot-touch triggers (migration 0013), off for the load: one row saying "every lot"
+    /// replaces millions of rows naming each.
+    touches: Vec<(String, String)>,
 }
 
 impl BulkLoad {
@@ -968,6 +971,19 @@ impl BulkLoad {
         // row versions that every later update has to step over.
         sqlx::query("alter table stock_movements disable trigger stock_movements_apply").execute(&mut *tx).await?;
         let tables: Vec<String> = BULK_TABLES.iter().map(|t| t.to_string()).collect();
+        let touches: Vec<(String, String)> = sqlx::query_as(
+            "select tgrelid::regclass::text, tgname::text from pg_trigger
+              where not tgisinternal and tgname like '%\\_lot\\_pages%'
+                and (tgrelid::regclass::text = any($1) or tgrelid = 'on_hand'::regclass) order by 1, 2",
+        )
+        .bind(&tables)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (table, name) in &touches {
+            sqlx::query(sqlx::AssertSqlSafe(format!("alter table {table} disable trigger \"{name}\"")))
+                .execute(&mut *tx)
+                .await?;
+        }
         let constraints: Vec<(String, String, String)> = sqlx::query_as(
             "select c.conrelid::regclass::text, c.conname::text, pg_get_constraintdef(c.oid)
                from pg_constraint c
@@ -995,7 +1011,7 @@ impl BulkLoad {
         for (name, _) in &indexes {
             sqlx::query(sqlx::AssertSqlSafe(format!("drop index {name}"))).execute(&mut *tx).await?;
         }
-        Ok(BulkLoad { indexes: indexes.into_iter().map(|(_, def)| def).collect(), constraints })
+        Ok(BulkLoad { indexes: indexes.into_iter().map(|(_, def)| def).collect(), constraints, touches })
     }
 
     fn steps(&self) -> u64 {
@@ -1004,6 +1020,12 @@ impl BulkLoad {
 
     async fn finish(self, tx: &mut sqlx::PgConnection, progress: &(dyn Progress + Sync)) -> Result<(), sqlx::Error> {
         sqlx::query("alter table stock_movements enable trigger stock_movements_apply").execute(&mut *tx).await?;
+        for (table, name) in &self.touches {
+            sqlx::query(sqlx::AssertSqlSafe(format!("alter table {table} enable trigger \"{name}\"")))
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("insert into lot_touches (lot_id) values (null)").execute(&mut *tx).await?;
         for def in &self.indexes {
             sqlx::query(sqlx::AssertSqlSafe(def.clone())).execute(&mut *tx).await?;
             progress.advance(1);

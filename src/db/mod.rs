@@ -185,44 +185,75 @@ impl Reads {
     }
 }
 
-/// What this server knows of committed changes: a generation that moves on whenever some
-/// transaction that writes has started or ended since it last looked, and whether it is looking
-/// at all. A cache keeps what it read tagged with the generation from before the read and serves
-/// it only while the generation has not moved; without a watcher (tests, the database away)
-/// nothing is cached.
+/// What this server knows of committed changes, lot by lot: which lots' pages the transactions
+/// committed since a read have touched (migration 0013, `lot_touches`), so a cache can tell
+/// whether what it read of a lot is still current. Without a watcher (tests, the database away)
+/// nothing is current and nothing may be kept.
 ///
-/// How it looks: every 20 ms it reads `pg_current_snapshot()`. A transaction that writes gets a
-/// transaction id, which moves the snapshot's upper bound when it starts and leaves the list of
-/// those in progress when it ends, so any commit changes the snapshot seen next; reads never do.
-/// This costs writers nothing (LISTEN/NOTIFY, tried first, makes commits take turns: receipts
-/// lost a quarter of their rate) and holds across servers and scripts alike. What another
-/// session committed is served from memory for at most one interval after it commits; a browser
-/// that made a change itself reads afresh (`app::WROTE_COOKIE`).
+/// How it looks: every 20 ms, on a connection of its own, it reads the `lot_touches` rows of the
+/// transactions that were not yet committed at its previous look and are now
+/// (`pg_visible_in_snapshot` against the previous `pg_current_snapshot()`). Reads add no rows; a
+/// write adds, from triggers, one row per lot it touched, or one row for every lot (a material
+/// renamed, a recall closed). LISTEN/NOTIFY, tried first, made commits take turns (receipts lost
+/// a quarter of their rate); a snapshot-only watch, tried next, could only drop every page at
+/// every commit, which a plant that posts all day makes useless. What another session committed
+/// is served from memory for at most one interval after it commits; a browser that made a change
+/// itself reads afresh (`app::WROTE_COOKIE`).
 #[derive(Clone, Default)]
 pub struct Changes(Arc<ChangesInner>);
 
 #[derive(Default)]
 struct ChangesInner {
-    generation: std::sync::atomic::AtomicU64,
+    /// Moves on at every change seen; a read is tagged with the epoch from before it.
+    epoch: std::sync::atomic::AtomicU64,
     live: AtomicBool,
+    dirty: std::sync::Mutex<Dirty>,
+}
+
+/// The epoch at which every lot, and each lot, last changed.
+#[derive(Default)]
+struct Dirty {
+    every: u64,
+    lots: std::collections::HashMap<uuid::Uuid, u64>,
 }
 
 /// How often the watcher looks.
 pub const CHANGES_INTERVAL: Duration = Duration::from_millis(20);
 
+/// Lots remembered one by one before a change set counts as "every lot".
+const DIRTY_LOTS: usize = 100_000;
+
 impl Changes {
-    /// The generation now, or None while nobody looks (then nothing may be cached).
+    /// The epoch to tag a read with, or None while nobody looks (then nothing may be kept).
     pub fn current(&self) -> Option<u64> {
-        if self.0.live.load(Ordering::Acquire) { Some(self.0.generation.load(Ordering::Acquire)) } else { None }
+        if self.0.live.load(Ordering::Acquire) { Some(self.0.epoch.load(Ordering::Acquire)) } else { None }
     }
 
-    /// Something changed (or may have): everything cached before is stale.
-    pub fn bump(&self) {
-        self.0.generation.fetch_add(1, Ordering::AcqRel);
+    /// Whether what was read of `lot` from `epoch` on is still what the database holds.
+    pub fn still_current(&self, lot: uuid::Uuid, epoch: u64) -> bool {
+        if !self.0.live.load(Ordering::Acquire) {
+            return false;
+        }
+        let Ok(dirty) = self.0.dirty.lock() else { return false };
+        dirty.every <= epoch && dirty.lots.get(&lot).is_none_or(|e| *e <= epoch)
+    }
+
+    /// `lots` changed (every lot, with `every`).
+    pub fn changed(&self, every: bool, lots: &[uuid::Uuid]) {
+        let Ok(mut dirty) = self.0.dirty.lock() else { return };
+        let epoch = self.0.epoch.fetch_add(1, Ordering::AcqRel) + 1;
+        if every || dirty.lots.len() + lots.len() > DIRTY_LOTS {
+            dirty.every = epoch;
+            dirty.lots.clear();
+        } else {
+            for lot in lots {
+                dirty.lots.insert(*lot, epoch);
+            }
+        }
     }
 
     fn set_live(&self, live: bool) {
-        self.bump();
+        self.changed(true, &[]);
         self.0.live.store(live, Ordering::Release);
     }
 
@@ -231,25 +262,53 @@ impl Changes {
     pub async fn watch(self, pool: PgPool) {
         let options = pool.connect_options();
         let mut conn: Option<PgConnection> = None;
+        // The snapshot of the previous look, and (for clearing old rows) the oldest transaction
+        // id in progress as of a minute ago.
         let mut last: Option<String> = None;
+        let mut sweep: (std::time::Instant, Option<String>) = (std::time::Instant::now(), None);
         while !pool.is_closed() {
             if conn.is_none() {
                 conn = PgConnection::connect_with(&options).await.ok();
             }
-            let seen = match conn.as_mut() {
-                Some(c) => sqlx::query_scalar::<_, String>("select pg_current_snapshot()::text").fetch_one(c).await,
-                None => Err(sqlx::Error::PoolTimedOut),
+            let looked = match (conn.as_mut(), &last) {
+                (None, _) => Err(sqlx::Error::PoolTimedOut),
+                (Some(c), None) => sqlx::query_scalar::<_, String>("select pg_current_snapshot()::text")
+                    .fetch_one(c)
+                    .await
+                    .map(|now| (now, false, Vec::new())),
+                (Some(c), Some(previous)) => {
+                    sqlx::query_as::<_, (String, bool, Vec<uuid::Uuid>)>(
+                        "select pg_current_snapshot()::text,
+                                coalesce(bool_or(t.lot_id is null), false),
+                                coalesce(array_agg(distinct t.lot_id) filter (where t.lot_id is not null), '{}')
+                           from lot_touches t
+                          where t.xid >= pg_snapshot_xmin($1::pg_snapshot)
+                            and not pg_visible_in_snapshot(t.xid, $1::pg_snapshot)",
+                    )
+                    .bind(previous)
+                    .fetch_one(c)
+                    .await
+                }
             };
-            match seen {
-                Ok(snapshot) => {
-                    if last.as_deref() != Some(snapshot.as_str()) {
-                        if last.is_none() {
-                            self.set_live(true);
-                        } else {
-                            self.bump();
-                        }
-                        last = Some(snapshot);
+            match looked {
+                Ok((now, every, lots)) => {
+                    if last.is_none() {
+                        self.set_live(true);
+                    } else if every || !lots.is_empty() {
+                        self.changed(every, &lots);
                     }
+                    if sweep.0.elapsed() >= Duration::from_secs(60) {
+                        // Rows of transactions that ended a minute ago have been seen by every
+                        // watcher that is still looking.
+                        if let (Some(c), Some(xmin)) = (conn.as_mut(), &sweep.1) {
+                            let _ =
+                                sqlx::query("delete from lot_touches where xid < $1::xid8").bind(xmin).execute(c).await;
+                        }
+                        sweep = (std::time::Instant::now(), now.split(':').next().map(str::to_string));
+                    } else if sweep.1.is_none() {
+                        sweep.1 = now.split(':').next().map(str::to_string);
+                    }
+                    last = Some(now);
                     tokio::time::sleep(CHANGES_INTERVAL).await;
                 }
                 Err(e) => {

@@ -438,34 +438,34 @@ pub struct LotParts {
     site_locations: Vec<(Uuid, String)>,
 }
 
-/// Lot pages' parts kept in memory, each under the change generation from before it was read
-/// (`db::Changes`): served only while no change notice has come since, for a minute at most (the
-/// date moves statuses to expired), for the 5,000 lots read last at most.
+/// Lot pages' parts kept in memory, each with the change epoch from before it was read
+/// (`db::Changes`): served only while no committed change has touched the lot since, for a
+/// minute at most (the date moves statuses to expired), for 5,000 lots at most.
 #[derive(Default)]
 pub struct LotPageCache(std::sync::Mutex<std::collections::HashMap<Uuid, Kept>>);
 
-/// A kept page: the generation it was read in, when, and its parts.
+/// A kept page: the change epoch from before its read, when, and its parts.
 type Kept = (u64, std::time::Instant, Arc<LotParts>);
 
 const CACHED_LOTS: usize = 5_000;
 const CACHE_SECONDS: u64 = 60;
 
 impl LotPageCache {
-    fn get(&self, id: Uuid, generation: u64) -> Option<Arc<LotParts>> {
+    fn get(&self, id: Uuid, changes: &crate::db::Changes) -> Option<Arc<LotParts>> {
         let map = self.0.lock().ok()?;
-        let (g, at, parts) = map.get(&id)?;
-        (*g == generation && at.elapsed().as_secs() < CACHE_SECONDS).then(|| parts.clone())
+        let (epoch, at, parts) = map.get(&id)?;
+        (at.elapsed().as_secs() < CACHE_SECONDS && changes.still_current(id, *epoch)).then(|| parts.clone())
     }
 
-    fn put(&self, id: Uuid, generation: u64, parts: Arc<LotParts>) {
+    fn put(&self, id: Uuid, epoch: u64, parts: Arc<LotParts>, changes: &crate::db::Changes) {
         if let Ok(mut map) = self.0.lock() {
             if map.len() >= CACHED_LOTS {
-                map.retain(|_, (g, at, _)| *g == generation && at.elapsed().as_secs() < CACHE_SECONDS);
+                map.retain(|lot, (e, at, _)| at.elapsed().as_secs() < CACHE_SECONDS && changes.still_current(*lot, *e));
                 if map.len() >= CACHED_LOTS {
                     map.clear();
                 }
             }
-            map.insert(id, (generation, std::time::Instant::now(), parts));
+            map.insert(id, (epoch, std::time::Instant::now(), parts));
         }
     }
 }
@@ -473,16 +473,16 @@ impl LotPageCache {
 /// A lot's page parts: from memory when nothing changed since they were read, else read (and
 /// kept). `fresh` reads in any case.
 async fn lot_parts(state: &AppState, id: Uuid, fresh: bool) -> Result<Arc<LotParts>> {
-    let generation = state.changes.current();
-    if let Some(g) = generation
+    let epoch = state.changes.current();
+    if epoch.is_some()
         && !fresh
-        && let Some(parts) = state.lot_pages.get(id, g)
+        && let Some(parts) = state.lot_pages.get(id, &state.changes)
     {
         return Ok(parts);
     }
     let parts = Arc::new(read_lot_parts(state, id).await?);
-    if let Some(g) = generation {
-        state.lot_pages.put(id, g, parts.clone());
+    if let Some(e) = epoch {
+        state.lot_pages.put(id, e, parts.clone(), &state.changes);
     }
     Ok(parts)
 }
