@@ -278,5 +278,5 @@ pub async fn history(pool: &PgPool, entity_type: &str, entity_id: impl ToString)
 }
 
 /// The latest 200 entries of one record (`$1` its type, `$2` its id as text).
-pub const HISTORY: &str = "select id, occurred_at, actor_name, action, entity_type, entity_id, reason, before, after
+const HISTORY: &str = "select id, occurred_at, actor_name, action, entity_type, entity_id, reason, before, after
    from audit_log where entity_type = $1 and entity_id = $2 order by id desc limit 200";

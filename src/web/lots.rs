@@ -1,5 +1,7 @@
 //! Lot pages: the list, finding a lot by its code, and a lot's page.
 
+use std::sync::Arc;
+
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
@@ -8,8 +10,6 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use std::sync::Arc;
-
 use serde::Deserialize;
 use sqlx::types::Json;
 use uuid::Uuid;
