@@ -48,7 +48,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A lot as lists show it, with its status derived from disposition, holds, recalls and stock.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct LotRow {
     pub id: Uuid,
     pub code: String,
@@ -251,7 +251,7 @@ async fn search(State(state): State<AppState>, layout: Layout, Query(query): Que
     render(&page(lots, None, read_as))
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct LotDetail {
     pub site_code: String,
     pub site_name: String,
@@ -268,7 +268,7 @@ pub struct LotDetail {
     pub disposition: String,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct StockRow {
     pub location_id: Uuid,
     pub location_code: String,
@@ -276,7 +276,7 @@ pub struct StockRow {
     pub quantity: Decimal,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct DispositionRow {
     pub from_status: Option<String>,
     pub to_status: String,
@@ -286,7 +286,7 @@ pub struct DispositionRow {
     pub meaning: Option<String>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct HoldRow {
     pub id: Uuid,
     pub source: String,
@@ -298,7 +298,7 @@ pub struct HoldRow {
     pub close_reason: Option<String>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct RecordRow {
     pub kind: String,
     pub name: String,
@@ -310,7 +310,7 @@ pub struct RecordRow {
     pub recorded_by: Option<String>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct LedgerRow {
     pub id: i64,
     pub kind: String,
@@ -342,7 +342,7 @@ fn ledger_sql(quantity: &str) -> String {
 }
 
 /// A lot one step away: what went into this lot, or what this lot went into.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct StepRow {
     pub lot_id: Uuid,
     pub lot_code: String,
@@ -355,7 +355,7 @@ pub struct StepRow {
 }
 
 /// A shipment of the lot: who received it.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct ShippedRow {
     pub shipment_id: Uuid,
     pub number: String,
@@ -365,7 +365,7 @@ pub struct ShippedRow {
 }
 
 /// Where a lot's quantity went: every movement kind summed, and whether the ledger and on-hand agree.
-#[derive(Debug, Clone, Default, sqlx::FromRow, serde::Deserialize)]
+#[derive(Debug, Default, sqlx::FromRow, serde::Deserialize)]
 pub struct Balance {
     pub received: Decimal,
     pub produced: Decimal,
@@ -388,22 +388,20 @@ impl Balance {
 #[template(path = "lots/show.html")]
 struct ShowPage {
     layout: Layout,
-    lot: LotRow,
-    detail: LotDetail,
-    stock: Vec<StockRow>,
-    back: Vec<StepRow>,
-    forward: Vec<StepRow>,
-    shipped: Vec<ShippedRow>,
-    dispositions: Vec<DispositionRow>,
-    holds: Vec<HoldRow>,
-    records: Vec<RecordRow>,
-    ledger: Vec<LedgerRow>,
-    balance: Balance,
-    history: Vec<crate::audit::Shown>,
+    /// What the page shows of the lot (the template reaches its fields through `Deref`), shared
+    /// with the cache rather than copied.
+    parts: Arc<LotParts>,
     errors: FieldErrors,
     record_form: RecordForm,
     record_kinds: [(&'static str, &'static str); 3],
-    site_locations: Vec<(Uuid, String)>,
+}
+
+impl std::ops::Deref for ShowPage {
+    type Target = LotParts;
+
+    fn deref(&self) -> &LotParts {
+        &self.parts
+    }
 }
 
 async fn show(
@@ -417,11 +415,10 @@ async fn show(
     let fresh = super::auth::cookie(&headers, crate::app::WROTE_COOKIE).is_some();
     let parts = lot_parts(&state, id, fresh).await?;
     let record_form = RecordForm { outcome: "pass".into(), kind: "inspection".into(), ..Default::default() };
-    render_lot_page(StatusCode::OK, layout, &parts, FieldErrors::default(), record_form)
+    render_lot_page(StatusCode::OK, layout, parts, FieldErrors::default(), record_form)
 }
 
 /// The parts of a lot page, read and decoded (`LOT_PAGE`).
-#[derive(Clone)]
 pub struct LotParts {
     lot: LotRow,
     detail: LotDetail,
@@ -605,7 +602,7 @@ async fn lot_page(
     record_form: RecordForm,
 ) -> Result<Response> {
     let parts = lot_parts(state, id, true).await?;
-    render_lot_page(status, layout, &parts, errors, record_form)
+    render_lot_page(status, layout, parts, errors, record_form)
 }
 
 async fn read_lot_parts(state: &AppState, id: Uuid) -> Result<LotParts> {
@@ -634,47 +631,11 @@ async fn read_lot_parts(state: &AppState, id: Uuid) -> Result<LotParts> {
 fn render_lot_page(
     status: StatusCode,
     layout: Layout,
-    parts: &LotParts,
+    parts: Arc<LotParts>,
     errors: FieldErrors,
     record_form: RecordForm,
 ) -> Result<Response> {
-    let LotParts {
-        lot,
-        detail,
-        stock,
-        back,
-        forward,
-        shipped,
-        dispositions,
-        holds,
-        records,
-        ledger,
-        balance,
-        history,
-        site_locations,
-    } = parts.clone();
-    render_with(
-        status,
-        &ShowPage {
-            layout,
-            lot,
-            detail,
-            stock,
-            back,
-            forward,
-            shipped,
-            dispositions,
-            holds,
-            records,
-            ledger,
-            balance,
-            history,
-            errors,
-            record_form,
-            record_kinds: RECORD_KINDS,
-            site_locations,
-        },
-    )
+    render_with(status, &ShowPage { layout, parts, errors, record_form, record_kinds: RECORD_KINDS })
 }
 
 /// Back to the lot page after a QA action, or the page again with the action's errors.
