@@ -399,6 +399,23 @@ fn tick(on: bool) -> Option<String> {
     on.then(|| "on".to_string())
 }
 
+/// 201 with the record `select` (binding its id) reads, or the save's field errors as 422.
+async fn created_record<T>(
+    state: &AppState,
+    made: std::result::Result<Uuid, SaveError>,
+    select: String,
+) -> Result<Response>
+where
+    T: Serialize + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let id = match made {
+        Ok(id) => id,
+        Err(e) => return saved::<()>(Err(e)),
+    };
+    let record: T = sqlx::query_as(sqlx::AssertSqlSafe(select)).bind(id).fetch_one(&state.pool).await?;
+    Ok((StatusCode::CREATED, Json(record)).into_response())
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 struct MaterialRequest {
     /// Sending the same key again returns the material it created and writes nothing.
@@ -471,15 +488,8 @@ async fn create_material(
             return Ok(invalid(&unknown));
         }
     }
-    let id = match materials::create(&state.pool, &user.actor(), &input, body.idempotency_key).await {
-        Ok(id) => id,
-        Err(e) => return saved::<()>(Err(e)),
-    };
-    let made: MaterialJson = sqlx::query_as(sqlx::AssertSqlSafe(format!("{MATERIAL_SELECT} where m.id = $1")))
-        .bind(id)
-        .fetch_one(&state.pool)
-        .await?;
-    Ok((StatusCode::CREATED, Json(made)).into_response())
+    let made = materials::create(&state.pool, &user.actor(), &input, body.idempotency_key).await;
+    created_record::<MaterialJson>(&state, made, format!("{MATERIAL_SELECT} where m.id = $1")).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -535,15 +545,8 @@ async fn create_party(
         Ok(input) => input,
         Err(errors) => return Ok(invalid(&errors)),
     };
-    let id = match parties::create(&state.pool, &user.actor(), &input, body.idempotency_key).await {
-        Ok(id) => id,
-        Err(e) => return saved::<()>(Err(e)),
-    };
-    let made: PartyJson = sqlx::query_as(sqlx::AssertSqlSafe(format!("{PARTY_SELECT} where id = $1")))
-        .bind(id)
-        .fetch_one(&state.pool)
-        .await?;
-    Ok((StatusCode::CREATED, Json(made)).into_response())
+    let made = parties::create(&state.pool, &user.actor(), &input, body.idempotency_key).await;
+    created_record::<PartyJson>(&state, made, format!("{PARTY_SELECT} where id = $1")).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -584,15 +587,8 @@ async fn create_location(
         Ok(input) => input,
         Err(errors) => return Ok(invalid(&errors)),
     };
-    let id = match locations::create(&state.pool, &user.actor(), &input, body.idempotency_key).await {
-        Ok(id) => id,
-        Err(e) => return saved::<()>(Err(e)),
-    };
-    let made: LocationJson = sqlx::query_as(sqlx::AssertSqlSafe(format!("{LOCATION_SELECT} where c.id = $1")))
-        .bind(id)
-        .fetch_one(&state.pool)
-        .await?;
-    Ok((StatusCode::CREATED, Json(made)).into_response())
+    let made = locations::create(&state.pool, &user.actor(), &input, body.idempotency_key).await;
+    created_record::<LocationJson>(&state, made, format!("{LOCATION_SELECT} where c.id = $1")).await
 }
 
 // ------------------------------------------------------------------------------------------------

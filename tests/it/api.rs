@@ -370,8 +370,7 @@ async fn an_integration_creates_materials_parties_and_locations_once_each_and_ge
 
     // Without master.edit: refused.
     app.create_user("olga", &["operator"]).await;
-    let mut operator =
-        TestApp { addr: app.addr, client: crate::helpers::new_client(), pool: app.pool.clone(), csrf: String::new() };
+    let mut operator = app.another();
     operator.login("olga", crate::helpers::PASSWORD).await;
     let olga = token(&operator).await;
     let refused = api

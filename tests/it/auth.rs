@@ -349,7 +349,7 @@ async fn an_idle_or_expired_session_sends_the_user_back_to_sign_in() {
 async fn a_deactivated_user_is_signed_out_at_once() {
     let mut admin = spawn_app().await;
     let ann = admin.create_user("ann", &["operator"]).await;
-    let mut ann_app = TestApp { addr: admin.addr, client: new_client(), pool: admin.pool.clone(), csrf: String::new() };
+    let mut ann_app = admin.another();
     ann_app.login("ann", PASSWORD).await;
     assert_eq!(ann_app.get("/").await.status(), StatusCode::OK);
 

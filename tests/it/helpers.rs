@@ -113,13 +113,26 @@ pub async fn spawn_app() -> TestApp {
 /// The app with nobody signed in.
 pub async fn spawn_anonymous() -> TestApp {
     let (_, pool) = fresh_database().await;
-    let app = lotline::app::router(lotline::app::AppState::new(pool.clone()));
+    serve(lotline::app::AppState::new(pool.clone()), pool).await
+}
+
+/// The application with `state` (a replica, a change watcher…), serving HTTP on a free loopback
+/// port; nobody signed in. `pool` is the tests' own access to the same database.
+pub async fn serve(state: lotline::app::AppState, pool: PgPool) -> TestApp {
+    let app = lotline::app::router(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         lotline::app::serve(listener, app, std::future::pending()).await.unwrap();
     });
     TestApp { addr, client: new_client(), pool, csrf: String::new() }
+}
+
+impl TestApp {
+    /// Another browser on the same server: its own cookies, nobody signed in.
+    pub fn another(&self) -> TestApp {
+        TestApp { addr: self.addr, client: new_client(), pool: self.pool.clone(), csrf: String::new() }
+    }
 }
 
 pub fn new_client() -> reqwest::Client {

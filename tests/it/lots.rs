@@ -112,15 +112,12 @@ async fn a_kept_lot_page_is_dropped_when_a_commit_touches_its_lot_and_a_writer_s
     let changes = lotline::db::Changes::default();
     tokio::spawn(changes.clone().watch(pool.clone()));
     let state = lotline::app::AppState { changes: changes.clone(), ..lotline::app::AppState::new(pool.clone()) };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(lotline::app::serve(listener, lotline::app::router(state), std::future::pending()));
-    let mut writer = TestApp { addr, client: crate::helpers::new_client(), pool: pool.clone(), csrf: String::new() };
+    let mut writer = crate::helpers::serve(state, pool.clone()).await;
     writer.create_user("tester", &["operator", "qa", "admin"]).await;
     writer.create_user("viewer", &["operator"]).await;
     lotline::demo::load(&pool).await.unwrap();
     writer.login("tester", crate::helpers::PASSWORD).await;
-    let mut viewer = TestApp { addr, client: crate::helpers::new_client(), pool: pool.clone(), csrf: String::new() };
+    let mut viewer = writer.another();
     viewer.login("viewer", crate::helpers::PASSWORD).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while changes.current().is_none() {

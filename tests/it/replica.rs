@@ -127,10 +127,7 @@ async fn reports_read_from_a_hot_standby_while_writes_and_recalls_see_the_latest
     let reads = lotline::db::Reads::with_replica(pool.clone(), &standby.url(), 4).unwrap();
     tokio::spawn(reads.clone().watch());
     let state = lotline::app::AppState { reads, ..lotline::app::AppState::new(pool.clone()) };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(lotline::app::serve(listener, lotline::app::router(state), std::future::pending()));
-    let mut app = TestApp { addr, client: new_client(), pool: pool.clone(), csrf: String::new() };
+    let mut app = crate::helpers::serve(state, pool.clone()).await;
     app.login("tester", PASSWORD).await;
     let a = &app;
     eventually("reports switch to the standby", || async { read_replica(a).await == "ok" }).await;
