@@ -58,6 +58,12 @@ impl AppState {
     pub fn reports(&self) -> &PgPool {
         self.reads.pool()
     }
+
+    /// The pool a list page reads from: the reports' pool for its export, the primary for the
+    /// page people act on.
+    pub fn reading(&self, export: bool) -> &PgPool {
+        if export { self.reports() } else { &self.pool }
+    }
 }
 
 /// The whole application, as served and as tested.

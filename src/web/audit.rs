@@ -70,8 +70,7 @@ async fn index(State(state): State<AppState>, layout: Layout, Query(q): Query<Au
         paging.per_page = super::export::MAX_ROWS;
         paging.page = 1;
     }
-    // An export reads from the replica when there is one; the page shows the latest entries.
-    let db = if export.is_some() { state.reports() } else { &state.pool };
+    let db = state.reading(export.is_some());
     let (entries, total) = audit::search(db, &filter, paging.per_page, paging.offset()).await?;
     paging.total = total;
     if let Some(format) = export {

@@ -73,7 +73,7 @@ async fn show(
     )
     .bind(location.id)
     .bind(if export.is_some() { super::export::MAX_ROWS } else { 500 })
-    .fetch_all(if export.is_some() { state.reports() } else { &state.pool })
+    .fetch_all(state.reading(export.is_some()))
     .await?;
     if let Some(format) = export {
         let mut sheet =

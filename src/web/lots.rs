@@ -87,8 +87,7 @@ async fn index(State(state): State<AppState>, layout: Layout, Query(query): Quer
         paging.per_page = super::export::MAX_ROWS;
         paging.page = 1;
     }
-    // An export reads from the replica when there is one; the page shows the latest lots.
-    let db = if export.is_some() { state.reports() } else { &state.pool };
+    let db = state.reading(export.is_some());
     let pattern = paging.pattern();
     let sql = format!(
         "{} where $1::text is null or l.code ilike $1 or l.supplier_lot ilike $1 or m.code ilike $1

@@ -68,7 +68,7 @@ async fn index(
     let shipments: Vec<ShipmentRow> =
         sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} order by h.shipped_at desc, h.number desc limit $1")))
             .bind(limit)
-            .fetch_all(if export.is_some() { state.reports() } else { &state.pool })
+            .fetch_all(state.reading(export.is_some()))
             .await?;
     if let Some(format) = export {
         let mut sheet = super::export::Sheet::new(
