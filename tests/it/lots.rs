@@ -105,6 +105,16 @@ async fn eventually_page(app: &TestApp, path: &str, what: &str, check: impl Fn(&
     }
 }
 
+/// Waits until the server's watcher has seen a change after `before` (on a loaded machine its
+/// look can come later than its 20 ms), so what follows does not race it.
+async fn seen_since(changes: &lotline::db::Changes, before: Option<u64>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while changes.current() <= before {
+        assert!(std::time::Instant::now() < deadline, "the watcher sees the commit");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_kept_lot_page_is_dropped_when_a_commit_touches_its_lot_and_a_writer_sees_their_own_change_at_once() {
     // The server as served: watching for committed changes, keeping lot pages meanwhile.
@@ -134,14 +144,17 @@ async fn a_kept_lot_page_is_dropped_when_a_commit_touches_its_lot_and_a_writer_s
     assert!(before.contains("SUGAR"), "{before}");
 
     // A change committed elsewhere (another server, a script): the next views read afresh.
+    let before = changes.current();
     sqlx::query("update materials set name = 'Cane sugar, renamed' where code = 'SUGAR'").execute(&pool).await.unwrap();
     eventually_page(&viewer, &path, "a committed change drops the kept page", |p| name(p).contains("renamed")).await;
+    seen_since(&changes, before).await;
     // While nothing touches this lot its page is kept: after a receipt of another lot, with the
     // lots table locked (a lock is no change), the page still comes at once, from memory.
     viewer.page(&path).await;
+    let before = changes.current();
     let other = crate::rules::receive(&writer, "SALT", "5", &today).await;
     assert_redirect(&other, "/receipts/");
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    seen_since(&changes, before).await;
     let mut locker = pool.begin().await.unwrap();
     sqlx::query("lock table lots in access exclusive mode").execute(&mut *locker).await.unwrap();
     let kept = tokio::time::timeout(std::time::Duration::from_secs(2), viewer.page(&path)).await;
