@@ -162,6 +162,8 @@ pub struct Latency {
 /// What `bench trace` measured.
 #[derive(Debug)]
 pub struct TraceReport {
+    /// The plant's database, for `--plant` when it is kept.
+    pub database: String,
     pub lots: usize,
     pub links: i64,
     pub generate_s: f64,
@@ -191,21 +193,40 @@ fn latency(what: String, mut times: Vec<Duration>, lots_reached: usize) -> Laten
 /// process and over HTTP; the heaviest raw lot (the silo lot with the most draws, or with `tank`
 /// the tank's first delivery) forward in both modes, in process and over HTTP; and beside them a
 /// plain recursive SQL query for the same lot-level closures, the baseline.
-pub async fn trace(database: &Database, lots: usize, samples: usize, keep: bool, tank: bool) -> Result<TraceReport> {
+/// What `bench trace` measures: a new plant of `lots` lots, or a kept one.
+pub struct TraceOptions {
+    pub lots: usize,
+    pub samples: usize,
+    pub keep: bool,
+    pub tank: bool,
+    pub plant: Option<String>,
+}
+
+pub async fn trace(database: &Database, o: &TraceOptions) -> Result<TraceReport> {
     use crate::trace::{Direction, Mode};
-    let scratch = Scratch::open(database, "trace", lots, 16).await?;
+    let (samples, tank) = (o.samples, o.tank);
+    let scratch = match &o.plant {
+        Some(name) => Scratch::existing(database, name).await?,
+        None => Scratch::open(database, "trace", o.lots, 16).await?,
+    };
     let pool = scratch.pool.clone();
     let outcome = async {
-        let filled = scratch.fill(lots, tank).await?;
-        let (generated, generate_s, import_s, import_peak_mib) =
-            (filled.generated, filled.generate_s, filled.import_s, filled.import_peak_mib);
-        eprintln!("  imported {lots} lots in {import_s:.1} s; tracing…");
+        let (tank_source, generate_s, import_s, import_peak_mib) = if o.plant.is_none() {
+            let filled = scratch.fill(o.lots, tank).await?;
+            eprintln!("  imported {} lots in {:.1} s; tracing…", o.lots, filled.import_s);
+            (filled.generated.tank_source, filled.generate_s, filled.import_s, filled.import_peak_mib)
+        } else {
+            anyhow::ensure!(!tank, "--tank makes a new plant; it cannot measure a kept one");
+            (None, 0.0, 0.0, 0.0)
+        };
+        let lots: i64 = sqlx::query_scalar("select count(*) from lots where notes = 'imported'").fetch_one(&pool).await?;
+        let lots = lots as usize;
         let links: i64 = sqlx::query_scalar("select count(*) from genealogy_links").fetch_one(&pool).await?;
         let typical: Vec<Uuid> = sqlx::query_scalar("select id from lots where notes = 'imported' order by md5(id::text) limit $1")
             .bind(samples as i64)
             .fetch_all(&pool)
             .await?;
-        let (heaviest, _, _) = crate::generate::furthest_reaching_lot(&pool, &generated)
+        let (heaviest, _, _) = crate::generate::furthest_reaching_lot(&pool, tank_source.as_deref())
             .await?
             .context("the generated plant has no raw lot with links")?;
         let heavy_label = if tank { "tank's first delivery" } else { "heaviest raw lot (silo)" };
@@ -255,10 +276,10 @@ pub async fn trace(database: &Database, lots: usize, samples: usize, keep: bool,
             rows.push(latency(format!("{label}, plain recursive SQL (lot-level, ids only)"), times, reached));
         }
         server.abort();
-        Ok(TraceReport { lots, links, generate_s, import_s, rows, import_peak_mib, peak_mib: memory_mib("VmHWM:"), held_mib })
+        Ok(TraceReport { database: scratch.name.clone(), lots, links, generate_s, import_s, rows, import_peak_mib, peak_mib: memory_mib("VmHWM:"), held_mib })
     }
     .await;
-    scratch.close(keep).await?;
+    scratch.close(o.keep || o.plant.is_some()).await?;
     outcome
 }
 

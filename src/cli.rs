@@ -126,6 +126,10 @@ enum BenchCommand {
         /// Generate the plant with the syrup tank (see `demo --tank`) and trace its first delivery.
         #[arg(long)]
         tank: bool,
+        /// Measure a plant an earlier `--keep` run left, instead of generating one (with
+        /// `--tank` if it was made with it).
+        #[arg(long)]
+        plant: Option<String>,
     },
     /// Requests per second and latency of the lot page, the dashboard, the trace API and a
     /// receipt post at 1, 16 and 64 connections, on a generated plant served by a `lotline
@@ -299,7 +303,7 @@ async fn run(cli: Cli) -> Result<()> {
                         Ok(s) => {
                             println!("imported {} lots, {} runs, {} shipments in {:.1} s", s.lots, s.runs, s.shipments, started.elapsed().as_secs_f64());
                             // Where to look first: the raw lot whose trace reaches furthest.
-                            let heaviest = crate::generate::furthest_reaching_lot(pool, &g).await?;
+                            let heaviest = crate::generate::furthest_reaching_lot(pool, g.tank_source.as_deref()).await?;
                             if let Some((_, material, lot)) = heaviest {
                                 println!("the raw lot that reaches furthest: {material} {lot}; its trace: /trace?material={material}&lot={lot}");
                             }
@@ -361,10 +365,11 @@ async fn run(cli: Cli) -> Result<()> {
             })
             .await
         }
-        Command::Bench(BenchCommand::Trace { lots, samples, keep, tank }) => {
+        Command::Bench(BenchCommand::Trace { lots, samples, keep, tank, plant }) => {
             let database = Database::open(&cli.db).await?;
             println!("bench trace: a plant of {lots} lots{}, {samples} typical lots traced", if tank { " with the syrup tank" } else { "" });
-            let result = crate::bench::trace(&database, lots, samples.max(1), keep, tank).await;
+            let options = crate::bench::TraceOptions { lots, samples: samples.max(1), keep, tank, plant };
+            let result = crate::bench::trace(&database, &options).await;
             database.close().await?;
             let r = result?;
             println!("{} lots, {} genealogy links; generated in {:.1} s, imported in {:.1} s", r.lots, r.links, r.generate_s, r.import_s);
@@ -375,6 +380,9 @@ async fn run(cli: Cli) -> Result<()> {
                 "peak memory of the bench process: {:.0} MiB importing; {:.0} MiB tracing (server and client), {:.0} MiB of it held before tracing began",
                 r.import_peak_mib, r.peak_mib, r.held_mib
             );
+            if keep {
+                println!("the plant is kept: --plant {}", r.database);
+            }
             Ok(())
         }
         Command::Bench(BenchCommand::Load { lots, seconds, keep, plant, only }) => {

@@ -366,10 +366,10 @@ pub fn generate(
 
 /// Once a generated plant is imported: the raw lot whose trace reaches furthest (id, material
 /// code, lot code): the tank's first delivery, or else the imported delivery with the most links
-/// out (a silo lot).
+/// out (a silo lot). `tank_source` is the generated plant's tank delivery, if it has one.
 pub async fn furthest_reaching_lot(
     pool: &sqlx::PgPool,
-    generated: &Generated,
+    tank_source: Option<&str>,
 ) -> Result<Option<(uuid::Uuid, String, String)>, sqlx::Error> {
     sqlx::query_as(
         "select l.id, m.code, l.code from lots l join materials m on m.id = l.material_id
@@ -380,7 +380,7 @@ pub async fn furthest_reaching_lot(
                                    group by g.from_lot_id, f.code order by count(*) desc, f.code limit 1)
                      else l.code = $1 end",
     )
-    .bind(generated.tank_source.as_deref())
+    .bind(tank_source)
     .fetch_optional(pool)
     .await
 }

@@ -4,7 +4,6 @@
 //! in before what flows out — and a set under which any lot would go negative is refused.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -14,6 +13,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::audit::{self, Actor, Entry};
+use crate::db::copy::BinaryRows;
 use crate::domain::gs1::is_cset82;
 use crate::domain::text;
 
@@ -644,37 +644,86 @@ pub async fn import(
         .collect();
     // Time-ordered ids: a million of them go into the primary key's right edge, not all over it.
     let lot_ids: Vec<Uuid> = (0..lot_rows.len()).map(|_| Uuid::now_v7()).collect();
-    for (chunk, ids) in lot_rows.chunks(5000).zip(lot_ids.chunks(5000)) {
-        sqlx::query(
-            "insert into lots (id, material_id, code, origin, site_id, made_on, expires_on, supplier_id, supplier_lot, tlc, tlc_source, disposition, notes)
-             select id, material, code, origin, $1, made_on, expires_on, supplier, supplier_lot, coalesce(supplier_lot, code),
-                    case when origin = 'received' then coalesce('supplier ' || supplier_code, $2) else $2 end, 'released', 'imported'
-               from unnest($3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::date[], $8::date[], $9::uuid[], $10::text[], $11::text[])
-                    as t(id, material, code, origin, made_on, expires_on, supplier, supplier_lot, supplier_code)",
+    if bulk.is_some() {
+        let site_text = site.as_str();
+        copy_binary(
+            &mut tx,
+            "copy lots (id, material_id, code, origin, site_id, made_on, expires_on, supplier_id, supplier_lot, tlc, tlc_source, disposition, notes)
+             from stdin (format binary)",
+            lot_rows.len(),
+            progress,
+            |out, i| {
+                let l = &lot_rows[i];
+                let supplier_source = l.supplier.as_ref().map(|s| format!("supplier {s}"));
+                out.row(13)
+                    .uuid(&lot_ids[i])
+                    .uuid(&material_ids[&l.material])
+                    .text(&l.code)
+                    .text(if l.received { "received" } else { "produced" })
+                    .uuid(&site_id)
+                    .opt_date(Some(l.created.date_naive()))
+                    .opt_date(l.expires_on)
+                    .opt_uuid(l.supplier.as_ref().and_then(|s| party_ids.get(s)))
+                    .opt_text(l.supplier_lot.as_deref())
+                    .text(l.supplier_lot.as_deref().unwrap_or(&l.code))
+                    .text(match (&supplier_source, l.received) {
+                        (Some(source), true) => source,
+                        _ => site_text,
+                    })
+                    .text("released")
+                    .text("imported");
+            },
         )
-        .bind(site_id)
-        .bind(&site)
-        .bind(ids)
-        .bind(chunk.iter().map(|l| material_ids[&l.material]).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|l| l.code.clone()).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|l| if l.received { "received" } else { "produced" }).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|l| l.created.date_naive()).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|l| l.expires_on).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|l| l.supplier.as_ref().and_then(|s| party_ids.get(s).copied())).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|l| l.supplier_lot.clone()).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|l| l.supplier.clone()).collect::<Vec<_>>())
+        .await?;
+        let actor_id = actor.id;
+        copy_binary(
+            &mut tx,
+            "copy lot_dispositions (lot_id, from_status, to_status, reason, decided_by) from stdin (format binary)",
+            lot_ids.len(),
+            &Quiet,
+            |out, i| {
+                out.row(5)
+                    .uuid(&lot_ids[i])
+                    .null()
+                    .text("released")
+                    .text("imported history")
+                    .opt_uuid(actor_id.as_ref());
+            },
+        )
+        .await?;
+    } else {
+        for (chunk, ids) in lot_rows.chunks(5000).zip(lot_ids.chunks(5000)) {
+            sqlx::query(
+                "insert into lots (id, material_id, code, origin, site_id, made_on, expires_on, supplier_id, supplier_lot, tlc, tlc_source, disposition, notes)
+                 select id, material, code, origin, $1, made_on, expires_on, supplier, supplier_lot, coalesce(supplier_lot, code),
+                        case when origin = 'received' then coalesce('supplier ' || supplier_code, $2) else $2 end, 'released', 'imported'
+                   from unnest($3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::date[], $8::date[], $9::uuid[], $10::text[], $11::text[])
+                        as t(id, material, code, origin, made_on, expires_on, supplier, supplier_lot, supplier_code)",
+            )
+            .bind(site_id)
+            .bind(&site)
+            .bind(ids)
+            .bind(chunk.iter().map(|l| material_ids[&l.material]).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|l| l.code.clone()).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|l| if l.received { "received" } else { "produced" }).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|l| l.created.date_naive()).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|l| l.expires_on).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|l| l.supplier.as_ref().and_then(|s| party_ids.get(s).copied())).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|l| l.supplier_lot.clone()).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|l| l.supplier.clone()).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+            progress.advance(chunk.len() as u64);
+        }
+        sqlx::query(
+            "insert into lot_dispositions (lot_id, from_status, to_status, reason, decided_by)
+             select id, null, 'released', 'imported history', $2 from unnest($1::uuid[]) as t(id)",
+        )
+        .bind(&lot_ids)
+        .bind(actor.id)
         .execute(&mut *tx)
         .await?;
-        progress.advance(chunk.len() as u64);
     }
-    sqlx::query(
-        "insert into lot_dispositions (lot_id, from_status, to_status, reason, decided_by)
-         select id, null, 'released', 'imported history', $2 from unnest($1::uuid[]) as t(id)",
-    )
-    .bind(&lot_ids)
-    .bind(actor.id)
-    .execute(&mut *tx)
-    .await?;
 
     lap("lots written");
     // Runs (closed, as history) and shipments.
@@ -685,34 +734,79 @@ pub async fn import(
         .map(|e| (e.run.unwrap_or_default(), material_ids[&lot_rows[e.lot].material]))
         .collect();
     let run_materials: Vec<Uuid> = (0..runs.len()).map(|i| output_material[&i]).collect();
-    for ((chunk, ids), materials) in runs.chunks(5000).zip(run_ids.chunks(5000)).zip(run_materials.chunks(5000)) {
-        sqlx::query(
-            "insert into production_runs (id, number, site_id, output_material_id, status, order_ref, opened_at, closed_at, notes)
-             select id, 'IMP-' || name, $1, material, 'closed', name, at, at, 'imported'
-               from unnest($2::uuid[], $3::text[], $4::uuid[], $5::timestamptz[]) as t(id, name, material, at)",
+    if bulk.is_some() {
+        copy_binary(
+            &mut tx,
+            "copy production_runs (id, number, site_id, output_material_id, status, order_ref, opened_at, closed_at, notes)
+             from stdin (format binary)",
+            runs.len(),
+            &Quiet,
+            |out, i| {
+                let (name, at) = &runs[i];
+                out.row(9)
+                    .uuid(&run_ids[i])
+                    .text(&format!("IMP-{name}"))
+                    .uuid(&site_id)
+                    .uuid(&run_materials[i])
+                    .text("closed")
+                    .text(name)
+                    .timestamptz(at)
+                    .timestamptz(at)
+                    .text("imported");
+            },
         )
-        .bind(site_id)
-        .bind(ids)
-        .bind(chunk.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>())
-        .bind(materials)
-        .bind(chunk.iter().map(|(_, at)| *at).collect::<Vec<_>>())
-        .execute(&mut *tx)
         .await?;
+    } else {
+        for ((chunk, ids), materials) in runs.chunks(5000).zip(run_ids.chunks(5000)).zip(run_materials.chunks(5000)) {
+            sqlx::query(
+                "insert into production_runs (id, number, site_id, output_material_id, status, order_ref, opened_at, closed_at, notes)
+                 select id, 'IMP-' || name, $1, material, 'closed', name, at, at, 'imported'
+                   from unnest($2::uuid[], $3::text[], $4::uuid[], $5::timestamptz[]) as t(id, name, material, at)",
+            )
+            .bind(site_id)
+            .bind(ids)
+            .bind(chunk.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>())
+            .bind(materials)
+            .bind(chunk.iter().map(|(_, at)| *at).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
     }
     let shipment_ids: Vec<Uuid> = shipment_list.iter().map(|_| Uuid::now_v7()).collect();
-    for (chunk, ids) in shipment_list.chunks(5000).zip(shipment_ids.chunks(5000)) {
-        sqlx::query(
-            "insert into shipments (id, number, site_id, customer_id, shipped_at, order_ref, notes)
-             select id, 'IMP-' || name, $1, customer, at, name, 'imported'
-               from unnest($2::uuid[], $3::text[], $4::uuid[], $5::timestamptz[]) as t(id, name, customer, at)",
+    if bulk.is_some() {
+        copy_binary(
+            &mut tx,
+            "copy shipments (id, number, site_id, customer_id, shipped_at, order_ref, notes) from stdin (format binary)",
+            shipment_list.len(),
+            &Quiet,
+            |out, i| {
+                let (name, at, customer) = &shipment_list[i];
+                out.row(7)
+                    .uuid(&shipment_ids[i])
+                    .text(&format!("IMP-{name}"))
+                    .uuid(&site_id)
+                    .uuid(&party_ids[customer])
+                    .timestamptz(at)
+                    .text(name)
+                    .text("imported");
+            },
         )
-        .bind(site_id)
-        .bind(ids)
-        .bind(chunk.iter().map(|(name, _, _)| name.as_str()).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|(_, _, customer)| party_ids[customer]).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|(_, at, _)| *at).collect::<Vec<_>>())
-        .execute(&mut *tx)
         .await?;
+    } else {
+        for (chunk, ids) in shipment_list.chunks(5000).zip(shipment_ids.chunks(5000)) {
+            sqlx::query(
+                "insert into shipments (id, number, site_id, customer_id, shipped_at, order_ref, notes)
+                 select id, 'IMP-' || name, $1, customer, at, name, 'imported'
+                   from unnest($2::uuid[], $3::text[], $4::uuid[], $5::timestamptz[]) as t(id, name, customer, at)",
+            )
+            .bind(site_id)
+            .bind(ids)
+            .bind(chunk.iter().map(|(name, _, _)| name.as_str()).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|(_, _, customer)| party_ids[customer]).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|(_, at, _)| *at).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
     }
 
     lap("runs and shipments written");
@@ -730,35 +824,29 @@ pub async fn import(
             .execute(&mut *tx)
             .await?;
         let ids: Vec<i64> = (0..events.len() as i64).map(|i| first + i).collect();
-        let mut copy = tx
-            .copy_in_raw(
-                "copy stock_movements (id, kind, lot_id, location_id, quantity, occurred_at, actor_id, posting_id, run_id, shipment_id)
-                 from stdin (format csv)",
-            )
-            .await?;
-        let blank = String::new();
-        let actor_id = actor.id.map(|a| a.to_string()).unwrap_or_default();
-        for ((chunk, keys), ids) in events.chunks(COPY_ROWS).zip(postings.chunks(COPY_ROWS)).zip(ids.chunks(COPY_ROWS))
-        {
-            let mut text = String::with_capacity(chunk.len() * 200);
-            for ((e, key), id) in chunk.iter().zip(keys).zip(ids) {
-                let run = e.run.map(|r| run_ids[r].to_string()).unwrap_or_else(|| blank.clone());
-                let shipment = e.shipment.map(|s| shipment_ids[s].to_string()).unwrap_or_else(|| blank.clone());
-                writeln!(
-                    text,
-                    "{id},{},{},{location_id},{},{},{},{key},{run},{shipment}",
-                    e.kind,
-                    lot_ids[e.lot],
-                    e.quantity,
-                    e.at.to_rfc3339(),
-                    actor_id
-                )
-                .ok();
-            }
-            copy.send(text.into_bytes()).await?;
-            progress.advance(chunk.len() as u64);
-        }
-        copy.finish().await?;
+        let actor_id = actor.id;
+        copy_binary(
+            &mut tx,
+            "copy stock_movements (id, kind, lot_id, location_id, quantity, occurred_at, actor_id, posting_id, run_id, shipment_id)
+             from stdin (format binary)",
+            events.len(),
+            progress,
+            |out, i| {
+                let e = &events[i];
+                out.row(10)
+                    .int8(ids[i])
+                    .text(e.kind)
+                    .uuid(&lot_ids[e.lot])
+                    .uuid(&location_id)
+                    .numeric(&e.quantity)
+                    .timestamptz(&e.at)
+                    .opt_uuid(actor_id.as_ref())
+                    .uuid(&postings[i])
+                    .opt_uuid(e.run.map(|r| &run_ids[r]))
+                    .opt_uuid(e.shipment.map(|s| &shipment_ids[s]));
+            },
+        )
+        .await?;
         ids
     } else {
         let mut movement_ids: HashMap<Uuid, i64> = HashMap::new();
@@ -854,20 +942,18 @@ pub async fn import(
         }
     }
     if bulk.is_some() {
-        let mut copy = tx
-            .copy_in_raw(
-                "copy genealogy_links (kind, run_id, from_lot_id, to_lot_id, occurred_at, input_movement_id, output_movement_id)
-                 from stdin (format csv)",
-            )
-            .await?;
-        for chunk in links.chunks(COPY_ROWS) {
-            let mut text = String::with_capacity(chunk.len() * 160);
-            for (run, from, to, at, input, output) in chunk {
-                writeln!(text, "run,{run},{from},{to},{},{input},{output}", at.to_rfc3339()).ok();
-            }
-            copy.send(text.into_bytes()).await?;
-        }
-        copy.finish().await?;
+        copy_binary(
+            &mut tx,
+            "copy genealogy_links (kind, run_id, from_lot_id, to_lot_id, occurred_at, input_movement_id, output_movement_id)
+             from stdin (format binary)",
+            links.len(),
+            &Quiet,
+            |out, i| {
+                let (run, from, to, at, input, output) = &links[i];
+                out.row(7).text("run").uuid(run).uuid(from).uuid(to).timestamptz(at).int8(*input).int8(*output);
+            },
+        )
+        .await?;
     } else {
         for chunk in links.chunks(5000) {
             sqlx::query(
@@ -933,6 +1019,34 @@ pub async fn import(
 /// Rows per COPY message in a bulk load.
 const COPY_ROWS: usize = 20_000;
 
+/// Sends `count` rows, each written by `encode`, through one binary COPY statement.
+async fn copy_binary(
+    tx: &mut sqlx::PgConnection,
+    statement: &'static str,
+    count: usize,
+    progress: &(dyn Progress + Sync),
+    mut encode: impl FnMut(&mut BinaryRows, usize),
+) -> Result<u64, sqlx::Error> {
+    let mut copy = tx.copy_in_raw(statement).await?;
+    let mut rows = BinaryRows::start(COPY_ROWS * 128);
+    let mut sent = 0;
+    while sent < count {
+        let end = (sent + COPY_ROWS).min(count);
+        for i in sent..end {
+            encode(&mut rows, i);
+        }
+        copy.send(rows.take()).await?;
+        progress.advance((end - sent) as u64);
+        sent = end;
+        rows = BinaryRows::more(COPY_ROWS * 128);
+    }
+    if !rows.is_empty() {
+        copy.send(rows.take()).await?;
+    }
+    copy.send(BinaryRows::trailer()).await?;
+    copy.finish().await
+}
+
 /// Imports of at least this many lots are loaded the way PostgreSQL advises for bulk loads.
 pub const BULK_LOTS: usize = 50_000;
 
@@ -948,13 +1062,13 @@ const BULK_TABLES: [&str; 7] = [
 ];
 
 /// A bulk load, as PostgreSQL's own advice for populating a database has it: inside the import's
-/// transaction, the secondary indexes of the tables being filled and the foreign keys between
-/// them are dropped, the rows go in, then the indexes are built once (a sort, not millions of
-/// random inserts) and the foreign keys re-added, which checks every row in one join. DDL is
-/// transactional, so a refusal or crash restores them untouched; the ledger tables stay locked
-/// for the import's length, which a migration of a plant's history can afford and a daily
-/// import (under BULK_LOTS lots, loaded row-checked) never pays. Primary keys, unique keys,
-/// checks and foreign keys to master data stay in force throughout.
+/// transaction, the secondary indexes, unique keys and foreign keys of the tables being filled are
+/// dropped, the rows go in by binary COPY, then the indexes and unique keys are built once (a
+/// sort, not millions of random inserts) and the foreign keys re-added, which checks every row in
+/// one join. DDL is transactional, so a refusal or crash restores them untouched, and nothing is
+/// committed that the restored keys would refuse; the ledger tables stay locked for the import's
+/// length, which a migration of a plant's history can afford and a daily import (under BULK_LOTS
+/// lots, loaded row-checked) never pays. Primary keys and checks stay in force throughout.
 struct BulkLoad {
     indexes: Vec<String>,
     constraints: Vec<(String, String, String)>,
@@ -987,8 +1101,10 @@ impl BulkLoad {
         let constraints: Vec<(String, String, String)> = sqlx::query_as(
             "select c.conrelid::regclass::text, c.conname::text, pg_get_constraintdef(c.oid)
                from pg_constraint c
-              where c.contype = 'f' and c.conrelid::regclass::text = any($1) and c.confrelid::regclass::text = any($1)
-              order by 1, 2",
+              where c.conrelid::regclass::text = any($1)
+                and (c.contype = 'f'
+                     or c.contype = 'u' and not exists (select 1 from pg_constraint r where r.contype = 'f' and r.conindid = c.conindid))
+              order by c.contype, 1, 2",
         )
         .bind(&tables)
         .fetch_all(&mut *tx)
@@ -996,7 +1112,7 @@ impl BulkLoad {
         let indexes: Vec<(String, String)> = sqlx::query_as(
             "select i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
                from pg_index i
-              where i.indrelid::regclass::text = any($1) and not i.indisprimary and not i.indisunique
+              where i.indrelid::regclass::text = any($1) and not i.indisprimary
                 and not exists (select 1 from pg_constraint c where c.conindid = i.indexrelid)
               order by 1",
         )
@@ -1027,13 +1143,18 @@ impl BulkLoad {
         }
         sqlx::query("insert into lot_touches (lot_id) values (null)").execute(&mut *tx).await?;
         for def in &self.indexes {
+            let clock = std::time::Instant::now();
             sqlx::query(sqlx::AssertSqlSafe(def.clone())).execute(&mut *tx).await?;
+            tracing::debug!(import.ms = clock.elapsed().as_millis() as u64, "import: {def}");
             progress.advance(1);
         }
-        for (table, name, def) in &self.constraints {
+        // Unique keys first (they were dropped last), then the foreign keys.
+        for (table, name, def) in self.constraints.iter().rev() {
+            let clock = std::time::Instant::now();
             sqlx::query(sqlx::AssertSqlSafe(format!("alter table {table} add constraint \"{name}\" {def}")))
                 .execute(&mut *tx)
                 .await?;
+            tracing::debug!(import.ms = clock.elapsed().as_millis() as u64, "import: {table} {name} restored");
             progress.advance(1);
         }
         Ok(())

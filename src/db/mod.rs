@@ -1,5 +1,6 @@
 //! The database: the connection pool, the embedded migrations and the private PostgreSQL cluster.
 
+pub mod copy;
 pub mod embedded;
 
 use std::sync::Arc;

@@ -246,7 +246,36 @@ async fn a_bulk_load_gives_the_same_plant_as_a_row_checked_one_and_restores_ever
         .fetch_one(&pool)
         .await
         .unwrap();
-        (stock, counts)
+        // Every row as written, ids left out (they differ): a bulk load sends its values in
+        // PostgreSQL's binary form, and each type must arrive as the row-checked load writes it.
+        let rows = |sql: &'static str| {
+            let pool = pool.clone();
+            async move { sqlx::query_scalar::<_, String>(sql).fetch_all(&pool).await.unwrap() }
+        };
+        let written = (
+            rows("select concat_ws('|', l.code, m.kind, m.quantity::text, m.occurred_at::text, c.code, m.actor_id is null, r.number, s.number)
+                    from stock_movements m join lots l on l.id = m.lot_id join locations c on c.id = m.location_id
+                    left join production_runs r on r.id = m.run_id left join shipments s on s.id = m.shipment_id order by 1")
+            .await,
+            rows("select concat_ws('|', l.code, l.origin, l.made_on::text, l.expires_on::text, p.code, l.supplier_lot, l.tlc, l.tlc_source,
+                                   l.disposition, l.notes, m.code)
+                    from lots l join materials m on m.id = l.material_id left join parties p on p.id = l.supplier_id order by 1")
+            .await,
+            rows("select concat_ws('|', l.code, d.from_status, d.to_status, d.reason, d.decided_by is null)
+                    from lot_dispositions d join lots l on l.id = d.lot_id order by 1")
+            .await,
+            rows("select concat_ws('|', r.number, r.status, r.order_ref, r.opened_at::text, r.closed_at::text, m.code, r.notes)
+                    from production_runs r join materials m on m.id = r.output_material_id order by 1")
+            .await,
+            rows("select concat_ws('|', s.number, p.code, s.shipped_at::text, s.order_ref, s.notes)
+                    from shipments s join parties p on p.id = s.customer_id order by 1")
+            .await,
+            rows("select concat_ws('|', f.code, t.code, g.kind, g.occurred_at::text, r.number)
+                    from genealogy_links g join lots f on f.id = g.from_lot_id join lots t on t.id = g.to_lot_id
+                    join production_runs r on r.id = g.run_id order by 1")
+            .await,
+        );
+        (stock, counts, written)
     };
     let (a, b) = (facts(rows.pool.clone()).await, facts(bulk.pool.clone()).await);
     assert!(a.0.len() > 100, "stock is on hand");
