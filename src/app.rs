@@ -29,6 +29,8 @@ pub struct AppState {
     pub changes: crate::db::Changes,
     /// Lot pages kept in memory while nothing changes (`web::lots::LotPageCache`).
     pub lot_pages: std::sync::Arc<crate::web::lots::LotPageCache>,
+    /// The genealogy links in memory for traces (`crate::links`), of the primary.
+    pub links: std::sync::Arc<crate::links::LinkIndex>,
     /// Reports and exports that tolerate lag (`DATABASE_READ_URL`); see [`AppState::reports`].
     pub reads: crate::db::Reads,
     pub sessions: SessionPolicy,
@@ -44,6 +46,7 @@ impl AppState {
             reads: crate::db::Reads::primary(pool.clone()),
             changes: crate::db::Changes::default(),
             lot_pages: Default::default(),
+            links: Default::default(),
             pool,
             sessions: SessionPolicy::default(),
             public_url: "http://127.0.0.1:8080".into(),
@@ -63,6 +66,18 @@ impl AppState {
     /// page people act on.
     pub fn reading(&self, export: bool) -> &PgPool {
         if export { self.reports() } else { &self.pool }
+    }
+
+    /// A trace for a page or the API, read where reports read; it walks the link index while
+    /// that is the primary (the index reflects the primary, a replica may lag behind it).
+    pub async fn trace(
+        &self,
+        lot: uuid::Uuid,
+        direction: crate::trace::Direction,
+        mode: crate::trace::Mode,
+    ) -> Result<crate::trace::Trace, crate::error::Error> {
+        let (pool, primary) = self.reads.choose();
+        crate::trace::trace_with(pool, primary.then_some(&self.links), lot, direction, mode).await
     }
 }
 

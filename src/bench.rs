@@ -175,6 +175,9 @@ pub struct TraceReport {
     /// it the process held already when tracing began (what the import left allocated).
     pub peak_mib: f64,
     pub held_mib: f64,
+    /// The link index (`crate::links`): seconds to build it, and what it added to the process, MiB.
+    pub index_s: f64,
+    pub index_mib: f64,
 }
 
 fn latency(what: String, mut times: Vec<Duration>, lots_reached: usize) -> Latency {
@@ -221,7 +224,7 @@ pub async fn trace(database: &Database, o: &TraceOptions) -> Result<TraceReport>
         };
         let lots: i64 = sqlx::query_scalar("select count(*) from lots where notes = 'imported'").fetch_one(&pool).await?;
         let lots = lots as usize;
-        let links: i64 = sqlx::query_scalar("select count(*) from genealogy_links").fetch_one(&pool).await?;
+        let link_count: i64 = sqlx::query_scalar("select count(*) from genealogy_links").fetch_one(&pool).await?;
         let typical: Vec<Uuid> = sqlx::query_scalar("select id from lots where notes = 'imported' order by md5(id::text) limit $1")
             .bind(samples as i64)
             .fetch_all(&pool)
@@ -233,14 +236,20 @@ pub async fn trace(database: &Database, o: &TraceOptions) -> Result<TraceReport>
 
         reset_peak_memory();
         let held_mib = memory_mib("VmRSS:");
+        // The link index, as a server builds it when it starts.
+        let links: std::sync::Arc<crate::links::LinkIndex> = Default::default();
+        let before = memory_mib("VmRSS:");
+        let t = Instant::now();
+        links.build(&pool).await?;
+        let (index_s, index_mib) = (t.elapsed().as_secs_f64(), memory_mib("VmRSS:") - before);
         // The server, on an ephemeral port, with an API token of the demo administrator.
-        let (address, server, token) = serve(&pool, "admin").await?;
+        let (address, server, token) = serve(&pool, "admin", links.clone()).await?;
         let api = |lot: &Uuid, d: &str, m: &str| format!("/api/v1/trace?lot_id={lot}&direction={d}&mode={m}");
 
         let mut rows = Vec::new();
         for (direction, d) in [(Direction::Forward, "forward"), (Direction::Backward, "backward")] {
             for (mode, m) in [(Mode::Precise, "precise"), (Mode::LotLevel, "lot-level")] {
-                let (times, reached) = time_traces(&pool, &typical, direction, mode).await?;
+                let (times, reached) = time_traces(&pool, Some(&links), &typical, direction, mode).await?;
                 rows.push(latency(format!("typical lot, {d}, {m}, in process (largest reached {reached})"), times, reached));
                 let (times, _) = time_gets(address, &token, typical.iter().map(|lot| api(lot, d, m))).await?;
                 rows.push(latency(format!("typical lot, {d}, {m}, over HTTP"), times, reached));
@@ -248,8 +257,10 @@ pub async fn trace(database: &Database, o: &TraceOptions) -> Result<TraceReport>
         }
         let heavy = vec![heaviest; if tank { 3 } else { 10 }];
         for (mode, m) in [(Mode::Precise, "precise"), (Mode::LotLevel, "lot-level")] {
-            let (times, reached) = time_traces(&pool, &heavy, Direction::Forward, mode).await?;
+            let (times, reached) = time_traces(&pool, Some(&links), &heavy, Direction::Forward, mode).await?;
             rows.push(latency(format!("{heavy_label}, forward, {m}, in process"), times, reached));
+            let (times, reached) = time_traces(&pool, None, &heavy, Direction::Forward, mode).await?;
+            rows.push(latency(format!("{heavy_label}, forward, {m}, in process, closure read from the database"), times, reached));
             let (times, bytes) = time_gets(address, &token, heavy.iter().map(|lot| api(lot, "forward", m))).await?;
             rows.push(latency(format!("{heavy_label}, forward, {m}, over HTTP ({:.1} MB of JSON)", bytes as f64 / 1e6), times, reached));
             let page = |lot: &Uuid| format!("/trace?lot_id={lot}&direction=forward&mode={m}");
@@ -276,7 +287,7 @@ pub async fn trace(database: &Database, o: &TraceOptions) -> Result<TraceReport>
             rows.push(latency(format!("{label}, plain recursive SQL (lot-level, ids only)"), times, reached));
         }
         server.abort();
-        Ok(TraceReport { database: scratch.name.clone(), lots, links, generate_s, import_s, rows, import_peak_mib, peak_mib: memory_mib("VmHWM:"), held_mib })
+        Ok(TraceReport { database: scratch.name.clone(), lots, links: link_count, generate_s, import_s, rows, import_peak_mib, peak_mib: memory_mib("VmHWM:"), held_mib, index_s, index_mib })
     }
     .await;
     scratch.close(o.keep || o.plant.is_some()).await?;
@@ -286,6 +297,7 @@ pub async fn trace(database: &Database, o: &TraceOptions) -> Result<TraceReport>
 /// Traces each lot in turn through the query layer: the times, and the most lots one reached.
 async fn time_traces(
     pool: &sqlx::PgPool,
+    links: Option<&std::sync::Arc<crate::links::LinkIndex>>,
     lots: &[Uuid],
     direction: crate::trace::Direction,
     mode: crate::trace::Mode,
@@ -294,7 +306,7 @@ async fn time_traces(
     let mut reached = 0;
     for &lot in lots {
         let t = Instant::now();
-        let trace = crate::trace::trace(pool, lot, direction, mode).await?;
+        let trace = crate::trace::trace_with(pool, links, lot, direction, mode).await?;
         times.push(t.elapsed());
         reached = reached.max(trace.lots.len());
     }
@@ -674,10 +686,11 @@ impl Scratch {
 async fn serve(
     pool: &sqlx::PgPool,
     user: &str,
+    links: std::sync::Arc<crate::links::LinkIndex>,
 ) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>, String)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
-    let app = crate::app::router(crate::app::AppState::new(pool.clone()));
+    let app = crate::app::router(crate::app::AppState { links, ..crate::app::AppState::new(pool.clone()) });
     let server = tokio::spawn(crate::app::serve(listener, app, std::future::pending()));
     Ok((address, server, token_for(pool, user).await?))
 }

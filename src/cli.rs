@@ -367,7 +367,13 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench(BenchCommand::Trace { lots, samples, keep, tank, plant }) => {
             let database = Database::open(&cli.db).await?;
-            println!("bench trace: a plant of {lots} lots{}, {samples} typical lots traced", if tank { " with the syrup tank" } else { "" });
+            match &plant {
+                Some(name) => println!("bench trace: the kept plant {name}, {samples} typical lots traced"),
+                None => println!(
+                    "bench trace: a plant of {lots} lots{}, {samples} typical lots traced",
+                    if tank { " with the syrup tank" } else { "" }
+                ),
+            }
             let options = crate::bench::TraceOptions { lots, samples: samples.max(1), keep, tank, plant };
             let result = crate::bench::trace(&database, &options).await;
             database.close().await?;
@@ -380,6 +386,7 @@ async fn run(cli: Cli) -> Result<()> {
                 "peak memory of the bench process: {:.0} MiB importing; {:.0} MiB tracing (server and client), {:.0} MiB of it held before tracing began",
                 r.import_peak_mib, r.peak_mib, r.held_mib
             );
+            println!("link index: built in {:.1} s, {:.0} MiB", r.index_s, r.index_mib);
             if keep {
                 println!("the plant is kept: --plant {}", r.database);
             }
@@ -522,10 +529,13 @@ async fn serve(db_cfg: &DbConfig, cfg: &ServeConfig) -> Result<()> {
         tokio::spawn(reads.clone().watch());
         let changes = db::Changes::default();
         tokio::spawn(changes.clone().watch(database.pool.clone()));
+        let links: std::sync::Arc<crate::links::LinkIndex> = Default::default();
+        tokio::spawn(links.clone().keep(database.pool.clone()));
         let app = crate::app::router(crate::app::AppState {
             reads,
             changes,
             lot_pages: Default::default(),
+            links,
             pool: database.pool.clone(),
             sessions: cfg.sessions(),
             public_url: cfg.public_url(),

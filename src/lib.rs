@@ -16,6 +16,7 @@ pub mod fsma;
 pub mod generate;
 pub mod import;
 pub mod labels;
+pub mod links;
 pub mod master;
 pub mod pdf;
 pub mod qa;

@@ -188,13 +188,13 @@ impl Trace {
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
-struct Link {
-    from_lot_id: Uuid,
-    to_lot_id: Uuid,
-    occurred_at: DateTime<Utc>,
-    run_id: Option<Uuid>,
+pub(crate) struct Link {
+    pub(crate) from_lot_id: Uuid,
+    pub(crate) to_lot_id: Uuid,
+    pub(crate) occurred_at: DateTime<Utc>,
+    pub(crate) run_id: Option<Uuid>,
     /// The link's kind where no run made it (split, repack); None for run links.
-    kind: Option<String>,
+    pub(crate) kind: Option<String>,
 }
 
 /// Hashes a lot id by its last eight bytes, random in both v4 and v7 UUIDs: the walk does
@@ -216,7 +216,7 @@ impl std::hash::Hasher for IdHasher {
     }
 }
 
-type IdMap<V> = HashMap<Uuid, V, std::hash::BuildHasherDefault<IdHasher>>;
+pub(crate) type IdMap<V> = HashMap<Uuid, V, std::hash::BuildHasherDefault<IdHasher>>;
 
 /// Every link of the lot-level closure from `start`, grouped by the lot they leave (forward) or
 /// reach (backward). One round trip (migration 0007): a recursive query finds the closure's lots
@@ -254,13 +254,32 @@ pub async fn find_lot(pool: &PgPool, material: &str, code: &str) -> Result<Uuid,
         .ok_or(Error::NotFound)
 }
 
-/// Traces from `start` in `direction` and `mode`.
+/// Traces from `start` in `direction` and `mode`, reading everything from the database.
 pub async fn trace(pool: &PgPool, start: Uuid, direction: Direction, mode: Mode) -> Result<Trace, Error> {
+    trace_with(pool, None, start, direction, mode).await
+}
+
+/// Traces from `start`, walking the link index (`crate::links`) when one is given and ready; it
+/// must be an index of the database `pool` reads.
+pub async fn trace_with(
+    pool: &PgPool,
+    links: Option<&std::sync::Arc<crate::links::LinkIndex>>,
+    start: Uuid,
+    direction: Direction,
+    mode: Mode,
+) -> Result<Trace, Error> {
     let forward = direction == Direction::Forward;
     let clock = std::time::Instant::now();
-    // The lot-level closure's links, fetched a whole frontier per query (one query per level);
-    // the precise walk then runs in memory over this superset.
-    let adjacency = closure(pool, start, forward).await?;
+    // The lot-level closure's links, from the index or in one query; the precise walk then runs
+    // in memory over this superset.
+    let indexed = match links {
+        Some(index) if index.refresh(pool).await => index.closure(start, forward),
+        _ => None,
+    };
+    let adjacency = match indexed {
+        Some(adjacency) => adjacency,
+        None => closure(pool, start, forward).await?,
+    };
     let next_of = |l: &Link| if forward { l.to_lot_id } else { l.from_lot_id };
 
     // 1. When each lot is reached: forward the earliest arrival of the start lot's material,
@@ -577,6 +596,7 @@ async fn quantities(
     // The reached lots' own movements and their runs' other inputs (migration 0007), then the
     // mass of a unit of each lot they touch.
     let reached_set: HashSet<Uuid> = reached.iter().copied().collect();
+    let began = std::time::Instant::now();
     // Two reads: the flows, then the kilograms per unit of the lots they touch (joining the
     // second into the first, in one statement, measured slower on the heaviest lot).
     let mut rows: Vec<FlowRow> = sqlx::query_as(
@@ -586,7 +606,7 @@ async fn quantities(
     .fetch_all(pool)
     .await?;
     rows.retain(|r| !(r.outside && reached_set.contains(&r.lot_id)));
-    tracing::debug!(trace.flows = rows.len(), "trace: flows read");
+    tracing::debug!(trace.flows = rows.len(), trace.ms = began.elapsed().as_secs_f64() * 1000.0, "trace: flows read");
     let touched = distinct(rows.iter().map(|r| r.lot_id));
     let kg_per_unit: IdMap<Option<Decimal>> =
         sqlx::query_as::<_, (Uuid, Option<Decimal>)>("select lot_id, kg from trace_kg_per_unit($1)")
@@ -595,7 +615,7 @@ async fn quantities(
             .await?
             .into_iter()
             .collect();
-    tracing::debug!("trace: kg per unit read");
+    tracing::debug!(trace.ms = began.elapsed().as_secs_f64() * 1000.0, "trace: kg per unit read");
     // In time order; at one instant what flows in first, then draws, then what runs put out.
     let order = |r: &FlowRow| match (r.kind.as_str(), r.quantity > Decimal::ZERO) {
         ("produce" | "split", true) => 2,

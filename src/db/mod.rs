@@ -143,9 +143,14 @@ impl Reads {
 
     /// The pool reports read from now.
     pub fn pool(&self) -> &PgPool {
+        self.choose().0
+    }
+
+    /// The pool reports read from now, and whether it is the primary.
+    pub fn choose(&self) -> (&PgPool, bool) {
         match &self.replica {
-            Some(r) if r.up.load(Ordering::Relaxed) => &r.pool,
-            _ => &self.primary,
+            Some(r) if r.up.load(Ordering::Relaxed) => (&r.pool, false),
+            _ => (&self.primary, true),
         }
     }
 

@@ -1236,7 +1236,7 @@ async fn traced(state: &AppState, p: &TraceParams) -> Result<Trace> {
         }
         Err(_) => return Err(Error::BadRequest("Name the lot: lot_id, or material and lot (codes).".into())),
     };
-    crate::trace::trace(state.reports(), lot, direction, mode).await
+    state.trace(lot, direction, mode).await
 }
 
 /// The trace of a lot: every lot it reached with depth, status and stock; forward, the

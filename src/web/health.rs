@@ -22,7 +22,12 @@ async fn health(State(state): State<AppState>) -> Response {
         .flatten();
     match db {
         Ok(_) => {
-            let mut body = json!({ "status": "ok", "database": "ok", "schema_version": migrations });
+            let (ready, lots, links) = state.links.stats();
+            let mut body = json!({
+                "status": "ok", "database": "ok", "schema_version": migrations,
+                // The genealogy links in memory for traces (until ready, traces read the database).
+                "link_index": { "ready": ready, "lots": lots, "links": links },
+            });
             // With a read replica: whether reports read from it now (else from the primary).
             if let Some(up) = state.reads.replica_up() {
                 body["read_replica"] = json!(if up { "ok" } else { "unavailable" });

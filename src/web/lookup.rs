@@ -242,7 +242,8 @@ async fn answer(
     .await?;
     // Countries of origin of what went into it: the received lots it was made from.
     let origins: Vec<String> = if row.public_origin {
-        let back = trace::trace(&state.pool, row.id, Direction::Backward, Mode::Precise).await?;
+        let back =
+            trace::trace_with(&state.pool, Some(&state.links), row.id, Direction::Backward, Mode::Precise).await?;
         let ids: Vec<Uuid> = back.lots.iter().map(|l| l.id).collect();
         sqlx::query_scalar(
             "select distinct country_of_origin from lots where id = any($1) and origin = 'received' and country_of_origin is not null

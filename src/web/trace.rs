@@ -242,7 +242,7 @@ pub const PAGE_ROWS: usize = 1_000;
 
 async fn page(State(state): State<AppState>, layout: Layout, Query(q): Query<TraceQuery>) -> Result<Response> {
     let (lot, direction, mode) = resolve(&state, &q).await?;
-    let t = trace::trace(state.reports(), lot, direction, mode).await?;
+    let t = state.trace(lot, direction, mode).await?;
     if q.format == "epcis" {
         let ids: Vec<Uuid> = t.lots.iter().map(|l| l.id).collect();
         let doc =

@@ -119,6 +119,9 @@ pub async fn spawn_anonymous() -> TestApp {
 /// The application with `state` (a replica, a change watcher…), serving HTTP on a free loopback
 /// port; nobody signed in. `pool` is the tests' own access to the same database.
 pub async fn serve(state: lotline::app::AppState, pool: PgPool) -> TestApp {
+    // The link index built as a server builds it when it starts, so that every trace a test makes
+    // through HTTP walks it (kept fresh by each trace), while the CLI reads the database.
+    state.links.build(&state.pool).await.unwrap();
     let app = lotline::app::router(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

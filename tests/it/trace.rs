@@ -282,3 +282,62 @@ async fn co_products_are_both_reached_and_a_code_shared_by_two_materials_is_trac
     assert_eq!(sugar["lots"].as_array().unwrap().len(), 1, "the sugar lot with the same code has no genealogy");
     assert_eq!(sugar["start"]["material"], "SUGAR");
 }
+
+#[tokio::test]
+async fn traces_walk_the_link_index_and_see_every_commit_made_before_them() {
+    let app = plant().await;
+    let health: serde_json::Value = app.client.get(app.url("/healthz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["link_index"]["ready"], true, "{health}");
+    let sugar = released(&app, "SUGAR", "100").await;
+    let salt = released(&app, "SALT", "100").await;
+    let first = run(&app, "DOUGH-BR", &[(&sugar, "20")], &[("20", "")]).await;
+    // Posted a moment ago, traced at once: the index reads what was committed since it looked.
+    assert_eq!(traced(&app, &sugar, "forward", "lot-level").await, set(&[&sugar, &first[0]]));
+    let second = run(&app, "DOUGH-BR", &[(&sugar, "10"), (&salt, "1")], &[("11", "")]).await;
+    assert_eq!(traced(&app, &sugar, "forward", "precise").await, set(&[&sugar, &first[0], &second[0]]));
+    assert_eq!(traced(&app, &second[0], "backward", "precise").await, set(&[&second[0], &sugar, &salt]));
+    let health: serde_json::Value = app.client.get(app.url("/healthz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["link_index"]["links"], 3, "{health}");
+
+    // The walk reads memory: with the link table locked, a trace still answers.
+    let mut lock = app.pool.begin().await.unwrap();
+    sqlx::query("lock table genealogy_links in access exclusive mode").execute(&mut *lock).await.unwrap();
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(5), traced(&app, &salt, "forward", "lot-level"))
+        .await
+        .expect("the trace answers while the link table is locked");
+    assert_eq!(answered, set(&[&salt, &second[0]]));
+    lock.rollback().await.unwrap();
+
+    // A reversed consumption leaves the next trace at once.
+    let salt_page = format!("/lots/{}", lot_id(&app, &salt).await);
+    assert_redirect(
+        &app.submit(&salt_page, "#ledger tbody tr:nth-child(2) .reverse-form", &[("reverse_reason", "Wrong lot")])
+            .await,
+        &salt_page,
+    );
+    assert_eq!(traced(&app, &salt, "forward", "lot-level").await, set(&[&salt]));
+    assert_eq!(traced(&app, &second[0], "backward", "lot-level").await, set(&[&second[0], &sugar]));
+    // And the database-only answer (the CLI's) is the same.
+    let cli = std::process::Command::new(crate::embedded::BIN)
+        .args([
+            "trace",
+            "--material",
+            "DOUGH-BR",
+            "--lot",
+            &second[0],
+            "--direction",
+            "backward",
+            "--mode",
+            "lot-level",
+            "--format",
+            "csv",
+        ])
+        .env("DATABASE_URL", crate::helpers::database_url(&app.database_name().await))
+        .env("LOTLINE_LOG", "warn")
+        .output()
+        .unwrap();
+    let csv = String::from_utf8_lossy(&cli.stdout);
+    let lots: BTreeSet<String> =
+        csv.lines().filter(|l| l.starts_with("lot,")).map(|l| l.split(',').nth(3).unwrap().to_string()).collect();
+    assert_eq!(lots, set(&[&second[0], &sugar]), "{csv}");
+}
