@@ -294,9 +294,8 @@ impl LinkIndex {
         .await?;
         if every {
             // "Every lot" changed (master data, or a bulk import): rebuilt only if links were added.
-            let links_now: i64 = sqlx::query_scalar("select coalesce(max(id), 0) from genealogy_links")
-                .fetch_one(&mut *conn)
-                .await?;
+            let links_now: i64 =
+                sqlx::query_scalar("select coalesce(max(id), 0) from genealogy_links").fetch_one(&mut *conn).await?;
             if links_now != max_link {
                 return Ok(false);
             }

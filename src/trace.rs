@@ -562,7 +562,6 @@ enum Via {
 }
 
 /// One movement in the quantity sweep, in the lot's own unit.
-#[derive(sqlx::FromRow)]
 struct FlowRow {
     id: i64,
     lot_id: Uuid,
@@ -571,8 +570,6 @@ struct FlowRow {
     run_id: Option<Uuid>,
     posting_id: Uuid,
     occurred_at: DateTime<Utc>,
-    /// Read as another input of a reached lot's run (it may be a reached lot's own, read twice).
-    outside: bool,
 }
 
 /// One movement in the quantity sweep, in kg (None where the unit has no known mass).
@@ -597,25 +594,56 @@ async fn quantities(
     // mass of a unit of each lot they touch.
     let reached_set: HashSet<Uuid> = reached.iter().copied().collect();
     let began = std::time::Instant::now();
-    // Two reads: the flows, then the kilograms per unit of the lots they touch (joining the
-    // second into the first, in one statement, measured slower on the heaviest lot).
-    let mut rows: Vec<FlowRow> = sqlx::query_as(
-        "select id, lot_id, kind, quantity, run_id, posting_id, occurred_at, outside from trace_flows($1)",
+    // One statement, two kinds of rows: the flows, then the kilograms per unit of each lot they
+    // touch, looked up once per lot (a join per flow measured slower on the heaviest lot).
+    #[derive(sqlx::FromRow)]
+    struct Read {
+        id: Option<i64>,
+        lot_id: Uuid,
+        kind: Option<String>,
+        quantity: Option<Decimal>,
+        run_id: Option<Uuid>,
+        posting_id: Option<Uuid>,
+        occurred_at: Option<DateTime<Utc>>,
+        /// Read as another input of a reached lot's run (a reached lot's own is read twice).
+        outside: bool,
+        kg: Option<Decimal>,
+    }
+    let read: Vec<Read> = sqlx::query_as(
+        "with f as materialized (
+             select id, lot_id, kind, quantity, run_id, posting_id, occurred_at, outside from trace_flows($1)
+         )
+         select id, lot_id, kind, quantity, run_id, posting_id, occurred_at, outside, null::numeric as kg from f
+         union all
+         select null, k.lot_id, null, null, null, null, null, false, k.kg
+           from trace_kg_per_unit(array(select distinct lot_id from f)) k",
     )
     .bind(reached)
     .fetch_all(pool)
     .await?;
-    rows.retain(|r| !(r.outside && reached_set.contains(&r.lot_id)));
+    let mut kg_per_unit: IdMap<Option<Decimal>> = IdMap::default();
+    let mut rows: Vec<FlowRow> = Vec::with_capacity(read.len());
+    for r in read {
+        match (r.id, r.kind, r.quantity, r.posting_id, r.occurred_at) {
+            (Some(id), Some(kind), Some(quantity), Some(posting_id), Some(occurred_at)) => {
+                if !(r.outside && reached_set.contains(&r.lot_id)) {
+                    rows.push(FlowRow {
+                        id,
+                        lot_id: r.lot_id,
+                        kind,
+                        quantity,
+                        run_id: r.run_id,
+                        posting_id,
+                        occurred_at,
+                    });
+                }
+            }
+            _ => {
+                kg_per_unit.insert(r.lot_id, r.kg);
+            }
+        }
+    }
     tracing::debug!(trace.flows = rows.len(), trace.ms = began.elapsed().as_secs_f64() * 1000.0, "trace: flows read");
-    let touched = distinct(rows.iter().map(|r| r.lot_id));
-    let kg_per_unit: IdMap<Option<Decimal>> =
-        sqlx::query_as::<_, (Uuid, Option<Decimal>)>("select lot_id, kg from trace_kg_per_unit($1)")
-            .bind(&touched)
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .collect();
-    tracing::debug!(trace.ms = began.elapsed().as_secs_f64() * 1000.0, "trace: kg per unit read");
     // In time order; at one instant what flows in first, then draws, then what runs put out.
     let order = |r: &FlowRow| match (r.kind.as_str(), r.quantity > Decimal::ZERO) {
         ("produce" | "split", true) => 2,
