@@ -285,6 +285,19 @@ pub async fn trace(database: &Database, o: &TraceOptions) -> Result<TraceReport>
             }
             let label = if label == heavy_label { format!("{label}, forward") } else { label.to_string() };
             rows.push(latency(format!("{label}, plain recursive SQL (lot-level, ids only)"), times, reached));
+            // The same closure from the link index, as a trace takes it: brought up to date with
+            // the database (one round trip), then walked in memory.
+            let forward = sql == down;
+            let mut times = Vec::new();
+            let mut reached = 0;
+            for lot in if label.starts_with("typical") { &typical } else { &heavy } {
+                let t = Instant::now();
+                anyhow::ensure!(links.refresh(&pool).await, "the link index is not ready");
+                let n = links.closure(*lot, forward).map(|c| c.len()).unwrap_or_default();
+                times.push(t.elapsed());
+                reached = reached.max(n);
+            }
+            rows.push(latency(format!("{label}, link index (lot-level, ids and links)"), times, reached));
         }
         server.abort();
         Ok(TraceReport { database: scratch.name.clone(), lots, links: link_count, generate_s, import_s, rows, import_peak_mib, peak_mib: memory_mib("VmHWM:"), held_mib, index_s, index_mib })

@@ -69,6 +69,20 @@ async fn template() -> String {
             .await
             .unwrap();
     }
+    // Databases of runs long gone (a cluster under target/ outlives its runs; it reached tens of
+    // gigabytes): each test's database carries its creation time in its name.
+    let old: Vec<String> = sqlx::query_scalar(
+        "select datname::text from pg_database
+          where (datname ~ '^t_[0-9]+_' and split_part(datname, '_', 2)::bigint < extract(epoch from now()) - 7200)
+             or (datname ~ '^lotline_template_[0-9a-f]{16}$' and datname <> $1)",
+    )
+    .bind(&name)
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    for db in old {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists {db}"))).execute(&mut admin).await;
+    }
     sqlx::query("select pg_advisory_unlock(4242)").execute(&mut admin).await.unwrap();
     admin.close().await.unwrap();
     name
@@ -77,7 +91,8 @@ async fn template() -> String {
 /// A fresh, migrated database of its own for one test.
 pub async fn fresh_database() -> (String, PgPool) {
     let template = template().await;
-    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let name = format!("t_{created}_{}", uuid::Uuid::new_v4().simple());
     let mut admin = PgConnection::connect_with(&server()).await.unwrap();
     sqlx::query(sqlx::AssertSqlSafe(format!("create database {name} template {template}")))
         .execute(&mut admin)
