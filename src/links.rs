@@ -351,6 +351,31 @@ impl LinkIndex {
         }
     }
 
+    /// The runs that made `lots` (their links in), and every input of those runs: what the share
+    /// sweep reads besides the lots' own movements. None if the index is not ready.
+    pub fn producers(&self, lots: &[Uuid]) -> Option<(Vec<Uuid>, Vec<Uuid>)> {
+        let g = self.graph.read().ok()?;
+        if !self.is_ready() {
+            return None;
+        }
+        let mut runs: Vec<Uuid> = Vec::new();
+        let mut inputs: Vec<Uuid> = Vec::new();
+        for lot in lots {
+            let Some(&i) = g.index.get(lot) else { continue };
+            for e in g.up.of(i) {
+                if e.via != SPLIT && e.via != REPACK {
+                    runs.push(g.runs[e.via as usize]);
+                    inputs.push(g.ids[e.other as usize]);
+                }
+            }
+        }
+        for v in [&mut runs, &mut inputs] {
+            v.sort_unstable();
+            v.dedup();
+        }
+        Some((runs, inputs))
+    }
+
     /// Every link of the lot-level closure from `start`, grouped by the lot they leave (forward)
     /// or reach (backward): what `trace::closure` reads from the database, from memory. None if
     /// the index is not ready.

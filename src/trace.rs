@@ -276,6 +276,7 @@ pub async fn trace_with(
         Some(index) if index.refresh(pool).await => index.closure(start, forward),
         _ => None,
     };
+    let indexed_walk = indexed.is_some();
     let adjacency = match indexed {
         Some(adjacency) => adjacency,
         None => closure(pool, start, forward).await?,
@@ -428,8 +429,15 @@ pub async fn trace_with(
             })
             .collect())
     };
-    let fractions =
-        async { if quantities_computed { quantities(pool, start, &ids).await } else { Ok((HashMap::new(), None)) } };
+    // With the index, the runs that made the reached lots are known already, and the share
+    // sweep's reads can all start at once.
+    let producers = match (links, indexed_walk) {
+        (Some(index), true) if quantities_computed => index.producers(&ids),
+        _ => None,
+    };
+    let fractions = async {
+        if quantities_computed { quantities(pool, start, &ids, producers).await } else { Ok((HashMap::new(), None)) }
+    };
     async fn timed<T>(what: &str, clock: std::time::Instant, work: impl std::future::Future<Output = T>) -> T {
         let out = work.await;
         tracing::debug!(trace.ms = clock.elapsed().as_secs_f64() * 1000.0, "trace: {what} read");
@@ -561,7 +569,11 @@ enum Via {
     Kind(String),
 }
 
+/// Per reached lot its share and concentration, and the start lot's kg received over its life.
+type Fractions = (HashMap<Uuid, (Option<Decimal>, Option<Decimal>)>, Option<Decimal>);
+
 /// One movement in the quantity sweep, in the lot's own unit.
+#[derive(sqlx::FromRow)]
 struct FlowRow {
     id: i64,
     lot_id: Uuid,
@@ -589,11 +601,48 @@ async fn quantities(
     pool: &PgPool,
     start: Uuid,
     reached: &[Uuid],
-) -> Result<(HashMap<Uuid, (Option<Decimal>, Option<Decimal>)>, Option<Decimal>), Error> {
+    producers: Option<(Vec<Uuid>, Vec<Uuid>)>,
+) -> Result<Fractions, Error> {
     // The reached lots' own movements and their runs' other inputs (migration 0007), then the
     // mass of a unit of each lot they touch.
     let reached_set: HashSet<Uuid> = reached.iter().copied().collect();
     let began = std::time::Instant::now();
+    let (rows, kg_per_unit) = match producers {
+        Some((runs, inputs)) => {
+            // Three reads at once (migration 0015): the lots' own movements, their runs'
+            // consumptions, the kilograms per unit of every lot either names.
+            let own = sqlx::query_as::<_, FlowRow>(
+                "select id, lot_id, kind, quantity, run_id, posting_id, occurred_at from trace_flows_own($1)",
+            )
+            .bind(reached)
+            .fetch_all(pool);
+            let consumed = sqlx::query_as::<_, FlowRow>(
+                "select id, lot_id, kind, quantity, run_id, posting_id, occurred_at from trace_flows_consumed($1)",
+            )
+            .bind(&runs)
+            .fetch_all(pool);
+            let touched = distinct(reached.iter().chain(&inputs).copied());
+            let kg = sqlx::query_as::<_, (Uuid, Option<Decimal>)>("select lot_id, kg from trace_kg_per_unit($1)")
+                .bind(&touched)
+                .fetch_all(pool);
+            let (mut rows, consumed, kg) = tokio::try_join!(own, consumed, kg)?;
+            // A reached lot's own consumptions came with its movements.
+            rows.extend(consumed.into_iter().filter(|r| !reached_set.contains(&r.lot_id)));
+            (rows, kg.into_iter().collect())
+        }
+        None => flows_in_one_read(pool, reached, &reached_set).await?,
+    };
+    tracing::debug!(trace.flows = rows.len(), trace.ms = began.elapsed().as_secs_f64() * 1000.0, "trace: flows read");
+    sweep(start, &reached_set, rows, kg_per_unit)
+}
+
+/// The share sweep's ledger and kilograms per unit without the link index: the runs come from
+/// the lots' own movements, in the same statement.
+async fn flows_in_one_read(
+    pool: &PgPool,
+    reached: &[Uuid],
+    reached_set: &HashSet<Uuid>,
+) -> Result<(Vec<FlowRow>, IdMap<Option<Decimal>>), Error> {
     // One statement, two kinds of rows: the flows, then the kilograms per unit of each lot they
     // touch, looked up once per lot (a join per flow measured slower on the heaviest lot).
     #[derive(sqlx::FromRow)]
@@ -643,7 +692,16 @@ async fn quantities(
             }
         }
     }
-    tracing::debug!(trace.flows = rows.len(), trace.ms = began.elapsed().as_secs_f64() * 1000.0, "trace: flows read");
+    Ok((rows, kg_per_unit))
+}
+
+/// Shares and concentrations from the ledger rows, in each lot's unit, and the kg per unit.
+fn sweep(
+    start: Uuid,
+    reached_set: &HashSet<Uuid>,
+    mut rows: Vec<FlowRow>,
+    kg_per_unit: IdMap<Option<Decimal>>,
+) -> Result<Fractions, Error> {
     // In time order; at one instant what flows in first, then draws, then what runs put out.
     let order = |r: &FlowRow| match (r.kind.as_str(), r.quantity > Decimal::ZERO) {
         ("produce" | "split", true) => 2,

@@ -287,6 +287,22 @@ async fn a_bulk_load_gives_the_same_plant_as_a_row_checked_one_and_restores_ever
         let client = app.client.clone();
         async move { client.get(url).send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
     };
+    // An import into a running server's database makes its link index rebuild (traces read the
+    // database meanwhile); wait for it, so that the API's answers below come from the index.
+    for app in [&rows, &bulk] {
+        let links: i64 = sqlx::query_scalar("select count(*) from genealogy_links").fetch_one(&app.pool).await.unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            trace(app).await; // each trace brings the index up to date, or starts its rebuild
+            let health: serde_json::Value =
+                app.client.get(app.url("/healthz")).send().await.unwrap().json().await.unwrap();
+            if health["link_index"]["ready"] == true && health["link_index"]["links"] == links {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the link index is rebuilt after the import: {health}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
     let (ta, tb) = (trace(&rows).await, trace(&bulk).await);
     let summary = |v: &serde_json::Value| {
         v["lots"]
@@ -300,6 +316,20 @@ async fn a_bulk_load_gives_the_same_plant_as_a_row_checked_one_and_restores_ever
     assert_eq!(summary(&ta), summary(&tb));
     assert_eq!(ta["shipments"].as_array().map(Vec::len), tb["shipments"].as_array().map(Vec::len));
     assert!(!ta["cycles"].as_array().unwrap().is_empty(), "the tank's top-ups are cycles");
+    // The API walked the server's link index and read the share sweep's ledger in three reads at
+    // once; the CLI reads the closure and the ledger from the database. Same lots, depths, shares.
+    let out = Command::new(crate::embedded::BIN)
+        .args(["trace", "--material", "RAW-039", "--lot", "L0000004", "--mode", "precise", "--format", "json"])
+        .env("DATABASE_URL", database_url(&rows.database_name().await))
+        .env("LOTLINE_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary(&cli), summary(&ta));
+    let shared =
+        ta["lots"].as_array().unwrap().iter().filter(|l| l["share"].as_str().is_some_and(|s| s != "0")).count();
+    assert!(shared > 100, "shares are computed: {shared}");
 }
 
 #[tokio::test]
