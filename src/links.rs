@@ -279,19 +279,9 @@ impl LinkIndex {
             return Ok(false);
         }
         let mut conn = pool.acquire().await?;
-        // Only lot_touches is named here: a statement naming the link table would wait for any
+        // Only lot_touches is read here: a statement naming the link table would wait for any
         // lock on it, and a trace must not.
-        let (now, every, lots): (String, bool, Vec<Uuid>) = sqlx::query_as(
-            "select pg_current_snapshot()::text,
-                    coalesce(bool_or(t.lot_id is null), false),
-                    coalesce(array_agg(distinct t.lot_id) filter (where t.lot_id is not null), '{}')
-               from lot_touches t
-              where t.xid >= pg_snapshot_xmin($1::pg_snapshot)
-                and not pg_visible_in_snapshot(t.xid, $1::pg_snapshot)",
-        )
-        .bind(&previous)
-        .fetch_one(&mut *conn)
-        .await?;
+        let (now, every, lots) = crate::db::touched_since(&mut conn, &previous).await?;
         if every {
             // "Every lot" changed (master data, or a bulk import): rebuilt only if links were added.
             let links_now: i64 =

@@ -238,6 +238,26 @@ struct Dirty {
     lots: std::collections::HashMap<uuid::Uuid, u64>,
 }
 
+/// The snapshot now, and what the transactions committed since `previous` (a snapshot this
+/// returned before) touched (migration 0013): whether "every lot", and which lots. Only
+/// `lot_touches` is named, so it never waits for a lock on the tables it watches.
+pub async fn touched_since(
+    conn: &mut PgConnection,
+    previous: &str,
+) -> Result<(String, bool, Vec<uuid::Uuid>), sqlx::Error> {
+    sqlx::query_as(
+        "select pg_current_snapshot()::text,
+                coalesce(bool_or(t.lot_id is null), false),
+                coalesce(array_agg(distinct t.lot_id) filter (where t.lot_id is not null), '{}')
+           from lot_touches t
+          where t.xid >= pg_snapshot_xmin($1::pg_snapshot)
+            and not pg_visible_in_snapshot(t.xid, $1::pg_snapshot)",
+    )
+    .bind(previous)
+    .fetch_one(conn)
+    .await
+}
+
 /// How often the watcher looks.
 pub const CHANGES_INTERVAL: Duration = Duration::from_millis(20);
 
@@ -297,19 +317,7 @@ impl Changes {
                     .fetch_one(c)
                     .await
                     .map(|now| (now, false, Vec::new())),
-                (Some(c), Some(previous)) => {
-                    sqlx::query_as::<_, (String, bool, Vec<uuid::Uuid>)>(
-                        "select pg_current_snapshot()::text,
-                                coalesce(bool_or(t.lot_id is null), false),
-                                coalesce(array_agg(distinct t.lot_id) filter (where t.lot_id is not null), '{}')
-                           from lot_touches t
-                          where t.xid >= pg_snapshot_xmin($1::pg_snapshot)
-                            and not pg_visible_in_snapshot(t.xid, $1::pg_snapshot)",
-                    )
-                    .bind(previous)
-                    .fetch_one(c)
-                    .await
-                }
+                (Some(c), Some(previous)) => touched_since(c, previous).await,
             };
             match looked {
                 Ok((now, every, lots)) => {
