@@ -170,6 +170,25 @@ struct LotRow {
     supplier_lot: Option<String>,
 }
 
+impl LotRow {
+    fn origin(&self) -> &'static str {
+        if self.received { "received" } else { "produced" }
+    }
+
+    /// The traceability lot code (FSMA 204): the supplier's lot code where one was given.
+    fn tlc(&self) -> &str {
+        self.supplier_lot.as_deref().unwrap_or(&self.code)
+    }
+
+    /// Who assigned the traceability lot code: the supplier of a received lot, else the site.
+    fn tlc_source(&self, site: &str) -> String {
+        match (&self.supplier, self.received) {
+            (Some(supplier), true) => format!("supplier {supplier}"),
+            _ => site.to_string(),
+        }
+    }
+}
+
 /// A stock event of the rebuilt ledger.
 #[derive(Debug, Clone)]
 struct Event {
@@ -645,7 +664,6 @@ pub async fn import(
     // Time-ordered ids: a million of them go into the primary key's right edge, not all over it.
     let lot_ids: Vec<Uuid> = (0..lot_rows.len()).map(|_| Uuid::now_v7()).collect();
     if bulk.is_some() {
-        let site_text = site.as_str();
         copy_binary(
             &mut tx,
             "copy lots (id, material_id, code, origin, site_id, made_on, expires_on, supplier_id, supplier_lot, tlc, tlc_source, disposition, notes)
@@ -654,22 +672,18 @@ pub async fn import(
             progress,
             |out, i| {
                 let l = &lot_rows[i];
-                let supplier_source = l.supplier.as_ref().map(|s| format!("supplier {s}"));
                 out.row(13)
                     .uuid(&lot_ids[i])
                     .uuid(&material_ids[&l.material])
                     .text(&l.code)
-                    .text(if l.received { "received" } else { "produced" })
+                    .text(l.origin())
                     .uuid(&site_id)
                     .opt_date(Some(l.created.date_naive()))
                     .opt_date(l.expires_on)
                     .opt_uuid(l.supplier.as_ref().and_then(|s| party_ids.get(s)))
                     .opt_text(l.supplier_lot.as_deref())
-                    .text(l.supplier_lot.as_deref().unwrap_or(&l.code))
-                    .text(match (&supplier_source, l.received) {
-                        (Some(source), true) => source,
-                        _ => site_text,
-                    })
+                    .text(l.tlc())
+                    .text(&l.tlc_source(&site))
                     .text("released")
                     .text("imported");
             },
@@ -695,22 +709,21 @@ pub async fn import(
         for (chunk, ids) in lot_rows.chunks(5000).zip(lot_ids.chunks(5000)) {
             sqlx::query(
                 "insert into lots (id, material_id, code, origin, site_id, made_on, expires_on, supplier_id, supplier_lot, tlc, tlc_source, disposition, notes)
-                 select id, material, code, origin, $1, made_on, expires_on, supplier, supplier_lot, coalesce(supplier_lot, code),
-                        case when origin = 'received' then coalesce('supplier ' || supplier_code, $2) else $2 end, 'released', 'imported'
-                   from unnest($3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::date[], $8::date[], $9::uuid[], $10::text[], $11::text[])
-                        as t(id, material, code, origin, made_on, expires_on, supplier, supplier_lot, supplier_code)",
+                 select id, material, code, origin, $1, made_on, expires_on, supplier, supplier_lot, tlc, tlc_source, 'released', 'imported'
+                   from unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::date[], $7::date[], $8::uuid[], $9::text[], $10::text[], $11::text[])
+                        as t(id, material, code, origin, made_on, expires_on, supplier, supplier_lot, tlc, tlc_source)",
             )
             .bind(site_id)
-            .bind(&site)
             .bind(ids)
             .bind(chunk.iter().map(|l| material_ids[&l.material]).collect::<Vec<_>>())
             .bind(chunk.iter().map(|l| l.code.clone()).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|l| if l.received { "received" } else { "produced" }).collect::<Vec<_>>())
+            .bind(chunk.iter().map(LotRow::origin).collect::<Vec<_>>())
             .bind(chunk.iter().map(|l| l.created.date_naive()).collect::<Vec<_>>())
             .bind(chunk.iter().map(|l| l.expires_on).collect::<Vec<_>>())
             .bind(chunk.iter().map(|l| l.supplier.as_ref().and_then(|s| party_ids.get(s).copied())).collect::<Vec<_>>())
             .bind(chunk.iter().map(|l| l.supplier_lot.clone()).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|l| l.supplier.clone()).collect::<Vec<_>>())
+            .bind(chunk.iter().map(LotRow::tlc).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|l| l.tlc_source(&site)).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
             progress.advance(chunk.len() as u64);
