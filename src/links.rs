@@ -18,8 +18,8 @@
 //! background, and traces read the closure from the database until it is ready, as they do while
 //! the index is first built or whenever it cannot be refreshed.
 //!
-//! Memory: 16 bytes per link per direction plus about 50 bytes per lot (220 MB for a plant of a
-//! million lots and 3.2 million links).
+//! Memory: 16 bytes per link per direction plus about 50 bytes per lot (160 MiB measured for a
+//! plant of a million lots and 3.2 million links).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
