@@ -168,6 +168,9 @@ pub struct TraceReport {
     pub links: i64,
     pub generate_s: f64,
     pub import_s: f64,
+    /// Seconds the server's background confirmation of the import's foreign keys took after it
+    /// (`db::confirm_foreign_keys`; reads and writes go on meanwhile).
+    pub confirm_s: f64,
     pub rows: Vec<Latency>,
     /// The bench process's peak resident memory while importing, MiB.
     pub import_peak_mib: f64,
@@ -214,13 +217,13 @@ pub async fn trace(database: &Database, o: &TraceOptions) -> Result<TraceReport>
     };
     let pool = scratch.pool.clone();
     let outcome = async {
-        let (tank_source, generate_s, import_s, import_peak_mib) = if o.plant.is_none() {
+        let (tank_source, generate_s, import_s, import_peak_mib, confirm_s) = if o.plant.is_none() {
             let filled = scratch.fill(o.lots, tank).await?;
             eprintln!("  imported {} lots in {:.1} s; tracing…", o.lots, filled.import_s);
-            (filled.generated.tank_source, filled.generate_s, filled.import_s, filled.import_peak_mib)
+            (filled.generated.tank_source, filled.generate_s, filled.import_s, filled.import_peak_mib, filled.confirm_s)
         } else {
             anyhow::ensure!(!tank, "--tank makes a new plant; it cannot measure a kept one");
-            (None, 0.0, 0.0, 0.0)
+            (None, 0.0, 0.0, 0.0, 0.0)
         };
         let lots: i64 = sqlx::query_scalar("select count(*) from lots where notes = 'imported'").fetch_one(&pool).await?;
         let lots = lots as usize;
@@ -300,7 +303,7 @@ pub async fn trace(database: &Database, o: &TraceOptions) -> Result<TraceReport>
             rows.push(latency(format!("{label}, link index (lot-level, ids and links)"), times, reached));
         }
         server.abort();
-        Ok(TraceReport { database: scratch.name.clone(), lots, links: link_count, generate_s, import_s, rows, import_peak_mib, peak_mib: memory_mib("VmHWM:"), held_mib, index_s, index_mib })
+        Ok(TraceReport { database: scratch.name.clone(), lots, links: link_count, generate_s, import_s, confirm_s, rows, import_peak_mib, peak_mib: memory_mib("VmHWM:"), held_mib, index_s, index_mib })
     }
     .await;
     scratch.close(o.keep || o.plant.is_some()).await?;
@@ -629,6 +632,7 @@ struct Filled {
     generated: crate::generate::Generated,
     generate_s: f64,
     import_s: f64,
+    confirm_s: f64,
     import_peak_mib: f64,
 }
 
@@ -676,8 +680,14 @@ impl Scratch {
             })?;
         let import_s = t.elapsed().as_secs_f64();
         let import_peak_mib = memory_mib("VmHWM:");
+        // What a server does in the background after an import, done here before the traces are
+        // timed, so that it does not run beside them.
+        let t = Instant::now();
+        let unconfirmed = db::confirm_foreign_keys(&self.pool).await?;
+        anyhow::ensure!(unconfirmed == 0, "{unconfirmed} foreign keys could not be confirmed after the import");
+        let confirm_s = t.elapsed().as_secs_f64();
         sqlx::query("vacuum analyze").execute(&self.pool).await?;
-        Ok(Filled { generated, generate_s, import_s, import_peak_mib })
+        Ok(Filled { generated, generate_s, import_s, import_peak_mib, confirm_s })
     }
 
     /// Closes the pool, removes the folder and, unless kept, drops the database.

@@ -3,10 +3,13 @@
 //! line, column and reason. The stock ledger is rebuilt in time order — at one instant, what flows
 //! in before what flows out — and a set under which any lot would go negative is refused.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+// The import's maps hold millions of keys from the admin's own files: a fast hash, not SipHash's
+// flood resistance (SipHash was an eighth of the check's time).
+use foldhash::{HashMap, HashMapExt, HashSet};
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
@@ -369,7 +372,7 @@ pub async fn import(
         sqlx::query_as("select m.code, l.code from lots l join materials m on m.id = l.material_id")
             .fetch_all(pool)
             .await?;
-    let existing: std::collections::HashSet<(String, String)> = existing.into_iter().collect();
+    let existing: HashSet<(String, String)> = existing.into_iter().collect();
     for (line, row) in &lots.rows {
         let file = &lots.name;
         let code = get(row, "lot_code").to_string();
@@ -662,7 +665,7 @@ pub async fn import(
         .into_iter()
         .collect();
     // Time-ordered ids: a million of them go into the primary key's right edge, not all over it.
-    let lot_ids: Vec<Uuid> = (0..lot_rows.len()).map(|_| Uuid::now_v7()).collect();
+    let lot_ids = time_ordered_ids(lot_rows.len());
     if bulk.is_some() {
         copy_binary(
             &mut tx,
@@ -740,7 +743,7 @@ pub async fn import(
 
     lap("lots written");
     // Runs (closed, as history) and shipments.
-    let run_ids: Vec<Uuid> = runs.iter().map(|_| Uuid::now_v7()).collect();
+    let run_ids = time_ordered_ids(runs.len());
     let output_material: HashMap<usize, Uuid> = events
         .iter()
         .filter(|e| e.kind == "produce")
@@ -785,7 +788,7 @@ pub async fn import(
             .await?;
         }
     }
-    let shipment_ids: Vec<Uuid> = shipment_list.iter().map(|_| Uuid::now_v7()).collect();
+    let shipment_ids = time_ordered_ids(shipment_list.len());
     if bulk.is_some() {
         copy_binary(
             &mut tx,
@@ -824,7 +827,7 @@ pub async fn import(
 
     lap("runs and shipments written");
     // The ledger, in time order; each movement's posting id is its own key to find its id again.
-    let postings: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
+    let postings = time_ordered_ids(events.len());
     // Each event's movement id, in event order.
     let movement_of: Vec<i64> = if bulk.is_some() {
         // Bulk: the ledger is locked by this transaction (its indexes were dropped), so a block of
@@ -888,21 +891,21 @@ pub async fn import(
         }
         postings.iter().map(|k| movement_ids[k]).collect()
     };
+    lap("movements copied");
     if bulk.is_some() {
         // The on-hand trigger is off for a bulk load: the balances checked above go in at once.
-        let held: Vec<(Uuid, Decimal)> =
-            balance.iter().enumerate().filter(|(_, b)| !b.is_zero()).map(|(i, b)| (lot_ids[i], *b)).collect();
-        for chunk in held.chunks(10_000) {
-            sqlx::query(
-                "insert into on_hand (lot_id, location_id, quantity, updated_at)
-                 select lot, $1, quantity, now() from unnest($2::uuid[], $3::numeric[]) as t(lot, quantity)",
-            )
-            .bind(location_id)
-            .bind(chunk.iter().map(|h| h.0).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|h| h.1).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
-        }
+        let held: Vec<(usize, &Decimal)> = balance.iter().enumerate().filter(|(_, b)| !b.is_zero()).collect();
+        copy_binary(
+            &mut tx,
+            "copy on_hand (lot_id, location_id, quantity) from stdin (format binary)",
+            held.len(),
+            &Quiet,
+            |out, i| {
+                let (lot, quantity) = held[i];
+                out.row(3).uuid(&lot_ids[lot]).uuid(&location_id).numeric(quantity);
+            },
+        )
+        .await?;
     }
     lap("ledger written");
     // Shipment lines, and the genealogy: every input of a run to every output.
@@ -913,29 +916,52 @@ pub async fn import(
         .filter(|(e, _)| e.kind == "ship")
         .map(|(e, m)| (e.shipment.unwrap_or_default(), e, *m))
         .collect();
-    for chunk in ship_events.chunks(5000) {
-        let numbers: Vec<i32> = chunk
-            .iter()
-            .map(|(s, _, _)| {
-                let n = line_no.entry(*s).or_default();
-                *n += 1;
-                *n
-            })
-            .collect();
-        sqlx::query(
-            "insert into shipment_lines (shipment_id, line_no, lot_id, quantity, location_id, movement_id)
-             select shipment, n, lot, quantity, $1, movement from unnest($2::uuid[], $3::int[], $4::uuid[], $5::numeric[], $6::bigint[])
-                    as t(shipment, n, lot, quantity, movement)",
+    let numbers: Vec<i32> = ship_events
+        .iter()
+        .map(|(s, _, _)| {
+            let n = line_no.entry(*s).or_default();
+            *n += 1;
+            *n
+        })
+        .collect();
+    if bulk.is_some() {
+        let line_ids = time_ordered_ids(ship_events.len());
+        copy_binary(
+            &mut tx,
+            "copy shipment_lines (id, shipment_id, line_no, lot_id, quantity, location_id, movement_id) from stdin (format binary)",
+            ship_events.len(),
+            &Quiet,
+            |out, i| {
+                let (shipment, e, movement) = ship_events[i];
+                out.row(7)
+                    .uuid(&line_ids[i])
+                    .uuid(&shipment_ids[shipment])
+                    .int4(numbers[i])
+                    .uuid(&lot_ids[e.lot])
+                    .numeric(&-e.quantity)
+                    .uuid(&location_id)
+                    .int8(movement);
+            },
         )
-        .bind(location_id)
-        .bind(chunk.iter().map(|(s, _, _)| shipment_ids[*s]).collect::<Vec<_>>())
-        .bind(&numbers)
-        .bind(chunk.iter().map(|(_, e, _)| lot_ids[e.lot]).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|(_, e, _)| -e.quantity).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|(_, _, m)| *m).collect::<Vec<_>>())
-        .execute(&mut *tx)
         .await?;
+    } else {
+        for (chunk, numbers) in ship_events.chunks(5000).zip(numbers.chunks(5000)) {
+            sqlx::query(
+                "insert into shipment_lines (shipment_id, line_no, lot_id, quantity, location_id, movement_id)
+                 select shipment, n, lot, quantity, $1, movement from unnest($2::uuid[], $3::int[], $4::uuid[], $5::numeric[], $6::bigint[])
+                        as t(shipment, n, lot, quantity, movement)",
+            )
+            .bind(location_id)
+            .bind(chunk.iter().map(|(s, _, _)| shipment_ids[*s]).collect::<Vec<_>>())
+            .bind(numbers)
+            .bind(chunk.iter().map(|(_, e, _)| lot_ids[e.lot]).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|(_, e, _)| -e.quantity).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|(_, _, m)| *m).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
     }
+    lap("shipment lines written");
     /// A run's postings: (lot, movement) of its inputs and of its outputs.
     type Postings = (Vec<(Uuid, i64)>, Vec<(Uuid, i64)>);
     let mut by_run: HashMap<usize, Postings> = HashMap::new();
@@ -1016,17 +1042,71 @@ pub async fn import(
     tx.commit().await?;
     lap("committed");
     if bulk_loaded {
-        // Fresh statistics and visibility for the planner and for index-only reads (a trace
-        // reads the link index only where the visibility map says the rows are visible to all);
-        // autovacuum would get there, minutes later.
-        progress.stage("analysing", BULK_TABLES.len() as u64);
-        for table in BULK_TABLES {
-            sqlx::query(sqlx::AssertSqlSafe(format!("vacuum (analyze) {table}"))).execute(pool).await?;
-            progress.advance(1);
-        }
-        lap("vacuumed and analysed");
+        // Visibility for index-only reads (a trace reads the link index only where the
+        // visibility map says the rows are visible to all; autovacuum would get there minutes
+        // later), on two connections: the two largest tables each lead one half.
+        progress.stage("vacuuming", BULK_TABLES.len() as u64);
+        let vacuum = |tables: &'static [&'static str]| async move {
+            let mut conn = pool.acquire().await?;
+            for table in tables {
+                sqlx::query(sqlx::AssertSqlSafe(format!("vacuum {table}"))).execute(&mut *conn).await?;
+                progress.advance(1);
+            }
+            Ok::<(), sqlx::Error>(())
+        };
+        let (first, second) = BULK_TABLES.split_at(BULK_TABLES.len() / 2);
+        futures_util::future::try_join(vacuum(first), vacuum(second)).await?;
+        lap("vacuumed");
     }
     Ok(Ok(summary))
+}
+
+/// `n` version-7 ids (RFC 9562) in increasing order, for rows written by the thousand. The same
+/// ids as `Uuid::now_v7`, made with one clock reading and one call to the operating system's
+/// random source instead of one each: for the millions of rows of an import that call was a
+/// tenth of its own time. The bits after the millisecond are a counter (method 1 of the RFC,
+/// 42 bits, started at a random point per process and shared by every batch, so ids of one
+/// process never repeat) followed by 32 random bits, which keep two processes apart.
+fn time_ordered_ids(n: usize) -> Vec<Uuid> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(u64::MAX);
+    const BITS: u32 = 42;
+    if COUNTER.load(Ordering::Relaxed) == u64::MAX {
+        let mut seed = [0u8; 8];
+        getrandom::fill(&mut seed).expect("the operating system's random source");
+        // Start in the lower half, so a process has 2^41 ids before the counter wraps.
+        let _ = COUNTER.compare_exchange(
+            u64::MAX,
+            u64::from_le_bytes(seed) >> (64 - BITS + 1),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+    let first = COUNTER.fetch_add(n as u64, Ordering::Relaxed);
+    let millis = Utc::now().timestamp_millis() as u64;
+    let mut random = vec![0u8; n * 4];
+    getrandom::fill(&mut random).expect("the operating system's random source");
+    (0..n)
+        .map(|i| {
+            let c = (first + i as u64) & ((1 << BITS) - 1);
+            // The builder overwrites the top four bits of byte 0 (the version) and the top two
+            // of byte 2 (the variant): the counter's 42 bits fill the 4 + 8 + 6 + 8 + 8 + 8 around them.
+            let r = &random[i * 4..i * 4 + 4];
+            let bytes = [
+                (c >> 38) as u8 & 0x0f,
+                (c >> 30) as u8,
+                (c >> 24) as u8 & 0x3f,
+                (c >> 16) as u8,
+                (c >> 8) as u8,
+                c as u8,
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+            ];
+            uuid::Builder::from_unix_timestamp_millis(millis, &bytes).into_uuid()
+        })
+        .collect()
 }
 
 /// Rows per COPY message in a bulk load.
@@ -1063,16 +1143,56 @@ async fn copy_binary(
 /// Imports of at least this many lots are loaded the way PostgreSQL advises for bulk loads.
 pub const BULK_LOTS: usize = 50_000;
 
-/// The tables a bulk import fills.
-const BULK_TABLES: [&str; 7] = [
+/// The tables a bulk import fills (in two halves of about the same size, for the vacuum).
+const BULK_TABLES: [&str; 8] = [
+    "stock_movements",
     "lots",
-    "lot_dispositions",
     "production_runs",
     "shipments",
-    "stock_movements",
-    "shipment_lines",
     "genealogy_links",
+    "shipment_lines",
+    "lot_dispositions",
+    "on_hand",
 ];
+
+/// A unique or foreign key of a table a bulk load fills, as it was before the load.
+#[derive(sqlx::FromRow)]
+struct Constraint {
+    table: String,
+    name: String,
+    definition: String,
+    /// A foreign key of the usual kind (MATCH SIMPLE): its rows are checked with one query.
+    simple_foreign_key: bool,
+    referenced: String,
+    columns: Vec<String>,
+    referenced_columns: Vec<String>,
+}
+
+impl Constraint {
+    /// For a simple foreign key: its definition without any `NOT VALID` (a key an earlier bulk
+    /// load left unconfirmed), and the query counting the rows that break it, the check
+    /// PostgreSQL's `ADD FOREIGN KEY` makes. That check runs on one core; this query is an
+    /// ordinary one, which PostgreSQL runs in parallel (twice as fast here, 11 s of a million-lot
+    /// import's 22 s); the key then goes in `NOT VALID`, which checks every later row, and the
+    /// server confirms it soon after (`db::keep_foreign_keys_confirmed`) without blocking work.
+    fn simple_foreign_key(&self) -> Option<(&str, String)> {
+        if !self.simple_foreign_key || self.columns.is_empty() || self.columns.len() != self.referenced_columns.len() {
+            return None;
+        }
+        let definition = self.definition.trim_end_matches(" NOT VALID");
+        let present: Vec<String> = self.columns.iter().map(|c| format!("c.{c} is not null")).collect();
+        let matched: Vec<String> =
+            self.columns.iter().zip(&self.referenced_columns).map(|(c, r)| format!("r.{r} = c.{c}")).collect();
+        let orphans = format!(
+            "select count(*) from only {} c where {} and not exists (select from only {} r where {})",
+            self.table,
+            present.join(" and "),
+            self.referenced,
+            matched.join(" and ")
+        );
+        Some((definition, orphans))
+    }
+}
 
 /// A bulk load, as PostgreSQL's own advice for populating a database has it: inside the import's
 /// transaction, the secondary indexes, unique keys and foreign keys of the tables being filled are
@@ -1084,7 +1204,7 @@ const BULK_TABLES: [&str; 7] = [
 /// lots, loaded row-checked) never pays. Primary keys and checks stay in force throughout.
 struct BulkLoad {
     indexes: Vec<String>,
-    constraints: Vec<(String, String, String)>,
+    constraints: Vec<Constraint>,
     /// The lot-touch triggers (migration 0013), off for the load: one row saying "every lot"
     /// replaces millions of rows naming each.
     touches: Vec<(String, String)>,
@@ -1100,8 +1220,8 @@ impl BulkLoad {
         let tables: Vec<String> = BULK_TABLES.iter().map(|t| t.to_string()).collect();
         let touches: Vec<(String, String)> = sqlx::query_as(
             "select tgrelid::regclass::text, tgname::text from pg_trigger
-              where not tgisinternal and tgname like '%\\_lot\\_pages%'
-                and (tgrelid::regclass::text = any($1) or tgrelid = 'on_hand'::regclass) order by 1, 2",
+              where not tgisinternal and tgname like '%\\_lot\\_pages%' and tgrelid::regclass::text = any($1)
+              order by 1, 2",
         )
         .bind(&tables)
         .fetch_all(&mut *tx)
@@ -1111,8 +1231,13 @@ impl BulkLoad {
                 .execute(&mut *tx)
                 .await?;
         }
-        let constraints: Vec<(String, String, String)> = sqlx::query_as(
-            "select c.conrelid::regclass::text, c.conname::text, pg_get_constraintdef(c.oid)
+        let constraints: Vec<Constraint> = sqlx::query_as(
+            "select c.conrelid::regclass::text as \"table\", c.conname::text as name, pg_get_constraintdef(c.oid) as definition,
+                    c.contype = 'f' and c.confmatchtype = 's' as simple_foreign_key, c.confrelid::regclass::text as referenced,
+                    array(select quote_ident(a.attname) from unnest(c.conkey) with ordinality k(n, o)
+                            join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.n order by k.o) as columns,
+                    array(select quote_ident(a.attname) from unnest(c.confkey) with ordinality k(n, o)
+                            join pg_attribute a on a.attrelid = c.confrelid and a.attnum = k.n order by k.o) as referenced_columns
                from pg_constraint c
               where c.conrelid::regclass::text = any($1)
                 and (c.contype = 'f'
@@ -1132,7 +1257,7 @@ impl BulkLoad {
         .bind(&tables)
         .fetch_all(&mut *tx)
         .await?;
-        for (table, name, _) in &constraints {
+        for Constraint { table, name, .. } in &constraints {
             sqlx::query(sqlx::AssertSqlSafe(format!("alter table {table} drop constraint \"{name}\"")))
                 .execute(&mut *tx)
                 .await?;
@@ -1147,7 +1272,7 @@ impl BulkLoad {
         (self.indexes.len() + self.constraints.len()) as u64
     }
 
-    async fn finish(self, tx: &mut sqlx::PgConnection, progress: &(dyn Progress + Sync)) -> Result<(), sqlx::Error> {
+    async fn finish(self, tx: &mut sqlx::PgConnection, progress: &(dyn Progress + Sync)) -> anyhow::Result<()> {
         sqlx::query("alter table stock_movements enable trigger stock_movements_apply").execute(&mut *tx).await?;
         for (table, name) in &self.touches {
             sqlx::query(sqlx::AssertSqlSafe(format!("alter table {table} enable trigger \"{name}\"")))
@@ -1161,12 +1286,38 @@ impl BulkLoad {
             tracing::debug!(import.ms = clock.elapsed().as_millis() as u64, "import: {def}");
             progress.advance(1);
         }
+        // Statistics of the loaded rows (this transaction's own rows count), for the plans of the
+        // key checks below and of every query after the commit.
+        for table in BULK_TABLES {
+            sqlx::query(sqlx::AssertSqlSafe(format!("analyze {table}"))).execute(&mut *tx).await?;
+        }
+        tracing::debug!("import: analysed");
         // Unique keys first (they were dropped last), then the foreign keys.
-        for (table, name, def) in self.constraints.iter().rev() {
+        for c in self.constraints.iter().rev() {
             let clock = std::time::Instant::now();
-            sqlx::query(sqlx::AssertSqlSafe(format!("alter table {table} add constraint \"{name}\" {def}")))
-                .execute(&mut *tx)
-                .await?;
+            let Constraint { table, name, definition, .. } = c;
+            match c.simple_foreign_key() {
+                None => {
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "alter table {table} add constraint \"{name}\" {definition}"
+                    )))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Some((definition, orphans)) => {
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "alter table {table} add constraint \"{name}\" {definition} not valid"
+                    )))
+                    .execute(&mut *tx)
+                    .await?;
+                    let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(orphans)).fetch_one(&mut *tx).await?;
+                    if count > 0 {
+                        anyhow::bail!(
+                            "the import would leave {count} rows of {table} that break its key {name} ({definition}); nothing was loaded"
+                        );
+                    }
+                }
+            }
             tracing::debug!(import.ms = clock.elapsed().as_millis() as u64, "import: {table} {name} restored");
             progress.advance(1);
         }

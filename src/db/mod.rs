@@ -238,6 +238,71 @@ struct Dirty {
     lots: std::collections::HashMap<uuid::Uuid, u64>,
 }
 
+/// Foreign keys of lotline's schema not yet confirmed for the rows already there: a bulk import
+/// adds its tables' keys back `NOT VALID` (every new row is checked from then on) after checking
+/// the loaded rows itself, in parallel, inside its transaction (see `import::BulkLoad`).
+pub async fn unconfirmed_foreign_keys(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "select count(*) from pg_constraint
+          where contype = 'f' and not convalidated and connamespace = current_schema()::regnamespace",
+    )
+    .fetch_one(pool)
+    .await
+}
+
+/// Confirms the unconfirmed foreign keys (`VALIDATE CONSTRAINT`: PostgreSQL checks every row
+/// again and marks the key valid), one at a time. The lock it takes lets reads and writes go
+/// on; one that cannot be had within a second (an import holds the table) is left for the
+/// next round. Returns how many are still unconfirmed.
+pub async fn confirm_foreign_keys(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    let keys: Vec<(String, String)> = sqlx::query_as(
+        "select conrelid::regclass::text, quote_ident(conname) from pg_constraint
+          where contype = 'f' and not convalidated and connamespace = current_schema()::regnamespace
+          order by 1, 2",
+    )
+    .fetch_all(pool)
+    .await?;
+    for (table, name) in &keys {
+        let clock = std::time::Instant::now();
+        let mut tx = pool.begin().await?;
+        sqlx::query("set local lock_timeout = '1s'").execute(&mut *tx).await?;
+        match sqlx::query(sqlx::AssertSqlSafe(format!("alter table {table} validate constraint {name}")))
+            .execute(&mut *tx)
+            .await
+        {
+            Ok(_) => {
+                tx.commit().await?;
+                tracing::info!(table, key = name, ms = clock.elapsed().as_millis() as u64, "foreign key confirmed");
+            }
+            // lock_not_available: the table is busy; the next round tries again.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => {}
+            Err(e) => return Err(e),
+        }
+    }
+    unconfirmed_foreign_keys(pool).await
+}
+
+/// How often a server looks for unconfirmed foreign keys.
+const CONFIRM_INTERVAL: Duration = Duration::from_secs(2);
+
+/// A server's background task: confirms the keys a bulk import left unconfirmed, shortly after
+/// it commits (or at start, after an import made with no server running). A key a row breaks
+/// (which the import's own check makes impossible) stays unconfirmed and is logged each round.
+pub async fn keep_foreign_keys_confirmed(pool: PgPool) {
+    loop {
+        match unconfirmed_foreign_keys(&pool).await {
+            Ok(0) => {}
+            Ok(_) => {
+                if let Err(e) = confirm_foreign_keys(&pool).await {
+                    tracing::error!(error = %e, "a foreign key could not be confirmed");
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "foreign keys: the database did not answer"),
+        }
+        tokio::time::sleep(CONFIRM_INTERVAL).await;
+    }
+}
+
 /// The snapshot now, and what the transactions committed since `previous` (a snapshot this
 /// returned before) touched (migration 0013): whether "every lot", and which lots. Only
 /// `lot_touches` is named, so it never waits for a lock on the tables it watches.

@@ -23,10 +23,13 @@ async fn health(State(state): State<AppState>) -> Response {
     match db {
         Ok(_) => {
             let (ready, lots, links) = state.links.stats();
+            let unconfirmed = crate::db::unconfirmed_foreign_keys(&state.pool).await.ok();
             let mut body = json!({
                 "status": "ok", "database": "ok", "schema_version": migrations,
                 // The genealogy links in memory for traces (until ready, traces read the database).
                 "link_index": { "ready": ready, "lots": lots, "links": links },
+                // Foreign keys a bulk import put back unconfirmed (the server confirms them soon after).
+                "foreign_keys_unconfirmed": unconfirmed,
             });
             // With a read replica: whether reports read from it now (else from the primary).
             if let Some(up) = state.reads.replica_up() {

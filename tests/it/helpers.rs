@@ -137,6 +137,8 @@ pub async fn serve(state: lotline::app::AppState, pool: PgPool) -> TestApp {
     // The link index built as a server builds it when it starts, so that every trace a test makes
     // through HTTP walks it (kept fresh by each trace), while the CLI reads the database.
     state.links.build(&state.pool).await.unwrap();
+    // As a server does: foreign keys a bulk import left unconfirmed are confirmed soon after.
+    tokio::spawn(lotline::db::keep_foreign_keys_confirmed(state.pool.clone()));
     let app = lotline::app::router(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
