@@ -830,19 +830,21 @@ pub async fn import(
     lap("shipment lines written");
     /// A run's postings: (lot, movement) of its inputs and of its outputs.
     type Postings = (Vec<(Uuid, i64)>, Vec<(Uuid, i64)>);
-    let mut by_run: HashMap<usize, Postings> = HashMap::new();
+    // In run order: the links go in grouped by run and roughly in time, so the indexes on the
+    // run and on the movement pair are built from nearly sorted rows.
+    let mut by_run: Vec<Postings> = vec![Postings::default(); runs.len()];
     for (e, m) in events.iter().zip(&movement_of) {
         if let Some(r) = e.run {
-            let entry = by_run.entry(r).or_default();
+            let entry = &mut by_run[r];
             let item = (lot_ids[e.lot], *m);
             if e.kind == "consume" { entry.0.push(item) } else { entry.1.push(item) }
         }
     }
     let mut links: Vec<(Uuid, Uuid, Uuid, DateTime<Utc>, i64, i64)> = Vec::new();
-    for (r, (inputs, outputs)) in &by_run {
+    for (r, (inputs, outputs)) in by_run.iter().enumerate() {
         for (from, input) in inputs {
             for (to, output) in outputs {
-                links.push((run_ids[*r], *from, *to, runs[*r].1, *input, *output));
+                links.push((run_ids[r], *from, *to, runs[r].1, *input, *output));
             }
         }
     }
@@ -1312,6 +1314,17 @@ struct BulkLoad {
 impl BulkLoad {
     async fn begin(tx: &mut sqlx::PgConnection) -> Result<BulkLoad, sqlx::Error> {
         sqlx::query("set local maintenance_work_mem = '512MB'").execute(&mut *tx).await?;
+        // The load writes gigabytes of WAL (rows, then whole index pages); compressed with lz4
+        // where the server has it and lets this user ask (measured 4-6 s of a million-lot import).
+        let lz4: Option<bool> = sqlx::query_scalar(
+            "select 'lz4' = any(enumvals) and has_parameter_privilege('wal_compression', 'SET')
+               from pg_settings where name = 'wal_compression'",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if lz4 == Some(true) {
+            sqlx::query("set local wal_compression = lz4").execute(&mut *tx).await?;
+        }
         // Stock on hand is written once from the import's own balances, not movement by
         // movement: millions of updates of the same rows in one transaction only pile up dead
         // row versions that every later update has to step over.
