@@ -276,6 +276,10 @@ pub async fn confirm_foreign_keys(pool: &PgPool) -> Result<i64, sqlx::Error> {
             }
             // lock_not_available: the table is busy; the next round tries again.
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => {}
+            // A row breaks it: said, and the other keys are still confirmed.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23503") => {
+                tracing::error!(table, key = name, error = %e, "a foreign key cannot be confirmed: a row breaks it");
+            }
             Err(e) => return Err(e),
         }
     }
@@ -287,19 +291,21 @@ const CONFIRM_INTERVAL: Duration = Duration::from_secs(2);
 
 /// A server's background task: confirms the keys a bulk import left unconfirmed, shortly after
 /// it commits (or at start, after an import made with no server running). A key a row breaks
-/// (which the import's own check makes impossible) stays unconfirmed and is logged each round.
+/// (which the import's own check makes impossible) stays unconfirmed and is logged; a round that
+/// confirms nothing waits five minutes before the next try.
 pub async fn keep_foreign_keys_confirmed(pool: PgPool) {
     loop {
+        let mut pause = CONFIRM_INTERVAL;
         match unconfirmed_foreign_keys(&pool).await {
             Ok(0) => {}
-            Ok(_) => {
-                if let Err(e) = confirm_foreign_keys(&pool).await {
-                    tracing::error!(error = %e, "a foreign key could not be confirmed");
-                }
-            }
+            Ok(before) => match confirm_foreign_keys(&pool).await {
+                Ok(after) if after >= before => pause = Duration::from_secs(300),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "the foreign keys could not be confirmed"),
+            },
             Err(e) => tracing::debug!(error = %e, "foreign keys: the database did not answer"),
         }
-        tokio::time::sleep(CONFIRM_INTERVAL).await;
+        tokio::time::sleep(pause).await;
     }
 }
 
