@@ -76,6 +76,14 @@ impl Problems {
         }
     }
 
+    /// The problems `later` found, after these, up to the limit.
+    fn then(mut self, later: Problems) -> Problems {
+        for problem in later.0 {
+            self.add(&problem.file, problem.line, &problem.column, problem.reason);
+        }
+        self
+    }
+
     /// A parsed value, or None with the reason noted against its file, line and column.
     fn check<T>(&mut self, file: &str, line: u64, column: &str, parsed: Result<T, String>) -> Option<T> {
         parsed.map_err(|reason| self.add(file, line, column, reason)).ok()
@@ -264,16 +272,9 @@ pub async fn import(
         &mut p,
     );
     progress.advance(1);
-    // Problems found later are added after those found so far, up to the limit.
-    let merged = |found: Problems, mut p: Problems| {
-        for problem in found.0 {
-            p.add(&problem.file, problem.line, &problem.column, problem.reason);
-        }
-        p
-    };
     if !p.0.is_empty() {
         let (_, _, found) = reading.await?;
-        return Ok(Err(merged(found, p).0));
+        return Ok(Err(p.then(found).0));
     }
     lap("read");
 
@@ -490,7 +491,7 @@ pub async fn import(
     };
     if !p.0.is_empty() {
         let (_, found) = checking.await?;
-        return Ok(Err(merged(found, p).0));
+        return Ok(Err(p.then(found).0));
     }
 
     // Write everything in one transaction.
