@@ -229,6 +229,8 @@ struct ChangesInner {
     epoch: std::sync::atomic::AtomicU64,
     live: AtomicBool,
     dirty: std::sync::Mutex<Dirty>,
+    /// Looks completed, whether or not they found a change.
+    looks: std::sync::atomic::AtomicU64,
 }
 
 /// The epoch at which every lot, and each lot, last changed.
@@ -341,6 +343,13 @@ impl Changes {
         if self.0.live.load(Ordering::Acquire) { Some(self.0.epoch.load(Ordering::Acquire)) } else { None }
     }
 
+    /// How many looks the watcher has completed. One that completes after a later count was
+    /// read took its snapshot after that moment: two more looks than at a commit's return mean
+    /// the commit, and everything committed before it, has been seen.
+    pub fn looks(&self) -> u64 {
+        self.0.looks.load(Ordering::Acquire)
+    }
+
     /// Whether what was read of `lot` from `epoch` on is still what the database holds.
     pub fn still_current(&self, lot: uuid::Uuid, epoch: u64) -> bool {
         if !self.0.live.load(Ordering::Acquire) {
@@ -409,6 +418,7 @@ impl Changes {
                         sweep.1 = now.split(':').next().map(str::to_string);
                     }
                     last = Some(now);
+                    self.0.looks.fetch_add(1, Ordering::AcqRel);
                     tokio::time::sleep(CHANGES_INTERVAL).await;
                 }
                 Err(e) => {

@@ -107,10 +107,14 @@ async fn eventually_page(app: &TestApp, path: &str, what: &str, check: impl Fn(&
 
 /// Waits until the server's watcher has seen a change after `before` (on a loaded machine its
 /// look can come later than its 20 ms), so what follows does not race it.
-async fn seen_since(changes: &lotline::db::Changes, before: Option<u64>) {
+/// Waits until the watcher has looked twice since the call: the second look's snapshot was
+/// taken after it, so every commit made before the call has been seen (not merely one of them,
+/// which a watcher a look behind under load would report first).
+async fn caught_up(changes: &lotline::db::Changes) {
+    let target = changes.looks() + 2;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while changes.current() <= before {
-        assert!(std::time::Instant::now() < deadline, "the watcher sees the commit");
+    while changes.looks() < target {
+        assert!(std::time::Instant::now() < deadline, "the watcher keeps looking");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
@@ -144,17 +148,17 @@ async fn a_kept_lot_page_is_dropped_when_a_commit_touches_its_lot_and_a_writer_s
     assert!(before.contains("SUGAR"), "{before}");
 
     // A change committed elsewhere (another server, a script): the next views read afresh.
-    let before = changes.current();
     sqlx::query("update materials set name = 'Cane sugar, renamed' where code = 'SUGAR'").execute(&pool).await.unwrap();
     eventually_page(&viewer, &path, "a committed change drops the kept page", |p| name(p).contains("renamed")).await;
-    seen_since(&changes, before).await;
+    caught_up(&changes).await;
     // While nothing touches this lot its page is kept: after a receipt of another lot, with the
     // lots table locked (a lock is no change), the page still comes at once, from memory.
     viewer.page(&path).await;
     let before = changes.current();
     let other = crate::rules::receive(&writer, "SALT", "5", &today).await;
     assert_redirect(&other, "/receipts/");
-    seen_since(&changes, before).await;
+    caught_up(&changes).await;
+    assert!(changes.current() > before, "the watcher saw the receipt");
     let mut locker = pool.begin().await.unwrap();
     sqlx::query("lock table lots in access exclusive mode").execute(&mut *locker).await.unwrap();
     let kept = tokio::time::timeout(std::time::Duration::from_secs(2), viewer.page(&path)).await;
