@@ -381,7 +381,12 @@ pub async fn trace_with(
 
     tracing::debug!(trace.ms = clock.elapsed().as_secs_f64() * 1000.0, trace.lots = best.len(), "trace: walk done");
     let run_ids = distinct(via.values().flatten().filter_map(|v| if let Via::Run(id) = v { Some(*id) } else { None }));
-    let ids: Vec<Uuid> = best.keys().copied().collect();
+    // Sorted: the reads probe their indexes in this order, and neighbouring ids (time-ordered,
+    // stored in that order) share index and table pages. A 100,000-id lot read took half the
+    // time sorted (`trace_lots`, which joins the array in its own order; the other reads, which
+    // PostgreSQL sorts itself, 10-40 % less).
+    let mut ids: Vec<Uuid> = best.keys().copied().collect();
+    ids.sort_unstable();
     let quantities_computed = forward && mode == Mode::Precise && ids.len() <= MAX_LOTS_FOR_QUANTITIES;
     // The facts of what was reached, five independent reads on as many connections at once: on
     // a trace of thousands of lots each is a few thousand index probes, and they overlap.
