@@ -222,8 +222,13 @@ pub async fn trace(database: &Database, o: &TraceOptions) -> Result<TraceReport>
             eprintln!("  imported {} lots in {:.1} s; tracing…", o.lots, filled.import_s);
             (filled.generated.tank_source, filled.generate_s, filled.import_s, filled.import_peak_mib, filled.confirm_s)
         } else {
-            anyhow::ensure!(!tank, "--tank makes a new plant; it cannot measure a kept one");
-            (None, 0.0, 0.0, 0.0, 0.0)
+            let tank_source = match tank {
+                true => Some(
+                    crate::generate::tank_first_delivery(&pool).await?.context("the kept plant has no syrup tank")?,
+                ),
+                false => None,
+            };
+            (tank_source, 0.0, 0.0, 0.0, 0.0)
         };
         let lots: i64 = sqlx::query_scalar("select count(*) from lots where notes = 'imported'").fetch_one(&pool).await?;
         let lots = lots as usize;

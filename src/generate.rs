@@ -364,6 +364,20 @@ pub fn generate(
     Ok(generated)
 }
 
+/// The code of a generated plant's first tank delivery (`demo --tank`), found in its data: the
+/// earliest received lot linked into the lot with the most incoming links (the tank, topped up
+/// by every delivery since).
+pub async fn tank_first_delivery(pool: &sqlx::PgPool) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select f.code from genealogy_links g join lots f on f.id = g.from_lot_id
+          where f.origin = 'received' and f.notes = 'imported'
+            and g.to_lot_id = (select to_lot_id from genealogy_links group by to_lot_id order by count(*) desc limit 1)
+          order by g.occurred_at, f.code limit 1",
+    )
+    .fetch_optional(pool)
+    .await
+}
+
 /// Once a generated plant is imported: the raw lot whose trace reaches furthest (id, material
 /// code, lot code): the tank's first delivery, or else the imported delivery with the most links
 /// out (a silo lot). `tank_source` is the generated plant's tank delivery, if it has one.
