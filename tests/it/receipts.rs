@@ -158,7 +158,13 @@ async fn concurrent_receipts_through_two_servers_never_repeat_a_code() {
         .await
         .unwrap();
     // Make one code the rule will reach already taken, so the skip path runs under load too.
-    let prefix = chrono::Utc::now().format("%y%j").to_string();
+    // The receipts below are dated today at the site (Chicago), which is not UTC's date every hour.
+    let prefix: String = sqlx::query_scalar(
+        "select to_char((now() at time zone time_zone)::date, 'YYDDD') from sites where code = 'RVS'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
     sqlx::query(
         "insert into lots (material_id, code, origin, site_id, made_on, tlc, tlc_source)
          select m.id, $1, 'received', s.id, current_date, $1, 'x' from materials m, sites s where m.code in ('SALT', 'SUGAR') and s.code = 'RVS'",
