@@ -280,9 +280,10 @@ pub async fn trace_with(
         _ => None,
     };
     let indexed_walk = indexed.is_some();
-    let adjacency = match indexed {
-        Some(adjacency) => adjacency,
-        None => closure(pool, start, forward).await?,
+    // With the index come the numbers of the runs met (they never change).
+    let (adjacency, mut run_numbers) = match indexed {
+        Some(c) => (c.adjacency, c.run_numbers),
+        None => (closure(pool, start, forward).await?, IdMap::default()),
     };
     let next_of = |l: &Link| if forward { l.to_lot_id } else { l.from_lot_id };
 
@@ -390,9 +391,13 @@ pub async fn trace_with(
     let quantities_computed = forward && mode == Mode::Precise && ids.len() <= MAX_LOTS_FOR_QUANTITIES;
     // The facts of what was reached, five independent reads on as many connections at once: on
     // a trace of thousands of lots each is a few thousand index probes, and they overlap.
+    let unnumbered: Vec<Uuid> = run_ids.iter().filter(|r| !run_numbers.contains_key(*r)).copied().collect();
     let runs = async {
+        if unnumbered.is_empty() {
+            return Ok(Vec::new());
+        }
         sqlx::query_as::<_, (Uuid, String)>("select id, number from production_runs where id = any($1)")
-            .bind(&run_ids)
+            .bind(&unnumbered)
             .fetch_all(pool)
             .await
             .map_err(Error::from)
@@ -437,28 +442,28 @@ pub async fn trace_with(
             })
             .collect())
     };
-    // With the index, the runs that made the reached lots are known already, and the share
-    // sweep's reads can all start at once.
-    let producers = match (links, indexed_walk) {
-        (Some(index), true) if quantities_computed => index.producers(&ids),
+    // With the index, the runs that made the reached lots and the lots' materials are known
+    // already, and the share sweep's reads can all start at once.
+    let sweep_inputs = match (links, indexed_walk) {
+        (Some(index), true) if quantities_computed => index.sweep_inputs(&ids),
         _ => None,
     };
     let fractions = async {
-        if quantities_computed { quantities(pool, start, &ids, producers).await } else { Ok((HashMap::new(), None)) }
+        if quantities_computed { quantities(pool, start, &ids, sweep_inputs).await } else { Ok((HashMap::new(), None)) }
     };
     async fn timed<T>(what: &str, clock: std::time::Instant, work: impl std::future::Future<Output = T>) -> T {
         let out = work.await;
         tracing::debug!(trace.ms = clock.elapsed().as_secs_f64() * 1000.0, "trace: {what} read");
         out
     }
-    let (run_numbers, mut lots, stock_rows, ship_rows, (fractions, start_kg)) = tokio::try_join!(
+    let (fetched_numbers, mut lots, stock_rows, ship_rows, (fractions, start_kg)) = tokio::try_join!(
         timed("runs", clock, runs),
         timed("lots", clock, lot_facts(pool, &ids)),
         timed("stock", clock, stock),
         timed("shipments", clock, shipped),
         timed("quantities", clock, fractions)
     )?;
-    let run_numbers: HashMap<Uuid, String> = run_numbers.into_iter().collect();
+    run_numbers.extend(fetched_numbers);
     let mut on_hand: IdMap<Decimal> = IdMap::default();
     for (lot, _, quantity) in &stock_rows {
         *on_hand.entry(*lot).or_default() += *quantity;
@@ -609,16 +614,16 @@ async fn quantities(
     pool: &PgPool,
     start: Uuid,
     reached: &[Uuid],
-    producers: Option<(Vec<Uuid>, Vec<Uuid>)>,
+    from_index: Option<crate::links::SweepInputs>,
 ) -> Result<Fractions, Error> {
     // The reached lots' own movements and their runs' other inputs (migration 0007), then the
     // mass of a unit of each lot they touch.
     let reached_set: HashSet<Uuid> = reached.iter().copied().collect();
     let began = std::time::Instant::now();
-    let (rows, kg_per_unit) = match producers {
-        Some((runs, inputs)) => {
-            // Three reads at once (migration 0015): the lots' own movements, their runs'
-            // consumptions, the kilograms per unit of every lot either names.
+    let (rows, kg_per_unit) = match from_index {
+        Some(crate::links::SweepInputs { runs, inputs: _, mut kg_per_unit, unknown }) => {
+            // Two reads at once (migration 0015): the lots' own movements, their runs'
+            // consumptions; and the kilograms per unit of any lot whose material the index lacks.
             let own = sqlx::query_as::<_, FlowRow>(
                 "select id, lot_id, kind, quantity, run_id, posting_id, occurred_at from trace_flows_own($1)",
             )
@@ -629,14 +634,20 @@ async fn quantities(
             )
             .bind(&runs)
             .fetch_all(pool);
-            let touched = distinct(reached.iter().chain(&inputs).copied());
-            let kg = sqlx::query_as::<_, (Uuid, Option<Decimal>)>("select lot_id, kg from trace_kg_per_unit($1)")
-                .bind(&touched)
-                .fetch_all(pool);
+            let kg = async {
+                if unknown.is_empty() {
+                    return Ok(Vec::new());
+                }
+                sqlx::query_as::<_, (Uuid, Option<Decimal>)>("select lot_id, kg from trace_kg_per_unit($1)")
+                    .bind(&unknown)
+                    .fetch_all(pool)
+                    .await
+            };
             let (mut rows, consumed, kg) = tokio::try_join!(own, consumed, kg)?;
             // A reached lot's own consumptions came with its movements.
             rows.extend(consumed.into_iter().filter(|r| !reached_set.contains(&r.lot_id)));
-            (rows, kg.into_iter().collect())
+            kg_per_unit.extend(kg);
+            (rows, kg_per_unit)
         }
         None => flows_in_one_read(pool, reached, &reached_set).await?,
     };

@@ -255,6 +255,62 @@ async fn a_forward_trace_says_how_much_of_the_start_lot_each_lot_holds_assuming_
     assert!(lot_level["lots"][0]["share"].is_null(), "quantities come with the precise mode");
 }
 
+/// The share of each kit lot, from the trace page (precise, forward from `start`).
+async fn kit_share(app: &TestApp, start: &str, kit: &str) -> (String, String) {
+    let page = app.page(&format!("/trace?lot={start}&direction=forward&mode=precise")).await;
+    let row = texts(&page, "#trace-lots tbody td:nth-child(2)").iter().position(|c| c == kit).unwrap();
+    (
+        texts(&page, "#trace-lots tbody td.share")[row].clone(),
+        texts(&page, "#trace-lots tbody td.concentration")[row].clone(),
+    )
+}
+
+#[tokio::test]
+async fn a_material_given_a_mass_is_compared_by_the_next_trace() {
+    let app = plant().await;
+    let flour = released(&app, "FLOUR-T55", "100").await;
+    let sugar = released(&app, "SUGAR", "100").await;
+    let dough = run(&app, "DOUGH-BR", &[(&flour, "60"), (&sugar, "40")], &[("100", "")]).await.remove(0);
+    sqlx::query("insert into materials (code, name, kind, uom, expiry_policy) values ('KIT', 'Gift kit', 'finished', 'ea', 'none')")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let kit = run(&app, "KIT", &[(&dough, "10")], &[("5", "")]).await.remove(0);
+    let id = lot_id(&app, &flour).await;
+    // The server's link index, built anew with these links (a change to master data after links
+    // were added rebuilds it), then kept fresh from what each commit touched.
+    sqlx::query("update sites set name = name").execute(&app.pool).await.unwrap();
+    assert_eq!(kit_share(&app, &id, &kit).await, ("unknown".to_string(), "unknown".to_string()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let health: serde_json::Value = app.client.get(app.url("/healthz")).send().await.unwrap().json().await.unwrap();
+        if health["link_index"]["ready"] == true {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the link index is rebuilt: {health}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The index keeps each lot's material and every material's mass per unit; it reads the
+    // materials again when master data changes.
+    sqlx::query("update materials set mass_per_unit_kg = 2 where code = 'KIT'").execute(&app.pool).await.unwrap();
+    assert_eq!(
+        kit_share(&app, &id, &kit).await,
+        ("6.00 %".to_string(), "60.00 %".to_string()),
+        "10 kg of dough (60 % flour) in 5 kits of 2 kg"
+    );
+    // As the database alone computes it (the CLI's answer).
+    let cli = std::process::Command::new(crate::embedded::BIN)
+        .args(["trace", "--material", "FLOUR-T55", "--lot", &flour, "--format", "json"])
+        .env("DATABASE_URL", crate::helpers::database_url(&app.database_name().await))
+        .env("LOTLINE_LOG", "warn")
+        .output()
+        .unwrap();
+    let cli: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
+    let api: serde_json::Value =
+        app.client.get(app.url(&format!("/api/v1/trace?lot_id={id}"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(cli["lots"], api["lots"], "the index gives the database's answer, run numbers and shares included");
+}
+
 #[tokio::test]
 async fn co_products_are_both_reached_and_a_code_shared_by_two_materials_is_traced_by_material() {
     let app = plant().await;
