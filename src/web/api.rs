@@ -1242,8 +1242,11 @@ async fn traced(state: &AppState, p: &TraceParams) -> Result<Trace> {
 /// The trace of a lot: every lot it reached with depth, status and stock; forward, the
 /// shipments and customers, and (precise) each lot's share and concentration of the start lot.
 #[utoipa::path(get, path = "/api/v1/trace", tag = "traces", params(TraceParams), responses((status = 200, body = Trace), (status = 400, description = "Bad parameters"), (status = 404, description = "No such lot")))]
-async fn trace(State(state): State<AppState>, Query(p): Query<TraceParams>) -> Result<Json<Trace>> {
-    Ok(Json(traced(&state, &p).await?))
+async fn trace(State(state): State<AppState>, Query(p): Query<TraceParams>) -> Result<Response> {
+    let t = traced(&state, &p).await?;
+    let response = Json(&t).into_response();
+    crate::trace::drop_later(t);
+    Ok(response)
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]

@@ -108,53 +108,58 @@ fn graph(t: &Trace) -> Graph {
 
 pub fn draw(lots: &[GraphLot]) -> Graph {
     let grouped = lots.len() > 100;
-    let key = |l: &GraphLot| if grouped { format!("{}|{}", l.depth, l.material) } else { l.id.to_string() };
+    // Each lot's box: its own, or beyond 100 lots the box of its level and material (keys that
+    // borrow, so a tank's 100,000 lots cost no allocation each).
+    let mut boxes: HashMap<(u32, &str), usize> = HashMap::new();
+    let mut node_of: Vec<usize> = Vec::with_capacity(lots.len());
+    let mut counts: Vec<usize> = Vec::new();
     let mut rows_per_depth: HashMap<u32, usize> = HashMap::new();
-    let mut place: HashMap<String, (usize, usize)> = HashMap::new();
     let mut nodes = Vec::new();
-    let mut counts: HashMap<String, usize> = HashMap::new();
     for l in lots {
-        *counts.entry(key(l)).or_default() += 1;
+        let existing = if grouped { boxes.get(&(l.depth, l.material)).copied() } else { None };
+        let n = match existing {
+            Some(n) => n,
+            None => {
+                let row = rows_per_depth.entry(l.depth).or_default();
+                let (x, y) = (10 + l.depth as usize * COL, 10 + *row * ROW);
+                *row += 1;
+                nodes.push(if grouped {
+                    Node { x, y, label: l.material.to_string(), sub: String::new(), href: None, status: String::new() }
+                } else {
+                    Node {
+                        x,
+                        y,
+                        label: l.code.to_string(),
+                        sub: l.material.to_string(),
+                        href: Some(format!("/lots/{}", l.id)),
+                        status: l.status.replace(' ', "-"),
+                    }
+                });
+                counts.push(0);
+                if grouped {
+                    boxes.insert((l.depth, l.material), nodes.len() - 1);
+                }
+                nodes.len() - 1
+            }
+        };
+        counts[n] += 1;
+        node_of.push(n);
     }
-    for l in lots {
-        let k = key(l);
-        if place.contains_key(&k) {
-            continue;
+    if grouped {
+        for (node, count) in nodes.iter_mut().zip(&counts) {
+            node.sub = format!("{count} lots");
         }
-        let row = rows_per_depth.entry(l.depth).or_default();
-        let (x, y) = (10 + l.depth as usize * COL, 10 + *row * ROW);
-        *row += 1;
-        place.insert(k.clone(), (x, y));
-        nodes.push(if grouped {
-            Node {
-                x,
-                y,
-                label: l.material.to_string(),
-                sub: format!("{} lots", counts[&k]),
-                href: None,
-                status: String::new(),
-            }
-        } else {
-            Node {
-                x,
-                y,
-                label: l.code.to_string(),
-                sub: l.material.to_string(),
-                href: Some(format!("/lots/{}", l.id)),
-                status: l.status.replace(' ', "-"),
-            }
-        });
     }
-    let by_id: HashMap<Uuid, &GraphLot> = lots.iter().map(|l| (l.id, l)).collect();
+    let index: crate::trace::IdMap<usize> = lots.iter().enumerate().map(|(i, l)| (l.id, i)).collect();
     let mut edges = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for l in lots {
-        let Some(p) = l.parent.and_then(|p| by_id.get(&p)) else { continue };
-        let (a, b) = (key(p), key(l));
-        if !seen.insert((a.clone(), b.clone())) {
+    for (i, l) in lots.iter().enumerate() {
+        let Some(&p) = l.parent.and_then(|p| index.get(&p)) else { continue };
+        let (a, b) = (node_of[p], node_of[i]);
+        if !seen.insert((a, b)) {
             continue;
         }
-        let ((x1, y1), (x2, y2)) = (place[&a], place[&b]);
+        let ((x1, y1), (x2, y2)) = ((nodes[a].x, nodes[a].y), (nodes[b].x, nodes[b].y));
         edges.push(Edge { x1: x1 + 170, y1: y1 + 18, x2, y2: y2 + 18 });
     }
     let width = 20 + (lots.iter().map(|l| l.depth).max().unwrap_or(0) as usize + 1) * COL;
@@ -174,7 +179,7 @@ struct TreeItem {
 
 /// The tree of the trace (each lot under the lot it was first reached from), depth first.
 fn tree(t: &Trace, limit: usize) -> (Vec<TreeItem>, usize) {
-    let mut children: HashMap<Uuid, Vec<&trace::TracedLot>> = HashMap::new();
+    let mut children: crate::trace::IdMap<Vec<&trace::TracedLot>> = Default::default();
     for l in &t.lots {
         if let Some(p) = l.parent {
             children.entry(p).or_default().push(l);
@@ -237,6 +242,12 @@ struct TracePage {
     page_rows: usize,
 }
 
+impl std::borrow::Borrow<trace::Trace> for TracePage {
+    fn borrow(&self) -> &trace::Trace {
+        &self.t
+    }
+}
+
 /// Rows of each table the trace page shows.
 pub const PAGE_ROWS: usize = 1_000;
 
@@ -267,7 +278,7 @@ async fn page(State(state): State<AppState>, layout: Layout, Query(q): Query<Tra
     let flip = if direction == Direction::Forward { Direction::Backward } else { Direction::Forward };
     let graph = graph(&t);
     let (tree, tree_hidden) = tree(&t, 500);
-    render(&TracePage {
+    let page = TracePage {
         layout,
         tree,
         tree_hidden,
@@ -277,7 +288,10 @@ async fn page(State(state): State<AppState>, layout: Layout, Query(q): Query<Tra
         page_rows: PAGE_ROWS,
         t,
         graph,
-    })
+    };
+    let out = render(&page);
+    trace::drop_later(page);
+    out
 }
 
 fn epcis_response(doc: &serde_json::Value, name: &str) -> Response {
@@ -287,4 +301,33 @@ fn epcis_response(doc: &serde_json::Value, name: &str) -> Response {
         response.headers_mut().insert(CONTENT_DISPOSITION, v);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beyond_a_hundred_lots_the_picture_has_one_box_per_level_and_material() {
+        let ids: Vec<Uuid> = (0..150u128).map(Uuid::from_u128).collect();
+        let lots: Vec<GraphLot> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let (depth, material, parent) = match i {
+                    0 => (0, "SUGAR", None),
+                    1..=100 => (1, "DOUGH", Some(ids[0])),
+                    _ => (2, "BREAD", Some(ids[1 + i % 100])),
+                };
+                GraphLot { id: *id, depth, material, code: "L", status: "released", parent }
+            })
+            .collect();
+        let g = draw(&lots);
+        assert!(g.grouped);
+        let boxes: Vec<(usize, &str, &str)> = g.nodes.iter().map(|n| (n.x, n.label.as_str(), n.sub.as_str())).collect();
+        assert_eq!(boxes, vec![(10, "SUGAR", "1 lots"), (220, "DOUGH", "100 lots"), (430, "BREAD", "49 lots")]);
+        let edges: Vec<(usize, usize)> = g.edges.iter().map(|e| (e.x1, e.x2)).collect();
+        assert_eq!(edges, vec![(180, 220), (390, 430)], "one line per pair of boxes");
+        assert!(g.nodes.iter().all(|n| n.href.is_none()));
+    }
 }

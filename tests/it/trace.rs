@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::helpers::{PASSWORD, TestApp, assert_redirect, spawn_app, text, texts};
+use crate::helpers::{PASSWORD, TestApp, assert_redirect, sel, spawn_app, text, texts};
 use crate::rules::{id_of, receive, received_code};
 
 async fn plant() -> TestApp {
@@ -155,6 +155,12 @@ async fn the_page_the_api_the_cli_and_csv_give_the_same_answer_with_the_customer
     let page = app.page(&format!("/trace?lot={id}&direction=forward")).await;
     assert_eq!(texts(&page, "#trace-shipments tbody td:first-child"), vec!["FreshMart Stores"]);
     assert_eq!(text(&page, "[data-count=customers]"), "1");
+    // The picture: one box per lot in columns by level, each linked from the lot before it.
+    assert_eq!(texts(&page, "#trace-graph g.node text.label"), vec![raw.clone(), dough.clone(), bread.clone()]);
+    assert_eq!(page.select(&sel("#trace-graph line.edge")).count(), 2);
+    let xs: Vec<String> =
+        page.select(&sel("#trace-graph rect")).map(|r| r.value().attr("x").unwrap().to_string()).collect();
+    assert_eq!(xs, vec!["10", "220", "430"]);
 
     let api: serde_json::Value = app
         .client
