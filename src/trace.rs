@@ -506,7 +506,8 @@ pub async fn trace_with(
             l.concentration = *concentration;
         }
     }
-    lots.sort_by(|a, b| (a.depth, &a.material, &a.code).cmp(&(b.depth, &b.material, &b.code)));
+    // A lot's (material, code) is unique: the unstable sort gives the one order, faster.
+    lots.sort_unstable_by(|a, b| (a.depth, &a.material, &a.code).cmp(&(b.depth, &b.material, &b.code)));
     tracing::debug!(
         trace.ms = clock.elapsed().as_secs_f64() * 1000.0,
         "trace: facts, stock, shipments and quantities done"
@@ -544,10 +545,14 @@ pub async fn trace_with(
         })
         .collect();
     ship_rows.sort_by(|a, b| (a.shipped_at, &a.number).cmp(&(b.shipped_at, &b.number)));
+    // Each customer once (a tank's trace has a hundred thousand lines for a few hundred).
+    let mut seen: HashMap<&str, &str> = HashMap::new();
+    for r in &ship_rows {
+        seen.entry(&r.customer_code).or_insert(&r.customer);
+    }
     let mut customers: Vec<Customer> =
-        ship_rows.iter().map(|r| Customer { code: r.customer_code.clone(), name: r.customer.clone() }).collect();
+        seen.into_iter().map(|(code, name)| Customer { code: code.to_string(), name: name.to_string() }).collect();
     customers.sort_by(|a, b| (&a.name, &a.code).cmp(&(&b.name, &b.code)));
-    customers.dedup_by(|a, b| a.code == b.code);
     let shipments: Vec<TracedShipment> = ship_rows
         .into_iter()
         .filter_map(|r| {
@@ -567,6 +572,7 @@ pub async fn trace_with(
         cycles.into_iter().filter_map(|(a, b)| Some(Cycle { from: code_of(&a)?, to: code_of(&b)? })).collect();
     cycle_list.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
     cycle_list.dedup_by(|a, b| a.from == b.from && a.to == b.to);
+    tracing::debug!(trace.ms = clock.elapsed().as_secs_f64() * 1000.0, "trace: assembled");
     Ok(Trace {
         direction,
         mode,
