@@ -643,7 +643,7 @@ async fn quantities(
     let reached_set: HashSet<Uuid> = reached.iter().copied().collect();
     let began = std::time::Instant::now();
     let (rows, kg_per_unit) = match from_index {
-        Some(crate::links::SweepInputs { runs, inputs: _, mut kg_per_unit, unknown }) => {
+        Some(crate::links::SweepInputs { runs, mut kg_per_unit, unknown }) => {
             // Two reads at once (migration 0015): the lots' own movements, their runs'
             // consumptions; and the kilograms per unit of any lot whose material the index lacks.
             let own = sqlx::query_as::<_, FlowRow>(
@@ -669,6 +669,16 @@ async fn quantities(
             // A reached lot's own consumptions came with its movements.
             rows.extend(consumed.into_iter().filter(|r| !reached_set.contains(&r.lot_id)));
             kg_per_unit.extend(kg);
+            // An input the index does not link to the run (its link was reversed with the
+            // run's output, not its own posting) is read on its own.
+            let missing = distinct(rows.iter().map(|r| r.lot_id).filter(|l| !kg_per_unit.contains_key(l)));
+            if !missing.is_empty() {
+                let kg: Vec<(Uuid, Option<Decimal>)> = sqlx::query_as("select lot_id, kg from trace_kg_per_unit($1)")
+                    .bind(&missing)
+                    .fetch_all(pool)
+                    .await?;
+                kg_per_unit.extend(kg);
+            }
             (rows, kg_per_unit)
         }
         None => flows_in_one_read(pool, reached, &reached_set).await?,
