@@ -375,7 +375,8 @@ pub async fn trace_with(
     while let Some(lot) = queue.pop_front() {
         let here = depth[&lot];
         for link in adjacency.get(&lot).map(Vec::as_slice).unwrap_or_default() {
-            if !usable(link) {
+            // Lot-level, every link of a reached lot counts.
+            if mode == Mode::Precise && !usable(link) {
                 continue;
             }
             used_links += 1;
@@ -385,7 +386,8 @@ pub async fn trace_with(
                 (None, kind) => Via::Kind(kind.clone().unwrap_or_default()),
             });
             if let Some(&d) = depth.get(&next) {
-                if d <= here && (next == lot || next == start || is_ancestor(&parent, next, lot)) {
+                // Back to the lot itself, the start, or (shallower) one of its ancestors.
+                if next == lot || next == start || (d < here && is_ancestor(&parent, next, lot)) {
                     cycles.push((lot, next));
                 }
                 continue;
