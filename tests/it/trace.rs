@@ -25,6 +25,33 @@ async fn released(app: &TestApp, material: &str, quantity: &str) -> String {
     code
 }
 
+/// `lotline ARGS` on the app's database: the CLI, which reads the database alone (no link index).
+/// Panics unless it succeeds; returns what it printed.
+async fn cli(app: &TestApp, args: &[&str]) -> String {
+    let out = std::process::Command::new(crate::embedded::BIN)
+        .args(args)
+        .env("DATABASE_URL", crate::helpers::database_url(&app.database_name().await))
+        .env("LOTLINE_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Flour and sugar mixed into 100 kg of dough (60 % flour), 10 kg of which made 5 gift kits, a
+/// material counted in each with no mass per unit: returns the flour, dough and kit lots.
+async fn flour_dough_kit(app: &TestApp) -> (String, String, String) {
+    let flour = released(app, "FLOUR-T55", "100").await;
+    let sugar = released(app, "SUGAR", "100").await;
+    let dough = run(app, "DOUGH-BR", &[(&flour, "60"), (&sugar, "40")], &[("100", "")]).await.remove(0);
+    sqlx::query("insert into materials (code, name, kind, uom, expiry_policy) values ('KIT', 'Gift kit', 'finished', 'ea', 'none')")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let kit = run(app, "KIT", &[(&dough, "10")], &[("5", "")]).await.remove(0);
+    (flour, dough, kit)
+}
+
 /// A run of `material` consuming `inputs` and producing `outputs` (quantity, lot to top up);
 /// returns the output lots' codes.
 async fn run(app: &TestApp, material: &str, inputs: &[(&str, &str)], outputs: &[(&str, &str)]) -> Vec<String> {
@@ -194,14 +221,9 @@ async fn the_page_the_api_the_cli_and_csv_give_the_same_answer_with_the_customer
     assert_eq!(csv_lots, expected);
     assert!(csv.lines().any(|l| l.starts_with("shipment,") && l.contains("FreshMart Stores")));
 
-    let out = std::process::Command::new(crate::embedded::BIN)
-        .args(["trace", "--material", "SUGAR", "--lot", &raw, "--direction", "forward", "--format", "json"])
-        .env("DATABASE_URL", crate::helpers::database_url(&app.database_name().await))
-        .env("LOTLINE_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out =
+        cli(&app, &["trace", "--material", "SUGAR", "--lot", &raw, "--direction", "forward", "--format", "json"]).await;
+    let cli: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(cli["lots"], api["lots"], "the CLI prints the API's document");
     assert_eq!(cli["shipments"], api["shipments"]);
 
@@ -214,15 +236,8 @@ async fn the_page_the_api_the_cli_and_csv_give_the_same_answer_with_the_customer
 #[tokio::test]
 async fn a_forward_trace_says_how_much_of_the_start_lot_each_lot_holds_assuming_perfect_mixing() {
     let app = plant().await;
-    let flour = released(&app, "FLOUR-T55", "100").await;
-    let sugar = released(&app, "SUGAR", "100").await;
-    let dough = run(&app, "DOUGH-BR", &[(&flour, "60"), (&sugar, "40")], &[("100", "")]).await.remove(0);
+    let (flour, dough, kit) = flour_dough_kit(&app).await;
     let bread = run(&app, "BRIOCHE-400", &[(&dough, "40")], &[("100", "")]).await.remove(0);
-    sqlx::query("insert into materials (code, name, kind, uom, expiry_policy) values ('KIT', 'Gift kit', 'finished', 'ea', 'none')")
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    let kit = run(&app, "KIT", &[(&dough, "10")], &[("5", "")]).await.remove(0);
 
     let id = lot_id(&app, &flour).await;
     let page = app.page(&format!("/trace?lot={id}&direction=forward&mode=precise")).await;
@@ -274,14 +289,7 @@ async fn kit_share(app: &TestApp, start: &str, kit: &str) -> (String, String) {
 #[tokio::test]
 async fn a_material_given_a_mass_is_compared_by_the_next_trace() {
     let app = plant().await;
-    let flour = released(&app, "FLOUR-T55", "100").await;
-    let sugar = released(&app, "SUGAR", "100").await;
-    let dough = run(&app, "DOUGH-BR", &[(&flour, "60"), (&sugar, "40")], &[("100", "")]).await.remove(0);
-    sqlx::query("insert into materials (code, name, kind, uom, expiry_policy) values ('KIT', 'Gift kit', 'finished', 'ea', 'none')")
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    let kit = run(&app, "KIT", &[(&dough, "10")], &[("5", "")]).await.remove(0);
+    let (flour, _, kit) = flour_dough_kit(&app).await;
     let id = lot_id(&app, &flour).await;
     // The server's link index, built anew with these links (a change to master data after links
     // were added rebuilds it), then kept fresh from what each commit touched.
@@ -305,13 +313,10 @@ async fn a_material_given_a_mass_is_compared_by_the_next_trace() {
         "10 kg of dough (60 % flour) in 5 kits of 2 kg"
     );
     // As the database alone computes it (the CLI's answer).
-    let cli = std::process::Command::new(crate::embedded::BIN)
-        .args(["trace", "--material", "FLOUR-T55", "--lot", &flour, "--format", "json"])
-        .env("DATABASE_URL", crate::helpers::database_url(&app.database_name().await))
-        .env("LOTLINE_LOG", "warn")
-        .output()
-        .unwrap();
-    let cli: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
+    let cli: serde_json::Value = serde_json::from_str(
+        &cli(&app, &["trace", "--material", "FLOUR-T55", "--lot", &flour, "--format", "json"]).await,
+    )
+    .unwrap();
     let api: serde_json::Value =
         app.client.get(app.url(&format!("/api/v1/trace?lot_id={id}"))).send().await.unwrap().json().await.unwrap();
     assert_eq!(cli["lots"], api["lots"], "the index gives the database's answer, run numbers and shares included");
@@ -380,8 +385,9 @@ async fn traces_walk_the_link_index_and_see_every_commit_made_before_them() {
     assert_eq!(traced(&app, &salt, "forward", "lot-level").await, set(&[&salt]));
     assert_eq!(traced(&app, &second[0], "backward", "lot-level").await, set(&[&second[0], &sugar]));
     // And the database-only answer (the CLI's) is the same.
-    let cli = std::process::Command::new(crate::embedded::BIN)
-        .args([
+    let csv = cli(
+        &app,
+        &[
             "trace",
             "--material",
             "DOUGH-BR",
@@ -393,12 +399,9 @@ async fn traces_walk_the_link_index_and_see_every_commit_made_before_them() {
             "lot-level",
             "--format",
             "csv",
-        ])
-        .env("DATABASE_URL", crate::helpers::database_url(&app.database_name().await))
-        .env("LOTLINE_LOG", "warn")
-        .output()
-        .unwrap();
-    let csv = String::from_utf8_lossy(&cli.stdout);
+        ],
+    )
+    .await;
     let lots: BTreeSet<String> =
         csv.lines().filter(|l| l.starts_with("lot,")).map(|l| l.split(',').nth(3).unwrap().to_string()).collect();
     assert_eq!(lots, set(&[&second[0], &sugar]), "{csv}");
