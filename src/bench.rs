@@ -222,11 +222,10 @@ pub async fn trace(database: &Database, o: &TraceOptions) -> Result<TraceReport>
             eprintln!("  imported {} lots in {:.1} s; tracing…", o.lots, filled.import_s);
             (filled.generated.tank_source, filled.generate_s, filled.import_s, filled.import_peak_mib, filled.confirm_s)
         } else {
-            let tank_source = match tank {
-                true => Some(
-                    crate::generate::tank_first_delivery(&pool).await?.context("the kept plant has no syrup tank")?,
-                ),
-                false => None,
+            let tank_source = if tank {
+                Some(crate::generate::tank_first_delivery(&pool).await?.context("the kept plant has no syrup tank")?)
+            } else {
+                None
             };
             (tank_source, 0.0, 0.0, 0.0, 0.0)
         };

@@ -240,16 +240,15 @@ struct Dirty {
     lots: std::collections::HashMap<uuid::Uuid, u64>,
 }
 
+/// The foreign keys of lotline's schema not yet confirmed (`NOT VALID`).
+const UNCONFIRMED: &str =
+    "from pg_constraint where contype = 'f' and not convalidated and connamespace = current_schema()::regnamespace";
+
 /// Foreign keys of lotline's schema not yet confirmed for the rows already there: a bulk import
 /// adds its tables' keys back `NOT VALID` (every new row is checked from then on) after checking
 /// the loaded rows itself, in parallel, inside its transaction (see `import::BulkLoad`).
 pub async fn unconfirmed_foreign_keys(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "select count(*) from pg_constraint
-          where contype = 'f' and not convalidated and connamespace = current_schema()::regnamespace",
-    )
-    .fetch_one(pool)
-    .await
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) {UNCONFIRMED}"))).fetch_one(pool).await
 }
 
 /// Confirms the unconfirmed foreign keys (`VALIDATE CONSTRAINT`: PostgreSQL checks every row
@@ -257,11 +256,9 @@ pub async fn unconfirmed_foreign_keys(pool: &PgPool) -> Result<i64, sqlx::Error>
 /// on; one that cannot be had within a second (an import holds the table) is left for the
 /// next round. Returns how many are still unconfirmed.
 pub async fn confirm_foreign_keys(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    let keys: Vec<(String, String)> = sqlx::query_as(
-        "select conrelid::regclass::text, quote_ident(conname) from pg_constraint
-          where contype = 'f' and not convalidated and connamespace = current_schema()::regnamespace
-          order by 1, 2",
-    )
+    let keys: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select conrelid::regclass::text, quote_ident(conname) {UNCONFIRMED} order by 1, 2"
+    )))
     .fetch_all(pool)
     .await?;
     for (table, name) in &keys {
