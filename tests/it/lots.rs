@@ -181,3 +181,26 @@ async fn a_kept_lot_page_is_dropped_when_a_commit_touches_its_lot_and_a_writer_s
     assert_eq!(text(&writer.page(&path).await, "h1 .badge"), "on hold", "the writer reads afresh");
     eventually_page(&viewer, &path, "the viewer sees the hold", |p| text(p, "h1 .badge") == "on hold").await;
 }
+
+#[tokio::test]
+async fn the_database_refuses_a_lot_code_outside_gs1s_characters_whatever_writes_it() {
+    let app = spawn_app().await;
+    // GS1's 82 characters (AI 10: up to 20 of them), the longest codes and punctuation included.
+    for code in ["A", "L-24/001.a", "!\"%&'()*+,./:;<=>?_-", "ABCDEFGHIJKLMNOPQRST"] {
+        lot(&app, "SALT", code, "1").await;
+    }
+    for code in ["", "ABCDEFGHIJKLMNOPQRSTU", "L 24", "L#24", "LOT\n1", "LÖT"] {
+        let refused = sqlx::query(
+            "insert into lots (material_id, code, origin, site_id, made_on, tlc, tlc_source)
+             select m.id, $1, 'received', s.id, current_date, 'T', 'P1' from materials m, sites s
+              where m.code = 'SALT' and s.code = 'P1'",
+        )
+        .bind(code)
+        .execute(&app.pool)
+        .await;
+        let err = refused.expect_err(&format!("{code:?} is refused"));
+        let err = err.as_database_error().expect("a database error");
+        assert_eq!(err.code().as_deref(), Some("23514"), "{code:?}: {err}");
+        assert_eq!(err.constraint(), Some("lots_code_check"), "{code:?}");
+    }
+}
