@@ -650,11 +650,12 @@ impl Scratch {
         Ok(Scratch { pool, admin, name, dir })
     }
 
-    /// A plant an earlier run kept.
+    /// A plant an earlier run kept, brought to this binary's schema (as `serve` would).
     async fn existing(database: &Database, name: &str) -> Result<Scratch> {
         let pool = db::pool(database.options.clone().database(name), 4)
             .await
             .with_context(|| format!("no kept plant named {name}"))?;
+        db::migrate(&pool).await?;
         let admin = database.options.clone().database("postgres");
         Ok(Scratch {
             pool,

@@ -406,3 +406,30 @@ async fn traces_walk_the_link_index_and_see_every_commit_made_before_them() {
         csv.lines().filter(|l| l.starts_with("lot,")).map(|l| l.split(',').nth(3).unwrap().to_string()).collect();
     assert_eq!(lots, set(&[&second[0], &sugar]), "{csv}");
 }
+
+#[tokio::test]
+async fn a_traced_lot_with_an_open_hold_shows_on_hold_until_it_is_lifted() {
+    let app = plant().await;
+    let (flour, dough, kit) = flour_dough_kit(&app).await;
+    let statuses = || async {
+        let id = lot_id(&app, &flour).await;
+        let t: serde_json::Value =
+            app.client.get(app.url(&format!("/api/v1/trace?lot_id={id}"))).send().await.unwrap().json().await.unwrap();
+        t["lots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| (l["code"].as_str().unwrap().to_string(), l["status"].as_str().unwrap().to_string()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let before = statuses().await;
+    assert_ne!(before[&dough], "on hold", "{before:?}");
+    let dough_page = format!("/lots/{}", lot_id(&app, &dough).await);
+    assert_redirect(&app.submit(&dough_page, "#hold-form", &[("hold_reason", "Lab check")]).await, &dough_page);
+    let held = statuses().await;
+    assert_eq!(held[&dough], "on hold", "{held:?}");
+    assert_eq!(held[&flour], before[&flour], "{held:?}");
+    assert_eq!(held[&kit], before[&kit], "{held:?}");
+    assert_redirect(&app.submit(&dough_page, ".lift-form", &[("lift_reason", "Passed")]).await, &dough_page);
+    assert_eq!(statuses().await, before);
+}
