@@ -300,7 +300,7 @@ pub async fn trace(database: &Database, o: &TraceOptions) -> Result<TraceReport>
             for lot in if label.starts_with("typical") { &typical } else { &heavy } {
                 let t = Instant::now();
                 anyhow::ensure!(links.refresh(&pool).await, "the link index is not ready");
-                let n = links.closure(*lot, forward).map(|c| c.adjacency.len()).unwrap_or_default();
+                let n = links.closure(*lot, forward).map(|c| c.ids.len()).unwrap_or_default();
                 times.push(t.elapsed());
                 reached = reached.max(n);
             }

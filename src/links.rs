@@ -36,7 +36,7 @@ use rust_decimal::Decimal;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::trace::{IdHasher, Link};
+use crate::trace::{Closure, ClosureBuilder, IdHasher};
 
 /// What links one lot to the next: a run (index into `runs`) or a split or a repack.
 const SPLIT: u32 = u32::MAX;
@@ -220,13 +220,6 @@ struct FreshRow {
 /// Every material's kilograms per unit (as `trace_kg_per_unit`, migration 0007).
 const MATERIAL_KG: &str = "select m.id, case when u.dimension = 'mass' then u.to_base else m.mass_per_unit_kg end
                              from materials m join units u on u.code = m.uom";
-
-/// A lot-level closure from the index: its links grouped by the lot they leave (forward) or
-/// reach (backward), and the numbers of the runs among them.
-pub(crate) struct Closure {
-    pub adjacency: crate::trace::IdMap<Vec<Link>>,
-    pub run_numbers: crate::trace::IdMap<String>,
-}
 
 /// What the share sweep needs of the index for a set of reached lots (`LinkIndex::sweep_inputs`).
 pub struct SweepInputs {
@@ -486,57 +479,45 @@ impl LinkIndex {
         Some(SweepInputs { runs, kg_per_unit, unknown })
     }
 
-    /// Every link of the lot-level closure from `start`, grouped by the lot they leave (forward)
-    /// or reach (backward): what `trace::closure` reads from the database, from memory. None if
-    /// the index is not ready.
+    /// Every link of the lot-level closure from `start`, as the walk reads it (`trace::Closure`,
+    /// each lot's links those it leaves forward, those it reaches backward, with the numbers of
+    /// their runs): what `trace::closure` reads from the database, from memory. None if the
+    /// index is not ready.
     pub(crate) fn closure(&self, start: Uuid, forward: bool) -> Option<Closure> {
         let g = self.graph.read().ok()?;
         if !self.is_ready() {
             return None;
         }
-        let mut adjacency: crate::trace::IdMap<Vec<Link>> = Default::default();
-        let mut run_numbers: crate::trace::IdMap<String> = Default::default();
-        adjacency.insert(start, Vec::new());
-        let Some(&first) = g.index.get(&start) else { return Some(Closure { adjacency, run_numbers }) };
+        let mut graph = ClosureBuilder::new(start);
+        let Some(&first) = g.index.get(&start) else {
+            graph.close_lot();
+            return Some(graph.finish());
+        };
         let lists = if forward { &g.down } else { &g.up };
-        // One bit per lot.
-        let mut seen = vec![0u64; g.ids.len().div_ceil(64)];
-        let mut mark = |lot: u32| -> bool {
-            let (word, bit) = (lot as usize / 64, 1u64 << (lot % 64));
-            let new = seen[word] & bit == 0;
-            seen[word] |= bit;
-            new
-        };
-        mark(first);
-        let mut queue = vec![first];
-        let kind = |via: u32| match via {
-            SPLIT => (None, Some("split".to_string())),
-            REPACK => (None, Some("repack".to_string())),
-            r => (Some(g.runs[r as usize]), None),
-        };
-        while let Some(lot) = queue.pop() {
-            let id = g.ids[lot as usize];
-            let edges = lists.of(lot);
-            let mut out = Vec::with_capacity(edges.len());
-            for e in edges {
-                let other = g.ids[e.other as usize];
-                let (run_id, kind) = kind(e.via);
-                if let Some(run) = run_id {
-                    let number = &g.run_numbers[e.via as usize];
-                    if !number.is_empty() {
-                        run_numbers.entry(run).or_insert_with(|| number.to_string());
+        // The index's lot numbers, in the order met; each one's number in the walk.
+        let mut order: Vec<u32> = vec![first];
+        let mut numbers: foldhash::HashMap<u32, u32> = foldhash::HashMap::default();
+        numbers.insert(first, 0);
+        while graph.built() < graph.lots() {
+            let lot = order[graph.built()];
+            for e in lists.of(lot) {
+                let (next, new) = graph.number(g.ids[e.other as usize], numbers.get(&e.other).copied());
+                if new {
+                    numbers.insert(e.other, next);
+                    order.push(e.other);
+                }
+                let run = match e.via {
+                    SPLIT | REPACK => None,
+                    r => {
+                        let run = g.runs[r as usize];
+                        graph.run_number(run, &g.run_numbers[r as usize]);
+                        Some(run)
                     }
-                }
-                let occurred_at = DateTime::<Utc>::from_timestamp_micros(e.at).unwrap_or_default();
-                let (from_lot_id, to_lot_id) = if forward { (id, other) } else { (other, id) };
-                out.push(Link { from_lot_id, to_lot_id, occurred_at, run_id, kind });
-                if mark(e.other) {
-                    queue.push(e.other);
-                    adjacency.entry(other).or_default();
-                }
+                };
+                graph.edge(next, run, e.via == REPACK, e.at);
             }
-            adjacency.insert(id, out);
+            graph.close_lot();
         }
-        Some(Closure { adjacency, run_numbers })
+        Some(graph.finish())
     }
 }
