@@ -276,8 +276,11 @@ async fn page(State(state): State<AppState>, layout: Layout, Query(q): Query<Tra
     };
     let other = if mode == Mode::Precise { Mode::LotLevel } else { Mode::Precise };
     let flip = if direction == Direction::Forward { Direction::Backward } else { Direction::Forward };
+    let clock = std::time::Instant::now();
     let graph = graph(&t);
+    tracing::debug!(trace.ms = clock.elapsed().as_secs_f64() * 1000.0, "trace page: picture drawn");
     let (tree, tree_hidden) = tree(&t, 500);
+    tracing::debug!(trace.ms = clock.elapsed().as_secs_f64() * 1000.0, "trace page: tree built");
     let page = TracePage {
         layout,
         tree,
@@ -290,6 +293,7 @@ async fn page(State(state): State<AppState>, layout: Layout, Query(q): Query<Tra
         graph,
     };
     let out = render(&page);
+    tracing::debug!(trace.ms = clock.elapsed().as_secs_f64() * 1000.0, "trace page: rendered");
     trace::drop_later(page);
     out
 }
