@@ -239,11 +239,12 @@ pub(crate) struct Edge {
     at: i64,
 }
 
-pub(crate) const VIA_SPLIT: u32 = u32::MAX;
-pub(crate) const VIA_REPACK: u32 = u32::MAX - 1;
+const VIA_SPLIT: u32 = u32::MAX;
+const VIA_REPACK: u32 = u32::MAX - 1;
 
-/// Builds a `Closure` lot by lot: `lot` for each lot in the order numbered (the start first),
-/// `edge` for each of its links, then `close_lot`.
+/// Builds a `Closure` lot by lot, in the order the lots are numbered (the start is 0): `number`
+/// numbers each lot a link leads to, `edge` adds that link to the lot being built, `close_lot`
+/// ends the lot; `built` < `lots` while numbered lots wait for their links.
 pub(crate) struct ClosureBuilder {
     graph: Closure,
     runs: IdMap<u32>,
@@ -263,8 +264,8 @@ impl ClosureBuilder {
         }
     }
 
-    /// The number of the lot `id`, found by `number`; a lot met for the first time is given
-    /// the next number (its links come after those of the lots before it).
+    /// The number of lot `id`: `known`, if the caller has numbered it before, else the next
+    /// one (true: a new lot, whose links will be built after those numbered before it).
     pub(crate) fn number(&mut self, id: Uuid, known: Option<u32>) -> (u32, bool) {
         match known {
             Some(n) => (n, false),
