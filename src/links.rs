@@ -494,16 +494,13 @@ impl LinkIndex {
             return Some(graph.finish());
         };
         let lists = if forward { &g.down } else { &g.up };
-        // The index's lot numbers, in the order met; each one's number in the walk.
+        // The index's lot numbers, in the order the walk numbers them.
         let mut order: Vec<u32> = vec![first];
-        let mut numbers: foldhash::HashMap<u32, u32> = foldhash::HashMap::default();
-        numbers.insert(first, 0);
         while graph.built() < graph.lots() {
             let lot = order[graph.built()];
             for e in lists.of(lot) {
-                let (next, new) = graph.number(g.ids[e.other as usize], numbers.get(&e.other).copied());
+                let (next, new) = graph.number(g.ids[e.other as usize]);
                 if new {
-                    numbers.insert(e.other, next);
                     order.push(e.other);
                 }
                 let run = match e.via {

@@ -247,6 +247,8 @@ const VIA_REPACK: u32 = u32::MAX - 1;
 /// ends the lot; `built` < `lots` while numbered lots wait for their links.
 pub(crate) struct ClosureBuilder {
     graph: Closure,
+    /// Each lot's number.
+    numbers: IdMap<u32>,
     runs: IdMap<u32>,
 }
 
@@ -260,20 +262,20 @@ impl ClosureBuilder {
                 runs: Vec::new(),
                 run_numbers: IdMap::default(),
             },
+            numbers: IdMap::from_iter([(start, 0)]),
             runs: IdMap::default(),
         }
     }
 
-    /// The number of lot `id`: `known`, if the caller has numbered it before, else the next
-    /// one (true: a new lot, whose links will be built after those numbered before it).
-    pub(crate) fn number(&mut self, id: Uuid, known: Option<u32>) -> (u32, bool) {
-        match known {
-            Some(n) => (n, false),
-            None => {
-                self.graph.ids.push(id);
-                (self.graph.ids.len() as u32 - 1, true)
-            }
+    /// The number of lot `id`, and whether it is new (numbered now, its links to be built
+    /// after those of the lots numbered before it).
+    pub(crate) fn number(&mut self, id: Uuid) -> (u32, bool) {
+        let next = self.graph.ids.len() as u32;
+        let n = *self.numbers.entry(id).or_insert(next);
+        if n == next {
+            self.graph.ids.push(id);
         }
+        (n, n == next)
     }
 
     /// A link of the lot being built to lot `next` (numbered), by `run` or a split/repack.
@@ -363,17 +365,11 @@ async fn closure(pool: &PgPool, start: Uuid, forward: bool) -> Result<Closure, E
         let owner = if forward { link.from_lot_id } else { link.to_lot_id };
         adjacency.entry(owner).or_default().push(link);
     }
-    let mut numbers: IdMap<u32> = IdMap::default();
-    numbers.insert(start, 0);
     let mut graph = ClosureBuilder::new(start);
     while graph.built() < graph.lots() {
         let id = graph.id(graph.built());
         for link in adjacency.get(&id).map(Vec::as_slice).unwrap_or_default() {
-            let other = if forward { link.to_lot_id } else { link.from_lot_id };
-            let (next, new) = graph.number(other, numbers.get(&other).copied());
-            if new {
-                numbers.insert(other, next);
-            }
+            let (next, _) = graph.number(if forward { link.to_lot_id } else { link.from_lot_id });
             let repack = link.kind.as_deref() == Some("repack");
             graph.edge(next, link.run_id, repack, link.occurred_at.timestamp_micros());
         }
