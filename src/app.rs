@@ -1,5 +1,6 @@
 //! The application: shared state, the router with its layers, and serving with graceful shutdown.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use askama::Template;
@@ -28,9 +29,9 @@ pub struct AppState {
     /// What this server has heard of committed changes; caches go by it.
     pub changes: crate::db::Changes,
     /// Lot pages kept in memory while nothing changes (`web::lots::LotPageCache`).
-    pub lot_pages: std::sync::Arc<crate::web::lots::LotPageCache>,
+    pub lot_pages: Arc<crate::web::lots::LotPageCache>,
     /// The genealogy links in memory for traces (`crate::links`), of the primary.
-    pub links: std::sync::Arc<crate::links::LinkIndex>,
+    pub links: Arc<crate::links::LinkIndex>,
     /// Reports and exports that tolerate lag (`DATABASE_READ_URL`); see [`AppState::reports`].
     pub reads: crate::db::Reads,
     pub sessions: SessionPolicy,
@@ -40,17 +41,97 @@ pub struct AppState {
     pub client_ip_header: Option<String>,
 }
 
-impl AppState {
-    pub fn new(pool: PgPool) -> AppState {
-        AppState {
-            reads: crate::db::Reads::primary(pool.clone()),
-            changes: crate::db::Changes::default(),
-            lot_pages: Default::default(),
-            links: Default::default(),
-            pool,
+/// How a server is set up: from the command line for `serve`, the defaults for bench and tests.
+#[derive(Clone)]
+pub struct Settings {
+    pub sessions: SessionPolicy,
+    /// Where lotline is reached (`LOTLINE_PUBLIC_URL`).
+    pub public_url: String,
+    /// The header a trusted proxy puts the client's address in (`LOTLINE_TRUSTED_PROXY_HEADER`).
+    pub client_ip_header: Option<String>,
+    /// A streaming replica for reports (`DATABASE_READ_URL`), and its pool's size.
+    pub read_url: Option<String>,
+    pub read_connections: u32,
+    /// The link index to keep; a new, empty one unless a caller built it already (the bench
+    /// measures the build).
+    pub links: Arc<crate::links::LinkIndex>,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
             sessions: SessionPolicy::default(),
             public_url: "http://127.0.0.1:8080".into(),
             client_ip_header: None,
+            read_url: None,
+            read_connections: 4,
+            links: Default::default(),
+        }
+    }
+}
+
+/// The application, built in one place for `serve`, the bench and the tests: its state, and the
+/// background work that keeps that state true (the replica watch, the change watcher the lot-page
+/// cache relies on, the link index, foreign keys a bulk import left unconfirmed), started once.
+pub struct Application {
+    state: AppState,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Application {
+    pub fn build(pool: PgPool, settings: Settings) -> anyhow::Result<Application> {
+        let reads = match settings.read_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            Some(url) => crate::db::Reads::with_replica(pool.clone(), url, settings.read_connections)?,
+            None => crate::db::Reads::primary(pool.clone()),
+        };
+        let changes = crate::db::Changes::default();
+        let tasks = vec![
+            tokio::spawn(reads.clone().watch()),
+            tokio::spawn(changes.clone().watch(pool.clone())),
+            tokio::spawn(settings.links.clone().keep(pool.clone())),
+            tokio::spawn(crate::db::keep_foreign_keys_confirmed(pool.clone())),
+        ];
+        let state = AppState {
+            pool,
+            changes,
+            lot_pages: Default::default(),
+            links: settings.links,
+            reads,
+            sessions: settings.sessions,
+            public_url: settings.public_url,
+            client_ip_header: settings.client_ip_header.filter(|h| !h.trim().is_empty()),
+        };
+        Ok(Application { state, tasks })
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Waits until the link index is built and the change watcher has looked once: from then on
+    /// traces walk memory and lot pages may be kept. A server serves before this (traces read
+    /// the database meanwhile); tests and the bench wait, so that they measure the server as it runs.
+    pub async fn ready(&self) {
+        while !self.state.links.is_ready() || self.state.changes.current().is_none() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Serves on `listener` until `shutdown` resolves; requests in flight are finished, then the
+    /// background work stops.
+    pub async fn run_until_stopped(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        serve(listener, router(self.state.clone()), shutdown).await
+    }
+}
+
+impl Drop for Application {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
         }
     }
 }

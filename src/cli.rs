@@ -462,11 +462,11 @@ fn read_password(prompt: &str) -> Result<String> {
     }
 }
 
-fn save_failure(err: crate::web::forms::SaveError) -> anyhow::Error {
+fn save_failure(err: crate::save::SaveError) -> anyhow::Error {
     match err {
-        crate::web::forms::SaveError::Invalid(errors) => anyhow::anyhow!("{}", errors.messages().join("; ")),
-        crate::web::forms::SaveError::Stale => anyhow::anyhow!("the user changed meanwhile; try again"),
-        crate::web::forms::SaveError::Other(e) => anyhow::Error::new(e),
+        crate::save::SaveError::Invalid(errors) => anyhow::anyhow!("{}", errors.messages().join("; ")),
+        crate::save::SaveError::Stale => anyhow::anyhow!("the user changed meanwhile; try again"),
+        crate::save::SaveError::Other(e) => anyhow::Error::new(e),
     }
 }
 
@@ -525,29 +525,18 @@ async fn serve(db_cfg: &DbConfig, cfg: &ServeConfig) -> Result<()> {
             crate::demo::load(&database.pool).await?;
             println!("{}", crate::demo::credentials());
         }
-        let reads = match db_cfg.database_read_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
-            Some(url) => db::Reads::with_replica(database.pool.clone(), url, db_cfg.db_max_connections)?,
-            None => db::Reads::primary(database.pool.clone()),
-        };
-        tokio::spawn(reads.clone().watch());
-        let changes = db::Changes::default();
-        tokio::spawn(changes.clone().watch(database.pool.clone()));
-        let links: std::sync::Arc<crate::links::LinkIndex> = Default::default();
-        tokio::spawn(links.clone().keep(database.pool.clone()));
-        tokio::spawn(db::keep_foreign_keys_confirmed(database.pool.clone()));
-        let app = crate::app::router(crate::app::AppState {
-            reads,
-            changes,
-            lot_pages: Default::default(),
-            links,
-            pool: database.pool.clone(),
+        let settings = crate::app::Settings {
             sessions: cfg.sessions(),
             public_url: cfg.public_url(),
-            client_ip_header: cfg.trusted_proxy_header.clone().filter(|h| !h.trim().is_empty()),
-        });
+            client_ip_header: cfg.trusted_proxy_header.clone(),
+            read_url: db_cfg.database_read_url.clone(),
+            read_connections: db_cfg.db_max_connections,
+            links: Default::default(),
+        };
+        let app = crate::app::Application::build(database.pool.clone(), settings)?;
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "lotline is listening on http://{addr}");
-        crate::app::serve(listener, app, crate::app::shutdown_signal()).await.context("The web server failed")
+        app.run_until_stopped(listener, crate::app::shutdown_signal()).await.context("The web server failed")
     }
     .await;
     database.close().await?;

@@ -13,8 +13,8 @@ use crate::master::locations::{self, LocationForm, LocationInput};
 use crate::master::materials::{self, GtinForm, MaterialForm, MaterialInput};
 use crate::master::parties::{self, ContactForm, PartyForm, PartyInput};
 use crate::master::sites::{self, SiteForm, SiteInput};
+use crate::save::SaveError;
 use crate::stock::{production, receive, ship};
-use crate::web::forms::SaveError;
 
 /// The demo accounts, one per role; each one's password is `<role>-demo-pass`.
 pub const DEMO_USERS: [(&str, &str); 3] =

@@ -287,9 +287,9 @@ pub async fn import_receipts(
     actor: &crate::audit::Actor,
     doc: &Value,
     options: &ImportOptions,
-) -> Result<Vec<crate::stock::receive::Received>, crate::web::forms::SaveError> {
+) -> Result<Vec<crate::stock::receive::Received>, crate::save::SaveError> {
+    use crate::save::{FieldErrors, SaveError, line_key};
     use crate::stock::receive::{LineInput, ReceiptInput};
-    use crate::web::forms::{FieldErrors, SaveError, line_key};
     use sha2::{Digest, Sha256};
     let mut e = FieldErrors::default();
     if doc["type"] != "EPCISDocument" {
@@ -304,7 +304,7 @@ pub async fn import_receipts(
         return Err(SaveError::Invalid(e));
     }
     let lookup = |sql: &'static str, key: String| async move {
-        sqlx::query_scalar::<_, Uuid>(sql).bind(key).fetch_optional(pool).await.map_err(Error::from)
+        sqlx::query_scalar::<_, Uuid>(sql).bind(key).fetch_optional(pool).await
     };
     let mut receipts = Vec::new();
     for (n, ev) in shipping.iter().enumerate() {
@@ -372,7 +372,7 @@ pub async fn import_receipts(
         .bind(options.location.trim())
         .fetch_optional(pool)
         .await
-        .map_err(Error::from)?;
+        ?;
         let Some(location) = location else {
             e.add(field, problem("the site has no such location (location=CODE), nor a receiving one.".into()));
             continue;
@@ -386,7 +386,7 @@ pub async fn import_receipts(
             let (gtin, lot) = match gtin_and_lot(q["epcClass"].as_str().unwrap_or_default()) {
                 Ok(v) => v,
                 Err(m) => {
-                    e.add(field, item(m));
+                    e.add(field.clone(), item(m));
                     break;
                 }
             };
@@ -396,15 +396,14 @@ pub async fn import_receipts(
             )
             .bind(&gtin)
             .fetch_optional(pool)
-            .await
-            .map_err(Error::from)?;
+            .await?;
             let Some((material_id, code, unece)) = material else {
-                e.add(field, item(format!("no material here has GTIN {gtin}.")));
+                e.add(field.clone(), item(format!("no material here has GTIN {gtin}.")));
                 break;
             };
             let uom = q["uom"].as_str().unwrap_or("H87");
             if uom != unece {
-                e.add(field, item(format!("{code} is kept in {unece}, the event counts in {uom}.")));
+                e.add(field.clone(), item(format!("{code} is kept in {unece}, the event counts in {uom}.")));
                 break;
             }
             let quantity = match &q["quantity"] {
@@ -418,7 +417,7 @@ pub async fn import_receipts(
             .filter(|d| d.normalize().scale() <= 6)
             .map(|d| d.normalize());
             let Some(quantity) = quantity.filter(|q| *q > Decimal::ZERO) else {
-                e.add(field, item("the quantity must be a number greater than zero.".into()));
+                e.add(field.clone(), item("the quantity must be a number greater than zero.".into()));
                 break;
             };
             lines.push(LineInput {
@@ -431,7 +430,7 @@ pub async fn import_receipts(
             });
         }
         if lines.is_empty() {
-            if e.get(field).is_none() {
+            if e.get(&field).is_none() {
                 e.add(field, problem("it carries no quantityList to receive.".into()));
             }
             continue;

@@ -10,13 +10,7 @@ use crate::audit::{self, Entry};
 use crate::auth::CurrentUser;
 use crate::domain::text;
 use crate::error::Error;
-use crate::web::forms::{FieldErrors, SaveError};
-
-fn invalid(field: &'static str, message: impl Into<String>) -> SaveError {
-    let mut e = FieldErrors::default();
-    e.add(field, message);
-    SaveError::Invalid(e)
-}
+use crate::save::{FieldErrors, SaveError};
 
 /// A release or rejection, as typed.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -41,38 +35,32 @@ pub async fn decide(
     };
     let reason = form.reason.trim();
     if reason_required && reason.is_empty() {
-        return Err(invalid("reason", "Give the reason for rejecting the lot."));
+        return Err(SaveError::field("reason", "Give the reason for rejecting the lot."));
     }
     if reason.chars().count() > 1000 {
-        return Err(invalid("reason", "The reason is at most 1000 characters long."));
+        return Err(SaveError::field("reason", "The reason is at most 1000 characters long."));
     }
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     let current: Option<(String, String)> =
         sqlx::query_as("select code, disposition from lots where id = $1 for update")
             .bind(lot_id)
             .fetch_optional(&mut *tx)
-            .await
-            .map_err(Error::from)?;
+            .await?;
     let (code, disposition) = current.ok_or(Error::NotFound)?;
     if disposition != "quarantine" {
-        return Err(invalid(
+        return Err(SaveError::field(
             "decision",
             format!("Lot {code} is {disposition} already: only a lot in quarantine can be released or rejected."),
         ));
     }
     let Some(signature) = crate::auth::sign(&mut tx, user, &form.password, meaning, "lot", &lot_id.to_string()).await?
     else {
-        return Err(invalid(
+        return Err(SaveError::field(
             "password",
             "Your password is needed to sign this decision, and the one given is not right.",
         ));
     };
-    sqlx::query("update lots set disposition = $2 where id = $1")
-        .bind(lot_id)
-        .bind(to)
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::from)?;
+    sqlx::query("update lots set disposition = $2 where id = $1").bind(lot_id).bind(to).execute(&mut *tx).await?;
     sqlx::query(
         "insert into lot_dispositions (lot_id, from_status, to_status, reason, decided_by, signature_id) values ($1, 'quarantine', $2, $3, $4, $5)",
     )
@@ -83,25 +71,23 @@ pub async fn decide(
     .bind(signature)
     .execute(&mut *tx)
     .await
-    .map_err(Error::from)?;
+    ?;
     let entry = Entry::new(if to == "released" { "release" } else { "reject" }, "lot", lot_id)
         .before(&serde_json::json!({ "disposition": "quarantine" }))
         .after(&serde_json::json!({ "disposition": to, "signed": meaning }));
     let entry = if reason.is_empty() { entry } else { entry.reason(reason) };
-    audit::record(&mut tx, &user.actor(), entry).await.map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    audit::record(&mut tx, &user.actor(), entry).await?;
+    tx.commit().await?;
     Ok(())
 }
 
 /// Places a manual hold on a lot.
 pub async fn place_hold(pool: &PgPool, user: &CurrentUser, lot_id: Uuid, reason: &str) -> Result<(), SaveError> {
-    let reason = text::required(reason, "The reason for the hold", 1000).map_err(|m| invalid("hold_reason", m))?;
-    let mut tx = pool.begin().await.map_err(Error::from)?;
-    let exists: bool = sqlx::query_scalar("select exists (select 1 from lots where id = $1)")
-        .bind(lot_id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(Error::from)?;
+    let reason =
+        text::required(reason, "The reason for the hold", 1000).map_err(|m| SaveError::field("hold_reason", m))?;
+    let mut tx = pool.begin().await?;
+    let exists: bool =
+        sqlx::query_scalar("select exists (select 1 from lots where id = $1)").bind(lot_id).fetch_one(&mut *tx).await?;
     if !exists {
         return Err(Error::NotFound.into());
     }
@@ -112,16 +98,14 @@ pub async fn place_hold(pool: &PgPool, user: &CurrentUser, lot_id: Uuid, reason:
     .bind(&reason)
     .bind(user.id)
     .fetch_one(&mut *tx)
-    .await
-    .map_err(Error::from)?;
+    .await?;
     audit::record(
         &mut tx,
         &user.actor(),
         Entry::new("hold", "lot", lot_id).after(&serde_json::json!({ "hold": hold })).reason(&reason),
     )
-    .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -133,38 +117,35 @@ pub async fn lift_hold(
     hold_id: Uuid,
     reason: &str,
 ) -> Result<(), SaveError> {
-    let reason =
-        text::required(reason, "The reason for lifting the hold", 1000).map_err(|m| invalid("lift_reason", m))?;
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let reason = text::required(reason, "The reason for lifting the hold", 1000)
+        .map_err(|m| SaveError::field("lift_reason", m))?;
+    let mut tx = pool.begin().await?;
     let hold: Option<(String, Option<DateTime<Utc>>)> =
         sqlx::query_as("select source, closed_at from lot_holds where id = $1 and lot_id = $2 for update")
             .bind(hold_id)
             .bind(lot_id)
             .fetch_optional(&mut *tx)
-            .await
-            .map_err(Error::from)?;
+            .await?;
     let (source, closed_at) = hold.ok_or(Error::NotFound)?;
     if closed_at.is_some() {
-        return Err(invalid("lift_reason", "This hold was lifted already."));
+        return Err(SaveError::field("lift_reason", "This hold was lifted already."));
     }
     if source == "recall" {
-        return Err(invalid("lift_reason", "A recall's hold is lifted by closing the recall, not here."));
+        return Err(SaveError::field("lift_reason", "A recall's hold is lifted by closing the recall, not here."));
     }
     sqlx::query("update lot_holds set closed_at = now(), closed_by = $2, close_reason = $3 where id = $1")
         .bind(hold_id)
         .bind(user.id)
         .bind(&reason)
         .execute(&mut *tx)
-        .await
-        .map_err(Error::from)?;
+        .await?;
     audit::record(
         &mut tx,
         &user.actor(),
         Entry::new("lift_hold", "lot", lot_id).before(&serde_json::json!({ "hold": hold_id })).reason(&reason),
     )
-    .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -212,7 +193,7 @@ pub async fn add_record(pool: &PgPool, user: &CurrentUser, lot_id: Uuid, f: &Rec
     if !e.is_empty() {
         return Err(e.into());
     }
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     let id: Option<Uuid> = sqlx::query_scalar(
         "insert into qa_records (lot_id, kind, name, result, specification, reference, outcome, notes, performed_at, recorded_by)
          select id, $2, $3, $4, $5, $6, $7, $8, ($9::date + time '12:00') at time zone 'UTC', $10 from lots where id = $1 returning id",
@@ -229,7 +210,7 @@ pub async fn add_record(pool: &PgPool, user: &CurrentUser, lot_id: Uuid, f: &Rec
     .bind(user.id)
     .fetch_optional(&mut *tx)
     .await
-    .map_err(Error::from)?;
+    ?;
     let id = id.ok_or(Error::NotFound)?;
     audit::record(
         &mut tx,
@@ -238,8 +219,7 @@ pub async fn add_record(pool: &PgPool, user: &CurrentUser, lot_id: Uuid, f: &Rec
             &serde_json::json!({ "record": id, "kind": f.kind, "name": name, "result": result, "outcome": f.outcome }),
         ),
     )
-    .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    .await?;
+    tx.commit().await?;
     Ok(())
 }

@@ -18,55 +18,16 @@ use uuid::Uuid;
 
 use crate::audit::{self, Entry};
 use crate::auth::CurrentUser;
+use crate::domain::balance::MassBalance;
 use crate::domain::text;
+use crate::domain::vocab::{CheckLevel, RecallClass};
 use crate::error::Error;
+use crate::save::{FieldErrors, SaveError, claim_idempotency_key};
 use crate::trace::{self, Direction, Mode};
 use crate::web::export::Sheet;
-use crate::web::forms::{FieldErrors, SaveError, claim_idempotency_key};
 
 /// The advisory lock key of the recall gate (migration 0008).
 const GATE: i64 = 7201;
-
-fn invalid(field: &'static str, message: impl Into<String>) -> SaveError {
-    let mut e = FieldErrors::default();
-    e.add(field, message);
-    SaveError::Invalid(e)
-}
-
-pub const CLASSES: [(&str, &str); 3] = [
-    ("I", "Class I: a reasonable probability of serious adverse health consequences or death"),
-    ("II", "Class II: temporary or medically reversible consequences, or a remote probability of serious ones"),
-    ("III", "Class III: not likely to cause adverse health consequences"),
-];
-
-/// Effectiveness-check levels: the share of consignees whose action is verified.
-pub const CHECK_LEVELS: [(&str, &str); 5] = [
-    ("A", "A: every consignee (100 %)"),
-    ("B", "B: between 10 % and 100 % of consignees"),
-    ("C", "C: 10 % of consignees"),
-    ("D", "D: 2 % of consignees"),
-    ("E", "E: no effectiveness checks"),
-];
-
-/// The level a class starts with; QA may choose another when opening.
-pub fn default_check_level(class: &str) -> &'static str {
-    match class {
-        "II" => "B",
-        "III" => "C",
-        _ => "A",
-    }
-}
-
-/// How many of `consignees` must be checked at `level` (B: at least 10 %).
-pub fn required_checks(level: &str, consignees: usize) -> usize {
-    let percent = match level {
-        "A" => 100,
-        "B" | "C" => 10,
-        "D" => 2,
-        _ => 0,
-    };
-    (consignees * percent).div_ceil(100)
-}
 
 // ------------------------------------------------------------------------------------------------
 // The frozen scope
@@ -79,7 +40,8 @@ pub struct LotRef {
     pub code: String,
 }
 
-/// Made = consumed + shipped + scrapped − adjusted + on hand, per lot, from its ledger.
+/// A lot's mass balance as the frozen scope keeps it (`ledger::balances`, folded by
+/// `MassBalance`): made = consumed + shipped + scrapped − adjusted + on hand.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Balance {
     /// Received, produced, or split into it.
@@ -97,6 +59,21 @@ pub struct Balance {
     /// on hand − (made + returned − consumed − shipped − scrapped + adjusted): zero when the
     /// ledger and the stock agree.
     pub difference: Decimal,
+}
+
+impl From<&MassBalance> for Balance {
+    fn from(b: &MassBalance) -> Balance {
+        Balance {
+            made: b.made().normalize(),
+            returned: b.returned,
+            consumed: b.consumed,
+            shipped: b.shipped,
+            scrapped: b.scrapped,
+            adjusted: b.adjusted,
+            on_hand: b.on_hand,
+            difference: b.difference(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -383,46 +360,10 @@ pub async fn compute_scope(
     lots.sort_by(|a, b| (a.depth, &a.material, &a.code).cmp(&(b.depth, &b.material, &b.code)));
     let ids: Vec<Uuid> = lots.iter().map(|l| l.id).collect();
 
-    // Mass balance, from the ledger (a reversal counts under the kind it reverses).
-    type BalanceRow = (Uuid, Decimal, Decimal, Decimal, Decimal, Decimal, Decimal, Decimal, Decimal);
-    let balances: Vec<BalanceRow> = sqlx::query_as(
-        "with m as (
-             select s.lot_id, coalesce(r.kind, s.kind) as kind, s.quantity, coalesce(r.quantity, s.quantity) as original
-               from stock_movements s left join stock_movements r on r.id = s.reverses_id
-              where s.lot_id = any($1))
-         select lot_id,
-                coalesce(sum(quantity) filter (where kind in ('receipt', 'produce') or (kind = 'split' and original > 0)), 0),
-                coalesce(sum(quantity) filter (where kind = 'return' and original > 0), 0),
-                coalesce(-sum(quantity) filter (where kind = 'consume' or (kind = 'split' and original < 0)), 0),
-                coalesce(-sum(quantity) filter (where kind = 'ship' or (kind = 'return' and original < 0)), 0),
-                coalesce(-sum(quantity) filter (where kind = 'scrap'), 0),
-                coalesce(sum(quantity) filter (where kind in ('adjust', 'count')), 0),
-                coalesce(sum(quantity) filter (where kind = 'transfer'), 0),
-                coalesce((select sum(o.quantity) from on_hand o where o.lot_id = m.lot_id), 0)
-           from m group by lot_id",
-    )
-    .bind(&ids)
-    .fetch_all(pool)
-    .await?;
-    let balances: HashMap<Uuid, Balance> = balances
-        .into_iter()
-        .map(|(id, made, returned, consumed, shipped, scrapped, adjusted, transfers, on_hand)| {
-            let expected = made + returned - consumed - shipped - scrapped + adjusted + transfers;
-            let b = Balance {
-                made: made.normalize(),
-                returned: returned.normalize(),
-                consumed: consumed.normalize(),
-                shipped: shipped.normalize(),
-                scrapped: scrapped.normalize(),
-                adjusted: adjusted.normalize(),
-                on_hand: on_hand.normalize(),
-                difference: (on_hand - expected).normalize(),
-            };
-            (id, b)
-        })
-        .collect();
+    // Mass balance, by the ledger's one rule.
+    let balances = crate::ledger::balances(&mut *pool.acquire().await?, &ids).await?;
     for l in &mut lots {
-        l.balance = balances.get(&l.id).cloned().unwrap_or_default();
+        l.balance = balances.get(&l.id).map(Balance::from).unwrap_or_default();
     }
 
     // Stock by location.
@@ -771,21 +712,21 @@ pub async fn open(pool: &PgPool, user: &CurrentUser, f: &OpenForm) -> Result<Uui
     if f.kind != "real" && f.kind != "mock" {
         e.add("kind", "Choose a real recall or a mock recall (a drill).");
     }
-    let class = f.class.trim();
-    if !class.is_empty() && !CLASSES.iter().any(|(c, _)| *c == class) {
-        e.add("class", "Choose class I, II or III.");
-    } else if class.is_empty() && !mock {
-        e.add("class", "A real recall has a class: choose I, II or III.");
-    }
+    let class: Option<RecallClass> = match f.class.trim() {
+        "" => {
+            if !mock {
+                e.add("class", "A real recall has a class: choose I, II or III.");
+            }
+            None
+        }
+        c => c.parse().map_err(|_| e.add("class", "Choose class I, II or III.")).ok(),
+    };
     let check_level = match f.check_level.trim() {
-        "" => default_check_level(class),
-        l if CHECK_LEVELS.iter().any(|(c, _)| *c == l) => {
-            CHECK_LEVELS.iter().find(|(c, _)| *c == l).map(|c| c.0).unwrap_or("A")
-        }
-        _ => {
+        "" => class.map_or(CheckLevel::A, RecallClass::default_check_level),
+        l => l.parse().unwrap_or_else(|_| {
             e.add("check_level", "Choose an effectiveness-check level from A to E.");
-            "A"
-        }
+            CheckLevel::A
+        }),
     };
     let reason = e.check("reason", text::required(&f.reason, "The reason for the recall", 2000));
     let mode = match f.mode.as_str() {
@@ -810,7 +751,7 @@ pub async fn open(pool: &PgPool, user: &CurrentUser, f: &OpenForm) -> Result<Uui
     };
     let threshold_reason = f.threshold_reason.trim();
     if threshold.is_some() {
-        if class == "I" {
+        if class == Some(RecallClass::I) {
             e.add("threshold", "Lots are never scoped out of a class I recall: every lot that received suspect material stays in scope.");
         }
         if mode == Mode::LotLevel {
@@ -832,11 +773,9 @@ pub async fn open(pool: &PgPool, user: &CurrentUser, f: &OpenForm) -> Result<Uui
         _ => None,
     };
 
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     let id = Uuid::new_v4();
-    if let Some(earlier) =
-        claim_idempotency_key(&mut tx, key, "recall.open", &id.to_string()).await.map_err(Error::from)?
-    {
+    if let Some(earlier) = claim_idempotency_key(&mut tx, key, "recall.open", &id.to_string()).await? {
         return Ok(earlier
             .parse()
             .map_err(|_| Error::Conflict("This form was used already; reload the page.".into()))?);
@@ -844,7 +783,7 @@ pub async fn open(pool: &PgPool, user: &CurrentUser, f: &OpenForm) -> Result<Uui
     let meaning = if mock { "mock recall opened by" } else { "recall opened by" };
     let Some(signature) = crate::auth::sign(&mut tx, user, &f.password, meaning, "recall", &id.to_string()).await?
     else {
-        return Err(invalid(
+        return Err(SaveError::field(
             "password",
             "Your password is needed to sign the opening, and the one given is not right.",
         ));
@@ -871,7 +810,7 @@ pub async fn open(pool: &PgPool, user: &CurrentUser, f: &OpenForm) -> Result<Uui
     )
     .bind(id)
     .bind(mock)
-    .bind(Some(class).filter(|c| !c.is_empty()))
+    .bind(class)
     .bind(&reason)
     .bind(if mode == Mode::Precise { "precise" } else { "lot_level" })
     .bind(supplier.as_ref().map(|s| s.0))
@@ -884,13 +823,12 @@ pub async fn open(pool: &PgPool, user: &CurrentUser, f: &OpenForm) -> Result<Uui
     .bind(threshold_signature)
     .fetch_one(&mut *tx)
     .await
-    .map_err(Error::from)?;
+    ?;
     sqlx::query("insert into recall_suspects (recall_id, lot_id) select $1, unnest($2::uuid[])")
         .bind(id)
         .bind(&suspects)
         .execute(&mut *tx)
-        .await
-        .map_err(Error::from)?;
+        .await?;
     let scope = scope_behind_gate(&mut tx, pool, &suspects, mode, threshold, !mock).await?;
     let stored = store_scope(&mut tx, user, id, &number, &scope, "opened", signature, !mock).await?;
     let entry = Entry::new(if mock { "open_mock_recall" } else { "open_recall" }, "recall", id)
@@ -899,8 +837,8 @@ pub async fn open(pool: &PgPool, user: &CurrentUser, f: &OpenForm) -> Result<Uui
             "held": stored.held, "scope_hash": stored.hash, "threshold": threshold,
         }))
         .reason(&reason);
-    audit::record(&mut tx, &user.actor(), entry).await.map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    audit::record(&mut tx, &user.actor(), entry).await?;
+    tx.commit().await?;
     Ok(id)
 }
 
@@ -1324,8 +1262,7 @@ async fn lock_open(tx: &mut PgConnection, id: Uuid) -> Result<(String, bool, Str
         sqlx::query_as("select number, mock, status, mode from recalls where id = $1 for update")
             .bind(id)
             .fetch_optional(&mut *tx)
-            .await
-            .map_err(Error::from)?;
+            .await?;
     let (number, mock, status, mode) = row.ok_or(Error::NotFound)?;
     if status != "open" {
         return Err(SaveError::Other(Error::Conflict(format!("Recall {number} is closed: it is read-only."))));
@@ -1344,12 +1281,12 @@ pub struct SignedForm {
 /// Widens the scope to lot-level (every link regardless of time): a new frozen scope, holds on the
 /// lots it adds. The earlier scope stays on record.
 pub async fn widen(pool: &PgPool, user: &CurrentUser, id: Uuid, f: &SignedForm) -> Result<(), SaveError> {
-    let reason =
-        text::required(&f.reason, "The reason for widening the scope", 1000).map_err(|m| invalid("widen_reason", m))?;
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let reason = text::required(&f.reason, "The reason for widening the scope", 1000)
+        .map_err(|m| SaveError::field("widen_reason", m))?;
+    let mut tx = pool.begin().await?;
     let (number, mock, mode) = lock_open(&mut tx, id).await?;
     if mode == "lot_level" {
-        return Err(invalid("widen_reason", "The scope is lot-level already."));
+        return Err(SaveError::field("widen_reason", "The scope is lot-level already."));
     }
     let Some(signature) = crate::auth::sign(
         &mut tx,
@@ -1361,7 +1298,7 @@ pub async fn widen(pool: &PgPool, user: &CurrentUser, id: Uuid, f: &SignedForm) 
     )
     .await?
     else {
-        return Err(invalid(
+        return Err(SaveError::field(
             "widen_password",
             "Your password is needed to sign this change, and the one given is not right.",
         ));
@@ -1370,15 +1307,10 @@ pub async fn widen(pool: &PgPool, user: &CurrentUser, id: Uuid, f: &SignedForm) 
         sqlx::query_scalar("select lot_id from recall_suspects where recall_id = $1 order by lot_id")
             .bind(id)
             .fetch_all(&mut *tx)
-            .await
-            .map_err(Error::from)?;
+            .await?;
     let scope = scope_behind_gate(&mut tx, pool, &suspects, Mode::LotLevel, None, !mock).await?;
     let stored = store_scope(&mut tx, user, id, &number, &scope, &reason, signature, !mock).await?;
-    sqlx::query("update recalls set mode = 'lot_level' where id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::from)?;
+    sqlx::query("update recalls set mode = 'lot_level' where id = $1").bind(id).execute(&mut *tx).await?;
     audit::record(
         &mut tx,
         &user.actor(),
@@ -1388,8 +1320,8 @@ pub async fn widen(pool: &PgPool, user: &CurrentUser, id: Uuid, f: &SignedForm) 
             .reason(&reason),
     )
     .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    ?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -1458,7 +1390,7 @@ pub async fn record_notice(pool: &PgPool, user: &CurrentUser, id: Uuid, f: &Noti
         return Err(SaveError::Invalid(e));
     }
     let customer = customer.ok_or(Error::NotFound)?;
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     lock_open(&mut tx, id).await?;
     if f.kind == "acknowledgement" {
         let notified: bool = sqlx::query_scalar(
@@ -1467,10 +1399,9 @@ pub async fn record_notice(pool: &PgPool, user: &CurrentUser, id: Uuid, f: &Noti
         .bind(id)
         .bind(customer.id)
         .fetch_one(&mut *tx)
-        .await
-        .map_err(Error::from)?;
+        .await?;
         if !notified {
-            return Err(invalid(
+            return Err(SaveError::field(
                 "kind",
                 format!("No notice to {} is logged yet: log the notice first.", customer.name),
             ));
@@ -1489,17 +1420,15 @@ pub async fn record_notice(pool: &PgPool, user: &CurrentUser, id: Uuid, f: &Noti
     .bind(&notes)
     .bind(user.id)
     .execute(&mut *tx)
-    .await
-    .map_err(Error::from)?;
+    .await?;
     audit::record(
         &mut tx,
         &user.actor(),
         Entry::new(if f.kind == "notice" { "recall_notice" } else { "recall_acknowledgement" }, "recall", id)
             .after(&serde_json::json!({ "customer": customer.code, "method": f.method, "at": at, "contact": contact })),
     )
-    .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -1561,7 +1490,7 @@ pub async fn record_accounting(
         return Err(SaveError::Invalid(e));
     }
     let (customer, line) = (customer.ok_or(Error::NotFound)?, line.ok_or(Error::NotFound)?);
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     lock_open(&mut tx, id).await?;
     sqlx::query(
         "insert into recall_accounting (recall_id, party_id, lot_id, quantity_destroyed, quantity_held, reported_at, notes, recorded_by)
@@ -1577,7 +1506,7 @@ pub async fn record_accounting(
     .bind(user.id)
     .execute(&mut *tx)
     .await
-    .map_err(Error::from)?;
+    ?;
     audit::record(
         &mut tx,
         &user.actor(),
@@ -1585,15 +1514,14 @@ pub async fn record_accounting(
             "customer": customer.code, "lot": line.lot, "material": line.material, "destroyed": destroyed, "held": held,
         })),
     )
-    .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
 /// A drill: declares the report complete, which stops its clock.
 pub async fn complete_drill(pool: &PgPool, user: &CurrentUser, id: Uuid) -> Result<(), SaveError> {
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     let (number, mock, _) = lock_open(&mut tx, id).await?;
     if !mock {
         return Err(SaveError::Other(Error::BadRequest("Only a mock recall is timed.".into())));
@@ -1605,30 +1533,29 @@ pub async fn complete_drill(pool: &PgPool, user: &CurrentUser, id: Uuid) -> Resu
     .bind(user.id)
     .execute(&mut *tx)
     .await
-    .map_err(Error::from)?
+    ?
     .rows_affected();
     if done == 0 {
         return Err(SaveError::Other(Error::Conflict(format!(
             "The report of {number} was declared complete already."
         ))));
     }
-    audit::record(&mut tx, &user.actor(), Entry::new("complete_mock_recall", "recall", id))
-        .await
-        .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    audit::record(&mut tx, &user.actor(), Entry::new("complete_mock_recall", "recall", id)).await?;
+    tx.commit().await?;
     Ok(())
 }
 
 /// Closes a recall (signed, with a summary). Its holds are lifted; a lot that still has stock is
 /// put on a QA hold instead, so nothing from a recall becomes usable without a QA decision.
 pub async fn close(pool: &PgPool, user: &CurrentUser, id: Uuid, f: &SignedForm) -> Result<(), SaveError> {
-    let summary = text::required(&f.summary, "The closing summary", 4000).map_err(|m| invalid("summary", m))?;
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let summary =
+        text::required(&f.summary, "The closing summary", 4000).map_err(|m| SaveError::field("summary", m))?;
+    let mut tx = pool.begin().await?;
     let (number, _, _) = lock_open(&mut tx, id).await?;
     let Some(signature) =
         crate::auth::sign(&mut tx, user, &f.password, "recall closed by", "recall", &id.to_string()).await?
     else {
-        return Err(invalid(
+        return Err(SaveError::field(
             "close_password",
             "Your password is needed to sign the closing, and the one given is not right.",
         ));
@@ -1643,8 +1570,7 @@ pub async fn close(pool: &PgPool, user: &CurrentUser, id: Uuid, f: &SignedForm) 
     .bind(&number)
     .bind(user.id)
     .execute(&mut *tx)
-    .await
-    .map_err(Error::from)?
+    .await?
     .rows_affected();
     let lifted = sqlx::query(
         "update lot_holds set closed_at = now(), closed_by = $2, close_reason = 'Recall ' || $3 || ' closed'
@@ -1654,8 +1580,7 @@ pub async fn close(pool: &PgPool, user: &CurrentUser, id: Uuid, f: &SignedForm) 
     .bind(user.id)
     .bind(&number)
     .execute(&mut *tx)
-    .await
-    .map_err(Error::from)?
+    .await?
     .rows_affected();
     sqlx::query(
         "update recalls set status = 'closed', closed_at = now(), closed_by = $2, closed_signature = $3, summary = $4 where id = $1",
@@ -1666,7 +1591,7 @@ pub async fn close(pool: &PgPool, user: &CurrentUser, id: Uuid, f: &SignedForm) 
     .bind(&summary)
     .execute(&mut *tx)
     .await
-    .map_err(Error::from)?;
+    ?;
     audit::record(
         &mut tx,
         &user.actor(),
@@ -1675,9 +1600,8 @@ pub async fn close(pool: &PgPool, user: &CurrentUser, id: Uuid, f: &SignedForm) 
             .after(&serde_json::json!({ "status": "closed", "holds_lifted": lifted, "qa_holds": still }))
             .reason(&summary),
     )
-    .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -1839,20 +1763,19 @@ pub fn notice_sheet(recall: &Recall, status: &[CustomerStatus]) -> Sheet {
 
 /// Sets what consumers who check an affected lot are told to do (the public page).
 pub async fn set_public_notice(pool: &PgPool, user: &CurrentUser, id: Uuid, text: &str) -> Result<(), SaveError> {
-    let text = text::optional(text, "The public notice", 2000).map_err(|m| invalid("public_instructions", m))?;
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let text =
+        text::optional(text, "The public notice", 2000).map_err(|m| SaveError::field("public_instructions", m))?;
+    let mut tx = pool.begin().await?;
     lock_open(&mut tx, id).await?;
     let before: String = sqlx::query_scalar("select public_instructions from recalls where id = $1")
         .bind(id)
         .fetch_one(&mut *tx)
-        .await
-        .map_err(Error::from)?;
+        .await?;
     sqlx::query("update recalls set public_instructions = $2 where id = $1")
         .bind(id)
         .bind(&text)
         .execute(&mut *tx)
-        .await
-        .map_err(Error::from)?;
+        .await?;
     audit::record(
         &mut tx,
         &user.actor(),
@@ -1860,9 +1783,8 @@ pub async fn set_public_notice(pool: &PgPool, user: &CurrentUser, id: Uuid, text
             .before(&serde_json::json!({ "public_instructions": before }))
             .after(&serde_json::json!({ "public_instructions": text })),
     )
-    .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 

@@ -18,7 +18,7 @@ use crate::auth::CurrentUser;
 use crate::domain::lotcode::{Pattern, Reset, Values};
 use crate::error::Error;
 use crate::master::{Versioned, lock_for_edit};
-use crate::web::forms::{ConstraintMessage, FieldErrors, SaveError, map_db_error};
+use crate::save::{ConstraintMessage, FieldErrors, SaveError, map_db_error};
 
 pub const SCOPES: [(&str, &str); 3] =
     [("material", "One material"), ("kind", "A kind of material"), ("default", "Default (every other material)")];
@@ -269,7 +269,7 @@ pub async fn create(pool: &PgPool, user: &CurrentUser, form: &RuleForm) -> Resul
     let mut input = check(pool, form).await?;
     input.active = true;
     let id = Uuid::new_v4();
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     let signature = signed(&mut tx, user, &form.password, id).await?;
     sqlx::query(
         "insert into lot_rules (id, name, pattern, scope, scope_kind, scope_material, reset_period, start_number, signature_id)
@@ -293,9 +293,8 @@ pub async fn create(pool: &PgPool, user: &CurrentUser, form: &RuleForm) -> Resul
         &user.actor(),
         Entry::new("create", "lot_rule", id).after(&after).reason("approved by (signed)"),
     )
-    .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    .await?;
+    tx.commit().await?;
     Ok(id)
 }
 
@@ -316,7 +315,7 @@ pub async fn update(pool: &PgPool, user: &CurrentUser, id: Uuid, form: &RuleForm
     };
     let version: i32 =
         form.version.trim().parse().map_err(|_| Error::BadRequest("The form's version is missing.".into()))?;
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     let before: Rule = lock_for_edit(&mut tx, format!("{SELECT} where r.id = $1 for update of r"), id, version).await?;
     let signature = signed(&mut tx, user, &form.password, id).await?;
     sqlx::query(
@@ -343,9 +342,8 @@ pub async fn update(pool: &PgPool, user: &CurrentUser, id: Uuid, form: &RuleForm
         &user.actor(),
         Entry::new("update", "lot_rule", id).before(&before).after(&after).reason(form.reason.trim()),
     )
-    .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 

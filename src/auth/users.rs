@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::audit::{self, Actor, Entry};
 use crate::error::Error;
-use crate::web::forms::{ConstraintMessage, FieldErrors, SaveError, map_db_error};
+use crate::save::{ConstraintMessage, FieldErrors, SaveError, map_db_error};
 
 const CONSTRAINTS: &[ConstraintMessage] = &[
     ("users_username_key", "username", "A user with this name already exists."),
@@ -130,7 +130,7 @@ pub async fn create(pool: &PgPool, actor: &Actor, form: &UserForm) -> Result<Uui
     }
     let hash = super::hash_password(&form.password)?;
     let id = Uuid::new_v4();
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     sqlx::query("insert into users (id, username, display_name, email, password_hash) values ($1, $2, $3, $4, $5)")
         .bind(id)
         .bind(&input.username)
@@ -144,10 +144,9 @@ pub async fn create(pool: &PgPool, actor: &Actor, form: &UserForm) -> Result<Uui
         .bind(id)
         .bind(&input.roles)
         .execute(&mut *tx)
-        .await
-        .map_err(Error::from)?;
-    audit::record(&mut tx, actor, Entry::new("create", "user", id).after(&input)).await.map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+        .await?;
+    audit::record(&mut tx, actor, Entry::new("create", "user", id).after(&input)).await?;
+    tx.commit().await?;
     Ok(id)
 }
 
@@ -168,12 +167,11 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: Uuid, form: &UserForm) -> 
     if !e.is_empty() {
         return Err(e.into());
     }
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     let before: User = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where u.id = $1 for update of u")))
         .bind(id)
         .fetch_optional(&mut *tx)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or(Error::NotFound)?;
     if before.version != version {
         return Err(SaveError::Stale);
@@ -187,15 +185,14 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: Uuid, form: &UserForm) -> 
         .execute(&mut *tx)
         .await
         .map_err(|e| map_db_error(e, CONSTRAINTS))?;
-    sqlx::query("delete from user_roles where user_id = $1").bind(id).execute(&mut *tx).await.map_err(Error::from)?;
+    sqlx::query("delete from user_roles where user_id = $1").bind(id).execute(&mut *tx).await?;
     sqlx::query("insert into user_roles (user_id, role_code) select $1, unnest($2::text[])")
         .bind(id)
         .bind(&input.roles)
         .execute(&mut *tx)
-        .await
-        .map_err(Error::from)?;
+        .await?;
     if !input.active {
-        sqlx::query("delete from sessions where user_id = $1").bind(id).execute(&mut *tx).await.map_err(Error::from)?;
+        sqlx::query("delete from sessions where user_id = $1").bind(id).execute(&mut *tx).await?;
     }
     let before_input = UserInput {
         username: before.username,
@@ -204,10 +201,8 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: Uuid, form: &UserForm) -> 
         roles: before.roles,
         active: before.active,
     };
-    audit::record(&mut tx, actor, Entry::new("update", "user", id).before(&before_input).after(&input))
-        .await
-        .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    audit::record(&mut tx, actor, Entry::new("update", "user", id).before(&before_input).after(&input)).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -220,16 +215,11 @@ pub async fn set_password(pool: &PgPool, actor: &Actor, id: Uuid, password: &str
         return Err(e.into());
     }
     let hash = super::hash_password(password)?;
-    let mut tx = pool.begin().await.map_err(Error::from)?;
-    sqlx::query("update users set password_hash = $2 where id = $1")
-        .bind(id)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::from)?;
-    sqlx::query("delete from sessions where user_id = $1").bind(id).execute(&mut *tx).await.map_err(Error::from)?;
-    audit::record(&mut tx, actor, Entry::new("password_reset", "user", id)).await.map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
+    sqlx::query("update users set password_hash = $2 where id = $1").bind(id).bind(&hash).execute(&mut *tx).await?;
+    sqlx::query("delete from sessions where user_id = $1").bind(id).execute(&mut *tx).await?;
+    audit::record(&mut tx, actor, Entry::new("password_reset", "user", id)).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -259,23 +249,21 @@ pub async fn create_token(pool: &PgPool, actor: &Actor, user_id: Uuid, name: &st
         return Err(e.into());
     }
     let secret = super::new_secret();
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     let id: Uuid =
         sqlx::query_scalar("insert into api_tokens (user_id, name, token_hash) values ($1, $2, $3) returning id")
             .bind(user_id)
             .bind(&name)
             .bind(super::secret_hash(&secret))
             .fetch_one(&mut *tx)
-            .await
-            .map_err(Error::from)?;
+            .await?;
     audit::record(
         &mut tx,
         actor,
         Entry::new("create", "api_token", id).after(&serde_json::json!({ "name": name, "user_id": user_id })),
     )
-    .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    .await?;
+    tx.commit().await?;
     Ok(secret)
 }
 

@@ -1,6 +1,8 @@
 //! Pure domain code: no I/O, no database, no HTTP. Parsing of user input into domain values.
 
+pub mod balance;
 pub mod gs1;
 pub mod lotcode;
 pub mod status;
 pub mod text;
+pub mod vocab;

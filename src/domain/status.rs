@@ -52,14 +52,22 @@ pub fn label(lot: &LotState, today: NaiveDate) -> &'static str {
 }
 
 /// The same rule as `label`, as an SQL expression over a lot `l`, for queries that list many lots.
+/// "Today" is the lot's site's date (`site_today`), as everywhere. A test runs both spellings
+/// over every combination and compares them.
 pub const STATUS_SQL: &str = "case
     when exists (select 1 from lot_holds h join recalls r on r.id = h.recall_id
                   where h.lot_id = l.id and h.closed_at is null and r.status = 'open' and not r.mock) then 'recalled'
     when l.disposition = 'rejected' then 'rejected'
     when exists (select 1 from lot_holds h where h.lot_id = l.id and h.closed_at is null) then 'on hold'
     when l.disposition = 'quarantine' then 'quarantine'
-    when l.expires_on < current_date then 'expired'
+    when l.expires_on < site_today(l.site_id) then 'expired'
     else 'released' end";
+
+/// The same rule as `usable` today, as an SQL condition over a lot `l`: the lots FEFO may suggest.
+/// (An open recall always holds its lots, so "no open hold" covers "not recalled".)
+pub const USABLE_SQL: &str = "l.disposition = 'released'
+    and (l.expires_on is null or l.expires_on >= site_today(l.site_id))
+    and not exists (select 1 from lot_holds h where h.lot_id = l.id and h.closed_at is null)";
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@ use super::{Versioned, lock_for_edit, ticked};
 use crate::audit::{self, Actor, Entry};
 use crate::domain::text;
 use crate::error::Error;
-use crate::web::forms::{ConstraintMessage, FieldErrors, SaveError, claim_create, map_db_error};
+use crate::save::{ConstraintMessage, FieldErrors, SaveError, claim_create, map_db_error};
 
 pub const KINDS: [(&str, &str); 5] = [
     ("storage", "Storage"),
@@ -148,7 +148,7 @@ pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Location, Error> {
 
 pub async fn create(pool: &PgPool, actor: &Actor, input: &LocationInput, key: Uuid) -> Result<Uuid, SaveError> {
     let id = Uuid::new_v4();
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     if let Some(earlier) = claim_create(&mut tx, key, "location.create", id).await? {
         return Ok(earlier);
     }
@@ -162,8 +162,8 @@ pub async fn create(pool: &PgPool, actor: &Actor, input: &LocationInput, key: Uu
         .await
         .map_err(|e| map_db_error(e, CONSTRAINTS))?;
     let after = get(&mut *tx, id).await?;
-    audit::record(&mut tx, actor, Entry::new("create", "location", id).after(&after)).await.map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    audit::record(&mut tx, actor, Entry::new("create", "location", id).after(&after)).await?;
+    tx.commit().await?;
     Ok(id)
 }
 
@@ -174,7 +174,7 @@ pub async fn update(
     version: i32,
     input: &LocationInput,
 ) -> Result<(), SaveError> {
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     let before: Location =
         lock_for_edit(&mut tx, format!("{SELECT} where l.id = $1 for update of l"), id, version).await?;
     sqlx::query("update locations set site_id = $2, code = $3, name = $4, kind = $5, active = $6 where id = $1")
@@ -188,9 +188,7 @@ pub async fn update(
         .await
         .map_err(|e| map_db_error(e, CONSTRAINTS))?;
     let after = get(&mut *tx, id).await?;
-    audit::record(&mut tx, actor, Entry::new("update", "location", id).before(&before).after(&after))
-        .await
-        .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    audit::record(&mut tx, actor, Entry::new("update", "location", id).before(&before).after(&after)).await?;
+    tx.commit().await?;
     Ok(())
 }

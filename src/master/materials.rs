@@ -10,7 +10,7 @@ use super::{Versioned, lock_for_edit, ticked};
 use crate::audit::{self, Actor, Entry};
 use crate::domain::{gs1, text};
 use crate::error::Error;
-use crate::web::forms::{ConstraintMessage, FieldErrors, SaveError, claim_create, map_db_error};
+use crate::save::{ConstraintMessage, FieldErrors, SaveError, claim_create, map_db_error};
 
 pub const KINDS: [(&str, &str); 4] = [
     ("raw", "Raw material"),
@@ -254,7 +254,7 @@ pub async fn gtins(pool: &PgPool, material_id: Uuid) -> Result<Vec<Gtin>, Error>
 /// Creates a material; a repeated idempotency key returns the first one's id and writes nothing.
 pub async fn create(pool: &PgPool, actor: &Actor, input: &MaterialInput, key: Uuid) -> Result<Uuid, SaveError> {
     let id = Uuid::new_v4();
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     if let Some(earlier) = claim_create(&mut tx, key, "material.create", id).await? {
         return Ok(earlier);
     }
@@ -280,8 +280,8 @@ pub async fn create(pool: &PgPool, actor: &Actor, input: &MaterialInput, key: Uu
     .await
     .map_err(|e| map_db_error(e, CONSTRAINTS))?;
     let after = get(&mut *tx, id).await?;
-    audit::record(&mut tx, actor, Entry::new("create", "material", id).after(&after)).await.map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    audit::record(&mut tx, actor, Entry::new("create", "material", id).after(&after)).await?;
+    tx.commit().await?;
     Ok(id)
 }
 
@@ -293,7 +293,7 @@ pub async fn update(
     version: i32,
     input: &MaterialInput,
 ) -> Result<(), SaveError> {
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     let before: Material = lock_for_edit(&mut tx, format!("{SELECT} where id = $1 for update"), id, version).await?;
     sqlx::query(
         "update materials set code = $2, name = $3, kind = $4, uom = $5, mass_per_unit_kg = $6, shelf_life_days = $7,
@@ -319,10 +319,8 @@ pub async fn update(
     .await
     .map_err(|e| map_db_error(e, CONSTRAINTS))?;
     let after = get(&mut *tx, id).await?;
-    audit::record(&mut tx, actor, Entry::new("update", "material", id).before(&before).after(&after))
-        .await
-        .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    audit::record(&mut tx, actor, Entry::new("update", "material", id).before(&before).after(&after)).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -358,7 +356,7 @@ pub async fn add_gtin(pool: &PgPool, actor: &Actor, material_id: Uuid, form: &Gt
         units_per_pack: units,
         company_prefix_length: prefix.map(|p| p as i16),
     };
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     sqlx::query(
         "insert into material_gtins (gtin, material_id, pack_level, units_per_pack, company_prefix_length) values ($1, $2, $3, $4, $5)",
     )
@@ -370,10 +368,8 @@ pub async fn add_gtin(pool: &PgPool, actor: &Actor, material_id: Uuid, form: &Gt
     .execute(&mut *tx)
     .await
     .map_err(|e| map_db_error(e, CONSTRAINTS))?;
-    audit::record(&mut tx, actor, Entry::new("add_gtin", "material", material_id).after(&row))
-        .await
-        .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    audit::record(&mut tx, actor, Entry::new("add_gtin", "material", material_id).after(&row)).await?;
+    tx.commit().await?;
     Ok(gtin)
 }
 

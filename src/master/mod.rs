@@ -11,7 +11,7 @@ use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
 use crate::error::Error;
-use crate::web::forms::SaveError;
+use crate::save::SaveError;
 
 /// A record that carries an optimistic version.
 pub trait Versioned {
@@ -24,12 +24,8 @@ pub(crate) async fn lock_for_edit<T>(tx: &mut PgConnection, sql: String, id: Uui
 where
     T: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin + Versioned,
 {
-    let current: T = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(Error::from)?
-        .ok_or(Error::NotFound)?;
+    let current: T =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *tx).await?.ok_or(Error::NotFound)?;
     if current.version() != version {
         return Err(SaveError::Stale);
     }

@@ -9,7 +9,7 @@ use super::{Versioned, lock_for_edit, ticked};
 use crate::audit::{self, Actor, Entry};
 use crate::domain::{gs1, text};
 use crate::error::Error;
-use crate::web::forms::{ConstraintMessage, FieldErrors, SaveError, claim_create, map_db_error};
+use crate::save::{ConstraintMessage, FieldErrors, SaveError, claim_create, map_db_error};
 
 const CONSTRAINTS: &[ConstraintMessage] = &[
     ("parties_code_key", "code", "A party with this code already exists."),
@@ -198,7 +198,7 @@ pub async fn contacts(pool: &PgPool, party_id: Uuid) -> Result<Vec<Contact>, Err
 
 pub async fn create(pool: &PgPool, actor: &Actor, input: &PartyInput, key: Uuid) -> Result<Uuid, SaveError> {
     let id = Uuid::new_v4();
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     if let Some(earlier) = claim_create(&mut tx, key, "party.create", id).await? {
         return Ok(earlier);
     }
@@ -221,13 +221,13 @@ pub async fn create(pool: &PgPool, actor: &Actor, input: &PartyInput, key: Uuid)
     .await
     .map_err(|e| map_db_error(e, CONSTRAINTS))?;
     let after = get(&mut *tx, id).await?;
-    audit::record(&mut tx, actor, Entry::new("create", "party", id).after(&after)).await.map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    audit::record(&mut tx, actor, Entry::new("create", "party", id).after(&after)).await?;
+    tx.commit().await?;
     Ok(id)
 }
 
 pub async fn update(pool: &PgPool, actor: &Actor, id: Uuid, version: i32, input: &PartyInput) -> Result<(), SaveError> {
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     let before: Party = lock_for_edit(&mut tx, format!("{SELECT} where id = $1 for update"), id, version).await?;
     sqlx::query(
         "update parties set code = $2, name = $3, is_supplier = $4, is_customer = $5, address = $6, country = $7, gln = $8,
@@ -250,10 +250,8 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: Uuid, version: i32, input:
     .await
     .map_err(|e| map_db_error(e, CONSTRAINTS))?;
     let after = get(&mut *tx, id).await?;
-    audit::record(&mut tx, actor, Entry::new("update", "party", id).before(&before).after(&after))
-        .await
-        .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    audit::record(&mut tx, actor, Entry::new("update", "party", id).before(&before).after(&after)).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -279,7 +277,7 @@ pub async fn add_contact(pool: &PgPool, actor: &Actor, party_id: Uuid, f: &Conta
     if !e.is_empty() {
         return Err(e.into());
     }
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     let contact: Contact = sqlx::query_as(
         "insert into party_contacts (party_id, name, role, phone, email, recall_contact) values ($1, $2, $3, $4, $5, $6)
          returning id, name, role, phone, email, recall_contact",
@@ -292,10 +290,8 @@ pub async fn add_contact(pool: &PgPool, actor: &Actor, party_id: Uuid, f: &Conta
     .bind(ticked(&f.recall_contact))
     .fetch_one(&mut *tx)
     .await
-    .map_err(Error::from)?;
-    audit::record(&mut tx, actor, Entry::new("add_contact", "party", party_id).after(&contact))
-        .await
-        .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    ?;
+    audit::record(&mut tx, actor, Entry::new("add_contact", "party", party_id).after(&contact)).await?;
+    tx.commit().await?;
     Ok(())
 }

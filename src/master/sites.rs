@@ -9,7 +9,7 @@ use super::{Versioned, lock_for_edit, ticked};
 use crate::audit::{self, Actor, Entry};
 use crate::domain::{gs1, text};
 use crate::error::Error;
-use crate::web::forms::{ConstraintMessage, FieldErrors, SaveError, claim_create, map_db_error};
+use crate::save::{ConstraintMessage, FieldErrors, SaveError, claim_create, map_db_error};
 
 const CONSTRAINTS: &[ConstraintMessage] = &[
     ("sites_code_key", "code", "A site with this code already exists."),
@@ -133,7 +133,7 @@ pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Site, Error> {
 
 pub async fn create(pool: &PgPool, actor: &Actor, input: &SiteInput, key: Uuid) -> Result<Uuid, SaveError> {
     let id = Uuid::new_v4();
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     if let Some(earlier) = claim_create(&mut tx, key, "site.create", id).await? {
         return Ok(earlier);
     }
@@ -148,13 +148,13 @@ pub async fn create(pool: &PgPool, actor: &Actor, input: &SiteInput, key: Uuid) 
         .await
         .map_err(|e| map_db_error(e, CONSTRAINTS))?;
     let after = get(&mut *tx, id).await?;
-    audit::record(&mut tx, actor, Entry::new("create", "site", id).after(&after)).await.map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    audit::record(&mut tx, actor, Entry::new("create", "site", id).after(&after)).await?;
+    tx.commit().await?;
     Ok(id)
 }
 
 pub async fn update(pool: &PgPool, actor: &Actor, id: Uuid, version: i32, input: &SiteInput) -> Result<(), SaveError> {
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     let before: Site = lock_for_edit(&mut tx, format!("{SELECT} where id = $1 for update"), id, version).await?;
     sqlx::query(
         "update sites set code = $2, name = $3, address = $4, gln = $5, time_zone = $6, active = $7 where id = $1",
@@ -170,9 +170,7 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: Uuid, version: i32, input:
     .await
     .map_err(|e| map_db_error(e, CONSTRAINTS))?;
     let after = get(&mut *tx, id).await?;
-    audit::record(&mut tx, actor, Entry::new("update", "site", id).before(&before).after(&after))
-        .await
-        .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    audit::record(&mut tx, actor, Entry::new("update", "site", id).before(&before).after(&after)).await?;
+    tx.commit().await?;
     Ok(())
 }

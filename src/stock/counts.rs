@@ -6,33 +6,32 @@ use rust_decimal::Decimal;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::invalid;
 use crate::audit::{self, Entry};
 use crate::auth::CurrentUser;
 use crate::domain::gs1::syntax::{self, Scan};
 use crate::domain::text;
+use crate::domain::vocab::MovementKind;
 use crate::error::Error;
-use crate::web::forms::SaveError;
+use crate::ledger::{self, Movement};
+use crate::save::SaveError;
 
 /// Opens a count of a location; returns its id.
 pub async fn open(pool: &PgPool, user: &CurrentUser, location_id: &str) -> Result<Uuid, SaveError> {
-    let location =
-        Uuid::parse_str(location_id.trim()).map_err(|_| invalid("location_id", "Choose the location to count."))?;
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let location = Uuid::parse_str(location_id.trim())
+        .map_err(|_| SaveError::field("location_id", "Choose the location to count."))?;
+    let mut tx = pool.begin().await?;
     let exists: Option<String> = sqlx::query_scalar("select code from locations where id = $1 and active")
         .bind(location)
         .fetch_optional(&mut *tx)
-        .await
-        .map_err(Error::from)?;
-    let code = exists.ok_or_else(|| invalid("location_id", "Choose an active location."))?;
+        .await?;
+    let code = exists.ok_or_else(|| SaveError::field("location_id", "Choose an active location."))?;
     let open: Option<String> =
         sqlx::query_scalar("select number from stock_counts where location_id = $1 and status <> 'posted' limit 1")
             .bind(location)
             .fetch_optional(&mut *tx)
-            .await
-            .map_err(Error::from)?;
+            .await?;
     if let Some(number) = open {
-        return Err(invalid(
+        return Err(SaveError::field(
             "location_id",
             format!("{code} is being counted already ({number}): finish that count first."),
         ));
@@ -44,16 +43,14 @@ pub async fn open(pool: &PgPool, user: &CurrentUser, location_id: &str) -> Resul
     .bind(location)
     .bind(user.id)
     .fetch_one(&mut *tx)
-    .await
-    .map_err(Error::from)?;
+    .await?;
     audit::record(
         &mut tx,
         &user.actor(),
         Entry::new("open_count", "stock_count", id).after(&serde_json::json!({ "number": number, "location": code })),
     )
-    .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    .await?;
+    tx.commit().await?;
     Ok(id)
 }
 
@@ -62,8 +59,7 @@ async fn status(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<(String, Uuid, 
         sqlx::query_as("select status, location_id, number from stock_counts where id = $1 for update")
             .bind(id)
             .fetch_optional(&mut *tx)
-            .await
-            .map_err(Error::from)?;
+            .await?;
     Ok(row.ok_or(Error::NotFound)?)
 }
 
@@ -72,19 +68,19 @@ async fn status(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<(String, Uuid, 
 pub async fn count(pool: &PgPool, user: &CurrentUser, id: Uuid, lot: &str, quantity: &str) -> Result<(), SaveError> {
     let counted = match text::non_negative_decimal(quantity, "The counted quantity") {
         Ok(q) if !quantity.trim().is_empty() => q,
-        Ok(_) => return Err(invalid("quantity", "Give the quantity counted (0 if the lot is not there).")),
-        Err(m) => return Err(invalid("quantity", m)),
+        Ok(_) => return Err(SaveError::field("quantity", "Give the quantity counted (0 if the lot is not there).")),
+        Err(m) => return Err(SaveError::field("quantity", m)),
     };
     let (code, gtin) = match syntax::read(lot) {
         Ok(Scan::Plain(code)) => (code, None),
         Ok(scan @ Scan::Gs1(_)) => match (scan.get("10"), scan.get("01")) {
             (Some(l), g) => (l.to_string(), g.map(str::to_string)),
-            (None, _) => return Err(invalid("lot", "The scan holds no lot code (AI 10).")),
+            (None, _) => return Err(SaveError::field("lot", "The scan holds no lot code (AI 10).")),
         },
-        Err(m) => return Err(invalid("lot", format!("This is not valid GS1 data: {m}"))),
+        Err(m) => return Err(SaveError::field("lot", format!("This is not valid GS1 data: {m}"))),
     };
     if code.is_empty() {
-        return Err(invalid("lot", "Scan or type the lot."));
+        return Err(SaveError::field("lot", "Scan or type the lot."));
     }
     let found: Vec<(Uuid, String)> = sqlx::query_as(
         "select l.id, m.code from lots l join materials m on m.id = l.material_id
@@ -95,22 +91,22 @@ pub async fn count(pool: &PgPool, user: &CurrentUser, id: Uuid, lot: &str, quant
     .bind(gtin.as_deref())
     .fetch_all(pool)
     .await
-    .map_err(Error::from)?;
+    ?;
     let lot_id = match found.as_slice() {
-        [] => return Err(invalid("lot", format!("No lot has the code “{code}”."))),
+        [] => return Err(SaveError::field("lot", format!("No lot has the code “{code}”."))),
         [(id, _)] => *id,
         many => {
             let materials: Vec<&str> = many.iter().map(|(_, m)| m.as_str()).collect();
-            return Err(invalid(
+            return Err(SaveError::field(
                 "lot",
                 format!("Several materials have a lot “{code}” ({}): scan its label.", materials.join(", ")),
             ));
         }
     };
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     let (state, _, number) = status(&mut tx, id).await?;
     if state != "open" {
-        return Err(invalid("lot", format!("{number} is {state}: reopen it to count again.")));
+        return Err(SaveError::field("lot", format!("{number} is {state}: reopen it to count again.")));
     }
     sqlx::query(
         "insert into stock_count_lines (count_id, lot_id, counted, counted_by, counted_at) values ($1, $2, $3, $4, now())
@@ -122,18 +118,18 @@ pub async fn count(pool: &PgPool, user: &CurrentUser, id: Uuid, lot: &str, quant
     .bind(user.id)
     .execute(&mut *tx)
     .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    ?;
+    tx.commit().await?;
     Ok(())
 }
 
 /// Submits a count: the expected quantities (the ledger's on-hand at the location now) are frozen
 /// beside what was counted; lots expected but not counted are added as not found.
 pub async fn submit(pool: &PgPool, user: &CurrentUser, id: Uuid) -> Result<(), SaveError> {
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     let (state, location, number) = status(&mut tx, id).await?;
     if state != "open" {
-        return Err(invalid("count", format!("{number} is {state} already.")));
+        return Err(SaveError::field("count", format!("{number} is {state} already.")));
     }
     sqlx::query(
         "insert into stock_count_lines (count_id, lot_id, counted)
@@ -143,8 +139,7 @@ pub async fn submit(pool: &PgPool, user: &CurrentUser, id: Uuid) -> Result<(), S
     .bind(id)
     .bind(location)
     .execute(&mut *tx)
-    .await
-    .map_err(Error::from)?;
+    .await?;
     sqlx::query(
         "update stock_count_lines c set expected = coalesce((select o.quantity from on_hand o where o.lot_id = c.lot_id and o.location_id = $2), 0)
           where c.count_id = $1",
@@ -153,67 +148,61 @@ pub async fn submit(pool: &PgPool, user: &CurrentUser, id: Uuid) -> Result<(), S
     .bind(location)
     .execute(&mut *tx)
     .await
-    .map_err(Error::from)?;
+    ?;
     sqlx::query("update stock_counts set status = 'submitted', submitted_at = now(), submitted_by = $2 where id = $1")
         .bind(id)
         .bind(user.id)
         .execute(&mut *tx)
-        .await
-        .map_err(Error::from)?;
+        .await?;
     audit::record(
         &mut tx,
         &user.actor(),
         Entry::new("submit_count", "stock_count", id).after(&serde_json::json!({ "number": number })),
     )
-    .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
 /// Back to counting: the expected quantities are hidden (and dropped) again; the lots not found
 /// are removed, the counted figures kept for correction.
 pub async fn recount(pool: &PgPool, user: &CurrentUser, id: Uuid) -> Result<(), SaveError> {
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     let (state, _, number) = status(&mut tx, id).await?;
     if state != "submitted" {
-        return Err(invalid("count", format!("{number} is {state}: only a submitted count is counted again.")));
+        return Err(SaveError::field(
+            "count",
+            format!("{number} is {state}: only a submitted count is counted again."),
+        ));
     }
     sqlx::query("delete from stock_count_lines where count_id = $1 and counted is null")
         .bind(id)
         .execute(&mut *tx)
-        .await
-        .map_err(Error::from)?;
-    sqlx::query("update stock_count_lines set expected = null where count_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::from)?;
+        .await?;
+    sqlx::query("update stock_count_lines set expected = null where count_id = $1").bind(id).execute(&mut *tx).await?;
     sqlx::query("update stock_counts set status = 'open', submitted_at = null, submitted_by = null where id = $1")
         .bind(id)
         .execute(&mut *tx)
-        .await
-        .map_err(Error::from)?;
+        .await?;
     audit::record(
         &mut tx,
         &user.actor(),
         Entry::new("recount", "stock_count", id).after(&serde_json::json!({ "number": number })),
     )
-    .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
 /// Posts a submitted count's variances as 'count' movements with the reason, in one
 /// transaction. Refused if the stock moved since the count was submitted: count again then.
 pub async fn post(pool: &PgPool, user: &CurrentUser, id: Uuid, reason: &str) -> Result<usize, SaveError> {
-    let reason =
-        text::required(reason, "The reason for the adjustments", 500).map_err(|m| invalid("post_reason", m))?;
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let reason = text::required(reason, "The reason for the adjustments", 500)
+        .map_err(|m| SaveError::field("post_reason", m))?;
+    let mut tx = pool.begin().await?;
     let (state, location, number) = status(&mut tx, id).await?;
     if state != "submitted" {
-        return Err(invalid("post_reason", format!("{number} is {state}: only a submitted count is posted.")));
+        return Err(SaveError::field("post_reason", format!("{number} is {state}: only a submitted count is posted.")));
     }
     let lines: Vec<(i64, Uuid, String, Option<Decimal>, Decimal, Decimal)> = sqlx::query_as(
         "select c.id, c.lot_id, l.code, c.counted, c.expected,
@@ -223,11 +212,10 @@ pub async fn post(pool: &PgPool, user: &CurrentUser, id: Uuid, reason: &str) -> 
     .bind(id)
     .bind(location)
     .fetch_all(&mut *tx)
-    .await
-    .map_err(Error::from)?;
+    .await?;
     let moved: Vec<&str> = lines.iter().filter(|l| l.4 != l.5).map(|l| l.2.as_str()).collect();
     if !moved.is_empty() {
-        return Err(invalid(
+        return Err(SaveError::field(
             "post_reason",
             format!("Stock of {} moved since the count was submitted: count again.", moved.join(", ")),
         ));
@@ -240,25 +228,13 @@ pub async fn post(pool: &PgPool, user: &CurrentUser, id: Uuid, reason: &str) -> 
         if variance.is_zero() {
             continue;
         }
-        let movement = super::movement(
-            &mut tx,
-            "count",
-            *lot,
-            location,
-            variance,
-            &actor,
-            posting,
-            None,
-            Some(&reason),
-            "post_reason",
-        )
-        .await?;
+        let count = Movement::new(MovementKind::Count, *lot, location, variance, posting).reason(&reason);
+        let movement = ledger::post(&mut tx, &actor, &count).await.map_err(|r| r.at("post_reason"))?;
         sqlx::query("update stock_count_lines set movement_id = $2 where id = $1")
             .bind(line)
             .bind(movement)
             .execute(&mut *tx)
-            .await
-            .map_err(Error::from)?;
+            .await?;
         posted += 1;
     }
     sqlx::query(
@@ -268,8 +244,7 @@ pub async fn post(pool: &PgPool, user: &CurrentUser, id: Uuid, reason: &str) -> 
     .bind(user.id)
     .bind(&reason)
     .execute(&mut *tx)
-    .await
-    .map_err(Error::from)?;
+    .await?;
     audit::record(
         &mut tx,
         &actor,
@@ -277,8 +252,7 @@ pub async fn post(pool: &PgPool, user: &CurrentUser, id: Uuid, reason: &str) -> 
             .after(&serde_json::json!({ "number": number, "adjustments": posted }))
             .reason(&reason),
     )
-    .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    .await?;
+    tx.commit().await?;
     Ok(posted)
 }

@@ -8,34 +8,29 @@ use uuid::Uuid;
 
 use crate::audit::{self, Actor, Entry};
 use crate::domain::text;
+use crate::domain::vocab::MovementKind;
 use crate::error::Error;
-use crate::web::forms::{FieldErrors, SaveError};
-
-fn invalid(field: &'static str, message: impl Into<String>) -> SaveError {
-    let mut e = FieldErrors::default();
-    e.add(field, message);
-    SaveError::Invalid(e)
-}
+use crate::ledger::{self, Document, Movement};
+use crate::save::SaveError;
 
 fn reason(value: &str, field: &'static str) -> Result<String, SaveError> {
-    text::required(value, "The reason", 500).map_err(|m| invalid(field, m))
+    text::required(value, "The reason", 500).map_err(|m| SaveError::field(field, m))
 }
 
 /// Reverses a posting (and, for a transfer, both its legs): an opposite movement that names the
 /// original and the reason; the genealogy links the posting made stop counting in traces.
 pub async fn reverse(pool: &PgPool, actor: &Actor, lot_id: Uuid, movement_id: i64, why: &str) -> Result<(), SaveError> {
     let why = reason(why, "reverse_reason")?;
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     let original: Option<(String, Uuid, Uuid)> =
         sqlx::query_as("select kind, posting_id, lot_id from stock_movements where id = $1 and lot_id = $2")
             .bind(movement_id)
             .bind(lot_id)
             .fetch_optional(&mut *tx)
-            .await
-            .map_err(Error::from)?;
+            .await?;
     let (kind, posting, _) = original.ok_or(Error::NotFound)?;
     if kind == "reversal" {
-        return Err(invalid("reverse_reason", "A reversal is not reversed; post the movement again instead."));
+        return Err(SaveError::field("reverse_reason", "A reversal is not reversed; post the movement again instead."));
     }
     // A transfer's two legs go back together; any other posting alone.
     let legs: Vec<(i64, Uuid, Uuid, Decimal)> = if kind == "transfer" {
@@ -43,13 +38,12 @@ pub async fn reverse(pool: &PgPool, actor: &Actor, lot_id: Uuid, movement_id: i6
             .bind(posting)
             .fetch_all(&mut *tx)
             .await
-            .map_err(Error::from)?
+            ?
     } else {
         sqlx::query_as("select id, lot_id, location_id, quantity from stock_movements where id = $1")
             .bind(movement_id)
             .fetch_all(&mut *tx)
-            .await
-            .map_err(Error::from)?
+            .await?
     };
     let reversal_posting = Uuid::new_v4();
     let mut reversals = Vec::new();
@@ -57,33 +51,15 @@ pub async fn reverse(pool: &PgPool, actor: &Actor, lot_id: Uuid, movement_id: i6
     let mut ordered = legs.clone();
     ordered.sort_by_key(|(_, _, _, q)| std::cmp::Reverse(*q < Decimal::ZERO));
     for (id, lot, location, quantity) in ordered {
-        let r = super::movement(
-            &mut tx,
-            "reversal",
-            lot,
-            location,
-            -quantity,
-            actor,
-            reversal_posting,
-            Some(id),
-            Some(&why),
-            "reverse_reason",
-        )
-        .await?;
+        let reversal = Movement::new(MovementKind::Reversal, lot, location, -quantity, reversal_posting)
+            .document(Document::Reverses(id))
+            .reason(&why);
+        let r = ledger::post(&mut tx, actor, &reversal).await.map_err(|r| r.at("reverse_reason"))?;
         reversals.push((id, r));
     }
     let mut links = 0;
     for (original, reversal) in &reversals {
-        links += sqlx::query(
-            "update genealogy_links set reversed_at = now(), reversal_movement_id = $2
-              where (input_movement_id = $1 or output_movement_id = $1) and reversed_at is null",
-        )
-        .bind(original)
-        .bind(reversal)
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::from)?
-        .rows_affected();
+        links += ledger::reverse_links(&mut tx, *original, *reversal).await?;
     }
     audit::record(
         &mut tx,
@@ -94,8 +70,8 @@ pub async fn reverse(pool: &PgPool, actor: &Actor, lot_id: Uuid, movement_id: i6
             .reason(&why),
     )
     .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    ?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -117,13 +93,13 @@ pub struct MoveForm {
 fn quantity(value: &str, field: &'static str) -> Result<Decimal, SaveError> {
     match text::positive_decimal(value, "The quantity") {
         Ok(Some(q)) => Ok(q),
-        Ok(None) => Err(invalid(field, "The quantity is required.")),
-        Err(m) => Err(invalid(field, m)),
+        Ok(None) => Err(SaveError::field(field, "The quantity is required.")),
+        Err(m) => Err(SaveError::field(field, m)),
     }
 }
 
 fn location(value: &str, field: &'static str) -> Result<Uuid, SaveError> {
-    Uuid::parse_str(value.trim()).map_err(|_| invalid(field, "Choose a location."))
+    Uuid::parse_str(value.trim()).map_err(|_| SaveError::field(field, "Choose a location."))
 }
 
 /// Moves stock of a lot from one location to another (two legs, one posting).
@@ -131,32 +107,33 @@ pub async fn transfer(pool: &PgPool, actor: &Actor, lot: Uuid, f: &MoveForm) -> 
     let q = quantity(&f.transfer_quantity, "transfer_quantity")?;
     let (from, to) = (location(&f.from_location, "transfer_from")?, location(&f.to_location, "transfer_to")?);
     if from == to {
-        return Err(invalid("transfer_to", "Choose a location other than the one the stock is taken from."));
+        return Err(SaveError::field("transfer_to", "Choose a location other than the one the stock is taken from."));
     }
     let same_site: bool = sqlx::query_scalar("select (select site_id from locations where id = $1) = (select site_id from locations where id = $2 and active)")
         .bind(from)
         .bind(to)
         .fetch_one(pool)
         .await
-        .map_err(Error::from)?;
+        ?;
     if !same_site {
-        return Err(invalid(
+        return Err(SaveError::field(
             "transfer_to",
             "Choose an active location of the same site; between sites, ship the goods.",
         ));
     }
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     let posting = Uuid::new_v4();
-    super::movement(&mut tx, "transfer", lot, from, -q, actor, posting, None, None, "transfer_quantity").await?;
-    super::movement(&mut tx, "transfer", lot, to, q, actor, posting, None, None, "transfer_quantity").await?;
+    for (at, q) in [(from, -q), (to, q)] {
+        let leg = Movement::new(MovementKind::Transfer, lot, at, q, posting);
+        ledger::post(&mut tx, actor, &leg).await.map_err(|r| r.at("transfer_quantity"))?;
+    }
     audit::record(
         &mut tx,
         actor,
         Entry::new("transfer", "lot", lot).after(&serde_json::json!({ "from": from, "to": to, "quantity": q })),
     )
-    .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -168,19 +145,18 @@ pub async fn adjust(pool: &PgPool, actor: &Actor, lot: Uuid, f: &MoveForm) -> Re
     let signed = match f.direction.as_str() {
         "add" => q,
         "remove" => -q,
-        _ => return Err(invalid("adjust_quantity", "Say whether stock is added or removed.")),
+        _ => return Err(SaveError::field("adjust_quantity", "Say whether stock is added or removed.")),
     };
-    let mut tx = pool.begin().await.map_err(Error::from)?;
-    super::movement(&mut tx, "adjust", lot, at, signed, actor, Uuid::new_v4(), None, Some(&why), "adjust_quantity")
-        .await?;
+    let mut tx = pool.begin().await?;
+    let adjustment = Movement::new(MovementKind::Adjust, lot, at, signed, Uuid::new_v4()).reason(&why);
+    ledger::post(&mut tx, actor, &adjustment).await.map_err(|r| r.at("adjust_quantity"))?;
     audit::record(
         &mut tx,
         actor,
         Entry::new("adjust", "lot", lot).after(&serde_json::json!({ "location": at, "quantity": signed })).reason(&why),
     )
-    .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -189,15 +165,15 @@ pub async fn scrap(pool: &PgPool, actor: &Actor, lot: Uuid, f: &MoveForm) -> Res
     let q = quantity(&f.scrap_quantity, "scrap_quantity")?;
     let at = location(&f.from_location, "scrap_quantity")?;
     let why = reason(&f.scrap_reason, "scrap_reason")?;
-    let mut tx = pool.begin().await.map_err(Error::from)?;
-    super::movement(&mut tx, "scrap", lot, at, -q, actor, Uuid::new_v4(), None, Some(&why), "scrap_quantity").await?;
+    let mut tx = pool.begin().await?;
+    let scrap = Movement::new(MovementKind::Scrap, lot, at, -q, Uuid::new_v4()).reason(&why);
+    ledger::post(&mut tx, actor, &scrap).await.map_err(|r| r.at("scrap_quantity"))?;
     audit::record(
         &mut tx,
         actor,
         Entry::new("scrap", "lot", lot).after(&serde_json::json!({ "location": at, "quantity": q })).reason(&why),
     )
-    .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    .await?;
+    tx.commit().await?;
     Ok(())
 }

@@ -11,21 +11,17 @@ use uuid::Uuid;
 use crate::audit::{self, Actor, Entry};
 use crate::domain::status::{LotState, usable};
 use crate::domain::text;
+use crate::domain::vocab::MovementKind;
 use crate::error::Error;
+use crate::ledger::{self, Document, Movement, Side};
 use crate::rules::{self, Allocator, Drawn, Subject};
-use crate::web::forms::{FieldErrors, SaveError, claim_idempotency_key, parse_idempotency_key};
-
-fn invalid(field: &'static str, message: impl Into<String>) -> SaveError {
-    let mut e = FieldErrors::default();
-    e.add(field, message);
-    SaveError::Invalid(e)
-}
+use crate::save::{FieldErrors, SaveError, claim_idempotency_key, parse_idempotency_key};
 
 fn quantity(value: &str) -> Result<Decimal, SaveError> {
     match text::positive_decimal(value, "The quantity") {
         Ok(Some(q)) => Ok(q),
-        Ok(None) => Err(invalid("quantity", "The quantity is required.")),
-        Err(m) => Err(invalid("quantity", m)),
+        Ok(None) => Err(SaveError::field("quantity", "The quantity is required.")),
+        Err(m) => Err(SaveError::field("quantity", m)),
     }
 }
 
@@ -76,8 +72,7 @@ pub async fn open(pool: &PgPool, actor: &Actor, f: &RunForm) -> Result<Uuid, Sav
     .bind(material)
     .bind(line)
     .fetch_one(pool)
-    .await
-    .map_err(Error::from)?;
+    .await?;
     if !ok.0 {
         e.add("site_id", "Choose an active site.");
     }
@@ -91,8 +86,8 @@ pub async fn open(pool: &PgPool, actor: &Actor, f: &RunForm) -> Result<Uuid, Sav
         return Err(e.into());
     }
     let id = Uuid::new_v4();
-    let mut tx = pool.begin().await.map_err(Error::from)?;
-    if let Some(earlier) = crate::web::forms::claim_create(&mut tx, key, "run.open", id).await? {
+    let mut tx = pool.begin().await?;
+    if let Some(earlier) = crate::save::claim_create(&mut tx, key, "run.open", id).await? {
         return Ok(earlier);
     }
     let number: String = sqlx::query_scalar(
@@ -108,16 +103,15 @@ pub async fn open(pool: &PgPool, actor: &Actor, f: &RunForm) -> Result<Uuid, Sav
     .bind(actor.id)
     .fetch_one(&mut *tx)
     .await
-    .map_err(Error::from)?;
+    ?;
     audit::record(
         &mut tx,
         actor,
         Entry::new("open", "run", id)
             .after(&serde_json::json!({ "number": number, "planned_quantity": planned, "order_ref": order_ref })),
     )
-    .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    .await?;
+    tx.commit().await?;
     Ok(id)
 }
 
@@ -137,18 +131,20 @@ struct RunFacts {
 async fn lock_run(tx: &mut PgConnection, run_id: Uuid) -> Result<RunFacts, SaveError> {
     let run: Option<RunFacts> = sqlx::query_as(
         "select r.number, r.status, r.site_id, s.code as site_code, pl.code as line_code, r.output_material_id,
-                m.code as output_material_code, (now() at time zone s.time_zone)::date as today
+                m.code as output_material_code, site_today(s.id) as today
            from production_runs r join sites s on s.id = r.site_id join materials m on m.id = r.output_material_id
            left join production_lines pl on pl.id = r.line_id
           where r.id = $1 for update of r",
     )
     .bind(run_id)
     .fetch_optional(&mut *tx)
-    .await
-    .map_err(Error::from)?;
+    .await?;
     let run = run.ok_or(Error::NotFound)?;
     if run.status != "open" {
-        return Err(invalid("run", format!("Run {} is closed: nothing more can be posted to it.", run.number)));
+        return Err(SaveError::field(
+            "run",
+            format!("Run {} is closed: nothing more can be posted to it.", run.number),
+        ));
     }
     Ok(run)
 }
@@ -188,8 +184,8 @@ const LOT_FACTS: &str = "select l.id, l.code, m.code as material_code, l.disposi
 pub async fn post_input(pool: &PgPool, actor: &Actor, run_id: Uuid, f: &InputForm) -> Result<i64, SaveError> {
     let quantity = quantity(&f.quantity)?;
     let key = key(&f.idempotency_key)?;
-    let mut tx = pool.begin().await.map_err(Error::from)?;
-    if let Some(earlier) = claim_idempotency_key(&mut tx, key, "run.input", "").await.map_err(Error::from)? {
+    let mut tx = pool.begin().await?;
+    if let Some(earlier) = claim_idempotency_key(&mut tx, key, "run.input", "").await? {
         return Ok(earlier.parse().unwrap_or_default());
     }
     let run = lock_run(&mut tx, run_id).await?;
@@ -201,47 +197,17 @@ pub async fn post_input(pool: &PgPool, actor: &Actor, run_id: Uuid, f: &InputFor
         recalled: lot.recalled,
         expires_on: lot.expires_on,
     };
-    usable(&state, run.today).map_err(|m| invalid("lot", m))?;
+    usable(&state, run.today).map_err(|m| SaveError::field("lot", m))?;
     let location = pick_location(&mut tx, lot.id, run.site_id, &f.location_id).await?;
-    let savepoint_ok = sqlx::query_scalar::<_, i64>(
-        "insert into stock_movements (kind, lot_id, location_id, quantity, occurred_at, actor_id, posting_id, run_id)
-         values ('consume', $1, $2, $3, now(), $4, $5, $6) returning id",
-    )
-    .bind(lot.id)
-    .bind(location)
-    .bind(-quantity)
-    .bind(actor.id)
-    .bind(key)
-    .bind(run_id)
-    .fetch_one(&mut *tx)
-    .await;
-    let movement = match savepoint_ok {
-        Ok(id) => id,
-        Err(sqlx::Error::Database(db)) if db.constraint() == Some("on_hand_not_negative") => {
-            drop(tx);
-            return Err(not_enough(pool, lot.id, location, &lot.code, quantity).await);
-        }
-        Err(e) => return Err(Error::from(e).into()),
-    };
-    let links = sqlx::query(
-        "insert into genealogy_links (kind, run_id, from_lot_id, to_lot_id, occurred_at, input_movement_id, output_movement_id)
-         select 'run', $1, $2, o.lot_id, now(), $3, o.id
-           from stock_movements o
-          where o.run_id = $1 and o.kind = 'produce' and not exists (select 1 from stock_movements x where x.reverses_id = o.id)",
-    )
-    .bind(run_id)
-    .bind(lot.id)
-    .bind(movement)
-    .execute(&mut *tx)
-    .await
-    .map_err(Error::from)?
-    .rows_affected();
+    let consume =
+        Movement::new(MovementKind::Consume, lot.id, location, -quantity, key).document(Document::Run(run_id));
+    let movement = ledger::post(&mut tx, actor, &consume).await.map_err(|r| r.at("quantity"))?;
+    let links = ledger::link_run(&mut tx, run_id, lot.id, movement, Side::Input).await?;
     sqlx::query("update idempotency_keys set result = $2 where key = $1")
         .bind(key)
         .bind(movement.to_string())
         .execute(&mut *tx)
-        .await
-        .map_err(Error::from)?;
+        .await?;
     audit::record(
         &mut tx,
         actor,
@@ -250,8 +216,8 @@ pub async fn post_input(pool: &PgPool, actor: &Actor, run_id: Uuid, f: &InputFor
         })),
     )
     .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    ?;
+    tx.commit().await?;
     Ok(movement)
 }
 
@@ -261,24 +227,22 @@ async fn find_lot(tx: &mut PgConnection, code: &str, id: &str) -> Result<LotFact
         return sqlx::query_as(sqlx::AssertSqlSafe(format!("{LOT_FACTS} where l.id = $1")))
             .bind(id)
             .fetch_optional(&mut *tx)
-            .await
-            .map_err(Error::from)?
-            .ok_or_else(|| invalid("lot", "This lot does not exist."));
+            .await?
+            .ok_or_else(|| SaveError::field("lot", "This lot does not exist."));
     }
     let code = code.trim();
     if code.is_empty() {
-        return Err(invalid("lot", "Scan or type the lot code."));
+        return Err(SaveError::field("lot", "Scan or type the lot code."));
     }
     let mut found: Vec<LotFacts> =
         sqlx::query_as(sqlx::AssertSqlSafe(format!("{LOT_FACTS} where upper(l.code) = upper($1) limit 10")))
             .bind(code)
             .fetch_all(&mut *tx)
-            .await
-            .map_err(Error::from)?;
+            .await?;
     match found.len() {
-        0 => Err(invalid("lot", format!("No lot has the code “{code}”."))),
+        0 => Err(SaveError::field("lot", format!("No lot has the code “{code}”."))),
         1 => Ok(found.remove(0)),
-        _ => Err(invalid(
+        _ => Err(SaveError::field(
             "lot",
             format!(
                 "Several materials have a lot “{code}” ({}): pick the lot from the list below.",
@@ -295,13 +259,13 @@ async fn pick_location(tx: &mut PgConnection, lot: Uuid, site: Uuid, chosen: &st
             .bind(id)
             .bind(site)
             .fetch_optional(&mut *tx)
-            .await
-            .map_err(Error::from)?;
+            .await?;
         return match kind.as_deref() {
-            None => Err(invalid("location_id", "Choose a location of the run's site.")),
-            Some("quarantine") => {
-                Err(invalid("location_id", "Stock in a quarantine location cannot be used; QA moves it out first."))
-            }
+            None => Err(SaveError::field("location_id", "Choose a location of the run's site.")),
+            Some("quarantine") => Err(SaveError::field(
+                "location_id",
+                "Stock in a quarantine location cannot be used; QA moves it out first.",
+            )),
             Some(_) => Ok(id),
         };
     }
@@ -312,45 +276,20 @@ async fn pick_location(tx: &mut PgConnection, lot: Uuid, site: Uuid, chosen: &st
     .bind(lot)
     .bind(site)
     .fetch_all(&mut *tx)
-    .await
-    .map_err(Error::from)?;
+    .await?;
     match holding.as_slice() {
-        [] => Err(invalid(
+        [] => Err(SaveError::field(
             "lot",
             "This lot has no usable stock at the run's site (stock in quarantine locations does not count).",
         )),
         [(id, _)] => Ok(*id),
-        many => Err(invalid(
+        many => Err(SaveError::field(
             "location_id",
             format!(
                 "The lot is stocked at {}: choose the location to take it from.",
                 many.iter().map(|(_, c)| c.as_str()).collect::<Vec<_>>().join(", ")
             ),
         )),
-    }
-}
-
-async fn not_enough(pool: &PgPool, lot: Uuid, location: Uuid, code: &str, wanted: Decimal) -> SaveError {
-    let on_hand: Option<(Decimal, String, String)> = sqlx::query_as(
-        "select coalesce(o.quantity, 0), c.code, m.uom from locations c cross join lots l join materials m on m.id = l.material_id
-           left join on_hand o on o.lot_id = l.id and o.location_id = c.id where c.id = $2 and l.id = $1",
-    )
-    .bind(lot)
-    .bind(location)
-    .fetch_optional(pool)
-    .await
-    .ok()
-    .flatten();
-    match on_hand {
-        Some((q, loc, uom)) => invalid(
-            "quantity",
-            format!(
-                "Only {} {uom} of lot {code} is on hand at {loc}; {} {uom} cannot be taken.",
-                q.normalize(),
-                wanted.normalize()
-            ),
-        ),
-        None => invalid("quantity", format!("Not enough of lot {code} is on hand.")),
     }
 }
 
@@ -385,7 +324,7 @@ pub async fn post_output(
     f: &OutputForm,
 ) -> Result<(Uuid, String), SaveError> {
     let quantity = quantity(&f.output_quantity).map_err(|_| {
-        invalid(
+        SaveError::field(
             "output_quantity",
             text::positive_decimal(&f.output_quantity, "The quantity")
                 .err()
@@ -394,21 +333,20 @@ pub async fn post_output(
     })?;
     let key = key(&f.idempotency_key)?;
     let location = Uuid::parse_str(f.location_id.trim())
-        .map_err(|_| invalid("output_location", "Choose where the output is put."))?;
+        .map_err(|_| SaveError::field("output_location", "Choose where the output is put."))?;
     // Read what the output needs, and draw its number, before the posting's transaction opens.
-    let mut conn = pool.acquire().await.map_err(Error::from)?;
+    let mut conn = pool.acquire().await?;
     let earlier: Option<String> = sqlx::query_scalar("select result from idempotency_keys where key = $1")
         .bind(key)
         .fetch_optional(&mut *conn)
-        .await
-        .map_err(Error::from)?;
+        .await?;
     if let Some(earlier) = earlier {
         return earlier_output(pool, &earlier).await;
     }
     let run: RunFacts = {
-        let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(Error::from)?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let run = lock_run(&mut tx, run_id).await?;
-        tx.rollback().await.map_err(Error::from)?;
+        tx.rollback().await?;
         run
     };
     let facts: OutputFacts = sqlx::query_as(
@@ -430,10 +368,13 @@ pub async fn post_output(
     .bind(run.site_id)
     .fetch_one(&mut *conn)
     .await
-    .map_err(Error::from)?;
+    ?;
     drop(conn);
     if !facts.location_ok {
-        return Err(invalid("output_location", format!("Choose an active location of site {}.", run.site_code)));
+        return Err(SaveError::field(
+            "output_location",
+            format!("Choose an active location of site {}.", run.site_code),
+        ));
     }
     let topup = f.topup.trim();
     let mut drawn: Vec<Drawn> = Vec::new();
@@ -445,8 +386,8 @@ pub async fn post_output(
             line_code: run.line_code.clone(),
             date: run.today,
         };
-        let allocator = Allocator::new(facts.rule.clone(), subject).map_err(|m| invalid("run", m))?;
-        drawn.push(allocator.draw(pool).await.map_err(|m| invalid("run", m))?);
+        let allocator = Allocator::new(facts.rule.clone(), subject).map_err(|m| SaveError::field("run", m))?;
+        drawn.push(allocator.draw(pool).await.map_err(|m| SaveError::field("run", m))?);
     }
     let expires_on = match (facts.expiry_policy.as_str(), facts.shelf_life_days) {
         ("earliest_input", _) => facts.earliest_input_expiry,
@@ -465,11 +406,7 @@ pub async fn post_output(
 async fn earlier_output(pool: &PgPool, result: &str) -> Result<(Uuid, String), SaveError> {
     let id: Uuid =
         result.parse().map_err(|_| Error::Conflict("This form was already used for something else.".into()))?;
-    let code: String = sqlx::query_scalar("select code from lots where id = $1")
-        .bind(id)
-        .fetch_one(pool)
-        .await
-        .map_err(Error::from)?;
+    let code: String = sqlx::query_scalar("select code from lots where id = $1").bind(id).fetch_one(pool).await?;
     Ok((id, code))
 }
 
@@ -487,8 +424,8 @@ async fn write_output(
     quantity: Decimal,
     key: Uuid,
 ) -> Result<(Uuid, String), SaveError> {
-    let mut tx = pool.begin().await.map_err(Error::from)?;
-    if let Some(earlier) = claim_idempotency_key(&mut tx, key, "run.output", "").await.map_err(Error::from)? {
+    let mut tx = pool.begin().await?;
+    if let Some(earlier) = claim_idempotency_key(&mut tx, key, "run.output", "").await? {
         drop(tx);
         return earlier_output(pool, &earlier).await;
     }
@@ -516,9 +453,12 @@ async fn write_output(
             .bind(d.value)
             .fetch_optional(&mut *tx)
             .await
-            .map_err(Error::from)?;
+            ?;
             let id = id.ok_or_else(|| {
-                invalid("run", format!("Lot {} exists already; post the output again to get the next code.", d.code))
+                SaveError::field(
+                    "run",
+                    format!("Lot {} exists already; post the output again to get the next code.", d.code),
+                )
             })?;
             sqlx::query("insert into lot_dispositions (lot_id, from_status, to_status, reason, decided_by) values ($1, null, $2, $3, $4)")
                 .bind(id)
@@ -527,7 +467,7 @@ async fn write_output(
                 .bind(actor.id)
                 .execute(&mut *tx)
                 .await
-                .map_err(Error::from)?;
+                ?;
             (id, d.code.clone())
         }
         None => {
@@ -537,45 +477,20 @@ async fn write_output(
             .bind(run.output_material_id)
             .bind(topup)
             .fetch_optional(&mut *tx)
-            .await
-            .map_err(Error::from)?;
+            .await?;
             existing.ok_or_else(|| {
-                invalid("topup", format!("{} has no lot “{topup}” to top up.", run.output_material_code))
+                SaveError::field("topup", format!("{} has no lot “{topup}” to top up.", run.output_material_code))
             })?
         }
     };
-    let movement: i64 = sqlx::query_scalar(
-        "insert into stock_movements (kind, lot_id, location_id, quantity, occurred_at, actor_id, posting_id, run_id)
-         values ('produce', $1, $2, $3, now(), $4, $5, $6) returning id",
-    )
-    .bind(lot_id)
-    .bind(location)
-    .bind(quantity)
-    .bind(actor.id)
-    .bind(key)
-    .bind(run_id)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(Error::from)?;
-    let links = sqlx::query(
-        "insert into genealogy_links (kind, run_id, from_lot_id, to_lot_id, occurred_at, input_movement_id, output_movement_id)
-         select 'run', $1, i.lot_id, $2, now(), i.id, $3
-           from stock_movements i
-          where i.run_id = $1 and i.kind = 'consume' and not exists (select 1 from stock_movements x where x.reverses_id = i.id)",
-    )
-    .bind(run_id)
-    .bind(lot_id)
-    .bind(movement)
-    .execute(&mut *tx)
-    .await
-    .map_err(Error::from)?
-    .rows_affected();
+    let produce = Movement::new(MovementKind::Produce, lot_id, location, quantity, key).document(Document::Run(run_id));
+    let movement = ledger::post(&mut tx, actor, &produce).await.map_err(|r| r.at("output_quantity"))?;
+    let links = ledger::link_run(&mut tx, run_id, lot_id, movement, Side::Output).await?;
     sqlx::query("update idempotency_keys set result = $2 where key = $1")
         .bind(key)
         .bind(lot_id.to_string())
         .execute(&mut *tx)
-        .await
-        .map_err(Error::from)?;
+        .await?;
     audit::record(
         &mut tx,
         actor,
@@ -584,21 +499,20 @@ async fn write_output(
         })),
     )
     .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    ?;
+    tx.commit().await?;
     Ok((lot_id, code))
 }
 
 /// Closes a run: nothing more can be posted to it.
 pub async fn close(pool: &PgPool, actor: &Actor, run_id: Uuid) -> Result<(), SaveError> {
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     let run = lock_run(&mut tx, run_id).await?;
     sqlx::query("update production_runs set status = 'closed', closed_at = now(), closed_by = $2 where id = $1")
         .bind(run_id)
         .bind(actor.id)
         .execute(&mut *tx)
-        .await
-        .map_err(Error::from)?;
+        .await?;
     audit::record(
         &mut tx,
         actor,
@@ -606,8 +520,7 @@ pub async fn close(pool: &PgPool, actor: &Actor, run_id: Uuid) -> Result<(), Sav
             .before(&serde_json::json!({ "status": "open" }))
             .after(&serde_json::json!({ "number": run.number, "status": "closed" })),
     )
-    .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    .await?;
+    tx.commit().await?;
     Ok(())
 }

@@ -11,7 +11,7 @@ use crate::audit::{self, Actor, Entry};
 use crate::domain::text;
 use crate::error::Error;
 use crate::rules::{self, Allocator, Drawn, Subject};
-use crate::web::forms::{FieldErrors, SaveError, line_key};
+use crate::save::{FieldErrors, SaveError, line_key};
 
 /// How many line rows the receipt form offers at once.
 pub const FORM_LINES: usize = 5;
@@ -242,7 +242,7 @@ struct Facts {
 const FACTS: &str = "
     with head as (
         select s.code as site_code, s.time_zone, p.code as supplier_code, coalesce(p.active and p.is_supplier, false) as supplier_ok,
-               case when $3::date is null or $3::date = (now() at time zone s.time_zone)::date then now()
+               case when $3::date is null or $3::date = site_today(s.id) then now()
                     else ($3::date + time '12:00') at time zone s.time_zone end as received_at
           from (select 1) one
           left join sites s on s.id = $1 and s.active
@@ -290,8 +290,7 @@ pub async fn receive(pool: &PgPool, actor: &Actor, input: &ReceiptInput, key: Uu
         .bind(&locations)
         .bind(key)
         .fetch_all(pool)
-        .await
-        .map_err(Error::from)?;
+        .await?;
     if let Some(earlier) = facts.first().and_then(|f| f.earlier.as_deref()).and_then(|r| r.parse::<Uuid>().ok()) {
         return Ok(earlier_receipt(pool, earlier).await?);
     }
@@ -468,8 +467,8 @@ async fn write(
     drawn: &[Drawn],
 ) -> Result<Received, Write> {
     let receipt_id = Uuid::new_v4();
-    let mut tx = pool.begin().await.map_err(Error::from)?;
-    if let Some(earlier) = crate::web::forms::claim_create(&mut tx, key, "receipt.create", receipt_id).await? {
+    let mut tx = pool.begin().await?;
+    if let Some(earlier) = crate::save::claim_create(&mut tx, key, "receipt.create", receipt_id).await? {
         drop(tx);
         return Err(Write::Repeated(earlier_receipt(pool, earlier).await?));
     }
@@ -486,7 +485,7 @@ async fn write(
     .bind(actor.id)
     .fetch_one(&mut *tx)
     .await
-    .map_err(Error::from)?;
+    ?;
 
     let posting = Uuid::new_v4();
     let col = |f: fn(&Plan, &Drawn) -> String| plans.iter().zip(drawn).map(|(p, d)| f(p, d)).collect::<Vec<_>>();
@@ -512,8 +511,7 @@ async fn write(
         .bind(head.received_at)
         .bind(posting)
         .fetch_all(&mut *tx)
-        .await
-        .map_err(Error::from)?;
+        .await?;
     if let Some(missing) = (1..=plans.len() as i64).find(|n| !written.iter().any(|(w, _)| w == n)) {
         return Err(Write::CodeTaken(missing as usize - 1));
     }
@@ -526,9 +524,7 @@ async fn write(
         "lots": lots.iter().map(|(_, c)| c).collect::<Vec<_>>(),
         "lines": input.lines,
     });
-    audit::record(&mut tx, actor, Entry::new("create", "receipt", receipt_id).after(&after))
-        .await
-        .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    audit::record(&mut tx, actor, Entry::new("create", "receipt", receipt_id).after(&after)).await?;
+    tx.commit().await?;
     Ok(Received { receipt_id, lots, again: false })
 }

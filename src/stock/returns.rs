@@ -7,14 +7,10 @@ use uuid::Uuid;
 
 use crate::audit::{self, Actor, Entry};
 use crate::domain::text;
+use crate::domain::vocab::MovementKind;
 use crate::error::Error;
-use crate::web::forms::{FieldErrors, SaveError};
-
-fn invalid(field: &'static str, message: impl Into<String>) -> SaveError {
-    let mut e = FieldErrors::default();
-    e.add(field, message);
-    SaveError::Invalid(e)
-}
+use crate::ledger::{self, Document, Movement};
+use crate::save::SaveError;
 
 /// A customer return as typed: a quantity per shipment line (repeated `line` and `quantity`).
 #[derive(Debug, Clone, Default)]
@@ -49,9 +45,10 @@ pub async fn from_customer(
     shipment: Uuid,
     f: &CustomerReturnForm,
 ) -> Result<Uuid, SaveError> {
-    let reason = text::required(&f.reason, "The reason for the return", 500).map_err(|m| invalid("reason", m))?;
+    let reason =
+        text::required(&f.reason, "The reason for the return", 500).map_err(|m| SaveError::field("reason", m))?;
     let location = Uuid::parse_str(f.location_id.trim())
-        .map_err(|_| invalid("location_id", "Choose the quarantine location the goods go to."))?;
+        .map_err(|_| SaveError::field("location_id", "Choose the quarantine location the goods go to."))?;
     let mut wanted = Vec::new();
     for (line, quantity) in &f.lines {
         if quantity.trim().is_empty() {
@@ -61,19 +58,18 @@ pub async fn from_customer(
         match text::positive_decimal(quantity, "The quantity returned") {
             Ok(Some(q)) => wanted.push((line, q)),
             Ok(None) => {}
-            Err(m) => return Err(invalid("lines", m)),
+            Err(m) => return Err(SaveError::field("lines", m)),
         }
     }
     if wanted.is_empty() {
-        return Err(invalid("lines", "Give the quantity returned for at least one line."));
+        return Err(SaveError::field("lines", "Give the quantity returned for at least one line."));
     }
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     let head: Option<(Uuid, String, Uuid)> =
         sqlx::query_as("select h.customer_id, h.number, h.site_id from shipments h where h.id = $1 for update")
             .bind(shipment)
             .fetch_optional(&mut *tx)
-            .await
-            .map_err(Error::from)?;
+            .await?;
     let (customer, number, site) = head.ok_or(Error::NotFound)?;
     let quarantine: bool = sqlx::query_scalar(
         "select exists (select 1 from locations where id = $1 and site_id = $2 and kind = 'quarantine' and active)",
@@ -81,10 +77,12 @@ pub async fn from_customer(
     .bind(location)
     .bind(site)
     .fetch_one(&mut *tx)
-    .await
-    .map_err(Error::from)?;
+    .await?;
     if !quarantine {
-        return Err(invalid("location_id", "Returned goods go to a quarantine location of the shipping site."));
+        return Err(SaveError::field(
+            "location_id",
+            "Returned goods go to a quarantine location of the shipping site.",
+        ));
     }
     let id = Uuid::new_v4();
     let return_number: String = sqlx::query_scalar(
@@ -98,7 +96,7 @@ pub async fn from_customer(
     .bind(actor.id)
     .fetch_one(&mut *tx)
     .await
-    .map_err(Error::from)?;
+    ?;
     let posting = Uuid::new_v4();
     let mut done = Vec::new();
     for (n, (line, quantity)) in wanted.iter().enumerate() {
@@ -110,12 +108,11 @@ pub async fn from_customer(
         .bind(line)
         .bind(shipment)
         .fetch_optional(&mut *tx)
-        .await
-        .map_err(Error::from)?;
+        .await?;
         let (lot, code, shipped, returned) =
-            shipped.ok_or_else(|| invalid("lines", "This line is not part of the shipment."))?;
+            shipped.ok_or_else(|| SaveError::field("lines", "This line is not part of the shipment."))?;
         if *quantity > shipped - returned {
-            return Err(invalid(
+            return Err(SaveError::field(
                 "lines",
                 format!(
                     "Lot {code}: {} was shipped and {} returned already; {} cannot come back.",
@@ -125,20 +122,10 @@ pub async fn from_customer(
                 ),
             ));
         }
-        let movement: i64 = sqlx::query_scalar(
-            "insert into stock_movements (kind, lot_id, location_id, quantity, occurred_at, actor_id, posting_id, return_id, reason)
-             values ('return', $1, $2, $3, now(), $4, $5, $6, $7) returning id",
-        )
-        .bind(lot)
-        .bind(location)
-        .bind(quantity)
-        .bind(actor.id)
-        .bind(posting)
-        .bind(id)
-        .bind(&reason)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(Error::from)?;
+        let back = Movement::new(MovementKind::Return, lot, location, *quantity, posting)
+            .document(Document::Return(id))
+            .reason(&reason);
+        let movement = ledger::post(&mut tx, actor, &back).await.map_err(|r| r.at("lines"))?;
         sqlx::query(
             "insert into return_lines (return_id, line_no, lot_id, quantity, location_id, movement_id, shipment_line_id) values ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -151,7 +138,7 @@ pub async fn from_customer(
         .bind(line)
         .execute(&mut *tx)
         .await
-        .map_err(Error::from)?;
+        ?;
         done.push(serde_json::json!({ "lot": code, "quantity": quantity }));
     }
     audit::record(
@@ -161,9 +148,8 @@ pub async fn from_customer(
             .after(&serde_json::json!({ "number": return_number, "shipment": number, "lines": done }))
             .reason(&reason),
     )
-    .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    .await?;
+    tx.commit().await?;
     Ok(id)
 }
 
@@ -176,23 +162,20 @@ pub async fn to_supplier(
     quantity: &str,
     reason: &str,
 ) -> Result<Uuid, SaveError> {
-    let reason = text::required(reason, "The reason", 500).map_err(|m| invalid("supplier_reason", m))?;
+    let reason = text::required(reason, "The reason", 500).map_err(|m| SaveError::field("supplier_reason", m))?;
     let location = Uuid::parse_str(location.trim())
-        .map_err(|_| invalid("supplier_quantity", "Choose the location the goods leave from."))?;
+        .map_err(|_| SaveError::field("supplier_quantity", "Choose the location the goods leave from."))?;
     let quantity = match text::positive_decimal(quantity, "The quantity") {
         Ok(Some(q)) => q,
-        Ok(None) => return Err(invalid("supplier_quantity", "The quantity is required.")),
-        Err(m) => return Err(invalid("supplier_quantity", m)),
+        Ok(None) => return Err(SaveError::field("supplier_quantity", "The quantity is required.")),
+        Err(m) => return Err(SaveError::field("supplier_quantity", m)),
     };
-    let mut tx = pool.begin().await.map_err(Error::from)?;
-    let supplier: Option<(Option<Uuid>, String)> = sqlx::query_as("select supplier_id, code from lots where id = $1")
-        .bind(lot)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
+    let supplier: Option<(Option<Uuid>, String)> =
+        sqlx::query_as("select supplier_id, code from lots where id = $1").bind(lot).fetch_optional(&mut *tx).await?;
     let (supplier, code) = supplier.ok_or(Error::NotFound)?;
-    let supplier =
-        supplier.ok_or_else(|| invalid("supplier_reason", format!("Lot {code} was not received from a supplier.")))?;
+    let supplier = supplier
+        .ok_or_else(|| SaveError::field("supplier_reason", format!("Lot {code} was not received from a supplier.")))?;
     let id = Uuid::new_v4();
     sqlx::query(
         "insert into returns (id, number, kind, party_id, reason, occurred_at, created_by)
@@ -203,28 +186,11 @@ pub async fn to_supplier(
     .bind(&reason)
     .bind(actor.id)
     .execute(&mut *tx)
-    .await
-    .map_err(Error::from)?;
-    sqlx::query("savepoint out").execute(&mut *tx).await.map_err(Error::from)?;
-    let movement = sqlx::query_scalar::<_, i64>(
-        "insert into stock_movements (kind, lot_id, location_id, quantity, occurred_at, actor_id, posting_id, return_id, reason)
-         values ('return', $1, $2, $3, now(), $4, $5, $5, $6) returning id",
-    )
-    .bind(lot)
-    .bind(location)
-    .bind(-quantity)
-    .bind(actor.id)
-    .bind(id)
-    .bind(&reason)
-    .fetch_one(&mut *tx)
-    .await;
-    let movement = match movement {
-        Ok(m) => m,
-        Err(sqlx::Error::Database(db)) if db.constraint() == Some("on_hand_not_negative") => {
-            return Err(invalid("supplier_quantity", format!("Not that much of lot {code} is on hand there.")));
-        }
-        Err(e) => return Err(Error::from(e).into()),
-    };
+    .await?;
+    let out = Movement::new(MovementKind::Return, lot, location, -quantity, id)
+        .document(Document::Return(id))
+        .reason(&reason);
+    let movement = ledger::post(&mut tx, actor, &out).await.map_err(|r| r.at("supplier_quantity"))?;
     sqlx::query("insert into return_lines (return_id, line_no, lot_id, quantity, location_id, movement_id) values ($1, 1, $2, $3, $4, $5)")
         .bind(id)
         .bind(lot)
@@ -233,7 +199,7 @@ pub async fn to_supplier(
         .bind(movement)
         .execute(&mut *tx)
         .await
-        .map_err(Error::from)?;
+        ?;
     audit::record(
         &mut tx,
         actor,
@@ -241,8 +207,7 @@ pub async fn to_supplier(
             .after(&serde_json::json!({ "quantity": quantity }))
             .reason(&reason),
     )
-    .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    .await?;
+    tx.commit().await?;
     Ok(id)
 }

@@ -10,8 +10,10 @@ use uuid::Uuid;
 use crate::audit::{self, Actor, Entry};
 use crate::domain::status::{LotState, usable};
 use crate::domain::text;
+use crate::domain::vocab::MovementKind;
 use crate::error::Error;
-use crate::web::forms::{FieldErrors, SaveError, claim_create, line_key, parse_idempotency_key};
+use crate::ledger::{self, Document, Movement};
+use crate::save::{FieldErrors, SaveError, claim_create, line_key, parse_idempotency_key};
 
 /// How many line rows the shipment form offers at once.
 pub const FORM_LINES: usize = 6;
@@ -128,7 +130,7 @@ pub async fn ship(pool: &PgPool, actor: &Actor, f: &ShipmentForm) -> Result<Uuid
         "select s.code, t.at, (t.at at time zone s.time_zone)::date,
                 coalesce((select active and is_customer from parties where id = $2), false),
                 coalesce((select code from parties where id = $2), '')
-           from sites s, lateral (select case when $3::date is null or $3::date = (now() at time zone s.time_zone)::date then now()
+           from sites s, lateral (select case when $3::date is null or $3::date = site_today(s.id) then now()
                                              else ($3::date + time '12:00') at time zone s.time_zone end as at) t
           where s.id = $1 and s.active",
     )
@@ -136,8 +138,7 @@ pub async fn ship(pool: &PgPool, actor: &Actor, f: &ShipmentForm) -> Result<Uuid
     .bind(customer)
     .bind(shipped_on)
     .fetch_optional(pool)
-    .await
-    .map_err(Error::from)?;
+    .await?;
     let Some((site_code, shipped_at, ship_date, customer_ok, customer_code)) = head else {
         e.add("site_id", "Choose the shipping site.");
         return Err(e.into());
@@ -173,7 +174,7 @@ pub async fn ship(pool: &PgPool, actor: &Actor, f: &ShipmentForm) -> Result<Uuid
         .bind(l.lot.trim())
         .fetch_all(pool)
         .await
-        .map_err(Error::from)?;
+        ?;
         let lot = match found.as_slice() {
             [] => {
                 e.add(field, format!("Line {}: no lot has the code “{}”.", i + 1, l.lot.trim()));
@@ -211,8 +212,7 @@ pub async fn ship(pool: &PgPool, actor: &Actor, f: &ShipmentForm) -> Result<Uuid
                         .bind(id)
                         .bind(site)
                         .fetch_optional(pool)
-                        .await
-                        .map_err(Error::from)?;
+                        .await?;
                 match kind.as_deref() {
                     None => {
                         e.add(field, format!("Line {}: choose a location of {site_code}.", i + 1));
@@ -233,8 +233,7 @@ pub async fn ship(pool: &PgPool, actor: &Actor, f: &ShipmentForm) -> Result<Uuid
                 .bind(lot.id)
                 .bind(site)
                 .fetch_all(pool)
-                .await
-                .map_err(Error::from)?;
+                .await?;
                 match holding.as_slice() {
                     [one] => Some(*one),
                     [] => {
@@ -263,7 +262,7 @@ pub async fn ship(pool: &PgPool, actor: &Actor, f: &ShipmentForm) -> Result<Uuid
     }
 
     let id = Uuid::new_v4();
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     if let Some(earlier) = claim_create(&mut tx, key, "shipment.create", id).await? {
         return Ok(earlier);
     }
@@ -281,47 +280,17 @@ pub async fn ship(pool: &PgPool, actor: &Actor, f: &ShipmentForm) -> Result<Uuid
     .bind(actor.id)
     .fetch_one(&mut *tx)
     .await
-    .map_err(Error::from)?;
+    ?;
     for (n, (i, line)) in lines.iter().enumerate() {
-        let movement = sqlx::query_scalar::<_, i64>(
-            "insert into stock_movements (kind, lot_id, location_id, quantity, occurred_at, actor_id, posting_id, shipment_id)
-             values ('ship', $1, $2, $3, $4, $5, $6, $7) returning id",
-        )
-        .bind(line.lot_id)
-        .bind(line.location_id)
-        .bind(-line.quantity)
-        .bind(shipped_at)
-        .bind(actor.id)
-        .bind(key)
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await;
-        let movement = match movement {
+        let ship = Movement::new(MovementKind::Ship, line.lot_id, line.location_id, -line.quantity, key)
+            .at(shipped_at)
+            .document(Document::Shipment(id));
+        let movement = match ledger::post(&mut tx, actor, &ship).await {
             Ok(m) => m,
-            Err(sqlx::Error::Database(db)) if db.constraint() == Some("on_hand_not_negative") => {
-                drop(tx);
-                let on_hand: Decimal = sqlx::query_scalar(
-                    "select coalesce((select quantity from on_hand where lot_id = $1 and location_id = $2), 0)",
-                )
-                .bind(line.lot_id)
-                .bind(line.location_id)
-                .fetch_one(pool)
-                .await
-                .map_err(Error::from)?;
-                let mut e = FieldErrors::default();
-                e.add(
-                    line_key(*i),
-                    format!(
-                        "Line {}: only {} of lot {} is on hand there; {} cannot be shipped.",
-                        i + 1,
-                        on_hand.normalize(),
-                        line.lot_code,
-                        line.quantity.normalize()
-                    ),
-                );
-                return Err(e.into());
+            Err(ledger::Refusal::Short(short)) => {
+                return Err(SaveError::field(line_key(*i), format!("Line {}: {}", i + 1, short.message())));
             }
-            Err(err) => return Err(Error::from(err).into()),
+            Err(refusal) => return Err(refusal.at("lines")),
         };
         sqlx::query(
             "insert into shipment_lines (shipment_id, line_no, lot_id, quantity, location_id, movement_id) values ($1, $2, $3, $4, $5, $6)",
@@ -334,7 +303,7 @@ pub async fn ship(pool: &PgPool, actor: &Actor, f: &ShipmentForm) -> Result<Uuid
         .bind(movement)
         .execute(&mut *tx)
         .await
-        .map_err(Error::from)?;
+        ?;
     }
     let after = serde_json::json!({
         "number": number,
@@ -344,8 +313,8 @@ pub async fn ship(pool: &PgPool, actor: &Actor, f: &ShipmentForm) -> Result<Uuid
         "bol_ref": bol_ref,
         "lines": lines.iter().map(|(_, l)| serde_json::json!({ "lot": l.lot_code, "quantity": l.quantity })).collect::<Vec<_>>(),
     });
-    audit::record(&mut tx, actor, Entry::new("create", "shipment", id).after(&after)).await.map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    audit::record(&mut tx, actor, Entry::new("create", "shipment", id).after(&after)).await?;
+    tx.commit().await?;
     Ok(id)
 }
 
@@ -358,25 +327,35 @@ pub struct Pick {
     pub location_id: Uuid,
     pub location_code: String,
     pub available: Decimal,
+    pub uom: String,
     #[sqlx(skip)]
     pub take: Decimal,
+}
+
+/// The stock of `material` at `site` that may be used or shipped today (`status::USABLE_SQL`),
+/// outside quarantine locations, first expiring first (then oldest): what FEFO suggests, for a
+/// shipment and for a run alike.
+pub async fn pickable(pool: &PgPool, site: Uuid, material_code: &str, limit: i64) -> Result<Vec<Pick>, Error> {
+    let sql = format!(
+        "select l.id as lot_id, l.code as lot_code, l.expires_on, c.id as location_id, c.code as location_code,
+                o.quantity as available, m.uom
+           from on_hand o join lots l on l.id = o.lot_id join materials m on m.id = l.material_id join locations c on c.id = o.location_id
+          where m.code = $2 and c.site_id = $1 and o.quantity > 0 and c.kind <> 'quarantine' and {usable}
+          order by l.expires_on nulls last, l.made_on, l.code, c.code limit $3",
+        usable = crate::domain::status::USABLE_SQL
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(site)
+        .bind(material_code.trim().to_ascii_uppercase())
+        .bind(limit)
+        .fetch_all(pool)
+        .await?)
 }
 
 /// First expiring, first out: the shippable lots of `material` at `site` that fill `quantity`,
 /// earliest expiry first (then oldest). The last entry may fall short when stock runs out.
 pub async fn fefo(pool: &PgPool, site: Uuid, material_code: &str, quantity: Decimal) -> Result<Vec<Pick>, Error> {
-    let candidates: Vec<Pick> = sqlx::query_as(
-        "select l.id as lot_id, l.code as lot_code, l.expires_on, c.id as location_id, c.code as location_code, o.quantity as available
-           from on_hand o join lots l on l.id = o.lot_id join materials m on m.id = l.material_id join locations c on c.id = o.location_id
-          where m.code = $2 and c.site_id = $1 and o.quantity > 0 and l.disposition = 'released' and c.kind <> 'quarantine'
-            and (l.expires_on is null or l.expires_on >= current_date)
-            and not exists (select 1 from lot_holds h where h.lot_id = l.id and h.closed_at is null)
-          order by l.expires_on nulls last, l.made_on, l.code, c.code limit 200",
-    )
-    .bind(site)
-    .bind(material_code.trim().to_ascii_uppercase())
-    .fetch_all(pool)
-    .await?;
+    let candidates = pickable(pool, site, material_code, 200).await?;
     let mut left = quantity;
     let mut picks = Vec::new();
     for mut c in candidates {

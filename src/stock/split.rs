@@ -10,15 +10,11 @@ use uuid::Uuid;
 
 use crate::audit::{self, Actor, Entry};
 use crate::domain::text;
+use crate::domain::vocab::MovementKind;
 use crate::error::Error;
+use crate::ledger::{self, LinkKind, Movement};
 use crate::rules::{self, Allocator, Subject};
-use crate::web::forms::{FieldErrors, SaveError};
-
-fn invalid(field: &'static str, message: impl Into<String>) -> SaveError {
-    let mut e = FieldErrors::default();
-    e.add(field, message);
-    SaveError::Invalid(e)
-}
+use crate::save::SaveError;
 
 /// The split form on a lot's page.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -51,24 +47,25 @@ struct Source {
 pub async fn split(pool: &PgPool, actor: &Actor, lot: Uuid, f: &SplitForm) -> Result<(Uuid, String), SaveError> {
     let quantity = match text::positive_decimal(&f.split_quantity, "The quantity") {
         Ok(Some(q)) => q,
-        Ok(None) => return Err(invalid("split_quantity", "The quantity is required.")),
-        Err(m) => return Err(invalid("split_quantity", m)),
+        Ok(None) => return Err(SaveError::field("split_quantity", "The quantity is required.")),
+        Err(m) => return Err(SaveError::field("split_quantity", m)),
     };
     let from = Uuid::parse_str(f.split_from.trim())
-        .map_err(|_| invalid("split_quantity", "Choose the location the stock is taken from."))?;
-    let to = Uuid::parse_str(f.split_to.trim()).map_err(|_| invalid("split_to", "Choose where the new lot is put."))?;
+        .map_err(|_| SaveError::field("split_quantity", "Choose the location the stock is taken from."))?;
+    let to = Uuid::parse_str(f.split_to.trim())
+        .map_err(|_| SaveError::field("split_to", "Choose where the new lot is put."))?;
     let source: Source = sqlx::query_as(
         "select l.code, l.material_id, m.code as material_code, l.site_id, s.code as site_code, l.disposition, l.expires_on, l.tlc,
-                l.tlc_source, (now() at time zone s.time_zone)::date as today
+                l.tlc_source, site_today(s.id) as today
            from lots l join materials m on m.id = l.material_id join sites s on s.id = l.site_id where l.id = $1",
     )
     .bind(lot)
     .fetch_optional(pool)
     .await
-    .map_err(Error::from)?
+    ?
     .ok_or(Error::NotFound)?;
     if source.disposition == "rejected" {
-        return Err(invalid(
+        return Err(SaveError::field(
             "split_quantity",
             format!("Lot {} was rejected: it is not split or repacked.", source.code),
         ));
@@ -81,23 +78,22 @@ pub async fn split(pool: &PgPool, actor: &Actor, lot: Uuid, f: &SplitForm) -> Re
     let target: Option<(Uuid, String)> = sqlx::query_as("select id, code from materials where code = $1 and active")
         .bind(&target_code)
         .fetch_optional(pool)
-        .await
-        .map_err(Error::from)?;
-    let (target_id, target_code) =
-        target.ok_or_else(|| invalid("split_material", format!("There is no active material {target_code}.")))?;
+        .await?;
+    let (target_id, target_code) = target
+        .ok_or_else(|| SaveError::field("split_material", format!("There is no active material {target_code}.")))?;
     let repack = target_id != source.material_id;
     let new_quantity = match (repack, text::positive_decimal(&f.split_new_quantity, "The new lot's quantity")) {
-        (_, Err(m)) => return Err(invalid("split_new_quantity", m)),
+        (_, Err(m)) => return Err(SaveError::field("split_new_quantity", m)),
         (false, Ok(None)) => quantity,
         (false, Ok(Some(q))) if q != quantity => {
-            return Err(invalid(
+            return Err(SaveError::field(
                 "split_new_quantity",
                 "A split keeps the quantity; to change it, repack into another material.",
             ));
         }
         (false, Ok(Some(q))) => q,
         (true, Ok(None)) => {
-            return Err(invalid(
+            return Err(SaveError::field(
                 "split_new_quantity",
                 format!("Give the quantity of the new lot in {target_code}'s unit."),
             ));
@@ -109,10 +105,9 @@ pub async fn split(pool: &PgPool, actor: &Actor, lot: Uuid, f: &SplitForm) -> Re
             .bind(to)
             .bind(source.site_id)
             .fetch_one(pool)
-            .await
-            .map_err(Error::from)?;
+            .await?;
     if !to_ok {
-        return Err(invalid("split_to", format!("Choose an active location of site {}.", source.site_code)));
+        return Err(SaveError::field("split_to", format!("Choose an active location of site {}.", source.site_code)));
     }
     let subject = Subject {
         material_id: target_id,
@@ -121,8 +116,8 @@ pub async fn split(pool: &PgPool, actor: &Actor, lot: Uuid, f: &SplitForm) -> Re
         line_code: None,
         date: source.today,
     };
-    let allocator = Allocator::for_subject(pool, subject).await.map_err(|m| invalid("split_material", m))?;
-    let drawn = allocator.draw(pool).await.map_err(|m| invalid("split_material", m))?;
+    let allocator = Allocator::for_subject(pool, subject).await.map_err(|m| SaveError::field("split_material", m))?;
+    let drawn = allocator.draw(pool).await.map_err(|m| SaveError::field("split_material", m))?;
     let result = write(pool, actor, lot, &source, target_id, repack, quantity, new_quantity, from, to, &drawn).await;
     if result.is_err() {
         rules::log_gaps(pool, std::slice::from_ref(&drawn), "split not saved").await;
@@ -144,7 +139,7 @@ async fn write(
     to: Uuid,
     drawn: &rules::Drawn,
 ) -> Result<(Uuid, String), SaveError> {
-    let mut tx = pool.begin().await.map_err(Error::from)?;
+    let mut tx = pool.begin().await?;
     // A split keeps the traceability lot code; a repack into another material is a
     // transformation (FSMA 204): the new lot gets its own code, assigned here.
     let (tlc, tlc_source) = if repack {
@@ -173,9 +168,9 @@ async fn write(
     .bind(drawn.value)
     .fetch_optional(&mut *tx)
     .await
-    .map_err(Error::from)?;
+    ?;
     let new_lot = new_lot.ok_or_else(|| {
-        invalid("split_material", format!("Lot {} exists already; try again for the next code.", drawn.code))
+        SaveError::field("split_material", format!("Lot {} exists already; try again for the next code.", drawn.code))
     })?;
     sqlx::query("insert into lot_dispositions (lot_id, from_status, to_status, reason, decided_by) values ($1, null, $2, $3, $4)")
         .bind(new_lot)
@@ -184,25 +179,14 @@ async fn write(
         .bind(actor.id)
         .execute(&mut *tx)
         .await
-        .map_err(Error::from)?;
+        ?;
     let posting = Uuid::new_v4();
-    let out =
-        super::movement(&mut tx, "split", lot, from, -quantity, actor, posting, None, None, "split_quantity").await?;
-    let into =
-        super::movement(&mut tx, "split", new_lot, to, new_quantity, actor, posting, None, None, "split_quantity")
-            .await?;
-    sqlx::query(
-        "insert into genealogy_links (kind, from_lot_id, to_lot_id, occurred_at, input_movement_id, output_movement_id)
-         values ($1, $2, $3, now(), $4, $5)",
-    )
-    .bind(if repack { "repack" } else { "split" })
-    .bind(lot)
-    .bind(new_lot)
-    .bind(out)
-    .bind(into)
-    .execute(&mut *tx)
-    .await
-    .map_err(Error::from)?;
+    let out = Movement::new(MovementKind::Split, lot, from, -quantity, posting);
+    let out = ledger::post(&mut tx, actor, &out).await.map_err(|r| r.at("split_quantity"))?;
+    let into = Movement::new(MovementKind::Split, new_lot, to, new_quantity, posting);
+    let into = ledger::post(&mut tx, actor, &into).await.map_err(|r| r.at("split_quantity"))?;
+    let kind = if repack { LinkKind::Repack } else { LinkKind::Split };
+    ledger::link(&mut tx, kind, (lot, out), (new_lot, into)).await?;
     // The new lot is held as long as the lot it came from: a split must not take stock out of a
     // hold or a recall.
     sqlx::query(
@@ -215,16 +199,14 @@ async fn write(
     .bind(&source.code)
     .bind(actor.id)
     .execute(&mut *tx)
-    .await
-    .map_err(Error::from)?;
+    .await?;
     audit::record(
         &mut tx,
         actor,
         Entry::new(if repack { "repack" } else { "split" }, "lot", lot)
             .after(&serde_json::json!({ "new_lot": drawn.code, "quantity": quantity, "new_quantity": new_quantity })),
     )
-    .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    .await?;
+    tx.commit().await?;
     Ok((new_lot, drawn.code.clone()))
 }

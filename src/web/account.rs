@@ -9,12 +9,12 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::forms::{FieldErrors, SaveError};
 use super::{FlashKind, Layout, redirect_with_flash, render_with};
 use crate::app::AppState;
 use crate::auth::CurrentUser;
 use crate::auth::users::{self, Token};
 use crate::error::{Error, Result};
+use crate::save::{FieldErrors, SaveError};
 
 pub fn router() -> Router<AppState> {
     Router::new()

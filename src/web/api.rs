@@ -16,10 +16,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::forms::{FieldErrors, SaveError};
 use crate::app::AppState;
 use crate::auth::{CurrentUser, perm};
 use crate::error::{Error, Result};
+use crate::save::{FieldErrors, SaveError};
 use crate::trace::{Direction, Mode, Trace};
 
 #[derive(OpenApi)]
@@ -790,12 +790,12 @@ async fn receive(
     for (i, (l, line)) in body.lines.iter().zip(&form.lines).enumerate() {
         if line.material_id == "unknown" {
             unknown.add(
-                super::forms::line_key(i),
+                crate::save::line_key(i),
                 format!("Line {}: no material has the code “{}”.", i + 1, l.material.trim()),
             );
         } else if line.location_id == "unknown" {
             unknown.add(
-                super::forms::line_key(i),
+                crate::save::line_key(i),
                 format!("Line {}: the site has no location “{}”.", i + 1, l.location.trim()),
             );
         }

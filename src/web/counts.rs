@@ -12,11 +12,11 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::forms::{FieldErrors, SaveError};
 use super::{FlashKind, Layout, redirect_with_flash, render_with};
 use crate::app::AppState;
 use crate::auth::{CurrentUser, perm};
 use crate::error::{Error, Result};
+use crate::save::{FieldErrors, SaveError};
 use crate::stock::counts;
 
 pub fn router() -> Router<AppState> {

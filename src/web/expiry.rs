@@ -63,11 +63,11 @@ async fn index(State(state): State<AppState>, layout: Layout, Query(q): Query<Ex
         q.days.as_deref().and_then(|d| d.trim().parse::<i32>().ok()).filter(|d| (1..=730).contains(d)).unwrap_or(30);
     let rows: Vec<Row> = sqlx::query_as(
         "select l.id as lot_id, l.code, m.code as material_code, m.name as material_name, l.expires_on,
-                (l.expires_on - current_date) as days_left, sum(o.quantity) as on_hand, m.uom,
+                (l.expires_on - site_today(l.site_id)) as days_left, sum(o.quantity) as on_hand, m.uom,
                 string_agg(c.code, ', ' order by c.code) as locations
            from lots l join materials m on m.id = l.material_id join on_hand o on o.lot_id = l.id and o.quantity > 0
            join locations c on c.id = o.location_id
-          where l.expires_on is not null and l.expires_on <= current_date + $1
+          where l.expires_on <= (select max(site_today(id)) from sites) + $1 and l.expires_on <= site_today(l.site_id) + $1
           group by l.id, m.id order by l.expires_on, m.code, l.code",
     )
     .bind(days)

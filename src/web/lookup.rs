@@ -234,7 +234,7 @@ async fn answer(
         return page(state, StatusCode::NOT_FOUND, q, None, true, None).await;
     };
     sqlx::query(
-        "insert into lookup_counts (lot_id, day, lookups) values ($1, current_date, 1)
+        "insert into lookup_counts (lot_id, day, lookups) values ($1, site_today((select site_id from lots where id = $1)), 1)
          on conflict (lot_id, day) do update set lookups = lookup_counts.lookups + 1",
     )
     .bind(row.id)

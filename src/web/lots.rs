@@ -14,12 +14,14 @@ use serde::Deserialize;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::forms::{FieldErrors, SaveError};
 use super::{FlashKind, Layout, ListQuery, Paging, redirect_with_flash, render, render_with, see_other};
 use crate::app::AppState;
 use crate::auth::{CurrentUser, perm};
+use crate::domain::balance::MassBalance;
+use crate::domain::vocab::MovementKind;
 use crate::error::{Error, Result};
 use crate::qa::{self, DecisionForm, RECORD_KINDS, RecordForm};
+use crate::save::{FieldErrors, SaveError};
 use crate::stock::moves::{self, MoveForm};
 
 pub fn router() -> Router<AppState> {
@@ -363,26 +365,6 @@ pub struct ShippedRow {
     pub quantity: Decimal,
 }
 
-/// Where a lot's quantity went: every movement kind summed, and whether the ledger and on-hand agree.
-#[derive(Debug, Default, sqlx::FromRow, serde::Deserialize)]
-pub struct Balance {
-    pub received: Decimal,
-    pub produced: Decimal,
-    pub returned: Decimal,
-    pub consumed: Decimal,
-    pub shipped: Decimal,
-    pub scrapped: Decimal,
-    pub adjusted: Decimal,
-    pub ledger_total: Decimal,
-    pub on_hand: Decimal,
-}
-
-impl Balance {
-    pub fn agrees(&self) -> bool {
-        self.ledger_total == self.on_hand
-    }
-}
-
 #[derive(Template)]
 #[template(path = "lots/show.html")]
 struct ShowPage {
@@ -429,7 +411,7 @@ pub struct LotParts {
     holds: Vec<HoldRow>,
     records: Vec<RecordRow>,
     ledger: Vec<LedgerRow>,
-    balance: Balance,
+    balance: MassBalance,
     history: Vec<crate::audit::Shown>,
     site_locations: Vec<(Uuid, String)>,
 }
@@ -497,7 +479,8 @@ struct PageData {
     holds: Json<Vec<HoldRow>>,
     records: Json<Vec<RecordRow>>,
     ledger: Json<Vec<LedgerRow>>,
-    balance: Json<Balance>,
+    balance: Json<Vec<(MovementKind, bool, Decimal)>>,
+    on_hand: Decimal,
     history: Json<Vec<crate::audit::Shown>>,
     site_locations: Json<Vec<(Uuid, String)>>,
 }
@@ -542,21 +525,14 @@ static LOT_PAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
               where l.id = $1) x) as lot,
           {stock} as stock, {back} as back, {forward} as forward, {shipped} as shipped,
           {dispositions} as dispositions, {holds} as holds, {records} as records, {ledger} as ledger,
-          (select row_to_json(x) from (
-             select coalesce(sum(quantity) filter (where kind = 'receipt'), 0)::text as received,
-                    coalesce(sum(quantity) filter (where kind = 'produce' or (kind = 'split' and quantity > 0)), 0)::text as produced,
-                    coalesce(sum(quantity) filter (where kind = 'return'), 0)::text as returned,
-                    coalesce(-sum(quantity) filter (where kind = 'consume' or (kind = 'split' and quantity < 0)), 0)::text as consumed,
-                    coalesce(-sum(quantity) filter (where kind = 'ship'), 0)::text as shipped,
-                    coalesce(-sum(quantity) filter (where kind = 'scrap'), 0)::text as scrapped,
-                    coalesce(sum(quantity) filter (where kind in ('adjust', 'count', 'reversal', 'transfer')), 0)::text as adjusted,
-                    coalesce(sum(quantity), 0)::text as ledger_total,
-                    (select coalesce(sum(quantity), 0) from on_hand where lot_id = $1)::text as on_hand
-               from stock_movements where lot_id = $1) x) as balance,
+          coalesce((select json_agg(json_build_array(b.kind, b.inflow, b.quantity::text))
+                      from ({balance_rows}) b), '[]') as balance,
+          (select coalesce(sum(quantity), 0) from on_hand where lot_id = $1) as on_hand,
           {history} as history,
           coalesce((select json_agg(json_build_array(c.id, c.code || ' · ' || c.name) order by c.code)
                       from locations c join lots l on l.site_id = c.site_id where l.id = $1 and c.active), '[]') as site_locations",
         status = crate::domain::status::STATUS_SQL,
+        balance_rows = crate::ledger::BALANCE_ROWS.replace("any($1)", "$1"),
         stock = list(
             "select c.id as location_id, c.code as location_code, c.name as location_name, o.quantity::text as quantity
                from on_hand o join locations c on c.id = o.location_id where o.lot_id = $1 and o.quantity > 0 order by c.code"
@@ -621,7 +597,13 @@ async fn read_lot_parts(state: &AppState, id: Uuid) -> Result<LotParts> {
         holds: page.holds.0,
         records: page.records.0,
         ledger: page.ledger.0,
-        balance: page.balance.0,
+        balance: {
+            let mut b = MassBalance { on_hand: page.on_hand, ..MassBalance::default() };
+            for (kind, inflow, quantity) in page.balance.0 {
+                b.add(kind, inflow, quantity);
+            }
+            b.normalized()
+        },
         history: page.history.0,
         site_locations: page.site_locations.0,
     })

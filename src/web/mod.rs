@@ -8,7 +8,6 @@ pub mod auth;
 pub mod counts;
 pub mod expiry;
 pub mod export;
-pub mod forms;
 pub mod health;
 pub mod home;
 pub mod labels;

@@ -12,16 +12,17 @@ use axum::{Form, Router};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::forms::{FieldErrors, SaveError};
 use super::trace::{Graph, GraphLot, draw};
 use super::{FlashKind, Layout, redirect_with_flash, render, render_with};
 use crate::app::AppState;
 use crate::auth::{CurrentUser, perm};
+use crate::domain::vocab::{CheckLevel, RecallClass};
 use crate::error::{Error, Result};
 use crate::recall::{
-    self, AccountingForm, CHECK_LEVELS, CLASSES, Changes, CustomerStatus, METHODS, NoticeForm, OpenForm, Recall,
-    SignedForm, StoredScope, UnitTotal,
+    self, AccountingForm, Changes, CustomerStatus, METHODS, NoticeForm, OpenForm, Recall, SignedForm, StoredScope,
+    UnitTotal,
 };
+use crate::save::{FieldErrors, SaveError};
 
 pub fn router() -> Router<AppState> {
     let read = Router::new()
@@ -66,8 +67,8 @@ struct NewPage {
     errors: FieldErrors,
     chosen: Vec<(Uuid, String)>,
     suppliers: Vec<(Uuid, String)>,
-    classes: &'static [(&'static str, &'static str)],
-    levels: &'static [(&'static str, &'static str)],
+    classes: &'static [RecallClass],
+    levels: &'static [CheckLevel],
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -97,7 +98,10 @@ async fn new_page(
     let suppliers = sqlx::query_as("select id, code || ' · ' || name from parties where is_supplier order by code")
         .fetch_all(&state.pool)
         .await?;
-    render_with(status, &NewPage { layout, form, errors, chosen, suppliers, classes: &CLASSES, levels: &CHECK_LEVELS })
+    render_with(
+        status,
+        &NewPage { layout, form, errors, chosen, suppliers, classes: RecallClass::ALL, levels: CheckLevel::ALL },
+    )
 }
 
 async fn new(State(state): State<AppState>, layout: Layout, Query(q): Query<NewQuery>) -> Result<Response> {
@@ -167,7 +171,7 @@ async fn case(state: &AppState, id: Uuid) -> Result<Case> {
     let totals = recall::unit_totals(customers.iter().flat_map(|c| c.lines.iter()));
     let checked = customers.iter().filter(|c| c.checked).count();
     let notified = customers.iter().filter(|c| c.notified).count();
-    let required = recall::required_checks(&recall.check_level, customers.len());
+    let required = recall.check_level.parse::<CheckLevel>().map_or(0, |l| l.required_checks(customers.len()));
     let graph = draw(
         &current
             .scope

@@ -11,11 +11,11 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::forms::{FieldErrors, SaveError, parse_idempotency_key};
 use super::{FlashKind, Layout, redirect_with_flash, render, render_with};
 use crate::app::AppState;
 use crate::auth::{CurrentUser, perm};
 use crate::error::{Error, Result};
+use crate::save::{FieldErrors, SaveError, parse_idempotency_key};
 use crate::stock::receive::{self, ReceiptForm, ReceiptInput};
 
 pub fn router() -> Router<AppState> {
@@ -113,7 +113,7 @@ struct FormPage {
 
 impl FormPage {
     fn line_error(&self, i: &usize) -> Option<&str> {
-        self.errors.get(super::forms::line_key(*i))
+        self.errors.get(&crate::save::line_key(*i))
     }
 }
 

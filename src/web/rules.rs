@@ -9,7 +9,6 @@ use axum::response::Response;
 use axum::routing::get;
 use chrono::{NaiveDate, Utc};
 
-use super::forms::{FieldErrors, STALE_MESSAGE, SaveError};
 use super::{Flash, FlashKind, Layout, redirect_with_flash, render, render_with};
 use crate::app::AppState;
 use crate::audit::Shown;
@@ -17,6 +16,7 @@ use crate::auth::{CurrentUser, perm};
 use crate::domain::lotcode::{Pattern, Reset};
 use crate::error::{Error, Result};
 use crate::rules::{self, Rule, RuleForm, SCOPES, Sequence, Subject};
+use crate::save::{FieldErrors, STALE_MESSAGE, SaveError};
 
 pub fn router() -> Router<AppState> {
     let routes = Router::new()

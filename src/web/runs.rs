@@ -12,11 +12,11 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::forms::{FieldErrors, SaveError};
 use super::{FlashKind, Layout, redirect_with_flash, render, render_with};
 use crate::app::AppState;
 use crate::auth::{CurrentUser, perm};
 use crate::error::{Error, Result};
+use crate::save::{FieldErrors, SaveError};
 use crate::stock::production::{self, InputForm, OutputForm, RunForm};
 
 pub fn router() -> Router<AppState> {
@@ -141,7 +141,7 @@ struct PostingRow {
 }
 
 /// A lot that could go into the run: released, unheld, unexpired, with stock at the run's site.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 struct Candidate {
     lot_id: Uuid,
     lot_code: String,
@@ -151,7 +151,6 @@ struct Candidate {
     quantity: Decimal,
     uom: String,
     /// A fresh idempotency key for this row's "Use" form.
-    #[sqlx(skip)]
     key: String,
 }
 
@@ -238,26 +237,26 @@ async fn run_page(
         _ => None,
     };
     let fefo_material = fefo_material.trim().to_ascii_uppercase();
-    let mut candidates: Vec<Candidate> = if fefo_material.is_empty() {
+    let candidates: Vec<Candidate> = if fefo_material.is_empty() {
         Vec::new()
     } else {
-        sqlx::query_as(
-            "select l.id as lot_id, l.code as lot_code, l.expires_on, c.id as location_id, c.code as location, o.quantity, m.uom
-               from on_hand o join lots l on l.id = o.lot_id join materials m on m.id = l.material_id join locations c on c.id = o.location_id
-               join production_runs r on r.id = $1 and c.site_id = r.site_id
-              where m.code = $2 and o.quantity > 0 and l.disposition = 'released' and c.kind <> 'quarantine'
-                and (l.expires_on is null or l.expires_on >= current_date)
-                and not exists (select 1 from lot_holds h where h.lot_id = l.id and h.closed_at is null)
-              order by l.expires_on nulls last, l.made_on, l.code limit 20",
-        )
-        .bind(id)
-        .bind(&fefo_material)
-        .fetch_all(pool)
-        .await?
+        let site: Uuid =
+            sqlx::query_scalar("select site_id from production_runs where id = $1").bind(id).fetch_one(pool).await?;
+        crate::stock::ship::pickable(pool, site, &fefo_material, 20)
+            .await?
+            .into_iter()
+            .map(|p| Candidate {
+                lot_id: p.lot_id,
+                lot_code: p.lot_code,
+                expires_on: p.expires_on,
+                location_id: p.location_id,
+                location: p.location_code,
+                quantity: p.available,
+                uom: p.uom,
+                key: Uuid::new_v4().to_string(),
+            })
+            .collect()
     };
-    for c in &mut candidates {
-        c.key = Uuid::new_v4().to_string();
-    }
     let materials =
         sqlx::query_as("select code, name from materials where active order by code").fetch_all(pool).await?;
     let locations = sqlx::query_as(

@@ -12,12 +12,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::forms::line_key;
-use super::forms::{FieldErrors, SaveError};
 use super::{FlashKind, Layout, redirect_with_flash, render, render_with};
 use crate::app::AppState;
 use crate::auth::{CurrentUser, perm};
 use crate::error::{Error, Result};
+use crate::save::line_key;
+use crate::save::{FieldErrors, SaveError};
 use crate::stock::ship::{self, LineForm, Pick, ShipmentForm};
 
 pub fn router() -> Router<AppState> {
@@ -197,7 +197,7 @@ struct NewPage {
 
 impl NewPage {
     fn line_error(&self, i: &usize) -> Option<&str> {
-        self.errors.get(line_key(*i))
+        self.errors.get(&line_key(*i))
     }
 
     /// The link that fills the form with the suggested picks.

@@ -103,9 +103,10 @@ async fn a_receipt_whose_stock_is_gone_cannot_be_reversed() {
     );
     let refused =
         app.submit(&page, "#ledger tbody tr:nth-child(1) .reverse-form", &[("reverse_reason", "Wrong supplier")]).await;
-    assert_field_error(refused, "reverse_reason", "Only 6 kg is on hand at DOCK").await;
+    assert_field_error(refused, "reverse_reason", &format!("Only 6 kg of lot {salt} is on hand at DOCK")).await;
     let shown = app.page(&page).await;
-    assert_eq!(texts(&shown, "#balance tbody td.num"), vec!["10", "0", "0", "0", "0", "4", "0", "6"]);
+    // received, consumed; produced, shipped; returned, scrapped; adjusted, moved; expected, on hand
+    assert_eq!(texts(&shown, "#balance tbody td.num"), vec!["10", "0", "0", "0", "0", "4", "0", "0", "6", "6"]);
 }
 
 #[tokio::test]
@@ -124,7 +125,7 @@ async fn stock_moves_between_locations_and_adjustments_need_a_reason() {
             &[("from_location", &dock), ("to_location", &raw), ("transfer_quantity", "60")],
         )
         .await;
-    assert_field_error(too_much, "transfer_quantity", "Only 50 kg is on hand at DOCK").await;
+    assert_field_error(too_much, "transfer_quantity", &format!("Only 50 kg of lot {salt} is on hand at DOCK")).await;
     assert_redirect(
         &app.submit(
             &page,
@@ -139,6 +140,9 @@ async fn stock_moves_between_locations_and_adjustments_need_a_reason() {
         texts(&shown, "#stock tbody tr"),
         vec!["DOCK · Receiving dock 20 kg", "RAW-A · Raw materials, aisle A 30 kg"]
     );
+    // A transfer nets to zero for the lot, is shown apart, and is never an adjustment.
+    assert_eq!(text(&shown, "#balance-transferred"), "0");
+    assert_eq!(text(&shown, "#balance-adjusted"), "0");
 
     let no_reason = app
         .submit(
@@ -164,6 +168,7 @@ async fn stock_moves_between_locations_and_adjustments_need_a_reason() {
     );
     let shown = app.page(&page).await;
     assert_eq!(text(&shown, "#on-hand"), "48 kg");
+    assert_eq!(text(&shown, "#balance-adjusted"), "-2");
     assert!(text(&shown, "#balance-status").starts_with("The balance adds up"));
     let audit: i64 = sqlx::query_scalar("select count(*) from audit_log where entity_type = 'lot' and action in ('transfer', 'adjust') and (action = 'transfer' or reason = 'Count found less')")
         .fetch_one(&app.pool)

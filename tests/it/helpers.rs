@@ -128,22 +128,40 @@ pub async fn spawn_app() -> TestApp {
 /// The app with nobody signed in.
 pub async fn spawn_anonymous() -> TestApp {
     let (_, pool) = fresh_database().await;
-    serve(lotline::app::AppState::new(pool.clone()), pool).await
+    serve(lotline::app::Settings::default(), pool).await
 }
 
-/// The application with `state` (a replica, a change watcher…), serving HTTP on a free loopback
-/// port; nobody signed in. `pool` is the tests' own access to the same database.
-pub async fn serve(state: lotline::app::AppState, pool: PgPool) -> TestApp {
-    // The link index built as a server builds it when it starts, so that every trace a test makes
-    // through HTTP walks it (kept fresh by each trace), while the CLI reads the database.
-    state.links.build(&state.pool).await.unwrap();
-    // As a server does: foreign keys a bulk import left unconfirmed are confirmed soon after.
-    tokio::spawn(lotline::db::keep_foreign_keys_confirmed(state.pool.clone()));
-    let app = lotline::app::router(state);
+/// The app with a user holding every role signed in, on a database whose sessions start with
+/// `zone` as their `TimeZone`: the database server's own date then differs from a site's.
+pub async fn spawn_app_with_database_zone(zone: &str) -> TestApp {
+    let (name, pool) = fresh_database().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("alter database {name} set timezone to '{zone}'")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let pool =
+        sqlx::postgres::PgPoolOptions::new().max_connections(8).connect_with(server().database(&name)).await.unwrap();
+    let mut app = serve(lotline::app::Settings::default(), pool).await;
+    app.create_user("tester", &["operator", "qa", "admin"]).await;
+    app.login("tester", PASSWORD).await;
+    app
+}
+
+/// The application as `serve` builds it (`Application`: change watcher, link index and all),
+/// with `settings` (a replica…), serving HTTP on a free loopback port once it is ready; nobody
+/// signed in. `pool` is the tests' own access to the same database.
+pub async fn serve(settings: lotline::app::Settings, pool: PgPool) -> TestApp {
+    serve_app(lotline::app::Application::build(pool.clone(), settings).unwrap(), pool).await
+}
+
+/// Serves an application a test built (and may have kept a handle of, such as its change watcher).
+pub async fn serve_app(app: lotline::app::Application, pool: PgPool) -> TestApp {
+    app.ready().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        lotline::app::serve(listener, app, std::future::pending()).await.unwrap();
+        app.run_until_stopped(listener, std::future::pending()).await.unwrap();
     });
     TestApp { addr, client: new_client(), pool, csrf: String::new() }
 }

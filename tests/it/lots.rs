@@ -123,10 +123,9 @@ async fn caught_up(changes: &lotline::db::Changes) {
 async fn a_kept_lot_page_is_dropped_when_a_commit_touches_its_lot_and_a_writer_sees_their_own_change_at_once() {
     // The server as served: watching for committed changes, keeping lot pages meanwhile.
     let (_, pool) = crate::helpers::fresh_database().await;
-    let changes = lotline::db::Changes::default();
-    tokio::spawn(changes.clone().watch(pool.clone()));
-    let state = lotline::app::AppState { changes: changes.clone(), ..lotline::app::AppState::new(pool.clone()) };
-    let mut writer = crate::helpers::serve(state, pool.clone()).await;
+    let app = lotline::app::Application::build(pool.clone(), Default::default()).unwrap();
+    let changes = app.state().changes.clone();
+    let mut writer = crate::helpers::serve_app(app, pool.clone()).await;
     writer.create_user("tester", &["operator", "qa", "admin"]).await;
     writer.create_user("viewer", &["operator"]).await;
     lotline::demo::load(&pool).await.unwrap();

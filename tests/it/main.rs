@@ -28,5 +28,7 @@ mod rules;
 mod scanning;
 mod shipping;
 mod sites;
+mod today;
 mod trace;
 mod users;
+mod vocabulary;

@@ -124,10 +124,8 @@ async fn reports_read_from_a_hot_standby_while_writes_and_recalls_see_the_latest
     assert!(in_recovery, "the standby is a standby");
 
     // lotline with DATABASE_READ_URL set to the standby, over real HTTP.
-    let reads = lotline::db::Reads::with_replica(pool.clone(), &standby.url(), 4).unwrap();
-    tokio::spawn(reads.clone().watch());
-    let state = lotline::app::AppState { reads, ..lotline::app::AppState::new(pool.clone()) };
-    let mut app = crate::helpers::serve(state, pool.clone()).await;
+    let settings = lotline::app::Settings { read_url: Some(standby.url()), ..Default::default() };
+    let mut app = crate::helpers::serve(settings, pool.clone()).await;
     app.login("tester", PASSWORD).await;
     let a = &app;
     eventually("reports switch to the standby", || async { read_replica(a).await == "ok" }).await;

@@ -71,7 +71,7 @@ async fn a_shipment_that_cannot_go_is_refused_line_by_line_and_nothing_is_writte
     assert_eq!(value(&page, "#lot-0"), salt, "the lines keep what was typed");
 
     let response = ship_form(&app, "FRESHMART", &[(&salt, "150")]).await;
-    assert_field_error(response, "line1", "only 100 of lot").await;
+    assert_field_error(response, "line1", &format!("Line 1: Only 100 kg of lot {salt} is on hand at DOCK")).await;
     let response = ship_form(&app, "PRAIRIE-MILL", &[(&salt, "1")]).await;
     assert_field_error(response, "customer_id", "PRAIRIE-MILL is not an active customer").await;
     let response = ship_form(&app, "FRESHMART", &[]).await;
@@ -201,7 +201,9 @@ async fn goods_go_back_to_the_supplier_with_a_reason() {
     );
     let shown = app.page(&page).await;
     assert_eq!(text(&shown, "#on-hand"), "60 kg");
-    assert_eq!(texts(&shown, "#balance tbody td.num")[4], "-40", "returned (net)");
+    // Sent back to the supplier, it left us as a shipment does (the recall's rule, the lot page's too).
+    assert_eq!(texts(&shown, "#balance tbody td.num")[3], "40", "shipped or sent back");
+    assert_eq!(texts(&shown, "#balance tbody td.num")[4], "0", "returned by customers");
     assert!(text(&shown, "#balance-status").starts_with("The balance adds up"));
 }
 
@@ -215,4 +217,34 @@ async fn our_lots_from_a_suppliers_lot_are_found_across_materials() {
     assert_eq!(texts(&page, "#lots tbody td:first-child"), vec![flour, sugar]);
     let other = app.page("/lots/from-supplier?supplier=SWEETCANE&supplier_lot=SUP-1").await;
     assert!(text(&other, "#no-supplier-lot").starts_with("None of our lots"));
+}
+
+#[tokio::test]
+async fn a_reversed_shipment_nets_against_shipped_alike_on_the_lot_page_and_in_a_recall() {
+    let app = demo_app().await;
+    let salt = released(&app, "SALT", "100", "2026-11-02").await;
+    assert_redirect(&ship_form(&app, "FRESHMART", &[(&salt, "40")]).await, "/shipments/");
+    let (lot, movement): (String, i64) = sqlx::query_as(
+        "select l.id::text, m.id from lots l join stock_movements m on m.lot_id = l.id and m.kind = 'ship' where l.code = $1",
+    )
+    .bind(&salt)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let page = format!("/lots/{lot}");
+    let reversed =
+        app.post_form(&format!("{page}/movements/{movement}/reverse"), &[("reverse_reason", "Keyed twice")]).await;
+    assert_redirect(&reversed, &page);
+
+    let shown = app.page(&page).await;
+    // received, consumed; produced, shipped; returned, scrapped; adjusted, moved; expected, on hand
+    assert_eq!(texts(&shown, "#balance tbody td.num"), vec!["100", "0", "0", "0", "0", "0", "0", "0", "100", "100"]);
+    assert!(text(&shown, "#balance-status").starts_with("The balance adds up"));
+
+    let recall = crate::recalls::open_mock(&app, &lot).await;
+    let report = app.page(&format!("/recalls/{recall}")).await;
+    let row = texts(&report, "#mass-balance tbody tr:first-child td");
+    // lot, made, returned, consumed, shipped, scrapped, adjusted, on hand, difference
+    assert_eq!(row[1..7], ["100", "0", "0", "0", "0", "0"], "{row:?}");
+    assert_eq!(row[7], "100 kg");
 }

@@ -1,21 +1,30 @@
-//! What every form shares: errors next to their fields, the database's constraint names turned
-//! into those errors, optimistic versions, and idempotency keys.
+//! What a change answers when it cannot be saved, below every face that asks for one: errors
+//! next to their fields, the database's constraint names turned into those errors, optimistic
+//! versions, and idempotency keys. Pages, the JSON API, the CLI and the importer all read these.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::error::Error;
 
-/// Messages keyed by the name of the field they belong to.
+/// Messages keyed by the name of the field they belong to (`line3` for a document's third line).
 #[derive(Debug, Clone, Default)]
-pub struct FieldErrors(BTreeMap<&'static str, String>);
+pub struct FieldErrors(BTreeMap<Cow<'static, str>, String>);
 
 impl FieldErrors {
-    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
-        self.0.entry(field).or_insert_with(|| message.into());
+    pub fn add(&mut self, field: impl Into<Cow<'static, str>>, message: impl Into<String>) {
+        self.0.entry(field.into()).or_insert_with(|| message.into());
+    }
+
+    /// One message for one field.
+    pub fn one(field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> FieldErrors {
+        let mut e = FieldErrors::default();
+        e.add(field, message);
+        e
     }
 
     /// Keeps the value of `result`, or records its message against `field`.
-    pub fn check<T: Default>(&mut self, field: &'static str, result: Result<T, String>) -> T {
+    pub fn check<T: Default>(&mut self, field: impl Into<Cow<'static, str>>, result: Result<T, String>) -> T {
         match result {
             Ok(v) => v,
             Err(m) => {
@@ -38,8 +47,8 @@ impl FieldErrors {
     }
 
     /// Every (field, message), in field order.
-    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        self.0.iter().map(|(f, m)| (*f, m.as_str()))
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(f, m)| (f.as_ref(), m.as_str()))
     }
 
     /// Every message with its field, for the command line.
@@ -56,6 +65,19 @@ pub enum SaveError {
     /// Someone saved the record after this form was opened.
     Stale,
     Other(Error),
+}
+
+impl SaveError {
+    /// A refusal with one message next to one field.
+    pub fn field(field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> SaveError {
+        SaveError::Invalid(FieldErrors::one(field, message))
+    }
+}
+
+impl From<sqlx::Error> for SaveError {
+    fn from(e: sqlx::Error) -> Self {
+        SaveError::Other(e.into())
+    }
 }
 
 impl From<FieldErrors> for SaveError {
@@ -75,15 +97,35 @@ pub type ConstraintMessage = (&'static str, &'static str, &'static str);
 
 /// Turns a violated constraint named in `known` into a field error; anything else stays an error.
 pub fn map_db_error(err: sqlx::Error, known: &[ConstraintMessage]) -> SaveError {
-    if let sqlx::Error::Database(db) = &err
-        && let Some(name) = db.constraint()
+    if let Some(name) = constraint(&err)
         && let Some((_, field, message)) = known.iter().find(|(c, _, _)| *c == name)
     {
-        let mut errors = FieldErrors::default();
-        errors.add(field, *message);
-        return SaveError::Invalid(errors);
+        return SaveError::field(*field, *message);
     }
-    SaveError::Other(err.into())
+    err.into()
+}
+
+/// The name of the constraint a database error violated, if it is one.
+pub fn constraint(err: &sqlx::Error) -> Option<&str> {
+    match err {
+        sqlx::Error::Database(db) => db.constraint(),
+        _ => None,
+    }
+}
+
+/// `?` for database results where one constraint stands for a field message: the violation of
+/// `name` becomes that message, any other error stays itself.
+pub trait OnConstraint<T> {
+    fn on_constraint(self, name: &str, field: &'static str, message: &str) -> Result<T, SaveError>;
+}
+
+impl<T> OnConstraint<T> for Result<T, sqlx::Error> {
+    fn on_constraint(self, name: &str, field: &'static str, message: &str) -> Result<T, SaveError> {
+        self.map_err(|e| match constraint(&e) {
+            Some(c) if c == name => SaveError::field(field, message),
+            _ => e.into(),
+        })
+    }
 }
 
 /// The message shown when an edit arrives over a newer one.
@@ -106,13 +148,9 @@ pub async fn claim_create(
     }
 }
 
-/// The key of a line's field errors: `line3` for the third row.
-pub fn line_key(i: usize) -> &'static str {
-    const KEYS: [&str; 20] = [
-        "line1", "line2", "line3", "line4", "line5", "line6", "line7", "line8", "line9", "line10", "line11", "line12",
-        "line13", "line14", "line15", "line16", "line17", "line18", "line19", "line20",
-    ];
-    KEYS.get(i).copied().unwrap_or("lines")
+/// The key of a line's field errors: `line3` for the third row (`i` counts from 0).
+pub fn line_key(i: usize) -> Cow<'static, str> {
+    Cow::Owned(format!("line{}", i + 1))
 }
 
 /// Parses the hidden `version` field of an edit form.

@@ -1,0 +1,123 @@
+//! One rule per concept: "today" is the site's local date for every rule that reads the date
+//! (status, usable stock, FEFO, shipping, the dashboard, traces), and the SQL spellings of the lot
+//! status rule agree with the pure rule in `domain::status`.
+
+use chrono::NaiveDate;
+use lotline::domain::status::{self, LotState};
+
+use crate::helpers::{TestApp, spawn_app_with_database_zone, text, texts};
+use crate::rules::{receive, received_code};
+
+/// A plant whose site runs 14 hours ahead of UTC, on a database server whose own clock runs 12
+/// hours behind: their dates always differ, by one or two days.
+async fn far_apart() -> (TestApp, NaiveDate) {
+    let app = spawn_app_with_database_zone("Etc/GMT+12").await;
+    lotline::demo::load(&app.pool).await.unwrap();
+    sqlx::query("update sites set time_zone = 'Etc/GMT-14'").execute(&app.pool).await.unwrap();
+    let (site_today, server_today): (NaiveDate, NaiveDate) =
+        sqlx::query_as("select site_today((select id from sites where code = 'RVS')), current_date")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(site_today > server_today, "the site's date {site_today} is ahead of the server's {server_today}");
+    (app, site_today)
+}
+
+/// A released SALT lot with 10 kg at the dock, expiring on `expires`; its id and code.
+async fn salt_expiring(app: &TestApp, expires: NaiveDate) -> (String, String) {
+    let code = received_code(app, receive(app, "SALT", "10", "").await).await;
+    let id: String = sqlx::query_scalar(
+        "update lots set disposition = 'released', made_on = $2 - 30, expires_on = $2 where code = $1 returning id::text",
+    )
+    .bind(&code)
+    .bind(expires)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    (id, code)
+}
+
+#[tokio::test]
+async fn a_lot_that_expired_yesterday_at_its_site_is_expired_everywhere_though_the_server_is_still_on_that_day() {
+    let (app, today) = far_apart().await;
+    let yesterday = today.pred_opt().unwrap();
+    let (old, old_code) = salt_expiring(&app, yesterday).await;
+    let (fresh, fresh_code) = salt_expiring(&app, today).await;
+
+    // The lot page's badge.
+    assert_eq!(text(&app.page(&format!("/lots/{old}")).await, "h1 .badge"), "expired");
+    assert_eq!(text(&app.page(&format!("/lots/{fresh}")).await, "h1 .badge"), "released", "usable on its expiry day");
+
+    // FEFO suggests only the lot still usable at the site today.
+    let site: uuid::Uuid =
+        sqlx::query_scalar("select id from sites where code = 'RVS'").fetch_one(&app.pool).await.unwrap();
+    let picks = lotline::stock::ship::pickable(&app.pool, site, "SALT", 50).await.unwrap();
+    let picked: Vec<&str> = picks.iter().map(|p| p.lot_code.as_str()).collect();
+    assert!(picked.contains(&fresh_code.as_str()) && !picked.contains(&old_code.as_str()), "{picked:?}");
+
+    // The dashboard counts it as expired with stock.
+    let home = app.page("/").await;
+    let expired = texts(&home, "[data-count=expired_with_stock]");
+    assert!(!expired.is_empty() && expired[0] != "0", "{expired:?}");
+
+    // A trace shows the same status as the lot page.
+    let traced: serde_json::Value =
+        app.get(&format!("/api/v1/trace?lot_id={old}&direction=forward")).await.json().await.unwrap();
+    assert_eq!(traced["start"]["status"], "expired", "{traced}");
+}
+
+#[tokio::test]
+async fn the_sql_status_and_usable_rules_agree_with_the_pure_rule_in_every_state() {
+    let (app, today) = far_apart().await;
+    let (template, _) = salt_expiring(&app, today).await;
+    let dates = [None, Some(today.pred_opt().unwrap()), Some(today), Some(today.succ_opt().unwrap())];
+    let mut n = 0;
+    for disposition in ["quarantine", "released", "rejected"] {
+        for held in [false, true] {
+            for expires in dates {
+                n += 1;
+                let code = format!("RULE{n:03}");
+                let lot: uuid::Uuid = sqlx::query_scalar(
+                    "insert into lots (material_id, code, origin, site_id, made_on, expires_on, supplier_id, supplier_lot,
+                                       receipt_id, tlc, tlc_source, disposition, created_by)
+                     select material_id, $2, origin, site_id, made_on, $3, supplier_id, supplier_lot, receipt_id, $2,
+                            tlc_source, $4, created_by
+                       from lots where id = $1::uuid returning id",
+                )
+                .bind(&template)
+                .bind(&code)
+                .bind(expires)
+                .bind(disposition)
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+                if held {
+                    sqlx::query("insert into lot_holds (lot_id, source, reason) values ($1, 'manual', 'Test')")
+                        .bind(lot)
+                        .execute(&app.pool)
+                        .await
+                        .unwrap();
+                }
+                let (sql_status, sql_usable): (String, bool) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "select {}, {} from lots l where l.id = $1",
+                    status::STATUS_SQL,
+                    status::USABLE_SQL
+                )))
+                .bind(lot)
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+                let state = LotState {
+                    code: &code,
+                    disposition,
+                    open_holds: i64::from(held),
+                    recalled: false,
+                    expires_on: expires,
+                };
+                let case = format!("{disposition}, held {held}, expires {expires:?}, today {today}");
+                assert_eq!(sql_status, status::label(&state, today), "{case}");
+                assert_eq!(sql_usable, status::usable(&state, today).is_ok(), "{case}");
+            }
+        }
+    }
+}
