@@ -28,4 +28,5 @@ pub mod stock;
 pub mod trace;
 pub mod web;
 
+pub use domain::vocab::Permission;
 pub use error::Error;

@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::auth::{CurrentUser, perm};
+use crate::auth::{CurrentUser, Permission};
 use crate::error::{Error, Result};
 use crate::save::{FieldErrors, SaveError};
 use crate::trace::{Direction, Mode, Trace};
@@ -72,22 +72,25 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
                 .routes(routes!(trace))
                 .routes(routes!(epcis))
                 .routes(routes!(recall)),
-            perm::LOTS_READ,
+            Permission::LotsRead,
         ),
-        (OpenApiRouter::new().routes(routes!(receive)).routes(routes!(receive_epcis)), perm::STOCK_RECEIVE),
-        (OpenApiRouter::new().routes(routes!(hold)).routes(routes!(release)).routes(routes!(reject)), perm::QA_DECIDE),
-        (OpenApiRouter::new().routes(routes!(add_qa_record)), perm::QA_RECORD),
+        (OpenApiRouter::new().routes(routes!(receive)).routes(routes!(receive_epcis)), Permission::StockReceive),
+        (
+            OpenApiRouter::new().routes(routes!(hold)).routes(routes!(release)).routes(routes!(reject)),
+            Permission::QaDecide,
+        ),
+        (OpenApiRouter::new().routes(routes!(add_qa_record)), Permission::QaRecord),
         (
             OpenApiRouter::new().routes(routes!(open_run)).routes(routes!(run_input)).routes(routes!(run_output)),
-            perm::STOCK_PRODUCE,
+            Permission::StockProduce,
         ),
-        (OpenApiRouter::new().routes(routes!(ship)), perm::STOCK_SHIP),
+        (OpenApiRouter::new().routes(routes!(ship)), Permission::StockShip),
         (
             OpenApiRouter::new()
                 .routes(routes!(create_material))
                 .routes(routes!(create_party))
                 .routes(routes!(create_location)),
-            perm::MASTER_EDIT,
+            Permission::MasterEdit,
         ),
     ];
     let mut router = signed_in;
@@ -297,7 +300,7 @@ async fn me(user: CurrentUser) -> Json<Me> {
         username: user.username,
         display_name: user.display_name,
         roles: user.roles,
-        permissions: user.permissions,
+        permissions: user.permissions.iter().map(|p| p.as_str().to_string()).collect(),
     })
 }
 

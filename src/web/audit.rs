@@ -11,11 +11,11 @@ use serde::Deserialize;
 use super::{Layout, ListQuery, Paging, render};
 use crate::app::AppState;
 use crate::audit::{self, Filter, Shown};
-use crate::auth::perm;
+use crate::auth::Permission;
 use crate::error::{Error, Result};
 
 pub fn router() -> Router<AppState> {
-    super::guarded(Router::new().route("/audit", get(index)), perm::AUDIT_READ)
+    super::guarded(Router::new().route("/audit", get(index)), Permission::AuditRead)
 }
 
 #[derive(Debug, Default, Deserialize)]

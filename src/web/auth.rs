@@ -152,7 +152,7 @@ fn field(urlencoded: &[u8], name: &str) -> Option<String> {
 }
 
 /// A route layer: refuses (403) a signed-in user who lacks `permission`.
-pub async fn require_permission(State(permission): State<&'static str>, req: Request, next: Next) -> Response {
+pub async fn require_permission(State(permission): State<crate::Permission>, req: Request, next: Next) -> Response {
     match req.extensions().get::<CurrentUser>() {
         Some(user) if user.can(permission) => next.run(req).await,
         Some(_) => Error::Forbidden(format!(

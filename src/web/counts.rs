@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{FlashKind, Layout, redirect_with_flash, render_with};
 use crate::app::AppState;
-use crate::auth::{CurrentUser, perm};
+use crate::auth::{CurrentUser, Permission};
 use crate::error::{Error, Result};
 use crate::save::{FieldErrors, SaveError};
 use crate::stock::counts;
@@ -27,9 +27,9 @@ pub fn router() -> Router<AppState> {
         .route("/counts/{id}/submit", post(submit))
         .route("/counts/{id}/recount", post(recount));
     let posting = Router::new().route("/counts/{id}/post", post(post_count));
-    super::guarded(read, perm::LOTS_READ)
-        .merge(super::guarded(count, perm::STOCK_MOVE))
-        .merge(super::guarded(posting, perm::STOCK_COUNT_POST))
+    super::guarded(read, Permission::LotsRead)
+        .merge(super::guarded(count, Permission::StockMove))
+        .merge(super::guarded(posting, Permission::StockCountPost))
 }
 
 #[derive(Debug, sqlx::FromRow)]

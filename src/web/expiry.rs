@@ -13,11 +13,11 @@ use uuid::Uuid;
 
 use super::{Layout, render};
 use crate::app::AppState;
-use crate::auth::perm;
+use crate::auth::Permission;
 use crate::error::Result;
 
 pub fn router() -> Router<AppState> {
-    super::guarded(Router::new().route("/expiry", get(index)), perm::LOTS_READ)
+    super::guarded(Router::new().route("/expiry", get(index)), Permission::LotsRead)
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -11,7 +11,7 @@ use crate::app::AppState;
 use crate::error::Result;
 
 pub fn router() -> Router<AppState> {
-    super::guarded(Router::new().route("/", get(index)), crate::auth::perm::LOTS_READ)
+    super::guarded(Router::new().route("/", get(index)), crate::auth::Permission::LotsRead)
 }
 
 #[derive(Debug, Default, sqlx::FromRow)]

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{Layout, render};
 use crate::app::AppState;
-use crate::auth::perm;
+use crate::auth::Permission;
 use crate::error::{Error, Result};
 use crate::labels::{self, Label, LabelLot};
 
@@ -21,7 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/lots/{id}/label", get(one_lot))
         .route("/receipts/{id}/labels", get(receipt))
         .route("/runs/{id}/labels", get(run));
-    super::guarded(read, perm::LOTS_READ)
+    super::guarded(read, Permission::LotsRead)
 }
 
 #[derive(Debug, sqlx::FromRow)]

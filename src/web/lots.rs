@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::{FlashKind, Layout, ListQuery, Paging, redirect_with_flash, render, render_with, see_other};
 use crate::app::AppState;
-use crate::auth::{CurrentUser, perm};
+use crate::auth::{CurrentUser, Permission};
 use crate::domain::balance::MassBalance;
 use crate::domain::vocab::MovementKind;
 use crate::error::{Error, Result};
@@ -42,11 +42,11 @@ pub fn router() -> Router<AppState> {
         .route("/lots/{id}/movements/{movement}/reverse", post(reverse))
         .route("/lots/{id}/{action}", post(move_stock).get(no_such_page))
         .route("/lots/{id}/split", post(split));
-    super::guarded(read, perm::LOTS_READ)
-        .merge(super::guarded(decide, perm::QA_DECIDE))
-        .merge(super::guarded(record, perm::QA_RECORD))
-        .merge(super::guarded(moves, perm::STOCK_MOVE))
-        .merge(super::guarded(ship_back, perm::STOCK_SHIP))
+    super::guarded(read, Permission::LotsRead)
+        .merge(super::guarded(decide, Permission::QaDecide))
+        .merge(super::guarded(record, Permission::QaRecord))
+        .merge(super::guarded(moves, Permission::StockMove))
+        .merge(super::guarded(ship_back, Permission::StockShip))
 }
 
 /// A lot as lists show it, with its status derived from disposition, holds, recalls and stock.

@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 
 use super::{FlashKind, Layout, ListQuery, Paging, redirect_with_flash, render, render_with};
 use crate::app::AppState;
-use crate::auth::{CurrentUser, perm};
+use crate::auth::{CurrentUser, Permission};
 use crate::error::{Error, Result};
 use crate::master::materials::{
     self, EXPIRY_POLICIES, GtinForm, KINDS, Material, MaterialForm, MaterialInput, PACK_LEVELS, Unit,
@@ -24,7 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/materials/{id}/edit", get(edit).post(update))
         .route("/materials/{id}/gtins", post(add_gtin))
         .route("/materials/{id}/gtins/{gtin}/delete", post(remove_gtin));
-    super::guarded(read, perm::LOTS_READ).merge(super::guarded(write, perm::MASTER_EDIT))
+    super::guarded(read, Permission::LotsRead).merge(super::guarded(write, Permission::MasterEdit))
 }
 
 #[derive(Template)]

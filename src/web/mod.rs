@@ -106,7 +106,7 @@ pub struct Layout {
 impl Layout {
     /// Whether the signed-in user holds `permission` (pages hide what a role cannot do; the
     /// server refuses it anyway).
-    pub fn can(&self, permission: &str) -> bool {
+    pub fn can(&self, permission: crate::Permission) -> bool {
         self.user.as_ref().is_some_and(|u| u.can(permission))
     }
 
@@ -224,7 +224,7 @@ impl Paging {
 /// Puts every route of `router` behind `permission`.
 pub fn guarded(
     router: axum::Router<crate::app::AppState>,
-    permission: &'static str,
+    permission: crate::Permission,
 ) -> axum::Router<crate::app::AppState> {
     router.route_layer(axum::middleware::from_fn_with_state(permission, auth::require_permission))
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::{Flash, FlashKind, Layout, Paging, redirect_with_flash, render, render_with};
 use crate::app::AppState;
-use crate::auth::{CurrentUser, perm};
+use crate::auth::{CurrentUser, Permission};
 use crate::error::{Error, Result};
 use crate::master::parties::{self, Contact, ContactForm, Party, PartyForm, PartyInput};
 use crate::save::{FieldErrors, STALE_MESSAGE, SaveError, parse_idempotency_key, parse_version};
@@ -22,7 +22,7 @@ pub fn router() -> Router<AppState> {
         .route("/parties/new", get(new))
         .route("/parties/{id}/edit", get(edit).post(update))
         .route("/parties/{id}/contacts", post(add_contact));
-    super::guarded(read, perm::LOTS_READ).merge(super::guarded(write, perm::MASTER_EDIT))
+    super::guarded(read, Permission::LotsRead).merge(super::guarded(write, Permission::MasterEdit))
 }
 
 #[derive(Debug, Default, Deserialize)]

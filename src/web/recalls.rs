@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::trace::{Graph, GraphLot, draw};
 use super::{FlashKind, Layout, redirect_with_flash, render, render_with};
 use crate::app::AppState;
-use crate::auth::{CurrentUser, perm};
+use crate::auth::{CurrentUser, Permission};
 use crate::domain::vocab::{CheckLevel, RecallClass};
 use crate::error::{Error, Result};
 use crate::recall::{
@@ -44,7 +44,7 @@ pub fn router() -> Router<AppState> {
         .route("/recalls/{id}/complete", post(complete))
         .route("/recalls/{id}/close", post(close))
         .route("/recalls/{id}/public", post(public_notice));
-    super::guarded(read, perm::LOTS_READ).merge(super::guarded(write, perm::RECALLS))
+    super::guarded(read, Permission::LotsRead).merge(super::guarded(write, Permission::RecallsManage))
 }
 
 #[derive(Template)]

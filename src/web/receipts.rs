@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{FlashKind, Layout, redirect_with_flash, render, render_with};
 use crate::app::AppState;
-use crate::auth::{CurrentUser, perm};
+use crate::auth::{CurrentUser, Permission};
 use crate::error::{Error, Result};
 use crate::save::{FieldErrors, SaveError, parse_idempotency_key};
 use crate::stock::receive::{self, ReceiptForm, ReceiptInput};
@@ -21,7 +21,7 @@ use crate::stock::receive::{self, ReceiptForm, ReceiptInput};
 pub fn router() -> Router<AppState> {
     let read = Router::new().route("/receipts", get(index)).route("/receipts/{id}", get(show));
     let write = Router::new().route("/receipts", post(create)).route("/receipts/new", get(new));
-    super::guarded(read, perm::LOTS_READ).merge(super::guarded(write, perm::STOCK_RECEIVE))
+    super::guarded(read, Permission::LotsRead).merge(super::guarded(write, Permission::StockReceive))
 }
 
 #[derive(Debug, sqlx::FromRow)]

@@ -12,7 +12,7 @@ use chrono::{NaiveDate, Utc};
 use super::{Flash, FlashKind, Layout, redirect_with_flash, render, render_with};
 use crate::app::AppState;
 use crate::audit::Shown;
-use crate::auth::{CurrentUser, perm};
+use crate::auth::{CurrentUser, Permission};
 use crate::domain::lotcode::{Pattern, Reset};
 use crate::error::{Error, Result};
 use crate::rules::{self, Rule, RuleForm, SCOPES, Sequence, Subject};
@@ -24,7 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/lot-rules/new", get(new))
         .route("/admin/lot-rules/preview", get(preview))
         .route("/admin/lot-rules/{id}", get(edit).post(update));
-    super::guarded(routes, perm::RULES_EDIT)
+    super::guarded(routes, Permission::RulesEdit)
 }
 
 #[derive(Template)]

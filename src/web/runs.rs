@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{FlashKind, Layout, redirect_with_flash, render, render_with};
 use crate::app::AppState;
-use crate::auth::{CurrentUser, perm};
+use crate::auth::{CurrentUser, Permission};
 use crate::error::{Error, Result};
 use crate::save::{FieldErrors, SaveError};
 use crate::stock::production::{self, InputForm, OutputForm, RunForm};
@@ -27,7 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/runs/{id}/inputs", post(input))
         .route("/runs/{id}/outputs", post(output))
         .route("/runs/{id}/close", post(close));
-    super::guarded(read, perm::LOTS_READ).merge(super::guarded(write, perm::STOCK_PRODUCE))
+    super::guarded(read, Permission::LotsRead).merge(super::guarded(write, Permission::StockProduce))
 }
 
 #[derive(Debug, sqlx::FromRow)]

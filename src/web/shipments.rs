@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{FlashKind, Layout, redirect_with_flash, render, render_with};
 use crate::app::AppState;
-use crate::auth::{CurrentUser, perm};
+use crate::auth::{CurrentUser, Permission};
 use crate::error::{Error, Result};
 use crate::save::line_key;
 use crate::save::{FieldErrors, SaveError};
@@ -26,7 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/shipments", post(create))
         .route("/shipments/new", get(new))
         .route("/shipments/{id}/returns", post(take_back));
-    super::guarded(read, perm::LOTS_READ).merge(super::guarded(write, perm::STOCK_SHIP))
+    super::guarded(read, Permission::LotsRead).merge(super::guarded(write, Permission::StockShip))
 }
 
 #[derive(Debug, sqlx::FromRow)]

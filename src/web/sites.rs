@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 
 use super::{Flash, FlashKind, Layout, ListQuery, Paging, redirect_with_flash, render, render_with};
 use crate::app::AppState;
-use crate::auth::{CurrentUser, perm};
+use crate::auth::{CurrentUser, Permission};
 use crate::error::{Error, Result};
 use crate::master::locations::{self, Location};
 use crate::master::sites::{self, Site, SiteForm, SiteInput};
@@ -21,7 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/sites", post(create))
         .route("/sites/new", get(new))
         .route("/sites/{id}/edit", get(edit).post(update));
-    super::guarded(read, perm::LOTS_READ).merge(super::guarded(write, perm::MASTER_EDIT))
+    super::guarded(read, Permission::LotsRead).merge(super::guarded(write, Permission::MasterEdit))
 }
 
 #[derive(Template)]

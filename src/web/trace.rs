@@ -15,13 +15,13 @@ use uuid::Uuid;
 
 use super::{Layout, render};
 use crate::app::AppState;
-use crate::auth::perm;
+use crate::auth::Permission;
 use crate::error::{Error, Result};
 use crate::trace::{self, Direction, Mode, Trace};
 
 pub fn router() -> Router<AppState> {
     let routes = Router::new().route("/trace", get(page));
-    super::guarded(routes, perm::LOTS_READ)
+    super::guarded(routes, Permission::LotsRead)
 }
 
 #[derive(Debug, Default, Deserialize)]

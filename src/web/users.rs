@@ -12,7 +12,7 @@ use super::{Flash, FlashKind, Layout, redirect_with_flash, render, render_with};
 use crate::app::AppState;
 use crate::audit::{self, Shown};
 use crate::auth::users::{self, Role, User, UserForm};
-use crate::auth::{CurrentUser, perm};
+use crate::auth::{CurrentUser, Permission};
 use crate::error::{Error, Result};
 use crate::save::{FieldErrors, STALE_MESSAGE, SaveError};
 
@@ -22,7 +22,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/new", get(new))
         .route("/admin/users/{id}", get(edit).post(update))
         .route("/admin/users/{id}/password", post(reset_password));
-    super::guarded(routes, perm::USERS_MANAGE)
+    super::guarded(routes, Permission::UsersManage)
 }
 
 mod repeated {
