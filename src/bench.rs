@@ -244,7 +244,7 @@ pub async fn trace(database: &Database, o: &TraceOptions) -> Result<TraceReport>
         reset_peak_memory();
         let held_mib = memory_mib("VmRSS:");
         // The link index, as a server builds it when it starts.
-        let links: std::sync::Arc<crate::links::LinkIndex> = Default::default();
+        let links: std::sync::Arc<crate::trace::links::LinkIndex> = Default::default();
         let before = memory_mib("VmRSS:");
         let t = Instant::now();
         links.build(&pool).await?;
@@ -317,7 +317,7 @@ pub async fn trace(database: &Database, o: &TraceOptions) -> Result<TraceReport>
 /// Traces each lot in turn through the query layer: the times, and the most lots one reached.
 async fn time_traces(
     pool: &sqlx::PgPool,
-    links: Option<&std::sync::Arc<crate::links::LinkIndex>>,
+    links: Option<&std::sync::Arc<crate::trace::links::LinkIndex>>,
     lots: &[Uuid],
     direction: crate::trace::Direction,
     mode: crate::trace::Mode,
@@ -714,7 +714,7 @@ impl Scratch {
 async fn serve(
     pool: &sqlx::PgPool,
     user: &str,
-    links: std::sync::Arc<crate::links::LinkIndex>,
+    links: std::sync::Arc<crate::trace::links::LinkIndex>,
 ) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>, String)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;

@@ -18,13 +18,13 @@ use uuid::Uuid;
 
 use crate::audit::{self, Entry};
 use crate::auth::CurrentUser;
+use crate::documents::sheet::Sheet;
 use crate::domain::balance::MassBalance;
 use crate::domain::text;
 use crate::domain::vocab::{CheckLevel, RecallClass};
 use crate::error::Error;
 use crate::save::{FieldErrors, SaveError, claim_idempotency_key};
 use crate::trace::{self, Direction, Mode};
-use crate::web::export::Sheet;
 
 /// The advisory lock key of the recall gate (migration 0008).
 const GATE: i64 = 7201;

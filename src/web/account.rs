@@ -10,11 +10,11 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::{FlashKind, Layout, redirect_with_flash, render_with};
-use crate::app::AppState;
 use crate::auth::CurrentUser;
 use crate::auth::users::{self, Token};
 use crate::error::{Error, Result};
 use crate::save::{FieldErrors, SaveError};
+use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -16,11 +16,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::auth::{CurrentUser, Permission};
 use crate::error::{Error, Result};
 use crate::save::{FieldErrors, SaveError};
 use crate::trace::{Direction, Mode, Trace};
+use crate::web::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -842,14 +842,14 @@ async fn created(state: &AppState, received: &crate::stock::receive::Received) -
 /// quantityList the lines: GTIN and lot from LGTIN URNs or Digital Links, the lot as the supplier's
 /// lot code), the supplier and our site found by GLN, or named in the query. Every event is
 /// checked before any is posted; the same document posted again creates nothing new.
-#[utoipa::path(post, path = "/api/v1/epcis/receipts", tag = "documents", params(crate::epcis::ImportOptions), request_body(content = serde_json::Value, description = "An EPCISDocument", content_type = "application/json"), responses((status = 201, body = ReceiptsCreated), (status = 422, description = "An event cannot be received; `fields` says which (event 1 as line1…) and why")))]
+#[utoipa::path(post, path = "/api/v1/epcis/receipts", tag = "documents", params(crate::documents::epcis::ImportOptions), request_body(content = serde_json::Value, description = "An EPCISDocument", content_type = "application/json"), responses((status = 201, body = ReceiptsCreated), (status = 422, description = "An event cannot be received; `fields` says which (event 1 as line1…) and why")))]
 async fn receive_epcis(
     State(state): State<AppState>,
     user: CurrentUser,
-    Query(options): Query<crate::epcis::ImportOptions>,
+    Query(options): Query<crate::documents::epcis::ImportOptions>,
     Json(doc): Json<Value>,
 ) -> Result<Response> {
-    let received = match crate::epcis::import_receipts(&state.pool, &user.actor(), &doc, &options).await {
+    let received = match crate::documents::epcis::import_receipts(&state.pool, &user.actor(), &doc, &options).await {
         Ok(r) => r,
         Err(e) => return saved::<()>(Err(e)),
     };
@@ -1282,7 +1282,12 @@ async fn epcis(State(state): State<AppState>, Query(p): Query<EpcisParams>) -> R
         )
         .await?;
         let ids: Vec<Uuid> = t.lots.iter().map(|l| l.id).collect();
-        crate::epcis::document(state.reports(), crate::epcis::Selection::Lots(&ids), &state.public_url).await?
+        crate::documents::epcis::document(
+            state.reports(),
+            crate::documents::epcis::Selection::Lots(&ids),
+            &state.public_url,
+        )
+        .await?
     } else {
         let date = |v: &str, what: &str| {
             NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
@@ -1292,7 +1297,12 @@ async fn epcis(State(state): State<AppState>, Query(p): Query<EpcisParams>) -> R
         if to < from || (to - from).num_days() > 366 {
             return Err(Error::BadRequest("Ask for a range of at most a year, from before to.".into()));
         }
-        crate::epcis::document(state.reports(), crate::epcis::Selection::Dates(from, to), &state.public_url).await?
+        crate::documents::epcis::document(
+            state.reports(),
+            crate::documents::epcis::Selection::Dates(from, to),
+            &state.public_url,
+        )
+        .await?
     };
     let mut response = Json(doc).into_response();
     response

@@ -9,10 +9,10 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
 
 use super::{Layout, ListQuery, Paging, render};
-use crate::app::AppState;
 use crate::audit::{self, Filter, Shown};
 use crate::auth::Permission;
 use crate::error::{Error, Result};
+use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
     super::guarded(Router::new().route("/audit", get(index)), Permission::AuditRead)
@@ -92,7 +92,7 @@ async fn index(State(state): State<AppState>, layout: Layout, Query(q): Query<Au
             ]);
         }
         sheet.note_cut(total);
-        return sheet.respond(format);
+        return super::export::respond(sheet, format);
     }
     let link_query = [
         ("entity_type", &q.entity_type),

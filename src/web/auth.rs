@@ -16,9 +16,9 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::{FlashKind, Layout, redirect_with_flash, render_with, see_other};
-use crate::app::AppState;
 use crate::auth::{self, CurrentUser, Login};
 use crate::error::{Error, Result};
+use crate::web::AppState;
 
 pub const SESSION_COOKIE: &str = "lotline_session";
 const LOGIN_COOKIE: &str = "lotline_login";

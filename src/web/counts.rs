@@ -13,11 +13,11 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{FlashKind, Layout, redirect_with_flash, render_with};
-use crate::app::AppState;
 use crate::auth::{CurrentUser, Permission};
 use crate::error::{Error, Result};
 use crate::save::{FieldErrors, SaveError};
 use crate::stock::counts;
+use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
     let read = Router::new().route("/counts", get(index)).route("/counts/{id}", get(show));

@@ -12,9 +12,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{Layout, render};
-use crate::app::AppState;
 use crate::auth::Permission;
 use crate::error::Result;
+use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
     super::guarded(Router::new().route("/expiry", get(index)), Permission::LotsRead)

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/healthz", get(health))

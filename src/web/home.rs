@@ -7,8 +7,8 @@ use axum::response::Response;
 use axum::routing::get;
 
 use super::{Layout, render};
-use crate::app::AppState;
 use crate::error::Result;
+use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
     super::guarded(Router::new().route("/", get(index)), crate::auth::Permission::LotsRead)

@@ -11,10 +11,10 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::{Layout, render};
-use crate::app::AppState;
 use crate::auth::Permission;
+use crate::documents::labels::{self, Label, LabelLot};
 use crate::error::{Error, Result};
-use crate::labels::{self, Label, LabelLot};
+use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
     let read = Router::new()

@@ -8,12 +8,12 @@ use axum::response::Response;
 use axum::routing::{get, post};
 
 use super::{Flash, FlashKind, Layout, ListQuery, Paging, redirect_with_flash, render, render_with};
-use crate::app::AppState;
 use crate::auth::{CurrentUser, Permission};
 use crate::error::{Error, Result};
 use crate::master::locations::{self, KINDS, Location, LocationForm, LocationInput};
 use crate::master::sites::{self, Site};
 use crate::save::{FieldErrors, STALE_MESSAGE, SaveError, parse_idempotency_key, parse_version};
+use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
     let read = Router::new().route("/locations", get(index)).route("/locations/{id}", get(show));
@@ -86,7 +86,7 @@ async fn show(
                 r.uom.as_str().into(),
             ]);
         }
-        return sheet.respond(format);
+        return super::export::respond(sheet, format);
     }
     let history = crate::audit::history(&state.pool, "location", location.id).await?;
     render(&ShowPage { layout, location, stock, history })

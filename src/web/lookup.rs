@@ -19,10 +19,10 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{Layout, render_with};
-use crate::app::AppState;
 use crate::domain::gs1::syntax::{self, Scan};
 use crate::error::Result;
 use crate::trace::{self, Direction, Mode};
+use crate::web::AppState;
 
 /// Lookups one address may make in a window.
 pub const LOOKUPS_PER_WINDOW: i32 = 30;

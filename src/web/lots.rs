@@ -15,7 +15,6 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{FlashKind, Layout, ListQuery, Paging, redirect_with_flash, render, render_with, see_other};
-use crate::app::AppState;
 use crate::auth::{CurrentUser, Permission};
 use crate::domain::balance::MassBalance;
 use crate::domain::vocab::MovementKind;
@@ -23,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::qa::{self, DecisionForm, RECORD_KINDS, RecordForm};
 use crate::save::{FieldErrors, SaveError};
 use crate::stock::moves::{self, MoveForm};
+use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
     let read = Router::new()
@@ -129,7 +129,7 @@ async fn index(State(state): State<AppState>, layout: Layout, Query(query): Quer
             ]);
         }
         sheet.note_cut(paging.total);
-        return sheet.respond(format);
+        return super::export::respond(sheet, format);
     }
     render(&IndexPage { layout, lots, paging })
 }
@@ -393,7 +393,7 @@ async fn show(
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
     // Someone who has just changed something reads afresh, whichever server they reach.
-    let fresh = super::auth::cookie(&headers, crate::app::WROTE_COOKIE).is_some();
+    let fresh = super::auth::cookie(&headers, crate::web::WROTE_COOKIE).is_some();
     let parts = lot_parts(&state, id, fresh).await?;
     let record_form = RecordForm { outcome: "pass".into(), kind: "inspection".into(), ..Default::default() };
     render_lot_page(StatusCode::OK, layout, parts, FieldErrors::default(), record_form)
@@ -842,5 +842,5 @@ async fn ledger_csv(State(state): State<AppState>, Path(id): Path<String>) -> Re
             if r.reversed { "yes" } else { "no" }.into(),
         ]);
     }
-    sheet.respond(super::export::Format::Csv)
+    super::export::respond(sheet, super::export::Format::Csv)
 }

@@ -8,13 +8,13 @@ use axum::response::Response;
 use axum::routing::{get, post};
 
 use super::{FlashKind, Layout, ListQuery, Paging, redirect_with_flash, render, render_with};
-use crate::app::AppState;
 use crate::auth::{CurrentUser, Permission};
 use crate::error::{Error, Result};
 use crate::master::materials::{
     self, EXPIRY_POLICIES, GtinForm, KINDS, Material, MaterialForm, MaterialInput, PACK_LEVELS, Unit,
 };
 use crate::save::{FieldErrors, STALE_MESSAGE, SaveError, parse_idempotency_key, parse_version};
+use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
     let read = Router::new().route("/materials", get(index)).route("/materials/{id}", get(show));

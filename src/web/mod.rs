@@ -22,9 +22,12 @@ pub mod rules;
 pub mod runs;
 pub mod shipments;
 pub mod sites;
+pub mod state;
 pub mod static_files;
 pub mod trace;
 pub mod users;
+
+pub use state::{AppState, WROTE_COOKIE};
 
 use askama::Template;
 use axum::extract::FromRequestParts;
@@ -223,9 +226,9 @@ impl Paging {
 
 /// Puts every route of `router` behind `permission`.
 pub fn guarded(
-    router: axum::Router<crate::app::AppState>,
+    router: axum::Router<crate::web::AppState>,
     permission: crate::Permission,
-) -> axum::Router<crate::app::AppState> {
+) -> axum::Router<crate::web::AppState> {
     router.route_layer(axum::middleware::from_fn_with_state(permission, auth::require_permission))
 }
 

@@ -9,11 +9,11 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::{Flash, FlashKind, Layout, Paging, redirect_with_flash, render, render_with};
-use crate::app::AppState;
 use crate::auth::{CurrentUser, Permission};
 use crate::error::{Error, Result};
 use crate::master::parties::{self, Contact, ContactForm, Party, PartyForm, PartyInput};
 use crate::save::{FieldErrors, STALE_MESSAGE, SaveError, parse_idempotency_key, parse_version};
+use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
     let read = Router::new().route("/parties", get(index)).route("/parties/{id}", get(show));

@@ -14,7 +14,6 @@ use uuid::Uuid;
 
 use super::trace::{Graph, GraphLot, draw};
 use super::{FlashKind, Layout, redirect_with_flash, render, render_with};
-use crate::app::AppState;
 use crate::auth::{CurrentUser, Permission};
 use crate::domain::vocab::{CheckLevel, RecallClass};
 use crate::error::{Error, Result};
@@ -23,6 +22,7 @@ use crate::recall::{
     UnitTotal,
 };
 use crate::save::{FieldErrors, SaveError};
+use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
     let read = Router::new()
@@ -385,7 +385,7 @@ async fn report_pdf(
     let html = ReportPage { c, paper: paper(&q), inline_css: Some(super::static_files::stylesheet()) }
         .render()
         .map_err(|e| Error::Internal(e.into()))?;
-    let pdf = crate::pdf::print(&html).await?;
+    let pdf = crate::documents::pdf::print(&html).await?;
     let mut response = (StatusCode::OK, pdf).into_response();
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"recall-{number}.pdf\"")) {
@@ -397,24 +397,24 @@ async fn report_pdf(
 async fn scope_csv(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
     let id = super::parse_id(&id)?;
     let c = case(&state, id).await?;
-    recall::scope_sheet(&c.recall, c.current()).respond(super::export::Format::Csv)
+    super::export::respond(recall::scope_sheet(&c.recall, c.current()), super::export::Format::Csv)
 }
 
 async fn notices_csv(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
     let id = super::parse_id(&id)?;
     let c = case(&state, id).await?;
-    recall::notice_sheet(&c.recall, &c.customers).respond(super::export::Format::Csv)
+    super::export::respond(recall::notice_sheet(&c.recall, &c.customers), super::export::Format::Csv)
 }
 
 /// The FSMA 204 spreadsheet as `csv` or `xlsx`.
 async fn fsma_response(
     db: &sqlx::PgPool,
     format: &str,
-    selection: crate::fsma::Selection<'_>,
+    selection: crate::documents::fsma::Selection<'_>,
     name: &str,
 ) -> Result<Response> {
     let format = super::export::Format::parse(format, true)?.ok_or(Error::NotFound)?;
-    crate::fsma::sheet(db, selection, name.to_string()).await?.respond(format)
+    super::export::respond(crate::documents::fsma::sheet(db, selection, name.to_string()).await?, format)
 }
 
 async fn recall_fsma(State(state): State<AppState>, Path((id, format)): Path<(String, String)>) -> Result<Response> {
@@ -422,8 +422,13 @@ async fn recall_fsma(State(state): State<AppState>, Path((id, format)): Path<(St
     let c = case(&state, id).await?;
     let lots: Vec<Uuid> = c.current().scope.lots.iter().map(|l| l.id).collect();
     // The recall's own lots: from the primary, which has every posting the scope saw.
-    fsma_response(&state.pool, &format, crate::fsma::Selection::Lots(&lots), &format!("fsma204-{}", c.recall.number))
-        .await
+    fsma_response(
+        &state.pool,
+        &format,
+        crate::documents::fsma::Selection::Lots(&lots),
+        &format!("fsma204-{}", c.recall.number),
+    )
+    .await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -448,8 +453,13 @@ async fn dated_fsma(State(state): State<AppState>, Query(q): Query<Dates>) -> Re
     if (to - from).num_days() > 3660 {
         return Err(Error::BadRequest("Ask for at most ten years at a time.".into()));
     }
-    fsma_response(state.reports(), format, crate::fsma::Selection::Dates(from, to), &format!("fsma204-{from}-{to}"))
-        .await
+    fsma_response(
+        state.reports(),
+        format,
+        crate::documents::fsma::Selection::Dates(from, to),
+        &format!("fsma204-{from}-{to}"),
+    )
+    .await
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -12,11 +12,11 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::{FlashKind, Layout, redirect_with_flash, render, render_with};
-use crate::app::AppState;
 use crate::auth::{CurrentUser, Permission};
 use crate::error::{Error, Result};
 use crate::save::{FieldErrors, SaveError, parse_idempotency_key};
 use crate::stock::receive::{self, ReceiptForm, ReceiptInput};
+use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
     let read = Router::new().route("/receipts", get(index)).route("/receipts/{id}", get(show));

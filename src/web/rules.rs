@@ -10,13 +10,13 @@ use axum::routing::get;
 use chrono::{NaiveDate, Utc};
 
 use super::{Flash, FlashKind, Layout, redirect_with_flash, render, render_with};
-use crate::app::AppState;
 use crate::audit::Shown;
 use crate::auth::{CurrentUser, Permission};
 use crate::domain::lotcode::{Pattern, Reset};
 use crate::error::{Error, Result};
 use crate::rules::{self, Rule, RuleForm, SCOPES, Sequence, Subject};
 use crate::save::{FieldErrors, STALE_MESSAGE, SaveError};
+use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
     let routes = Router::new()

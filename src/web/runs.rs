@@ -13,11 +13,11 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{FlashKind, Layout, redirect_with_flash, render, render_with};
-use crate::app::AppState;
 use crate::auth::{CurrentUser, Permission};
 use crate::error::{Error, Result};
 use crate::save::{FieldErrors, SaveError};
 use crate::stock::production::{self, InputForm, OutputForm, RunForm};
+use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
     let read = Router::new().route("/runs", get(index)).route("/runs/{id}", get(show));

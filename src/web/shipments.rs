@@ -13,12 +13,12 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::{FlashKind, Layout, redirect_with_flash, render, render_with};
-use crate::app::AppState;
 use crate::auth::{CurrentUser, Permission};
 use crate::error::{Error, Result};
 use crate::save::line_key;
 use crate::save::{FieldErrors, SaveError};
 use crate::stock::ship::{self, LineForm, Pick, ShipmentForm};
+use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
     let read = Router::new().route("/shipments", get(index)).route("/shipments/{id}", get(show));
@@ -87,7 +87,7 @@ async fn index(
                 rust_decimal::Decimal::from(h.lines).into(),
             ]);
         }
-        return sheet.respond(format);
+        return super::export::respond(sheet, format);
     }
     render(&IndexPage { layout, shipments })
 }

@@ -8,12 +8,12 @@ use axum::response::Response;
 use axum::routing::{get, post};
 
 use super::{Flash, FlashKind, Layout, ListQuery, Paging, redirect_with_flash, render, render_with};
-use crate::app::AppState;
 use crate::auth::{CurrentUser, Permission};
 use crate::error::{Error, Result};
 use crate::master::locations::{self, Location};
 use crate::master::sites::{self, Site, SiteForm, SiteInput};
 use crate::save::{FieldErrors, STALE_MESSAGE, SaveError, parse_idempotency_key, parse_version};
+use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
     let read = Router::new().route("/sites", get(index)).route("/sites/{id}", get(show));

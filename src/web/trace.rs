@@ -14,10 +14,10 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{Layout, render};
-use crate::app::AppState;
 use crate::auth::Permission;
 use crate::error::{Error, Result};
 use crate::trace::{self, Direction, Mode, Trace};
+use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
     let routes = Router::new().route("/trace", get(page));
@@ -256,8 +256,12 @@ async fn page(State(state): State<AppState>, layout: Layout, Query(q): Query<Tra
     let t = state.trace(lot, direction, mode).await?;
     if q.format == "epcis" {
         let ids: Vec<Uuid> = t.lots.iter().map(|l| l.id).collect();
-        let doc =
-            crate::epcis::document(state.reports(), crate::epcis::Selection::Lots(&ids), &state.public_url).await?;
+        let doc = crate::documents::epcis::document(
+            state.reports(),
+            crate::documents::epcis::Selection::Lots(&ids),
+            &state.public_url,
+        )
+        .await?;
         let name = format!("epcis-{}-{}-{}.jsonld", t.start.material, t.start.code, direction.key());
         return Ok(epcis_response(&doc, &name));
     }

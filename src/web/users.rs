@@ -9,12 +9,12 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::{Flash, FlashKind, Layout, redirect_with_flash, render, render_with};
-use crate::app::AppState;
 use crate::audit::{self, Shown};
 use crate::auth::users::{self, Role, User, UserForm};
 use crate::auth::{CurrentUser, Permission};
 use crate::error::{Error, Result};
 use crate::save::{FieldErrors, STALE_MESSAGE, SaveError};
+use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
     let routes = Router::new()

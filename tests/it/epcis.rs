@@ -135,7 +135,7 @@ async fn a_suppliers_shipping_events_become_receipts_once_and_wrong_ones_are_ref
     };
     let document = |events: Vec<serde_json::Value>| {
         serde_json::json!({
-            "@context": [lotline::epcis::CONTEXT], "type": "EPCISDocument", "schemaVersion": "2.0",
+            "@context": [lotline::documents::epcis::CONTEXT], "type": "EPCISDocument", "schemaVersion": "2.0",
             "creationDate": "2026-11-26T08:00:00.000Z", "epcisBody": { "eventList": events }
         })
     };

@@ -173,7 +173,7 @@ async fn a_mock_recall_on_a_raw_lot_shows_its_scope_quantities_risks_and_balance
     let sheet = app.get(&format!("{location}/fsma204.csv")).await.text().await.unwrap();
     let mut reader = csv::Reader::from_reader(sheet.as_bytes());
     let headers = reader.headers().unwrap().clone();
-    assert_eq!(headers.iter().collect::<Vec<_>>(), lotline::fsma::COLUMNS.to_vec());
+    assert_eq!(headers.iter().collect::<Vec<_>>(), lotline::documents::fsma::COLUMNS.to_vec());
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     let supplier_lot: String = sqlx::query_scalar("select supplier_lot from lots where code = $1")
         .bind(&flour)

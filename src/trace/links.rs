@@ -36,7 +36,7 @@ use rust_decimal::Decimal;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::trace::{Closure, ClosureBuilder, IdHasher};
+use super::closure::{Closure, ClosureBuilder, IdHasher};
 
 /// What links one lot to the next: a run (index into `runs`) or a split or a repack.
 const SPLIT: u32 = u32::MAX;
@@ -227,7 +227,7 @@ pub struct SweepInputs {
     pub runs: Vec<Uuid>,
     /// Kilograms per unit of the lots and of those runs' inputs, where the index holds the
     /// lot's material.
-    pub kg_per_unit: crate::trace::IdMap<Option<Decimal>>,
+    pub kg_per_unit: super::closure::IdMap<Option<Decimal>>,
     /// The lots and inputs whose material it does not hold (read from the database).
     pub unknown: Vec<Uuid>,
 }
@@ -449,7 +449,7 @@ impl LinkIndex {
             return None;
         }
         let mut runs: Vec<Uuid> = Vec::new();
-        let mut kg_per_unit: crate::trace::IdMap<Option<Decimal>> = Default::default();
+        let mut kg_per_unit: super::closure::IdMap<Option<Decimal>> = Default::default();
         let mut unknown: Vec<Uuid> = Vec::new();
         let mut note = |i: u32, id: Uuid| match g.material[i as usize] {
             NO_MATERIAL => unknown.push(id),

@@ -10,8 +10,8 @@ use rust_decimal::Decimal;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::documents::sheet::Sheet;
 use crate::error::Error;
-use crate::web::export::Sheet;
 
 /// The columns, in order, named after the rule's key data elements.
 pub const COLUMNS: [&str; 15] = [
