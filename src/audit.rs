@@ -22,6 +22,20 @@ impl Actor {
     }
 }
 
+/// A signed-in person acting: what an operation that signs, or that must name its user, takes.
+/// (The CSRF token and the permissions stay with the web face's `CurrentUser`.)
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub id: Uuid,
+    pub username: String,
+}
+
+impl Person {
+    pub fn actor(&self) -> Actor {
+        Actor { id: Some(self.id), name: self.username.clone() }
+    }
+}
+
 /// One change to record.
 pub struct Entry<'a> {
     pub action: &'a str,

@@ -296,22 +296,13 @@ pub async fn load(pool: &PgPool) -> Result<()> {
 /// The plant's first days, made through the same operations the pages call: receipts, QA
 /// releases, a dough run and a bake run, and shipments to three customers.
 async fn flows(pool: &PgPool, plant: Uuid) -> Result<()> {
-    let qa = sqlx::query_as::<_, (Uuid, String)>("select id, display_name from users where username = 'qa'")
-        .fetch_optional(pool)
-        .await?;
-    let Some((qa_id, qa_name)) = qa else {
+    let qa = sqlx::query_scalar::<_, Uuid>("select id from users where username = 'qa'").fetch_optional(pool).await?;
+    let Some(qa_id) = qa else {
         tracing::info!("no demo QA account: the demo plant starts without lots");
         return Ok(());
     };
     let actor = Actor::system("demo");
-    let qa_user = crate::auth::CurrentUser {
-        id: qa_id,
-        username: "qa".into(),
-        display_name: qa_name,
-        roles: vec!["qa".into()],
-        permissions: vec![],
-        csrf_token: String::new(),
-    };
+    let qa_user = crate::audit::Person { id: qa_id, username: "qa".into() };
     let id = |sql: &'static str, code: &'static str| async move {
         sqlx::query_scalar::<_, Uuid>(sql).bind(code).fetch_one(pool).await.with_context(|| format!("demo: {code}"))
     };
@@ -372,40 +363,39 @@ async fn flows(pool: &PgPool, plant: Uuid) -> Result<()> {
     let open = |mat: &'static str| {
         let actor = actor.clone();
         async move {
-            let form = production::RunForm {
-                site_id: plant.to_string(),
-                line_id: line.to_string(),
-                output_material_id: material(mat).await?.to_string(),
-                planned_quantity: String::new(),
-                order_ref: "MO-2201".into(),
-                idempotency_key: Uuid::new_v4().to_string(),
+            let run = production::OpenRun {
+                site: plant,
+                line: Some(line),
+                output_material: material(mat).await?,
+                planned_quantity: None,
+                order_ref: Some("MO-2201".into()),
+                key: Uuid::new_v4(),
             };
-            production::open(pool, &actor, &form).await.map_err(|e| save_error("run", mat, e))
+            production::open(pool, &actor, &run).await.map_err(|e| save_error("run", mat, e))
         }
     };
     let input = |run: Uuid, lot: Uuid, quantity: &'static str| {
         let actor = actor.clone();
         async move {
-            let form = production::InputForm {
-                lot: String::new(),
-                lot_id: lot.to_string(),
-                quantity: quantity.into(),
-                location_id: String::new(),
-                idempotency_key: Uuid::new_v4().to_string(),
+            let input = production::PostInput {
+                lot: production::LotPick::Id(lot),
+                quantity: quantity.parse()?,
+                location: None,
+                key: Uuid::new_v4(),
             };
-            production::post_input(pool, &actor, run, &form).await.map_err(|e| save_error("input", quantity, e))
+            production::post_input(pool, &actor, run, &input).await.map_err(|e| save_error("input", quantity, e))
         }
     };
     let output = |run: Uuid, quantity: &'static str, loc: &'static str| {
         let actor = actor.clone();
         async move {
-            let form = production::OutputForm {
-                output_quantity: quantity.into(),
-                location_id: location(loc).await?.to_string(),
-                topup: String::new(),
-                idempotency_key: Uuid::new_v4().to_string(),
+            let output = production::PostOutput {
+                quantity: quantity.parse()?,
+                location: location(loc).await?,
+                topup: None,
+                key: Uuid::new_v4(),
             };
-            production::post_output(pool, &actor, run, &form).await.map_err(|e| save_error("output", quantity, e))
+            production::post_output(pool, &actor, run, &output).await.map_err(|e| save_error("output", quantity, e))
         }
     };
     let dough = open("DOUGH-BR").await?;

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::audit::Person;
 use crate::audit::{self, Entry};
-use crate::auth::CurrentUser;
 use crate::domain::text;
 use crate::error::Error;
 use crate::save::{FieldErrors, SaveError};
@@ -23,7 +23,7 @@ pub struct DecisionForm {
 /// Releases (`released`) or rejects (`rejected`) a lot in quarantine, signed with the user's password.
 pub async fn decide(
     pool: &PgPool,
-    user: &CurrentUser,
+    user: &Person,
     lot_id: Uuid,
     to: &str,
     form: &DecisionForm,
@@ -82,7 +82,7 @@ pub async fn decide(
 }
 
 /// Places a manual hold on a lot.
-pub async fn place_hold(pool: &PgPool, user: &CurrentUser, lot_id: Uuid, reason: &str) -> Result<(), SaveError> {
+pub async fn place_hold(pool: &PgPool, user: &Person, lot_id: Uuid, reason: &str) -> Result<(), SaveError> {
     let reason =
         text::required(reason, "The reason for the hold", 1000).map_err(|m| SaveError::field("hold_reason", m))?;
     let mut tx = pool.begin().await?;
@@ -112,7 +112,7 @@ pub async fn place_hold(pool: &PgPool, user: &CurrentUser, lot_id: Uuid, reason:
 /// Lifts an open hold. A recall's hold is lifted only by closing the recall.
 pub async fn lift_hold(
     pool: &PgPool,
-    user: &CurrentUser,
+    user: &Person,
     lot_id: Uuid,
     hold_id: Uuid,
     reason: &str,
@@ -167,7 +167,7 @@ pub struct RecordForm {
 }
 
 /// Records an inspection, test result or certificate on a lot.
-pub async fn add_record(pool: &PgPool, user: &CurrentUser, lot_id: Uuid, f: &RecordForm) -> Result<(), SaveError> {
+pub async fn add_record(pool: &PgPool, user: &Person, lot_id: Uuid, f: &RecordForm) -> Result<(), SaveError> {
     let mut e = FieldErrors::default();
     if !RECORD_KINDS.iter().any(|(k, _)| *k == f.kind) {
         e.add("kind", "Choose what kind of record this is.");

@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::audit::Person;
 use crate::audit::{self, Entry};
-use crate::auth::CurrentUser;
 use crate::documents::sheet::Sheet;
 use crate::domain::balance::MassBalance;
 use crate::domain::text;
@@ -703,7 +703,7 @@ async fn resolve_suspects(pool: &PgPool, f: &OpenForm, e: &mut FieldErrors) -> R
 
 /// Opens a recall: checks the form, signs, and — for a real recall behind the gate — computes the
 /// scope, freezes it and holds every lot in scope, in one transaction. Returns the recall's id.
-pub async fn open(pool: &PgPool, user: &CurrentUser, f: &OpenForm) -> Result<Uuid, SaveError> {
+pub async fn open(pool: &PgPool, user: &Person, f: &OpenForm) -> Result<Uuid, SaveError> {
     let mut e = FieldErrors::default();
     let key = Uuid::parse_str(f.idempotency_key.trim()).map_err(|_| {
         Error::BadRequest("The form's idempotency key is missing or malformed; reload the page.".into())
@@ -870,7 +870,7 @@ struct Stored {
 #[allow(clippy::too_many_arguments)]
 async fn store_scope(
     tx: &mut PgConnection,
-    user: &CurrentUser,
+    user: &Person,
     recall: Uuid,
     number: &str,
     (scope, computed_ms): &(Scope, u32),
@@ -1280,7 +1280,7 @@ pub struct SignedForm {
 
 /// Widens the scope to lot-level (every link regardless of time): a new frozen scope, holds on the
 /// lots it adds. The earlier scope stays on record.
-pub async fn widen(pool: &PgPool, user: &CurrentUser, id: Uuid, f: &SignedForm) -> Result<(), SaveError> {
+pub async fn widen(pool: &PgPool, user: &Person, id: Uuid, f: &SignedForm) -> Result<(), SaveError> {
     let reason = text::required(&f.reason, "The reason for widening the scope", 1000)
         .map_err(|m| SaveError::field("widen_reason", m))?;
     let mut tx = pool.begin().await?;
@@ -1370,7 +1370,7 @@ fn scope_customer<'a>(scope: &'a Scope, party: &str) -> Option<&'a ScopeCustomer
 }
 
 /// Logs a notice sent to a customer, or its acknowledgement.
-pub async fn record_notice(pool: &PgPool, user: &CurrentUser, id: Uuid, f: &NoticeForm) -> Result<(), SaveError> {
+pub async fn record_notice(pool: &PgPool, user: &Person, id: Uuid, f: &NoticeForm) -> Result<(), SaveError> {
     let current = scopes(pool, id).await?.pop().ok_or(Error::NotFound)?;
     let mut e = FieldErrors::default();
     let customer = scope_customer(&current.scope, &f.party_id);
@@ -1446,12 +1446,7 @@ pub struct AccountingForm {
 }
 
 /// Records a customer's report for one lot: destroyed, and still held awaiting return.
-pub async fn record_accounting(
-    pool: &PgPool,
-    user: &CurrentUser,
-    id: Uuid,
-    f: &AccountingForm,
-) -> Result<(), SaveError> {
+pub async fn record_accounting(pool: &PgPool, user: &Person, id: Uuid, f: &AccountingForm) -> Result<(), SaveError> {
     let recall = get(pool, id).await?;
     let current = scopes(pool, id).await?.pop().ok_or(Error::NotFound)?;
     let mut e = FieldErrors::default();
@@ -1520,7 +1515,7 @@ pub async fn record_accounting(
 }
 
 /// A drill: declares the report complete, which stops its clock.
-pub async fn complete_drill(pool: &PgPool, user: &CurrentUser, id: Uuid) -> Result<(), SaveError> {
+pub async fn complete_drill(pool: &PgPool, user: &Person, id: Uuid) -> Result<(), SaveError> {
     let mut tx = pool.begin().await?;
     let (number, mock, _) = lock_open(&mut tx, id).await?;
     if !mock {
@@ -1547,7 +1542,7 @@ pub async fn complete_drill(pool: &PgPool, user: &CurrentUser, id: Uuid) -> Resu
 
 /// Closes a recall (signed, with a summary). Its holds are lifted; a lot that still has stock is
 /// put on a QA hold instead, so nothing from a recall becomes usable without a QA decision.
-pub async fn close(pool: &PgPool, user: &CurrentUser, id: Uuid, f: &SignedForm) -> Result<(), SaveError> {
+pub async fn close(pool: &PgPool, user: &Person, id: Uuid, f: &SignedForm) -> Result<(), SaveError> {
     let summary =
         text::required(&f.summary, "The closing summary", 4000).map_err(|m| SaveError::field("summary", m))?;
     let mut tx = pool.begin().await?;
@@ -1762,7 +1757,7 @@ pub fn notice_sheet(recall: &Recall, status: &[CustomerStatus]) -> Sheet {
 }
 
 /// Sets what consumers who check an affected lot are told to do (the public page).
-pub async fn set_public_notice(pool: &PgPool, user: &CurrentUser, id: Uuid, text: &str) -> Result<(), SaveError> {
+pub async fn set_public_notice(pool: &PgPool, user: &Person, id: Uuid, text: &str) -> Result<(), SaveError> {
     let text =
         text::optional(text, "The public notice", 2000).map_err(|m| SaveError::field("public_instructions", m))?;
     let mut tx = pool.begin().await?;

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
+use crate::audit::Person;
 use crate::audit::{self, Entry};
-use crate::auth::CurrentUser;
 use crate::domain::lotcode::{Pattern, Reset, Values};
 use crate::error::Error;
 use crate::master::{Versioned, lock_for_edit};
@@ -254,7 +254,7 @@ pub async fn check(db: impl PgExecutor<'_>, f: &RuleForm) -> Result<RuleInput, F
 
 /// Records the administrator's electronic signature ("approved by") for a rule change, or
 /// refuses with a message next to the password field.
-async fn signed(tx: &mut PgConnection, user: &CurrentUser, password: &str, rule_id: Uuid) -> Result<Uuid, SaveError> {
+async fn signed(tx: &mut PgConnection, user: &Person, password: &str, rule_id: Uuid) -> Result<Uuid, SaveError> {
     match crate::auth::sign(tx, user, password, "approved by", "lot_rule", &rule_id.to_string()).await? {
         Some(signature) => Ok(signature),
         None => {
@@ -265,7 +265,7 @@ async fn signed(tx: &mut PgConnection, user: &CurrentUser, password: &str, rule_
     }
 }
 
-pub async fn create(pool: &PgPool, user: &CurrentUser, form: &RuleForm) -> Result<Uuid, SaveError> {
+pub async fn create(pool: &PgPool, user: &Person, form: &RuleForm) -> Result<Uuid, SaveError> {
     let mut input = check(pool, form).await?;
     input.active = true;
     let id = Uuid::new_v4();
@@ -300,7 +300,7 @@ pub async fn create(pool: &PgPool, user: &CurrentUser, form: &RuleForm) -> Resul
 
 /// Saves a rule edit (signed). Sequences already drawn stay as they are; the allocator skips any
 /// code that exists, so a changed rule never repeats a code.
-pub async fn update(pool: &PgPool, user: &CurrentUser, id: Uuid, form: &RuleForm) -> Result<(), SaveError> {
+pub async fn update(pool: &PgPool, user: &Person, id: Uuid, form: &RuleForm) -> Result<(), SaveError> {
     let input = check(pool, form).await;
     let reason = crate::domain::text::required(&form.reason, "The reason for the change", 500);
     let input = match (input, reason) {

@@ -40,6 +40,11 @@ impl CurrentUser {
         Actor { id: Some(self.id), name: self.username.clone() }
     }
 
+    /// The person acting, as operations know them.
+    pub fn person(&self) -> crate::audit::Person {
+        crate::audit::Person { id: self.id, username: self.username.clone() }
+    }
+
     /// Refuses with 403 unless the user holds `permission`.
     pub fn require(&self, permission: Permission) -> Result<(), Error> {
         if self.can(permission) {
@@ -292,7 +297,7 @@ pub async fn logout(pool: &PgPool, token: &str) -> Result<(), Error> {
 /// ("released by", "approved by") is recorded with the record, in the caller's transaction.
 pub async fn sign(
     tx: &mut PgConnection,
-    user: &CurrentUser,
+    user: &crate::audit::Person,
     password: &str,
     meaning: &str,
     entity_type: &str,

@@ -47,6 +47,11 @@ pub fn code(value: &str, what: &str, max: usize, extra: &str) -> Result<String, 
     Ok(v)
 }
 
+/// A required positive decimal, as `positive_decimal` checks it.
+pub fn required_decimal(value: &str, what: &str) -> Result<Decimal, String> {
+    positive_decimal(value, what)?.ok_or_else(|| format!("{what} is required."))
+}
+
 /// An optional positive decimal with at most 6 decimal places (NUMERIC(20,6)).
 pub fn positive_decimal(value: &str, what: &str) -> Result<Option<Decimal>, String> {
     let v = value.trim();

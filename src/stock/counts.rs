@@ -6,8 +6,8 @@ use rust_decimal::Decimal;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::audit::Person;
 use crate::audit::{self, Entry};
-use crate::auth::CurrentUser;
 use crate::domain::gs1::syntax::{self, Scan};
 use crate::domain::text;
 use crate::domain::vocab::MovementKind;
@@ -16,7 +16,7 @@ use crate::ledger::{self, Movement};
 use crate::save::SaveError;
 
 /// Opens a count of a location; returns its id.
-pub async fn open(pool: &PgPool, user: &CurrentUser, location_id: &str) -> Result<Uuid, SaveError> {
+pub async fn open(pool: &PgPool, user: &Person, location_id: &str) -> Result<Uuid, SaveError> {
     let location = Uuid::parse_str(location_id.trim())
         .map_err(|_| SaveError::field("location_id", "Choose the location to count."))?;
     let mut tx = pool.begin().await?;
@@ -65,7 +65,7 @@ async fn status(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<(String, Uuid, 
 
 /// Records what was counted of a lot (typed or scanned: a lot code or a GS1 scan); counting the
 /// same lot again replaces the figure.
-pub async fn count(pool: &PgPool, user: &CurrentUser, id: Uuid, lot: &str, quantity: &str) -> Result<(), SaveError> {
+pub async fn count(pool: &PgPool, user: &Person, id: Uuid, lot: &str, quantity: &str) -> Result<(), SaveError> {
     let counted = match text::non_negative_decimal(quantity, "The counted quantity") {
         Ok(q) if !quantity.trim().is_empty() => q,
         Ok(_) => return Err(SaveError::field("quantity", "Give the quantity counted (0 if the lot is not there).")),
@@ -125,7 +125,7 @@ pub async fn count(pool: &PgPool, user: &CurrentUser, id: Uuid, lot: &str, quant
 
 /// Submits a count: the expected quantities (the ledger's on-hand at the location now) are frozen
 /// beside what was counted; lots expected but not counted are added as not found.
-pub async fn submit(pool: &PgPool, user: &CurrentUser, id: Uuid) -> Result<(), SaveError> {
+pub async fn submit(pool: &PgPool, user: &Person, id: Uuid) -> Result<(), SaveError> {
     let mut tx = pool.begin().await?;
     let (state, location, number) = status(&mut tx, id).await?;
     if state != "open" {
@@ -166,7 +166,7 @@ pub async fn submit(pool: &PgPool, user: &CurrentUser, id: Uuid) -> Result<(), S
 
 /// Back to counting: the expected quantities are hidden (and dropped) again; the lots not found
 /// are removed, the counted figures kept for correction.
-pub async fn recount(pool: &PgPool, user: &CurrentUser, id: Uuid) -> Result<(), SaveError> {
+pub async fn recount(pool: &PgPool, user: &Person, id: Uuid) -> Result<(), SaveError> {
     let mut tx = pool.begin().await?;
     let (state, _, number) = status(&mut tx, id).await?;
     if state != "submitted" {
@@ -196,7 +196,7 @@ pub async fn recount(pool: &PgPool, user: &CurrentUser, id: Uuid) -> Result<(), 
 
 /// Posts a submitted count's variances as 'count' movements with the reason, in one
 /// transaction. Refused if the stock moved since the count was submitted: count again then.
-pub async fn post(pool: &PgPool, user: &CurrentUser, id: Uuid, reason: &str) -> Result<usize, SaveError> {
+pub async fn post(pool: &PgPool, user: &Person, id: Uuid, reason: &str) -> Result<usize, SaveError> {
     let reason = text::required(reason, "The reason for the adjustments", 500)
         .map_err(|m| SaveError::field("post_reason", m))?;
     let mut tx = pool.begin().await?;

@@ -4,65 +4,62 @@
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::audit::{self, Actor, Entry};
 use crate::domain::status::{LotState, usable};
-use crate::domain::text;
 use crate::domain::vocab::MovementKind;
 use crate::error::Error;
 use crate::ledger::{self, Document, Movement, Side};
 use crate::rules::{self, Allocator, Drawn, Subject};
-use crate::save::{FieldErrors, SaveError, claim_idempotency_key, parse_idempotency_key};
+use crate::save::{FieldErrors, SaveError, claim_idempotency_key};
 
-fn quantity(value: &str) -> Result<Decimal, SaveError> {
-    match text::positive_decimal(value, "The quantity") {
-        Ok(Some(q)) => Ok(q),
-        Ok(None) => Err(SaveError::field("quantity", "The quantity is required.")),
-        Err(m) => Err(SaveError::field("quantity", m)),
-    }
+/// Opens a run of `output_material` at `site` (on `line`, if given).
+#[derive(Debug, Clone)]
+pub struct OpenRun {
+    pub site: Uuid,
+    pub line: Option<Uuid>,
+    pub output_material: Uuid,
+    pub planned_quantity: Option<Decimal>,
+    pub order_ref: Option<String>,
+    /// A second request with the same key answers the run the first opened.
+    pub key: Uuid,
 }
 
-fn key(value: &str) -> Result<Uuid, SaveError> {
-    parse_idempotency_key(value).map_err(SaveError::Other)
+/// A lot as scanned or typed (its code), or as picked from a list (its id: a code two
+/// materials share).
+#[derive(Debug, Clone)]
+pub enum LotPick {
+    Id(Uuid),
+    Code(String),
 }
 
-/// The form that opens a run.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct RunForm {
-    pub site_id: String,
-    pub line_id: String,
-    pub output_material_id: String,
-    pub planned_quantity: String,
-    pub order_ref: String,
-    pub idempotency_key: String,
+/// Consumes `quantity` of a lot into the run, from `location` (or the one place at the run's site
+/// that holds it).
+#[derive(Debug, Clone)]
+pub struct PostInput {
+    pub lot: LotPick,
+    pub quantity: Decimal,
+    pub location: Option<Uuid>,
+    pub key: Uuid,
+}
+
+/// Produces `quantity` into a new lot numbered by the rules, or tops up the lot `topup` of the
+/// run's material (a bulk tank), at `location`.
+#[derive(Debug, Clone)]
+pub struct PostOutput {
+    pub quantity: Decimal,
+    pub location: Uuid,
+    pub topup: Option<String>,
+    pub key: Uuid,
 }
 
 /// Opens a run; returns its id.
-pub async fn open(pool: &PgPool, actor: &Actor, f: &RunForm) -> Result<Uuid, SaveError> {
+pub async fn open(pool: &PgPool, actor: &Actor, c: &OpenRun) -> Result<Uuid, SaveError> {
     let mut e = FieldErrors::default();
-    let site = Uuid::parse_str(f.site_id.trim()).ok();
-    if site.is_none() {
-        e.add("site_id", "Choose the site.");
-    }
-    let material = Uuid::parse_str(f.output_material_id.trim()).ok();
-    if material.is_none() {
-        e.add("output_material_id", "Choose the material this run makes.");
-    }
-    let line = if f.line_id.trim().is_empty() { None } else { Uuid::parse_str(f.line_id.trim()).ok() };
-    if !f.line_id.trim().is_empty() && line.is_none() {
-        e.add("line_id", "Choose a production line from the list.");
-    }
-    let planned = e.check("planned_quantity", text::positive_decimal(&f.planned_quantity, "The planned quantity"));
-    let order_ref = e.check("order_ref", text::optional(&f.order_ref, "The order", 100));
-    let key = key(&f.idempotency_key)?;
-    if !e.is_empty() {
-        return Err(e.into());
-    }
-    let (site, material) = (site.unwrap_or_default(), material.unwrap_or_default());
+    let (site, material, line, planned, order_ref, key) =
+        (c.site, c.output_material, c.line, c.planned_quantity, &c.order_ref, c.key);
     let ok: (bool, bool, bool) = sqlx::query_as(
         "select exists (select 1 from sites where id = $1 and active),
                 exists (select 1 from materials where id = $2 and active and kind in ('intermediate', 'finished')),
@@ -99,7 +96,7 @@ pub async fn open(pool: &PgPool, actor: &Actor, f: &RunForm) -> Result<Uuid, Sav
     .bind(line)
     .bind(material)
     .bind(planned)
-    .bind(&order_ref)
+    .bind(order_ref.as_deref().unwrap_or_default())
     .bind(actor.id)
     .fetch_one(&mut *tx)
     .await
@@ -149,19 +146,6 @@ async fn lock_run(tx: &mut PgConnection, run_id: Uuid) -> Result<RunFacts, SaveE
     Ok(run)
 }
 
-/// The form that posts an input lot.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(default)]
-pub struct InputForm {
-    /// The lot's code as scanned or typed.
-    pub lot: String,
-    /// The lot's id, when it was picked from a list (a code shared by two materials).
-    pub lot_id: String,
-    pub quantity: String,
-    pub location_id: String,
-    pub idempotency_key: String,
-}
-
 #[derive(sqlx::FromRow)]
 struct LotFacts {
     id: Uuid,
@@ -181,15 +165,14 @@ const LOT_FACTS: &str = "select l.id, l.code, m.code as material_code, l.disposi
 
 /// Consumes an input lot into the run: refuses a lot that is not released, is held, recalled or
 /// expired, or has too little on hand at the location; links it to every output posted so far.
-pub async fn post_input(pool: &PgPool, actor: &Actor, run_id: Uuid, f: &InputForm) -> Result<i64, SaveError> {
-    let quantity = quantity(&f.quantity)?;
-    let key = key(&f.idempotency_key)?;
+pub async fn post_input(pool: &PgPool, actor: &Actor, run_id: Uuid, c: &PostInput) -> Result<i64, SaveError> {
+    let (quantity, key) = (c.quantity, c.key);
     let mut tx = pool.begin().await?;
     if let Some(earlier) = claim_idempotency_key(&mut tx, key, "run.input", "").await? {
         return Ok(earlier.parse().unwrap_or_default());
     }
     let run = lock_run(&mut tx, run_id).await?;
-    let lot = find_lot(&mut tx, &f.lot, &f.lot_id).await?;
+    let lot = find_lot(&mut tx, &c.lot).await?;
     let state = LotState {
         code: &lot.code,
         disposition: &lot.disposition,
@@ -198,7 +181,7 @@ pub async fn post_input(pool: &PgPool, actor: &Actor, run_id: Uuid, f: &InputFor
         expires_on: lot.expires_on,
     };
     usable(&state, run.today).map_err(|m| SaveError::field("lot", m))?;
-    let location = pick_location(&mut tx, lot.id, run.site_id, &f.location_id).await?;
+    let location = pick_location(&mut tx, lot.id, run.site_id, c.location).await?;
     let consume =
         Movement::new(MovementKind::Consume, lot.id, location, -quantity, key).document(Document::Run(run_id));
     let movement = ledger::post(&mut tx, actor, &consume).await.map_err(|r| r.at("quantity"))?;
@@ -222,15 +205,17 @@ pub async fn post_input(pool: &PgPool, actor: &Actor, run_id: Uuid, f: &InputFor
 }
 
 /// The lot named by a picked id or a scanned code; a code shared by several materials must be picked.
-async fn find_lot(tx: &mut PgConnection, code: &str, id: &str) -> Result<LotFacts, SaveError> {
-    if let Ok(id) = Uuid::parse_str(id.trim()) {
-        return sqlx::query_as(sqlx::AssertSqlSafe(format!("{LOT_FACTS} where l.id = $1")))
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| SaveError::field("lot", "This lot does not exist."));
-    }
-    let code = code.trim();
+async fn find_lot(tx: &mut PgConnection, lot: &LotPick) -> Result<LotFacts, SaveError> {
+    let code = match lot {
+        LotPick::Id(id) => {
+            return sqlx::query_as(sqlx::AssertSqlSafe(format!("{LOT_FACTS} where l.id = $1")))
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| SaveError::field("lot", "This lot does not exist."));
+        }
+        LotPick::Code(code) => code.trim(),
+    };
     if code.is_empty() {
         return Err(SaveError::field("lot", "Scan or type the lot code."));
     }
@@ -253,8 +238,8 @@ async fn find_lot(tx: &mut PgConnection, code: &str, id: &str) -> Result<LotFact
 }
 
 /// The location to take stock from: the one chosen, or the only one of the site holding the lot.
-async fn pick_location(tx: &mut PgConnection, lot: Uuid, site: Uuid, chosen: &str) -> Result<Uuid, SaveError> {
-    if let Ok(id) = Uuid::parse_str(chosen.trim()) {
+async fn pick_location(tx: &mut PgConnection, lot: Uuid, site: Uuid, chosen: Option<Uuid>) -> Result<Uuid, SaveError> {
+    if let Some(id) = chosen {
         let kind: Option<String> = sqlx::query_scalar("select kind from locations where id = $1 and site_id = $2")
             .bind(id)
             .bind(site)
@@ -293,17 +278,6 @@ async fn pick_location(tx: &mut PgConnection, lot: Uuid, site: Uuid, chosen: &st
     }
 }
 
-/// The form that posts an output.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(default)]
-pub struct OutputForm {
-    pub output_quantity: String,
-    pub location_id: String,
-    /// The code of an existing lot of the output material to top up (a bulk tank), or empty for a new lot.
-    pub topup: String,
-    pub idempotency_key: String,
-}
-
 #[derive(sqlx::FromRow)]
 struct OutputFacts {
     qa_required: bool,
@@ -321,19 +295,9 @@ pub async fn post_output(
     pool: &PgPool,
     actor: &Actor,
     run_id: Uuid,
-    f: &OutputForm,
+    c: &PostOutput,
 ) -> Result<(Uuid, String), SaveError> {
-    let quantity = quantity(&f.output_quantity).map_err(|_| {
-        SaveError::field(
-            "output_quantity",
-            text::positive_decimal(&f.output_quantity, "The quantity")
-                .err()
-                .unwrap_or_else(|| "The quantity is required.".into()),
-        )
-    })?;
-    let key = key(&f.idempotency_key)?;
-    let location = Uuid::parse_str(f.location_id.trim())
-        .map_err(|_| SaveError::field("output_location", "Choose where the output is put."))?;
+    let (quantity, key, location) = (c.quantity, c.key, c.location);
     // Read what the output needs, and draw its number, before the posting's transaction opens.
     let mut conn = pool.acquire().await?;
     let earlier: Option<String> = sqlx::query_scalar("select result from idempotency_keys where key = $1")
@@ -376,7 +340,7 @@ pub async fn post_output(
             format!("Choose an active location of site {}.", run.site_code),
         ));
     }
-    let topup = f.topup.trim();
+    let topup = c.topup.as_deref().map(str::trim).unwrap_or_default();
     let mut drawn: Vec<Drawn> = Vec::new();
     if topup.is_empty() {
         let subject = Subject {

@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::{CurrentUser, Permission};
+use crate::domain::text;
 use crate::error::{Error, Result};
 use crate::save::{FieldErrors, SaveError};
 use crate::trace::{Direction, Mode, Trace};
@@ -672,7 +673,7 @@ async fn hold(
     Json(body): Json<HoldRequest>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    if let Err(e) = crate::qa::place_hold(&state.pool, &user, id, &body.reason).await {
+    if let Err(e) = crate::qa::place_hold(&state.pool, &user.person(), id, &body.reason).await {
         return saved::<()>(Err(e));
     }
     let Json(lot) = lot(State(state), Path(id.to_string())).await?;
@@ -876,7 +877,7 @@ struct DecisionRequest {
 async fn decide(state: AppState, user: CurrentUser, id: String, to: &str, body: DecisionRequest) -> Result<Response> {
     let id = super::parse_id(&id)?;
     let form = crate::qa::DecisionForm { reason: body.reason, password: body.password };
-    if let Err(e) = crate::qa::decide(&state.pool, &user, id, to, &form).await {
+    if let Err(e) = crate::qa::decide(&state.pool, &user.person(), id, to, &form).await {
         return saved::<()>(Err(e));
     }
     let Json(lot) = lot(State(state), Path(id.to_string())).await?;
@@ -946,7 +947,7 @@ async fn add_qa_record(
     Json(body): Json<crate::qa::RecordForm>,
 ) -> Result<Response> {
     let lot_id = super::parse_id(&id)?;
-    if let Err(e) = crate::qa::add_record(&state.pool, &user, lot_id, &body).await {
+    if let Err(e) = crate::qa::add_record(&state.pool, &user.person(), lot_id, &body).await {
         return saved::<()>(Err(e));
     }
     let Json(records) = qa_records(State(state), Path(id)).await?;
@@ -962,6 +963,53 @@ async fn add_qa_record(
 async fn code_id(state: &AppState, sql: &'static str, code: &str) -> Result<String> {
     let id: Option<Uuid> = sqlx::query_scalar(sql).bind(code.trim().to_uppercase()).fetch_optional(&state.pool).await?;
     Ok(id.map(|u| u.to_string()).unwrap_or_else(|| "unknown".into()))
+}
+
+/// A request body's codes resolved to ids, and its fields checked, collecting every problem as a
+/// field error (an unknown code names itself), so that the API builds an operation's command from
+/// JSON as a page builds it from its form.
+struct Resolve<'a> {
+    state: &'a AppState,
+    errors: FieldErrors,
+}
+
+impl<'a> Resolve<'a> {
+    fn new(state: &'a AppState) -> Resolve<'a> {
+        Resolve { state, errors: FieldErrors::default() }
+    }
+
+    /// The id of the row `sql` finds by `code` (upper-cased); None, with `field`'s error, if none.
+    async fn id(&mut self, field: &'static str, what: &str, sql: &'static str, code: &str) -> Result<Option<Uuid>> {
+        let code = code.trim().to_uppercase();
+        let id: Option<Uuid> = sqlx::query_scalar(sql).bind(&code).fetch_optional(&self.state.pool).await?;
+        if id.is_none() {
+            self.errors.add(field, format!("No {what} has the code “{code}”."));
+        }
+        Ok(id)
+    }
+
+    /// As `id`, for a code unique within a parent (`sql` binds the parent's id, then the code).
+    async fn at_site(
+        &mut self,
+        field: &'static str,
+        what: &str,
+        sql: &'static str,
+        parent: Uuid,
+        code: &str,
+    ) -> Result<Option<Uuid>> {
+        let code = code.trim().to_uppercase();
+        let id: Option<Uuid> =
+            sqlx::query_scalar(sql).bind(parent).bind(&code).fetch_optional(&self.state.pool).await?;
+        if id.is_none() {
+            self.errors.add(field, format!("No {what} has the code “{code}”."));
+        }
+        Ok(id)
+    }
+
+    /// Keeps a checked value, or notes its message against `field`.
+    fn check<T>(&mut self, field: &'static str, result: std::result::Result<Option<T>, String>) -> Option<T> {
+        result.map_err(|m| self.errors.add(field, m)).ok().flatten()
+    }
 }
 
 const LOCATION_AT_SITE: &str = "select id from locations where site_id::text = $1 and code = $2";
@@ -1036,28 +1084,37 @@ struct Created {
 /// Opens a production run.
 #[utoipa::path(post, path = "/api/v1/runs", tag = "documents", request_body = RunRequest, responses((status = 201, body = Created), (status = 422, description = "A field is not valid")))]
 async fn open_run(State(state): State<AppState>, user: CurrentUser, Json(body): Json<RunRequest>) -> Result<Response> {
-    let site_id = code_id(&state, "select id from sites where code = $1", &body.site).await?;
-    let line_id = match &body.line {
-        Some(code) if !code.trim().is_empty() => {
-            code_at_site(
-                &state,
-                "select id from production_lines where site_id::text = $1 and code = $2",
-                &site_id,
-                code,
-            )
-            .await?
+    let mut r = Resolve::new(&state);
+    let site = r.id("site", "site", "select id from sites where code = $1", &body.site).await?;
+    let material =
+        r.id("output_material", "material", "select id from materials where code = $1", &body.output_material).await?;
+    let line = match (&body.line, site) {
+        (Some(code), Some(site)) if !code.trim().is_empty() => {
+            let sql = "select id from production_lines where site_id = $1 and code = $2";
+            r.at_site("line", "production line at the site", sql, site, code).await?
         }
-        _ => String::new(),
+        _ => None,
     };
-    let form = crate::stock::production::RunForm {
-        site_id,
-        line_id,
-        output_material_id: code_id(&state, "select id from materials where code = $1", &body.output_material).await?,
-        planned_quantity: body.planned_quantity.unwrap_or_default(),
-        order_ref: body.order_ref.unwrap_or_default(),
-        idempotency_key: body.idempotency_key.to_string(),
+    let planned_quantity = r.check(
+        "planned_quantity",
+        text::positive_decimal(body.planned_quantity.as_deref().unwrap_or_default(), "The planned quantity"),
+    );
+    let order_ref = r
+        .check("order_ref", text::optional(body.order_ref.as_deref().unwrap_or_default(), "The order", 100).map(Some))
+        .filter(|o| !o.is_empty());
+    let (Some(site), Some(output_material)) = (site, material) else { return Ok(invalid(&r.errors)) };
+    if !r.errors.is_empty() {
+        return Ok(invalid(&r.errors));
+    }
+    let run = crate::stock::production::OpenRun {
+        site,
+        line,
+        output_material,
+        planned_quantity,
+        order_ref,
+        key: body.idempotency_key,
     };
-    let id = match crate::stock::production::open(&state.pool, &user.actor(), &form).await {
+    let id = match crate::stock::production::open(&state.pool, &user.actor(), &run).await {
         Ok(id) => id,
         Err(e) => return saved::<()>(Err(e)),
     };
@@ -1082,14 +1139,11 @@ struct Posted {
     movement_id: i64,
 }
 
-async fn run_location(state: &AppState, run: Uuid, code: &Option<String>) -> Result<String> {
-    Ok(match code {
-        Some(code) if !code.trim().is_empty() => {
-            let sql = "select c.id from locations c join production_runs r on r.site_id = c.site_id where r.id::text = $1 and c.code = $2";
-            code_at_site(state, sql, &run.to_string(), code).await?
-        }
-        _ => String::new(),
-    })
+/// The location with `code` at the run's site (`field`'s error when there is none).
+async fn run_location(r: &mut Resolve<'_>, field: &'static str, run: Uuid, code: &str) -> Result<Option<Uuid>> {
+    let sql =
+        "select c.id from locations c join production_runs r on r.site_id = c.site_id where r.id = $1 and c.code = $2";
+    r.at_site(field, "location at the run's site", sql, run, code).await
 }
 
 /// Consumes a lot into an open run (refused if the lot is not usable: quarantine, held,
@@ -1101,16 +1155,26 @@ async fn run_input(
     Path(id): Path<String>,
     Json(body): Json<InputRequest>,
 ) -> Result<Response> {
+    use crate::stock::production::{LotPick, PostInput};
     let run = super::parse_id(&id)?;
-    let form = crate::stock::production::InputForm {
-        lot: body.lot,
-        lot_id: body.lot_id.map(|u| u.to_string()).unwrap_or_default(),
-        quantity: body.quantity,
-        location_id: run_location(&state, run, &body.location).await?,
-        idempotency_key: body.idempotency_key.to_string(),
+    let mut r = Resolve::new(&state);
+    let location = match body.location.as_deref().map(str::trim) {
+        Some(code) if !code.is_empty() => run_location(&mut r, "location", run, code).await?,
+        _ => None,
     };
+    let quantity = r.check("quantity", text::required_decimal(&body.quantity, "The quantity").map(Some));
+    let lot = match body.lot_id {
+        Some(id) => LotPick::Id(id),
+        None if body.lot.trim().is_empty() => {
+            r.errors.add("lot", "Give the lot's code (or its id).");
+            LotPick::Code(String::new())
+        }
+        None => LotPick::Code(body.lot.trim().to_string()),
+    };
+    let Some(quantity) = quantity.filter(|_| r.errors.is_empty()) else { return Ok(invalid(&r.errors)) };
+    let input = PostInput { lot, quantity, location, key: body.idempotency_key };
     saved(
-        crate::stock::production::post_input(&state.pool, &user.actor(), run, &form)
+        crate::stock::production::post_input(&state.pool, &user.actor(), run, &input)
             .await
             .map(|movement_id| (StatusCode::CREATED, Json(Posted { movement_id }))),
     )
@@ -1141,14 +1205,18 @@ async fn run_output(
     Json(body): Json<OutputRequest>,
 ) -> Result<Response> {
     let run = super::parse_id(&id)?;
-    let form = crate::stock::production::OutputForm {
-        output_quantity: body.quantity,
-        location_id: run_location(&state, run, &Some(body.location)).await?,
-        topup: body.topup.unwrap_or_default(),
-        idempotency_key: body.idempotency_key.to_string(),
+    let mut r = Resolve::new(&state);
+    let location = run_location(&mut r, "location", run, &body.location).await?;
+    let quantity = r.check("quantity", text::required_decimal(&body.quantity, "The quantity").map(Some));
+    let (Some(quantity), Some(location)) = (quantity, location) else { return Ok(invalid(&r.errors)) };
+    let output = crate::stock::production::PostOutput {
+        quantity,
+        location,
+        topup: body.topup.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()),
+        key: body.idempotency_key,
     };
     saved(
-        crate::stock::production::post_output(&state.pool, &user.actor(), run, &form)
+        crate::stock::production::post_output(&state.pool, &user.actor(), run, &output)
             .await
             .map(|(lot_id, lot)| (StatusCode::CREATED, Json(OutputPosted { lot_id, lot }))),
     )

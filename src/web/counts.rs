@@ -91,7 +91,7 @@ async fn open(
     layout: Layout,
     Form(f): Form<OpenForm>,
 ) -> Result<Response> {
-    match counts::open(&state.pool, &user, &f.location_id).await {
+    match counts::open(&state.pool, &user.person(), &f.location_id).await {
         Ok(id) => Ok(redirect_with_flash(
             &format!("/counts/{id}"),
             FlashKind::Success,
@@ -200,7 +200,8 @@ async fn line(
     Form(f): Form<LineForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let result = counts::count(&state.pool, &user, id, &f.lot, &f.quantity).await.map(|_| "Counted.".to_string());
+    let result =
+        counts::count(&state.pool, &user.person(), id, &f.lot, &f.quantity).await.map(|_| "Counted.".to_string());
     respond(&state, layout, id, result).await
 }
 
@@ -211,8 +212,9 @@ async fn submit(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let result =
-        counts::submit(&state.pool, &user, id).await.map(|_| "Submitted: the variances are shown.".to_string());
+    let result = counts::submit(&state.pool, &user.person(), id)
+        .await
+        .map(|_| "Submitted: the variances are shown.".to_string());
     respond(&state, layout, id, result).await
 }
 
@@ -223,7 +225,7 @@ async fn recount(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let result = counts::recount(&state.pool, &user, id)
+    let result = counts::recount(&state.pool, &user.person(), id)
         .await
         .map(|_| "Counting again: the expected quantities are hidden.".to_string());
     respond(&state, layout, id, result).await
@@ -243,7 +245,7 @@ async fn post_count(
     Form(f): Form<PostForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let result = counts::post(&state.pool, &user, id, &f.post_reason)
+    let result = counts::post(&state.pool, &user.person(), id, &f.post_reason)
         .await
         .map(|n| format!("Posted: {n} adjustments in the ledger."));
     respond(&state, layout, id, result).await

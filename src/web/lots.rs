@@ -646,7 +646,7 @@ async fn release(
     Form(form): Form<DecisionForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let result = qa::decide(&state.pool, &user, id, "released", &form).await;
+    let result = qa::decide(&state.pool, &user.person(), id, "released", &form).await;
     respond(&state, layout, id, result, "Lot released (signed).", RecordForm::default()).await
 }
 
@@ -658,7 +658,7 @@ async fn reject(
     Form(form): Form<DecisionForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let result = qa::decide(&state.pool, &user, id, "rejected", &form).await;
+    let result = qa::decide(&state.pool, &user.person(), id, "rejected", &form).await;
     respond(&state, layout, id, result, "Lot rejected (signed).", RecordForm::default()).await
 }
 
@@ -677,7 +677,7 @@ async fn hold(
     Form(form): Form<HoldForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let result = qa::place_hold(&state.pool, &user, id, &form.hold_reason).await;
+    let result = qa::place_hold(&state.pool, &user.person(), id, &form.hold_reason).await;
     respond(
         &state,
         layout,
@@ -697,7 +697,7 @@ async fn lift(
     Form(form): Form<HoldForm>,
 ) -> Result<Response> {
     let (id, hold) = (super::parse_id(&id)?, super::parse_id(&hold)?);
-    let result = qa::lift_hold(&state.pool, &user, id, hold, &form.lift_reason).await;
+    let result = qa::lift_hold(&state.pool, &user.person(), id, hold, &form.lift_reason).await;
     respond(&state, layout, id, result, "Hold lifted.", RecordForm::default()).await
 }
 
@@ -709,7 +709,7 @@ async fn add_record(
     Form(form): Form<RecordForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let result = qa::add_record(&state.pool, &user, id, &form).await;
+    let result = qa::add_record(&state.pool, &user.person(), id, &form).await;
     respond(&state, layout, id, result, "QA record added.", form).await
 }
 

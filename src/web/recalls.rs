@@ -114,7 +114,7 @@ async fn new(State(state): State<AppState>, layout: Layout, Query(q): Query<NewQ
 
 async fn create(State(state): State<AppState>, user: CurrentUser, layout: Layout, body: Bytes) -> Result<Response> {
     let mut form = OpenForm::parse(&body);
-    match recall::open(&state.pool, &user, &form).await {
+    match recall::open(&state.pool, &user.person(), &form).await {
         Ok(id) => Ok(redirect_with_flash(
             &format!("/recalls/{id}"),
             FlashKind::Success,
@@ -250,7 +250,7 @@ async fn widen(
     Form(form): Form<SignedForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let result = recall::widen(&state.pool, &user, id, &form).await;
+    let result = recall::widen(&state.pool, &user.person(), id, &form).await;
     respond(
         &state,
         layout,
@@ -269,7 +269,7 @@ async fn notice(
     Form(form): Form<NoticeForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let result = recall::record_notice(&state.pool, &user, id, &form).await;
+    let result = recall::record_notice(&state.pool, &user.person(), id, &form).await;
     respond(&state, layout, id, result, "Logged.").await
 }
 
@@ -281,7 +281,7 @@ async fn accounting(
     Form(form): Form<AccountingForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let result = recall::record_accounting(&state.pool, &user, id, &form).await;
+    let result = recall::record_accounting(&state.pool, &user.person(), id, &form).await;
     respond(&state, layout, id, result, "The customer's figures are recorded.").await
 }
 
@@ -292,7 +292,7 @@ async fn complete(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let result = recall::complete_drill(&state.pool, &user, id).await;
+    let result = recall::complete_drill(&state.pool, &user.person(), id).await;
     respond(&state, layout, id, result, "The drill's clock is stopped: its time is on the report.").await
 }
 
@@ -304,7 +304,7 @@ async fn close(
     Form(form): Form<SignedForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let result = recall::close(&state.pool, &user, id, &form).await;
+    let result = recall::close(&state.pool, &user.person(), id, &form).await;
     respond(&state, layout, id, result, "Recall closed. Lots that still have stock are on a QA hold for a decision.")
         .await
 }
@@ -476,6 +476,6 @@ async fn public_notice(
     Form(form): Form<PublicForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let result = recall::set_public_notice(&state.pool, &user, id, &form.public_instructions).await;
+    let result = recall::set_public_notice(&state.pool, &user.person(), id, &form.public_instructions).await;
     respond(&state, layout, id, result, "The public notice is saved: consumers who check an affected lot see it.").await
 }

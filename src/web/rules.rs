@@ -223,7 +223,7 @@ async fn create(
     layout: Layout,
     Form(form): Form<RuleForm>,
 ) -> Result<Response> {
-    match rules::create(&state.pool, &user, &form).await {
+    match rules::create(&state.pool, &user.person(), &form).await {
         Ok(id) => {
             Ok(redirect_with_flash(&format!("/admin/lot-rules/{id}"), FlashKind::Success, "Rule saved and signed."))
         }
@@ -249,7 +249,7 @@ async fn update(
     Form(form): Form<RuleForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    match rules::update(&state.pool, &user, id, &form).await {
+    match rules::update(&state.pool, &user.person(), id, &form).await {
         Ok(()) => {
             Ok(redirect_with_flash(&format!("/admin/lot-rules/{id}"), FlashKind::Success, "Rule saved and signed."))
         }

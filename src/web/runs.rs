@@ -14,9 +14,11 @@ use uuid::Uuid;
 
 use super::{FlashKind, Layout, redirect_with_flash, render, render_with};
 use crate::auth::{CurrentUser, Permission};
+use crate::domain::text;
 use crate::error::{Error, Result};
+use crate::save::parse_idempotency_key;
 use crate::save::{FieldErrors, SaveError};
-use crate::stock::production::{self, InputForm, OutputForm, RunForm};
+use crate::stock::production::{self, LotPick, OpenRun, PostInput, PostOutput};
 use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -103,6 +105,108 @@ async fn new_page(
     render_with(status, &NewPage { layout, form, errors, sites, lines, materials })
 }
 
+/// The form that opens a run.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RunForm {
+    pub site_id: String,
+    pub line_id: String,
+    pub output_material_id: String,
+    pub planned_quantity: String,
+    pub order_ref: String,
+    pub idempotency_key: String,
+}
+
+impl TryFrom<&RunForm> for OpenRun {
+    type Error = SaveError;
+
+    fn try_from(f: &RunForm) -> std::result::Result<OpenRun, SaveError> {
+        let mut e = FieldErrors::default();
+        let site = Uuid::parse_str(f.site_id.trim()).map_err(|_| e.add("site_id", "Choose the site.")).ok();
+        let material = Uuid::parse_str(f.output_material_id.trim())
+            .map_err(|_| e.add("output_material_id", "Choose the material this run makes."))
+            .ok();
+        let line = match f.line_id.trim() {
+            "" => None,
+            id => Uuid::parse_str(id).map_err(|_| e.add("line_id", "Choose a production line from the list.")).ok(),
+        };
+        let planned_quantity =
+            e.check("planned_quantity", text::positive_decimal(&f.planned_quantity, "The planned quantity"));
+        let order_ref = e.check("order_ref", text::optional(&f.order_ref, "The order", 100));
+        let key = parse_idempotency_key(&f.idempotency_key)?;
+        match (site, material) {
+            (Some(site), Some(output_material)) if e.is_empty() => Ok(OpenRun {
+                site,
+                line,
+                output_material,
+                planned_quantity,
+                order_ref: Some(order_ref).filter(|o| !o.is_empty()),
+                key,
+            }),
+            _ => Err(e.into()),
+        }
+    }
+}
+
+/// The form that posts an input lot.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct InputForm {
+    /// The lot's code as scanned or typed.
+    pub lot: String,
+    /// The lot's id, when it was picked from a list (a code shared by two materials).
+    pub lot_id: String,
+    pub quantity: String,
+    pub location_id: String,
+    pub idempotency_key: String,
+}
+
+impl TryFrom<&InputForm> for PostInput {
+    type Error = SaveError;
+
+    fn try_from(f: &InputForm) -> std::result::Result<PostInput, SaveError> {
+        let quantity =
+            text::required_decimal(&f.quantity, "The quantity").map_err(|m| SaveError::field("quantity", m))?;
+        let lot = match Uuid::parse_str(f.lot_id.trim()) {
+            Ok(id) => LotPick::Id(id),
+            Err(_) if f.lot.trim().is_empty() => return Err(SaveError::field("lot", "Scan or type the lot code.")),
+            Err(_) => LotPick::Code(f.lot.trim().to_string()),
+        };
+        let location = match f.location_id.trim() {
+            "" => None,
+            id => Some(
+                Uuid::parse_str(id)
+                    .map_err(|_| SaveError::field("location_id", "Choose a location of the run's site."))?,
+            ),
+        };
+        Ok(PostInput { lot, quantity, location, key: parse_idempotency_key(&f.idempotency_key)? })
+    }
+}
+
+/// The form that posts an output.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct OutputForm {
+    pub output_quantity: String,
+    pub location_id: String,
+    /// The code of an existing lot of the output material to top up (a bulk tank), or empty for a new lot.
+    pub topup: String,
+    pub idempotency_key: String,
+}
+
+impl TryFrom<&OutputForm> for PostOutput {
+    type Error = SaveError;
+
+    fn try_from(f: &OutputForm) -> std::result::Result<PostOutput, SaveError> {
+        let quantity = text::required_decimal(&f.output_quantity, "The quantity")
+            .map_err(|m| SaveError::field("output_quantity", m))?;
+        let location = Uuid::parse_str(f.location_id.trim())
+            .map_err(|_| SaveError::field("output_location", "Choose where the output is put."))?;
+        let topup = Some(f.topup.trim().to_string()).filter(|t| !t.is_empty());
+        Ok(PostOutput { quantity, location, topup, key: parse_idempotency_key(&f.idempotency_key)? })
+    }
+}
+
 async fn new(State(state): State<AppState>, layout: Layout) -> Result<Response> {
     let form = RunForm { idempotency_key: Uuid::new_v4().to_string(), ..Default::default() };
     new_page(&state, StatusCode::OK, layout, form, FieldErrors::default()).await
@@ -114,7 +218,8 @@ async fn open(
     layout: Layout,
     Form(form): Form<RunForm>,
 ) -> Result<Response> {
-    match production::open(&state.pool, &user.actor(), &form).await {
+    let opened = async { production::open(&state.pool, &user.actor(), &OpenRun::try_from(&form)?).await };
+    match opened.await {
         Ok(id) => Ok(redirect_with_flash(
             &format!("/runs/{id}"),
             FlashKind::Success,
@@ -310,7 +415,8 @@ async fn input(
     Form(form): Form<InputForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    match production::post_input(&state.pool, &user.actor(), id, &form).await {
+    let posted = async { production::post_input(&state.pool, &user.actor(), id, &PostInput::try_from(&form)?).await };
+    match posted.await {
         Ok(_) => Ok(redirect_with_flash(
             &format!("/runs/{id}"),
             FlashKind::Success,
@@ -333,7 +439,8 @@ async fn output(
     Form(form): Form<OutputForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    match production::post_output(&state.pool, &user.actor(), id, &form).await {
+    let posted = async { production::post_output(&state.pool, &user.actor(), id, &PostOutput::try_from(&form)?).await };
+    match posted.await {
         Ok((_, code)) => {
             Ok(redirect_with_flash(&format!("/runs/{id}"), FlashKind::Success, &format!("Output posted: lot {code}.")))
         }

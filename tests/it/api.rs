@@ -382,3 +382,57 @@ async fn an_integration_creates_materials_parties_and_locations_once_each_and_ge
         .unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_run_named_by_unknown_codes_is_refused_field_by_field_and_nothing_is_written() {
+    let app = demo_app().await;
+    let secret = token(&app).await;
+    let api = client();
+    let post = |path: String, body: Value| {
+        let request = api.post(app.url(&path)).bearer_auth(&secret).json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let key = || uuid::Uuid::new_v4().to_string();
+    let runs = app.count("production_runs").await;
+    let (status, e) = post(
+        "/api/v1/runs".into(),
+        json!({ "idempotency_key": key(), "site": "moon", "output_material": "CHEESE", "planned_quantity": "-3" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["error"]["fields"]["site"], "No site has the code “MOON”.");
+    assert_eq!(e["error"]["fields"]["output_material"], "No material has the code “CHEESE”.");
+    assert!(e["error"]["fields"]["planned_quantity"].as_str().unwrap().contains("greater than zero"), "{e}");
+    let (status, e) = post(
+        "/api/v1/runs".into(),
+        json!({ "idempotency_key": key(), "site": "RVS", "output_material": "DOUGH-BR", "line": "L9" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["error"]["fields"]["line"], "No production line at the site has the code “L9”.");
+    assert_eq!(app.count("production_runs").await, runs, "nothing was opened");
+
+    let (status, run) =
+        post("/api/v1/runs".into(), json!({ "idempotency_key": key(), "site": "RVS", "output_material": "DOUGH-BR" }))
+            .await;
+    assert_eq!(status, StatusCode::CREATED, "{run}");
+    let run_id = run["id"].as_str().unwrap();
+    let (status, e) = post(
+        format!("/api/v1/runs/{run_id}/outputs"),
+        json!({ "idempotency_key": key(), "quantity": "ten", "location": "NOWHERE" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["error"]["fields"]["location"], "No location at the run's site has the code “NOWHERE”.");
+    assert!(e["error"]["fields"]["quantity"].as_str().unwrap().contains("must be a number"), "{e}");
+    let movements = app.count("stock_movements").await;
+    let (status, e) =
+        post(format!("/api/v1/runs/{run_id}/inputs"), json!({ "idempotency_key": key(), "lot": "", "quantity": "1" }))
+            .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["error"]["field"], "lot");
+    assert_eq!(app.count("stock_movements").await, movements, "nothing was posted");
+}
