@@ -12,8 +12,8 @@ use serde::Deserialize;
 use super::{FlashKind, Layout, redirect_with_flash, render_with};
 use crate::auth::CurrentUser;
 use crate::auth::users::{self, Token};
-use crate::error::{Error, Result};
-use crate::save::{FieldErrors, SaveError};
+use crate::error::Result;
+use crate::save::FieldErrors;
 use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -66,16 +66,14 @@ async fn create_token(
     layout: Layout,
     Form(form): Form<TokenForm>,
 ) -> Result<Response> {
-    match users::create_token(&state.pool, &me.actor(), me.id, &form.name).await {
+    match super::outcome(users::create_token(&state.pool, &me.actor(), me.id, &form.name).await)? {
         Ok(secret) => {
             account_page(&state, StatusCode::CREATED, layout, me, Some(secret), String::new(), FieldErrors::default())
                 .await
         }
-        Err(SaveError::Invalid(errors)) => {
+        Err(errors) => {
             account_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, me, None, form.name, errors).await
         }
-        Err(SaveError::Stale) => Err(Error::Conflict("Try again.".into())),
-        Err(SaveError::Other(e)) => Err(e),
     }
 }
 

@@ -91,15 +91,13 @@ async fn open(
     layout: Layout,
     Form(f): Form<OpenForm>,
 ) -> Result<Response> {
-    match counts::open(&state.pool, &user.person(), &f.location_id).await {
+    match super::outcome(counts::open(&state.pool, &user.person(), &f.location_id).await)? {
         Ok(id) => Ok(redirect_with_flash(
             &format!("/counts/{id}"),
             FlashKind::Success,
             "Count opened: scan or type each lot and what you count.",
         )),
-        Err(SaveError::Invalid(errors)) => index_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, errors).await,
-        Err(SaveError::Stale) => Err(Error::Conflict("Try again.".into())),
-        Err(SaveError::Other(e)) => Err(e),
+        Err(errors) => index_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, errors).await,
     }
 }
 
@@ -177,11 +175,9 @@ async fn respond(
     id: Uuid,
     result: std::result::Result<String, SaveError>,
 ) -> Result<Response> {
-    match result {
+    match super::outcome(result)? {
         Ok(message) => Ok(redirect_with_flash(&format!("/counts/{id}"), FlashKind::Success, &message)),
-        Err(SaveError::Invalid(errors)) => show_page(state, StatusCode::UNPROCESSABLE_ENTITY, layout, id, errors).await,
-        Err(SaveError::Stale) => Err(Error::Conflict("Try again.".into())),
-        Err(SaveError::Other(e)) => Err(e),
+        Err(errors) => show_page(state, StatusCode::UNPROCESSABLE_ENTITY, layout, id, errors).await,
     }
 }
 

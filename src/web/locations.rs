@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 
 use super::{Flash, FlashKind, Layout, ListQuery, Paging, redirect_with_flash, render, render_with};
 use crate::auth::{CurrentUser, Permission};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::master::locations::{self, KINDS, Location, LocationForm, LocationInput};
 use crate::master::sites::{self, Site};
 use crate::save::{FieldErrors, STALE_MESSAGE, SaveError, parse_idempotency_key, parse_version};
@@ -147,13 +147,9 @@ async fn create(
         Ok(input) => locations::create(&state.pool, &user.actor(), &input, key).await,
         Err(errors) => Err(SaveError::Invalid(errors)),
     };
-    match result {
+    match super::outcome(result)? {
         Ok(id) => Ok(redirect_with_flash(&format!("/locations/{id}"), FlashKind::Success, "Location saved.")),
-        Err(SaveError::Invalid(errors)) => {
-            form_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, None, form, errors).await
-        }
-        Err(SaveError::Stale) => Err(Error::Conflict(STALE_MESSAGE.into())),
-        Err(SaveError::Other(e)) => Err(e),
+        Err(errors) => form_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, None, form, errors).await,
     }
 }
 

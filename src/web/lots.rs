@@ -800,17 +800,15 @@ async fn split(
     Form(form): Form<crate::stock::split::SplitForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    match crate::stock::split::split(&state.pool, &user.actor(), id, &form).await {
+    match super::outcome(crate::stock::split::split(&state.pool, &user.actor(), id, &form).await)? {
         Ok((new_lot, code)) => Ok(redirect_with_flash(
             &format!("/lots/{new_lot}"),
             FlashKind::Success,
             &format!("New lot {code} split off."),
         )),
-        Err(SaveError::Invalid(errors)) => {
+        Err(errors) => {
             lot_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, id, errors, RecordForm::default()).await
         }
-        Err(SaveError::Stale) => Err(Error::Conflict("Try again.".into())),
-        Err(SaveError::Other(e)) => Err(e),
     }
 }
 

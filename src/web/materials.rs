@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 
 use super::{FlashKind, Layout, ListQuery, Paging, redirect_with_flash, render, render_with};
 use crate::auth::{CurrentUser, Permission};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::master::materials::{
     self, EXPIRY_POLICIES, GtinForm, KINDS, Material, MaterialForm, MaterialInput, PACK_LEVELS, Unit,
 };
@@ -137,15 +137,13 @@ async fn create(
         Ok(input) => materials::create(&state.pool, &user.actor(), &input, key).await,
         Err(errors) => Err(SaveError::Invalid(errors)),
     };
-    match result {
+    match super::outcome(result)? {
         Ok(id) => Ok(redirect_with_flash(
             &format!("/materials/{id}"),
             FlashKind::Success,
             &format!("Material {} saved.", form.code.trim().to_uppercase()),
         )),
-        Err(SaveError::Invalid(errors)) => form_page(&state, layout, None, form, errors).await,
-        Err(SaveError::Stale) => Err(Error::Conflict(STALE_MESSAGE.into())),
-        Err(SaveError::Other(e)) => Err(e),
+        Err(errors) => form_page(&state, layout, None, form, errors).await,
     }
 }
 
@@ -205,13 +203,11 @@ async fn add_gtin(
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
     materials::get(&state.pool, id).await?;
-    match materials::add_gtin(&state.pool, &user.actor(), id, &form).await {
+    match super::outcome(materials::add_gtin(&state.pool, &user.actor(), id, &form).await)? {
         Ok(gtin) => {
             Ok(redirect_with_flash(&format!("/materials/{id}"), FlashKind::Success, &format!("GTIN {gtin} added.")))
         }
-        Err(SaveError::Invalid(errors)) => show_page(&state, layout, id, form, errors).await,
-        Err(SaveError::Stale) => Err(Error::Conflict(STALE_MESSAGE.into())),
-        Err(SaveError::Other(e)) => Err(e),
+        Err(errors) => show_page(&state, layout, id, form, errors).await,
     }
 }
 

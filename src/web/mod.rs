@@ -232,6 +232,18 @@ pub fn guarded(
     router.route_layer(axum::middleware::from_fn_with_state(permission, auth::require_permission))
 }
 
+/// A save's outcome as a handler answers it: `Ok(Ok(saved))`, or `Ok(Err(errors))` to show the
+/// form again with its field errors; an edit made over a newer one is a 409 with
+/// `save::STALE_MESSAGE`, and any other failure the error it is.
+pub fn outcome<T>(result: Result<T, crate::save::SaveError>) -> Result<Result<T, crate::save::FieldErrors>, Error> {
+    match result {
+        Ok(saved) => Ok(Ok(saved)),
+        Err(crate::save::SaveError::Invalid(errors)) => Ok(Err(errors)),
+        Err(crate::save::SaveError::Stale) => Err(Error::Conflict(crate::save::STALE_MESSAGE.into())),
+        Err(crate::save::SaveError::Other(e)) => Err(e),
+    }
+}
+
 /// A record id from the path; anything that is not a UUID names no record.
 pub fn parse_id(text: &str) -> Result<uuid::Uuid, Error> {
     uuid::Uuid::parse_str(text).map_err(|_| Error::NotFound)

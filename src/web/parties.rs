@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::{Flash, FlashKind, Layout, Paging, redirect_with_flash, render, render_with};
 use crate::auth::{CurrentUser, Permission};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::master::parties::{self, Contact, ContactForm, Party, PartyForm, PartyInput};
 use crate::save::{FieldErrors, STALE_MESSAGE, SaveError, parse_idempotency_key, parse_version};
 use crate::web::AppState;
@@ -93,11 +93,9 @@ async fn add_contact(
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
     parties::get(&state.pool, id).await?;
-    match parties::add_contact(&state.pool, &user.actor(), id, &form).await {
+    match super::outcome(parties::add_contact(&state.pool, &user.actor(), id, &form).await)? {
         Ok(()) => Ok(redirect_with_flash(&format!("/parties/{id}"), FlashKind::Success, "Contact added.")),
-        Err(SaveError::Invalid(errors)) => show_page(&state, layout, id, form, errors).await,
-        Err(SaveError::Stale) => Err(Error::Conflict(STALE_MESSAGE.into())),
-        Err(SaveError::Other(e)) => Err(e),
+        Err(errors) => show_page(&state, layout, id, form, errors).await,
     }
 }
 
@@ -142,11 +140,9 @@ async fn create(
         Ok(input) => parties::create(&state.pool, &user.actor(), &input, key).await,
         Err(errors) => Err(SaveError::Invalid(errors)),
     };
-    match result {
+    match super::outcome(result)? {
         Ok(id) => Ok(redirect_with_flash(&format!("/parties/{id}"), FlashKind::Success, "Party saved.")),
-        Err(SaveError::Invalid(errors)) => form_page(StatusCode::UNPROCESSABLE_ENTITY, layout, None, form, errors),
-        Err(SaveError::Stale) => Err(Error::Conflict(STALE_MESSAGE.into())),
-        Err(SaveError::Other(e)) => Err(e),
+        Err(errors) => form_page(StatusCode::UNPROCESSABLE_ENTITY, layout, None, form, errors),
     }
 }
 

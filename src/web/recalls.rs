@@ -114,7 +114,7 @@ async fn new(State(state): State<AppState>, layout: Layout, Query(q): Query<NewQ
 
 async fn create(State(state): State<AppState>, user: CurrentUser, layout: Layout, body: Bytes) -> Result<Response> {
     let mut form = OpenForm::parse(&body);
-    match recall::open(&state.pool, &user.person(), &form).await {
+    match super::outcome(recall::open(&state.pool, &user.person(), &form).await)? {
         Ok(id) => Ok(redirect_with_flash(
             &format!("/recalls/{id}"),
             FlashKind::Success,
@@ -124,12 +124,10 @@ async fn create(State(state): State<AppState>, user: CurrentUser, layout: Layout
                 "Recall opened: every lot in scope is held; consuming or shipping them is refused."
             },
         )),
-        Err(SaveError::Invalid(errors)) => {
+        Err(errors) => {
             form.password.clear();
             new_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, form, errors).await
         }
-        Err(SaveError::Stale) => Err(Error::Conflict("Try again.".into())),
-        Err(SaveError::Other(e)) => Err(e),
     }
 }
 
@@ -234,11 +232,9 @@ async fn respond(
     result: std::result::Result<(), SaveError>,
     done: &str,
 ) -> Result<Response> {
-    match result {
+    match super::outcome(result)? {
         Ok(()) => Ok(redirect_with_flash(&format!("/recalls/{id}"), FlashKind::Success, done)),
-        Err(SaveError::Invalid(errors)) => show_errors(state, layout, id, errors).await,
-        Err(SaveError::Stale) => Err(Error::Conflict("Try again.".into())),
-        Err(SaveError::Other(e)) => Err(e),
+        Err(errors) => show_errors(state, layout, id, errors).await,
     }
 }
 

@@ -168,7 +168,7 @@ async fn create(
         Ok(input) => receive::receive(&state.pool, &user.actor(), &input, key).await,
         Err(errors) => Err(SaveError::Invalid(errors)),
     };
-    match result {
+    match super::outcome(result)? {
         // The form was sent before (a double click, or the back button and send again).
         Ok(received) if received.again => Ok(redirect_with_flash(
             &format!("/receipts/{}", received.receipt_id),
@@ -180,10 +180,6 @@ async fn create(
             let message = format!("Received: lot {}.", codes.join(", "));
             Ok(redirect_with_flash(&format!("/receipts/{}", received.receipt_id), FlashKind::Success, &message))
         }
-        Err(SaveError::Invalid(errors)) => {
-            form_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, form, errors).await
-        }
-        Err(SaveError::Stale) => Err(Error::Conflict("Try again.".into())),
-        Err(SaveError::Other(e)) => Err(e),
+        Err(errors) => form_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, form, errors).await,
     }
 }

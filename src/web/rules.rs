@@ -223,15 +223,11 @@ async fn create(
     layout: Layout,
     Form(form): Form<RuleForm>,
 ) -> Result<Response> {
-    match rules::create(&state.pool, &user.person(), &form).await {
+    match super::outcome(rules::create(&state.pool, &user.person(), &form).await)? {
         Ok(id) => {
             Ok(redirect_with_flash(&format!("/admin/lot-rules/{id}"), FlashKind::Success, "Rule saved and signed."))
         }
-        Err(SaveError::Invalid(errors)) => {
-            form_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, None, form, errors).await
-        }
-        Err(SaveError::Stale) => Err(Error::Conflict(STALE_MESSAGE.into())),
-        Err(SaveError::Other(e)) => Err(e),
+        Err(errors) => form_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, None, form, errors).await,
     }
 }
 

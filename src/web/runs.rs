@@ -219,17 +219,13 @@ async fn open(
     Form(form): Form<RunForm>,
 ) -> Result<Response> {
     let opened = async { production::open(&state.pool, &user.actor(), &OpenRun::try_from(&form)?).await };
-    match opened.await {
+    match super::outcome(opened.await)? {
         Ok(id) => Ok(redirect_with_flash(
             &format!("/runs/{id}"),
             FlashKind::Success,
             "Run opened: post its inputs and outputs.",
         )),
-        Err(SaveError::Invalid(errors)) => {
-            new_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, form, errors).await
-        }
-        Err(SaveError::Stale) => Err(Error::Conflict("Try again.".into())),
-        Err(SaveError::Other(e)) => Err(e),
+        Err(errors) => new_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, form, errors).await,
     }
 }
 
@@ -416,18 +412,16 @@ async fn input(
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
     let posted = async { production::post_input(&state.pool, &user.actor(), id, &PostInput::try_from(&form)?).await };
-    match posted.await {
+    match super::outcome(posted.await)? {
         Ok(_) => Ok(redirect_with_flash(
             &format!("/runs/{id}"),
             FlashKind::Success,
             &format!("Input posted: {} {}.", form.quantity.trim(), form.lot.trim()),
         )),
-        Err(SaveError::Invalid(errors)) => {
+        Err(errors) => {
             run_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, id, "", form, OutputForm::default(), errors)
                 .await
         }
-        Err(SaveError::Stale) => Err(Error::Conflict("Try again.".into())),
-        Err(SaveError::Other(e)) => Err(e),
     }
 }
 
@@ -440,15 +434,13 @@ async fn output(
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
     let posted = async { production::post_output(&state.pool, &user.actor(), id, &PostOutput::try_from(&form)?).await };
-    match posted.await {
+    match super::outcome(posted.await)? {
         Ok((_, code)) => {
             Ok(redirect_with_flash(&format!("/runs/{id}"), FlashKind::Success, &format!("Output posted: lot {code}.")))
         }
-        Err(SaveError::Invalid(errors)) => {
+        Err(errors) => {
             run_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, id, "", InputForm::default(), form, errors).await
         }
-        Err(SaveError::Stale) => Err(Error::Conflict("Try again.".into())),
-        Err(SaveError::Other(e)) => Err(e),
     }
 }
 
@@ -459,9 +451,9 @@ async fn close(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    match production::close(&state.pool, &user.actor(), id).await {
+    match super::outcome(production::close(&state.pool, &user.actor(), id).await)? {
         Ok(()) => Ok(redirect_with_flash(&format!("/runs/{id}"), FlashKind::Success, "Run closed.")),
-        Err(SaveError::Invalid(errors)) => {
+        Err(errors) => {
             run_page(
                 &state,
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -474,7 +466,5 @@ async fn close(
             )
             .await
         }
-        Err(SaveError::Stale) => Err(Error::Conflict("Try again.".into())),
-        Err(SaveError::Other(e)) => Err(e),
     }
 }

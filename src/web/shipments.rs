@@ -15,8 +15,8 @@ use uuid::Uuid;
 use super::{FlashKind, Layout, redirect_with_flash, render, render_with};
 use crate::auth::{CurrentUser, Permission};
 use crate::error::{Error, Result};
+use crate::save::FieldErrors;
 use crate::save::line_key;
-use crate::save::{FieldErrors, SaveError};
 use crate::stock::ship::{self, LineForm, Pick, ShipmentForm};
 use crate::web::AppState;
 
@@ -165,17 +165,13 @@ async fn take_back(
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
     let form = crate::stock::returns::CustomerReturnForm::parse(&body);
-    match crate::stock::returns::from_customer(&state.pool, &user.actor(), id, &form).await {
+    match super::outcome(crate::stock::returns::from_customer(&state.pool, &user.actor(), id, &form).await)? {
         Ok(_) => Ok(redirect_with_flash(
             &format!("/shipments/{id}"),
             FlashKind::Success,
             "Return recorded: the goods are in quarantine for QA.",
         )),
-        Err(SaveError::Invalid(errors)) => {
-            show_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, id, errors).await
-        }
-        Err(SaveError::Stale) => Err(Error::Conflict("Try again.".into())),
-        Err(SaveError::Other(e)) => Err(e),
+        Err(errors) => show_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, id, errors).await,
     }
 }
 
@@ -303,16 +299,14 @@ async fn new(State(state): State<AppState>, layout: Layout, RawQuery(query): Raw
 
 async fn create(State(state): State<AppState>, user: CurrentUser, layout: Layout, body: Bytes) -> Result<Response> {
     let form = ShipmentForm::parse(&body);
-    match ship::ship(&state.pool, &user.actor(), &form).await {
+    match super::outcome(ship::ship(&state.pool, &user.actor(), &form).await)? {
         Ok(id) => Ok(redirect_with_flash(
             &format!("/shipments/{id}"),
             FlashKind::Success,
             "Shipped. Print the packing list from this page.",
         )),
-        Err(SaveError::Invalid(errors)) => {
+        Err(errors) => {
             new_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, form, errors, String::new(), String::new()).await
         }
-        Err(SaveError::Stale) => Err(Error::Conflict("Try again.".into())),
-        Err(SaveError::Other(e)) => Err(e),
     }
 }

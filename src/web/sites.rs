@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 
 use super::{Flash, FlashKind, Layout, ListQuery, Paging, redirect_with_flash, render, render_with};
 use crate::auth::{CurrentUser, Permission};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::master::locations::{self, Location};
 use crate::master::sites::{self, Site, SiteForm, SiteInput};
 use crate::save::{FieldErrors, STALE_MESSAGE, SaveError, parse_idempotency_key, parse_version};
@@ -99,11 +99,9 @@ async fn create(
         Ok(input) => sites::create(&state.pool, &user.actor(), &input, key).await,
         Err(errors) => Err(SaveError::Invalid(errors)),
     };
-    match result {
+    match super::outcome(result)? {
         Ok(id) => Ok(redirect_with_flash(&format!("/sites/{id}"), FlashKind::Success, "Site saved.")),
-        Err(SaveError::Invalid(errors)) => form_page(StatusCode::UNPROCESSABLE_ENTITY, layout, None, form, errors),
-        Err(SaveError::Stale) => Err(Error::Conflict(STALE_MESSAGE.into())),
-        Err(SaveError::Other(e)) => Err(e),
+        Err(errors) => form_page(StatusCode::UNPROCESSABLE_ENTITY, layout, None, form, errors),
     }
 }
 

@@ -12,7 +12,7 @@ use super::{Flash, FlashKind, Layout, redirect_with_flash, render, render_with};
 use crate::audit::{self, Shown};
 use crate::auth::users::{self, Role, User, UserForm};
 use crate::auth::{CurrentUser, Permission};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::save::{FieldErrors, STALE_MESSAGE, SaveError};
 use crate::web::AppState;
 
@@ -130,18 +130,16 @@ async fn create(
     layout: Layout,
     repeated::Form(form): repeated::Form<UserForm>,
 ) -> Result<Response> {
-    match users::create(&state.pool, &me.actor(), &form).await {
+    match super::outcome(users::create(&state.pool, &me.actor(), &form).await)? {
         Ok(id) => Ok(redirect_with_flash(
             &format!("/admin/users/{id}"),
             FlashKind::Success,
             &format!("User {} created.", form.username.trim()),
         )),
-        Err(SaveError::Invalid(errors)) => {
+        Err(errors) => {
             let form = UserForm { password: String::new(), ..form };
             page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, None, form, errors, FieldErrors::default()).await
         }
-        Err(SaveError::Stale) => Err(Error::Conflict(STALE_MESSAGE.into())),
-        Err(SaveError::Other(e)) => Err(e),
     }
 }
 
@@ -199,19 +197,17 @@ async fn reset_password(
     axum::extract::Form(form): axum::extract::Form<PasswordForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    match users::set_password(&state.pool, &me.actor(), id, &form.password).await {
+    match super::outcome(users::set_password(&state.pool, &me.actor(), id, &form.password).await)? {
         Ok(()) => Ok(redirect_with_flash(
             &format!("/admin/users/{id}"),
             FlashKind::Success,
             "Password reset. The user's sessions were ended; give them the new password in person.",
         )),
-        Err(SaveError::Invalid(errors)) => {
+        Err(errors) => {
             let user = users::get(&state.pool, id).await?;
             let current = form_of(&user);
             page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, Some(user), current, FieldErrors::default(), errors)
                 .await
         }
-        Err(SaveError::Stale) => Err(Error::Conflict(STALE_MESSAGE.into())),
-        Err(SaveError::Other(e)) => Err(e),
     }
 }
