@@ -425,15 +425,17 @@ async fn flows(pool: &PgPool, plant: Uuid) -> Result<()> {
         ("CORNER-GROCER", pallet_1, "100", "CG-0931"),
         ("METRO-FS", pallet_2, "150", "MFS-7781"),
     ] {
-        let form = ship::ShipmentForm {
-            site_id: plant.to_string(),
-            customer_id: party(customer).await?.to_string(),
+        let shipment = ship::Shipment {
+            site: plant,
+            customer: party(customer).await?,
+            shipped_on: None,
             order_ref: order.into(),
-            lines: vec![ship::LineForm { lot: lot.to_string(), quantity: quantity.into(), location_id: String::new() }],
-            idempotency_key: Uuid::new_v4().to_string(),
-            ..Default::default()
+            bol_ref: String::new(),
+            asn_ref: String::new(),
+            lines: vec![ship::ShipLine { row: 0, lot: lot.to_string(), quantity: quantity.parse()?, location: None }],
+            key: Uuid::new_v4(),
         };
-        ship::ship(pool, &actor, &form).await.map_err(|e| save_error("shipment", customer, e))?;
+        ship::ship(pool, &actor, &shipment).await.map_err(|e| save_error("shipment", customer, e))?;
     }
     Ok(())
 }

@@ -3,82 +3,39 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::audit::{self, Actor, Entry};
 use crate::domain::status::{LotState, usable};
-use crate::domain::text;
 use crate::domain::vocab::MovementKind;
 use crate::error::Error;
 use crate::ledger::{self, Document, Movement};
-use crate::save::{FieldErrors, SaveError, claim_create, line_key, parse_idempotency_key};
+use crate::save::{FieldErrors, SaveError, claim_create, line_key};
 
-/// How many line rows the shipment form offers at once.
-pub const FORM_LINES: usize = 6;
-
-/// The shipment form as typed; lines come as repeated `lot`, `quantity` and `location_id` fields.
-#[derive(Debug, Clone, Default)]
-pub struct ShipmentForm {
-    pub site_id: String,
-    pub customer_id: String,
-    pub shipped_on: String,
+/// Ships lots to a customer from a site, dated `shipped_on` at the site (default: now).
+#[derive(Debug, Clone)]
+pub struct Shipment {
+    pub site: Uuid,
+    pub customer: Uuid,
+    pub shipped_on: Option<NaiveDate>,
     pub order_ref: String,
     pub bol_ref: String,
     pub asn_ref: String,
-    pub lines: Vec<LineForm>,
-    pub idempotency_key: String,
+    pub lines: Vec<ShipLine>,
+    /// A second request with the same key answers the shipment the first made.
+    pub key: Uuid,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct LineForm {
+/// One line of a shipment: a lot (its code, or its id as text) and a quantity, from `location`
+/// (or the one place at the site that holds the lot).
+#[derive(Debug, Clone)]
+pub struct ShipLine {
+    /// Its place on the document as entered, from 0: refusals name it (`line1`, "Line 1").
+    pub row: usize,
     pub lot: String,
-    pub quantity: String,
-    pub location_id: String,
-}
-
-impl ShipmentForm {
-    /// Reads an urlencoded body (or query) whose line fields repeat, in order.
-    pub fn parse(body: &[u8]) -> ShipmentForm {
-        let mut f = ShipmentForm::default();
-        let (mut lots, mut quantities, mut locations) = (Vec::new(), Vec::new(), Vec::new());
-        for (k, v) in form_urlencoded::parse(body) {
-            let v = v.into_owned();
-            match k.as_ref() {
-                "site_id" => f.site_id = v,
-                "customer_id" => f.customer_id = v,
-                "shipped_on" => f.shipped_on = v,
-                "order_ref" => f.order_ref = v,
-                "bol_ref" => f.bol_ref = v,
-                "asn_ref" => f.asn_ref = v,
-                "idempotency_key" => f.idempotency_key = v,
-                "lot" => lots.push(v),
-                "quantity" => quantities.push(v),
-                "location_id" => locations.push(v),
-                _ => {}
-            }
-        }
-        let n = lots.len().max(quantities.len()).max(locations.len());
-        f.lines = (0..n)
-            .map(|i| LineForm {
-                lot: lots.get(i).cloned().unwrap_or_default(),
-                quantity: quantities.get(i).cloned().unwrap_or_default(),
-                location_id: locations.get(i).cloned().unwrap_or_default(),
-            })
-            .collect();
-        f
-    }
-
-    /// The rows the form shows: the lines typed, then empty ones up to the form's size.
-    pub fn rows(&self) -> Vec<LineForm> {
-        let mut rows: Vec<LineForm> =
-            self.lines.iter().filter(|l| !l.lot.trim().is_empty() || !l.quantity.trim().is_empty()).cloned().collect();
-        while rows.len() < FORM_LINES {
-            rows.push(LineForm::default());
-        }
-        rows
-    }
+    pub quantity: Decimal,
+    pub location: Option<Uuid>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -101,35 +58,14 @@ struct Line {
 
 /// Ships lots to a customer. Refuses lots that may not be shipped (with the reason, next to the
 /// line) and more than is on hand; a form posted twice ships once.
-pub async fn ship(pool: &PgPool, actor: &Actor, f: &ShipmentForm) -> Result<Uuid, SaveError> {
-    let key = parse_idempotency_key(&f.idempotency_key).map_err(SaveError::Other)?;
+pub async fn ship(pool: &PgPool, actor: &Actor, c: &Shipment) -> Result<Uuid, SaveError> {
     let mut e = FieldErrors::default();
-    let site = Uuid::parse_str(f.site_id.trim()).ok();
-    let customer = Uuid::parse_str(f.customer_id.trim()).ok();
-    if customer.is_none() {
-        e.add("customer_id", "Choose the customer.");
-    }
-    let order_ref = e.check("order_ref", text::optional(&f.order_ref, "The order", 100));
-    let bol_ref = e.check("bol_ref", text::optional(&f.bol_ref, "The bill of lading", 100));
-    let asn_ref = e.check("asn_ref", text::optional(&f.asn_ref, "The despatch advice", 100));
-    let shipped_on = match f.shipped_on.trim() {
-        "" => None,
-        d => match NaiveDate::parse_from_str(d, "%Y-%m-%d") {
-            Ok(d) if d > Utc::now().date_naive() => {
-                e.add("shipped_on", "A shipment cannot be dated in the future.");
-                None
-            }
-            Ok(d) => Some(d),
-            Err(_) => {
-                e.add("shipped_on", "The date must look like 2026-01-31.");
-                None
-            }
-        },
-    };
-    let head: Option<(String, DateTime<Utc>, NaiveDate, bool, String)> = sqlx::query_as(
+    let (key, site, customer, shipped_on) = (c.key, c.site, c.customer, c.shipped_on);
+    let (order_ref, bol_ref, asn_ref) = (&c.order_ref, &c.bol_ref, &c.asn_ref);
+    let head: Option<(String, DateTime<Utc>, NaiveDate, bool, String, bool)> = sqlx::query_as(
         "select s.code, t.at, (t.at at time zone s.time_zone)::date,
                 coalesce((select active and is_customer from parties where id = $2), false),
-                coalesce((select code from parties where id = $2), '')
+                coalesce((select code from parties where id = $2), ''), coalesce($3::date > site_today(s.id), false)
            from sites s, lateral (select case when $3::date is null or $3::date = site_today(s.id) then now()
                                              else ($3::date + time '12:00') at time zone s.time_zone end as at) t
           where s.id = $1 and s.active",
@@ -139,30 +75,20 @@ pub async fn ship(pool: &PgPool, actor: &Actor, f: &ShipmentForm) -> Result<Uuid
     .bind(shipped_on)
     .fetch_optional(pool)
     .await?;
-    let Some((site_code, shipped_at, ship_date, customer_ok, customer_code)) = head else {
+    let Some((site_code, shipped_at, ship_date, customer_ok, customer_code, future)) = head else {
         e.add("site_id", "Choose the shipping site.");
         return Err(e.into());
     };
-    if customer.is_some() && !customer_ok {
+    if future {
+        e.add("shipped_on", "A shipment cannot be dated in the future (the site's date).");
+    }
+    if !customer_ok {
         e.add("customer_id", format!("{customer_code} is not an active customer."));
     }
     let mut lines = Vec::new();
-    for (i, l) in f.lines.iter().enumerate() {
-        if l.lot.trim().is_empty() && l.quantity.trim().is_empty() {
-            continue;
-        }
+    for l in &c.lines {
+        let (i, quantity) = (l.row, l.quantity);
         let field = line_key(i);
-        let quantity = match text::positive_decimal(&l.quantity, "The quantity") {
-            Ok(Some(q)) => q,
-            Ok(None) => {
-                e.add(field, format!("Line {}: give the quantity.", i + 1));
-                continue;
-            }
-            Err(m) => {
-                e.add(field, format!("Line {}: {m}", i + 1));
-                continue;
-            }
-        };
         let found: Vec<LotFacts> = sqlx::query_as(
             "select l.id, l.code, m.code as material_code, l.disposition, l.expires_on,
                     (select count(*) from lot_holds h where h.lot_id = l.id and h.closed_at is null) as open_holds,
@@ -205,8 +131,8 @@ pub async fn ship(pool: &PgPool, actor: &Actor, f: &ShipmentForm) -> Result<Uuid
             e.add(field, format!("Line {}: {m}", i + 1));
             continue;
         }
-        let location = match Uuid::parse_str(l.location_id.trim()) {
-            Ok(id) => {
+        let location = match l.location {
+            Some(id) => {
                 let kind: Option<String> =
                     sqlx::query_scalar("select kind from locations where id = $1 and site_id = $2")
                         .bind(id)
@@ -225,7 +151,7 @@ pub async fn ship(pool: &PgPool, actor: &Actor, f: &ShipmentForm) -> Result<Uuid
                     Some(_) => Some(id),
                 }
             }
-            Err(_) => {
+            None => {
                 let holding: Vec<Uuid> = sqlx::query_scalar(
                     "select o.location_id from on_hand o join locations c on c.id = o.location_id
                       where o.lot_id = $1 and c.site_id = $2 and o.quantity > 0 and c.kind <> 'quarantine'",
@@ -274,9 +200,9 @@ pub async fn ship(pool: &PgPool, actor: &Actor, f: &ShipmentForm) -> Result<Uuid
     .bind(site)
     .bind(customer)
     .bind(shipped_at)
-    .bind(&order_ref)
-    .bind(&bol_ref)
-    .bind(&asn_ref)
+    .bind(order_ref)
+    .bind(bol_ref)
+    .bind(asn_ref)
     .bind(actor.id)
     .fetch_one(&mut *tx)
     .await

@@ -1247,26 +1247,55 @@ struct ShipmentLineRequest {
 /// Ships lots to a customer (every line checked: usable, enough on hand), in one transaction.
 #[utoipa::path(post, path = "/api/v1/shipments", tag = "documents", request_body = ShipmentRequest, responses((status = 201, body = Created), (status = 422, description = "A line cannot go; `fields` says which")))]
 async fn ship(State(state): State<AppState>, user: CurrentUser, Json(body): Json<ShipmentRequest>) -> Result<Response> {
-    let site_id = code_id(&state, "select id from sites where code = $1", &body.site).await?;
+    use crate::stock::ship::{ShipLine, Shipment};
+    let mut r = Resolve::new(&state);
+    let site = r.id("site", "site", "select id from sites where code = $1", &body.site).await?;
+    let customer =
+        r.id("customer", "customer", "select id from parties where code = $1 and is_customer", &body.customer).await?;
     let mut lines = Vec::new();
-    for l in &body.lines {
-        let location_id = match &l.location {
-            Some(code) if !code.trim().is_empty() => code_at_site(&state, LOCATION_AT_SITE, &site_id, code).await?,
-            _ => String::new(),
+    for (row, l) in body.lines.iter().enumerate() {
+        let field = crate::save::line_key(row);
+        let location = match (&l.location, site) {
+            (Some(code), Some(site)) if !code.trim().is_empty() => {
+                let sql = "select id from locations where site_id = $1 and code = $2";
+                let found = r.at_site("location", "location at the site", sql, site, code).await?;
+                if found.is_none() {
+                    r.errors.add(
+                        field.clone(),
+                        format!("Line {}: no location at the site has the code “{}”.", row + 1, code.trim()),
+                    );
+                    continue;
+                }
+                found
+            }
+            _ => None,
         };
-        lines.push(crate::stock::ship::LineForm { lot: l.lot.clone(), quantity: l.quantity.clone(), location_id });
+        match text::required_decimal(&l.quantity, "The quantity") {
+            Ok(quantity) => lines.push(ShipLine { row, lot: l.lot.trim().to_string(), quantity, location }),
+            Err(m) => r.errors.add(field, format!("Line {}: {m}", row + 1)),
+        }
     }
-    let form = crate::stock::ship::ShipmentForm {
-        site_id,
-        customer_id: code_id(&state, "select id from parties where code = $1 and is_customer", &body.customer).await?,
-        shipped_on: body.shipped_on.map(|d| d.to_string()).unwrap_or_default(),
-        order_ref: body.order_ref.unwrap_or_default(),
-        bol_ref: body.bol_ref.unwrap_or_default(),
+    let order_ref =
+        r.check("order_ref", text::optional(body.order_ref.as_deref().unwrap_or_default(), "The order", 100).map(Some));
+    let bol_ref = r.check(
+        "bol_ref",
+        text::optional(body.bol_ref.as_deref().unwrap_or_default(), "The bill of lading", 100).map(Some),
+    );
+    let (Some(site), Some(customer)) = (site, customer) else { return Ok(invalid(&r.errors)) };
+    if !r.errors.is_empty() {
+        return Ok(invalid(&r.errors));
+    }
+    let shipment = Shipment {
+        site,
+        customer,
+        shipped_on: body.shipped_on,
+        order_ref: order_ref.unwrap_or_default(),
+        bol_ref: bol_ref.unwrap_or_default(),
         asn_ref: String::new(),
         lines,
-        idempotency_key: body.idempotency_key.to_string(),
+        key: body.idempotency_key,
     };
-    let id = match crate::stock::ship::ship(&state.pool, &user.actor(), &form).await {
+    let id = match crate::stock::ship::ship(&state.pool, &user.actor(), &shipment).await {
         Ok(id) => id,
         Err(e) => return saved::<()>(Err(e)),
     };

@@ -14,11 +14,134 @@ use uuid::Uuid;
 
 use super::{FlashKind, Layout, redirect_with_flash, render, render_with};
 use crate::auth::{CurrentUser, Permission};
+use crate::domain::text;
 use crate::error::{Error, Result};
 use crate::save::FieldErrors;
 use crate::save::line_key;
-use crate::stock::ship::{self, LineForm, Pick, ShipmentForm};
+use crate::save::{SaveError, parse_idempotency_key};
+use crate::stock::ship::{self, Pick, ShipLine, Shipment};
 use crate::web::AppState;
+
+/// How many line rows the shipment form offers at once.
+pub const FORM_LINES: usize = 6;
+
+/// The shipment form as typed; lines come as repeated `lot`, `quantity` and `location_id` fields.
+#[derive(Debug, Clone, Default)]
+pub struct ShipmentForm {
+    pub site_id: String,
+    pub customer_id: String,
+    pub shipped_on: String,
+    pub order_ref: String,
+    pub bol_ref: String,
+    pub asn_ref: String,
+    pub lines: Vec<LineForm>,
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LineForm {
+    pub lot: String,
+    pub quantity: String,
+    pub location_id: String,
+}
+
+impl ShipmentForm {
+    /// Reads an urlencoded body (or query) whose line fields repeat, in order.
+    pub fn parse(body: &[u8]) -> ShipmentForm {
+        let mut f = ShipmentForm::default();
+        let (mut lots, mut quantities, mut locations) = (Vec::new(), Vec::new(), Vec::new());
+        for (k, v) in form_urlencoded::parse(body) {
+            let v = v.into_owned();
+            match k.as_ref() {
+                "site_id" => f.site_id = v,
+                "customer_id" => f.customer_id = v,
+                "shipped_on" => f.shipped_on = v,
+                "order_ref" => f.order_ref = v,
+                "bol_ref" => f.bol_ref = v,
+                "asn_ref" => f.asn_ref = v,
+                "idempotency_key" => f.idempotency_key = v,
+                "lot" => lots.push(v),
+                "quantity" => quantities.push(v),
+                "location_id" => locations.push(v),
+                _ => {}
+            }
+        }
+        let n = lots.len().max(quantities.len()).max(locations.len());
+        f.lines = (0..n)
+            .map(|i| LineForm {
+                lot: lots.get(i).cloned().unwrap_or_default(),
+                quantity: quantities.get(i).cloned().unwrap_or_default(),
+                location_id: locations.get(i).cloned().unwrap_or_default(),
+            })
+            .collect();
+        f
+    }
+
+    /// The rows the form shows: the lines typed, then empty ones up to the form's size.
+    pub fn rows(&self) -> Vec<LineForm> {
+        let mut rows: Vec<LineForm> =
+            self.lines.iter().filter(|l| !l.lot.trim().is_empty() || !l.quantity.trim().is_empty()).cloned().collect();
+        while rows.len() < FORM_LINES {
+            rows.push(LineForm::default());
+        }
+        rows
+    }
+}
+
+impl TryFrom<&ShipmentForm> for Shipment {
+    type Error = SaveError;
+
+    fn try_from(f: &ShipmentForm) -> std::result::Result<Shipment, SaveError> {
+        let key = parse_idempotency_key(&f.idempotency_key)?;
+        let mut e = FieldErrors::default();
+        let site = Uuid::parse_str(f.site_id.trim()).map_err(|_| e.add("site_id", "Choose the shipping site.")).ok();
+        let customer =
+            Uuid::parse_str(f.customer_id.trim()).map_err(|_| e.add("customer_id", "Choose the customer.")).ok();
+        let order_ref = e.check("order_ref", text::optional(&f.order_ref, "The order", 100));
+        let bol_ref = e.check("bol_ref", text::optional(&f.bol_ref, "The bill of lading", 100));
+        let asn_ref = e.check("asn_ref", text::optional(&f.asn_ref, "The despatch advice", 100));
+        let shipped_on = match f.shipped_on.trim() {
+            "" => None,
+            d => NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .map_err(|_| e.add("shipped_on", "The date must look like 2026-01-31."))
+                .ok(),
+        };
+        let mut lines = Vec::new();
+        for (row, l) in f.lines.iter().enumerate() {
+            if l.lot.trim().is_empty() && l.quantity.trim().is_empty() {
+                continue;
+            }
+            let quantity = match text::positive_decimal(&l.quantity, "The quantity") {
+                Ok(Some(q)) => q,
+                Ok(None) => {
+                    e.add(line_key(row), format!("Line {}: give the quantity.", row + 1));
+                    continue;
+                }
+                Err(m) => {
+                    e.add(line_key(row), format!("Line {}: {m}", row + 1));
+                    continue;
+                }
+            };
+            let location = match l.location_id.trim() {
+                "" => None,
+                id => match Uuid::parse_str(id) {
+                    Ok(id) => Some(id),
+                    Err(_) => {
+                        e.add(line_key(row), format!("Line {}: choose a location from the list.", row + 1));
+                        continue;
+                    }
+                },
+            };
+            lines.push(ShipLine { row, lot: l.lot.trim().to_string(), quantity, location });
+        }
+        match (site, customer) {
+            (Some(site), Some(customer)) if e.is_empty() => {
+                Ok(Shipment { site, customer, shipped_on, order_ref, bol_ref, asn_ref, lines, key })
+            }
+            _ => Err(e.into()),
+        }
+    }
+}
 
 pub fn router() -> Router<AppState> {
     let read = Router::new().route("/shipments", get(index)).route("/shipments/{id}", get(show));
@@ -299,7 +422,8 @@ async fn new(State(state): State<AppState>, layout: Layout, RawQuery(query): Raw
 
 async fn create(State(state): State<AppState>, user: CurrentUser, layout: Layout, body: Bytes) -> Result<Response> {
     let form = ShipmentForm::parse(&body);
-    match super::outcome(ship::ship(&state.pool, &user.actor(), &form).await)? {
+    let shipped = async { ship::ship(&state.pool, &user.actor(), &Shipment::try_from(&form)?).await };
+    match super::outcome(shipped.await)? {
         Ok(id) => Ok(redirect_with_flash(
             &format!("/shipments/{id}"),
             FlashKind::Success,

@@ -121,3 +121,30 @@ async fn the_sql_status_and_usable_rules_agree_with_the_pure_rule_in_every_state
         }
     }
 }
+
+#[tokio::test]
+async fn a_shipment_may_be_dated_the_sites_today_but_not_its_tomorrow() {
+    let (app, today) = far_apart().await;
+    let (_, salt) = salt_expiring(&app, today + chrono::Days::new(30)).await;
+    let customer = crate::rules::id_of(&app, "parties", "FRESHMART").await;
+    let site = crate::rules::id_of(&app, "sites", "RVS").await;
+    let ship = |on: NaiveDate| {
+        let key = uuid::Uuid::new_v4().to_string();
+        let fields = [
+            ("customer_id", customer.clone()),
+            ("site_id", site.clone()),
+            ("idempotency_key", key),
+            ("shipped_on", on.to_string()),
+            ("lot", salt.clone()),
+            ("quantity", "1".to_string()),
+            ("location_id", String::new()),
+        ];
+        let app = &app;
+        async move {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.post_form("/shipments", &fields).await
+        }
+    };
+    crate::helpers::assert_field_error(ship(today.succ_opt().unwrap()).await, "shipped_on", "in the future").await;
+    crate::helpers::assert_redirect(&ship(today).await, "/shipments/");
+}
