@@ -8,89 +8,9 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::audit::{self, Actor, Entry};
-use crate::domain::text;
 use crate::error::Error;
 use crate::rules::{self, Allocator, Drawn, Subject};
 use crate::save::{FieldErrors, SaveError, line_key};
-
-/// How many line rows the receipt form offers at once.
-pub const FORM_LINES: usize = 5;
-
-/// The receipt form as typed: the receipt's fields once, each line's fields repeated in order.
-#[derive(Debug, Clone, Default)]
-pub struct ReceiptForm {
-    pub site_id: String,
-    pub supplier_id: String,
-    pub received_on: String,
-    pub order_ref: String,
-    pub asn_ref: String,
-    pub lines: Vec<ReceiptLineForm>,
-    pub idempotency_key: String,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct ReceiptLineForm {
-    pub material_id: String,
-    pub supplier_lot: String,
-    pub quantity: String,
-    pub location_id: String,
-    pub expires_on: String,
-    pub country_of_origin: String,
-}
-
-impl ReceiptLineForm {
-    fn is_blank(&self) -> bool {
-        self.material_id.trim().is_empty() && self.quantity.trim().is_empty() && self.supplier_lot.trim().is_empty()
-    }
-}
-
-impl ReceiptForm {
-    /// Reads an urlencoded body whose line fields repeat, row by row.
-    pub fn parse(body: &[u8]) -> ReceiptForm {
-        let mut f = ReceiptForm::default();
-        let mut columns: [Vec<String>; 6] = Default::default();
-        for (k, v) in form_urlencoded::parse(body) {
-            let v = v.into_owned();
-            match k.as_ref() {
-                "site_id" => f.site_id = v,
-                "supplier_id" => f.supplier_id = v,
-                "received_on" => f.received_on = v,
-                "order_ref" => f.order_ref = v,
-                "asn_ref" => f.asn_ref = v,
-                "idempotency_key" => f.idempotency_key = v,
-                "material_id" => columns[0].push(v),
-                "supplier_lot" => columns[1].push(v),
-                "quantity" => columns[2].push(v),
-                "location_id" => columns[3].push(v),
-                "expires_on" => columns[4].push(v),
-                "country_of_origin" => columns[5].push(v),
-                _ => {}
-            }
-        }
-        let rows = columns.iter().map(Vec::len).max().unwrap_or(0);
-        let cell = |c: usize, i: usize| columns[c].get(i).cloned().unwrap_or_default();
-        f.lines = (0..rows)
-            .map(|i| ReceiptLineForm {
-                material_id: cell(0, i),
-                supplier_lot: cell(1, i),
-                quantity: cell(2, i),
-                location_id: cell(3, i),
-                expires_on: cell(4, i),
-                country_of_origin: cell(5, i),
-            })
-            .collect();
-        f
-    }
-
-    /// The rows the form shows: the lines typed, then empty ones up to the form's size.
-    pub fn rows(&self) -> Vec<ReceiptLineForm> {
-        let mut rows: Vec<ReceiptLineForm> = self.lines.iter().filter(|l| !l.is_blank()).cloned().collect();
-        while rows.len() < FORM_LINES {
-            rows.push(ReceiptLineForm::default());
-        }
-        rows
-    }
-}
 
 /// One checked receipt line.
 #[derive(Debug, Clone, Serialize)]
@@ -115,99 +35,6 @@ pub struct ReceiptInput {
     pub lines: Vec<LineInput>,
 }
 
-fn parse_date(value: &str, what: &str) -> Result<Option<NaiveDate>, String> {
-    let v = value.trim();
-    if v.is_empty() {
-        return Ok(None);
-    }
-    NaiveDate::parse_from_str(v, "%Y-%m-%d").map(Some).map_err(|_| format!("{what} must be a date such as 2026-01-31."))
-}
-
-impl TryFrom<&ReceiptForm> for ReceiptInput {
-    type Error = FieldErrors;
-
-    fn try_from(f: &ReceiptForm) -> Result<Self, FieldErrors> {
-        let mut e = FieldErrors::default();
-        let site_id = Uuid::parse_str(f.site_id.trim()).unwrap_or_else(|_| {
-            e.add("site_id", "Choose the site that receives.");
-            Uuid::nil()
-        });
-        let supplier_id = Uuid::parse_str(f.supplier_id.trim()).unwrap_or_else(|_| {
-            e.add("supplier_id", "Choose the supplier.");
-            Uuid::nil()
-        });
-        let received_on = e.check("received_on", parse_date(&f.received_on, "The receipt date"));
-        if received_on.is_some_and(|d| d > Utc::now().date_naive() + chrono::Days::new(1)) {
-            e.add("received_on", "A receipt cannot be dated in the future.");
-        }
-        let order_ref = e.check("order_ref", text::optional(&f.order_ref, "The order number", 100));
-        let asn_ref = e.check("asn_ref", text::optional(&f.asn_ref, "The delivery note (ASN)", 100));
-        let mut lines = Vec::new();
-        for (i, l) in f.lines.iter().enumerate() {
-            if l.is_blank() {
-                continue;
-            }
-            let n = i + 1;
-            let problem = |m: String| format!("Line {n}: {m}");
-            let Ok(material_id) = Uuid::parse_str(l.material_id.trim()) else {
-                e.add(line_key(i), problem("choose the material received.".into()));
-                continue;
-            };
-            let quantity = match text::positive_decimal(&l.quantity, "The quantity") {
-                Ok(Some(q)) => q,
-                Ok(None) => {
-                    e.add(line_key(i), problem("the quantity is required.".into()));
-                    continue;
-                }
-                Err(m) => {
-                    e.add(line_key(i), problem(m));
-                    continue;
-                }
-            };
-            let Ok(location_id) = Uuid::parse_str(l.location_id.trim()) else {
-                e.add(line_key(i), problem("choose where the goods are put.".into()));
-                continue;
-            };
-            let supplier_lot = match text::optional(&l.supplier_lot, "The supplier's lot code", 60) {
-                Ok(s) => s,
-                Err(m) => {
-                    e.add(line_key(i), problem(m));
-                    continue;
-                }
-            };
-            let expires_on = match parse_date(&l.expires_on, "The expiry date") {
-                Ok(d) => d,
-                Err(m) => {
-                    e.add(line_key(i), problem(m));
-                    continue;
-                }
-            };
-            let country_of_origin = match text::optional_country(&l.country_of_origin) {
-                Ok(c) => c,
-                Err(m) => {
-                    e.add(line_key(i), problem(m));
-                    continue;
-                }
-            };
-            lines.push(LineInput {
-                material_id,
-                supplier_lot: (!supplier_lot.is_empty()).then_some(supplier_lot),
-                quantity,
-                location_id,
-                expires_on,
-                country_of_origin,
-            });
-        }
-        if lines.is_empty() && e.is_empty() {
-            e.add("line1", "Line 1: choose the material received and its quantity.");
-        }
-        if !e.is_empty() {
-            return Err(e);
-        }
-        Ok(ReceiptInput { site_id, supplier_id, received_on, order_ref, asn_ref, lines })
-    }
-}
-
 /// What a saved receipt made.
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -224,6 +51,8 @@ pub struct Received {
 struct Facts {
     /// The receipt an earlier post of the same form made.
     earlier: Option<String>,
+    /// The receipt is dated after the site's today.
+    future: bool,
     site_code: Option<String>,
     supplier_code: Option<String>,
     supplier_ok: bool,
@@ -243,11 +72,12 @@ const FACTS: &str = "
     with head as (
         select s.code as site_code, s.time_zone, p.code as supplier_code, coalesce(p.active and p.is_supplier, false) as supplier_ok,
                case when $3::date is null or $3::date = site_today(s.id) then now()
-                    else ($3::date + time '12:00') at time zone s.time_zone end as received_at
+                    else ($3::date + time '12:00') at time zone s.time_zone end as received_at,
+               coalesce($3::date > site_today(s.id), false) as future
           from (select 1) one
           left join sites s on s.id = $1 and s.active
           left join parties p on p.id = $2)
-    select (select result from idempotency_keys where key = $6) as earlier, h.site_code, h.supplier_code, h.supplier_ok, h.received_at, (h.received_at at time zone h.time_zone)::date as lot_date,
+    select (select result from idempotency_keys where key = $6) as earlier, h.future, h.site_code, h.supplier_code, h.supplier_ok, h.received_at, (h.received_at at time zone h.time_zone)::date as lot_date,
            m.code as material_code, coalesce(m.active, false) as material_active, coalesce(m.qa_required, true) as qa_required,
            m.shelf_life_days, m.expiry_policy,
            exists (select 1 from locations c where c.id = x.location_id and c.site_id = $1 and c.active) as location_ok,
@@ -302,6 +132,9 @@ pub async fn receive(pool: &PgPool, actor: &Actor, input: &ReceiptInput, key: Uu
         e.add("site_id", "Choose an active site.");
         return Err(e.into());
     };
+    if first.is_some_and(|f| f.future) {
+        e.add("received_on", "A receipt cannot be dated in the future (the site's date).");
+    }
     let supplier_code = first.and_then(|f| f.supplier_code.clone()).unwrap_or_default();
     if first.is_none_or(|f| !f.supplier_ok) {
         if supplier_code.is_empty() {

@@ -573,14 +573,12 @@ async fn create_location(
     Json(body): Json<LocationRequest>,
 ) -> Result<Response> {
     use crate::master::locations;
-    let site_id = code_id(&state, "select id from sites where code = $1", &body.site).await?;
-    if site_id == "unknown" {
-        let mut unknown = FieldErrors::default();
-        unknown.add("site", format!("No site has the code “{}”.", body.site.trim()));
-        return Ok(invalid(&unknown));
-    }
+    let mut r = Resolve::new(&state);
+    let Some(site) = r.id("site", "site", "select id from sites where code = $1", &body.site).await? else {
+        return Ok(invalid(&r.errors));
+    };
     let form = locations::LocationForm {
-        site_id,
+        site_id: site.to_string(),
         code: body.code.clone(),
         name: body.name.clone(),
         kind: body.kind.trim().to_string(),
@@ -762,54 +760,69 @@ async fn receive(
     user: CurrentUser,
     Json(body): Json<ReceiptRequest>,
 ) -> Result<Response> {
-    let site = code_id(&state, "select id from sites where code = $1", &body.site).await?;
-    let mut form = crate::stock::receive::ReceiptForm {
-        supplier_id: code_id(&state, "select id from parties where code = $1", &body.supplier).await?,
-        received_on: body.received_on.map(|d| d.to_string()).unwrap_or_default(),
-        order_ref: body.order_ref.clone(),
-        asn_ref: body.asn_ref.clone(),
-        idempotency_key: body.idempotency_key.to_string(),
-        site_id: site.clone(),
-        lines: Vec::new(),
-    };
-    for l in &body.lines {
-        let location_id = code_at_site(&state, LOCATION_AT_SITE, &site, &l.location).await?;
-        form.lines.push(crate::stock::receive::ReceiptLineForm {
-            material_id: code_id(&state, "select id from materials where code = $1", &l.material).await?,
-            supplier_lot: l.supplier_lot.clone().unwrap_or_default(),
-            quantity: number_text(&Some(l.quantity.clone())),
-            location_id,
-            expires_on: l.expires_on.map(|d| d.to_string()).unwrap_or_default(),
-            country_of_origin: l.country_of_origin.clone().unwrap_or_default(),
-        });
-    }
-    // Codes that name nothing get their own message, before the form's checks.
-    let mut unknown = FieldErrors::default();
-    if form.site_id == "unknown" {
-        unknown.add("site", format!("No site has the code “{}”.", body.site.trim()));
-    }
-    if form.supplier_id == "unknown" {
-        unknown.add("supplier", format!("No party has the code “{}”.", body.supplier.trim()));
-    }
-    for (i, (l, line)) in body.lines.iter().zip(&form.lines).enumerate() {
-        if line.material_id == "unknown" {
-            unknown.add(
-                crate::save::line_key(i),
-                format!("Line {}: no material has the code “{}”.", i + 1, l.material.trim()),
-            );
-        } else if line.location_id == "unknown" {
-            unknown.add(
-                crate::save::line_key(i),
-                format!("Line {}: the site has no location “{}”.", i + 1, l.location.trim()),
-            );
+    use crate::stock::receive::{LineInput, ReceiptInput};
+    let mut r = Resolve::new(&state);
+    let site = r.id("site", "site", "select id from sites where code = $1", &body.site).await?;
+    let supplier = r.id("supplier", "party", "select id from parties where code = $1", &body.supplier).await?;
+    let order_ref = r.check("order_ref", text::optional(&body.order_ref, "The order number", 100).map(Some));
+    let asn_ref = r.check("asn_ref", text::optional(&body.asn_ref, "The delivery note (ASN)", 100).map(Some));
+    let mut lines = Vec::new();
+    for (i, l) in body.lines.iter().enumerate() {
+        let field = crate::save::line_key(i);
+        let problem = |m: String| format!("Line {}: {m}", i + 1);
+        let material = sqlx::query_scalar::<_, Uuid>("select id from materials where code = $1")
+            .bind(l.material.trim().to_uppercase())
+            .fetch_optional(&state.pool)
+            .await?;
+        let Some(material_id) = material else {
+            r.errors.add(field, problem(format!("no material has the code “{}”.", l.material.trim())));
+            continue;
+        };
+        let location = match site {
+            Some(site) => {
+                sqlx::query_scalar::<_, Uuid>("select id from locations where site_id = $1 and code = $2")
+                    .bind(site)
+                    .bind(l.location.trim().to_uppercase())
+                    .fetch_optional(&state.pool)
+                    .await?
+            }
+            None => continue,
+        };
+        let Some(location_id) = location else {
+            r.errors.add(field, problem(format!("the site has no location “{}”.", l.location.trim())));
+            continue;
+        };
+        let checked = (|| -> std::result::Result<LineInput, String> {
+            let supplier_lot =
+                text::optional(l.supplier_lot.as_deref().unwrap_or_default(), "The supplier's lot code", 60)?;
+            Ok(LineInput {
+                material_id,
+                supplier_lot: Some(supplier_lot).filter(|s| !s.is_empty()),
+                quantity: text::required_decimal(&number_text(&Some(l.quantity.clone())), "The quantity")?,
+                location_id,
+                expires_on: l.expires_on,
+                country_of_origin: text::optional_country(l.country_of_origin.as_deref().unwrap_or_default())?,
+            })
+        })();
+        match checked {
+            Ok(line) => lines.push(line),
+            Err(m) => r.errors.add(field, problem(m)),
         }
     }
-    if !unknown.is_empty() {
-        return Ok(invalid(&unknown));
+    if lines.is_empty() && r.errors.is_empty() {
+        r.errors.add("line1", "Line 1: give the material received and its quantity.");
     }
-    let input = match crate::stock::receive::ReceiptInput::try_from(&form) {
-        Ok(input) => input,
-        Err(errors) => return Ok(invalid(&errors)),
+    let (Some(site_id), Some(supplier_id)) = (site, supplier) else { return Ok(invalid(&r.errors)) };
+    if !r.errors.is_empty() {
+        return Ok(invalid(&r.errors));
+    }
+    let input = ReceiptInput {
+        site_id,
+        supplier_id,
+        received_on: body.received_on,
+        order_ref: order_ref.unwrap_or_default(),
+        asn_ref: asn_ref.unwrap_or_default(),
+        lines,
     };
     let received = match crate::stock::receive::receive(&state.pool, &user.actor(), &input, body.idempotency_key).await
     {
@@ -958,13 +971,6 @@ async fn add_qa_record(
 // Receipts, production runs and shipments
 // ------------------------------------------------------------------------------------------------
 
-/// The id of the row of `table` with `code`, as text; "unknown" when there is none (the
-/// operation's own check then refuses it, and `unknown_code` names it first).
-async fn code_id(state: &AppState, sql: &'static str, code: &str) -> Result<String> {
-    let id: Option<Uuid> = sqlx::query_scalar(sql).bind(code.trim().to_uppercase()).fetch_optional(&state.pool).await?;
-    Ok(id.map(|u| u.to_string()).unwrap_or_else(|| "unknown".into()))
-}
-
 /// A request body's codes resolved to ids, and its fields checked, collecting every problem as a
 /// field error (an unknown code names itself), so that the API builds an operation's command from
 /// JSON as a page builds it from its form.
@@ -1010,15 +1016,6 @@ impl<'a> Resolve<'a> {
     fn check<T>(&mut self, field: &'static str, result: std::result::Result<Option<T>, String>) -> Option<T> {
         result.map_err(|m| self.errors.add(field, m)).ok().flatten()
     }
-}
-
-const LOCATION_AT_SITE: &str = "select id from locations where site_id::text = $1 and code = $2";
-
-/// As `code_id`, for a code that is unique within a site (`sql` binds the site's id and the code).
-async fn code_at_site(state: &AppState, sql: &'static str, site: &str, code: &str) -> Result<String> {
-    let id: Option<Uuid> =
-        sqlx::query_scalar(sql).bind(site).bind(code.trim().to_uppercase()).fetch_optional(&state.pool).await?;
-    Ok(id.map(|u| u.to_string()).unwrap_or_else(|| "unknown".into()))
 }
 
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]

@@ -13,10 +13,183 @@ use uuid::Uuid;
 
 use super::{FlashKind, Layout, redirect_with_flash, render, render_with};
 use crate::auth::{CurrentUser, Permission};
+use crate::domain::text;
 use crate::error::{Error, Result};
+use crate::save::line_key;
 use crate::save::{FieldErrors, SaveError, parse_idempotency_key};
-use crate::stock::receive::{self, ReceiptForm, ReceiptInput};
+use crate::stock::receive::{self, LineInput, ReceiptInput};
 use crate::web::AppState;
+
+/// How many line rows the receipt form offers at once.
+pub const FORM_LINES: usize = 5;
+
+/// The receipt form as typed: the receipt's fields once, each line's fields repeated in order.
+#[derive(Debug, Clone, Default)]
+pub struct ReceiptForm {
+    pub site_id: String,
+    pub supplier_id: String,
+    pub received_on: String,
+    pub order_ref: String,
+    pub asn_ref: String,
+    pub lines: Vec<ReceiptLineForm>,
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReceiptLineForm {
+    pub material_id: String,
+    pub supplier_lot: String,
+    pub quantity: String,
+    pub location_id: String,
+    pub expires_on: String,
+    pub country_of_origin: String,
+}
+
+impl ReceiptLineForm {
+    fn is_blank(&self) -> bool {
+        self.material_id.trim().is_empty() && self.quantity.trim().is_empty() && self.supplier_lot.trim().is_empty()
+    }
+}
+
+impl ReceiptForm {
+    /// Reads an urlencoded body whose line fields repeat, row by row.
+    pub fn parse(body: &[u8]) -> ReceiptForm {
+        let mut f = ReceiptForm::default();
+        let mut columns: [Vec<String>; 6] = Default::default();
+        for (k, v) in form_urlencoded::parse(body) {
+            let v = v.into_owned();
+            match k.as_ref() {
+                "site_id" => f.site_id = v,
+                "supplier_id" => f.supplier_id = v,
+                "received_on" => f.received_on = v,
+                "order_ref" => f.order_ref = v,
+                "asn_ref" => f.asn_ref = v,
+                "idempotency_key" => f.idempotency_key = v,
+                "material_id" => columns[0].push(v),
+                "supplier_lot" => columns[1].push(v),
+                "quantity" => columns[2].push(v),
+                "location_id" => columns[3].push(v),
+                "expires_on" => columns[4].push(v),
+                "country_of_origin" => columns[5].push(v),
+                _ => {}
+            }
+        }
+        let rows = columns.iter().map(Vec::len).max().unwrap_or(0);
+        let cell = |c: usize, i: usize| columns[c].get(i).cloned().unwrap_or_default();
+        f.lines = (0..rows)
+            .map(|i| ReceiptLineForm {
+                material_id: cell(0, i),
+                supplier_lot: cell(1, i),
+                quantity: cell(2, i),
+                location_id: cell(3, i),
+                expires_on: cell(4, i),
+                country_of_origin: cell(5, i),
+            })
+            .collect();
+        f
+    }
+
+    /// The rows the form shows: the lines typed, then empty ones up to the form's size.
+    pub fn rows(&self) -> Vec<ReceiptLineForm> {
+        let mut rows: Vec<ReceiptLineForm> = self.lines.iter().filter(|l| !l.is_blank()).cloned().collect();
+        while rows.len() < FORM_LINES {
+            rows.push(ReceiptLineForm::default());
+        }
+        rows
+    }
+}
+
+fn parse_date(value: &str, what: &str) -> Result<Option<chrono::NaiveDate>, String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        .map(Some)
+        .map_err(|_| format!("{what} must be a date such as 2026-01-31."))
+}
+
+impl TryFrom<&ReceiptForm> for ReceiptInput {
+    type Error = FieldErrors;
+
+    fn try_from(f: &ReceiptForm) -> Result<Self, FieldErrors> {
+        let mut e = FieldErrors::default();
+        let site_id = Uuid::parse_str(f.site_id.trim()).unwrap_or_else(|_| {
+            e.add("site_id", "Choose the site that receives.");
+            Uuid::nil()
+        });
+        let supplier_id = Uuid::parse_str(f.supplier_id.trim()).unwrap_or_else(|_| {
+            e.add("supplier_id", "Choose the supplier.");
+            Uuid::nil()
+        });
+        let received_on = e.check("received_on", parse_date(&f.received_on, "The receipt date"));
+        let order_ref = e.check("order_ref", text::optional(&f.order_ref, "The order number", 100));
+        let asn_ref = e.check("asn_ref", text::optional(&f.asn_ref, "The delivery note (ASN)", 100));
+        let mut lines = Vec::new();
+        for (i, l) in f.lines.iter().enumerate() {
+            if l.is_blank() {
+                continue;
+            }
+            let n = i + 1;
+            let problem = |m: String| format!("Line {n}: {m}");
+            let Ok(material_id) = Uuid::parse_str(l.material_id.trim()) else {
+                e.add(line_key(i), problem("choose the material received.".into()));
+                continue;
+            };
+            let quantity = match text::positive_decimal(&l.quantity, "The quantity") {
+                Ok(Some(q)) => q,
+                Ok(None) => {
+                    e.add(line_key(i), problem("the quantity is required.".into()));
+                    continue;
+                }
+                Err(m) => {
+                    e.add(line_key(i), problem(m));
+                    continue;
+                }
+            };
+            let Ok(location_id) = Uuid::parse_str(l.location_id.trim()) else {
+                e.add(line_key(i), problem("choose where the goods are put.".into()));
+                continue;
+            };
+            let supplier_lot = match text::optional(&l.supplier_lot, "The supplier's lot code", 60) {
+                Ok(s) => s,
+                Err(m) => {
+                    e.add(line_key(i), problem(m));
+                    continue;
+                }
+            };
+            let expires_on = match parse_date(&l.expires_on, "The expiry date") {
+                Ok(d) => d,
+                Err(m) => {
+                    e.add(line_key(i), problem(m));
+                    continue;
+                }
+            };
+            let country_of_origin = match text::optional_country(&l.country_of_origin) {
+                Ok(c) => c,
+                Err(m) => {
+                    e.add(line_key(i), problem(m));
+                    continue;
+                }
+            };
+            lines.push(LineInput {
+                material_id,
+                supplier_lot: (!supplier_lot.is_empty()).then_some(supplier_lot),
+                quantity,
+                location_id,
+                expires_on,
+                country_of_origin,
+            });
+        }
+        if lines.is_empty() && e.is_empty() {
+            e.add("line1", "Line 1: choose the material received and its quantity.");
+        }
+        if !e.is_empty() {
+            return Err(e);
+        }
+        Ok(ReceiptInput { site_id, supplier_id, received_on, order_ref, asn_ref, lines })
+    }
+}
 
 pub fn router() -> Router<AppState> {
     let read = Router::new().route("/receipts", get(index)).route("/receipts/{id}", get(show));
@@ -102,7 +275,7 @@ async fn show(State(state): State<AppState>, layout: Layout, Path(id): Path<Stri
 #[template(path = "receipts/form.html")]
 struct FormPage {
     layout: Layout,
-    rows: Vec<crate::stock::receive::ReceiptLineForm>,
+    rows: Vec<ReceiptLineForm>,
     form: ReceiptForm,
     errors: FieldErrors,
     sites: Vec<(Uuid, String)>,
@@ -148,8 +321,13 @@ async fn form_page(
 }
 
 async fn new(State(state): State<AppState>, layout: Layout) -> Result<Response> {
+    // The date people see first: today at the site listed first (the form's first choice).
+    let today: Option<chrono::NaiveDate> =
+        sqlx::query_scalar("select site_today(id) from sites where active order by code limit 1")
+            .fetch_optional(&state.pool)
+            .await?;
     let form = ReceiptForm {
-        received_on: Utc::now().date_naive().to_string(),
+        received_on: today.map(|d| d.to_string()).unwrap_or_default(),
         idempotency_key: Uuid::new_v4().to_string(),
         ..Default::default()
     };

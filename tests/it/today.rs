@@ -148,3 +148,18 @@ async fn a_shipment_may_be_dated_the_sites_today_but_not_its_tomorrow() {
     crate::helpers::assert_field_error(ship(today.succ_opt().unwrap()).await, "shipped_on", "in the future").await;
     crate::helpers::assert_redirect(&ship(today).await, "/shipments/");
 }
+
+#[tokio::test]
+async fn a_receipt_may_be_dated_the_sites_today_but_not_its_tomorrow() {
+    let (app, today) = far_apart().await;
+    let tomorrow = today.succ_opt().unwrap().to_string();
+    crate::helpers::assert_field_error(receive(&app, "SALT", "10", &tomorrow).await, "received_on", "in the future")
+        .await;
+    let code = received_code(&app, receive(&app, "SALT", "10", &today.to_string()).await).await;
+    let made_on: NaiveDate =
+        sqlx::query_scalar("select made_on from lots where code = $1").bind(&code).fetch_one(&app.pool).await.unwrap();
+    assert_eq!(made_on, today, "the lot is dated the site's day");
+    // The form offers the site's today, not the server's.
+    let form = app.page("/receipts/new").await;
+    assert_eq!(crate::helpers::value(&form, "input[name=received_on]"), today.to_string());
+}
