@@ -19,6 +19,7 @@ use crate::audit::{self, Actor, Entry};
 use crate::db::copy::BinaryRows;
 use crate::domain::gs1::is_cset82;
 use crate::domain::text;
+use crate::domain::vocab::MovementKind;
 
 /// One thing wrong with the files.
 #[derive(Debug, Clone)]
@@ -206,7 +207,7 @@ struct Event {
     at: DateTime<Utc>,
     lot: usize,
     quantity: Decimal,
-    kind: &'static str,
+    kind: MovementKind,
     run: Option<usize>,
     shipment: Option<usize>,
     file: &'static str,
@@ -316,7 +317,7 @@ pub async fn import(
                 p.add(&t.name, *line, "name", "the name is empty");
             }
             let kind = get(row, "kind");
-            if !["raw", "packaging", "intermediate", "finished"].contains(&kind) {
+            if kind.parse::<crate::domain::vocab::MaterialKind>().is_err() {
                 p.add(
                     &t.name,
                     *line,
@@ -622,7 +623,7 @@ pub async fn import(
     let run_ids = time_ordered_ids(runs.len());
     let output_material: HashMap<usize, Uuid> = events
         .iter()
-        .filter(|e| e.kind == "produce")
+        .filter(|e| e.kind == MovementKind::Produce)
         .map(|e| (e.run.unwrap_or_default(), material_ids[&lot_rows[e.lot].material]))
         .collect();
     let run_materials: Vec<Uuid> = (0..runs.len()).map(|i| output_material[&i]).collect();
@@ -719,7 +720,7 @@ pub async fn import(
                 let e = &events[i];
                 out.row(10)
                     .int8(ids[i])
-                    .text(e.kind)
+                    .text(e.kind.as_str())
                     .uuid(&lot_ids[e.lot])
                     .uuid(&location_id)
                     .numeric(&e.quantity)
@@ -746,7 +747,7 @@ pub async fn import(
             )
             .bind(location_id)
             .bind(actor.id)
-            .bind(chunk.iter().map(|e| e.kind).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>())
             .bind(chunk.iter().map(|e| lot_ids[e.lot]).collect::<Vec<_>>())
             .bind(chunk.iter().map(|e| e.quantity).collect::<Vec<_>>())
             .bind(chunk.iter().map(|e| e.at).collect::<Vec<_>>())
@@ -782,7 +783,7 @@ pub async fn import(
     let ship_events: Vec<(usize, &Event, i64)> = events
         .iter()
         .zip(&movement_of)
-        .filter(|(e, _)| e.kind == "ship")
+        .filter(|(e, _)| e.kind == MovementKind::Ship)
         .map(|(e, m)| (e.shipment.unwrap_or_default(), e, *m))
         .collect();
     let numbers: Vec<i32> = ship_events
@@ -840,7 +841,7 @@ pub async fn import(
         if let Some(r) = e.run {
             let entry = &mut by_run[r];
             let item = (lot_ids[e.lot], *m);
-            if e.kind == "consume" { entry.0.push(item) } else { entry.1.push(item) }
+            if e.kind == MovementKind::Consume { entry.0.push(item) } else { entry.1.push(item) }
         }
     }
     let mut links: Vec<(Uuid, Uuid, Uuid, DateTime<Utc>, i64, i64)> = Vec::new();
@@ -977,7 +978,7 @@ fn check_ledger(
             at: l.created,
             lot: i,
             quantity: l.quantity,
-            kind: "receipt",
+            kind: MovementKind::Receipt,
             run: None,
             shipment: None,
             file: "lots.csv",
@@ -1031,7 +1032,7 @@ fn check_ledger(
                         at,
                         lot,
                         quantity: -qty,
-                        kind: "consume",
+                        kind: MovementKind::Consume,
                         run: Some(r),
                         shipment: None,
                         file: "transformations.csv",
@@ -1045,7 +1046,7 @@ fn check_ledger(
                         at,
                         lot,
                         quantity: qty,
-                        kind: "produce",
+                        kind: MovementKind::Produce,
                         run: Some(r),
                         shipment: None,
                         file: "transformations.csv",
@@ -1110,7 +1111,7 @@ fn check_ledger(
                 at,
                 lot,
                 quantity: -qty,
-                kind: "ship",
+                kind: MovementKind::Ship,
                 run: None,
                 shipment: Some(s),
                 file: "shipments.csv",

@@ -22,18 +22,18 @@ fn reason(value: &str, field: &'static str) -> Result<String, SaveError> {
 pub async fn reverse(pool: &PgPool, actor: &Actor, lot_id: Uuid, movement_id: i64, why: &str) -> Result<(), SaveError> {
     let why = reason(why, "reverse_reason")?;
     let mut tx = pool.begin().await?;
-    let original: Option<(String, Uuid, Uuid)> =
+    let original: Option<(MovementKind, Uuid, Uuid)> =
         sqlx::query_as("select kind, posting_id, lot_id from stock_movements where id = $1 and lot_id = $2")
             .bind(movement_id)
             .bind(lot_id)
             .fetch_optional(&mut *tx)
             .await?;
     let (kind, posting, _) = original.ok_or(Error::NotFound)?;
-    if kind == "reversal" {
+    if kind == MovementKind::Reversal {
         return Err(SaveError::field("reverse_reason", "A reversal is not reversed; post the movement again instead."));
     }
     // A transfer's two legs go back together; any other posting alone.
-    let legs: Vec<(i64, Uuid, Uuid, Decimal)> = if kind == "transfer" {
+    let legs: Vec<(i64, Uuid, Uuid, Decimal)> = if kind == MovementKind::Transfer {
         sqlx::query_as("select id, lot_id, location_id, quantity from stock_movements where posting_id = $1 and kind = 'transfer' order by quantity")
             .bind(posting)
             .fetch_all(&mut *tx)

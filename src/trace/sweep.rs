@@ -9,6 +9,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::closure::IdMap;
+use crate::domain::vocab::MovementKind;
 use crate::error::Error;
 
 /// Per reached lot its share and concentration, and the start lot's kg received over its life.
@@ -19,7 +20,7 @@ pub(crate) type Fractions = (HashMap<Uuid, (Option<Decimal>, Option<Decimal>)>, 
 struct FlowRow {
     id: i64,
     lot_id: Uuid,
-    kind: String,
+    kind: MovementKind,
     quantity: Decimal,
     run_id: Option<Uuid>,
     posting_id: Uuid,
@@ -29,7 +30,7 @@ struct FlowRow {
 /// One movement in the quantity sweep, in kg (None where the unit has no known mass).
 struct Flow {
     lot_id: Uuid,
-    kind: String,
+    kind: MovementKind,
     kg: Option<Decimal>,
     run_id: Option<Uuid>,
     posting_id: Uuid,
@@ -107,7 +108,7 @@ async fn flows_in_one_read(
     struct Read {
         id: Option<i64>,
         lot_id: Uuid,
-        kind: Option<String>,
+        kind: Option<MovementKind>,
         quantity: Option<Decimal>,
         run_id: Option<Uuid>,
         posting_id: Option<Uuid>,
@@ -161,8 +162,8 @@ fn sweep(
     kg_per_unit: IdMap<Option<Decimal>>,
 ) -> Result<Fractions, Error> {
     // In time order; at one instant what flows in first, then draws, then what runs put out.
-    let order = |r: &FlowRow| match (r.kind.as_str(), r.quantity > Decimal::ZERO) {
-        ("produce" | "split", true) => 2,
+    let order = |r: &FlowRow| match (r.kind, r.quantity > Decimal::ZERO) {
+        (MovementKind::Produce | MovementKind::Split, true) => 2,
         (_, false) => 1,
         _ => 0,
     };
@@ -202,8 +203,8 @@ fn sweep(
             let suspect = if f.lot_id == start {
                 amount
             } else {
-                match f.kind.as_str() {
-                    "produce" | "split" => {
+                match f.kind {
+                    MovementKind::Produce | MovementKind::Split => {
                         let (total, susp) = pools.get(&pool_key).copied().unwrap_or((zero, zero));
                         match (amount, total, susp) {
                             (Some(a), Some(t), Some(s)) if t > Decimal::ZERO => Some(a * s / t),
@@ -227,7 +228,7 @@ fn sweep(
             };
             mix.content = add(mix.content, amount.map(|a| -a));
             mix.suspect = add(mix.suspect, taken.map(|t| -t));
-            if f.kind == "consume" || f.kind == "split" {
+            if matches!(f.kind, MovementKind::Consume | MovementKind::Split) {
                 let entry = pools.entry(pool_key).or_insert((zero, zero));
                 *entry = (add(entry.0, amount), add(entry.1, taken));
             }
