@@ -252,7 +252,7 @@ async fn run(cli: Cli) -> Result<()> {
             );
             let database = Database::open(&cli.db).await?;
             println!("bench receive: {lots} lots, {concurrency} at once, {lines} per receipt");
-            let result = crate::bench::receive(&database, lots, concurrency, lines, keep).await;
+            let result = crate::tools::bench::receive(&database, lots, concurrency, lines, keep).await;
             database.close().await?;
             let r = result?;
             println!(
@@ -276,7 +276,7 @@ async fn run(cli: Cli) -> Result<()> {
             });
             let started = std::time::Instant::now();
             let bar = Bar::new();
-            let g = crate::generate::generate(&dir, lots, seed, tank, &bar)
+            let g = crate::tools::generate::generate(&dir, lots, seed, tank, &bar)
                 .with_context(|| format!("Failed to write {}", dir.display()))?;
             bar.done();
             println!(
@@ -294,7 +294,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             with_database(&cli.db, |pool| {
                 Box::pin(async move {
-                    crate::demo::load(pool).await?;
+                    crate::tools::demo::load(pool).await?;
                     let started = std::time::Instant::now();
                     let bar = Bar::new();
                     let result = crate::import::import(pool, &cli_actor(), &dir, None, None, false, &bar).await?;
@@ -303,7 +303,7 @@ async fn run(cli: Cli) -> Result<()> {
                         Ok(s) => {
                             println!("imported {} lots, {} runs, {} shipments in {:.1} s", s.lots, s.runs, s.shipments, started.elapsed().as_secs_f64());
                             // Where to look first: the raw lot whose trace reaches furthest.
-                            let heaviest = crate::generate::furthest_reaching_lot(pool, g.tank_source.as_deref()).await?;
+                            let heaviest = crate::tools::generate::furthest_reaching_lot(pool, g.tank_source.as_deref()).await?;
                             if let Some((_, material, lot)) = heaviest {
                                 println!("the raw lot that reaches furthest: {material} {lot}; its trace: /trace?material={material}&lot={lot}");
                             }
@@ -374,8 +374,8 @@ async fn run(cli: Cli) -> Result<()> {
                     if tank { " with the syrup tank" } else { "" }
                 ),
             }
-            let options = crate::bench::TraceOptions { lots, samples: samples.max(1), keep, tank, plant };
-            let result = crate::bench::trace(&database, &options).await;
+            let options = crate::tools::bench::TraceOptions { lots, samples: samples.max(1), keep, tank, plant };
+            let result = crate::tools::bench::trace(&database, &options).await;
             database.close().await?;
             let r = result?;
             println!(
@@ -398,7 +398,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Bench(BenchCommand::Load { lots, seconds, keep, plant, only }) => {
             let database = Database::open(&cli.db).await?;
             println!("bench load: a plant of {lots} lots, {seconds} s per measurement, keep-alive connections over loopback");
-            let options = crate::bench::LoadOptions {
+            let options = crate::tools::bench::LoadOptions {
                 lots,
                 seconds,
                 keep,
@@ -406,7 +406,7 @@ async fn run(cli: Cli) -> Result<()> {
                 only,
                 database_url: cli.db.database_url.clone(),
             };
-            let result = crate::bench::load(&database, &options).await;
+            let result = crate::tools::bench::load(&database, &options).await;
             database.close().await?;
             let r = result?;
             for row in &r.rows {
@@ -522,8 +522,8 @@ async fn serve(db_cfg: &DbConfig, cfg: &ServeConfig) -> Result<()> {
     let outcome = async {
         db::migrate(&database.pool).await?;
         if cfg.demo {
-            crate::demo::load(&database.pool).await?;
-            println!("{}", crate::demo::credentials());
+            crate::tools::demo::load(&database.pool).await?;
+            println!("{}", crate::tools::demo::credentials());
         }
         let settings = crate::app::Settings {
             sessions: cfg.sessions(),

@@ -4,15 +4,12 @@
 pub mod app;
 pub mod audit;
 pub mod auth;
-pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod db;
-pub mod demo;
 pub mod documents;
 pub mod domain;
 pub mod error;
-pub mod generate;
 pub mod import;
 pub mod ledger;
 pub mod master;
@@ -21,6 +18,7 @@ pub mod recall;
 pub mod rules;
 pub mod save;
 pub mod stock;
+pub mod tools;
 pub mod trace;
 pub mod web;
 

@@ -128,7 +128,7 @@ async fn a_kept_lot_page_is_dropped_when_a_commit_touches_its_lot_and_a_writer_s
     let mut writer = crate::helpers::serve_app(app, pool.clone()).await;
     writer.create_user("tester", &["operator", "qa", "admin"]).await;
     writer.create_user("viewer", &["operator"]).await;
-    lotline::demo::load(&pool).await.unwrap();
+    lotline::tools::demo::load(&pool).await.unwrap();
     writer.login("tester", crate::helpers::PASSWORD).await;
     let mut viewer = writer.another();
     viewer.login("viewer", crate::helpers::PASSWORD).await;

@@ -20,7 +20,7 @@ pub async fn demo_app() -> TestApp {
         ..Default::default()
     };
     lotline::auth::users::create(&app.pool, &lotline::audit::Actor::system("test"), &form).await.unwrap();
-    lotline::demo::load(&app.pool).await.unwrap();
+    lotline::tools::demo::load(&app.pool).await.unwrap();
     app
 }
 

@@ -117,7 +117,7 @@ async fn reports_read_from_a_hot_standby_while_writes_and_recalls_see_the_latest
         };
         lotline::auth::users::create(&pool, &lotline::audit::Actor::system("test"), &form).await.unwrap();
     }
-    lotline::demo::load(&pool).await.unwrap();
+    lotline::tools::demo::load(&pool).await.unwrap();
     let standby = Standby::start(&primary);
     let replica = sqlx::PgPool::connect(&standby.url()).await.unwrap();
     let in_recovery: bool = sqlx::query_scalar("select pg_is_in_recovery()").fetch_one(&replica).await.unwrap();

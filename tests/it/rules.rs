@@ -48,7 +48,7 @@ pub async fn received_code(app: &TestApp, response: reqwest::Response) -> String
 
 async fn demo_app() -> TestApp {
     let app = spawn_app().await;
-    lotline::demo::load(&app.pool).await.unwrap();
+    lotline::tools::demo::load(&app.pool).await.unwrap();
     app
 }
 

@@ -7,7 +7,7 @@ use crate::rules::{id_of, receive, received_code};
 
 async fn demo_app() -> TestApp {
     let app = spawn_app().await;
-    lotline::demo::load(&app.pool).await.unwrap();
+    lotline::tools::demo::load(&app.pool).await.unwrap();
     app
 }
 

@@ -12,7 +12,7 @@ use crate::rules::{receive, received_code};
 /// hours behind: their dates always differ, by one or two days.
 async fn far_apart() -> (TestApp, NaiveDate) {
     let app = spawn_app_with_database_zone("Etc/GMT+12").await;
-    lotline::demo::load(&app.pool).await.unwrap();
+    lotline::tools::demo::load(&app.pool).await.unwrap();
     sqlx::query("update sites set time_zone = 'Etc/GMT-14'").execute(&app.pool).await.unwrap();
     let (site_today, server_today): (NaiveDate, NaiveDate) =
         sqlx::query_as("select site_today((select id from sites where code = 'RVS')), current_date")

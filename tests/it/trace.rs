@@ -8,7 +8,7 @@ use crate::rules::{id_of, receive, received_code};
 
 async fn plant() -> TestApp {
     let app = spawn_app().await;
-    lotline::demo::load(&app.pool).await.unwrap();
+    lotline::tools::demo::load(&app.pool).await.unwrap();
     app
 }
 

@@ -40,7 +40,7 @@ pub async fn receive(
     let pool = db::pool(database.options.clone().database(&name), concurrency as u32 + 4).await?;
     let outcome = async {
         db::migrate(&pool).await?;
-        crate::demo::load(&pool).await?;
+        crate::tools::demo::load(&pool).await?;
         // A plant receiving tens of thousands of lots a day needs a wider daily sequence.
         sqlx::query("update lot_rules set pattern = '{YY}{JJJ}-{SEQ:6}' where scope = 'default'")
             .execute(&pool)
@@ -223,7 +223,7 @@ pub async fn trace(database: &Database, o: &TraceOptions) -> Result<TraceReport>
             (filled.generated.tank_source, filled.generate_s, filled.import_s, filled.import_peak_mib, filled.confirm_s)
         } else {
             let tank_source = if tank {
-                Some(crate::generate::tank_first_delivery(&pool).await?.context("the kept plant has no syrup tank")?)
+                Some(crate::tools::generate::tank_first_delivery(&pool).await?.context("the kept plant has no syrup tank")?)
             } else {
                 None
             };
@@ -236,7 +236,7 @@ pub async fn trace(database: &Database, o: &TraceOptions) -> Result<TraceReport>
             .bind(samples as i64)
             .fetch_all(&pool)
             .await?;
-        let (heaviest, _, _) = crate::generate::furthest_reaching_lot(&pool, tank_source.as_deref())
+        let (heaviest, _, _) = crate::tools::generate::furthest_reaching_lot(&pool, tank_source.as_deref())
             .await?
             .context("the generated plant has no raw lot with links")?;
         let heavy_label = if tank { "tank's first delivery" } else { "heaviest raw lot (silo)" };
@@ -633,7 +633,7 @@ struct Scratch {
 
 /// A generated plant, imported.
 struct Filled {
-    generated: crate::generate::Generated,
+    generated: crate::tools::generate::Generated,
     generate_s: f64,
     import_s: f64,
     confirm_s: f64,
@@ -669,9 +669,9 @@ impl Scratch {
     /// them (the import's time and peak memory measured), then analyses the tables.
     async fn fill(&self, lots: usize, tank: bool) -> Result<Filled> {
         db::migrate(&self.pool).await?;
-        crate::demo::load(&self.pool).await?;
+        crate::tools::demo::load(&self.pool).await?;
         let t = Instant::now();
-        let generated = crate::generate::generate(&self.dir, lots, 1, tank, &crate::import::Quiet)?;
+        let generated = crate::tools::generate::generate(&self.dir, lots, 1, tank, &crate::import::Quiet)?;
         let generate_s = t.elapsed().as_secs_f64();
         reset_peak_memory();
         let t = Instant::now();
