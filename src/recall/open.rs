@@ -1,0 +1,385 @@
+//! Opening a recall (signed): its suspects, on our lots or on a supplier's lot code; for a real
+//! recall, behind the gate, the scope frozen and every lot in it held, in one transaction.
+
+use super::*;
+
+/// The opening form, as typed.
+#[derive(Debug, Clone, Default)]
+pub struct OpenForm {
+    pub idempotency_key: String,
+    /// "real" or "mock".
+    pub kind: String,
+    pub class: String,
+    pub check_level: String,
+    pub reason: String,
+    /// Suspect lots, one per line: "MATERIAL LOT", or just "LOT" where the code is unique.
+    pub lots: String,
+    /// Suspect lots by id (from a lot's page).
+    pub lot_ids: Vec<String>,
+    pub supplier_id: String,
+    pub supplier_lot: String,
+    /// "precise" or "lot_level".
+    pub mode: String,
+    /// Percent: lots with less suspect material than this are scoped out.
+    pub threshold: String,
+    pub threshold_reason: String,
+    pub password: String,
+}
+
+impl OpenForm {
+    pub fn parse(body: &[u8]) -> OpenForm {
+        let mut f = OpenForm::default();
+        for (k, v) in form_urlencoded::parse(body) {
+            let v = v.into_owned();
+            match k.as_ref() {
+                "idempotency_key" => f.idempotency_key = v,
+                "kind" => f.kind = v,
+                "class" => f.class = v,
+                "check_level" => f.check_level = v,
+                "reason" => f.reason = v,
+                "lots" => f.lots = v,
+                "lot_id" => f.lot_ids.push(v),
+                "supplier_id" => f.supplier_id = v,
+                "supplier_lot" => f.supplier_lot = v,
+                "mode" => f.mode = v,
+                "threshold" => f.threshold = v,
+                "threshold_reason" => f.threshold_reason = v,
+                "password" => f.password = v,
+                _ => {}
+            }
+        }
+        f
+    }
+
+    pub fn mock(&self) -> bool {
+        self.kind == "mock"
+    }
+}
+
+/// The suspects a form names: typed lot lines, lot ids and a supplier's lot. Problems go to `e`.
+async fn resolve_suspects(pool: &PgPool, f: &OpenForm, e: &mut FieldErrors) -> Result<Vec<Uuid>, Error> {
+    let mut found: Vec<Uuid> = Vec::new();
+    for id in &f.lot_ids {
+        match Uuid::parse_str(id.trim()) {
+            Ok(id) => {
+                let exists: bool = sqlx::query_scalar("select exists (select 1 from lots where id = $1)")
+                    .bind(id)
+                    .fetch_one(pool)
+                    .await?;
+                if exists {
+                    found.push(id);
+                } else {
+                    e.add("lots", "One of the chosen lots does not exist any more.");
+                }
+            }
+            Err(_) => e.add("lots", "One of the chosen lots is malformed; choose it again."),
+        }
+    }
+    for (n, line) in f.lots.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let (material, code) = match words.as_slice() {
+            [code] => (None, *code),
+            [material, code] => (Some(*material), *code),
+            _ => {
+                e.add(
+                    "lots",
+                    format!("Line {}: write MATERIAL LOT, such as FLOUR 26001-0001, or just the lot code.", n + 1),
+                );
+                continue;
+            }
+        };
+        let rows: Vec<(Uuid, String)> = sqlx::query_as(
+            "select l.id, m.code from lots l join materials m on m.id = l.material_id
+              where upper(l.code) = upper($1) and ($2::text is null or m.code = upper($2)) order by m.code limit 10",
+        )
+        .bind(code)
+        .bind(material)
+        .fetch_all(pool)
+        .await?;
+        match rows.as_slice() {
+            [] => e.add(
+                "lots",
+                match material {
+                    Some(m) => format!("Line {}: material {} has no lot “{code}”.", n + 1, m.to_uppercase()),
+                    None => format!("Line {}: no lot has the code “{code}”.", n + 1),
+                },
+            ),
+            [(id, _)] => found.push(*id),
+            many => e.add(
+                "lots",
+                format!(
+                    "Line {}: several materials have a lot “{code}” ({}); write it as MATERIAL LOT.",
+                    n + 1,
+                    many.iter().map(|(_, m)| m.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            ),
+        }
+    }
+    let supplier_lot = f.supplier_lot.trim();
+    if !supplier_lot.is_empty() || !f.supplier_id.trim().is_empty() {
+        match (Uuid::parse_str(f.supplier_id.trim()), supplier_lot.is_empty()) {
+            (Err(_), _) => e.add("supplier_id", "Choose the supplier that recalls its lot."),
+            (Ok(_), true) => e.add("supplier_lot", "Give the supplier's lot code, as printed on its label."),
+            (Ok(supplier), false) => {
+                let ids: Vec<Uuid> = sqlx::query_scalar(
+                    "select id from lots where supplier_id = $1 and upper(supplier_lot) = upper($2) order by made_on, code",
+                )
+                .bind(supplier)
+                .bind(supplier_lot)
+                .fetch_all(pool)
+                .await?;
+                if ids.is_empty() {
+                    e.add(
+                        "supplier_lot",
+                        format!("No lot of ours was received from this supplier as lot “{supplier_lot}”."),
+                    );
+                }
+                found.extend(ids);
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    if found.is_empty() && e.get("lots").is_none() && e.get("supplier_lot").is_none() && e.get("supplier_id").is_none()
+    {
+        e.add("lots", "Name at least one suspect lot, or the supplier's recalled lot.");
+    }
+    Ok(found)
+}
+
+/// Opens a recall: checks the form, signs, and — for a real recall behind the gate — computes the
+/// scope, freezes it and holds every lot in scope, in one transaction. Returns the recall's id.
+pub async fn open(pool: &PgPool, user: &Person, f: &OpenForm) -> Result<Uuid, SaveError> {
+    let mut e = FieldErrors::default();
+    let key = Uuid::parse_str(f.idempotency_key.trim()).map_err(|_| {
+        Error::BadRequest("The form's idempotency key is missing or malformed; reload the page.".into())
+    })?;
+    let mock = f.mock();
+    if f.kind != "real" && f.kind != "mock" {
+        e.add("kind", "Choose a real recall or a mock recall (a drill).");
+    }
+    let class: Option<RecallClass> = match f.class.trim() {
+        "" => {
+            if !mock {
+                e.add("class", "A real recall has a class: choose I, II or III.");
+            }
+            None
+        }
+        c => c.parse().map_err(|_| e.add("class", "Choose class I, II or III.")).ok(),
+    };
+    let check_level = match f.check_level.trim() {
+        "" => class.map_or(CheckLevel::A, RecallClass::default_check_level),
+        l => l.parse().unwrap_or_else(|_| {
+            e.add("check_level", "Choose an effectiveness-check level from A to E.");
+            CheckLevel::A
+        }),
+    };
+    let reason = e.check("reason", text::required(&f.reason, "The reason for the recall", 2000));
+    let mode = match f.mode.as_str() {
+        "" | "precise" => Mode::Precise,
+        "lot_level" | "lot-level" => Mode::LotLevel,
+        _ => {
+            e.add("mode", "Choose the precise or the lot-level scope.");
+            Mode::Precise
+        }
+    };
+    let threshold = match text::positive_decimal(&f.threshold, "The threshold") {
+        Err(m) => {
+            e.add("threshold", m);
+            None
+        }
+        Ok(None) => None,
+        Ok(Some(p)) if p >= Decimal::ONE_HUNDRED => {
+            e.add("threshold", "The threshold is a percentage below 100, such as 0.5.");
+            None
+        }
+        Ok(Some(p)) => Some(p / Decimal::ONE_HUNDRED),
+    };
+    let threshold_reason = f.threshold_reason.trim();
+    if threshold.is_some() {
+        if class == Some(RecallClass::I) {
+            e.add("threshold", "Lots are never scoped out of a class I recall: every lot that received suspect material stays in scope.");
+        }
+        if mode == Mode::LotLevel {
+            e.add("threshold", "A threshold needs concentrations, which only the precise scope computes.");
+        }
+        if threshold_reason.is_empty() {
+            e.add("threshold_reason", "Give the reason for scoping out lots below the threshold.");
+        }
+    }
+    if f.password.is_empty() {
+        e.add("password", "Your password is needed to sign the opening of the recall.");
+    }
+    let suspects = resolve_suspects(pool, f, &mut e).await?;
+    if !e.is_empty() {
+        return Err(SaveError::Invalid(e));
+    }
+    let supplier: Option<(Uuid, String)> = match Uuid::parse_str(f.supplier_id.trim()) {
+        Ok(id) if !f.supplier_lot.trim().is_empty() => Some((id, f.supplier_lot.trim().to_string())),
+        _ => None,
+    };
+
+    let mut tx = pool.begin().await?;
+    let id = Uuid::new_v4();
+    if let Some(earlier) = claim_idempotency_key(&mut tx, key, "recall.open", &id.to_string()).await? {
+        return Ok(earlier
+            .parse()
+            .map_err(|_| Error::Conflict("This form was used already; reload the page.".into()))?);
+    }
+    let meaning = if mock { "mock recall opened by" } else { "recall opened by" };
+    let Some(signature) = crate::auth::sign(&mut tx, user, &f.password, meaning, "recall", &id.to_string()).await?
+    else {
+        return Err(SaveError::field(
+            "password",
+            "Your password is needed to sign the opening, and the one given is not right.",
+        ));
+    };
+    let threshold_signature = match threshold {
+        Some(_) => {
+            crate::auth::sign(
+                &mut tx,
+                user,
+                &f.password,
+                "lots below the threshold scoped out by",
+                "recall",
+                &id.to_string(),
+            )
+            .await?
+        }
+        None => None,
+    };
+    let number: String = sqlx::query_scalar(
+        "insert into recalls (id, number, mock, class, reason, mode, supplier_id, supplier_lot, opened_by, opened_signature,
+                              check_level, threshold, threshold_reason, threshold_signature)
+         values ($1, 'RC-' || lpad(nextval('recall_number_seq')::text, 6, '0'), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+         returning number",
+    )
+    .bind(id)
+    .bind(mock)
+    .bind(class)
+    .bind(&reason)
+    .bind(if mode == Mode::Precise { "precise" } else { "lot_level" })
+    .bind(supplier.as_ref().map(|s| s.0))
+    .bind(supplier.as_ref().map(|s| s.1.clone()))
+    .bind(user.id)
+    .bind(signature)
+    .bind(check_level)
+    .bind(threshold)
+    .bind(threshold.map(|_| threshold_reason))
+    .bind(threshold_signature)
+    .fetch_one(&mut *tx)
+    .await
+    ?;
+    sqlx::query("insert into recall_suspects (recall_id, lot_id) select $1, unnest($2::uuid[])")
+        .bind(id)
+        .bind(&suspects)
+        .execute(&mut *tx)
+        .await?;
+    let scope = scope_behind_gate(&mut tx, pool, &suspects, mode, threshold, !mock).await?;
+    let stored = store_scope(&mut tx, user, id, &number, &scope, "opened", signature, !mock).await?;
+    let entry = Entry::new(if mock { "open_mock_recall" } else { "open_recall" }, "recall", id)
+        .after(&serde_json::json!({
+            "number": number, "class": class, "mode": mode, "lots": scope.0.in_scope_count(),
+            "held": stored.held, "scope_hash": stored.hash, "threshold": threshold,
+        }))
+        .reason(&reason);
+    audit::record(&mut tx, &user.actor(), entry).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Takes the gate (a real recall) and computes the scope behind it, timing the work.
+pub(crate) async fn scope_behind_gate(
+    tx: &mut PgConnection,
+    pool: &PgPool,
+    suspects: &[Uuid],
+    mode: Mode,
+    threshold: Option<Decimal>,
+    gate: bool,
+) -> Result<(Scope, u32), Error> {
+    if gate {
+        sqlx::query("select pg_advisory_xact_lock($1)").bind(GATE).execute(&mut *tx).await?;
+    }
+    let clock = std::time::Instant::now();
+    let scope = compute_scope(pool, suspects, mode, threshold).await?;
+    Ok((scope, clock.elapsed().as_millis().min(i32::MAX as u128) as u32))
+}
+
+pub(crate) struct Stored {
+    pub(crate) hash: String,
+    pub(crate) held: u64,
+}
+
+/// Writes a scope: the frozen document, the recall's lots, and (a real recall) a hold on every
+/// lot in scope that has no open hold of this recall yet. A lot with no stock today is held too:
+/// a customer return or a reversal can bring stock back.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn store_scope(
+    tx: &mut PgConnection,
+    user: &Person,
+    recall: Uuid,
+    number: &str,
+    (scope, computed_ms): &(Scope, u32),
+    reason: &str,
+    signature: Uuid,
+    hold: bool,
+) -> Result<Stored, Error> {
+    let document = serde_json::to_string(scope).map_err(|e| Error::Internal(e.into()))?;
+    let hash = Sha256::digest(document.as_bytes()).to_vec();
+    sqlx::query(
+        "insert into recall_scopes (recall_id, mode, reason, document, hash, as_of, computed_ms, created_by, signature_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(recall)
+    .bind(if scope.mode == Mode::Precise { "precise" } else { "lot_level" })
+    .bind(reason)
+    .bind(&document)
+    .bind(&hash)
+    .bind(scope.as_of)
+    .bind(*computed_ms as i32)
+    .bind(user.id)
+    .bind(signature)
+    .execute(&mut *tx)
+    .await?;
+    let ids: Vec<Uuid> = scope.lots.iter().map(|l| l.id).collect();
+    let depths: Vec<i32> = scope.lots.iter().map(|l| l.depth as i32).collect();
+    let shares: Vec<Option<Decimal>> = scope.lots.iter().map(|l| l.share).collect();
+    let concentrations: Vec<Option<Decimal>> = scope.lots.iter().map(|l| l.concentration).collect();
+    let excluded: Vec<bool> = scope.lots.iter().map(|l| l.excluded).collect();
+    let why = scope.threshold.map(|t| format!("below the threshold of {}", percent(Some(t))));
+    sqlx::query(
+        "insert into recall_lots (recall_id, lot_id, depth, share, concentration, excluded, exclude_reason)
+         select $1, l, d, s, c, x, case when x then $7 end
+           from unnest($2::uuid[], $3::int[], $4::numeric[], $5::numeric[], $6::bool[]) as t(l, d, s, c, x)
+         on conflict (recall_id, lot_id) do update
+            set depth = excluded.depth, share = excluded.share, concentration = excluded.concentration,
+                excluded = excluded.excluded, exclude_reason = excluded.exclude_reason",
+    )
+    .bind(recall)
+    .bind(&ids)
+    .bind(&depths)
+    .bind(&shares)
+    .bind(&concentrations)
+    .bind(&excluded)
+    .bind(why)
+    .execute(&mut *tx)
+    .await?;
+    let held = if hold {
+        let held_ids: Vec<Uuid> = scope.in_scope().map(|l| l.id).collect();
+        sqlx::query(
+            "insert into lot_holds (lot_id, source, recall_id, reason, opened_by)
+             select l, 'recall', $2, $3, $4 from unnest($1::uuid[]) as l
+              where not exists (select 1 from lot_holds h where h.lot_id = l and h.recall_id = $2 and h.closed_at is null)",
+        )
+        .bind(&held_ids)
+        .bind(recall)
+        .bind(format!("Recall {number}"))
+        .bind(user.id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+    } else {
+        0
+    };
+    Ok(Stored { hash: audit::hex(&hash), held })
+}
