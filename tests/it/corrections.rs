@@ -1,13 +1,11 @@
 //! Corrections and stock moves: nothing is edited or deleted; reversals, transfers, adjustments
 //! and scrap each leave their reason, and the genealogy follows the correction.
 
-use crate::helpers::{PASSWORD, TestApp, assert_field_error, assert_redirect, spawn_app, text, texts};
+use crate::helpers::{PASSWORD, TestApp, assert_field_error, assert_redirect, text, texts};
 use crate::rules::{id_of, receive, received_code};
 
 async fn demo_app() -> TestApp {
-    let app = spawn_app().await;
-    lotline::tools::demo::load(&app.pool).await.unwrap();
-    app
+    crate::helpers::spawn_demo(crate::helpers::Demo::Master).await
 }
 
 async fn lot_page(app: &TestApp, code: &str) -> String {

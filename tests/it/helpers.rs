@@ -90,7 +90,87 @@ async fn template() -> String {
 
 /// A fresh, migrated database of its own for one test.
 pub async fn fresh_database() -> (String, PgPool) {
-    let template = template().await;
+    fresh_database_from(&template().await).await
+}
+
+/// What a demo template holds besides the migrated schema: the user `tester` (every role) and
+/// the demo's master data; `Plant` adds the demo QA account and so the demo's first days
+/// (receipts, releases, runs, shipments), as `serve --demo` loads them.
+#[derive(Clone, Copy)]
+pub enum Demo {
+    Master,
+    Plant,
+}
+
+/// The template of `demo`: made once per set of migrations and day (the demo plant is dated
+/// today), under a lock, so that tests copy the demo plant instead of each loading it.
+async fn demo_template(demo: Demo) -> String {
+    let base = template().await;
+    let day = chrono::Utc::now().format("%Y%m%d");
+    let name = format!("{base}_{}_{day}", if matches!(demo, Demo::Plant) { "p" } else { "m" });
+    let mut admin = PgConnection::connect_with(&server()).await.expect("connect to the test server");
+    sqlx::query("select pg_advisory_lock(4243)").execute(&mut admin).await.unwrap();
+    let exists: bool = sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    if !exists {
+        let building = format!("{name}_building");
+        for sql in
+            [format!("drop database if exists {building}"), format!("create database {building} template {base}")]
+        {
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await.unwrap();
+        }
+        let pool = PgPool::connect_with(server().database(&building)).await.unwrap();
+        let system = lotline::audit::Actor::system("test");
+        let mut users = vec![("tester", vec!["operator", "qa", "admin"], PASSWORD)];
+        if matches!(demo, Demo::Plant) {
+            users.push(("qa", vec!["qa"], "qa-demo-pass"));
+        }
+        for (username, roles, password) in users {
+            let form = lotline::auth::users::UserForm {
+                username: username.into(),
+                display_name: format!("{username} (test)"),
+                roles: roles.iter().map(|r| r.to_string()).collect(),
+                password: password.into(),
+                ..Default::default()
+            };
+            lotline::auth::users::create(&pool, &system, &form).await.unwrap();
+        }
+        lotline::tools::demo::load(&pool).await.expect("the demo plant loads");
+        pool.close().await;
+        sqlx::query(sqlx::AssertSqlSafe(format!("alter database {building} rename to {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+    // Demo templates of other days or migrations.
+    let current = [format!("{base}_m_{day}"), format!("{base}_p_{day}")];
+    let all: Vec<String> = sqlx::query_scalar(
+        "select datname::text from pg_database where datname ~ '^lotline_template_[0-9a-f]{16}_[mp]_[0-9]{8}$'",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    for db in all.into_iter().filter(|d| !current.contains(d)) {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists {db}"))).execute(&mut admin).await;
+    }
+    sqlx::query("select pg_advisory_unlock(4243)").execute(&mut admin).await.unwrap();
+    admin.close().await.unwrap();
+    name
+}
+
+/// The app on a copy of a demo template, with `tester` (every role) signed in.
+pub async fn spawn_demo(demo: Demo) -> TestApp {
+    let (_, pool) = fresh_database_from(&demo_template(demo).await).await;
+    let mut app = serve(lotline::app::Settings::default(), pool).await;
+    app.login("tester", PASSWORD).await;
+    app
+}
+
+/// A fresh database of its own for one test, copied from `template`.
+async fn fresh_database_from(template: &str) -> (String, PgPool) {
     let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let name = format!("t_{created}_{}", uuid::Uuid::new_v4().simple());
     let mut admin = PgConnection::connect_with(&server()).await.unwrap();

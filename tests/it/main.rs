@@ -26,6 +26,7 @@ mod receipts;
 mod replica;
 mod rules;
 mod scanning;
+mod schema;
 mod shipping;
 mod sites;
 mod today;

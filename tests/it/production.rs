@@ -4,13 +4,11 @@
 use reqwest::StatusCode;
 use scraper::Html;
 
-use crate::helpers::{PASSWORD, TestApp, assert_field_error, assert_redirect, spawn_app, text, texts, value};
+use crate::helpers::{PASSWORD, TestApp, assert_field_error, assert_redirect, text, texts, value};
 use crate::rules::{id_of, receive, received_code};
 
 async fn demo_app() -> TestApp {
-    let app = spawn_app().await;
-    lotline::tools::demo::load(&app.pool).await.unwrap();
-    app
+    crate::helpers::spawn_demo(crate::helpers::Demo::Master).await
 }
 
 async fn lot_id(app: &TestApp, code: &str) -> String {

@@ -5,23 +5,13 @@
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{PASSWORD, TestApp, assert_field_error, assert_redirect, spawn_app, text, texts, value};
+use crate::helpers::{PASSWORD, TestApp, assert_field_error, assert_redirect, text, texts, value};
 use crate::rules::id_of;
 
 /// The demo plant with its first days of flows (which its QA account signs): flour into dough,
 /// dough into two pallets of brioche, shipped to three customers.
 pub async fn demo_app() -> TestApp {
-    let app = spawn_app().await;
-    let form = lotline::auth::users::UserForm {
-        username: "qa".into(),
-        display_name: "Demo QA".into(),
-        roles: vec!["qa".into()],
-        password: "qa-demo-pass".into(),
-        ..Default::default()
-    };
-    lotline::auth::users::create(&app.pool, &lotline::audit::Actor::system("test"), &form).await.unwrap();
-    lotline::tools::demo::load(&app.pool).await.unwrap();
-    app
+    crate::helpers::spawn_demo(crate::helpers::Demo::Plant).await
 }
 
 /// The demo's flour lot that went into the dough (the raw lot whose downstream reaches customers).

@@ -5,13 +5,11 @@ use std::collections::HashSet;
 use reqwest::StatusCode;
 
 use crate::embedded::free_port;
-use crate::helpers::{PASSWORD, TestApp, assert_field_error, database_url, spawn_app, text, texts, value};
+use crate::helpers::{PASSWORD, TestApp, assert_field_error, database_url, text, texts, value};
 use crate::rules::{id_of, receive, received_code};
 
 async fn demo_app() -> TestApp {
-    let app = spawn_app().await;
-    lotline::tools::demo::load(&app.pool).await.unwrap();
-    app
+    crate::helpers::spawn_demo(crate::helpers::Demo::Master).await
 }
 
 #[tokio::test]

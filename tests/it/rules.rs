@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use scraper::Html;
 
-use crate::helpers::{PASSWORD, TestApp, assert_field_error, assert_redirect, spawn_app, text, texts, value};
+use crate::helpers::{PASSWORD, TestApp, assert_field_error, assert_redirect, text, texts, value};
 
 pub async fn id_of(app: &TestApp, table: &str, code: &str) -> String {
     sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select id::text from {table} where code = $1")))
@@ -47,9 +47,7 @@ pub async fn received_code(app: &TestApp, response: reqwest::Response) -> String
 }
 
 async fn demo_app() -> TestApp {
-    let app = spawn_app().await;
-    lotline::tools::demo::load(&app.pool).await.unwrap();
-    app
+    crate::helpers::spawn_demo(crate::helpers::Demo::Master).await
 }
 
 #[tokio::test]

@@ -2,13 +2,11 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{PASSWORD, TestApp, assert_field_error, assert_redirect, spawn_app, text, texts, value};
+use crate::helpers::{PASSWORD, TestApp, assert_field_error, assert_redirect, text, texts, value};
 use crate::rules::{id_of, receive, received_code};
 
 async fn demo_app() -> TestApp {
-    let app = spawn_app().await;
-    lotline::tools::demo::load(&app.pool).await.unwrap();
-    app
+    crate::helpers::spawn_demo(crate::helpers::Demo::Master).await
 }
 
 async fn released(app: &TestApp, material: &str, quantity: &str, on: &str) -> String {

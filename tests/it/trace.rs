@@ -3,13 +3,11 @@
 
 use std::collections::BTreeSet;
 
-use crate::helpers::{PASSWORD, TestApp, assert_redirect, sel, spawn_app, text, texts};
+use crate::helpers::{PASSWORD, TestApp, assert_redirect, sel, text, texts};
 use crate::rules::{id_of, receive, received_code};
 
 async fn plant() -> TestApp {
-    let app = spawn_app().await;
-    lotline::tools::demo::load(&app.pool).await.unwrap();
-    app
+    crate::helpers::spawn_demo(crate::helpers::Demo::Master).await
 }
 
 async fn lot_id(app: &TestApp, code: &str) -> String {
