@@ -2,7 +2,6 @@
 //! transfers between locations, adjustments and scrap — each with its reason, one transaction.
 
 use rust_decimal::Decimal;
-use serde::Deserialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -75,37 +74,33 @@ pub async fn reverse(pool: &PgPool, actor: &Actor, lot_id: Uuid, movement_id: i6
     Ok(())
 }
 
-/// A transfer, adjustment or scrap, as typed on the lot's page.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct MoveForm {
-    pub from_location: String,
-    pub to_location: String,
-    pub transfer_quantity: String,
-    pub adjust_quantity: String,
-    pub scrap_quantity: String,
-    /// For adjustments: "add" or "remove".
-    pub direction: String,
-    pub adjust_reason: String,
-    pub scrap_reason: String,
+/// Moves `quantity` of a lot from one location to another of the same site.
+#[derive(Debug, Clone)]
+pub struct Transfer {
+    pub from: Uuid,
+    pub to: Uuid,
+    pub quantity: Decimal,
 }
 
-fn quantity(value: &str, field: &'static str) -> Result<Decimal, SaveError> {
-    match text::positive_decimal(value, "The quantity") {
-        Ok(Some(q)) => Ok(q),
-        Ok(None) => Err(SaveError::field(field, "The quantity is required.")),
-        Err(m) => Err(SaveError::field(field, m)),
-    }
+/// Corrects the quantity at a location by `quantity` (signed: a count found more or less).
+#[derive(Debug, Clone)]
+pub struct Adjust {
+    pub at: Uuid,
+    pub quantity: Decimal,
+    pub reason: String,
 }
 
-fn location(value: &str, field: &'static str) -> Result<Uuid, SaveError> {
-    Uuid::parse_str(value.trim()).map_err(|_| SaveError::field(field, "Choose a location."))
+/// Destroys `quantity` of a lot at a location.
+#[derive(Debug, Clone)]
+pub struct Scrap {
+    pub at: Uuid,
+    pub quantity: Decimal,
+    pub reason: String,
 }
 
 /// Moves stock of a lot from one location to another (two legs, one posting).
-pub async fn transfer(pool: &PgPool, actor: &Actor, lot: Uuid, f: &MoveForm) -> Result<(), SaveError> {
-    let q = quantity(&f.transfer_quantity, "transfer_quantity")?;
-    let (from, to) = (location(&f.from_location, "transfer_from")?, location(&f.to_location, "transfer_to")?);
+pub async fn transfer(pool: &PgPool, actor: &Actor, lot: Uuid, c: &Transfer) -> Result<(), SaveError> {
+    let (q, from, to) = (c.quantity, c.from, c.to);
     if from == to {
         return Err(SaveError::field("transfer_to", "Choose a location other than the one the stock is taken from."));
     }
@@ -138,15 +133,9 @@ pub async fn transfer(pool: &PgPool, actor: &Actor, lot: Uuid, f: &MoveForm) -> 
 }
 
 /// Corrects the quantity at a location (a count found more or less), with a reason.
-pub async fn adjust(pool: &PgPool, actor: &Actor, lot: Uuid, f: &MoveForm) -> Result<(), SaveError> {
-    let q = quantity(&f.adjust_quantity, "adjust_quantity")?;
-    let at = location(&f.from_location, "adjust_quantity")?;
-    let why = reason(&f.adjust_reason, "adjust_reason")?;
-    let signed = match f.direction.as_str() {
-        "add" => q,
-        "remove" => -q,
-        _ => return Err(SaveError::field("adjust_quantity", "Say whether stock is added or removed.")),
-    };
+pub async fn adjust(pool: &PgPool, actor: &Actor, lot: Uuid, c: &Adjust) -> Result<(), SaveError> {
+    let (signed, at) = (c.quantity, c.at);
+    let why = reason(&c.reason, "adjust_reason")?;
     let mut tx = pool.begin().await?;
     let adjustment = Movement::new(MovementKind::Adjust, lot, at, signed, Uuid::new_v4()).reason(&why);
     ledger::post(&mut tx, actor, &adjustment).await.map_err(|r| r.at("adjust_quantity"))?;
@@ -161,10 +150,9 @@ pub async fn adjust(pool: &PgPool, actor: &Actor, lot: Uuid, f: &MoveForm) -> Re
 }
 
 /// Destroys stock of a lot, with a reason.
-pub async fn scrap(pool: &PgPool, actor: &Actor, lot: Uuid, f: &MoveForm) -> Result<(), SaveError> {
-    let q = quantity(&f.scrap_quantity, "scrap_quantity")?;
-    let at = location(&f.from_location, "scrap_quantity")?;
-    let why = reason(&f.scrap_reason, "scrap_reason")?;
+pub async fn scrap(pool: &PgPool, actor: &Actor, lot: Uuid, c: &Scrap) -> Result<(), SaveError> {
+    let (q, at) = (c.quantity, c.at);
+    let why = reason(&c.reason, "scrap_reason")?;
     let mut tx = pool.begin().await?;
     let scrap = Movement::new(MovementKind::Scrap, lot, at, -q, Uuid::new_v4()).reason(&why);
     ledger::post(&mut tx, actor, &scrap).await.map_err(|r| r.at("scrap_quantity"))?;

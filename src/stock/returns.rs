@@ -12,30 +12,21 @@ use crate::error::Error;
 use crate::ledger::{self, Document, Movement};
 use crate::save::SaveError;
 
-/// A customer return as typed: a quantity per shipment line (repeated `line` and `quantity`).
-#[derive(Debug, Clone, Default)]
-pub struct CustomerReturnForm {
-    pub lines: Vec<(String, String)>,
-    pub location_id: String,
+/// Goods a customer sends back: a quantity per line of the shipment, into a quarantine location.
+#[derive(Debug, Clone)]
+pub struct CustomerReturn {
+    /// (shipment line, quantity returned)
+    pub lines: Vec<(Uuid, Decimal)>,
+    pub location: Uuid,
     pub reason: String,
 }
 
-impl CustomerReturnForm {
-    pub fn parse(body: &[u8]) -> CustomerReturnForm {
-        let mut f = CustomerReturnForm::default();
-        let (mut lines, mut quantities) = (Vec::new(), Vec::new());
-        for (k, v) in form_urlencoded::parse(body) {
-            match k.as_ref() {
-                "line" => lines.push(v.into_owned()),
-                "quantity" => quantities.push(v.into_owned()),
-                "location_id" => f.location_id = v.into_owned(),
-                "reason" => f.reason = v.into_owned(),
-                _ => {}
-            }
-        }
-        f.lines = lines.into_iter().zip(quantities).collect();
-        f
-    }
+/// Stock of a received lot sent back to its supplier.
+#[derive(Debug, Clone)]
+pub struct SupplierReturn {
+    pub location: Uuid,
+    pub quantity: Decimal,
+    pub reason: String,
 }
 
 /// Takes back goods a customer returns, into a quarantine location, against the shipment's lines.
@@ -43,24 +34,11 @@ pub async fn from_customer(
     pool: &PgPool,
     actor: &Actor,
     shipment: Uuid,
-    f: &CustomerReturnForm,
+    c: &CustomerReturn,
 ) -> Result<Uuid, SaveError> {
     let reason =
-        text::required(&f.reason, "The reason for the return", 500).map_err(|m| SaveError::field("reason", m))?;
-    let location = Uuid::parse_str(f.location_id.trim())
-        .map_err(|_| SaveError::field("location_id", "Choose the quarantine location the goods go to."))?;
-    let mut wanted = Vec::new();
-    for (line, quantity) in &f.lines {
-        if quantity.trim().is_empty() {
-            continue;
-        }
-        let Ok(line) = Uuid::parse_str(line) else { continue };
-        match text::positive_decimal(quantity, "The quantity returned") {
-            Ok(Some(q)) => wanted.push((line, q)),
-            Ok(None) => {}
-            Err(m) => return Err(SaveError::field("lines", m)),
-        }
-    }
+        text::required(&c.reason, "The reason for the return", 500).map_err(|m| SaveError::field("reason", m))?;
+    let (location, wanted) = (c.location, &c.lines);
     if wanted.is_empty() {
         return Err(SaveError::field("lines", "Give the quantity returned for at least one line."));
     }
@@ -154,22 +132,9 @@ pub async fn from_customer(
 }
 
 /// Sends stock of a received lot back to its supplier.
-pub async fn to_supplier(
-    pool: &PgPool,
-    actor: &Actor,
-    lot: Uuid,
-    location: &str,
-    quantity: &str,
-    reason: &str,
-) -> Result<Uuid, SaveError> {
-    let reason = text::required(reason, "The reason", 500).map_err(|m| SaveError::field("supplier_reason", m))?;
-    let location = Uuid::parse_str(location.trim())
-        .map_err(|_| SaveError::field("supplier_quantity", "Choose the location the goods leave from."))?;
-    let quantity = match text::positive_decimal(quantity, "The quantity") {
-        Ok(Some(q)) => q,
-        Ok(None) => return Err(SaveError::field("supplier_quantity", "The quantity is required.")),
-        Err(m) => return Err(SaveError::field("supplier_quantity", m)),
-    };
+pub async fn to_supplier(pool: &PgPool, actor: &Actor, lot: Uuid, c: &SupplierReturn) -> Result<Uuid, SaveError> {
+    let reason = text::required(&c.reason, "The reason", 500).map_err(|m| SaveError::field("supplier_reason", m))?;
+    let (location, quantity) = (c.location, c.quantity);
     let mut tx = pool.begin().await?;
     let supplier: Option<(Option<Uuid>, String)> =
         sqlx::query_as("select supplier_id, code from lots where id = $1").bind(lot).fetch_optional(&mut *tx).await?;

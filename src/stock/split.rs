@@ -4,29 +4,25 @@
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use serde::Deserialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::audit::{self, Actor, Entry};
-use crate::domain::text;
 use crate::domain::vocab::MovementKind;
 use crate::error::Error;
 use crate::ledger::{self, LinkKind, Movement};
 use crate::rules::{self, Allocator, Subject};
 use crate::save::SaveError;
 
-/// The split form on a lot's page.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct SplitForm {
-    pub split_from: String,
-    pub split_quantity: String,
-    /// The material of the new lot; empty for the source's own.
-    pub split_material: String,
-    /// The new lot's quantity in its own unit (a repack); empty for the same quantity.
-    pub split_new_quantity: String,
-    pub split_to: String,
+/// Splits `quantity` of a lot at `from` into a new lot at `to`: of the same material, or of
+/// `material` (a repack, by code) in `new_quantity` of that material's unit.
+#[derive(Debug, Clone)]
+pub struct Split {
+    pub from: Uuid,
+    pub to: Uuid,
+    pub quantity: Decimal,
+    pub material: Option<String>,
+    pub new_quantity: Option<Decimal>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -44,16 +40,8 @@ struct Source {
 }
 
 /// Splits `quantity` off the lot into a new lot; returns the new lot and its code.
-pub async fn split(pool: &PgPool, actor: &Actor, lot: Uuid, f: &SplitForm) -> Result<(Uuid, String), SaveError> {
-    let quantity = match text::positive_decimal(&f.split_quantity, "The quantity") {
-        Ok(Some(q)) => q,
-        Ok(None) => return Err(SaveError::field("split_quantity", "The quantity is required.")),
-        Err(m) => return Err(SaveError::field("split_quantity", m)),
-    };
-    let from = Uuid::parse_str(f.split_from.trim())
-        .map_err(|_| SaveError::field("split_quantity", "Choose the location the stock is taken from."))?;
-    let to = Uuid::parse_str(f.split_to.trim())
-        .map_err(|_| SaveError::field("split_to", "Choose where the new lot is put."))?;
+pub async fn split(pool: &PgPool, actor: &Actor, lot: Uuid, c: &Split) -> Result<(Uuid, String), SaveError> {
+    let (quantity, from, to) = (c.quantity, c.from, c.to);
     let source: Source = sqlx::query_as(
         "select l.code, l.material_id, m.code as material_code, l.site_id, s.code as site_code, l.disposition, l.expires_on, l.tlc,
                 l.tlc_source, site_today(s.id) as today
@@ -70,10 +58,9 @@ pub async fn split(pool: &PgPool, actor: &Actor, lot: Uuid, f: &SplitForm) -> Re
             format!("Lot {} was rejected: it is not split or repacked.", source.code),
         ));
     }
-    let target_code = if f.split_material.trim().is_empty() {
-        source.material_code.clone()
-    } else {
-        f.split_material.trim().to_ascii_uppercase()
+    let target_code = match c.material.as_deref().map(str::trim) {
+        None | Some("") => source.material_code.clone(),
+        Some(code) => code.to_ascii_uppercase(),
     };
     let target: Option<(Uuid, String)> = sqlx::query_as("select id, code from materials where code = $1 and active")
         .bind(&target_code)
@@ -82,23 +69,22 @@ pub async fn split(pool: &PgPool, actor: &Actor, lot: Uuid, f: &SplitForm) -> Re
     let (target_id, target_code) = target
         .ok_or_else(|| SaveError::field("split_material", format!("There is no active material {target_code}.")))?;
     let repack = target_id != source.material_id;
-    let new_quantity = match (repack, text::positive_decimal(&f.split_new_quantity, "The new lot's quantity")) {
-        (_, Err(m)) => return Err(SaveError::field("split_new_quantity", m)),
-        (false, Ok(None)) => quantity,
-        (false, Ok(Some(q))) if q != quantity => {
+    let new_quantity = match (repack, c.new_quantity) {
+        (false, None) => quantity,
+        (false, Some(q)) if q != quantity => {
             return Err(SaveError::field(
                 "split_new_quantity",
                 "A split keeps the quantity; to change it, repack into another material.",
             ));
         }
-        (false, Ok(Some(q))) => q,
-        (true, Ok(None)) => {
+        (false, Some(q)) => q,
+        (true, None) => {
             return Err(SaveError::field(
                 "split_new_quantity",
                 format!("Give the quantity of the new lot in {target_code}'s unit."),
             ));
         }
-        (true, Ok(Some(q))) => q,
+        (true, Some(q)) => q,
     };
     let to_ok: bool =
         sqlx::query_scalar("select exists (select 1 from locations where id = $1 and site_id = $2 and active)")

@@ -21,7 +21,7 @@ use crate::domain::vocab::MovementKind;
 use crate::error::{Error, Result};
 use crate::qa::{self, DecisionForm, RECORD_KINDS, RecordForm};
 use crate::save::{FieldErrors, SaveError};
-use crate::stock::moves::{self, MoveForm};
+use crate::stock::moves;
 use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -745,6 +745,42 @@ async fn no_such_page() -> Error {
     Error::NotFound
 }
 
+/// A transfer, adjustment or scrap, as typed on the lot's page.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct MoveForm {
+    pub from_location: String,
+    pub to_location: String,
+    pub transfer_quantity: String,
+    pub adjust_quantity: String,
+    pub scrap_quantity: String,
+    /// For adjustments: "add" or "remove".
+    pub direction: String,
+    pub adjust_reason: String,
+    pub scrap_reason: String,
+}
+
+fn quantity(value: &str, field: &'static str) -> std::result::Result<Decimal, SaveError> {
+    crate::domain::text::required_decimal(value, "The quantity").map_err(|m| SaveError::field(field, m))
+}
+
+fn location(value: &str, field: &'static str) -> std::result::Result<Uuid, SaveError> {
+    Uuid::parse_str(value.trim()).map_err(|_| SaveError::field(field, "Choose a location."))
+}
+
+/// The split form on a lot's page.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct SplitForm {
+    split_from: String,
+    split_quantity: String,
+    /// The material of the new lot; empty for the source's own.
+    split_material: String,
+    /// The new lot's quantity in its own unit (a repack); empty for the same quantity.
+    split_new_quantity: String,
+    split_to: String,
+}
+
 async fn move_stock(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -753,11 +789,41 @@ async fn move_stock(
     Form(form): Form<MoveForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let actor = user.actor();
+    let (pool, actor, f) = (&state.pool, user.actor(), &form);
     let (result, done) = match action.as_str() {
-        "transfer" => (moves::transfer(&state.pool, &actor, id, &form).await, "Stock moved."),
-        "adjust" => (moves::adjust(&state.pool, &actor, id, &form).await, "Stock adjusted."),
-        "scrap" => (moves::scrap(&state.pool, &actor, id, &form).await, "Stock scrapped."),
+        "transfer" => (
+            async {
+                let (from, to) =
+                    (location(&f.from_location, "transfer_from")?, location(&f.to_location, "transfer_to")?);
+                let quantity = quantity(&f.transfer_quantity, "transfer_quantity")?;
+                moves::transfer(pool, &actor, id, &moves::Transfer { from, to, quantity }).await
+            }
+            .await,
+            "Stock moved.",
+        ),
+        "adjust" => (
+            async {
+                let quantity = quantity(&f.adjust_quantity, "adjust_quantity")?;
+                let quantity = match f.direction.as_str() {
+                    "add" => quantity,
+                    "remove" => -quantity,
+                    _ => return Err(SaveError::field("adjust_quantity", "Say whether stock is added or removed.")),
+                };
+                let at = location(&f.from_location, "adjust_quantity")?;
+                moves::adjust(pool, &actor, id, &moves::Adjust { at, quantity, reason: f.adjust_reason.clone() }).await
+            }
+            .await,
+            "Stock adjusted.",
+        ),
+        "scrap" => (
+            async {
+                let (quantity, at) =
+                    (quantity(&f.scrap_quantity, "scrap_quantity")?, location(&f.from_location, "scrap_quantity")?);
+                moves::scrap(pool, &actor, id, &moves::Scrap { at, quantity, reason: f.scrap_reason.clone() }).await
+            }
+            .await,
+            "Stock scrapped.",
+        ),
         _ => return Err(Error::NotFound),
     };
     respond(&state, layout, id, result, done, RecordForm::default()).await
@@ -779,16 +845,15 @@ async fn return_to_supplier(
     Form(form): Form<SupplierReturnForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let result = crate::stock::returns::to_supplier(
-        &state.pool,
-        &user.actor(),
-        id,
-        &form.from_location,
-        &form.supplier_quantity,
-        &form.supplier_reason,
-    )
-    .await
-    .map(|_| ());
+    let sent = async {
+        let location = Uuid::parse_str(form.from_location.trim())
+            .map_err(|_| SaveError::field("supplier_quantity", "Choose the location the goods leave from."))?;
+        let quantity = crate::domain::text::required_decimal(&form.supplier_quantity, "The quantity")
+            .map_err(|m| SaveError::field("supplier_quantity", m))?;
+        let back = crate::stock::returns::SupplierReturn { location, quantity, reason: form.supplier_reason.clone() };
+        crate::stock::returns::to_supplier(&state.pool, &user.actor(), id, &back).await
+    };
+    let result = sent.await.map(|_| ());
     respond(&state, layout, id, result, "Returned to the supplier.", RecordForm::default()).await
 }
 
@@ -797,10 +862,23 @@ async fn split(
     user: CurrentUser,
     layout: Layout,
     Path(id): Path<String>,
-    Form(form): Form<crate::stock::split::SplitForm>,
+    Form(form): Form<SplitForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    match super::outcome(crate::stock::split::split(&state.pool, &user.actor(), id, &form).await)? {
+    let split = async {
+        let f = &form;
+        let quantity = quantity(&f.split_quantity, "split_quantity")?;
+        let from = Uuid::parse_str(f.split_from.trim())
+            .map_err(|_| SaveError::field("split_quantity", "Choose the location the stock is taken from."))?;
+        let to = Uuid::parse_str(f.split_to.trim())
+            .map_err(|_| SaveError::field("split_to", "Choose where the new lot is put."))?;
+        let new_quantity = crate::domain::text::positive_decimal(&f.split_new_quantity, "The new lot's quantity")
+            .map_err(|m| SaveError::field("split_new_quantity", m))?;
+        let material = Some(f.split_material.trim().to_string()).filter(|m| !m.is_empty());
+        let command = crate::stock::split::Split { from, to, quantity, material, new_quantity };
+        crate::stock::split::split(&state.pool, &user.actor(), id, &command).await
+    };
+    match super::outcome(split.await)? {
         Ok((new_lot, code)) => Ok(redirect_with_flash(
             &format!("/lots/{new_lot}"),
             FlashKind::Success,

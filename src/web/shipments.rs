@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::save::FieldErrors;
 use crate::save::line_key;
 use crate::save::{SaveError, parse_idempotency_key};
+use crate::stock::returns::CustomerReturn;
 use crate::stock::ship::{self, Pick, ShipLine, Shipment};
 use crate::web::AppState;
 
@@ -279,6 +280,34 @@ async fn show_page(
     render_with(status, &ShowPage { layout, shipment, lines, quarantine, errors })
 }
 
+/// The return form of a shipment's page: a quantity per shipment line (repeated `line` and
+/// `quantity` fields, in order), the quarantine location and the reason.
+fn customer_return(body: &[u8]) -> std::result::Result<CustomerReturn, SaveError> {
+    let (mut lines, mut quantities) = (Vec::new(), Vec::new());
+    let (mut location, mut reason) = (String::new(), String::new());
+    for (k, v) in form_urlencoded::parse(body) {
+        match k.as_ref() {
+            "line" => lines.push(v.into_owned()),
+            "quantity" => quantities.push(v.into_owned()),
+            "location_id" => location = v.into_owned(),
+            "reason" => reason = v.into_owned(),
+            _ => {}
+        }
+    }
+    let location = Uuid::parse_str(location.trim())
+        .map_err(|_| SaveError::field("location_id", "Choose the quarantine location the goods go to."))?;
+    let mut wanted = Vec::new();
+    for (line, quantity) in lines.iter().zip(&quantities) {
+        let Ok(line) = Uuid::parse_str(line) else { continue };
+        match text::positive_decimal(quantity, "The quantity returned") {
+            Ok(Some(q)) => wanted.push((line, q)),
+            Ok(None) => {}
+            Err(m) => return Err(SaveError::field("lines", m)),
+        }
+    }
+    Ok(CustomerReturn { lines: wanted, location, reason })
+}
+
 async fn take_back(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -287,8 +316,11 @@ async fn take_back(
     body: Bytes,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let form = crate::stock::returns::CustomerReturnForm::parse(&body);
-    match super::outcome(crate::stock::returns::from_customer(&state.pool, &user.actor(), id, &form).await)? {
+    let taken = async {
+        let back = customer_return(&body)?;
+        crate::stock::returns::from_customer(&state.pool, &user.actor(), id, &back).await
+    };
+    match super::outcome(taken.await)? {
         Ok(_) => Ok(redirect_with_flash(
             &format!("/shipments/{id}"),
             FlashKind::Success,
