@@ -3,79 +3,49 @@
 
 use super::*;
 
-/// The opening form, as typed.
-#[derive(Debug, Clone, Default)]
-pub struct OpenForm {
-    pub idempotency_key: String,
-    /// "real" or "mock".
-    pub kind: String,
-    pub class: String,
-    pub check_level: String,
+/// Opens a recall (or a mock recall, a drill) on suspect lots.
+#[derive(Debug, Clone)]
+pub struct OpenRecall {
+    pub mock: bool,
+    pub class: Option<RecallClass>,
+    /// None: the class's own level.
+    pub check_level: Option<CheckLevel>,
     pub reason: String,
-    /// Suspect lots, one per line: "MATERIAL LOT", or just "LOT" where the code is unique.
-    pub lots: String,
-    /// Suspect lots by id (from a lot's page).
-    pub lot_ids: Vec<String>,
-    pub supplier_id: String,
-    pub supplier_lot: String,
-    /// "precise" or "lot_level".
-    pub mode: String,
-    /// Percent: lots with less suspect material than this are scoped out.
-    pub threshold: String,
+    pub mode: Mode,
+    /// A fraction: lots with less suspect material than this are scoped out.
+    pub threshold: Option<Decimal>,
     pub threshold_reason: String,
+    pub suspects: Suspects,
+    /// The opener's password: the opening is signed.
     pub password: String,
+    pub key: Uuid,
 }
 
-impl OpenForm {
-    pub fn parse(body: &[u8]) -> OpenForm {
-        let mut f = OpenForm::default();
-        for (k, v) in form_urlencoded::parse(body) {
-            let v = v.into_owned();
-            match k.as_ref() {
-                "idempotency_key" => f.idempotency_key = v,
-                "kind" => f.kind = v,
-                "class" => f.class = v,
-                "check_level" => f.check_level = v,
-                "reason" => f.reason = v,
-                "lots" => f.lots = v,
-                "lot_id" => f.lot_ids.push(v),
-                "supplier_id" => f.supplier_id = v,
-                "supplier_lot" => f.supplier_lot = v,
-                "mode" => f.mode = v,
-                "threshold" => f.threshold = v,
-                "threshold_reason" => f.threshold_reason = v,
-                "password" => f.password = v,
-                _ => {}
-            }
-        }
-        f
-    }
-
-    pub fn mock(&self) -> bool {
-        self.kind == "mock"
-    }
+/// What a recall is opened on.
+#[derive(Debug, Clone, Default)]
+pub struct Suspects {
+    /// Lots as typed, one per line: "MATERIAL LOT", or just "LOT" where the code is unique.
+    pub lines: String,
+    /// Lots by id (chosen on a lot's page).
+    pub lot_ids: Vec<Uuid>,
+    /// A supplier's recalled lot: the supplier, and its lot code as printed on its label.
+    pub supplier: Option<Uuid>,
+    pub supplier_lot: String,
 }
 
 /// The suspects a form names: typed lot lines, lot ids and a supplier's lot. Problems go to `e`.
-async fn resolve_suspects(pool: &PgPool, f: &OpenForm, e: &mut FieldErrors) -> Result<Vec<Uuid>, Error> {
+async fn resolve_suspects(pool: &PgPool, f: &Suspects, e: &mut FieldErrors) -> Result<Vec<Uuid>, Error> {
     let mut found: Vec<Uuid> = Vec::new();
     for id in &f.lot_ids {
-        match Uuid::parse_str(id.trim()) {
-            Ok(id) => {
-                let exists: bool = sqlx::query_scalar("select exists (select 1 from lots where id = $1)")
-                    .bind(id)
-                    .fetch_one(pool)
-                    .await?;
-                if exists {
-                    found.push(id);
-                } else {
-                    e.add("lots", "One of the chosen lots does not exist any more.");
-                }
-            }
-            Err(_) => e.add("lots", "One of the chosen lots is malformed; choose it again."),
+        let exists: bool =
+            sqlx::query_scalar("select exists (select 1 from lots where id = $1)").bind(id).fetch_one(pool).await?;
+        if exists {
+            found.push(*id);
+        } else {
+            e.add("lots", "One of the chosen lots does not exist any more.");
         }
     }
-    for (n, line) in f.lots.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (n, line) in f.lines.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let words: Vec<&str> = line.split_whitespace().collect();
         let (material, code) = match words.as_slice() {
             [code] => (None, *code),
@@ -116,11 +86,11 @@ async fn resolve_suspects(pool: &PgPool, f: &OpenForm, e: &mut FieldErrors) -> R
         }
     }
     let supplier_lot = f.supplier_lot.trim();
-    if !supplier_lot.is_empty() || !f.supplier_id.trim().is_empty() {
-        match (Uuid::parse_str(f.supplier_id.trim()), supplier_lot.is_empty()) {
-            (Err(_), _) => e.add("supplier_id", "Choose the supplier that recalls its lot."),
-            (Ok(_), true) => e.add("supplier_lot", "Give the supplier's lot code, as printed on its label."),
-            (Ok(supplier), false) => {
+    if !supplier_lot.is_empty() || f.supplier.is_some() {
+        match (f.supplier, supplier_lot.is_empty()) {
+            (None, _) => e.add("supplier_id", "Choose the supplier that recalls its lot."),
+            (Some(_), true) => e.add("supplier_lot", "Give the supplier's lot code, as printed on its label."),
+            (Some(supplier), false) => {
                 let ids: Vec<Uuid> = sqlx::query_scalar(
                     "select id from lots where supplier_id = $1 and upper(supplier_lot) = upper($2) order by made_on, code",
                 )
@@ -149,52 +119,14 @@ async fn resolve_suspects(pool: &PgPool, f: &OpenForm, e: &mut FieldErrors) -> R
 
 /// Opens a recall: checks the form, signs, and — for a real recall behind the gate — computes the
 /// scope, freezes it and holds every lot in scope, in one transaction. Returns the recall's id.
-pub async fn open(pool: &PgPool, user: &Person, f: &OpenForm) -> Result<Uuid, SaveError> {
+pub async fn open(pool: &PgPool, user: &Person, f: &OpenRecall) -> Result<Uuid, SaveError> {
     let mut e = FieldErrors::default();
-    let key = Uuid::parse_str(f.idempotency_key.trim()).map_err(|_| {
-        Error::BadRequest("The form's idempotency key is missing or malformed; reload the page.".into())
-    })?;
-    let mock = f.mock();
-    if f.kind != "real" && f.kind != "mock" {
-        e.add("kind", "Choose a real recall or a mock recall (a drill).");
+    let (key, mock, class, mode, threshold) = (f.key, f.mock, f.class, f.mode, f.threshold);
+    if class.is_none() && !mock {
+        e.add("class", "A real recall has a class: choose I, II or III.");
     }
-    let class: Option<RecallClass> = match f.class.trim() {
-        "" => {
-            if !mock {
-                e.add("class", "A real recall has a class: choose I, II or III.");
-            }
-            None
-        }
-        c => c.parse().map_err(|_| e.add("class", "Choose class I, II or III.")).ok(),
-    };
-    let check_level = match f.check_level.trim() {
-        "" => class.map_or(CheckLevel::A, RecallClass::default_check_level),
-        l => l.parse().unwrap_or_else(|_| {
-            e.add("check_level", "Choose an effectiveness-check level from A to E.");
-            CheckLevel::A
-        }),
-    };
+    let check_level = f.check_level.unwrap_or_else(|| class.map_or(CheckLevel::A, RecallClass::default_check_level));
     let reason = e.check("reason", text::required(&f.reason, "The reason for the recall", 2000));
-    let mode = match f.mode.as_str() {
-        "" | "precise" => Mode::Precise,
-        "lot_level" | "lot-level" => Mode::LotLevel,
-        _ => {
-            e.add("mode", "Choose the precise or the lot-level scope.");
-            Mode::Precise
-        }
-    };
-    let threshold = match text::positive_decimal(&f.threshold, "The threshold") {
-        Err(m) => {
-            e.add("threshold", m);
-            None
-        }
-        Ok(None) => None,
-        Ok(Some(p)) if p >= Decimal::ONE_HUNDRED => {
-            e.add("threshold", "The threshold is a percentage below 100, such as 0.5.");
-            None
-        }
-        Ok(Some(p)) => Some(p / Decimal::ONE_HUNDRED),
-    };
     let threshold_reason = f.threshold_reason.trim();
     if threshold.is_some() {
         if class == Some(RecallClass::I) {
@@ -210,12 +142,14 @@ pub async fn open(pool: &PgPool, user: &Person, f: &OpenForm) -> Result<Uuid, Sa
     if f.password.is_empty() {
         e.add("password", "Your password is needed to sign the opening of the recall.");
     }
-    let suspects = resolve_suspects(pool, f, &mut e).await?;
+    let suspects = resolve_suspects(pool, &f.suspects, &mut e).await?;
     if !e.is_empty() {
         return Err(SaveError::Invalid(e));
     }
-    let supplier: Option<(Uuid, String)> = match Uuid::parse_str(f.supplier_id.trim()) {
-        Ok(id) if !f.supplier_lot.trim().is_empty() => Some((id, f.supplier_lot.trim().to_string())),
+    let supplier: Option<(Uuid, String)> = match f.suspects.supplier {
+        Some(id) if !f.suspects.supplier_lot.trim().is_empty() => {
+            Some((id, f.suspects.supplier_lot.trim().to_string()))
+        }
         _ => None,
     };
 

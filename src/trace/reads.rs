@@ -1,7 +1,6 @@
 //! What a trace reads from the database: the closure's links (when the link index cannot give
 //! them) and the facts of the lots reached.
 
-use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -63,25 +62,24 @@ pub(crate) async fn lot_facts(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<TracedL
         supplier_lot: Option<String>,
         disposition: String,
         expires_on: Option<NaiveDate>,
-        site_id: Uuid,
+        /// The lot's site's date: its status is judged by it.
+        today: NaiveDate,
     }
     // The few materials and suppliers they name joined by hash in the same statement; the open
     // holds (few, on few lots) read at the same time.
     let rows = sqlx::query_as::<_, Row>(
         "select t.id, t.code, m.code as material, m.name as material_name, m.uom, p.name as supplier, t.supplier_lot,
-                t.disposition, t.expires_on, t.site_id
-           from trace_lot_rows($1) t join materials m on m.id = t.material_id left join parties p on p.id = t.supplier_id",
+                t.disposition, t.expires_on, d.today
+           from trace_lot_rows($1) t join materials m on m.id = t.material_id left join parties p on p.id = t.supplier_id
+           join (select id, site_today(id) as today from sites) d on d.id = t.site_id",
     )
     .bind(ids)
     .fetch_all(pool);
     let holds = sqlx::query_as::<_, (Uuid, i64, bool)>("select lot_id, open_holds, recalled from trace_open_holds($1)")
         .bind(ids)
         .fetch_all(pool);
-    // Each lot's status is judged by its own site's date.
-    let today = sqlx::query_as::<_, (Uuid, NaiveDate)>("select id, site_today(id) from sites").fetch_all(pool);
-    let (rows, holds, today) = tokio::try_join!(rows, holds, today)?;
+    let (rows, holds) = tokio::try_join!(rows, holds)?;
     let holds: IdMap<(i64, bool)> = holds.into_iter().map(|(lot, n, recalled)| (lot, (n, recalled))).collect();
-    let today: HashMap<Uuid, NaiveDate> = today.into_iter().collect();
     Ok(rows
         .into_iter()
         .map(|r| {
@@ -93,8 +91,7 @@ pub(crate) async fn lot_facts(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<TracedL
                 recalled,
                 expires_on: r.expires_on,
             };
-            let today = today.get(&r.site_id).copied().unwrap_or_else(|| Utc::now().date_naive());
-            let status = crate::domain::status::label(&state, today).to_string();
+            let status = crate::domain::status::label(&state, r.today).to_string();
             TracedLot {
                 id: r.id,
                 material: r.material,

@@ -18,11 +18,12 @@ use crate::auth::{CurrentUser, Permission};
 use crate::domain::vocab::{CheckLevel, RecallClass};
 use crate::error::{Error, Result};
 use crate::recall::{
-    self, AccountingForm, Changes, CustomerStatus, METHODS, NoticeForm, OpenForm, Recall, SignedForm, StoredScope,
-    UnitTotal,
+    self, AccountingForm, Changes, CustomerStatus, METHODS, NoticeForm, Recall, SignedForm, StoredScope, UnitTotal,
 };
 use crate::save::{FieldErrors, SaveError};
+use crate::trace::Mode;
 use crate::web::AppState;
+use rust_decimal::Decimal;
 
 pub fn router() -> Router<AppState> {
     let read = Router::new()
@@ -104,6 +105,136 @@ async fn new_page(
     )
 }
 
+/// The opening form, as typed.
+#[derive(Debug, Clone, Default)]
+pub struct OpenForm {
+    pub idempotency_key: String,
+    /// "real" or "mock".
+    pub kind: String,
+    pub class: String,
+    pub check_level: String,
+    pub reason: String,
+    /// Suspect lots, one per line: "MATERIAL LOT", or just "LOT" where the code is unique.
+    pub lots: String,
+    /// Suspect lots by id (from a lot's page).
+    pub lot_ids: Vec<String>,
+    pub supplier_id: String,
+    pub supplier_lot: String,
+    /// "precise" or "lot_level".
+    pub mode: String,
+    /// Percent: lots with less suspect material than this are scoped out.
+    pub threshold: String,
+    pub threshold_reason: String,
+    pub password: String,
+}
+
+impl OpenForm {
+    pub fn parse(body: &[u8]) -> OpenForm {
+        let mut f = OpenForm::default();
+        for (k, v) in form_urlencoded::parse(body) {
+            let v = v.into_owned();
+            match k.as_ref() {
+                "idempotency_key" => f.idempotency_key = v,
+                "kind" => f.kind = v,
+                "class" => f.class = v,
+                "check_level" => f.check_level = v,
+                "reason" => f.reason = v,
+                "lots" => f.lots = v,
+                "lot_id" => f.lot_ids.push(v),
+                "supplier_id" => f.supplier_id = v,
+                "supplier_lot" => f.supplier_lot = v,
+                "mode" => f.mode = v,
+                "threshold" => f.threshold = v,
+                "threshold_reason" => f.threshold_reason = v,
+                "password" => f.password = v,
+                _ => {}
+            }
+        }
+        f
+    }
+
+    pub fn mock(&self) -> bool {
+        self.kind == "mock"
+    }
+}
+
+impl TryFrom<&OpenForm> for recall::OpenRecall {
+    type Error = SaveError;
+
+    fn try_from(f: &OpenForm) -> std::result::Result<recall::OpenRecall, SaveError> {
+        let key = crate::save::parse_idempotency_key(&f.idempotency_key)?;
+        let mut e = FieldErrors::default();
+        if f.kind != "real" && f.kind != "mock" {
+            e.add("kind", "Choose a real recall or a mock recall (a drill).");
+        }
+        let class = match f.class.trim() {
+            "" => None,
+            c => c.parse::<RecallClass>().map_err(|_| e.add("class", "Choose class I, II or III.")).ok(),
+        };
+        let check_level = match f.check_level.trim() {
+            "" => None,
+            l => l
+                .parse::<CheckLevel>()
+                .map_err(|_| e.add("check_level", "Choose an effectiveness-check level from A to E."))
+                .ok(),
+        };
+        let mode = match f.mode.as_str() {
+            "" | "precise" => Mode::Precise,
+            "lot_level" | "lot-level" => Mode::LotLevel,
+            _ => {
+                e.add("mode", "Choose the precise or the lot-level scope.");
+                Mode::Precise
+            }
+        };
+        // Typed as a percentage; the recall keeps the fraction.
+        let threshold = match crate::domain::text::positive_decimal(&f.threshold, "The threshold") {
+            Err(m) => {
+                e.add("threshold", m);
+                None
+            }
+            Ok(None) => None,
+            Ok(Some(p)) if p >= Decimal::ONE_HUNDRED => {
+                e.add("threshold", "The threshold is a percentage below 100, such as 0.5.");
+                None
+            }
+            Ok(Some(p)) => Some(p / Decimal::ONE_HUNDRED),
+        };
+        let mut lot_ids = Vec::new();
+        for id in &f.lot_ids {
+            match Uuid::parse_str(id.trim()) {
+                Ok(id) => lot_ids.push(id),
+                Err(_) => e.add("lots", "One of the chosen lots is malformed; choose it again."),
+            }
+        }
+        let supplier = match f.supplier_id.trim() {
+            "" => None,
+            id => {
+                Uuid::parse_str(id).map_err(|_| e.add("supplier_id", "Choose the supplier that recalls its lot.")).ok()
+            }
+        };
+        if !e.is_empty() {
+            return Err(e.into());
+        }
+        Ok(recall::OpenRecall {
+            mock: f.mock(),
+            class,
+            check_level,
+            reason: f.reason.clone(),
+            mode,
+            threshold,
+            threshold_reason: f.threshold_reason.clone(),
+            suspects: recall::Suspects {
+                lines: f.lots.clone(),
+                lot_ids,
+                supplier,
+                supplier_lot: f.supplier_lot.clone(),
+            },
+            password: f.password.clone(),
+            key,
+        })
+    }
+}
+
 async fn new(State(state): State<AppState>, layout: Layout, Query(q): Query<NewQuery>) -> Result<Response> {
     let mut form = OpenForm { kind: if q.mock == "1" { "mock".into() } else { String::new() }, ..OpenForm::default() };
     if !q.lot.is_empty() {
@@ -114,7 +245,8 @@ async fn new(State(state): State<AppState>, layout: Layout, Query(q): Query<NewQ
 
 async fn create(State(state): State<AppState>, user: CurrentUser, layout: Layout, body: Bytes) -> Result<Response> {
     let mut form = OpenForm::parse(&body);
-    match super::outcome(recall::open(&state.pool, &user.person(), &form).await)? {
+    let opened = async { recall::open(&state.pool, &user.person(), &recall::OpenRecall::try_from(&form)?).await };
+    match super::outcome(opened.await)? {
         Ok(id) => Ok(redirect_with_flash(
             &format!("/recalls/{id}"),
             FlashKind::Success,
