@@ -1,7 +1,6 @@
 //! What a trace reads from the database: the closure's links (when the link index cannot give
 //! them) and the facts of the lots reached.
 
-
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgPool;

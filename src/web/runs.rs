@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::{FlashKind, Layout, redirect_with_flash, render, render_with};
 use crate::auth::{CurrentUser, Permission};
 use crate::domain::text;
+use crate::domain::vocab::MovementKind;
 use crate::error::{Error, Result};
 use crate::save::parse_idempotency_key;
 use crate::save::{FieldErrors, SaveError};
@@ -318,7 +319,7 @@ async fn run_page(
         .fetch_optional(pool)
         .await?
         .ok_or(Error::NotFound)?;
-    let postings = |kind: &'static str| {
+    let postings = |kind: MovementKind| {
         format!(
             "select l.id as lot_id, l.code as lot_code, m.code as material_code, abs(mv.quantity) as quantity, m.uom, c.code as location, mv.occurred_at,
                     abs(mv.quantity) * case when u.dimension = 'mass' then u.to_base else m.mass_per_unit_kg end as kg
@@ -329,9 +330,9 @@ async fn run_page(
         )
     };
     let inputs: Vec<PostingRow> =
-        sqlx::query_as(sqlx::AssertSqlSafe(postings("consume"))).bind(id).fetch_all(pool).await?;
+        sqlx::query_as(sqlx::AssertSqlSafe(postings(MovementKind::Consume))).bind(id).fetch_all(pool).await?;
     let outputs: Vec<PostingRow> =
-        sqlx::query_as(sqlx::AssertSqlSafe(postings("produce"))).bind(id).fetch_all(pool).await?;
+        sqlx::query_as(sqlx::AssertSqlSafe(postings(MovementKind::Produce))).bind(id).fetch_all(pool).await?;
     let total = |rows: &[PostingRow]| rows.iter().map(|r| r.kg).sum::<Option<Decimal>>();
     let yield_percent = match (total(&inputs), total(&outputs)) {
         (Some(i), Some(o)) if i > Decimal::ZERO => Some(format!("{:.1}", (o * Decimal::ONE_HUNDRED / i).round_dp(1))),
