@@ -387,14 +387,7 @@ async fn an_integration_creates_materials_parties_and_locations_once_each_and_ge
 async fn a_run_named_by_unknown_codes_is_refused_field_by_field_and_nothing_is_written() {
     let app = demo_app().await;
     let secret = token(&app).await;
-    let api = client();
-    let post = |path: String, body: Value| {
-        let request = api.post(app.url(&path)).bearer_auth(&secret).json(&body);
-        async move {
-            let response = request.send().await.unwrap();
-            (response.status(), response.json::<Value>().await.unwrap())
-        }
-    };
+    let post = |path: String, body: Value| post_json(&app, &secret, path, body);
     let key = || uuid::Uuid::new_v4().to_string();
     let runs = app.count("production_runs").await;
     let (status, e) = post(
@@ -435,4 +428,10 @@ async fn a_run_named_by_unknown_codes_is_refused_field_by_field_and_nothing_is_w
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
     assert_eq!(e["error"]["field"], "lot");
     assert_eq!(app.count("stock_movements").await, movements, "nothing was posted");
+}
+
+/// `POST` of `body` to `path` with the API token `secret`: the status and the JSON answer.
+async fn post_json(app: &TestApp, secret: &str, path: String, body: Value) -> (StatusCode, Value) {
+    let response = client().post(app.url(&path)).bearer_auth(secret).json(&body).send().await.unwrap();
+    (response.status(), response.json::<Value>().await.unwrap())
 }

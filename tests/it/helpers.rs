@@ -49,26 +49,10 @@ async fn template() -> String {
     let name = format!("lotline_template_{hash:016x}");
     let mut admin = PgConnection::connect_with(&server()).await.expect("connect to the test server");
     sqlx::query("select pg_advisory_lock(4242)").execute(&mut admin).await.unwrap();
-    let exists: bool = sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
-        .bind(&name)
-        .fetch_one(&mut admin)
-        .await
-        .unwrap();
-    if !exists {
-        let building = format!("{name}_building");
-        sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists {building}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("create database {building}"))).execute(&mut admin).await.unwrap();
-        let pool = PgPool::connect_with(server().database(&building)).await.unwrap();
+    build_template(&mut admin, &name, None, |pool| async move {
         lotline::db::migrate(&pool).await.expect("migrations apply to an empty database");
-        pool.close().await;
-        sqlx::query(sqlx::AssertSqlSafe(format!("alter database {building} rename to {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-    }
+    })
+    .await;
     // Databases of runs long gone (a cluster under target/ outlives its runs; it reached tens of
     // gigabytes): each test's database carries its creation time in its name.
     let old: Vec<String> = sqlx::query_scalar(
@@ -86,6 +70,40 @@ async fn template() -> String {
     sqlx::query("select pg_advisory_unlock(4242)").execute(&mut admin).await.unwrap();
     admin.close().await.unwrap();
     name
+}
+
+/// Makes the template database `name` unless it exists: a database copied from `from` (or
+/// empty), given to `prepare`, then renamed, so that no test ever copies a half-made template.
+/// The caller holds the lock that keeps others from making the same one.
+async fn build_template<F: std::future::Future<Output = ()>>(
+    admin: &mut PgConnection,
+    name: &str,
+    from: Option<&str>,
+    prepare: impl FnOnce(PgPool) -> F,
+) {
+    let exists: bool = sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+        .bind(name)
+        .fetch_one(&mut *admin)
+        .await
+        .unwrap();
+    if exists {
+        return;
+    }
+    let building = format!("{name}_building");
+    let create = match from {
+        Some(from) => format!("create database {building} template {from}"),
+        None => format!("create database {building}"),
+    };
+    for sql in [format!("drop database if exists {building}"), create] {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *admin).await.unwrap();
+    }
+    let pool = PgPool::connect_with(server().database(&building)).await.unwrap();
+    prepare(pool.clone()).await;
+    pool.close().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("alter database {building} rename to {name}")))
+        .execute(&mut *admin)
+        .await
+        .unwrap();
 }
 
 /// A fresh, migrated database of its own for one test.
@@ -110,19 +128,7 @@ async fn demo_template(demo: Demo) -> String {
     let name = format!("{base}_{}_{day}", if matches!(demo, Demo::Plant) { "p" } else { "m" });
     let mut admin = PgConnection::connect_with(&server()).await.expect("connect to the test server");
     sqlx::query("select pg_advisory_lock(4243)").execute(&mut admin).await.unwrap();
-    let exists: bool = sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
-        .bind(&name)
-        .fetch_one(&mut admin)
-        .await
-        .unwrap();
-    if !exists {
-        let building = format!("{name}_building");
-        for sql in
-            [format!("drop database if exists {building}"), format!("create database {building} template {base}")]
-        {
-            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await.unwrap();
-        }
-        let pool = PgPool::connect_with(server().database(&building)).await.unwrap();
+    build_template(&mut admin, &name, Some(&base), |pool| async move {
         let system = lotline::audit::Actor::system("test");
         let mut users = vec![("tester", vec!["operator", "qa", "admin"], PASSWORD)];
         if matches!(demo, Demo::Plant) {
@@ -139,12 +145,8 @@ async fn demo_template(demo: Demo) -> String {
             lotline::auth::users::create(&pool, &system, &form).await.unwrap();
         }
         lotline::tools::demo::load(&pool).await.expect("the demo plant loads");
-        pool.close().await;
-        sqlx::query(sqlx::AssertSqlSafe(format!("alter database {building} rename to {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-    }
+    })
+    .await;
     // Demo templates of other days or migrations.
     let current = [format!("{base}_m_{day}"), format!("{base}_p_{day}")];
     let all: Vec<String> = sqlx::query_scalar(
