@@ -251,6 +251,16 @@ pub async fn gtins(pool: &PgPool, material_id: Uuid) -> Result<Vec<Gtin>, Error>
     .await?)
 }
 
+/// The unit of measure `typed` names, as the units table spells it: units are matched regardless
+/// of case (kg, L, mL), for the pages, the API and the import alike.
+async fn unit(tx: &mut sqlx::PgConnection, typed: &str) -> Result<String, SaveError> {
+    let code: Option<String> = sqlx::query_scalar("select code from units where lower(code) = lower($1)")
+        .bind(typed.trim())
+        .fetch_optional(&mut *tx)
+        .await?;
+    code.ok_or_else(|| SaveError::field("uom", format!("No unit of measure has the code “{}”.", typed.trim())))
+}
+
 /// Creates a material; a repeated idempotency key returns the first one's id and writes nothing.
 pub async fn create(pool: &PgPool, actor: &Actor, input: &MaterialInput, key: Uuid) -> Result<Uuid, SaveError> {
     let id = Uuid::new_v4();
@@ -258,6 +268,7 @@ pub async fn create(pool: &PgPool, actor: &Actor, input: &MaterialInput, key: Uu
     if let Some(earlier) = claim_create(&mut tx, key, "material.create", id).await? {
         return Ok(earlier);
     }
+    let uom = unit(&mut tx, &input.uom).await?;
     sqlx::query(
         "insert into materials (id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl, description, active, public_lookup, public_dates, public_origin)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, true, $12, $13, $14)",
@@ -266,7 +277,7 @@ pub async fn create(pool: &PgPool, actor: &Actor, input: &MaterialInput, key: Uu
     .bind(&input.code)
     .bind(&input.name)
     .bind(&input.kind)
-    .bind(&input.uom)
+    .bind(&uom)
     .bind(input.mass_per_unit_kg)
     .bind(input.shelf_life_days)
     .bind(&input.expiry_policy)
@@ -295,6 +306,7 @@ pub async fn update(
 ) -> Result<(), SaveError> {
     let mut tx = pool.begin().await?;
     let before: Material = lock_for_edit(&mut tx, format!("{SELECT} where id = $1 for update"), id, version).await?;
+    let uom = unit(&mut tx, &input.uom).await?;
     sqlx::query(
         "update materials set code = $2, name = $3, kind = $4, uom = $5, mass_per_unit_kg = $6, shelf_life_days = $7,
                 expiry_policy = $8, qa_required = $9, ftl = $10, description = $11, active = $12, public_lookup = $13, public_dates = $14, public_origin = $15
@@ -304,7 +316,7 @@ pub async fn update(
     .bind(&input.code)
     .bind(&input.name)
     .bind(&input.kind)
-    .bind(&input.uom)
+    .bind(&uom)
     .bind(input.mass_per_unit_kg)
     .bind(input.shelf_life_days)
     .bind(&input.expiry_policy)

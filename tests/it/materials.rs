@@ -212,3 +212,23 @@ async fn a_material_that_does_not_exist_is_a_not_found_page() {
         assert_eq!(text(&page, "h1"), "Not found");
     }
 }
+
+#[tokio::test]
+async fn a_unit_is_matched_regardless_of_case_on_the_page_as_in_the_api_and_an_unknown_one_is_named() {
+    let app = spawn_app().await;
+    let shouting: Vec<(&str, &str)> =
+        FLOUR.iter().map(|(k, v)| if *k == "uom" { (*k, "KG") } else { (*k, *v) }).collect();
+    assert_redirect(&app.submit("/materials/new", "form.record-form", &shouting).await, "/materials/");
+    let uom: String =
+        sqlx::query_scalar("select uom from materials where code = 'FLOUR-T55'").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(uom, "kg", "stored as the units table spells it");
+    let unknown: Vec<(&str, &str)> = FLOUR
+        .iter()
+        .map(|(k, v)| match *k {
+            "uom" => (*k, "furlong"),
+            "code" => (*k, "flour-t65"),
+            _ => (*k, *v),
+        })
+        .collect();
+    assert_field_error(app.submit("/materials/new", "form.record-form", &unknown).await, "uom", "“furlong”").await;
+}

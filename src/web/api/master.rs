@@ -199,23 +199,10 @@ pub(super) async fn create_material(
         active: tick(true),
         ..Default::default()
     };
-    let mut input = match materials::MaterialInput::try_from(&form) {
+    let input = match materials::MaterialInput::try_from(&form) {
         Ok(input) => input,
         Err(errors) => return Ok(invalid(&errors)),
     };
-    // Units are matched regardless of case (kg, L, mL); one that does not exist is named.
-    let unit: Option<String> = sqlx::query_scalar("select code from units where lower(code) = lower($1)")
-        .bind(&input.uom)
-        .fetch_optional(&state.pool)
-        .await?;
-    match unit {
-        Some(code) => input.uom = code,
-        None => {
-            let mut unknown = FieldErrors::default();
-            unknown.add("uom", format!("No unit of measure has the code “{}”.", input.uom));
-            return Ok(invalid(&unknown));
-        }
-    }
     let made = materials::create(&state.pool, &user.actor(), &input, body.idempotency_key).await;
     created_record::<MaterialJson>(&state, made, format!("{MATERIAL_SELECT} where m.id = $1")).await
 }
