@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::audit::Person;
 use crate::audit::{self, Entry};
 use crate::domain::text;
+use crate::domain::vocab::Disposition;
 use crate::error::Error;
 use crate::save::{FieldErrors, SaveError};
 
@@ -25,13 +26,15 @@ pub async fn decide(
     pool: &PgPool,
     user: &Person,
     lot_id: Uuid,
-    to: &str,
+    to: Disposition,
     form: &DecisionForm,
 ) -> Result<(), SaveError> {
     let (meaning, reason_required) = match to {
-        "released" => ("released by", false),
-        "rejected" => ("rejected by", true),
-        _ => return Err(SaveError::Other(Error::BadRequest("A lot is released or rejected.".into()))),
+        Disposition::Released => ("released by", false),
+        Disposition::Rejected => ("rejected by", true),
+        Disposition::Quarantine => {
+            return Err(SaveError::Other(Error::BadRequest("A lot is released or rejected.".into())));
+        }
     };
     let reason = form.reason.trim();
     if reason_required && reason.is_empty() {
@@ -41,13 +44,13 @@ pub async fn decide(
         return Err(SaveError::field("reason", "The reason is at most 1000 characters long."));
     }
     let mut tx = pool.begin().await?;
-    let current: Option<(String, String)> =
+    let current: Option<(String, Disposition)> =
         sqlx::query_as("select code, disposition from lots where id = $1 for update")
             .bind(lot_id)
             .fetch_optional(&mut *tx)
             .await?;
     let (code, disposition) = current.ok_or(Error::NotFound)?;
-    if disposition != "quarantine" {
+    if disposition != Disposition::Quarantine {
         return Err(SaveError::field(
             "decision",
             format!("Lot {code} is {disposition} already: only a lot in quarantine can be released or rejected."),
@@ -72,7 +75,7 @@ pub async fn decide(
     .execute(&mut *tx)
     .await
     ?;
-    let entry = Entry::new(if to == "released" { "release" } else { "reject" }, "lot", lot_id)
+    let entry = Entry::new(if to == Disposition::Released { "release" } else { "reject" }, "lot", lot_id)
         .before(&serde_json::json!({ "disposition": "quarantine" }))
         .after(&serde_json::json!({ "disposition": to, "signed": meaning }));
     let entry = if reason.is_empty() { entry } else { entry.reason(reason) };

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::audit::Actor;
 use crate::auth::users::{self, UserForm};
 use crate::domain::gs1;
+use crate::domain::vocab::Disposition;
 use crate::master::locations::{self, LocationForm, LocationInput};
 use crate::master::materials::{self, GtinForm, MaterialForm, MaterialInput};
 use crate::master::parties::{self, ContactForm, PartyForm, PartyInput};
@@ -350,7 +351,7 @@ async fn flows(pool: &PgPool, plant: Uuid) -> Result<()> {
                 sqlx::query_scalar("select disposition from lots where id = $1").bind(lot_id).fetch_one(pool).await?;
             if disposition == "quarantine" {
                 let form = crate::qa::DecisionForm { reason: String::new(), password: "qa-demo-pass".into() };
-                crate::qa::decide(pool, &qa_user, lot_id, "released", &form)
+                crate::qa::decide(pool, &qa_user, lot_id, Disposition::Released, &form)
                     .await
                     .map_err(|e| save_error("release", mat, e))?;
             }
@@ -415,7 +416,7 @@ async fn flows(pool: &PgPool, plant: Uuid) -> Result<()> {
     production::close(pool, &actor, bake).await.map_err(|e| save_error("close", "bake", e))?;
     for pallet in [pallet_1, pallet_2] {
         let form = crate::qa::DecisionForm { reason: String::new(), password: "qa-demo-pass".into() };
-        crate::qa::decide(pool, &qa_user, pallet, "released", &form)
+        crate::qa::decide(pool, &qa_user, pallet, Disposition::Released, &form)
             .await
             .map_err(|e| save_error("release", "brioche", e))?;
     }

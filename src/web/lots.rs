@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::{FlashKind, Layout, ListQuery, Paging, redirect_with_flash, render, render_with, see_other};
 use crate::auth::{CurrentUser, Permission};
 use crate::domain::balance::MassBalance;
-use crate::domain::vocab::MovementKind;
+use crate::domain::vocab::{Disposition, MovementKind};
 use crate::error::{Error, Result};
 use crate::qa::{self, DecisionForm, RECORD_KINDS, RecordForm};
 use crate::save::{FieldErrors, SaveError};
@@ -646,7 +646,7 @@ async fn release(
     Form(form): Form<DecisionForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let result = qa::decide(&state.pool, &user.person(), id, "released", &form).await;
+    let result = qa::decide(&state.pool, &user.person(), id, Disposition::Released, &form).await;
     respond(&state, layout, id, result, "Lot released (signed).", RecordForm::default()).await
 }
 
@@ -658,7 +658,7 @@ async fn reject(
     Form(form): Form<DecisionForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let result = qa::decide(&state.pool, &user.person(), id, "rejected", &form).await;
+    let result = qa::decide(&state.pool, &user.person(), id, Disposition::Rejected, &form).await;
     respond(&state, layout, id, result, "Lot rejected (signed).", RecordForm::default()).await
 }
 

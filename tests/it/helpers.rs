@@ -163,6 +163,11 @@ async fn demo_template(demo: Demo) -> String {
     name
 }
 
+/// A copy of a demo template, for tests that call operations directly (no server).
+pub async fn demo_database(demo: Demo) -> PgPool {
+    fresh_database_from(&demo_template(demo).await).await.1
+}
+
 /// The app on a copy of a demo template, with `tester` (every role) signed in.
 pub async fn spawn_demo(demo: Demo) -> TestApp {
     let (_, pool) = fresh_database_from(&demo_template(demo).await).await;

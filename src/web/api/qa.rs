@@ -15,7 +15,7 @@ pub(super) async fn decide(
     state: AppState,
     user: CurrentUser,
     id: String,
-    to: &str,
+    to: crate::domain::vocab::Disposition,
     body: DecisionRequest,
 ) -> Result<Response> {
     let id = crate::web::parse_id(&id)?;
@@ -35,7 +35,7 @@ pub(super) async fn release(
     Path(id): Path<String>,
     Json(body): Json<DecisionRequest>,
 ) -> Result<Response> {
-    decide(state, user, id, "released", body).await
+    decide(state, user, id, crate::domain::vocab::Disposition::Released, body).await
 }
 
 /// Rejects a lot in quarantine, with a reason (signed with the user's password).
@@ -46,7 +46,7 @@ pub(super) async fn reject(
     Path(id): Path<String>,
     Json(body): Json<DecisionRequest>,
 ) -> Result<Response> {
-    decide(state, user, id, "rejected", body).await
+    decide(state, user, id, crate::domain::vocab::Disposition::Rejected, body).await
 }
 
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]

@@ -1,0 +1,116 @@
+//! The ledger through its operations, without HTTP: movements, corrections and the mass balance
+//! as `ledger::balances` folds them for the lot page and recall scopes alike.
+
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::builders::{LotBuilder, id, tester};
+use crate::helpers::{Demo, demo_database};
+use lotline::ledger::{self, Movement, Refusal};
+use lotline::stock::moves;
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+async fn on_hand(pool: &sqlx::PgPool, lot: Uuid, location: &str) -> Decimal {
+    sqlx::query_scalar(
+        "select coalesce((select o.quantity from on_hand o join locations c on c.id = o.location_id
+                           where o.lot_id = $1 and c.code = $2), 0)",
+    )
+    .bind(lot)
+    .bind(location)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_transfer_and_its_reversal_leave_the_stock_where_it_was_and_the_balance_never_adjusted() {
+    let pool = demo_database(Demo::Master).await;
+    let actor = tester(&pool).await.actor();
+    let salt = LotBuilder::received("SALT", "10").released().build(&pool).await;
+    let (dock, raw) = (id(&pool, "locations", "DOCK").await, id(&pool, "locations", "RAW-A").await);
+    moves::transfer(&pool, &actor, salt.id, &moves::Transfer { from: dock, to: raw, quantity: d("4") }).await.unwrap();
+    assert_eq!((on_hand(&pool, salt.id, "DOCK").await, on_hand(&pool, salt.id, "RAW-A").await), (d("6"), d("4")));
+
+    let leg: i64 = sqlx::query_scalar("select id from stock_movements where lot_id = $1 and kind = 'transfer' limit 1")
+        .bind(salt.id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    moves::reverse(&pool, &actor, salt.id, leg, "Moved the wrong pallet").await.unwrap();
+    assert_eq!((on_hand(&pool, salt.id, "DOCK").await, on_hand(&pool, salt.id, "RAW-A").await), (d("10"), d("0")));
+
+    let mut conn = pool.acquire().await.unwrap();
+    let balance = ledger::balances(&mut conn, &[salt.id]).await.unwrap().remove(&salt.id).unwrap();
+    assert_eq!((balance.received, balance.transferred, balance.adjusted), (d("10"), d("0"), d("0")));
+    assert_eq!(balance.on_hand, d("10"));
+    assert!(balance.agrees());
+}
+
+#[tokio::test]
+async fn the_ledger_refuses_a_movement_below_zero_with_what_is_there_and_the_transaction_goes_on() {
+    let pool = demo_database(Demo::Master).await;
+    let actor = tester(&pool).await.actor();
+    let salt = LotBuilder::received("SALT", "10").released().build(&pool).await;
+    let dock = id(&pool, "locations", "DOCK").await;
+    let mut tx = pool.begin().await.unwrap();
+    let scrap = Movement::new(lotline::domain::vocab::MovementKind::Scrap, salt.id, dock, d("-11"), Uuid::new_v4())
+        .reason("Wet bags");
+    match ledger::post(&mut tx, &actor, &scrap).await {
+        Err(Refusal::Short(short)) => {
+            assert_eq!((short.on_hand, short.wanted), (d("10"), d("11")));
+            assert_eq!(
+                short.message(),
+                format!("Only 10 kg of lot {} is on hand at DOCK; 11 kg cannot be taken.", salt.code)
+            );
+        }
+        other => panic!("refused as short, not {other:?}"),
+    }
+    // The refusal rolled back to its savepoint: the same transaction can post what is there.
+    let all = Movement::new(lotline::domain::vocab::MovementKind::Scrap, salt.id, dock, d("-10"), Uuid::new_v4())
+        .reason("Wet bags");
+    ledger::post(&mut tx, &actor, &all).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(on_hand(&pool, salt.id, "DOCK").await, d("0"));
+}
+
+#[tokio::test]
+async fn a_reversed_consumption_is_no_longer_consumed_and_its_links_stop_counting() {
+    use lotline::stock::production::{self, LotPick, OpenRun, PostInput, PostOutput};
+    let pool = demo_database(Demo::Master).await;
+    let actor = tester(&pool).await.actor();
+    let flour = LotBuilder::received("FLOUR-T55", "100").at("RAW-A").released().build(&pool).await;
+    let run = OpenRun {
+        site: id(&pool, "sites", "RVS").await,
+        line: None,
+        output_material: id(&pool, "materials", "DOUGH-BR").await,
+        planned_quantity: None,
+        order_ref: None,
+        key: Uuid::new_v4(),
+    };
+    let run = production::open(&pool, &actor, &run).await.unwrap();
+    let input =
+        PostInput { lot: LotPick::Code(flour.code.clone()), quantity: d("30"), location: None, key: Uuid::new_v4() };
+    let consumed = production::post_input(&pool, &actor, run, &input).await.unwrap();
+    let output = PostOutput {
+        quantity: d("30"),
+        location: id(&pool, "locations", "LINE-1").await,
+        topup: None,
+        key: Uuid::new_v4(),
+    };
+    production::post_output(&pool, &actor, run, &output).await.unwrap();
+
+    moves::reverse(&pool, &actor, flour.id, consumed, "Wrong flour lot").await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let balance = ledger::balances(&mut conn, &[flour.id]).await.unwrap().remove(&flour.id).unwrap();
+    assert_eq!((balance.consumed, balance.adjusted, balance.on_hand), (d("0"), d("0"), d("100")));
+    let live: i64 =
+        sqlx::query_scalar("select count(*) from genealogy_links where from_lot_id = $1 and reversed_at is null")
+            .bind(flour.id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(live, 0, "the reversed consumption's links no longer count");
+}
