@@ -92,12 +92,14 @@ impl Problems {
 }
 
 mod bulk;
+mod check;
 mod ids;
 mod ledger;
 mod read;
 
 pub use bulk::BULK_LOTS;
 use bulk::*;
+use check::*;
 use ids::*;
 use ledger::*;
 use read::*;
@@ -219,174 +221,10 @@ pub async fn import(
         }]));
     };
 
-    // Materials: the file's, and those already known.
-    let units: Vec<(String,)> = sqlx::query_as("select code from units").fetch_all(pool).await?;
-    let units: Vec<String> = units.into_iter().map(|u| u.0).collect();
-    let known: Vec<(String, Uuid, String)> =
-        sqlx::query_as("select code, id, uom from materials").fetch_all(pool).await?;
-    let mut material_uom: HashMap<String, String> = known.iter().map(|(c, _, u)| (c.clone(), u.clone())).collect();
-    let mut new_materials: Vec<(String, String, String, String, Option<i32>)> = Vec::new();
-    if let Some(t) = &materials {
-        for (line, row) in &t.rows {
-            let Some(code) = p.check(&t.name, *line, "code", text::code(get(row, "code"), "The code", 20, "-._"))
-            else {
-                continue;
-            };
-            let name = get(row, "name");
-            if name.is_empty() {
-                p.add(&t.name, *line, "name", "the name is empty");
-            }
-            let kind = get(row, "kind");
-            if kind.parse::<crate::domain::vocab::MaterialKind>().is_err() {
-                p.add(
-                    &t.name,
-                    *line,
-                    "kind",
-                    format!("“{kind}” is not a kind (raw, packaging, intermediate, finished)"),
-                );
-            }
-            let uom = get(row, "uom");
-            if !units.iter().any(|u| u == uom) {
-                p.add(&t.name, *line, "uom", format!("“{uom}” is not a unit lotline knows ({})", units.join(", ")));
-            }
-            let shelf = match get(row, "shelf_life_days") {
-                "" => None,
-                s => match s.parse::<i32>() {
-                    Ok(d) if (1..=36500).contains(&d) => Some(d),
-                    _ => {
-                        p.add(&t.name, *line, "shelf_life_days", format!("“{s}” is not a number of days"));
-                        None
-                    }
-                },
-            };
-            if material_uom.contains_key(&code) {
-                if !known.iter().any(|(c, _, _)| *c == code) {
-                    p.add(&t.name, *line, "code", format!("material {code} appears twice"));
-                }
-                continue;
-            }
-            material_uom.insert(code.clone(), uom.to_string());
-            new_materials.push((code, name.to_string(), kind.to_string(), uom.to_string(), shelf));
-        }
-    }
-
-    // Parties: suppliers and customers (a party with both roles appears twice).
-    let known_parties: Vec<(String, bool, bool)> =
-        sqlx::query_as("select code, is_supplier, is_customer from parties").fetch_all(pool).await?;
-    let mut roles: BTreeMap<String, (String, bool, bool)> = BTreeMap::new();
-    for (c, s, cu) in &known_parties {
-        roles.insert(c.clone(), (String::new(), *s, *cu));
-    }
-    let mut new_parties: BTreeMap<String, (String, bool, bool)> = BTreeMap::new();
-    if let Some(t) = &parties {
-        for (line, row) in &t.rows {
-            let Some(code) = p.check(&t.name, *line, "code", text::code(get(row, "code"), "The code", 20, "-._"))
-            else {
-                continue;
-            };
-            let role = get(row, "role");
-            if role != "supplier" && role != "customer" {
-                p.add(&t.name, *line, "role", format!("“{role}” is not a role (supplier or customer)"));
-                continue;
-            }
-            let entry = new_parties.entry(code.clone()).or_insert((get(row, "name").to_string(), false, false));
-            if role == "supplier" {
-                entry.1 = true;
-            } else {
-                entry.2 = true;
-            }
-            let all = roles.entry(code).or_insert((String::new(), false, false));
-            all.1 |= role == "supplier";
-            all.2 |= role == "customer";
-        }
-    }
-
-    // Lots.
-    let mut lot_rows: Vec<LotRow> = Vec::new();
-    let mut by_key: HashMap<(String, String), usize> = HashMap::new();
-    let mut by_code: HashMap<String, Vec<usize>> = HashMap::new();
+    let (material_uom, new_materials) = check_materials(pool, materials.as_ref(), &mut p).await?;
+    let (roles, new_parties) = check_parties(pool, parties.as_ref(), &mut p).await?;
     let lots = lots.expect("lots.csv is required");
-    let existing: Vec<(String, String)> =
-        sqlx::query_as("select m.code, l.code from lots l join materials m on m.id = l.material_id")
-            .fetch_all(pool)
-            .await?;
-    let existing: HashSet<(String, String)> = existing.into_iter().collect();
-    for (line, row) in &lots.rows {
-        let file = &lots.name;
-        let code = get(row, "lot_code").to_string();
-        if code.is_empty() || code.chars().count() > 20 || !code.chars().all(is_cset82) {
-            p.add(file, *line, "lot_code", format!("“{code}” is not a lot code (1–20 characters of GS1's set)"));
-            continue;
-        }
-        let material = get(row, "material_code").to_ascii_uppercase();
-        let Some(uom) = material_uom.get(&material) else {
-            p.add(file, *line, "material_code", format!("there is no material “{material}”"));
-            continue;
-        };
-        let unit = get(row, "uom");
-        if !unit.is_empty() && unit != uom {
-            p.add(file, *line, "uom", format!("material {material} is counted in {uom}, not {unit}"));
-        }
-        let Some(qty) = p.check(file, *line, "quantity", quantity(get(row, "quantity"))) else {
-            continue;
-        };
-        let Some(created) = parse_time(get(row, "created_on")) else {
-            p.add(
-                file,
-                *line,
-                "created_on",
-                format!("“{}” is not a date (2020-01-06 or 2020-01-06T07:56:00Z)", get(row, "created_on")),
-            );
-            continue;
-        };
-        let expires_on = match get(row, "expires_on") {
-            "" => None,
-            e => match NaiveDate::parse_from_str(e, "%Y-%m-%d") {
-                Ok(d) if d >= created.date_naive() => Some(d),
-                Ok(_) => {
-                    p.add(file, *line, "expires_on", "the lot expires before it was made");
-                    continue;
-                }
-                Err(_) => {
-                    p.add(file, *line, "expires_on", format!("“{e}” is not a date"));
-                    continue;
-                }
-            },
-        };
-        let origin = get(row, "origin");
-        if origin != "received" && origin != "produced" {
-            p.add(file, *line, "origin", format!("“{origin}” is not an origin (received or produced)"));
-            continue;
-        }
-        let supplier = match get(row, "supplier_code") {
-            "" => None,
-            s => {
-                let s = s.to_ascii_uppercase();
-                if !roles.get(&s).is_some_and(|r| r.1) {
-                    p.add(file, *line, "supplier_code", format!("“{s}” is not a supplier"));
-                }
-                Some(s)
-            }
-        };
-        let key = (material.clone(), code.clone());
-        if by_key.contains_key(&key) || existing.contains(&key) {
-            p.add(file, *line, "lot_code", format!("material {material} has a lot “{code}” already"));
-            continue;
-        }
-        by_key.insert(key, lot_rows.len());
-        by_code.entry(code.clone()).or_default().push(lot_rows.len());
-        lot_rows.push(LotRow {
-            line: *line,
-            code,
-            material,
-            quantity: qty,
-            created,
-            expires_on,
-            received: origin == "received",
-            supplier,
-            supplier_lot: Some(get(row, "supplier_lot").to_string()).filter(|s| !s.is_empty()),
-        });
-    }
+    let (lot_rows, by_code) = check_lots(pool, &lots, &material_uom, &roles, &mut p).await?;
     lap("lots checked");
     let (transformations, shipments, found) = reading.await?;
     progress.advance(2);
@@ -420,41 +258,7 @@ pub async fn import(
     progress.stage("loading", (new_materials.len() + new_parties.len() + lot_rows.len()) as u64);
     let mut tx = pool.begin().await?;
     let mut bulk = if bulk || lot_rows.len() >= BULK_LOTS { Some(BulkLoad::begin(&mut tx).await?) } else { None };
-    for (code, name, kind, uom, shelf) in &new_materials {
-        sqlx::query("insert into materials (code, name, kind, uom, shelf_life_days, expiry_policy, qa_required) values ($1, $2, $3, $4, $5, $6, false)")
-            .bind(code)
-            .bind(name)
-            .bind(kind)
-            .bind(uom)
-            .bind(shelf)
-            .bind(if shelf.is_some() { "shelf_life" } else { "none" })
-            .execute(&mut *tx)
-            .await?;
-    }
-    progress.advance(new_materials.len() as u64);
-    for (code, (name, supplier, customer)) in &new_parties {
-        sqlx::query(
-            "insert into parties (code, name, is_supplier, is_customer) values ($1, $2, $3, $4)
-             on conflict (code) do update set is_supplier = parties.is_supplier or excluded.is_supplier, is_customer = parties.is_customer or excluded.is_customer",
-        )
-        .bind(code)
-        .bind(if name.is_empty() { code } else { name })
-        .bind(supplier)
-        .bind(customer)
-        .execute(&mut *tx)
-        .await?;
-    }
-    progress.advance(new_parties.len() as u64);
-    let material_ids: HashMap<String, Uuid> = sqlx::query_as::<_, (String, Uuid)>("select code, id from materials")
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
-    let party_ids: HashMap<String, Uuid> = sqlx::query_as::<_, (String, Uuid)>("select code, id from parties")
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
+    let (material_ids, party_ids) = write_master(&mut tx, &new_materials, &new_parties, progress).await?;
     // Time-ordered ids: a million of them go into the primary key's right edge, not all over it.
     let lot_ids = time_ordered_ids(lot_rows.len());
     if bulk.is_some() {
@@ -839,21 +643,53 @@ pub async fn import(
     tx.commit().await?;
     lap("committed");
     if bulk_loaded {
-        // Visibility for index-only reads (a trace reads the link index only where the
-        // visibility map says the rows are visible to all; autovacuum would get there minutes
-        // later), on two connections: the two largest tables each lead one half.
-        progress.stage("vacuuming", BULK_TABLES.len() as u64);
-        let vacuum = |tables: &'static [&'static str]| async move {
-            let mut conn = pool.acquire().await?;
-            for table in tables {
-                sqlx::query(sqlx::AssertSqlSafe(format!("vacuum {table}"))).execute(&mut *conn).await?;
-                progress.advance(1);
-            }
-            Ok::<(), sqlx::Error>(())
-        };
-        let (first, second) = BULK_TABLES.split_at(BULK_TABLES.len() / 2);
-        futures_util::future::try_join(vacuum(first), vacuum(second)).await?;
+        vacuum(pool, progress).await?;
         lap("vacuumed");
     }
     Ok(Ok(summary))
+}
+
+/// Writes the folder's new materials and parties; every material's and party's id by code.
+async fn write_master(
+    tx: &mut sqlx::PgConnection,
+    new_materials: &[NewMaterial],
+    new_parties: &Roles,
+    progress: &(dyn Progress + Sync),
+) -> Result<(HashMap<String, Uuid>, HashMap<String, Uuid>), sqlx::Error> {
+    for (code, name, kind, uom, shelf) in new_materials {
+        sqlx::query("insert into materials (code, name, kind, uom, shelf_life_days, expiry_policy, qa_required) values ($1, $2, $3, $4, $5, $6, false)")
+            .bind(code)
+            .bind(name)
+            .bind(kind)
+            .bind(uom)
+            .bind(shelf)
+            .bind(if shelf.is_some() { "shelf_life" } else { "none" })
+            .execute(&mut *tx)
+            .await?;
+    }
+    progress.advance(new_materials.len() as u64);
+    for (code, (name, supplier, customer)) in new_parties {
+        sqlx::query(
+            "insert into parties (code, name, is_supplier, is_customer) values ($1, $2, $3, $4)
+             on conflict (code) do update set is_supplier = parties.is_supplier or excluded.is_supplier, is_customer = parties.is_customer or excluded.is_customer",
+        )
+        .bind(code)
+        .bind(if name.is_empty() { code } else { name })
+        .bind(supplier)
+        .bind(customer)
+        .execute(&mut *tx)
+        .await?;
+    }
+    progress.advance(new_parties.len() as u64);
+    let material_ids: HashMap<String, Uuid> = sqlx::query_as::<_, (String, Uuid)>("select code, id from materials")
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+    let party_ids: HashMap<String, Uuid> = sqlx::query_as::<_, (String, Uuid)>("select code, id from parties")
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+    Ok((material_ids, party_ids))
 }
