@@ -517,9 +517,9 @@ fn server_major_version(bindir: &Path) -> Option<String> {
 /// PostgreSQL's page cache for the private cluster, MiB: a quarter of the machine's memory, as
 /// PostgreSQL's manual advises for a dedicated server, between its 128 MB default and 16 GiB.
 /// A trace reads each reached lot's ledger rows, scattered through the table in time order; at
-/// 128 MB a plant of a million lots (4 GB) fits nowhere near, and each page read from the
-/// operating system's cache instead cost 25 µs here, most of a typical trace's time. The
-/// memory is taken as pages are used, not at start.
+/// the default a large plant's tables fit nowhere near, and each page then comes from the
+/// operating system's cache, most of a typical trace's time. The memory is taken as pages are
+/// used, not at start.
 fn shared_buffers_mib() -> u64 {
     let total_kib = fs::read_to_string("/proc/meminfo")
         .ok()

@@ -69,8 +69,7 @@ impl Constraint {
 
     /// The query counting the rows that break this foreign key: the check PostgreSQL's `ADD
     /// FOREIGN KEY` makes. That check runs on one core; this is an ordinary query, which
-    /// PostgreSQL runs in parallel (twice as fast here: 22 s of a million-lot import became
-    /// 11). The key goes back `NOT VALID`, which checks every later row, and the server
+    /// PostgreSQL runs in parallel. The key goes back `NOT VALID`, which checks every later row, and the server
     /// confirms it soon after (`db::keep_foreign_keys_confirmed`) without blocking work.
     pub(super) fn orphans(&self) -> String {
         let present: Vec<String> = self.columns.iter().map(|c| format!("c.{c} is not null")).collect();
@@ -116,8 +115,8 @@ pub(super) async fn check_keys(tx: &mut sqlx::PgConnection, keys: &[&Constraint]
 /// length, which a migration of a plant's history can afford and a daily import (under BULK_LOTS
 /// lots, loaded row-checked) never pays. Checks stay in force throughout, and primary keys that
 /// a table outside the load points to; the others (of the links, runs, dispositions, balances)
-/// are rebuilt like the unique keys, before any foreign key is checked (the links' 3.2 million
-/// rows of a million-lot plant went in 1.8 s slower with their key than the key took to build).
+/// are rebuilt like the unique keys, before any foreign key is checked (building such a key
+/// after the rows are in costs less than keeping it up to date row by row).
 pub(super) struct BulkLoad {
     pub(super) indexes: Vec<String>,
     pub(super) constraints: Vec<Constraint>,
@@ -144,7 +143,7 @@ impl BulkLoad {
     pub(super) async fn begin(tx: &mut sqlx::PgConnection) -> Result<BulkLoad, sqlx::Error> {
         sqlx::query("set local maintenance_work_mem = '512MB'").execute(&mut *tx).await?;
         // The load writes gigabytes of WAL (rows, then whole index pages); compressed with lz4
-        // where the server has it and lets this user ask (measured 4-6 s of a million-lot import).
+        // where the server has it and lets this user ask: less to write, on a disk that waits.
         let lz4: Option<bool> = sqlx::query_scalar(
             "select 'lz4' = any(enumvals) and has_parameter_privilege('wal_compression', 'SET')
                from pg_settings where name = 'wal_compression'",
@@ -289,13 +288,11 @@ impl BulkLoad {
             progress.advance(1);
         }
         // Keys to one large table are checked in one anti-join: every key's values in one
-        // list, the referenced table hashed once (the six keys to lots of a million-lot plant:
-        // 2.8 s one by one, 2.1 s together). Values inside a range of ids this load wrote are
-        // known present (see `wrote`) and left out: the four keys to stock movements then cost
-        // a scan, not a join (2.7 s became 0.7 s, the count of the range included). The primary
-        // keys the load dropped are back by now, so that count counts each id once.
-        // Room for the hashed ids in one batch (a million lot ids take 55 MB), and for those of
-        // the small tables below.
+        // list, the referenced table hashed once. Values inside a range of ids this load wrote are
+        // known present (see `wrote`) and left out: the keys to stock movements then cost a scan,
+        // not a join. The primary keys the load dropped are back by now, so that count counts
+        // each id once. Room for the hashed ids in one batch (a plant's lot ids), and for those of
+        // the small tables below, so that the hash does not spill to disk.
         sqlx::query("set local work_mem = '128MB'").execute(&mut *tx).await?;
         let mut targets: Vec<(&str, &str)> =
             single.iter().map(|c| (c.referenced.as_str(), c.referenced_columns[0].as_str())).collect();
@@ -311,7 +308,7 @@ impl BulkLoad {
             let mut written = self.written.get(referenced).filter(|_| id == "id");
             if let Some((first, last)) = written {
                 // What makes the range safe to leave out, asked of the table itself: as many
-                // rows in it as ids (a parallel scan, 0.2 s for four million movements).
+                // rows in it as ids (a parallel scan).
                 let present: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                     "select count(*) from only {referenced} where id between {first} and {last}"
                 )))

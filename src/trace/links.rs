@@ -2,10 +2,8 @@
 //! reversed) in the server's memory, in both directions, for the trace's walk.
 //!
 //! Why: a trace's first step is the lot-level closure of its start lot, every link reachable from
-//! it. In PostgreSQL that is a recursive query plus a read of each reached lot's links, a few
-//! microseconds per link in index probes and as much again to decode the rows (45 ms for the
-//! 15,000 links under a silo lot of a million-lot plant); here it is a walk over arrays, about a
-//! millisecond. The facts of the reached lots (status, stock, shipments, the ledger for shares)
+//! it. In PostgreSQL that is a recursive query plus a read of each reached lot's links: index
+//! probes and the decoding of every row, per link; here it is a walk over arrays. The facts of the reached lots (status, stock, shipments, the ledger for shares)
 //! are still read from the database, where they change all day.
 //!
 //! How it stays true: every transaction that writes a link notes both of its lots in
@@ -20,11 +18,10 @@
 //!
 //! It also keeps what never changes of the lots and runs it holds and a trace would otherwise
 //! read for each: every lot's material (with each material's kilograms per unit, read again when
-//! master data changes), and every run's number. A typical trace with shares was a quarter
-//! faster without those two reads.
+//! master data changes), and every run's number: two reads fewer for every trace with shares.
 //!
-//! Memory: 16 bytes per link per direction plus about 55 bytes per lot and 40 per run (180 MiB
-//! measured for a plant of a million lots, 540,000 runs and 3.2 million links).
+//! Memory: 16 bytes per link per direction plus a few dozen bytes per lot and per run
+//! (docs/benchmarks.md has the figure for a plant of a million lots).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

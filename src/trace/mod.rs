@@ -206,9 +206,9 @@ impl Trace {
     }
 }
 
-/// Frees what holds a large trace on a blocking thread, after its answer was made: a tank's
-/// trace of 100,000 lots is a million small allocations, 120-145 ms to free, which the answer
-/// need not wait for. Small ones are freed at once.
+/// Frees what holds a large trace on a blocking thread, after its answer was made: a trace that
+/// reaches half a plant is a million small allocations, which the answer need not wait for.
+/// Small ones are freed at once.
 pub fn drop_later<T: std::borrow::Borrow<Trace> + Send + 'static>(value: T) {
     if value.borrow().is_large()
         && let Ok(runtime) = tokio::runtime::Handle::try_current()
@@ -282,9 +282,8 @@ pub async fn trace_with(
         best[i as usize].flatten().and_then(DateTime::<Utc>::from_timestamp_micros)
     };
     // Sorted: the reads probe their indexes in this order, and neighbouring ids (time-ordered,
-    // stored in that order) share index and table pages. A 100,000-id lot read took half the
-    // time sorted (`trace_lots`, which joins the array in its own order; the other reads, which
-    // PostgreSQL sorts itself, 10-40 % less).
+    // stored in that order) share index and table pages; the lot read joins the array in its
+    // own order, and the other reads, which PostgreSQL sorts itself, start from a sorted one.
     let mut ids: Vec<Uuid> = number.keys().copied().collect();
     ids.sort_unstable();
     let quantities_computed = forward && mode == Mode::Precise && ids.len() <= MAX_LOTS_FOR_QUANTITIES;
