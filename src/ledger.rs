@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use crate::audit::Actor;
 use crate::domain::balance::MassBalance;
-use crate::domain::vocab::MovementKind;
+use crate::domain::quantity::{Quantity, Unit};
+use crate::domain::vocab::{Dimension, MovementKind};
 use crate::save::SaveError;
 
 /// The document a movement belongs to.
@@ -72,6 +73,8 @@ pub enum Refusal {
     Short(Short),
     /// The movement it reverses was reversed already.
     ReversedAlready,
+    /// Finer than the lot's unit records (`domain::quantity`): the message says so.
+    TooFine(String),
     Database(sqlx::Error),
 }
 
@@ -103,6 +106,7 @@ impl Refusal {
         match self {
             Refusal::Short(s) => SaveError::field(field, s.message()),
             Refusal::ReversedAlready => SaveError::field(field, "This posting was reversed already."),
+            Refusal::TooFine(message) => SaveError::field(field, message),
             Refusal::Database(e) => e.into(),
         }
     }
@@ -125,6 +129,15 @@ pub async fn post(tx: &mut PgConnection, actor: &Actor, m: &Movement<'_>) -> Res
         Document::Return(id) => (None, None, None, Some(id), None),
         Document::Reverses(id) => (None, None, None, None, Some(id)),
     };
+    // The lot's unit says how fine a movement of it may be: 0.0001 kg is not a consumption.
+    let (code, dimension, to_base): (String, Dimension, Decimal) = sqlx::query_as(
+        "select u.code, u.dimension, u.to_base from lots l join materials m on m.id = l.material_id
+           join units u on u.code = m.uom where l.id = $1",
+    )
+    .bind(m.lot)
+    .fetch_one(&mut *tx)
+    .await?;
+    Quantity::new(m.quantity.abs(), &Unit::new(&code, dimension, to_base)).map_err(Refusal::TooFine)?;
     sqlx::query("savepoint ledger_post").execute(&mut *tx).await?;
     let inserted = sqlx::query_scalar::<_, i64>(
         "insert into stock_movements (kind, lot_id, location_id, quantity, occurred_at, actor_id, posting_id,

@@ -8,7 +8,7 @@ use sqlx::postgres::{PgArgumentBuffer, PgHasArrayType, PgTypeInfo, PgValueRef};
 use sqlx::{Decode, Encode, Postgres, Type};
 
 use crate::domain::vocab::{
-    CheckLevel, Disposition, LocationKind, MaterialKind, MovementKind, Permission, RecallClass,
+    CheckLevel, Dimension, Disposition, LocationKind, MaterialKind, MovementKind, Permission, RecallClass,
 };
 
 macro_rules! stored_as_text {
@@ -43,7 +43,7 @@ macro_rules! stored_as_text {
     )+};
 }
 
-stored_as_text!(MovementKind, Disposition, MaterialKind, LocationKind, RecallClass, CheckLevel, Permission);
+stored_as_text!(MovementKind, Disposition, MaterialKind, LocationKind, RecallClass, CheckLevel, Permission, Dimension);
 
 /// Every word of the vocabulary with the column that stores it, for the test that compares them
 /// with the database's CHECKs and rows.
@@ -59,5 +59,6 @@ pub fn all() -> Vec<(&'static str, Vec<&'static str>)> {
         (RecallClass::COLUMN, words(RecallClass::ALL, RecallClass::as_str)),
         (CheckLevel::COLUMN, words(CheckLevel::ALL, CheckLevel::as_str)),
         (Permission::COLUMN, words(Permission::ALL, Permission::as_str)),
+        (Dimension::COLUMN, words(Dimension::ALL, Dimension::as_str)),
     ]
 }

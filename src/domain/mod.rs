@@ -3,6 +3,7 @@
 pub mod balance;
 pub mod gs1;
 pub mod lotcode;
+pub mod quantity;
 pub mod status;
 pub mod text;
 pub mod vocab;

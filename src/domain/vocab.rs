@@ -120,6 +120,15 @@ vocabulary! {
 }
 
 vocabulary! {
+    /// What a unit of measure measures; units of one dimension convert into each other.
+    pub enum Dimension : "units.dimension" {
+        Mass = "mass", "mass";
+        Volume = "volume", "volume";
+        Count = "count", "count";
+    }
+}
+
+vocabulary! {
     /// What a material is in the plant's flow.
     pub enum MaterialKind : "materials.kind" {
         Raw = "raw", "raw material";

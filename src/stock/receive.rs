@@ -8,6 +8,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::audit::{self, Actor, Entry};
+use crate::domain::quantity::{Quantity, Unit};
+use crate::domain::vocab::Dimension;
 use crate::error::Error;
 use crate::rules::{self, Allocator, Drawn, Subject};
 use crate::save::{FieldErrors, SaveError, line_key};
@@ -59,6 +61,9 @@ struct Facts {
     received_at: Option<DateTime<Utc>>,
     lot_date: Option<NaiveDate>,
     material_code: Option<String>,
+    uom: Option<String>,
+    dimension: Option<Dimension>,
+    to_base: Option<Decimal>,
     material_active: bool,
     qa_required: bool,
     shelf_life_days: Option<i32>,
@@ -79,12 +84,14 @@ const FACTS: &str = "
           left join parties p on p.id = $2)
     select (select result from idempotency_keys where key = $6) as earlier, h.future, h.site_code, h.supplier_code, h.supplier_ok, h.received_at, (h.received_at at time zone h.time_zone)::date as lot_date,
            m.code as material_code, coalesce(m.active, false) as material_active, coalesce(m.qa_required, true) as qa_required,
+           u.code as uom, u.dimension, u.to_base,
            m.shelf_life_days, m.expiry_policy,
            exists (select 1 from locations c where c.id = x.location_id and c.site_id = $1 and c.active) as location_ok,
            r.id as rule_id, r.name as rule_name, r.pattern as rule_pattern, r.reset_period as rule_reset, r.start_number as rule_start
       from head h
      cross join unnest($4::uuid[], $5::uuid[]) with ordinality as x(material_id, location_id, n)
       left join materials m on m.id = x.material_id
+      left join units u on u.code = m.uom
       left join lateral (
             select r.* from lot_rules r
              where r.active and (r.scope_material = m.id or (r.scope = 'kind' and r.scope_kind = m.kind) or r.scope = 'default')
@@ -152,6 +159,12 @@ pub async fn receive(pool: &PgPool, actor: &Actor, input: &ReceiptInput, key: Uu
             e.add(key, format!("Line {}: choose an active material.", i + 1));
             continue;
         };
+        if let (Some(uom), Some(dimension), Some(to_base)) = (&f.uom, f.dimension, f.to_base)
+            && let Err(m) = Quantity::new(line.quantity, &Unit::new(uom, dimension, to_base))
+        {
+            e.add(key, format!("Line {}: {m}", i + 1));
+            continue;
+        }
         if !f.location_ok {
             e.add(key, format!("Line {}: choose an active location of site {}.", i + 1, head.site_code));
             continue;

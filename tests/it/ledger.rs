@@ -114,3 +114,54 @@ async fn a_reversed_consumption_is_no_longer_consumed_and_its_links_stop_countin
             .unwrap();
     assert_eq!(live, 0, "the reversed consumption's links no longer count");
 }
+
+#[tokio::test]
+async fn a_tenth_of_a_gram_is_neither_received_nor_consumed_and_pieces_are_whole() {
+    use lotline::stock::production::{self, LotPick, OpenRun, PostInput};
+    let pool = demo_database(Demo::Master).await;
+    let actor = tester(&pool).await.actor();
+    let flour = LotBuilder::received("FLOUR-T55", "100").at("RAW-A").released().build(&pool).await;
+    let run = OpenRun {
+        site: id(&pool, "sites", "RVS").await,
+        line: None,
+        output_material: id(&pool, "materials", "DOUGH-BR").await,
+        planned_quantity: None,
+        order_ref: None,
+        key: Uuid::new_v4(),
+    };
+    let run = production::open(&pool, &actor, &run).await.unwrap();
+    let speck = PostInput { lot: LotPick::Id(flour.id), quantity: d("0.0001"), location: None, key: Uuid::new_v4() };
+    match production::post_input(&pool, &actor, run, &speck).await {
+        Err(lotline::save::SaveError::Invalid(e)) => {
+            assert_eq!(e.get("quantity"), Some("0.0001 kg is finer than kg records: the smallest amount is 0.001 kg."))
+        }
+        other => panic!("refused next to the quantity, not {other:?}"),
+    }
+    let gram = PostInput { lot: LotPick::Id(flour.id), quantity: d("0.001"), location: None, key: Uuid::new_v4() };
+    production::post_input(&pool, &actor, run, &gram).await.expect("a gram is a consumption");
+
+    // A receipt of half a bag of film (counted in pieces) is refused before anything is written.
+    let lots = sqlx::query_scalar::<_, i64>("select count(*) from lots").fetch_one(&pool).await.unwrap();
+    let input = lotline::stock::receive::ReceiptInput {
+        site_id: id(&pool, "sites", "RVS").await,
+        supplier_id: id(&pool, "parties", "PRAIRIE-MILL").await,
+        received_on: None,
+        order_ref: String::new(),
+        asn_ref: String::new(),
+        lines: vec![lotline::stock::receive::LineInput {
+            material_id: id(&pool, "materials", "FILM-BR").await,
+            supplier_lot: None,
+            quantity: d("2.5"),
+            location_id: id(&pool, "locations", "DOCK").await,
+            expires_on: None,
+            country_of_origin: None,
+        }],
+    };
+    match lotline::stock::receive::receive(&pool, &actor, &input, Uuid::new_v4()).await {
+        Err(lotline::save::SaveError::Invalid(e)) => {
+            assert!(e.get("line1").unwrap().contains("2.5 ea is finer than ea records"), "{e:?}")
+        }
+        other => panic!("refused next to the line, not {other:?}"),
+    }
+    assert_eq!(sqlx::query_scalar::<_, i64>("select count(*) from lots").fetch_one(&pool).await.unwrap(), lots);
+}
