@@ -184,14 +184,23 @@ pub async fn add_record(pool: &PgPool, user: &Person, lot_id: Uuid, f: &RecordFo
         e.add("outcome", "Choose pass or fail.");
     }
     let performed_on = match f.performed_on.trim() {
-        "" => Utc::now().date_naive(),
-        d => NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap_or_else(|_| {
-            e.add("performed_on", "The date must look like 2026-01-31.");
-            Utc::now().date_naive()
-        }),
+        "" => None,
+        d => NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map_err(|_| e.add("performed_on", "The date must look like 2026-01-31."))
+            .ok(),
     };
-    if performed_on > Utc::now().date_naive() {
-        e.add("performed_on", "A check cannot be dated in the future.");
+    // A check is dated at its lot's site: not before the lot was made, not after the site's today.
+    let (made_on, today): (NaiveDate, NaiveDate) =
+        sqlx::query_as("select made_on, site_today(site_id) from lots where id = $1")
+            .bind(lot_id)
+            .fetch_optional(pool)
+            .await?
+            .ok_or(Error::NotFound)?;
+    let performed_on = performed_on.unwrap_or(today);
+    if performed_on > today {
+        e.add("performed_on", format!("A check cannot be dated after today at the lot's site ({today})."));
+    } else if performed_on < made_on {
+        e.add("performed_on", format!("A check cannot be dated before the lot was made ({made_on})."));
     }
     if !e.is_empty() {
         return Err(e.into());
@@ -199,7 +208,8 @@ pub async fn add_record(pool: &PgPool, user: &Person, lot_id: Uuid, f: &RecordFo
     let mut tx = pool.begin().await?;
     let id: Option<Uuid> = sqlx::query_scalar(
         "insert into qa_records (lot_id, kind, name, result, specification, reference, outcome, notes, performed_at, recorded_by)
-         select id, $2, $3, $4, $5, $6, $7, $8, ($9::date + time '12:00') at time zone 'UTC', $10 from lots where id = $1 returning id",
+         select l.id, $2, $3, $4, $5, $6, $7, $8, ($9::date + time '12:00') at time zone s.time_zone, $10
+           from lots l join sites s on s.id = l.site_id where l.id = $1 returning id",
     )
     .bind(lot_id)
     .bind(&f.kind)

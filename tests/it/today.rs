@@ -163,3 +163,41 @@ async fn a_receipt_may_be_dated_the_sites_today_but_not_its_tomorrow() {
     let form = app.page("/receipts/new").await;
     assert_eq!(crate::helpers::value(&form, "input[name=received_on]"), today.to_string());
 }
+
+#[tokio::test]
+async fn a_qa_record_is_dated_at_its_lots_site_between_the_lots_making_and_today() {
+    let (app, today) = far_apart().await;
+    let (lot, _) = salt_expiring(&app, today + chrono::Days::new(30)).await;
+    let path = format!("/lots/{lot}/qa-records");
+    let record = |on: String| {
+        let app = &app;
+        let path = path.clone();
+        async move {
+            let fields = [
+                ("kind", "test"),
+                ("name", "Moisture"),
+                ("result", "0.04 %"),
+                ("outcome", "pass"),
+                ("performed_on", &on),
+            ];
+            app.post_form(&path, &fields).await
+        }
+    };
+    let year_zero = record("0000-01-01".into()).await;
+    crate::helpers::assert_field_error(year_zero, "performed_on", "before the lot was made").await;
+    let tomorrow = record(today.succ_opt().unwrap().to_string()).await;
+    crate::helpers::assert_field_error(tomorrow, "performed_on", "after today at the lot's site").await;
+    crate::helpers::assert_redirect(&record(today.to_string()).await, &format!("/lots/{lot}"));
+    // Stored at noon of that day at the site, so that it reads back as the same day there.
+    let day: NaiveDate = sqlx::query_scalar(
+        "select (r.performed_at at time zone s.time_zone)::date from qa_records r join lots l on l.id = r.lot_id
+           join sites s on s.id = l.site_id where r.lot_id = $1::uuid",
+    )
+    .bind(&lot)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(day, today);
+    let page = app.get(&format!("/lots/{lot}")).await;
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+}
