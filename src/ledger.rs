@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -73,8 +73,9 @@ pub enum Refusal {
     Short(Short),
     /// The movement it reverses was reversed already.
     ReversedAlready,
-    /// Finer than the lot's unit records (`domain::quantity`): the message says so.
-    TooFine(String),
+    /// Finer than the lot's unit records (`domain::quantity`), or dated before the lot was made:
+    /// the message says which.
+    Refused(String),
     Database(sqlx::Error),
 }
 
@@ -106,7 +107,7 @@ impl Refusal {
         match self {
             Refusal::Short(s) => SaveError::field(field, s.message()),
             Refusal::ReversedAlready => SaveError::field(field, "This posting was reversed already."),
-            Refusal::TooFine(message) => SaveError::field(field, message),
+            Refusal::Refused(message) => SaveError::field(field, message),
             Refusal::Database(e) => e.into(),
         }
     }
@@ -129,15 +130,24 @@ pub async fn post(tx: &mut PgConnection, actor: &Actor, m: &Movement<'_>) -> Res
         Document::Return(id) => (None, None, None, Some(id), None),
         Document::Reverses(id) => (None, None, None, None, Some(id)),
     };
-    // The lot's unit says how fine a movement of it may be: 0.0001 kg is not a consumption.
-    let (code, dimension, to_base): (String, Dimension, Decimal) = sqlx::query_as(
-        "select u.code, u.dimension, u.to_base from lots l join materials m on m.id = l.material_id
-           join units u on u.code = m.uom where l.id = $1",
-    )
-    .bind(m.lot)
-    .fetch_one(&mut *tx)
-    .await?;
-    Quantity::new(m.quantity.abs(), &Unit::new(&code, dimension, to_base)).map_err(Refusal::TooFine)?;
+    // The lot's unit says how fine a movement of it may be (0.0001 kg is not a consumption), and
+    // no stock moves before its lot was made, by the date at the lot's site.
+    let (code, dimension, to_base, lot_code, made_on, on): (String, Dimension, Decimal, String, NaiveDate, NaiveDate) =
+        sqlx::query_as(
+            "select u.code, u.dimension, u.to_base, l.code, l.made_on, (coalesce($2, now()) at time zone s.time_zone)::date
+               from lots l join materials m on m.id = l.material_id join units u on u.code = m.uom
+               join sites s on s.id = l.site_id where l.id = $1",
+        )
+        .bind(m.lot)
+        .bind(m.at)
+        .fetch_one(&mut *tx)
+        .await?;
+    Quantity::new(m.quantity.abs(), &Unit::new(&code, dimension, to_base)).map_err(Refusal::Refused)?;
+    if on < made_on {
+        return Err(Refusal::Refused(format!(
+            "Lot {lot_code} was made on {made_on}: nothing of it can move on {on}, before it existed."
+        )));
+    }
     sqlx::query("savepoint ledger_post").execute(&mut *tx).await?;
     let inserted = sqlx::query_scalar::<_, i64>(
         "insert into stock_movements (kind, lot_id, location_id, quantity, occurred_at, actor_id, posting_id,

@@ -216,6 +216,9 @@ pub async fn ship(pool: &PgPool, actor: &Actor, c: &Shipment) -> Result<Uuid, Sa
             Err(ledger::Refusal::Short(short)) => {
                 return Err(SaveError::field(line_key(*i), format!("Line {}: {}", i + 1, short.message())));
             }
+            Err(ledger::Refusal::Refused(m)) => {
+                return Err(SaveError::field(line_key(*i), format!("Line {}: {m}", i + 1)));
+            }
             Err(refusal) => return Err(refusal.at("lines")),
         };
         sqlx::query(

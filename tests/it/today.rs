@@ -146,6 +146,15 @@ async fn a_shipment_may_be_dated_the_sites_today_but_not_its_tomorrow() {
         }
     };
     crate::helpers::assert_field_error(ship(today.succ_opt().unwrap()).await, "shipped_on", "in the future").await;
+    // The lot was made 30 days ago at the site: nothing of it left before that.
+    let before = today - chrono::Days::new(31);
+    crate::helpers::assert_field_error(ship(before).await, "line1", "before it existed").await;
+    crate::helpers::assert_field_error(
+        ship(chrono::NaiveDate::from_ymd_opt(1900, 1, 1).unwrap()).await,
+        "line1",
+        "before it existed",
+    )
+    .await;
     crate::helpers::assert_redirect(&ship(today).await, "/shipments/");
 }
 
