@@ -16,9 +16,7 @@ use crate::ledger::{self, Movement};
 use crate::save::SaveError;
 
 /// Opens a count of a location; returns its id.
-pub async fn open(pool: &PgPool, user: &Person, location_id: &str) -> Result<Uuid, SaveError> {
-    let location = Uuid::parse_str(location_id.trim())
-        .map_err(|_| SaveError::field("location_id", "Choose the location to count."))?;
+pub async fn open(pool: &PgPool, user: &Person, location: Uuid) -> Result<Uuid, SaveError> {
     let mut tx = pool.begin().await?;
     let exists: Option<String> = sqlx::query_scalar("select code from locations where id = $1 and active")
         .bind(location)
@@ -63,14 +61,17 @@ async fn status(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<(String, Uuid, 
     Ok(row.ok_or(Error::NotFound)?)
 }
 
-/// Records what was counted of a lot (typed or scanned: a lot code or a GS1 scan); counting the
-/// same lot again replaces the figure.
-pub async fn count(pool: &PgPool, user: &Person, id: Uuid, lot: &str, quantity: &str) -> Result<(), SaveError> {
-    let counted = match text::non_negative_decimal(quantity, "The counted quantity") {
-        Ok(q) if !quantity.trim().is_empty() => q,
-        Ok(_) => return Err(SaveError::field("quantity", "Give the quantity counted (0 if the lot is not there).")),
-        Err(m) => return Err(SaveError::field("quantity", m)),
-    };
+/// What was counted of a lot: the lot as typed or scanned (a lot code or a GS1 scan), and the
+/// quantity found (0 if the lot is not there).
+#[derive(Debug, Clone)]
+pub struct Counted {
+    pub lot: String,
+    pub quantity: Decimal,
+}
+
+/// Records what was counted of a lot; counting the same lot again replaces the figure.
+pub async fn count(pool: &PgPool, user: &Person, id: Uuid, c: &Counted) -> Result<(), SaveError> {
+    let (lot, counted) = (c.lot.as_str(), c.quantity);
     let (code, gtin) = match syntax::read(lot) {
         Ok(Scan::Plain(code)) => (code, None),
         Ok(scan @ Scan::Gs1(_)) => match (scan.get("10"), scan.get("01")) {

@@ -91,7 +91,12 @@ async fn open(
     layout: Layout,
     Form(f): Form<OpenForm>,
 ) -> Result<Response> {
-    match super::outcome(counts::open(&state.pool, &user.person(), &f.location_id).await)? {
+    let opened = async {
+        let location = Uuid::parse_str(f.location_id.trim())
+            .map_err(|_| SaveError::field("location_id", "Choose the location to count."))?;
+        counts::open(&state.pool, &user.person(), location).await
+    };
+    match super::outcome(opened.await)? {
         Ok(id) => Ok(redirect_with_flash(
             &format!("/counts/{id}"),
             FlashKind::Success,
@@ -196,8 +201,18 @@ async fn line(
     Form(f): Form<LineForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let result =
-        counts::count(&state.pool, &user.person(), id, &f.lot, &f.quantity).await.map(|_| "Counted.".to_string());
+    let result = async {
+        let quantity = match crate::domain::text::non_negative_decimal(&f.quantity, "The counted quantity") {
+            Ok(q) if !f.quantity.trim().is_empty() => q,
+            Ok(_) => {
+                return Err(SaveError::field("quantity", "Give the quantity counted (0 if the lot is not there)."));
+            }
+            Err(m) => return Err(SaveError::field("quantity", m)),
+        };
+        let counted = counts::Counted { lot: f.lot.clone(), quantity };
+        counts::count(&state.pool, &user.person(), id, &counted).await.map(|_| "Counted.".to_string())
+    }
+    .await;
     respond(&state, layout, id, result).await
 }
 
