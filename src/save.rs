@@ -113,21 +113,6 @@ pub fn constraint(err: &sqlx::Error) -> Option<&str> {
     }
 }
 
-/// `?` for database results where one constraint stands for a field message: the violation of
-/// `name` becomes that message, any other error stays itself.
-pub trait OnConstraint<T> {
-    fn on_constraint(self, name: &str, field: &'static str, message: &str) -> Result<T, SaveError>;
-}
-
-impl<T> OnConstraint<T> for Result<T, sqlx::Error> {
-    fn on_constraint(self, name: &str, field: &'static str, message: &str) -> Result<T, SaveError> {
-        self.map_err(|e| match constraint(&e) {
-            Some(c) if c == name => SaveError::field(field, message),
-            _ => e.into(),
-        })
-    }
-}
-
 /// The message shown when an edit arrives over a newer one.
 pub const STALE_MESSAGE: &str = "Someone else changed this record after you opened it. Your changes were not saved: the form now shows the current values; make your changes again.";
 
