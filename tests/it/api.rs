@@ -435,3 +435,23 @@ async fn post_json(app: &TestApp, secret: &str, path: String, body: Value) -> (S
     let response = client().post(app.url(&path)).bearer_auth(secret).json(&body).send().await.unwrap();
     (response.status(), response.json::<Value>().await.unwrap())
 }
+
+#[tokio::test]
+async fn the_apis_lists_find_what_the_pages_find() {
+    let app = demo_app().await;
+    let secret = token(&app).await;
+    let get = |path: &str| {
+        let request = client().get(app.url(path)).bearer_auth(&secret);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    // The locations page searches the site's code too; so does the API now.
+    let page = app.page("/locations?q=RVS").await;
+    let on_page = crate::helpers::texts(&page, "#locations tbody tr").len();
+    let listed = get("/api/v1/locations?q=RVS").await;
+    assert!(on_page > 0);
+    assert_eq!(listed["total"].as_i64().unwrap() as usize, on_page, "{listed}");
+    let materials = get("/api/v1/materials?q=brioche").await;
+    let brioche = materials["items"].as_array().unwrap().iter().find(|m| m["code"] == "BRIOCHE-400").unwrap().clone();
+    assert_eq!(brioche["mass_per_unit_kg"], "0.4");
+    assert_eq!(brioche["gtins"].as_array().unwrap().len(), 2, "{brioche}");
+}

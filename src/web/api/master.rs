@@ -45,11 +45,33 @@ pub(super) async fn materials(
     State(state): State<AppState>,
     Query(p): Query<ListParams>,
 ) -> Result<Json<Page<MaterialJson>>> {
-    let sql = format!(
-        "{MATERIAL_SELECT} where $1::text is null or m.code ilike $1 or m.name ilike $1 order by m.code limit $2 offset $3"
-    );
-    list(&state, &p, sql, "select count(*) from materials where $1::text is null or code ilike $1 or name ilike $1")
-        .await
+    // The same list, search and order as the materials page (`master::materials::list`).
+    let (limit, offset, pattern) = p.limits()?;
+    let (rows, total) = crate::master::materials::list(&state.pool, pattern.as_deref(), limit, offset).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
+    let gtins: Vec<(Uuid, Vec<String>)> = sqlx::query_as(
+        "select material_id, array_agg(gtin order by units_per_pack, gtin) from material_gtins
+          where material_id = any($1) group by material_id",
+    )
+    .bind(&ids)
+    .fetch_all(&state.pool)
+    .await?;
+    let mut gtins: std::collections::HashMap<Uuid, Vec<String>> = gtins.into_iter().collect();
+    let items = rows
+        .into_iter()
+        .map(|m| MaterialJson {
+            gtins: gtins.remove(&m.id).unwrap_or_default(),
+            code: m.code,
+            name: m.name,
+            kind: m.kind,
+            uom: m.uom,
+            mass_per_unit_kg: m.mass_per_unit_kg.map(|k| k.normalize()),
+            shelf_life_days: m.shelf_life_days,
+            ftl: m.ftl,
+            active: m.active,
+        })
+        .collect();
+    Ok(Json(Page { items, page: p.page.unwrap_or(1), per_page: p.per_page.unwrap_or(50), total }))
 }
 
 pub(super) const MATERIAL_SELECT: &str = "select m.code, m.name, m.kind, m.uom, trim_scale(m.mass_per_unit_kg) as mass_per_unit_kg,
@@ -75,15 +97,22 @@ pub(super) async fn parties(
     State(state): State<AppState>,
     Query(p): Query<ListParams>,
 ) -> Result<Json<Page<PartyJson>>> {
-    list(
-        &state,
-        &p,
-        format!(
-            "{PARTY_SELECT} where $1::text is null or code ilike $1 or name ilike $1 order by code limit $2 offset $3"
-        ),
-        "select count(*) from parties where $1::text is null or code ilike $1 or name ilike $1",
-    )
-    .await
+    // The same list, search and order as the parties page (`master::parties::list`).
+    let (limit, offset, pattern) = p.limits()?;
+    let (rows, total) = crate::master::parties::list(&state.pool, pattern.as_deref(), None, limit, offset).await?;
+    let items = rows
+        .into_iter()
+        .map(|r| PartyJson {
+            code: r.code,
+            name: r.name,
+            is_supplier: r.is_supplier,
+            is_customer: r.is_customer,
+            country: r.country,
+            gln: r.gln,
+            active: r.active,
+        })
+        .collect();
+    Ok(Json(Page { items, page: p.page.unwrap_or(1), per_page: p.per_page.unwrap_or(50), total }))
 }
 
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
@@ -103,11 +132,21 @@ pub(super) async fn locations(
     State(state): State<AppState>,
     Query(p): Query<ListParams>,
 ) -> Result<Json<Page<LocationJson>>> {
-    let sql = format!(
-        "{LOCATION_SELECT} where $1::text is null or c.code ilike $1 or c.name ilike $1 order by s.code, c.code limit $2 offset $3"
-    );
-    list(&state, &p, sql, "select count(*) from locations where $1::text is null or code ilike $1 or name ilike $1")
-        .await
+    // The same list, search (site code included) and order as the locations page.
+    let (limit, offset, pattern) = p.limits()?;
+    let (rows, total) = crate::master::locations::list(&state.pool, pattern.as_deref(), limit, offset).await?;
+    let items = rows
+        .into_iter()
+        .map(|l| LocationJson {
+            id: l.id,
+            site: l.site_code,
+            code: l.code,
+            name: l.name,
+            kind: l.kind,
+            active: l.active,
+        })
+        .collect();
+    Ok(Json(Page { items, page: p.page.unwrap_or(1), per_page: p.per_page.unwrap_or(50), total }))
 }
 
 pub(super) const PARTY_SELECT: &str = "select code, name, is_supplier, is_customer, country, gln, active from parties";
