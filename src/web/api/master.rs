@@ -71,7 +71,7 @@ pub(super) async fn materials(
             active: m.active,
         })
         .collect();
-    Ok(Json(Page { items, page: p.page.unwrap_or(1), per_page: p.per_page.unwrap_or(50), total }))
+    Ok(p.page(items, total))
 }
 
 pub(super) const MATERIAL_SELECT: &str = "select m.code, m.name, m.kind, m.uom, trim_scale(m.mass_per_unit_kg) as mass_per_unit_kg,
@@ -112,7 +112,7 @@ pub(super) async fn parties(
             active: r.active,
         })
         .collect();
-    Ok(Json(Page { items, page: p.page.unwrap_or(1), per_page: p.per_page.unwrap_or(50), total }))
+    Ok(p.page(items, total))
 }
 
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
@@ -146,7 +146,7 @@ pub(super) async fn locations(
             active: l.active,
         })
         .collect();
-    Ok(Json(Page { items, page: p.page.unwrap_or(1), per_page: p.per_page.unwrap_or(50), total }))
+    Ok(p.page(items, total))
 }
 
 pub(super) const PARTY_SELECT: &str = "select code, name, is_supplier, is_customer, country, gln, active from parties";

@@ -149,6 +149,11 @@ struct ListParams {
 }
 
 impl ListParams {
+    /// One page of a list: its items and the total that matched.
+    fn page<T>(&self, items: Vec<T>, total: i64) -> Json<Page<T>> {
+        Json(Page { items, page: self.page.unwrap_or(1), per_page: self.per_page.unwrap_or(50), total })
+    }
+
     fn limits(&self) -> Result<(i64, i64, Option<String>)> {
         let per_page = self.per_page.unwrap_or(50);
         if !(1..=500).contains(&per_page) {
@@ -188,7 +193,7 @@ where
         .fetch_all(&state.pool)
         .await?;
     let total = sqlx::query_scalar(count_sql).bind(pattern.as_deref()).fetch_one(&state.pool).await?;
-    Ok(Json(Page { items, page: p.page.unwrap_or(1), per_page: p.per_page.unwrap_or(50), total }))
+    Ok(p.page(items, total))
 }
 
 /// A request body's codes resolved to ids, and its fields checked, collecting every problem as a
