@@ -25,6 +25,19 @@ async fn on_hand(pool: &sqlx::PgPool, lot: Uuid, location: &str) -> Decimal {
     .unwrap()
 }
 
+/// A dough run opened at the demo plant, through the operation.
+async fn dough_run(pool: &sqlx::PgPool, actor: &lotline::audit::Actor) -> Uuid {
+    let run = lotline::stock::production::OpenRun {
+        site: id(pool, "sites", "RVS").await,
+        line: None,
+        output_material: id(pool, "materials", "DOUGH-BR").await,
+        planned_quantity: None,
+        order_ref: None,
+        key: Uuid::new_v4(),
+    };
+    lotline::stock::production::open(pool, actor, &run).await.unwrap()
+}
+
 #[tokio::test]
 async fn a_transfer_and_its_reversal_leave_the_stock_where_it_was_and_the_balance_never_adjusted() {
     let pool = demo_database(Demo::Master).await;
@@ -78,19 +91,11 @@ async fn the_ledger_refuses_a_movement_below_zero_with_what_is_there_and_the_tra
 
 #[tokio::test]
 async fn a_reversed_consumption_is_no_longer_consumed_and_its_links_stop_counting() {
-    use lotline::stock::production::{self, LotPick, OpenRun, PostInput, PostOutput};
+    use lotline::stock::production::{self, LotPick, PostInput, PostOutput};
     let pool = demo_database(Demo::Master).await;
     let actor = tester(&pool).await.actor();
     let flour = LotBuilder::received("FLOUR-T55", "100").at("RAW-A").released().build(&pool).await;
-    let run = OpenRun {
-        site: id(&pool, "sites", "RVS").await,
-        line: None,
-        output_material: id(&pool, "materials", "DOUGH-BR").await,
-        planned_quantity: None,
-        order_ref: None,
-        key: Uuid::new_v4(),
-    };
-    let run = production::open(&pool, &actor, &run).await.unwrap();
+    let run = dough_run(&pool, &actor).await;
     let input =
         PostInput { lot: LotPick::Code(flour.code.clone()), quantity: d("30"), location: None, key: Uuid::new_v4() };
     let consumed = production::post_input(&pool, &actor, run, &input).await.unwrap();
@@ -117,19 +122,11 @@ async fn a_reversed_consumption_is_no_longer_consumed_and_its_links_stop_countin
 
 #[tokio::test]
 async fn a_tenth_of_a_gram_is_neither_received_nor_consumed_and_pieces_are_whole() {
-    use lotline::stock::production::{self, LotPick, OpenRun, PostInput};
+    use lotline::stock::production::{self, LotPick, PostInput};
     let pool = demo_database(Demo::Master).await;
     let actor = tester(&pool).await.actor();
     let flour = LotBuilder::received("FLOUR-T55", "100").at("RAW-A").released().build(&pool).await;
-    let run = OpenRun {
-        site: id(&pool, "sites", "RVS").await,
-        line: None,
-        output_material: id(&pool, "materials", "DOUGH-BR").await,
-        planned_quantity: None,
-        order_ref: None,
-        key: Uuid::new_v4(),
-    };
-    let run = production::open(&pool, &actor, &run).await.unwrap();
+    let run = dough_run(&pool, &actor).await;
     let speck = PostInput { lot: LotPick::Id(flour.id), quantity: d("0.0001"), location: None, key: Uuid::new_v4() };
     match production::post_input(&pool, &actor, run, &speck).await {
         Err(lotline::save::SaveError::Invalid(e)) => {

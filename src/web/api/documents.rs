@@ -93,24 +93,13 @@ pub(super) async fn receive(
     for (i, l) in body.lines.iter().enumerate() {
         let field = crate::save::line_key(i);
         let problem = |m: String| format!("Line {}: {m}", i + 1);
-        let material = sqlx::query_scalar::<_, Uuid>("select id from materials where code = $1")
-            .bind(l.material.trim().to_uppercase())
-            .fetch_optional(&state.pool)
-            .await?;
+        let material = r.find("select id from materials where code = $1", None, &l.material).await?;
         let Some(material_id) = material else {
             r.errors.add(field, problem(format!("no material has the code “{}”.", l.material.trim())));
             continue;
         };
-        let location = match site {
-            Some(site) => {
-                sqlx::query_scalar::<_, Uuid>("select id from locations where site_id = $1 and code = $2")
-                    .bind(site)
-                    .bind(l.location.trim().to_uppercase())
-                    .fetch_optional(&state.pool)
-                    .await?
-            }
-            None => continue,
-        };
+        let Some(site) = site else { continue };
+        let location = r.find(LOCATION_AT_SITE, Some(site), &l.location).await?;
         let Some(location_id) = location else {
             r.errors.add(field, problem(format!("the site has no location “{}”.", l.location.trim())));
             continue;

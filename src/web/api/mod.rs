@@ -196,6 +196,9 @@ where
     Ok(p.page(items, total))
 }
 
+/// A location by its code at a site (the site's id, then the code).
+const LOCATION_AT_SITE: &str = "select id from locations where site_id = $1 and code = $2";
+
 /// A request body's codes resolved to ids, and its fields checked, collecting every problem as a
 /// field error (an unknown code names itself), so that the API builds an operation's command from
 /// JSON as a page builds it from its form.
@@ -209,7 +212,19 @@ impl<'a> Resolve<'a> {
         Resolve { state, errors: FieldErrors::default() }
     }
 
-    /// The id of the row `sql` finds by `code` (upper-cased); None, with `field`'s error, if none.
+    /// The id of the row `sql` finds by `code` (upper-cased), within `parent` where the code is
+    /// unique only there (`sql` then binds the parent's id first).
+    pub(super) async fn find(&self, sql: &'static str, parent: Option<Uuid>, code: &str) -> Result<Option<Uuid>> {
+        let code = code.trim().to_uppercase();
+        let query = sqlx::query_scalar(sql);
+        let query = match parent {
+            Some(parent) => query.bind(parent).bind(code),
+            None => query.bind(code),
+        };
+        Ok(query.fetch_optional(&self.state.pool).await?)
+    }
+
+    /// As `find`; None, with `field`'s error naming the code, if there is no such row.
     pub(super) async fn id(
         &mut self,
         field: &'static str,
@@ -217,15 +232,10 @@ impl<'a> Resolve<'a> {
         sql: &'static str,
         code: &str,
     ) -> Result<Option<Uuid>> {
-        let code = code.trim().to_uppercase();
-        let id: Option<Uuid> = sqlx::query_scalar(sql).bind(&code).fetch_optional(&self.state.pool).await?;
-        if id.is_none() {
-            self.errors.add(field, format!("No {what} has the code “{code}”."));
-        }
-        Ok(id)
+        self.named(field, what, sql, None, code).await
     }
 
-    /// As `id`, for a code unique within a parent (`sql` binds the parent's id, then the code).
+    /// As `id`, for a code unique within a parent.
     pub(super) async fn at_site(
         &mut self,
         field: &'static str,
@@ -234,11 +244,20 @@ impl<'a> Resolve<'a> {
         parent: Uuid,
         code: &str,
     ) -> Result<Option<Uuid>> {
-        let code = code.trim().to_uppercase();
-        let id: Option<Uuid> =
-            sqlx::query_scalar(sql).bind(parent).bind(&code).fetch_optional(&self.state.pool).await?;
+        self.named(field, what, sql, Some(parent), code).await
+    }
+
+    async fn named(
+        &mut self,
+        field: &'static str,
+        what: &str,
+        sql: &'static str,
+        parent: Option<Uuid>,
+        code: &str,
+    ) -> Result<Option<Uuid>> {
+        let id = self.find(sql, parent, code).await?;
         if id.is_none() {
-            self.errors.add(field, format!("No {what} has the code “{code}”."));
+            self.errors.add(field, format!("No {what} has the code “{}”.", code.trim().to_uppercase()));
         }
         Ok(id)
     }

@@ -258,8 +258,7 @@ pub(super) async fn ship(
         let field = crate::save::line_key(row);
         let location = match (&l.location, site) {
             (Some(code), Some(site)) if !code.trim().is_empty() => {
-                let sql = "select id from locations where site_id = $1 and code = $2";
-                let found = r.at_site("location", "location at the site", sql, site, code).await?;
+                let found = r.find(LOCATION_AT_SITE, Some(site), code).await?;
                 if found.is_none() {
                     r.errors.add(
                         field.clone(),
