@@ -1173,6 +1173,9 @@ ALTER TABLE ONLY public.api_tokens
 ALTER TABLE ONLY public.audit_log
     ADD CONSTRAINT audit_log_pkey PRIMARY KEY (id);
 
+ALTER TABLE public.genealogy_links
+    ADD CONSTRAINT genealogy_links_occurred_plausible CHECK (((occurred_at >= '2000-01-01 00:00:00+00'::timestamp with time zone) AND (occurred_at < '2101-01-01 00:00:00+00'::timestamp with time zone))) NOT VALID;
+
 ALTER TABLE ONLY public.genealogy_links
     ADD CONSTRAINT genealogy_links_pair_key UNIQUE (input_movement_id, output_movement_id);
 
@@ -1211,6 +1214,12 @@ ALTER TABLE ONLY public.lot_rules
 
 ALTER TABLE ONLY public.lot_sequences
     ADD CONSTRAINT lot_sequences_pkey PRIMARY KEY (rule_id, scope_key, period_key);
+
+ALTER TABLE public.lots
+    ADD CONSTRAINT lots_expires_on_plausible CHECK (((expires_on >= '2000-01-01'::date) AND (expires_on <= '2100-12-31'::date))) NOT VALID;
+
+ALTER TABLE public.lots
+    ADD CONSTRAINT lots_made_on_plausible CHECK (((made_on >= '2000-01-01'::date) AND (made_on <= '2100-12-31'::date))) NOT VALID;
 
 ALTER TABLE ONLY public.lots
     ADD CONSTRAINT lots_material_code_key UNIQUE (material_id, code);
@@ -1251,8 +1260,14 @@ ALTER TABLE ONLY public.production_lines
 ALTER TABLE ONLY public.production_runs
     ADD CONSTRAINT production_runs_number_key UNIQUE (number);
 
+ALTER TABLE public.production_runs
+    ADD CONSTRAINT production_runs_opened_plausible CHECK (((opened_at >= '2000-01-01 00:00:00+00'::timestamp with time zone) AND (opened_at < '2101-01-01 00:00:00+00'::timestamp with time zone))) NOT VALID;
+
 ALTER TABLE ONLY public.production_runs
     ADD CONSTRAINT production_runs_pkey PRIMARY KEY (id);
+
+ALTER TABLE public.qa_records
+    ADD CONSTRAINT qa_records_performed_plausible CHECK (((performed_at >= '2000-01-01 00:00:00+00'::timestamp with time zone) AND (performed_at < '2101-01-01 00:00:00+00'::timestamp with time zone))) NOT VALID;
 
 ALTER TABLE ONLY public.qa_records
     ADD CONSTRAINT qa_records_pkey PRIMARY KEY (id);
@@ -1260,8 +1275,14 @@ ALTER TABLE ONLY public.qa_records
 ALTER TABLE ONLY public.recall_accounting
     ADD CONSTRAINT recall_accounting_pkey PRIMARY KEY (id);
 
+ALTER TABLE public.recall_accounting
+    ADD CONSTRAINT recall_accounting_reported_plausible CHECK (((reported_at >= '2000-01-01 00:00:00+00'::timestamp with time zone) AND (reported_at < '2101-01-01 00:00:00+00'::timestamp with time zone))) NOT VALID;
+
 ALTER TABLE ONLY public.recall_lots
     ADD CONSTRAINT recall_lots_pkey PRIMARY KEY (recall_id, lot_id);
+
+ALTER TABLE public.recall_notices
+    ADD CONSTRAINT recall_notices_occurred_plausible CHECK (((occurred_at >= '2000-01-01 00:00:00+00'::timestamp with time zone) AND (occurred_at < '2101-01-01 00:00:00+00'::timestamp with time zone))) NOT VALID;
 
 ALTER TABLE ONLY public.recall_notices
     ADD CONSTRAINT recall_notices_pkey PRIMARY KEY (id);
@@ -1290,6 +1311,9 @@ ALTER TABLE ONLY public.receipts
 ALTER TABLE ONLY public.receipts
     ADD CONSTRAINT receipts_pkey PRIMARY KEY (id);
 
+ALTER TABLE public.receipts
+    ADD CONSTRAINT receipts_received_plausible CHECK (((received_at >= '2000-01-01 00:00:00+00'::timestamp with time zone) AND (received_at < '2101-01-01 00:00:00+00'::timestamp with time zone))) NOT VALID;
+
 ALTER TABLE ONLY public.return_lines
     ADD CONSTRAINT return_lines_line_key UNIQUE (return_id, line_no);
 
@@ -1298,6 +1322,9 @@ ALTER TABLE ONLY public.return_lines
 
 ALTER TABLE ONLY public.returns
     ADD CONSTRAINT returns_number_key UNIQUE (number);
+
+ALTER TABLE public.returns
+    ADD CONSTRAINT returns_occurred_plausible CHECK (((occurred_at >= '2000-01-01 00:00:00+00'::timestamp with time zone) AND (occurred_at < '2101-01-01 00:00:00+00'::timestamp with time zone))) NOT VALID;
 
 ALTER TABLE ONLY public.returns
     ADD CONSTRAINT returns_pkey PRIMARY KEY (id);
@@ -1323,6 +1350,9 @@ ALTER TABLE ONLY public.shipments
 ALTER TABLE ONLY public.shipments
     ADD CONSTRAINT shipments_pkey PRIMARY KEY (id);
 
+ALTER TABLE public.shipments
+    ADD CONSTRAINT shipments_shipped_plausible CHECK (((shipped_at >= '2000-01-01 00:00:00+00'::timestamp with time zone) AND (shipped_at < '2101-01-01 00:00:00+00'::timestamp with time zone))) NOT VALID;
+
 ALTER TABLE ONLY public.signatures
     ADD CONSTRAINT signatures_pkey PRIMARY KEY (id);
 
@@ -1343,6 +1373,9 @@ ALTER TABLE ONLY public.stock_counts
 
 ALTER TABLE ONLY public.stock_counts
     ADD CONSTRAINT stock_counts_pkey PRIMARY KEY (id);
+
+ALTER TABLE public.stock_movements
+    ADD CONSTRAINT stock_movements_occurred_plausible CHECK (((occurred_at >= '2000-01-01 00:00:00+00'::timestamp with time zone) AND (occurred_at < '2101-01-01 00:00:00+00'::timestamp with time zone))) NOT VALID;
 
 ALTER TABLE ONLY public.stock_movements
     ADD CONSTRAINT stock_movements_pkey PRIMARY KEY (id);

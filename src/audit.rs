@@ -213,6 +213,7 @@ pub fn hex(bytes: &[u8]) -> String {
 #[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct Shown {
     pub id: i64,
+    #[serde(deserialize_with = "crate::db::json::time")]
     pub occurred_at: DateTime<Utc>,
     pub actor_name: String,
     pub action: String,

@@ -107,6 +107,14 @@ impl From<sqlx::Error> for Error {
             sqlx::Error::Database(db) if matches!(db.constraint(), Some("lot_on_hold" | "recall_closed")) => {
                 Error::Conflict(db.message().to_string())
             }
+            // The database's backstop for dates outside 2000–2100 (migration 0019).
+            sqlx::Error::Database(db) if db.constraint().is_some_and(|c| c.ends_with("_plausible")) => {
+                Error::BadRequest(format!(
+                    "A date must lie between {} and {}.",
+                    crate::domain::dates::FIRST_YEAR,
+                    crate::domain::dates::LAST_YEAR
+                ))
+            }
             _ => Error::Internal(anyhow::Error::new(err)),
         }
     }

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::audit::Actor;
 use crate::domain::balance::MassBalance;
+use crate::domain::dates;
 use crate::domain::quantity::{Quantity, Unit};
 use crate::domain::vocab::{Dimension, MovementKind};
 use crate::save::SaveError;
@@ -119,6 +120,11 @@ impl From<sqlx::Error> for Refusal {
     }
 }
 
+/// What `post` reads before it writes: the lot's unit, code and date made, the movement's date
+/// at the lot's site, the database's now, and the run's number and opening.
+type Facts =
+    (String, Dimension, Decimal, String, NaiveDate, NaiveDate, DateTime<Utc>, Option<String>, Option<DateTime<Utc>>);
+
 /// Posts one movement. On-hand moves with it (a trigger) and can never go below zero: a movement
 /// that would take more than is there is refused with what is there, and `tx` stays usable.
 pub async fn post(tx: &mut PgConnection, actor: &Actor, m: &Movement<'_>) -> Result<i64, Refusal> {
@@ -130,22 +136,36 @@ pub async fn post(tx: &mut PgConnection, actor: &Actor, m: &Movement<'_>) -> Res
         Document::Return(id) => (None, None, None, Some(id), None),
         Document::Reverses(id) => (None, None, None, None, Some(id)),
     };
-    // The lot's unit says how fine a movement of it may be (0.0001 kg is not a consumption), and
-    // no stock moves before its lot was made, by the date at the lot's site.
-    let (code, dimension, to_base, lot_code, made_on, on): (String, Dimension, Decimal, String, NaiveDate, NaiveDate) =
-        sqlx::query_as(
-            "select u.code, u.dimension, u.to_base, l.code, l.made_on, (coalesce($2, now()) at time zone s.time_zone)::date
-               from lots l join materials m on m.id = l.material_id join units u on u.code = m.uom
-               join sites s on s.id = l.site_id where l.id = $1",
-        )
-        .bind(m.lot)
-        .bind(m.at)
-        .fetch_one(&mut *tx)
-        .await?;
+    // The lot's unit says how fine a movement of it may be (0.0001 kg is not a consumption); no
+    // stock moves before its lot was made (by the date at the lot's site) or its run was opened,
+    // nor later than the clock allows (`domain::dates`).
+    let (code, dimension, to_base, lot_code, made_on, on, now, run_number, run_opened): Facts = sqlx::query_as(
+        "select u.code, u.dimension, u.to_base, l.code, l.made_on, (coalesce($2, now()) at time zone s.time_zone)::date,
+                now(), r.number, r.opened_at
+           from lots l join materials m on m.id = l.material_id join units u on u.code = m.uom
+           join sites s on s.id = l.site_id left join production_runs r on r.id = $3 where l.id = $1",
+    )
+    .bind(m.lot)
+    .bind(m.at)
+    .bind(run)
+    .fetch_one(&mut *tx)
+    .await?;
     Quantity::new(m.quantity.abs(), &Unit::new(&code, dimension, to_base)).map_err(Refusal::Refused)?;
+    if let Some(at) = m.at {
+        dates::happened(at, now, "The movement's time").map_err(Refusal::Refused)?;
+    }
     if on < made_on {
         return Err(Refusal::Refused(format!(
             "Lot {lot_code} was made on {made_on}: nothing of it can move on {on}, before it existed."
+        )));
+    }
+    if let (Some(at), Some(number), Some(opened)) = (m.at, run_number, run_opened)
+        && at < opened
+    {
+        return Err(Refusal::Refused(format!(
+            "Run {number} was opened at {}: nothing can be posted to it at {}, before that.",
+            opened.format("%Y-%m-%d %H:%M UTC"),
+            at.format("%Y-%m-%d %H:%M UTC")
         )));
     }
     sqlx::query("savepoint ledger_post").execute(&mut *tx).await?;

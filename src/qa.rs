@@ -183,12 +183,7 @@ pub async fn add_record(pool: &PgPool, user: &Person, lot_id: Uuid, f: &RecordFo
     if f.outcome != "pass" && f.outcome != "fail" {
         e.add("outcome", "Choose pass or fail.");
     }
-    let performed_on = match f.performed_on.trim() {
-        "" => None,
-        d => NaiveDate::parse_from_str(d, "%Y-%m-%d")
-            .map_err(|_| e.add("performed_on", "The date must look like 2026-01-31."))
-            .ok(),
-    };
+    let performed_on = e.check("performed_on", crate::domain::dates::parse(&f.performed_on, "The date"));
     // A check is dated at its lot's site: not before the lot was made, not after the site's today.
     let (made_on, today): (NaiveDate, NaiveDate) =
         sqlx::query_as("select made_on, site_today(site_id) from lots where id = $1")

@@ -2,6 +2,7 @@
 
 pub mod copy;
 pub mod embedded;
+pub mod json;
 pub mod words;
 
 use std::sync::Arc;

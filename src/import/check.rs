@@ -147,25 +147,26 @@ pub(super) async fn check_lots(
         let Some(qty) = p.check(file, *line, "quantity", quantity(get(row, "quantity"))) else {
             continue;
         };
-        let Some(created) = parse_time(get(row, "created_on")) else {
-            p.add(
-                file,
-                *line,
-                "created_on",
-                format!("“{}” is not a date (2020-01-06 or 2020-01-06T07:56:00Z)", get(row, "created_on")),
-            );
-            continue;
+        let created = match parse_time(get(row, "created_on")) {
+            Ok(t) => t,
+            Err(m) => {
+                p.add(file, *line, "created_on", m);
+                continue;
+            }
         };
         let expires_on = match get(row, "expires_on") {
             "" => None,
-            e => match NaiveDate::parse_from_str(e, "%Y-%m-%d") {
+            e => match NaiveDate::parse_from_str(e, "%Y-%m-%d")
+                .map_err(|_| format!("“{e}” is not a date"))
+                .and_then(|d| crate::domain::dates::in_range(d, "The expiry date"))
+            {
                 Ok(d) if d >= created.date_naive() => Some(d),
                 Ok(_) => {
                     p.add(file, *line, "expires_on", "the lot expires before it was made");
                     continue;
                 }
-                Err(_) => {
-                    p.add(file, *line, "expires_on", format!("“{e}” is not a date"));
+                Err(m) => {
+                    p.add(file, *line, "expires_on", m);
                     continue;
                 }
             },

@@ -76,9 +76,12 @@ pub(super) fn check_ledger(
                 p.add(&t.name, *line, "run_id", "the run is not named");
                 continue;
             }
-            let Some(at) = parse_time(get(row, "performed_on")) else {
-                p.add(&t.name, *line, "performed_on", format!("“{}” is not a date", get(row, "performed_on")));
-                continue;
+            let at = match parse_time(get(row, "performed_on")) {
+                Ok(t) => t,
+                Err(m) => {
+                    p.add(&t.name, *line, "performed_on", m);
+                    continue;
+                }
             };
             // A run's rows usually follow each other: the last run is looked at first.
             let r = match runs.last() {
@@ -165,9 +168,12 @@ pub(super) fn check_ledger(
     if let Some(t) = shipments {
         let mut index: HashMap<String, usize> = HashMap::new();
         for (line, row) in &t.rows {
-            let Some(at) = parse_time(get(row, "shipped_on")) else {
-                p.add(&t.name, *line, "shipped_on", format!("“{}” is not a date", get(row, "shipped_on")));
-                continue;
+            let at = match parse_time(get(row, "shipped_on")) {
+                Ok(t) => t,
+                Err(m) => {
+                    p.add(&t.name, *line, "shipped_on", m);
+                    continue;
+                }
             };
             let customer = get(row, "customer_code").to_ascii_uppercase();
             if !roles.get(&customer).is_some_and(|r| r.2) {

@@ -62,14 +62,19 @@ pub(super) fn get<'a>(row: &'a Row, column: &str) -> &'a str {
     row.columns.get(column).and_then(|&i| row.record.get(i)).unwrap_or("")
 }
 
-pub(super) fn parse_time(value: &str) -> Option<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
-        return Some(t.with_timezone(&Utc));
-    }
-    if let Ok(t) = NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S") {
-        return Some(t.and_utc());
-    }
-    NaiveDate::parse_from_str(value, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc())
+/// A moment as the import's files give it (RFC 3339, a local-less date-time, or a date), in the
+/// years lotline accepts and not ahead of now (`domain::dates`).
+pub(super) fn parse_time(value: &str) -> Result<DateTime<Utc>, String> {
+    let at = if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        t.with_timezone(&Utc)
+    } else if let Ok(t) = NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S") {
+        t.and_utc()
+    } else if let Some(t) = NaiveDate::parse_from_str(value, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)) {
+        t.and_utc()
+    } else {
+        return Err(format!("“{value}” is not a date (2020-01-06 or 2020-01-06T07:56:00Z)"));
+    };
+    crate::domain::dates::happened(at, Utc::now(), "The date")
 }
 
 pub(super) fn quantity(value: &str) -> Result<Decimal, String> {

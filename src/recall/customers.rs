@@ -187,22 +187,25 @@ pub struct NoticeForm {
     pub notes: String,
 }
 
-fn when(value: &str, field: &'static str, e: &mut FieldErrors) -> DateTime<Utc> {
-    match value.trim() {
-        "" => Utc::now(),
-        v => match NaiveDate::parse_from_str(v, "%Y-%m-%d") {
-            Ok(d) if d > Utc::now().date_naive() => {
-                e.add(field, "The date cannot be in the future.");
-                Utc::now()
-            }
-            Ok(d) if d == Utc::now().date_naive() => Utc::now(),
-            Ok(d) => d.and_hms_opt(12, 0, 0).unwrap_or_default().and_utc(),
-            Err(_) => {
-                e.add(field, "The date must look like 2026-01-31.");
-                Utc::now()
-            }
-        },
+/// A date the recall's log is given, as a moment: today is now; an earlier day is its noon (UTC).
+/// A recall spans sites, so "today" is the latest of the sites' dates.
+fn when(value: &str, field: &'static str, today: NaiveDate, e: &mut FieldErrors) -> DateTime<Utc> {
+    match crate::domain::dates::parse(value, "The date").and_then(|d| match d {
+        Some(d) => crate::domain::dates::not_after(d, today, "The date").map(Some),
+        None => Ok(None),
+    }) {
+        Ok(Some(d)) if d < today => d.and_hms_opt(12, 0, 0).unwrap_or_default().and_utc(),
+        Ok(_) => Utc::now(),
+        Err(m) => {
+            e.add(field, m);
+            Utc::now()
+        }
     }
+}
+
+/// The plant's today for a recall, which spans sites: the latest of the sites' dates.
+pub(crate) async fn plant_today(pool: &PgPool) -> Result<NaiveDate, sqlx::Error> {
+    sqlx::query_scalar("select coalesce(max(site_today(id)), current_date) from sites").fetch_one(pool).await
 }
 
 /// The customer of a form, if it is one of the scope's customers.
@@ -225,7 +228,7 @@ pub async fn record_notice(pool: &PgPool, user: &Person, id: Uuid, f: &NoticeFor
     if !METHODS.iter().any(|(m, _)| *m == f.method) {
         e.add("method", "Choose how.");
     }
-    let at = when(&f.occurred_on, "occurred_on", &mut e);
+    let at = when(&f.occurred_on, "occurred_on", plant_today(pool).await?, &mut e);
     let contact = e.check("contact", text::optional(&f.contact, "The contact", 200));
     let notes = e.check("notes", text::optional(&f.notes, "The notes", 2000));
     if !e.is_empty() {
@@ -305,7 +308,7 @@ pub async fn record_accounting(pool: &PgPool, user: &Person, id: Uuid, f: &Accou
     }
     let destroyed = e.check("destroyed", text::non_negative_decimal(&f.destroyed, "The quantity destroyed"));
     let held = e.check("held", text::non_negative_decimal(&f.held, "The quantity still held"));
-    let at = when(&f.reported_on, "reported_on", &mut e);
+    let at = when(&f.reported_on, "reported_on", plant_today(pool).await?, &mut e);
     let notes = e.check("notes", text::optional(&f.notes, "The notes", 2000));
     if let Some(l) = line
         && l.returned + destroyed + held > l.shipped

@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::audit::{self, Actor, Entry};
+use crate::domain::dates;
 use crate::domain::quantity::{Quantity, Unit};
 use crate::domain::vocab::Dimension;
 use crate::error::Error;
@@ -117,6 +118,18 @@ struct Head {
 /// Receives goods: every line becomes a lot with a code from the rules. A repeated idempotency
 /// key returns the first receipt and writes nothing.
 pub async fn receive(pool: &PgPool, actor: &Actor, input: &ReceiptInput, key: Uuid) -> Result<Received, SaveError> {
+    let mut e = FieldErrors::default();
+    if let Some(d) = input.received_on {
+        e.check("received_on", dates::in_range(d, "The receipt date").map(|_| ()));
+    }
+    for (i, l) in input.lines.iter().enumerate() {
+        if let Some(d) = l.expires_on {
+            e.check(crate::save::line_key(i), dates::in_range(d, "The expiry date").map(|_| ()));
+        }
+    }
+    if !e.is_empty() {
+        return Err(e.into());
+    }
     let materials: Vec<Uuid> = input.lines.iter().map(|l| l.material_id).collect();
     let locations: Vec<Uuid> = input.lines.iter().map(|l| l.location_id).collect();
     let facts: Vec<Facts> = sqlx::query_as(FACTS)

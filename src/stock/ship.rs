@@ -7,6 +7,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::audit::{self, Actor, Entry};
+use crate::domain::dates;
 use crate::domain::status::{LotState, usable};
 use crate::domain::vocab::MovementKind;
 use crate::error::Error;
@@ -62,6 +63,9 @@ pub async fn ship(pool: &PgPool, actor: &Actor, c: &Shipment) -> Result<Uuid, Sa
     let mut e = FieldErrors::default();
     let (key, site, customer, shipped_on) = (c.key, c.site, c.customer, c.shipped_on);
     let (order_ref, bol_ref, asn_ref) = (&c.order_ref, &c.bol_ref, &c.asn_ref);
+    if let Some(Err(m)) = shipped_on.map(|d| dates::in_range(d, "The shipping date")) {
+        return Err(SaveError::field("shipped_on", m));
+    }
     let head: Option<(String, DateTime<Utc>, NaiveDate, bool, String, bool)> = sqlx::query_as(
         "select s.code, t.at, (t.at at time zone s.time_zone)::date,
                 coalesce((select active and is_customer from parties where id = $2), false),

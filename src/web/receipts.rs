@@ -99,16 +99,6 @@ impl ReceiptForm {
     }
 }
 
-fn parse_date(value: &str, what: &str) -> Result<Option<chrono::NaiveDate>, String> {
-    let v = value.trim();
-    if v.is_empty() {
-        return Ok(None);
-    }
-    chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
-        .map(Some)
-        .map_err(|_| format!("{what} must be a date such as 2026-01-31."))
-}
-
 impl TryFrom<&ReceiptForm> for ReceiptInput {
     type Error = FieldErrors;
 
@@ -122,7 +112,7 @@ impl TryFrom<&ReceiptForm> for ReceiptInput {
             e.add("supplier_id", "Choose the supplier.");
             Uuid::nil()
         });
-        let received_on = e.check("received_on", parse_date(&f.received_on, "The receipt date"));
+        let received_on = e.check("received_on", crate::domain::dates::parse(&f.received_on, "The receipt date"));
         let order_ref = e.check("order_ref", text::optional(&f.order_ref, "The order number", 100));
         let asn_ref = e.check("asn_ref", text::optional(&f.asn_ref, "The delivery note (ASN)", 100));
         let mut lines = Vec::new();
@@ -158,7 +148,7 @@ impl TryFrom<&ReceiptForm> for ReceiptInput {
                     continue;
                 }
             };
-            let expires_on = match parse_date(&l.expires_on, "The expiry date") {
+            let expires_on = match crate::domain::dates::parse(&l.expires_on, "The expiry date") {
                 Ok(d) => d,
                 Err(m) => {
                     e.add(line_key(i), problem(m));

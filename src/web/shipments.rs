@@ -101,12 +101,7 @@ impl TryFrom<&ShipmentForm> for Shipment {
         let order_ref = e.check("order_ref", text::optional(&f.order_ref, "The order", 100));
         let bol_ref = e.check("bol_ref", text::optional(&f.bol_ref, "The bill of lading", 100));
         let asn_ref = e.check("asn_ref", text::optional(&f.asn_ref, "The despatch advice", 100));
-        let shipped_on = match f.shipped_on.trim() {
-            "" => None,
-            d => NaiveDate::parse_from_str(d, "%Y-%m-%d")
-                .map_err(|_| e.add("shipped_on", "The date must look like 2026-01-31."))
-                .ok(),
-        };
+        let shipped_on = e.check("shipped_on", crate::domain::dates::parse(&f.shipped_on, "The shipping date"));
         let mut lines = Vec::new();
         for (row, l) in f.lines.iter().enumerate() {
             if l.lot.trim().is_empty() && l.quantity.trim().is_empty() {

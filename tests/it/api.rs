@@ -9,13 +9,13 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, text, texts};
 use crate::recalls::demo_app;
 
-async fn token(app: &TestApp) -> String {
+pub(crate) async fn token(app: &TestApp) -> String {
     let response = app.submit("/account", "#token-form", &[("name", "API test")]).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     text(&scraper::Html::parse_document(&response.text().await.unwrap()), "#new-token")
 }
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 

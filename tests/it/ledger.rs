@@ -162,3 +162,31 @@ async fn a_tenth_of_a_gram_is_neither_received_nor_consumed_and_pieces_are_whole
     }
     assert_eq!(sqlx::query_scalar::<_, i64>("select count(*) from lots").fetch_one(&pool).await.unwrap(), lots);
 }
+
+#[tokio::test]
+async fn the_ledger_refuses_a_movement_ahead_of_the_clock_or_outside_2000_to_2100() {
+    let pool = demo_database(Demo::Master).await;
+    let actor = tester(&pool).await.actor();
+    let salt = LotBuilder::received("SALT", "10").released().build(&pool).await;
+    let dock = id(&pool, "locations", "DOCK").await;
+    let mut tx = pool.begin().await.unwrap();
+    let scrap = |at: chrono::DateTime<chrono::Utc>| {
+        Movement::new(lotline::domain::vocab::MovementKind::Scrap, salt.id, dock, d("-1"), Uuid::new_v4())
+            .reason("Wet bags")
+            .at(at)
+    };
+    let now = chrono::Utc::now();
+    for (at, needle) in [
+        (now + chrono::Duration::hours(1), "cannot be in the future"),
+        ("2101-01-01T00:00:00Z".parse().unwrap(), "between 2000 and 2100"),
+    ] {
+        match ledger::post(&mut tx, &actor, &scrap(at)).await {
+            Err(Refusal::Refused(message)) => assert!(message.contains(needle), "{message}"),
+            other => panic!("refused, not {other:?}"),
+        }
+    }
+    // A clock a few minutes behind the floor's is not a refusal.
+    ledger::post(&mut tx, &actor, &scrap(now + chrono::Duration::minutes(5))).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(on_hand(&pool, salt.id, "DOCK").await, d("9"));
+}

@@ -9,6 +9,7 @@ mod builders;
 mod cli;
 mod corrections;
 mod counts;
+mod dates;
 mod embedded;
 mod epcis;
 mod errors;

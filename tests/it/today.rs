@@ -151,8 +151,8 @@ async fn a_shipment_may_be_dated_the_sites_today_but_not_its_tomorrow() {
     crate::helpers::assert_field_error(ship(before).await, "line1", "before it existed").await;
     crate::helpers::assert_field_error(
         ship(chrono::NaiveDate::from_ymd_opt(1900, 1, 1).unwrap()).await,
-        "line1",
-        "before it existed",
+        "shipped_on",
+        "between 2000 and 2100",
     )
     .await;
     crate::helpers::assert_redirect(&ship(today).await, "/shipments/");
@@ -193,7 +193,9 @@ async fn a_qa_record_is_dated_at_its_lots_site_between_the_lots_making_and_today
         }
     };
     let year_zero = record("0000-01-01".into()).await;
-    crate::helpers::assert_field_error(year_zero, "performed_on", "before the lot was made").await;
+    crate::helpers::assert_field_error(year_zero, "performed_on", "between 2000 and 2100").await;
+    let before_made = record((today - chrono::Days::new(400)).to_string()).await;
+    crate::helpers::assert_field_error(before_made, "performed_on", "before the lot was made").await;
     let tomorrow = record(today.succ_opt().unwrap().to_string()).await;
     crate::helpers::assert_field_error(tomorrow, "performed_on", "after today at the lot's site").await;
     crate::helpers::assert_redirect(&record(today.to_string()).await, &format!("/lots/{lot}"));

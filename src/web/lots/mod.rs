@@ -57,7 +57,9 @@ pub struct LotRow {
     pub material_code: String,
     pub material_name: String,
     pub origin: String,
+    #[serde(deserialize_with = "crate::db::json::date")]
     pub made_on: NaiveDate,
+    #[serde(deserialize_with = "crate::db::json::optional_date")]
     pub expires_on: Option<NaiveDate>,
     pub status: String,
     pub on_hand: Decimal,

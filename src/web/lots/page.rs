@@ -34,6 +34,7 @@ pub struct DispositionRow {
     pub to_status: String,
     pub reason: Option<String>,
     pub decided_by: Option<String>,
+    #[serde(deserialize_with = "crate::db::json::time")]
     pub decided_at: DateTime<Utc>,
     pub meaning: Option<String>,
 }
@@ -44,7 +45,9 @@ pub struct HoldRow {
     pub source: String,
     pub reason: String,
     pub opened_by: Option<String>,
+    #[serde(deserialize_with = "crate::db::json::time")]
     pub opened_at: DateTime<Utc>,
+    #[serde(deserialize_with = "crate::db::json::optional_time")]
     pub closed_at: Option<DateTime<Utc>>,
     pub closed_by: Option<String>,
     pub close_reason: Option<String>,
@@ -58,6 +61,7 @@ pub struct RecordRow {
     pub specification: String,
     pub reference: String,
     pub outcome: String,
+    #[serde(deserialize_with = "crate::db::json::time")]
     pub performed_at: DateTime<Utc>,
     pub recorded_by: Option<String>,
 }
@@ -68,6 +72,7 @@ pub struct LedgerRow {
     pub kind: String,
     pub quantity: Decimal,
     pub location_code: String,
+    #[serde(deserialize_with = "crate::db::json::time")]
     pub occurred_at: DateTime<Utc>,
     pub document: Option<String>,
     pub document_link: Option<String>,
@@ -111,6 +116,7 @@ pub struct ShippedRow {
     pub shipment_id: Uuid,
     pub number: String,
     pub customer: String,
+    #[serde(deserialize_with = "crate::db::json::time")]
     pub shipped_at: DateTime<Utc>,
     pub quantity: Decimal,
 }
