@@ -323,8 +323,8 @@ CREATE FUNCTION public.trace_open_holds(ids uuid[]) RETURNS TABLE(lot_id uuid, o
 #variable_conflict use_column
 begin
     return query
-    select h.lot_id, count(*), bool_or(r.id is not null and r.status = 'open' and not r.mock)
-      from lot_holds h left join recalls r on r.id = h.recall_id
+    select h.lot_id, count(*), bool_or(h.source = 'recall')
+      from lot_holds h
      where h.lot_id = any(ids) and h.closed_at is null
      group by h.lot_id;
 end
@@ -539,6 +539,7 @@ CREATE TABLE public.lot_holds (
     closed_by uuid,
     closed_at timestamp with time zone,
     close_reason text,
+    close_signature uuid,
     CONSTRAINT lot_holds_close_shape CHECK (((closed_at IS NULL) = (close_reason IS NULL))),
     CONSTRAINT lot_holds_reason_check CHECK ((length(btrim(reason)) > 0)),
     CONSTRAINT lot_holds_recall_shape CHECK (((source = 'recall'::text) = (recall_id IS NOT NULL))),
@@ -648,11 +649,13 @@ CREATE TABLE public.materials (
     public_lookup boolean DEFAULT false NOT NULL,
     public_dates boolean DEFAULT true NOT NULL,
     public_origin boolean DEFAULT true NOT NULL,
+    recall_notice_days integer DEFAULT 90 NOT NULL,
     CONSTRAINT materials_code_check CHECK ((code ~ '^[A-Z0-9][A-Z0-9._-]{0,19}$'::text)),
     CONSTRAINT materials_expiry_policy_check CHECK ((expiry_policy = ANY (ARRAY['shelf_life'::text, 'earliest_input'::text, 'none'::text]))),
     CONSTRAINT materials_kind_check CHECK ((kind = ANY (ARRAY['raw'::text, 'packaging'::text, 'intermediate'::text, 'finished'::text]))),
     CONSTRAINT materials_mass_per_unit_kg_check CHECK ((mass_per_unit_kg > (0)::numeric)),
     CONSTRAINT materials_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
+    CONSTRAINT materials_recall_notice_days_check CHECK (((recall_notice_days >= 0) AND (recall_notice_days <= 3650))),
     CONSTRAINT materials_shelf_life_days_check CHECK (((shelf_life_days >= 1) AND (shelf_life_days <= 36500)))
 );
 
@@ -782,6 +785,28 @@ ALTER TABLE public.recall_accounting ALTER COLUMN id ADD GENERATED ALWAYS AS IDE
     CACHE 1
 );
 
+CREATE TABLE public.recall_decisions (
+    id bigint NOT NULL,
+    recall_id uuid NOT NULL,
+    lot_id uuid NOT NULL,
+    decision text NOT NULL,
+    reason text NOT NULL,
+    signature_id uuid NOT NULL,
+    decided_by uuid NOT NULL,
+    decided_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT recall_decisions_decision_check CHECK ((decision = ANY (ARRAY['release'::text, 'rework'::text, 'destroy'::text, 'return_to_supplier'::text]))),
+    CONSTRAINT recall_decisions_reason_check CHECK ((length(btrim(reason)) > 0))
+);
+
+ALTER TABLE public.recall_decisions ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.recall_decisions_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.recall_lots (
     recall_id uuid NOT NULL,
     lot_id uuid NOT NULL,
@@ -883,12 +908,23 @@ CREATE TABLE public.recalls (
     threshold_signature uuid,
     report_completed_at timestamp with time zone,
     report_completed_by uuid,
+    public_until date DEFAULT (CURRENT_DATE + 730) NOT NULL,
+    notice_withdrawn_at timestamp with time zone,
+    notice_withdrawn_by uuid,
+    notice_withdrawn_reason text,
+    notice_withdrawn_signature uuid,
+    check_percent numeric(5,2),
+    close_override text,
     CONSTRAINT recalls_check_level_check CHECK ((check_level = ANY (ARRAY['A'::text, 'B'::text, 'C'::text, 'D'::text, 'E'::text]))),
+    CONSTRAINT recalls_check_percent_check CHECK (((check_percent > (10)::numeric) AND (check_percent < (100)::numeric))),
+    CONSTRAINT recalls_check_percent_shape CHECK (((check_level = 'B'::text) = (check_percent IS NOT NULL))),
     CONSTRAINT recalls_class_check CHECK ((class = ANY (ARRAY['I'::text, 'II'::text, 'III'::text]))),
     CONSTRAINT recalls_class_shape CHECK ((mock OR (class IS NOT NULL))),
+    CONSTRAINT recalls_close_override_shape CHECK (((close_override IS NULL) OR (status = 'closed'::text))),
     CONSTRAINT recalls_closed_shape CHECK (((status = 'closed'::text) = (closed_at IS NOT NULL))),
     CONSTRAINT recalls_closed_summary CHECK (((status <> 'closed'::text) OR (length(btrim(COALESCE(summary, ''::text))) > 0))),
     CONSTRAINT recalls_mode_check CHECK ((mode = ANY (ARRAY['precise'::text, 'lot_level'::text]))),
+    CONSTRAINT recalls_notice_withdrawn_shape CHECK ((((notice_withdrawn_at IS NULL) = (notice_withdrawn_signature IS NULL)) AND ((notice_withdrawn_at IS NULL) = (notice_withdrawn_reason IS NULL)))),
     CONSTRAINT recalls_reason_check CHECK ((length(btrim(reason)) > 0)),
     CONSTRAINT recalls_status_check CHECK ((status = ANY (ARRAY['open'::text, 'closed'::text]))),
     CONSTRAINT recalls_supplier_shape CHECK (((supplier_id IS NULL) = (supplier_lot IS NULL))),
@@ -1278,6 +1314,9 @@ ALTER TABLE ONLY public.recall_accounting
 ALTER TABLE public.recall_accounting
     ADD CONSTRAINT recall_accounting_reported_plausible CHECK (((reported_at >= '2000-01-01 00:00:00+00'::timestamp with time zone) AND (reported_at < '2101-01-01 00:00:00+00'::timestamp with time zone))) NOT VALID;
 
+ALTER TABLE ONLY public.recall_decisions
+    ADD CONSTRAINT recall_decisions_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.recall_lots
     ADD CONSTRAINT recall_lots_pkey PRIMARY KEY (recall_id, lot_id);
 
@@ -1443,6 +1482,8 @@ CREATE INDEX qa_records_lot_idx ON public.qa_records USING btree (lot_id, perfor
 
 CREATE INDEX recall_accounting_idx ON public.recall_accounting USING btree (recall_id, party_id, lot_id, id);
 
+CREATE INDEX recall_decisions_lot_idx ON public.recall_decisions USING btree (lot_id);
+
 CREATE INDEX recall_lots_lot_idx ON public.recall_lots USING btree (lot_id);
 
 CREATE INDEX recall_notices_recall_idx ON public.recall_notices USING btree (recall_id, party_id, id);
@@ -1567,6 +1608,8 @@ CREATE TRIGGER recall_accounting_append_only BEFORE DELETE OR UPDATE ON public.r
 
 CREATE TRIGGER recall_accounting_open BEFORE INSERT ON public.recall_accounting FOR EACH ROW EXECUTE FUNCTION public.recall_open_guard();
 
+CREATE TRIGGER recall_decisions_append_only BEFORE DELETE OR UPDATE ON public.recall_decisions FOR EACH ROW EXECUTE FUNCTION public.refuse_change();
+
 CREATE TRIGGER recall_lots_open BEFORE INSERT OR UPDATE ON public.recall_lots FOR EACH ROW EXECUTE FUNCTION public.recall_open_guard();
 
 CREATE TRIGGER recall_notices_append_only BEFORE DELETE OR UPDATE ON public.recall_notices FOR EACH ROW EXECUTE FUNCTION public.refuse_change();
@@ -1667,6 +1710,9 @@ ALTER TABLE ONLY public.lot_dispositions
     ADD CONSTRAINT lot_dispositions_signature_id_fkey FOREIGN KEY (signature_id) REFERENCES public.signatures(id);
 
 ALTER TABLE ONLY public.lot_holds
+    ADD CONSTRAINT lot_holds_close_signature_fkey FOREIGN KEY (close_signature) REFERENCES public.signatures(id);
+
+ALTER TABLE ONLY public.lot_holds
     ADD CONSTRAINT lot_holds_closed_by_fkey FOREIGN KEY (closed_by) REFERENCES public.users(id);
 
 ALTER TABLE ONLY public.lot_holds
@@ -1759,6 +1805,18 @@ ALTER TABLE ONLY public.recall_accounting
 ALTER TABLE ONLY public.recall_accounting
     ADD CONSTRAINT recall_accounting_recorded_by_fkey FOREIGN KEY (recorded_by) REFERENCES public.users(id);
 
+ALTER TABLE ONLY public.recall_decisions
+    ADD CONSTRAINT recall_decisions_decided_by_fkey FOREIGN KEY (decided_by) REFERENCES public.users(id);
+
+ALTER TABLE ONLY public.recall_decisions
+    ADD CONSTRAINT recall_decisions_lot_id_fkey FOREIGN KEY (lot_id) REFERENCES public.lots(id);
+
+ALTER TABLE ONLY public.recall_decisions
+    ADD CONSTRAINT recall_decisions_recall_id_fkey FOREIGN KEY (recall_id) REFERENCES public.recalls(id);
+
+ALTER TABLE ONLY public.recall_decisions
+    ADD CONSTRAINT recall_decisions_signature_id_fkey FOREIGN KEY (signature_id) REFERENCES public.signatures(id);
+
 ALTER TABLE ONLY public.recall_lots
     ADD CONSTRAINT recall_lots_lot_id_fkey FOREIGN KEY (lot_id) REFERENCES public.lots(id);
 
@@ -1794,6 +1852,12 @@ ALTER TABLE ONLY public.recalls
 
 ALTER TABLE ONLY public.recalls
     ADD CONSTRAINT recalls_closed_signature_fkey FOREIGN KEY (closed_signature) REFERENCES public.signatures(id);
+
+ALTER TABLE ONLY public.recalls
+    ADD CONSTRAINT recalls_notice_withdrawn_by_fkey FOREIGN KEY (notice_withdrawn_by) REFERENCES public.users(id);
+
+ALTER TABLE ONLY public.recalls
+    ADD CONSTRAINT recalls_notice_withdrawn_signature_fkey FOREIGN KEY (notice_withdrawn_signature) REFERENCES public.signatures(id);
 
 ALTER TABLE ONLY public.recalls
     ADD CONSTRAINT recalls_opened_by_fkey FOREIGN KEY (opened_by) REFERENCES public.users(id);

@@ -42,6 +42,9 @@ enum Command {
     /// Check the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Check a recall report.
+    #[command(subcommand)]
+    Recall(RecallCommand),
     /// Load a folder of CSV files (materials, parties, lots, transformations, shipments) in one
     /// transaction, or refuse it whole with every problem found.
     Import {
@@ -177,6 +180,20 @@ enum AuditCommand {
     /// Recompute the hash chain of the audit trail: exits non-zero and names the first broken
     /// entry if any row was changed or removed; prints the head hash otherwise.
     Verify,
+}
+
+#[derive(Debug, Subcommand)]
+enum RecallCommand {
+    /// Print the SHA-256 of a frozen scope downloaded from a recall's page
+    /// (`/recalls/{id}/scope.json`): the hash its report prints. With --hash, exit non-zero unless
+    /// they match. The same as `sha256sum FILE`; no database is needed.
+    Verify {
+        /// The downloaded scope.json.
+        file: std::path::PathBuf,
+        /// The hash printed on the report, to compare with.
+        #[arg(long)]
+        hash: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -425,6 +442,19 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Audit(AuditCommand::Verify) => with_database(&cli.db, |pool| Box::pin(audit_verify(pool))).await,
+        Command::Recall(RecallCommand::Verify { file, hash }) => {
+            let bytes = std::fs::read(&file).with_context(|| format!("Failed to read {}", file.display()))?;
+            let actual = crate::recall::hash_hex(&bytes);
+            println!("SHA-256 {actual}  {}", file.display());
+            match hash {
+                None => Ok(()),
+                Some(expected) if expected.trim().eq_ignore_ascii_case(&actual) => {
+                    println!("matches the printed hash");
+                    Ok(())
+                }
+                Some(expected) => anyhow::bail!("does not match the printed hash {}", expected.trim()),
+            }
+        }
     }
 }
 

@@ -112,7 +112,8 @@ pub async fn place_hold(pool: &PgPool, user: &Person, lot_id: Uuid, reason: &str
     Ok(())
 }
 
-/// Lifts an open hold. A recall's hold is lifted only by closing the recall.
+/// Lifts an open hold (a QA act, with a reason). A recall's hold is lifted only by a signed
+/// decision after the recall closes (`recall::decide`).
 pub async fn lift_hold(
     pool: &PgPool,
     user: &Person,
@@ -134,7 +135,10 @@ pub async fn lift_hold(
         return Err(SaveError::field("lift_reason", "This hold was lifted already."));
     }
     if source == "recall" {
-        return Err(SaveError::field("lift_reason", "A recall's hold is lifted by closing the recall, not here."));
+        return Err(SaveError::field(
+            "lift_reason",
+            "A recall's hold is lifted by QA's signed decision on the recall's page, once the recall closes.",
+        ));
     }
     sqlx::query("update lot_holds set closed_at = now(), closed_by = $2, close_reason = $3 where id = $1")
         .bind(hold_id)

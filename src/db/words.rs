@@ -9,6 +9,7 @@ use sqlx::{Decode, Encode, Postgres, Type};
 
 use crate::domain::vocab::{
     CheckLevel, Dimension, Disposition, LocationKind, MaterialKind, MovementKind, Permission, RecallClass,
+    RecallDecision,
 };
 
 macro_rules! stored_as_text {
@@ -43,7 +44,17 @@ macro_rules! stored_as_text {
     )+};
 }
 
-stored_as_text!(MovementKind, Disposition, MaterialKind, LocationKind, RecallClass, CheckLevel, Permission, Dimension);
+stored_as_text!(
+    MovementKind,
+    Disposition,
+    MaterialKind,
+    LocationKind,
+    RecallClass,
+    CheckLevel,
+    RecallDecision,
+    Permission,
+    Dimension
+);
 
 /// Every word of the vocabulary with the column that stores it, for the test that compares them
 /// with the database's CHECKs and rows.
@@ -58,6 +69,7 @@ pub fn all() -> Vec<(&'static str, Vec<&'static str>)> {
         (LocationKind::COLUMN, words(LocationKind::ALL, LocationKind::as_str)),
         (RecallClass::COLUMN, words(RecallClass::ALL, RecallClass::as_str)),
         (CheckLevel::COLUMN, words(CheckLevel::ALL, CheckLevel::as_str)),
+        (RecallDecision::COLUMN, words(RecallDecision::ALL, RecallDecision::as_str)),
         (Permission::COLUMN, words(Permission::ALL, Permission::as_str)),
         (Dimension::COLUMN, words(Dimension::ALL, Dimension::as_str)),
     ]

@@ -55,13 +55,20 @@ pub fn label(lot: &LotState, today: NaiveDate) -> &'static str {
 /// "Today" is the lot's site's date (`site_today`), as everywhere. A test runs both spellings
 /// over every combination and compares them.
 pub const STATUS_SQL: &str = "case
-    when exists (select 1 from lot_holds h join recalls r on r.id = h.recall_id
-                  where h.lot_id = l.id and h.closed_at is null and r.status = 'open' and not r.mock) then 'recalled'
+    when exists (select 1 from lot_holds h where h.lot_id = l.id and h.closed_at is null and h.source = 'recall') then 'recalled'
     when l.disposition = 'rejected' then 'rejected'
     when exists (select 1 from lot_holds h where h.lot_id = l.id and h.closed_at is null) then 'on hold'
     when l.disposition = 'quarantine' then 'quarantine'
     when l.expires_on < site_today(l.site_id) then 'expired'
     else 'released' end";
+
+/// Whether lot `l` is recalled, as SQL: an open hold a real recall placed (drills place none).
+/// It stays open after the recall closes, until QA records a signed decision on the lot.
+pub const RECALLED_SQL: &str =
+    "exists (select 1 from lot_holds h where h.lot_id = l.id and h.closed_at is null and h.source = 'recall')";
+
+/// Lot `l`'s open holds, as SQL.
+pub const OPEN_HOLDS_SQL: &str = "(select count(*) from lot_holds h where h.lot_id = l.id and h.closed_at is null)";
 
 /// The same rule as `usable` today, as an SQL condition over a lot `l`: the lots FEFO may suggest.
 /// (An open recall always holds its lots, so "no open hold" covers "not recalled".)

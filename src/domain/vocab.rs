@@ -6,6 +6,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
 /// Declares a closed set of stored words: the enum, its text in the database, its label for
 /// people, parsing, `Display`, and serde as the stored text.
 macro_rules! vocabulary {
@@ -174,7 +177,7 @@ vocabulary! {
     /// share above Q, C a share below it, D 2 %, E none.
     pub enum CheckLevel : "recalls.check_level" {
         A = "A", "A: every consignee (100 %)";
-        B = "B", "B: between 10 % and 100 % of consignees";
+        B = "B", "B: a share above 10 % of consignees, set for the case";
         C = "C", "C: 10 % of consignees";
         D = "D", "D: 2 % of consignees";
         E = "E", "E: no effectiveness checks";
@@ -182,15 +185,30 @@ vocabulary! {
 }
 
 impl CheckLevel {
-    /// How many of `consignees` must be checked at this level (B: at least 10 %).
-    pub const fn required_checks(self, consignees: usize) -> usize {
+    /// How many of `consignees` must be checked at this level; `b_percent` is the share set for a
+    /// level-B case (above 10, below 100).
+    pub fn required_checks(self, consignees: usize, b_percent: Option<Decimal>) -> usize {
         let percent = match self {
-            CheckLevel::A => 100,
-            CheckLevel::B | CheckLevel::C => 10,
-            CheckLevel::D => 2,
-            CheckLevel::E => 0,
+            CheckLevel::A => Decimal::ONE_HUNDRED,
+            CheckLevel::B => b_percent.unwrap_or(Decimal::from(B_DEFAULT_PERCENT)),
+            CheckLevel::C => Decimal::TEN,
+            CheckLevel::D => Decimal::TWO,
+            CheckLevel::E => Decimal::ZERO,
         };
-        (consignees * percent).div_ceil(100)
+        (Decimal::from(consignees) * percent / Decimal::ONE_HUNDRED).ceil().to_usize().unwrap_or(consignees)
+    }
+}
+
+/// The share of consignees a level-B case checks unless QA sets another.
+pub const B_DEFAULT_PERCENT: u32 = 25;
+
+vocabulary! {
+    /// What QA decides for a lot a closed recall still holds (each decision signed).
+    pub enum RecallDecision : "recall_decisions.decision" {
+        Release = "release", "Release: fit for use, with the justification";
+        Rework = "rework", "Rework: back to quarantine for a rework run";
+        Destroy = "destroy", "Destroy: rejected, to be scrapped";
+        ReturnToSupplier = "return_to_supplier", "Return to the supplier: rejected, to be sent back";
     }
 }
 
@@ -236,10 +254,12 @@ mod tests {
     fn a_recall_class_starts_at_its_check_level_and_counts_checks_up() {
         assert_eq!(RecallClass::I.default_check_level(), CheckLevel::A);
         assert_eq!(RecallClass::II.default_check_level(), CheckLevel::B);
-        assert_eq!(CheckLevel::A.required_checks(7), 7);
-        assert_eq!(CheckLevel::B.required_checks(11), 2, "10 % of 11, rounded up");
-        assert_eq!(CheckLevel::D.required_checks(1), 1);
-        assert_eq!(CheckLevel::E.required_checks(500), 0);
+        assert_eq!(CheckLevel::A.required_checks(7, None), 7);
+        assert_eq!(CheckLevel::B.required_checks(11, Some(Decimal::from(50))), 6, "50 % of 11, rounded up");
+        assert_eq!(CheckLevel::B.required_checks(12, None), 3, "25 % unless the case sets another share");
+        assert_eq!(CheckLevel::C.required_checks(11, None), 2, "10 % of 11, rounded up");
+        assert_eq!(CheckLevel::D.required_checks(1, None), 1);
+        assert_eq!(CheckLevel::E.required_checks(500, None), 0);
     }
 
     #[test]

@@ -23,6 +23,14 @@ pub struct Recall {
     pub closed_by: Option<String>,
     pub report_completed_at: Option<DateTime<Utc>>,
     pub public_instructions: String,
+    /// Consumers of a lot with no expiry date see the notice until this day.
+    pub public_until: NaiveDate,
+    pub notice_withdrawn_at: Option<DateTime<Utc>>,
+    pub notice_withdrawn_reason: Option<String>,
+    /// Level B: the share of consignees to check.
+    pub check_percent: Option<Decimal>,
+    /// Closed below its check level: QA's signed reason.
+    pub close_override: Option<String>,
     pub version: i32,
 }
 
@@ -37,6 +45,18 @@ impl Recall {
 
     pub fn is_open(&self) -> bool {
         self.status == "open"
+    }
+
+    pub fn level(&self) -> CheckLevel {
+        self.check_level.parse().unwrap_or(CheckLevel::A)
+    }
+
+    /// The level as the case states it: "B (25 % of consignees)".
+    pub fn level_text(&self) -> String {
+        match (self.level(), self.check_percent) {
+            (CheckLevel::B, Some(p)) => format!("B ({} % of consignees)", p.normalize()),
+            (l, _) => l.label().to_string(),
+        }
     }
 
     pub fn lot_level(&self) -> bool {
@@ -54,7 +74,8 @@ impl Recall {
 const RECALL_SELECT: &str = "select r.id, r.number, r.mock, r.class, r.status, r.reason, r.mode, r.check_level,
         p.code || ' · ' || p.name as supplier, r.supplier_lot, r.threshold, r.threshold_reason, r.summary,
         r.opened_at, coalesce(u.display_name, '') as opened_by, r.closed_at, c.display_name as closed_by,
-        r.report_completed_at, r.public_instructions, r.version
+        r.report_completed_at, r.public_instructions, r.public_until, r.notice_withdrawn_at, r.notice_withdrawn_reason,
+        r.check_percent, r.close_override, r.version
    from recalls r left join parties p on p.id = r.supplier_id left join users u on u.id = r.opened_by
    left join users c on c.id = r.closed_by";
 
@@ -162,4 +183,90 @@ pub async fn lookups(pool: &PgPool, recall: &Recall) -> Result<i64, Error> {
     .bind(recall.opened_at)
     .fetch_one(pool)
     .await?)
+}
+
+/// A lot a recall still holds (after it closed: awaiting QA's signed decision).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StillHeld {
+    pub lot_id: Uuid,
+    pub material: String,
+    pub code: String,
+    pub on_hand: Decimal,
+    pub uom: String,
+}
+
+pub async fn still_held(pool: &PgPool, id: Uuid) -> Result<Vec<StillHeld>, Error> {
+    Ok(sqlx::query_as(
+        "select l.id as lot_id, m.code as material, l.code,
+                coalesce((select sum(o.quantity) from on_hand o where o.lot_id = l.id), 0) as on_hand, m.uom
+           from lot_holds h join lots l on l.id = h.lot_id join materials m on m.id = l.material_id
+          where h.recall_id = $1 and h.closed_at is null order by m.code, l.code",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// QA's signed decision on a lot after the recall closed.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DecisionRow {
+    pub lot_id: Uuid,
+    pub material: String,
+    pub code: String,
+    pub decision: RecallDecision,
+    pub reason: String,
+    pub decided_by: String,
+    pub decided_at: DateTime<Utc>,
+}
+
+pub async fn decisions(pool: &PgPool, id: Uuid) -> Result<Vec<DecisionRow>, Error> {
+    Ok(sqlx::query_as(
+        "select d.lot_id, m.code as material, l.code, d.decision, d.reason, coalesce(u.display_name, '') as decided_by, d.decided_at
+           from recall_decisions d join lots l on l.id = d.lot_id join materials m on m.id = l.material_id
+           left join users u on u.id = d.decided_by where d.recall_id = $1 order by d.id",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// What a consumer who checks a lot is told of a real recall of it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PublicNotice {
+    pub number: String,
+    pub instructions: String,
+    /// The day it was recalled, at the lot's site.
+    pub recalled_on: NaiveDate,
+}
+
+/// The recall notices consumers see for a lot: every real recall whose scope held it, while the
+/// recall is open and after it closes for as long as product can be in homes — until the lot's
+/// expiry plus its material's margin, or the recall's `public_until` for a lot with no expiry —
+/// unless QA withdrew the notice (signed). Closing never turns a recalled lot into "no recall".
+pub async fn public_notices(pool: &PgPool, lot: Uuid) -> Result<Vec<PublicNotice>, Error> {
+    Ok(sqlx::query_as(
+        "select r.number, r.public_instructions as instructions, (r.opened_at at time zone s.time_zone)::date as recalled_on
+           from lots l join materials m on m.id = l.material_id join sites s on s.id = l.site_id, recalls r
+          where l.id = $1 and not r.mock and r.notice_withdrawn_at is null
+            and (exists (select 1 from recall_lots x where x.recall_id = r.id and x.lot_id = l.id and not x.excluded)
+                 or exists (select 1 from lot_holds h where h.recall_id = r.id and h.lot_id = l.id))
+            and (r.status = 'open' or site_today(l.site_id) <= coalesce(l.expires_on + m.recall_notice_days, r.public_until))
+          order by r.opened_at, r.number",
+    )
+    .bind(lot)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// A frozen scope's exact bytes, as hashed (the current one, or scoping `seq`): (seq, document).
+pub async fn scope_document(pool: &PgPool, id: Uuid, seq: Option<i64>) -> Result<(i64, String), Error> {
+    sqlx::query_as(
+        "select id, document from recall_scopes where recall_id = $1 and ($2::bigint is null or id = $2)
+          order by id desc limit 1",
+    )
+    .bind(id)
+    .bind(seq)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(Error::NotFound)
 }

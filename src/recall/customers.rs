@@ -167,6 +167,33 @@ pub async fn customer_status(pool: &PgPool, recall: &Recall, scope: &Scope) -> R
     Ok(out)
 }
 
+/// How far a recall's effectiveness checks have come against its check level (21 CFR 7.42(b)(3)):
+/// consignees whose action was verified (notified, then an acknowledgement or an accounting
+/// report). Units accounted for are a separate figure (`unit_totals`).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Effectiveness {
+    pub consignees: usize,
+    pub notified: usize,
+    pub checked: usize,
+    pub required: usize,
+}
+
+impl Effectiveness {
+    pub fn of(recall: &Recall, customers: &[CustomerStatus]) -> Effectiveness {
+        Effectiveness {
+            consignees: customers.len(),
+            notified: customers.iter().filter(|c| c.notified).count(),
+            checked: customers.iter().filter(|c| c.checked).count(),
+            required: recall.level().required_checks(customers.len(), recall.check_percent),
+        }
+    }
+
+    /// Consignees still to check before the level is met.
+    pub fn shortfall(&self) -> usize {
+        self.required.saturating_sub(self.checked)
+    }
+}
+
 pub const METHODS: [(&str, &str); 6] = [
     ("email", "E-mail"),
     ("phone", "Phone"),

@@ -21,7 +21,7 @@ use crate::audit::{self, Entry};
 use crate::documents::sheet::Sheet;
 use crate::domain::balance::MassBalance;
 use crate::domain::text;
-use crate::domain::vocab::{CheckLevel, RecallClass};
+use crate::domain::vocab::{CheckLevel, Disposition, RecallClass, RecallDecision};
 use crate::error::Error;
 use crate::save::{FieldErrors, SaveError, claim_idempotency_key};
 use crate::trace::{self, Direction, Mode};

@@ -10,6 +10,8 @@ pub struct OpenRecall {
     pub class: Option<RecallClass>,
     /// None: the class's own level.
     pub check_level: Option<CheckLevel>,
+    /// Level B: the share of consignees to check, a percentage above 10 and below 100 (None: 25).
+    pub check_percent: Option<Decimal>,
     pub reason: String,
     pub mode: Mode,
     /// A fraction: lots with less suspect material than this are scoped out.
@@ -126,6 +128,19 @@ pub async fn open(pool: &PgPool, user: &Person, f: &OpenRecall) -> Result<Uuid, 
         e.add("class", "A real recall has a class: choose I, II or III.");
     }
     let check_level = f.check_level.unwrap_or_else(|| class.map_or(CheckLevel::A, RecallClass::default_check_level));
+    let check_percent = match (check_level, f.check_percent) {
+        (CheckLevel::B, None) => Some(Decimal::from(crate::domain::vocab::B_DEFAULT_PERCENT)),
+        (CheckLevel::B, Some(p)) if p > Decimal::TEN && p < Decimal::ONE_HUNDRED && p.scale() <= 2 => Some(p),
+        (CheckLevel::B, Some(_)) => {
+            e.add("check_percent", "Level B checks a share above 10 % and below 100 % of consignees, such as 25.");
+            None
+        }
+        (_, None) => None,
+        (level, Some(_)) => {
+            e.add("check_percent", format!("Only level B takes a share of consignees; level {level} sets its own."));
+            None
+        }
+    };
     let reason = e.check("reason", text::required(&f.reason, "The reason for the recall", 2000));
     let threshold_reason = f.threshold_reason.trim();
     if threshold.is_some() {
@@ -184,8 +199,8 @@ pub async fn open(pool: &PgPool, user: &Person, f: &OpenRecall) -> Result<Uuid, 
     };
     let number: String = sqlx::query_scalar(
         "insert into recalls (id, number, mock, class, reason, mode, supplier_id, supplier_lot, opened_by, opened_signature,
-                              check_level, threshold, threshold_reason, threshold_signature)
-         values ($1, 'RC-' || lpad(nextval('recall_number_seq')::text, 6, '0'), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                              check_level, threshold, threshold_reason, threshold_signature, check_percent)
+         values ($1, 'RC-' || lpad(nextval('recall_number_seq')::text, 6, '0'), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
          returning number",
     )
     .bind(id)
@@ -201,6 +216,7 @@ pub async fn open(pool: &PgPool, user: &Person, f: &OpenRecall) -> Result<Uuid, 
     .bind(threshold)
     .bind(threshold.map(|_| threshold_reason))
     .bind(threshold_signature)
+    .bind(check_percent)
     .fetch_one(&mut *tx)
     .await
     ?;

@@ -227,8 +227,8 @@ fn by_unit<'a>(items: impl Iterator<Item = (&'a str, Decimal)>) -> Vec<(String, 
 }
 
 /// The SHA-256 of a scope document, as hex.
-pub fn hash_hex(document: &str) -> String {
-    audit::hex(&Sha256::digest(document.as_bytes()))
+pub fn hash_hex(document: &[u8]) -> String {
+    audit::hex(&Sha256::digest(document))
 }
 
 /// Computes the scope of `suspects` in `mode`: the forward trace of each (merged: the smallest

@@ -8,12 +8,13 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::audit::{self, Actor, Entry};
-use crate::domain::status::{LotState, usable};
+use crate::domain::status::usable;
 use crate::domain::vocab::MovementKind;
 use crate::error::Error;
 use crate::ledger::{self, Document, Movement, Side};
 use crate::rules::{self, Allocator, Drawn, Subject};
 use crate::save::{FieldErrors, SaveError, claim_idempotency_key};
+use crate::stock::{LOT_FACTS, LotFacts};
 
 /// Opens a run of `output_material` at `site` (on `line`, if given).
 #[derive(Debug, Clone)]
@@ -146,41 +147,25 @@ async fn lock_run(tx: &mut PgConnection, run_id: Uuid) -> Result<RunFacts, SaveE
     Ok(run)
 }
 
-#[derive(sqlx::FromRow)]
-struct LotFacts {
-    id: Uuid,
-    code: String,
-    material_code: String,
-    disposition: String,
-    open_holds: i64,
-    recalled: bool,
-    expires_on: Option<NaiveDate>,
+/// A consumption posted, and what the operator must not miss (a lot that was in a real recall's
+/// scope, even after its release).
+#[derive(Debug, Clone)]
+pub struct Consumed {
+    pub movement: i64,
+    pub warning: Option<String>,
 }
-
-const LOT_FACTS: &str = "select l.id, l.code, m.code as material_code, l.disposition, l.expires_on,
-        (select count(*) from lot_holds h where h.lot_id = l.id and h.closed_at is null) as open_holds,
-        exists (select 1 from lot_holds h join recalls r on r.id = h.recall_id
-                 where h.lot_id = l.id and h.closed_at is null and r.status = 'open' and not r.mock) as recalled
-   from lots l join materials m on m.id = l.material_id";
 
 /// Consumes an input lot into the run: refuses a lot that is not released, is held, recalled or
 /// expired, or has too little on hand at the location; links it to every output posted so far.
-pub async fn post_input(pool: &PgPool, actor: &Actor, run_id: Uuid, c: &PostInput) -> Result<i64, SaveError> {
+pub async fn post_input(pool: &PgPool, actor: &Actor, run_id: Uuid, c: &PostInput) -> Result<Consumed, SaveError> {
     let (quantity, key) = (c.quantity, c.key);
     let mut tx = pool.begin().await?;
     if let Some(earlier) = claim_idempotency_key(&mut tx, key, "run.input", "").await? {
-        return Ok(earlier.parse().unwrap_or_default());
+        return Ok(Consumed { movement: earlier.parse().unwrap_or_default(), warning: None });
     }
     let run = lock_run(&mut tx, run_id).await?;
     let lot = find_lot(&mut tx, &c.lot).await?;
-    let state = LotState {
-        code: &lot.code,
-        disposition: &lot.disposition,
-        open_holds: lot.open_holds,
-        recalled: lot.recalled,
-        expires_on: lot.expires_on,
-    };
-    usable(&state, run.today).map_err(|m| SaveError::field("lot", m))?;
+    usable(&lot.state(), run.today).map_err(|m| SaveError::field("lot", m))?;
     let location = pick_location(&mut tx, lot.id, run.site_id, c.location).await?;
     let consume =
         Movement::new(MovementKind::Consume, lot.id, location, -quantity, key).document(Document::Run(run_id));
@@ -201,14 +186,14 @@ pub async fn post_input(pool: &PgPool, actor: &Actor, run_id: Uuid, c: &PostInpu
     .await
     ?;
     tx.commit().await?;
-    Ok(movement)
+    Ok(Consumed { movement, warning: lot.recall_warning() })
 }
 
 /// The lot named by a picked id or a scanned code; a code shared by several materials must be picked.
 async fn find_lot(tx: &mut PgConnection, lot: &LotPick) -> Result<LotFacts, SaveError> {
     let code = match lot {
         LotPick::Id(id) => {
-            return sqlx::query_as(sqlx::AssertSqlSafe(format!("{LOT_FACTS} where l.id = $1")))
+            return sqlx::query_as(sqlx::AssertSqlSafe(format!("{} where l.id = $1", LOT_FACTS.as_str())))
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?
@@ -220,7 +205,7 @@ async fn find_lot(tx: &mut PgConnection, lot: &LotPick) -> Result<LotFacts, Save
         return Err(SaveError::field("lot", "Scan or type the lot code."));
     }
     let mut found: Vec<LotFacts> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("{LOT_FACTS} where upper(l.code) = upper($1) limit 10")))
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{} where upper(l.code) = upper($1) limit 10", LOT_FACTS.as_str())))
             .bind(code)
             .fetch_all(&mut *tx)
             .await?;

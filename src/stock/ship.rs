@@ -8,11 +8,12 @@ use uuid::Uuid;
 
 use crate::audit::{self, Actor, Entry};
 use crate::domain::dates;
-use crate::domain::status::{LotState, usable};
+use crate::domain::status::usable;
 use crate::domain::vocab::MovementKind;
 use crate::error::Error;
 use crate::ledger::{self, Document, Movement};
 use crate::save::{FieldErrors, SaveError, claim_create, line_key};
+use crate::stock::{LOT_FACTS, LotFacts};
 
 /// Ships lots to a customer from a site, dated `shipped_on` at the site (default: now).
 #[derive(Debug, Clone)]
@@ -39,17 +40,6 @@ pub struct ShipLine {
     pub location: Option<Uuid>,
 }
 
-#[derive(sqlx::FromRow)]
-struct LotFacts {
-    id: Uuid,
-    code: String,
-    material_code: String,
-    disposition: String,
-    open_holds: i64,
-    recalled: bool,
-    expires_on: Option<NaiveDate>,
-}
-
 struct Line {
     lot_id: Uuid,
     lot_code: String,
@@ -57,10 +47,18 @@ struct Line {
     quantity: Decimal,
 }
 
+/// A shipment made, and what the shipper must not miss (lots that were in a real recall's scope).
+#[derive(Debug, Clone)]
+pub struct Shipped {
+    pub id: Uuid,
+    pub warnings: Vec<String>,
+}
+
 /// Ships lots to a customer. Refuses lots that may not be shipped (with the reason, next to the
 /// line) and more than is on hand; a form posted twice ships once.
-pub async fn ship(pool: &PgPool, actor: &Actor, c: &Shipment) -> Result<Uuid, SaveError> {
+pub async fn ship(pool: &PgPool, actor: &Actor, c: &Shipment) -> Result<Shipped, SaveError> {
     let mut e = FieldErrors::default();
+    let mut warnings: Vec<String> = Vec::new();
     let (key, site, customer, shipped_on) = (c.key, c.site, c.customer, c.shipped_on);
     let (order_ref, bol_ref, asn_ref) = (&c.order_ref, &c.bol_ref, &c.asn_ref);
     if let Some(Err(m)) = shipped_on.map(|d| dates::in_range(d, "The shipping date")) {
@@ -93,18 +91,13 @@ pub async fn ship(pool: &PgPool, actor: &Actor, c: &Shipment) -> Result<Uuid, Sa
     for l in &c.lines {
         let (i, quantity) = (l.row, l.quantity);
         let field = line_key(i);
-        let found: Vec<LotFacts> = sqlx::query_as(
-            "select l.id, l.code, m.code as material_code, l.disposition, l.expires_on,
-                    (select count(*) from lot_holds h where h.lot_id = l.id and h.closed_at is null) as open_holds,
-                    exists (select 1 from lot_holds h join recalls r on r.id = h.recall_id
-                             where h.lot_id = l.id and h.closed_at is null and r.status = 'open' and not r.mock) as recalled
-               from lots l join materials m on m.id = l.material_id
-              where upper(l.code) = upper($1) or l.id::text = $1 limit 10",
-        )
+        let found: Vec<LotFacts> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{} where upper(l.code) = upper($1) or l.id::text = $1 limit 10",
+            LOT_FACTS.as_str()
+        )))
         .bind(l.lot.trim())
         .fetch_all(pool)
-        .await
-        ?;
+        .await?;
         let lot = match found.as_slice() {
             [] => {
                 e.add(field, format!("Line {}: no lot has the code “{}”.", i + 1, l.lot.trim()));
@@ -124,14 +117,7 @@ pub async fn ship(pool: &PgPool, actor: &Actor, c: &Shipment) -> Result<Uuid, Sa
                 continue;
             }
         };
-        let state = LotState {
-            code: &lot.code,
-            disposition: &lot.disposition,
-            open_holds: lot.open_holds,
-            recalled: lot.recalled,
-            expires_on: lot.expires_on,
-        };
-        if let Err(m) = usable(&state, ship_date) {
+        if let Err(m) = usable(&lot.state(), ship_date) {
             e.add(field, format!("Line {}: {m}", i + 1));
             continue;
         }
@@ -181,6 +167,7 @@ pub async fn ship(pool: &PgPool, actor: &Actor, c: &Shipment) -> Result<Uuid, Sa
             }
         };
         if let Some(location_id) = location {
+            warnings.extend(lot.recall_warning().filter(|w| !warnings.contains(w)));
             lines.push((i, Line { lot_id: lot.id, lot_code: lot.code.clone(), location_id, quantity }));
         }
     }
@@ -194,7 +181,7 @@ pub async fn ship(pool: &PgPool, actor: &Actor, c: &Shipment) -> Result<Uuid, Sa
     let id = Uuid::new_v4();
     let mut tx = pool.begin().await?;
     if let Some(earlier) = claim_create(&mut tx, key, "shipment.create", id).await? {
-        return Ok(earlier);
+        return Ok(Shipped { id: earlier, warnings: Vec::new() });
     }
     let number: String = sqlx::query_scalar(
         "insert into shipments (id, number, site_id, customer_id, shipped_at, order_ref, bol_ref, asn_ref, created_by)
@@ -248,7 +235,7 @@ pub async fn ship(pool: &PgPool, actor: &Actor, c: &Shipment) -> Result<Uuid, Sa
     });
     audit::record(&mut tx, actor, Entry::new("create", "shipment", id).after(&after)).await?;
     tx.commit().await?;
-    Ok(id)
+    Ok(Shipped { id, warnings })
 }
 
 /// One suggested pick.

@@ -49,8 +49,7 @@ pub struct Found {
     pub best_before: Option<NaiveDate>,
     pub plant: String,
     pub origins: Vec<String>,
-    /// (recall number, its public instructions)
-    pub recalls: Vec<(String, String)>,
+    pub recalls: Vec<crate::recall::PublicNotice>,
 }
 
 #[derive(Template)]
@@ -255,16 +254,7 @@ async fn answer(
     } else {
         Vec::new()
     };
-    let recalls: Vec<(String, String)> = sqlx::query_as(
-        "select distinct r.number, r.public_instructions from recalls r
-          where r.status = 'open' and not r.mock
-            and (exists (select 1 from recall_lots x where x.recall_id = r.id and x.lot_id = $1 and not x.excluded)
-                 or exists (select 1 from lot_holds h where h.recall_id = r.id and h.lot_id = $1 and h.closed_at is null))
-          order by r.number",
-    )
-    .bind(row.id)
-    .fetch_all(&state.pool)
-    .await?;
+    let recalls = crate::recall::public_notices(&state.pool, row.id).await?;
     let found = Found {
         product: row.product,
         lot: row.code,

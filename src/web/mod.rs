@@ -63,6 +63,8 @@ pub struct Flash {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlashKind {
     Success,
+    /// Done, with something the user must not miss (a lot that was recalled left the plant).
+    Warning,
     Error,
 }
 
@@ -70,6 +72,7 @@ impl FlashKind {
     pub fn css(&self) -> &'static str {
         match self {
             FlashKind::Success => "success",
+            FlashKind::Warning => "warning",
             FlashKind::Error => "error",
         }
     }
@@ -79,7 +82,11 @@ impl FlashKind {
 pub fn redirect_with_flash(to: &str, kind: FlashKind, message: &str) -> Response {
     let value = format!(
         "{FLASH_COOKIE}={}{}; Path=/; Max-Age=60; HttpOnly; SameSite=Lax",
-        if kind == FlashKind::Error { "e:" } else { "s:" },
+        match kind {
+            FlashKind::Success => "s:",
+            FlashKind::Warning => "w:",
+            FlashKind::Error => "e:",
+        },
         percent_encode(message)
     );
     let mut response = see_other(to);
@@ -139,6 +146,7 @@ fn read_flash(parts: &Parts) -> Option<Flash> {
             let (kind, text) = match raw.split_at_checked(2)? {
                 ("s:", t) => (FlashKind::Success, t),
                 ("e:", t) => (FlashKind::Error, t),
+                ("w:", t) => (FlashKind::Warning, t),
                 _ => return None,
             };
             Some(Flash { kind, message: percent_decode(text)? })

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::trace::{Graph, GraphLot, draw};
 use super::{FlashKind, Layout, redirect_with_flash, render, render_with};
 use crate::auth::{CurrentUser, Permission};
-use crate::domain::vocab::{CheckLevel, RecallClass};
+use crate::domain::vocab::{CheckLevel, RecallClass, RecallDecision};
 use crate::error::{Error, Result};
 use crate::recall::{
     self, AccountingForm, Changes, CustomerStatus, METHODS, NoticeForm, Recall, SignedForm, StoredScope, UnitTotal,
@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/recalls/{id}/report.pdf", get(report_pdf))
         .route("/recalls/{id}/report.css", get(report_css))
         .route("/recalls/{id}/recall.csv", get(scope_csv))
+        .route("/recalls/{id}/scope.json", get(scope_json))
         .route("/recalls/{id}/notices.csv", get(notices_csv))
         .route("/recalls/{id}/fsma204.{format}", get(recall_fsma))
         .route("/fsma204", get(dated_fsma));
@@ -44,8 +45,13 @@ pub fn router() -> Router<AppState> {
         .route("/recalls/{id}/accounting", post(accounting))
         .route("/recalls/{id}/complete", post(complete))
         .route("/recalls/{id}/close", post(close))
-        .route("/recalls/{id}/public", post(public_notice));
-    super::guarded(read, Permission::LotsRead).merge(super::guarded(write, Permission::RecallsManage))
+        .route("/recalls/{id}/public", post(public_notice))
+        .route("/recalls/{id}/withdraw-notice", post(withdraw_notice));
+    // What becomes of a lot a closed recall still holds is QA's decision.
+    let decide = Router::new().route("/recalls/{id}/decisions", post(decide));
+    super::guarded(read, Permission::LotsRead)
+        .merge(super::guarded(write, Permission::RecallsManage))
+        .merge(super::guarded(decide, Permission::QaDecide))
 }
 
 #[derive(Template)]
@@ -113,6 +119,8 @@ pub struct OpenForm {
     pub kind: String,
     pub class: String,
     pub check_level: String,
+    /// Level B: the percentage of consignees to check.
+    pub check_percent: String,
     pub reason: String,
     /// Suspect lots, one per line: "MATERIAL LOT", or just "LOT" where the code is unique.
     pub lots: String,
@@ -138,6 +146,7 @@ impl OpenForm {
                 "kind" => f.kind = v,
                 "class" => f.class = v,
                 "check_level" => f.check_level = v,
+                "check_percent" => f.check_percent = v,
                 "reason" => f.reason = v,
                 "lots" => f.lots = v,
                 "lot_id" => f.lot_ids.push(v),
@@ -178,6 +187,8 @@ impl TryFrom<&OpenForm> for recall::OpenRecall {
                 .map_err(|_| e.add("check_level", "Choose an effectiveness-check level from A to E."))
                 .ok(),
         };
+        let check_percent =
+            e.check("check_percent", crate::domain::text::positive_decimal(&f.check_percent, "The share to check"));
         let mode = match f.mode.as_str() {
             "" | "precise" => Mode::Precise,
             "lot_level" | "lot-level" => Mode::LotLevel,
@@ -219,6 +230,7 @@ impl TryFrom<&OpenForm> for recall::OpenRecall {
             mock: f.mock(),
             class,
             check_level,
+            check_percent,
             reason: f.reason.clone(),
             mode,
             threshold,
@@ -269,9 +281,15 @@ struct Case {
     scopes: Vec<StoredScope>,
     customers: Vec<CustomerStatus>,
     totals: Vec<UnitTotal>,
+    effect: recall::Effectiveness,
     checked: usize,
     required: usize,
     notified: usize,
+    /// Lots the recall still holds, and QA's decisions on those it held after closing.
+    held: Vec<recall::StillHeld>,
+    decisions: Vec<recall::DecisionRow>,
+    /// When this page or printout was made (live figures are as of now; the scope as of its freeze).
+    printed_at: chrono::DateTime<chrono::Utc>,
     graph: Graph,
     /// Consumer lookups of the affected lots since opening.
     lookups: i64,
@@ -291,6 +309,22 @@ impl Case {
     fn log_count(&self) -> usize {
         self.customers.iter().map(|c| c.notices.len()).sum()
     }
+
+    /// Notices sent, by how they were sent: ("E-mail", 3).
+    fn notified_by(&self) -> Vec<(&'static str, usize)> {
+        METHODS
+            .iter()
+            .map(|(k, label)| {
+                let n = self
+                    .customers
+                    .iter()
+                    .filter(|c| c.notices.iter().any(|n| n.kind == "notice" && n.method == *k))
+                    .count();
+                (*label, n)
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
 }
 
 async fn case(state: &AppState, id: Uuid) -> Result<Case> {
@@ -299,9 +333,8 @@ async fn case(state: &AppState, id: Uuid) -> Result<Case> {
     let current = scopes.last().ok_or(Error::NotFound)?;
     let customers = recall::customer_status(&state.pool, &recall, &current.scope).await?;
     let totals = recall::unit_totals(customers.iter().flat_map(|c| c.lines.iter()));
-    let checked = customers.iter().filter(|c| c.checked).count();
-    let notified = customers.iter().filter(|c| c.notified).count();
-    let required = recall.check_level.parse::<CheckLevel>().map_or(0, |l| l.required_checks(customers.len()));
+    let effect = recall::Effectiveness::of(&recall, &customers);
+    let (checked, notified, required) = (effect.checked, effect.notified, effect.required);
     let graph = draw(
         &current
             .scope
@@ -318,7 +351,24 @@ async fn case(state: &AppState, id: Uuid) -> Result<Case> {
             .collect::<Vec<_>>(),
     );
     let lookups = recall::lookups(&state.pool, &recall).await?;
-    Ok(Case { recall, scopes, customers, totals, checked, required, notified, graph, lookups, rows: PAGE_ROWS })
+    let held = recall::still_held(&state.pool, id).await?;
+    let decisions = recall::decisions(&state.pool, id).await?;
+    Ok(Case {
+        recall,
+        scopes,
+        customers,
+        totals,
+        effect,
+        checked,
+        required,
+        notified,
+        held,
+        decisions,
+        printed_at: chrono::Utc::now(),
+        graph,
+        lookups,
+        rows: PAGE_ROWS,
+    })
 }
 
 #[derive(Template)]
@@ -329,6 +379,7 @@ struct ShowPage {
     changes: Option<Changes>,
     errors: FieldErrors,
     methods: &'static [(&'static str, &'static str)],
+    decisions: &'static [RecallDecision],
 }
 
 /// Rows of each table shown on the page (the CSV and the report hold them all).
@@ -349,12 +400,22 @@ async fn show(
     let id = super::parse_id(&id)?;
     let c = case(&state, id).await?;
     let changes = if q.compare == "1" { Some(recall::changes(&state.pool, &c.current().scope).await?) } else { None };
-    render(&ShowPage { layout, c, changes, errors: FieldErrors::default(), methods: &METHODS })
+    render(&ShowPage {
+        layout,
+        c,
+        changes,
+        errors: FieldErrors::default(),
+        methods: &METHODS,
+        decisions: RecallDecision::ALL,
+    })
 }
 
 async fn show_errors(state: &AppState, layout: Layout, id: Uuid, errors: FieldErrors) -> Result<Response> {
     let c = case(state, id).await?;
-    render_with(StatusCode::UNPROCESSABLE_ENTITY, &ShowPage { layout, c, changes: None, errors, methods: &METHODS })
+    render_with(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &ShowPage { layout, c, changes: None, errors, methods: &METHODS, decisions: RecallDecision::ALL },
+    )
 }
 
 async fn respond(
@@ -458,11 +519,12 @@ impl ReportPage {
 fn page_css(number: &str, scope: &StoredScope, paper: &str) -> String {
     format!(
         "@page {{\n  size: {paper};\n  margin: 18mm 14mm 16mm;\n  @top-left {{ content: \"Recall {}\"; font: 9pt sans-serif; }}\n  \
-         @top-right {{ content: \"as of {}\"; font: 9pt sans-serif; }}\n  \
+         @top-right {{ content: \"scope as of {} · printed {}\"; font: 9pt sans-serif; }}\n  \
          @bottom-left {{ content: \"SHA-256 {}\"; font: 7pt monospace; }}\n  \
          @bottom-right {{ content: \"Page \" counter(page) \" of \" counter(pages); font: 9pt sans-serif; }}\n}}\n",
         number,
         scope.scope.as_of.format("%Y-%m-%d %H:%M UTC"),
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         scope.hash
     )
 }
@@ -517,6 +579,37 @@ async fn report_pdf(
     let mut response = (StatusCode::OK, pdf).into_response();
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"recall-{number}.pdf\"")) {
+        response.headers_mut().insert(CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ScopeQuery {
+    /// Which scoping (its number in the scope history); the current one when empty.
+    scope: String,
+}
+
+/// The frozen scope's exact bytes, as hashed: `sha256sum` of the download (or `lotline recall
+/// verify`) reproduces the hash the page and the report print.
+async fn scope_json(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ScopeQuery>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let seq = match q.scope.trim() {
+        "" => None,
+        s => Some(
+            s.parse::<i64>().map_err(|_| Error::BadRequest("The scope is a number from the scope history.".into()))?,
+        ),
+    };
+    let number = recall::get(&state.pool, id).await?.number;
+    let (seq, document) = recall::scope_document(&state.pool, id, seq).await?;
+    let mut response = (StatusCode::OK, document).into_response();
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"recall-{number}-scope-{seq}.json\"")) {
         response.headers_mut().insert(CONTENT_DISPOSITION, v);
     }
     Ok(response)
@@ -594,6 +687,7 @@ async fn dated_fsma(State(state): State<AppState>, Query(q): Query<Dates>) -> Re
 #[serde(default)]
 struct PublicForm {
     public_instructions: String,
+    public_until: String,
 }
 
 async fn public_notice(
@@ -604,6 +698,73 @@ async fn public_notice(
     Form(form): Form<PublicForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let result = recall::set_public_notice(&state.pool, &user.person(), id, &form.public_instructions).await;
-    respond(&state, layout, id, result, "The public notice is saved: consumers who check an affected lot see it.").await
+    let result = async {
+        let until = crate::domain::dates::parse(&form.public_until, "The last day")
+            .map_err(|m| SaveError::field("public_until", m))?;
+        recall::set_public_notice(&state.pool, &user.person(), id, &form.public_instructions, until).await
+    };
+    respond(&state, layout, id, result.await, "The public notice is saved: consumers who check an affected lot see it.")
+        .await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct WithdrawForm {
+    reason: String,
+    password: String,
+}
+
+async fn withdraw_notice(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+    Form(form): Form<WithdrawForm>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let result = recall::withdraw_public_notice(&state.pool, &user.person(), id, &form.reason, &form.password).await;
+    respond(&state, layout, id, result, "The consumer notice is withdrawn: the lots no longer show it.").await
+}
+
+/// QA's decision on lots a closed recall still holds: `lot_id` once per chosen lot, `decision`,
+/// `reason`, `password`; `back` the page to return to (the recall's, or a lot's).
+async fn decide(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let (mut lots, mut decision, mut reason, mut password, mut bad) =
+        (Vec::new(), String::new(), String::new(), String::new(), false);
+    for (k, v) in form_urlencoded::parse(&body) {
+        match k.as_ref() {
+            "lot_id" => match Uuid::parse_str(v.trim()) {
+                Ok(lot) => lots.push(lot),
+                Err(_) => bad = true,
+            },
+            "decision" => decision = v.into_owned(),
+            "reason" => reason = v.into_owned(),
+            "password" => password = v.into_owned(),
+            _ => {}
+        }
+    }
+    let result = async {
+        if bad {
+            return Err(SaveError::field("lots", "One of the chosen lots is malformed; choose it again."));
+        }
+        let decision = decision.parse::<RecallDecision>().map_err(|_| {
+            SaveError::field("decision", "Choose what becomes of the lots: release, rework, destroy or return.")
+        })?;
+        recall::decide(&state.pool, &user.person(), id, &recall::Decide { lots, decision, reason, password }).await
+    };
+    match super::outcome(result.await)? {
+        Ok(n) => Ok(redirect_with_flash(
+            &format!("/recalls/{id}"),
+            FlashKind::Success,
+            &format!("Decision recorded and signed for {n} lot{}.", if n == 1 { "" } else { "s" }),
+        )),
+        Err(errors) => show_errors(&state, layout, id, errors).await,
+    }
 }

@@ -414,10 +414,15 @@ async fn input(
     let id = super::parse_id(&id)?;
     let posted = async { production::post_input(&state.pool, &user.actor(), id, &PostInput::try_from(&form)?).await };
     match super::outcome(posted.await)? {
-        Ok(_) => Ok(redirect_with_flash(
+        Ok(consumed) => Ok(redirect_with_flash(
             &format!("/runs/{id}"),
-            FlashKind::Success,
-            &format!("Input posted: {} {}.", form.quantity.trim(), form.lot.trim()),
+            if consumed.warning.is_some() { FlashKind::Warning } else { FlashKind::Success },
+            &format!(
+                "Input posted: {} {}.{}",
+                form.quantity.trim(),
+                form.lot.trim(),
+                consumed.warning.map(|w| format!(" {w}")).unwrap_or_default()
+            ),
         )),
         Err(errors) => {
             run_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, id, "", form, OutputForm::default(), errors)

@@ -451,10 +451,15 @@ async fn create(State(state): State<AppState>, user: CurrentUser, layout: Layout
     let form = ShipmentForm::parse(&body);
     let shipped = async { ship::ship(&state.pool, &user.actor(), &Shipment::try_from(&form)?).await };
     match super::outcome(shipped.await)? {
-        Ok(id) => Ok(redirect_with_flash(
-            &format!("/shipments/{id}"),
+        Ok(shipped) if shipped.warnings.is_empty() => Ok(redirect_with_flash(
+            &format!("/shipments/{}", shipped.id),
             FlashKind::Success,
             "Shipped. Print the packing list from this page.",
+        )),
+        Ok(shipped) => Ok(redirect_with_flash(
+            &format!("/shipments/{}", shipped.id),
+            FlashKind::Warning,
+            &format!("Shipped. {} Print the packing list from this page.", shipped.warnings.join(" ")),
         )),
         Err(errors) => {
             new_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, form, errors, String::new(), String::new()).await

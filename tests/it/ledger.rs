@@ -98,7 +98,7 @@ async fn a_reversed_consumption_is_no_longer_consumed_and_its_links_stop_countin
     let run = dough_run(&pool, &actor).await;
     let input =
         PostInput { lot: LotPick::Code(flour.code.clone()), quantity: d("30"), location: None, key: Uuid::new_v4() };
-    let consumed = production::post_input(&pool, &actor, run, &input).await.unwrap();
+    let consumed = production::post_input(&pool, &actor, run, &input).await.unwrap().movement;
     let output = PostOutput {
         quantity: d("30"),
         location: id(&pool, "locations", "LINE-1").await,

@@ -332,7 +332,9 @@ async fn a_real_recall_holds_the_affected_lots_refuses_their_shipment_and_is_acc
     let page = app.page(&format!("{location}?compare=1")).await;
     assert!(text(&page, "#no-changes").starts_with("Nothing changed"));
 
-    // Closing: signed, holds lifted, lots with stock put on a QA hold, the case read-only.
+    // Closing: signed, at the check level (B, 25 % of 3 consignees: 1, and FreshMart is checked);
+    // holds lifted where no stock is left, lots with stock stay recalled; the case read-only.
+    assert!(texts(&page, "#close-shortfall").is_empty());
     let response =
         app.submit(&location, "#close-form", &[("summary", "All product accounted for."), ("password", "wrong")]).await;
     assert_field_error(response, "close_password", "not right").await;
@@ -349,7 +351,7 @@ async fn a_real_recall_holds_the_affected_lots_refuses_their_shipment_and_is_acc
     .fetch_one(&app.pool)
     .await
     .unwrap();
-    assert_eq!(open_recall_holds, 0);
+    assert_eq!(qa_holds, 0);
     let with_stock: i64 = sqlx::query_scalar(
         "select count(distinct r.lot_id) from recall_lots r join on_hand o on o.lot_id = r.lot_id and o.quantity > 0 where r.recall_id = $1::uuid",
     )
@@ -357,7 +359,9 @@ async fn a_real_recall_holds_the_affected_lots_refuses_their_shipment_and_is_acc
     .fetch_one(&app.pool)
     .await
     .unwrap();
-    assert_eq!(qa_holds, with_stock);
+    assert!(with_stock > 0);
+    assert_eq!(open_recall_holds, with_stock, "lots still in our hands stay recalled");
+    assert_eq!(texts(&page, "#decision-form input[name=lot_id]").len() as i64, with_stock);
     let response = app
         .post_form(&format!("{location}/notices"), &[("party_id", &freshmart), ("kind", "notice"), ("method", "email")])
         .await;

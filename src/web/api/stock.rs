@@ -67,6 +67,9 @@ pub(super) struct RunRequest {
 pub(super) struct Created {
     id: Uuid,
     number: String,
+    /// What the caller must not miss: lots that were in a real recall's scope.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
 }
 
 /// Opens a production run.
@@ -112,7 +115,7 @@ pub(super) async fn open_run(
     };
     let number: String =
         sqlx::query_scalar("select number from production_runs where id = $1").bind(id).fetch_one(&state.pool).await?;
-    Ok((StatusCode::CREATED, Json(Created { id, number })).into_response())
+    Ok((StatusCode::CREATED, Json(Created { id, number, warnings: Vec::new() })).into_response())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -129,6 +132,9 @@ pub(super) struct InputRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub(super) struct Posted {
     movement_id: i64,
+    /// What the caller must not miss: a lot that was in a real recall's scope.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
 }
 
 /// The location with `code` at the run's site (`field`'s error when there is none).
@@ -170,11 +176,9 @@ pub(super) async fn run_input(
     };
     let Some(quantity) = quantity.filter(|_| r.errors.is_empty()) else { return Ok(invalid(&r.errors)) };
     let input = PostInput { lot, quantity, location, key: body.idempotency_key };
-    saved(
-        crate::stock::production::post_input(&state.pool, &user.actor(), run, &input)
-            .await
-            .map(|movement_id| (StatusCode::CREATED, Json(Posted { movement_id }))),
-    )
+    saved(crate::stock::production::post_input(&state.pool, &user.actor(), run, &input).await.map(|c| {
+        (StatusCode::CREATED, Json(Posted { movement_id: c.movement, warnings: c.warning.into_iter().collect() }))
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -295,11 +299,12 @@ pub(super) async fn ship(
         lines,
         key: body.idempotency_key,
     };
-    let id = match crate::stock::ship::ship(&state.pool, &user.actor(), &shipment).await {
-        Ok(id) => id,
+    let shipped = match crate::stock::ship::ship(&state.pool, &user.actor(), &shipment).await {
+        Ok(shipped) => shipped,
         Err(e) => return saved::<()>(Err(e)),
     };
+    let id = shipped.id;
     let number: String =
         sqlx::query_scalar("select number from shipments where id = $1").bind(id).fetch_one(&state.pool).await?;
-    Ok((StatusCode::CREATED, Json(Created { id, number })).into_response())
+    Ok((StatusCode::CREATED, Json(Created { id, number, warnings: shipped.warnings })).into_response())
 }

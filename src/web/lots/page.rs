@@ -43,6 +43,10 @@ pub struct DispositionRow {
 pub struct HoldRow {
     pub id: Uuid,
     pub source: String,
+    /// The recall that placed it: (id, number, still open).
+    pub recall_id: Option<Uuid>,
+    pub recall_number: Option<String>,
+    pub recall_open: Option<bool>,
     pub reason: String,
     pub opened_by: Option<String>,
     #[serde(deserialize_with = "crate::db::json::time")]
@@ -306,8 +310,10 @@ pub(super) static LOT_PAGE: std::sync::LazyLock<String> = std::sync::LazyLock::n
               where d.lot_id = $1 order by d.id"
         ),
         holds = list(
-            "select h.id, h.source, h.reason, o.display_name as opened_by, h.opened_at, h.closed_at, c.display_name as closed_by, h.close_reason
+            "select h.id, h.source, h.recall_id, rc.number as recall_number, rc.status = 'open' as recall_open, h.reason,
+                    o.display_name as opened_by, h.opened_at, h.closed_at, c.display_name as closed_by, h.close_reason
                from lot_holds h left join users o on o.id = h.opened_by left join users c on c.id = h.closed_by
+               left join recalls rc on rc.id = h.recall_id
               where h.lot_id = $1 order by h.closed_at nulls first, h.opened_at desc"
         ),
         records = list(
