@@ -11,14 +11,14 @@ fn anonymous() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
-async fn get(app: &TestApp, path: &str) -> (StatusCode, scraper::Html, String) {
+pub(crate) async fn get(app: &TestApp, path: &str) -> (StatusCode, scraper::Html, String) {
     let response = anonymous().get(app.url(path)).send().await.unwrap();
     let status = response.status();
     let body = response.text().await.unwrap();
     (status, scraper::Html::parse_document(&body), body)
 }
 
-async fn brioche_gtin(app: &TestApp) -> String {
+pub(crate) async fn brioche_gtin(app: &TestApp) -> String {
     sqlx::query_scalar(
         "select g.gtin from material_gtins g join materials m on m.id = g.material_id where m.code = 'BRIOCHE-400' and g.pack_level = 'each'",
     )

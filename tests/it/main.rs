@@ -24,6 +24,7 @@ mod lots;
 mod materials;
 mod parties;
 mod production;
+mod recall_end;
 mod recalls;
 mod receipts;
 mod replica;

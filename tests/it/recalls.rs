@@ -15,7 +15,7 @@ pub async fn demo_app() -> TestApp {
 }
 
 /// The demo's flour lot that went into the dough (the raw lot whose downstream reaches customers).
-async fn used_flour(app: &TestApp) -> (String, String) {
+pub(crate) async fn used_flour(app: &TestApp) -> (String, String) {
     sqlx::query_as(
         "select distinct l.id::text, l.code from lots l join materials m on m.id = l.material_id
            join stock_movements s on s.lot_id = l.id where m.code = 'FLOUR-T55' and s.kind = 'consume'",
@@ -25,7 +25,7 @@ async fn used_flour(app: &TestApp) -> (String, String) {
     .unwrap()
 }
 
-async fn open(app: &TestApp, lot_id: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn open(app: &TestApp, lot_id: &str, fields: &[(&str, &str)]) -> reqwest::Response {
     let mut all = vec![("reason", "Foreign matter found in flour"), ("password", PASSWORD)];
     all.extend_from_slice(fields);
     app.submit(&format!("/recalls/new?lot={lot_id}"), "#recall-form", &all).await
