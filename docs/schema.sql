@@ -330,7 +330,7 @@ begin
 end
 $$;
 
-CREATE FUNCTION public.trace_shipments(ids uuid[]) RETURNS TABLE(lot_id uuid, number text, customer_id uuid, quantity numeric, shipped_at timestamp with time zone)
+CREATE FUNCTION public.trace_shipments(ids uuid[]) RETURNS TABLE(lot_id uuid, number text, customer_id uuid, quantity numeric, shipped_at timestamp with time zone, reversed boolean)
     LANGUAGE plpgsql STABLE
     SET enable_seqscan TO 'off'
     SET enable_hashjoin TO 'off'
@@ -340,11 +340,11 @@ CREATE FUNCTION public.trace_shipments(ids uuid[]) RETURNS TABLE(lot_id uuid, nu
 #variable_conflict use_column
 begin
     return query
-    select sl.lot_id, h.number, h.customer_id, sl.quantity, h.shipped_at
+    select sl.lot_id, h.number, h.customer_id, sl.quantity, h.shipped_at,
+           exists (select 1 from stock_movements x where x.reverses_id = sl.movement_id)
       from shipment_lines sl
       join shipments h on h.id = sl.shipment_id
-     where sl.lot_id = any(ids)
-       and not exists (select 1 from stock_movements x where x.reverses_id = sl.movement_id);
+     where sl.lot_id = any(ids);
 end
 $$;
 

@@ -295,6 +295,19 @@ pub async fn logout(pool: &PgPool, token: &str) -> Result<(), Error> {
 
 /// An electronic signature (21 CFR Part 11): the signer re-enters the password; the meaning
 /// ("released by", "approved by") is recorded with the record, in the caller's transaction.
+/// Whether the user holds `permission` now (an operation's own check, where the page's guard is
+/// not the whole rule).
+pub async fn holds(tx: &mut PgConnection, user: Uuid, permission: crate::Permission) -> Result<bool, Error> {
+    Ok(sqlx::query_scalar(
+        "select exists (select 1 from user_roles r join role_permissions rp on rp.role_code = r.role_code
+                         join users u on u.id = r.user_id where r.user_id = $1 and u.active and rp.permission_code = $2)",
+    )
+    .bind(user)
+    .bind(permission)
+    .fetch_one(&mut *tx)
+    .await?)
+}
+
 pub async fn sign(
     tx: &mut PgConnection,
     user: &crate::audit::Person,

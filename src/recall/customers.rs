@@ -141,8 +141,11 @@ pub async fn customer_status(pool: &PgPool, recall: &Recall, scope: &Scope) -> R
                 destroyed: Decimal::ZERO,
                 held: Decimal::ZERO,
             });
-            line.shipped += s.quantity;
-            line.returned += returned.get(&s.line_id).copied().unwrap_or_default();
+            // A reversed line names the customer but counts nothing shipped.
+            if !s.reversed {
+                line.shipped += s.quantity;
+                line.returned += returned.get(&s.line_id).copied().unwrap_or_default();
+            }
         }
         let mut lines: Vec<AccountLine> = lines.into_values().collect();
         for l in &mut lines {

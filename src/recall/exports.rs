@@ -68,7 +68,7 @@ pub fn scope_sheet(recall: &Recall, s: &StoredScope) -> Sheet {
     for sh in &scope.shipments {
         let mut r = vec![String::new(); 17];
         (r[0], r[1], r[2], r[3], r[11], r[12], r[13], r[14], r[15]) = (
-            "shipment".into(),
+            if sh.reversed { "shipment (reversed)" } else { "shipment" }.into(),
             recall.number.clone(),
             sh.material.clone(),
             sh.lot.clone(),

@@ -111,6 +111,9 @@ pub struct ScopeShipment {
     pub quantity: Decimal,
     pub uom: String,
     pub shipped_at: DateTime<Utc>,
+    /// Reversed on the ledger: kept, flagged, so the customer who once had the goods is named.
+    #[serde(default)]
+    pub reversed: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
@@ -203,7 +206,7 @@ impl Scope {
 
     /// Shipped quantity per unit, in the order units first appear.
     pub fn shipped_by_unit(&self) -> Vec<(String, Decimal)> {
-        by_unit(self.shipments.iter().map(|s| (s.uom.as_str(), s.quantity)))
+        by_unit(self.shipments.iter().filter(|s| !s.reversed).map(|s| (s.uom.as_str(), s.quantity)))
     }
 
     pub fn on_hand_by_unit(&self) -> Vec<(String, Decimal)> {
@@ -365,9 +368,10 @@ pub async fn compute_scope(
     stock.sort_by(|a, b| (&a.material, &a.lot, &a.location).cmp(&(&b.material, &b.lot, &b.location)));
 
     // Shipment lines; precise: only those that left after the suspect material arrived.
-    type LineRow = (Uuid, Uuid, String, Uuid, String, Uuid, Decimal, DateTime<Utc>);
+    type LineRow = (Uuid, Uuid, String, Uuid, String, Uuid, Decimal, DateTime<Utc>, bool);
     let lines: Vec<LineRow> = sqlx::query_as(
-        "select sl.id, h.id, h.number, p.id, p.name, sl.lot_id, sl.quantity, h.shipped_at
+        "select sl.id, h.id, h.number, p.id, p.name, sl.lot_id, sl.quantity, h.shipped_at,
+                exists (select 1 from stock_movements x where x.reverses_id = sl.movement_id)
            from shipment_lines sl join shipments h on h.id = sl.shipment_id join parties p on p.id = h.customer_id
           where sl.lot_id = any($1)",
     )
@@ -376,25 +380,28 @@ pub async fn compute_scope(
     .await?;
     let mut shipments: Vec<ScopeShipment> = lines
         .into_iter()
-        .filter_map(|(line_id, shipment_id, shipment, customer_id, customer, lot_id, quantity, shipped_at)| {
-            let l = by_id.get(&lot_id)?;
-            if mode == Mode::Precise && l.reached_at.is_some_and(|at| shipped_at < at) {
-                return None;
-            }
-            Some(ScopeShipment {
-                line_id,
-                shipment_id,
-                shipment,
-                customer_id,
-                customer,
-                lot_id,
-                lot: l.code.clone(),
-                material: l.material.clone(),
-                quantity: quantity.normalize(),
-                uom: l.uom.clone(),
-                shipped_at,
-            })
-        })
+        .filter_map(
+            |(line_id, shipment_id, shipment, customer_id, customer, lot_id, quantity, shipped_at, reversed)| {
+                let l = by_id.get(&lot_id)?;
+                if mode == Mode::Precise && l.reached_at.is_some_and(|at| shipped_at < at) {
+                    return None;
+                }
+                Some(ScopeShipment {
+                    line_id,
+                    shipment_id,
+                    shipment,
+                    customer_id,
+                    customer,
+                    lot_id,
+                    lot: l.code.clone(),
+                    material: l.material.clone(),
+                    quantity: quantity.normalize(),
+                    uom: l.uom.clone(),
+                    shipped_at,
+                    reversed,
+                })
+            },
+        )
         .collect();
     shipments.sort_by(|a, b| (a.shipped_at, &a.shipment, &a.lot).cmp(&(b.shipped_at, &b.shipment, &b.lot)));
 

@@ -5,9 +5,10 @@ use rust_decimal::Decimal;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::audit::{self, Actor, Entry};
+use crate::audit::{self, Actor, Entry, Person};
 use crate::domain::text;
 use crate::domain::vocab::MovementKind;
+use crate::domain::vocab::Permission;
 use crate::error::Error;
 use crate::ledger::{self, Document, Movement};
 use crate::save::SaveError;
@@ -16,31 +17,84 @@ fn reason(value: &str, field: &'static str) -> Result<String, SaveError> {
     text::required(value, "The reason", 500).map_err(|m| SaveError::field(field, m))
 }
 
+/// A correction of one posting, as the lot's ledger asks for it.
+#[derive(Debug, Clone, Default)]
+pub struct Reverse {
+    pub movement: i64,
+    pub reason: String,
+    /// The user confirmed what is reversed (every reversal asks).
+    pub confirmed: bool,
+    /// QA's password: reversing a shipment, a consumption or an output of a lot that is or was in
+    /// a real recall's scope is signed by QA.
+    pub password: String,
+}
+
 /// Reverses a posting (and, for a transfer, both its legs): an opposite movement that names the
-/// original and the reason; the genealogy links the posting made stop counting in traces.
-pub async fn reverse(pool: &PgPool, actor: &Actor, lot_id: Uuid, movement_id: i64, why: &str) -> Result<(), SaveError> {
-    let why = reason(why, "reverse_reason")?;
+/// original and the reason; the genealogy links the posting made stop counting in traces, and a
+/// reversed shipment line stays on its documents, in traces and in recall scopes, flagged.
+pub async fn reverse(pool: &PgPool, user: &Person, lot_id: Uuid, r: &Reverse) -> Result<(), SaveError> {
+    let why = reason(&r.reason, "reverse_reason")?;
     let mut tx = pool.begin().await?;
-    let original: Option<(MovementKind, Uuid, Uuid)> =
-        sqlx::query_as("select kind, posting_id, lot_id from stock_movements where id = $1 and lot_id = $2")
-            .bind(movement_id)
-            .bind(lot_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let (kind, posting, _) = original.ok_or(Error::NotFound)?;
+    let original: Option<(MovementKind, Uuid, String, String)> = sqlx::query_as(
+        "select mv.kind, mv.posting_id, l.code,
+                coalesce((select string_agg(rc.number, ', ' order by rc.number) from recall_lots x join recalls rc on rc.id = x.recall_id
+                           where x.lot_id = l.id and not x.excluded and not rc.mock), '')
+           from stock_movements mv join lots l on l.id = mv.lot_id where mv.id = $1 and mv.lot_id = $2",
+    )
+    .bind(r.movement)
+    .bind(lot_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (kind, posting, code, recalls) = original.ok_or(Error::NotFound)?;
     if kind == MovementKind::Reversal {
         return Err(SaveError::field("reverse_reason", "A reversal is not reversed; post the movement again instead."));
     }
+    if !r.confirmed {
+        return Err(SaveError::field(
+            "reverse_reason",
+            format!(
+                "Confirm that movement {} ({}) of lot {code} is to be reversed: tick the box beside the reason.",
+                r.movement,
+                kind.label()
+            ),
+        ));
+    }
+    // Who once had the goods, or what was made of them, is what a recall needs: QA signs.
+    let recalled =
+        !recalls.is_empty() && matches!(kind, MovementKind::Ship | MovementKind::Consume | MovementKind::Produce);
+    let signature = if recalled {
+        if !crate::auth::holds(&mut tx, user.id, Permission::QaDecide).await? {
+            return Err(SaveError::field(
+                "reverse_reason",
+                format!(
+                    "Lot {code} was in the scope of recall {recalls}: only QA may reverse its {}, signed.",
+                    kind.label()
+                ),
+            ));
+        }
+        let meaning = "reversal of a recalled lot's posting signed by";
+        let Some(s) = crate::auth::sign(&mut tx, user, &r.password, meaning, "lot", &lot_id.to_string()).await? else {
+            return Err(SaveError::field(
+                "reverse_reason",
+                format!(
+                    "Lot {code} was in the scope of recall {recalls}: your password signs this reversal, and the one given is not right."
+                ),
+            ));
+        };
+        Some(s)
+    } else {
+        None
+    };
+    let actor = user.actor();
     // A transfer's two legs go back together; any other posting alone.
     let legs: Vec<(i64, Uuid, Uuid, Decimal)> = if kind == MovementKind::Transfer {
         sqlx::query_as("select id, lot_id, location_id, quantity from stock_movements where posting_id = $1 and kind = 'transfer' order by quantity")
             .bind(posting)
             .fetch_all(&mut *tx)
-            .await
-            ?
+            .await?
     } else {
         sqlx::query_as("select id, lot_id, location_id, quantity from stock_movements where id = $1")
-            .bind(movement_id)
+            .bind(r.movement)
             .fetch_all(&mut *tx)
             .await?
     };
@@ -53,8 +107,8 @@ pub async fn reverse(pool: &PgPool, actor: &Actor, lot_id: Uuid, movement_id: i6
         let reversal = Movement::new(MovementKind::Reversal, lot, location, -quantity, reversal_posting)
             .document(Document::Reverses(id))
             .reason(&why);
-        let r = ledger::post(&mut tx, actor, &reversal).await.map_err(|r| r.at("reverse_reason"))?;
-        reversals.push((id, r));
+        let rev = ledger::post(&mut tx, &actor, &reversal).await.map_err(|r| r.at("reverse_reason"))?;
+        reversals.push((id, rev));
     }
     let mut links = 0;
     for (original, reversal) in &reversals {
@@ -62,14 +116,18 @@ pub async fn reverse(pool: &PgPool, actor: &Actor, lot_id: Uuid, movement_id: i6
     }
     audit::record(
         &mut tx,
-        actor,
+        &actor,
         Entry::new("reverse", "lot", lot_id)
-            .before(&serde_json::json!({ "movement": movement_id, "kind": kind }))
-            .after(&serde_json::json!({ "reversals": reversals.iter().map(|(_, r)| r).collect::<Vec<_>>(), "links_reversed": links }))
+            .before(&serde_json::json!({ "movement": r.movement, "kind": kind }))
+            .after(&serde_json::json!({
+                "reverses": reversals.iter().map(|(o, _)| o).collect::<Vec<_>>(),
+                "reversals": reversals.iter().map(|(_, r)| r).collect::<Vec<_>>(),
+                "links_reversed": links,
+                "signature": signature,
+            }))
             .reason(&why),
     )
-    .await
-    ?;
+    .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -8,11 +8,11 @@ pub fn to_csv(t: &Trace) -> String {
         if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
     }
     let mut out = String::from(
-        "record,depth,material,lot,status,on_hand,uom,via,supplier,supplier_lot,shipment,customer,quantity,shipped_on\r\n",
+        "record,depth,material,lot,status,on_hand,uom,via,supplier,supplier_lot,shipment,customer,quantity,shipped_on,reversed\r\n",
     );
     for l in &t.lots {
         out.push_str(&format!(
-            "lot,{},{},{},{},{},{},{},{},{},,,,\r\n",
+            "lot,{},{},{},{},{},{},{},{},{},,,,,\r\n",
             l.depth,
             q(&l.material),
             q(&l.code),
@@ -26,14 +26,15 @@ pub fn to_csv(t: &Trace) -> String {
     }
     for s in &t.shipments {
         out.push_str(&format!(
-            "shipment,,{},{},,,{},,,,{},{},{},{}\r\n",
+            "shipment,,{},{},,,{},,,,{},{},{},{},{}\r\n",
             q(&s.material),
             q(&s.lot),
             q(&s.uom),
             q(&s.shipment),
             q(&s.customer),
             s.quantity.normalize(),
-            s.shipped_on
+            s.shipped_on,
+            if s.reversed { "yes" } else { "" }
         ));
     }
     out

@@ -131,12 +131,16 @@ pub struct TracedShipment {
     pub quantity: Decimal,
     pub uom: String,
     pub shipped_on: NaiveDate,
+    /// The line was reversed: kept, flagged, so QA sees who once had the goods.
+    pub reversed: bool,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Customer {
     pub code: String,
     pub name: String,
+    /// Every line to this customer was reversed.
+    pub reversed: bool,
 }
 
 /// Where the walk met a cycle: a link back to a lot it had reached already, no later.
@@ -319,10 +323,11 @@ pub async fn trace_with(
             customer: String,
             quantity: Decimal,
             shipped_at: DateTime<Utc>,
+            reversed: bool,
         }
         // The customers (a few hundred at most) joined in the same statement: one round trip.
         let lines: Vec<Line> = sqlx::query_as(
-            "select s.lot_id, s.number, p.code as customer_code, p.name as customer, s.quantity, s.shipped_at
+            "select s.lot_id, s.number, p.code as customer_code, p.name as customer, s.quantity, s.shipped_at, s.reversed
                from trace_shipments($1) s join parties p on p.id = s.customer_id",
         )
         .bind(&ids)
@@ -337,6 +342,7 @@ pub async fn trace_with(
                 customer: l.customer,
                 quantity: l.quantity,
                 shipped_at: l.shipped_at,
+                reversed: l.reversed,
             })
             .collect())
     };
@@ -434,12 +440,15 @@ pub async fn trace_with(
             .collect();
         ship_rows.sort_by(|a, b| (a.shipped_at, &a.number).cmp(&(b.shipped_at, &b.number)));
         // Each customer once (a tank's trace has a hundred thousand lines for a few hundred).
-        let mut seen: HashMap<&str, &str> = HashMap::new();
+        let mut seen: HashMap<&str, (&str, bool)> = HashMap::new();
         for r in &ship_rows {
-            seen.entry(&r.customer_code).or_insert(&r.customer);
+            let entry = seen.entry(&r.customer_code).or_insert((&r.customer, true));
+            entry.1 &= r.reversed;
         }
-        let mut customers: Vec<Customer> =
-            seen.into_iter().map(|(code, name)| Customer { code: code.to_string(), name: name.to_string() }).collect();
+        let mut customers: Vec<Customer> = seen
+            .into_iter()
+            .map(|(code, (name, reversed))| Customer { code: code.to_string(), name: name.to_string(), reversed })
+            .collect();
         customers.sort_by(|a, b| (&a.name, &a.code).cmp(&(&b.name, &b.code)));
         let shipments: Vec<TracedShipment> = ship_rows
             .into_iter()
@@ -453,6 +462,7 @@ pub async fn trace_with(
                     quantity: r.quantity,
                     uom: l.uom.clone(),
                     shipped_on: r.shipped_at.date_naive(),
+                    reversed: r.reversed,
                 })
             })
             .collect();
@@ -516,6 +526,7 @@ struct ShipRow {
     customer: String,
     quantity: Decimal,
     shipped_at: DateTime<Utc>,
+    reversed: bool,
 }
 
 #[cfg(test)]

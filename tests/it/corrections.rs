@@ -51,7 +51,7 @@ async fn a_consumption_of_the_wrong_lot_is_reversed_with_a_reason_and_the_geneal
         .submit(
             &wrong_page,
             "#ledger tbody tr:nth-child(2) .reverse-form",
-            &[("reverse_reason", "Scanned the salt instead of the sugar")],
+            &[("reverse_reason", "Scanned the salt instead of the sugar"), ("confirm", "yes")],
         )
         .await;
     assert_redirect(&done, &wrong_page);
@@ -78,8 +78,12 @@ async fn a_consumption_of_the_wrong_lot_is_reversed_with_a_reason_and_the_geneal
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    let again =
-        app.post_form(&format!("{wrong_page}/movements/{movement}/reverse"), &[("reverse_reason", "twice")]).await;
+    let again = app
+        .post_form(
+            &format!("{wrong_page}/movements/{movement}/reverse"),
+            &[("reverse_reason", "twice"), ("confirm", "yes")],
+        )
+        .await;
     assert_field_error(again, "reverse_reason", "reversed already").await;
 }
 
@@ -99,8 +103,13 @@ async fn a_receipt_whose_stock_is_gone_cannot_be_reversed() {
         .await,
         &page,
     );
-    let refused =
-        app.submit(&page, "#ledger tbody tr:nth-child(1) .reverse-form", &[("reverse_reason", "Wrong supplier")]).await;
+    let refused = app
+        .submit(
+            &page,
+            "#ledger tbody tr:nth-child(1) .reverse-form",
+            &[("reverse_reason", "Wrong supplier"), ("confirm", "yes")],
+        )
+        .await;
     assert_field_error(refused, "reverse_reason", &format!("Only 6 kg of lot {salt} is on hand at DOCK")).await;
     let shown = app.page(&page).await;
     // received, consumed; produced, shipped; returned, scrapped; adjusted, moved; expected, on hand

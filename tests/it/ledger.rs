@@ -52,7 +52,13 @@ async fn a_transfer_and_its_reversal_leave_the_stock_where_it_was_and_the_balanc
         .fetch_one(&pool)
         .await
         .unwrap();
-    moves::reverse(&pool, &actor, salt.id, leg, "Moved the wrong pallet").await.unwrap();
+    let undo = moves::Reverse {
+        movement: leg,
+        reason: "Moved the wrong pallet".into(),
+        confirmed: true,
+        ..Default::default()
+    };
+    moves::reverse(&pool, &tester(&pool).await, salt.id, &undo).await.unwrap();
     assert_eq!((on_hand(&pool, salt.id, "DOCK").await, on_hand(&pool, salt.id, "RAW-A").await), (d("10"), d("0")));
 
     let mut conn = pool.acquire().await.unwrap();
@@ -107,7 +113,9 @@ async fn a_reversed_consumption_is_no_longer_consumed_and_its_links_stop_countin
     };
     production::post_output(&pool, &actor, run, &output).await.unwrap();
 
-    moves::reverse(&pool, &actor, flour.id, consumed, "Wrong flour lot").await.unwrap();
+    let undo =
+        moves::Reverse { movement: consumed, reason: "Wrong flour lot".into(), confirmed: true, ..Default::default() };
+    moves::reverse(&pool, &tester(&pool).await, flour.id, &undo).await.unwrap();
     let mut conn = pool.acquire().await.unwrap();
     let balance = ledger::balances(&mut conn, &[flour.id]).await.unwrap().remove(&flour.id).unwrap();
     assert_eq!((balance.consumed, balance.adjusted, balance.on_hand), (d("0"), d("0"), d("100")));

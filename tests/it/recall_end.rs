@@ -188,3 +188,55 @@ async fn a_closed_recall_still_warns_consumers_keeps_its_stock_recalled_and_its_
             .unwrap();
     assert_eq!(audit, ["close_recall", "recall_decision", "withdraw_recall_notice"]);
 }
+
+#[tokio::test]
+async fn reversing_what_left_a_recalled_lot_is_qas_signed_act() {
+    let app = demo_app().await;
+    let (flour_id, _) = used_flour(&app).await;
+    open(&app, &flour_id, &[("kind", "real"), ("class", "I")]).await;
+    // The flour's consumption into the dough run: what was made of it.
+    let consumed: i64 = sqlx::query_scalar(
+        "select id from stock_movements where lot_id = $1::uuid and kind = 'consume' order by id limit 1",
+    )
+    .bind(&flour_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let path = format!("/lots/{flour_id}/movements/{consumed}/reverse");
+    let page = app.page(&format!("/lots/{flour_id}")).await;
+    assert!(!texts(&page, &format!("#rev-pw-{consumed}")).is_empty(), "the form asks for QA's password");
+
+    // An operator may not: the lot was in a recall's scope.
+    app.create_user("olga", &["operator"]).await;
+    let mut operator = app.another();
+    operator.login("olga", PASSWORD).await;
+    let refused = operator
+        .post_form(&path, &[("reverse_reason", "Wrong flour scanned"), ("confirm", "yes"), ("password", PASSWORD)])
+        .await;
+    let status = refused.status();
+    assert!(status == StatusCode::FORBIDDEN || status == StatusCode::UNPROCESSABLE_ENTITY, "{status}");
+    if status == StatusCode::UNPROCESSABLE_ENTITY {
+        assert_field_error(refused, "reverse_reason", "only QA may reverse").await;
+    }
+
+    // QA: the password signs it; a wrong one reverses nothing.
+    let movements = app.count("stock_movements").await;
+    let wrong = app
+        .post_form(&path, &[("reverse_reason", "Wrong flour scanned"), ("confirm", "yes"), ("password", "nope")])
+        .await;
+    assert_field_error(wrong, "reverse_reason", "the one given is not right").await;
+    assert_eq!(app.count("stock_movements").await, movements);
+    let signed = app
+        .post_form(&path, &[("reverse_reason", "Wrong flour scanned"), ("confirm", "yes"), ("password", PASSWORD)])
+        .await;
+    assert_redirect(&signed, &format!("/lots/{flour_id}"));
+    let after: serde_json::Value = sqlx::query_scalar(
+        "select after from audit_log where action = 'reverse' and entity_id = $1 order by id desc limit 1",
+    )
+    .bind(&flour_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(after["reverses"][0], consumed, "the audit entry names what it reverses");
+    assert!(after["signature"].is_string());
+}

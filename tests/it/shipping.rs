@@ -230,9 +230,33 @@ async fn a_reversed_shipment_nets_against_shipped_alike_on_the_lot_page_and_in_a
     .await
     .unwrap();
     let page = format!("/lots/{lot}");
-    let reversed =
-        app.post_form(&format!("{page}/movements/{movement}/reverse"), &[("reverse_reason", "Keyed twice")]).await;
+    // Every reversal asks for confirmation: without it, nothing is reversed.
+    let unconfirmed =
+        app.post_form(&format!("{page}/movements/{movement}/reverse"), &[("reverse_reason", "typo")]).await;
+    assert_field_error(unconfirmed, "reverse_reason", "Confirm that movement").await;
+    let reversed = app
+        .post_form(
+            &format!("{page}/movements/{movement}/reverse"),
+            &[("reverse_reason", "Keyed twice"), ("confirm", "yes")],
+        )
+        .await;
     assert_redirect(&reversed, &page);
+
+    // The customer does not disappear: the trace keeps the line, flagged, and so do the lot page,
+    // the shipment and its packing list.
+    let trace = app.page(&format!("/trace?lot={lot}&direction=forward")).await;
+    assert_eq!(texts(&trace, "#trace-shipments tbody tr.reversed").len(), 1);
+    assert!(text(&trace, "#customers").contains("every line to them reversed"));
+    let shown = app.page(&page).await;
+    assert!(text(&shown, "#shipped").contains("reversed"), "{}", text(&shown, "#shipped"));
+    let shipment: String = sqlx::query_scalar("select shipment_id::text from shipment_lines where movement_id = $1")
+        .bind(movement)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let sheet = app.page(&format!("/shipments/{shipment}")).await;
+    assert!(text(&sheet, "#reversed-1").contains("Keyed twice"));
+    assert_eq!(texts(&sheet, "#shipment-lines tr.reversed").len(), 1);
 
     let shown = app.page(&page).await;
     // received, consumed; produced, shipped; returned, scrapped; adjusted, moved; expected, on hand
@@ -245,4 +269,9 @@ async fn a_reversed_shipment_nets_against_shipped_alike_on_the_lot_page_and_in_a
     // lot, made, returned, consumed, shipped, scrapped, adjusted, on hand, difference
     assert_eq!(row[1..7], ["100", "0", "0", "0", "0", "0"], "{row:?}");
     assert_eq!(row[7], "100 kg");
+    // The recall's scope names the customer, its line flagged as reversed.
+    assert_eq!(texts(&report, "#recall-shipments tbody tr.reversed").len(), 1);
+    let document: serde_json::Value = app.get(&format!("/recalls/{recall}/scope.json")).await.json().await.unwrap();
+    assert_eq!(document["shipments"][0]["reversed"], true);
+    assert_eq!(document["customers"][0]["code"], "FRESHMART");
 }

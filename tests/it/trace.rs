@@ -376,8 +376,12 @@ async fn traces_walk_the_link_index_and_see_every_commit_made_before_them() {
     // A reversed consumption leaves the next trace at once.
     let salt_page = format!("/lots/{}", lot_id(&app, &salt).await);
     assert_redirect(
-        &app.submit(&salt_page, "#ledger tbody tr:nth-child(2) .reverse-form", &[("reverse_reason", "Wrong lot")])
-            .await,
+        &app.submit(
+            &salt_page,
+            "#ledger tbody tr:nth-child(2) .reverse-form",
+            &[("reverse_reason", "Wrong lot"), ("confirm", "yes")],
+        )
+        .await,
         &salt_page,
     );
     assert_eq!(traced(&app, &salt, "forward", "lot-level").await, set(&[&salt]));

@@ -102,6 +102,9 @@ pub(super) async fn add_record(
 #[serde(default)]
 pub(super) struct ReverseForm {
     reverse_reason: String,
+    /// The confirmation box: "yes" when ticked.
+    confirm: String,
+    password: String,
 }
 
 pub(super) async fn reverse(
@@ -112,7 +115,13 @@ pub(super) async fn reverse(
     Form(form): Form<ReverseForm>,
 ) -> Result<Response> {
     let id = crate::web::parse_id(&id)?;
-    let result = moves::reverse(&state.pool, &user.actor(), id, movement, &form.reverse_reason).await;
+    let command = moves::Reverse {
+        movement,
+        reason: form.reverse_reason,
+        confirmed: form.confirm == "yes",
+        password: form.password,
+    };
+    let result = moves::reverse(&state.pool, &user.person(), id, &command).await;
     respond(
         &state,
         layout,

@@ -18,6 +18,8 @@ pub struct LotDetail {
     pub run_id: Option<Uuid>,
     pub run_number: Option<String>,
     pub disposition: String,
+    /// Real recalls whose scope held this lot ('' if none): reversing what left it is signed.
+    pub recalls: String,
 }
 
 #[derive(Debug, sqlx::FromRow, serde::Deserialize)]
@@ -123,6 +125,7 @@ pub struct ShippedRow {
     #[serde(deserialize_with = "crate::db::json::time")]
     pub shipped_at: DateTime<Utc>,
     pub quantity: Decimal,
+    pub reversed: bool,
 }
 
 #[derive(Template)]
@@ -278,7 +281,9 @@ pub(super) static LOT_PAGE: std::sync::LazyLock<String> = std::sync::LazyLock::n
                     {status} as status, coalesce((select sum(quantity) from on_hand o where o.lot_id = l.id), 0)::text as on_hand,
                     m.uom, s.code as site_code, s.name as site_name, p.name as supplier_name, l.supplier_lot, l.tlc,
                     l.tlc_source, l.country_of_origin, l.material_id, l.receipt_id, r.number as receipt_number, l.run_id,
-                    pr.number as run_number, l.disposition
+                    pr.number as run_number, l.disposition,
+                    coalesce((select string_agg(rc.number, ', ' order by rc.number) from recall_lots x join recalls rc on rc.id = x.recall_id
+                               where x.lot_id = l.id and not x.excluded and not rc.mock), '') as recalls
                from lots l join materials m on m.id = l.material_id join sites s on s.id = l.site_id
                left join parties p on p.id = l.supplier_id left join receipts r on r.id = l.receipt_id
                left join production_runs pr on pr.id = l.run_id
@@ -300,7 +305,8 @@ pub(super) static LOT_PAGE: std::sync::LazyLock<String> = std::sync::LazyLock::n
         back = list(&step("back")),
         forward = list(&step("forward")),
         shipped = list(
-            "select h.id as shipment_id, h.number, p.name as customer, h.shipped_at, sl.quantity::text as quantity
+            "select h.id as shipment_id, h.number, p.name as customer, h.shipped_at, sl.quantity::text as quantity,
+                    exists (select 1 from stock_movements x where x.reverses_id = sl.movement_id) as reversed
                from shipment_lines sl join shipments h on h.id = sl.shipment_id join parties p on p.id = h.customer_id
               where sl.lot_id = $1 order by h.shipped_at, h.number"
         ),
