@@ -650,7 +650,9 @@ CREATE TABLE public.materials (
     public_dates boolean DEFAULT true NOT NULL,
     public_origin boolean DEFAULT true NOT NULL,
     recall_notice_days integer DEFAULT 90 NOT NULL,
+    count_tolerance_percent numeric(5,2) DEFAULT 0 NOT NULL,
     CONSTRAINT materials_code_check CHECK ((code ~ '^[A-Z0-9][A-Z0-9._-]{0,19}$'::text)),
+    CONSTRAINT materials_count_tolerance_percent_check CHECK (((count_tolerance_percent >= (0)::numeric) AND (count_tolerance_percent < (100)::numeric))),
     CONSTRAINT materials_expiry_policy_check CHECK ((expiry_policy = ANY (ARRAY['shelf_life'::text, 'earliest_input'::text, 'none'::text]))),
     CONSTRAINT materials_kind_check CHECK ((kind = ANY (ARRAY['raw'::text, 'packaging'::text, 'intermediate'::text, 'finished'::text]))),
     CONSTRAINT materials_mass_per_unit_kg_check CHECK ((mass_per_unit_kg > (0)::numeric)),
@@ -1099,8 +1101,13 @@ CREATE TABLE public.stock_count_lines (
     counted_by uuid,
     counted_at timestamp with time zone,
     movement_id bigint,
+    post_reason text,
+    posted_by uuid,
+    posted_at timestamp with time zone,
     CONSTRAINT stock_count_lines_counted_check CHECK ((counted >= (0)::numeric)),
-    CONSTRAINT stock_count_lines_expected_check CHECK ((expected >= (0)::numeric))
+    CONSTRAINT stock_count_lines_expected_check CHECK ((expected >= (0)::numeric)),
+    CONSTRAINT stock_count_lines_post_reason_check CHECK (((post_reason IS NULL) OR (length(btrim(post_reason)) > 0))),
+    CONSTRAINT stock_count_lines_posted_shape CHECK (((posted_at IS NULL) OR (movement_id IS NOT NULL)))
 );
 
 ALTER TABLE public.stock_count_lines ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -1966,6 +1973,9 @@ ALTER TABLE ONLY public.stock_count_lines
 
 ALTER TABLE ONLY public.stock_count_lines
     ADD CONSTRAINT stock_count_lines_movement_id_fkey FOREIGN KEY (movement_id) REFERENCES public.stock_movements(id);
+
+ALTER TABLE ONLY public.stock_count_lines
+    ADD CONSTRAINT stock_count_lines_posted_by_fkey FOREIGN KEY (posted_by) REFERENCES public.users(id);
 
 ALTER TABLE ONLY public.stock_counts
     ADD CONSTRAINT stock_counts_location_id_fkey FOREIGN KEY (location_id) REFERENCES public.locations(id);

@@ -49,6 +49,11 @@ pub struct Material {
     pub public_dates: bool,
     /// The public check shows the plant and the countries of origin.
     pub public_origin: bool,
+    /// A count's variance within this share of the expected quantity takes the count's reason;
+    /// beyond it, QA gives the line's own.
+    pub count_tolerance_percent: Decimal,
+    /// After a recall closes, consumers see its notice until a lot's expiry plus these days.
+    pub recall_notice_days: i32,
     pub description: String,
     pub active: bool,
     #[serde(skip)]
@@ -107,6 +112,8 @@ pub struct MaterialForm {
     pub public_lookup: Option<String>,
     pub public_dates: Option<String>,
     pub public_origin: Option<String>,
+    pub count_tolerance_percent: String,
+    pub recall_notice_days: String,
     pub description: String,
     pub active: Option<String>,
     pub version: String,
@@ -128,6 +135,8 @@ impl From<&Material> for MaterialForm {
             public_lookup: m.public_lookup.then(|| "on".into()),
             public_dates: m.public_dates.then(|| "on".into()),
             public_origin: m.public_origin.then(|| "on".into()),
+            count_tolerance_percent: m.count_tolerance_percent.normalize().to_string(),
+            recall_notice_days: m.recall_notice_days.to_string(),
             description: m.description.clone(),
             active: m.active.then(|| "on".into()),
             version: m.version.to_string(),
@@ -151,6 +160,8 @@ pub struct MaterialInput {
     pub public_lookup: bool,
     pub public_dates: bool,
     pub public_origin: bool,
+    pub count_tolerance_percent: Decimal,
+    pub recall_notice_days: i32,
     pub description: String,
     pub active: bool,
 }
@@ -179,6 +190,25 @@ impl TryFrom<&MaterialForm> for MaterialInput {
             e.add("shelf_life_days", "Give the shelf life in days, or choose another expiry rule.");
         }
         let description = e.check("description", text::optional(&f.description, "The description", 2000));
+        let count_tolerance_percent = match f.count_tolerance_percent.trim() {
+            "" => Decimal::ZERO,
+            t => match t.parse::<Decimal>() {
+                Ok(p) if p >= Decimal::ZERO && p < Decimal::ONE_HUNDRED && p.scale() <= 2 => p,
+                _ => {
+                    e.add(
+                        "count_tolerance_percent",
+                        "The count tolerance is a percentage from 0 to below 100, such as 2.",
+                    );
+                    Decimal::ZERO
+                }
+            },
+        };
+        let recall_notice_days = e
+            .check(
+                "recall_notice_days",
+                text::optional_int(&f.recall_notice_days, "The days the recall notice outlives the expiry", 0, 3650),
+            )
+            .unwrap_or(90) as i32;
         if !e.is_empty() {
             return Err(e);
         }
@@ -195,6 +225,8 @@ impl TryFrom<&MaterialForm> for MaterialInput {
             public_lookup: ticked(&f.public_lookup),
             public_dates: ticked(&f.public_dates),
             public_origin: ticked(&f.public_origin),
+            count_tolerance_percent,
+            recall_notice_days,
             description,
             active: ticked(&f.active),
         })
@@ -213,7 +245,7 @@ pub async fn list(
     offset: i64,
 ) -> Result<(Vec<Material>, i64), Error> {
     let rows = sqlx::query_as(
-        "select id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl, public_lookup, public_dates, public_origin, description, active, updated_at, version
+        "select id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl, public_lookup, public_dates, public_origin, count_tolerance_percent, recall_notice_days, description, active, updated_at, version
            from materials where $1::text is null or code ilike $1 or name ilike $1
           order by code limit $2 offset $3",
     )
@@ -232,7 +264,8 @@ pub async fn list(
 
 const SELECT: &str =
     "select id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl,
-        public_lookup, public_dates, public_origin, description, active, updated_at, version from materials";
+        public_lookup, public_dates, public_origin, count_tolerance_percent, recall_notice_days, description, active,
+        updated_at, version from materials";
 
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Material, Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where id = $1")))
@@ -270,8 +303,9 @@ pub async fn create(pool: &PgPool, actor: &Actor, input: &MaterialInput, key: Uu
     }
     let uom = unit(&mut tx, &input.uom).await?;
     sqlx::query(
-        "insert into materials (id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl, description, active, public_lookup, public_dates, public_origin)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, true, $12, $13, $14)",
+        "insert into materials (id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl, description, active,
+                                public_lookup, public_dates, public_origin, count_tolerance_percent, recall_notice_days)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, true, $12, $13, $14, $15, $16)",
     )
     .bind(id)
     .bind(&input.code)
@@ -287,6 +321,8 @@ pub async fn create(pool: &PgPool, actor: &Actor, input: &MaterialInput, key: Uu
     .bind(input.public_lookup)
     .bind(input.public_dates)
     .bind(input.public_origin)
+    .bind(input.count_tolerance_percent)
+    .bind(input.recall_notice_days)
     .execute(&mut *tx)
     .await
     .map_err(|e| map_db_error(e, CONSTRAINTS))?;
@@ -309,7 +345,8 @@ pub async fn update(
     let uom = unit(&mut tx, &input.uom).await?;
     sqlx::query(
         "update materials set code = $2, name = $3, kind = $4, uom = $5, mass_per_unit_kg = $6, shelf_life_days = $7,
-                expiry_policy = $8, qa_required = $9, ftl = $10, description = $11, active = $12, public_lookup = $13, public_dates = $14, public_origin = $15
+                expiry_policy = $8, qa_required = $9, ftl = $10, description = $11, active = $12, public_lookup = $13, public_dates = $14, public_origin = $15,
+                count_tolerance_percent = $16, recall_notice_days = $17
           where id = $1",
     )
     .bind(id)
@@ -327,6 +364,8 @@ pub async fn update(
     .bind(input.public_lookup)
     .bind(input.public_dates)
     .bind(input.public_origin)
+    .bind(input.count_tolerance_percent)
+    .bind(input.recall_notice_days)
     .execute(&mut *tx)
     .await
     .map_err(|e| map_db_error(e, CONSTRAINTS))?;

@@ -13,7 +13,7 @@ use crate::domain::text;
 use crate::domain::vocab::MovementKind;
 use crate::error::Error;
 use crate::ledger::{self, Movement};
-use crate::save::SaveError;
+use crate::save::{FieldErrors, SaveError};
 
 /// Opens a count of a location; returns its id.
 pub async fn open(pool: &PgPool, user: &Person, location: Uuid) -> Result<Uuid, SaveError> {
@@ -143,7 +143,7 @@ pub async fn submit(pool: &PgPool, user: &Person, id: Uuid) -> Result<(), SaveEr
     .await?;
     sqlx::query(
         "update stock_count_lines c set expected = coalesce((select o.quantity from on_hand o where o.lot_id = c.lot_id and o.location_id = $2), 0)
-          where c.count_id = $1",
+          where c.count_id = $1 and c.movement_id is null",
     )
     .bind(id)
     .bind(location)
@@ -176,11 +176,14 @@ pub async fn recount(pool: &PgPool, user: &Person, id: Uuid) -> Result<(), SaveE
             format!("{number} is {state}: only a submitted count is counted again."),
         ));
     }
-    sqlx::query("delete from stock_count_lines where count_id = $1 and counted is null")
+    sqlx::query("delete from stock_count_lines where count_id = $1 and counted is null and movement_id is null")
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("update stock_count_lines set expected = null where count_id = $1").bind(id).execute(&mut *tx).await?;
+    sqlx::query("update stock_count_lines set expected = null where count_id = $1 and movement_id is null")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query("update stock_counts set status = 'open', submitted_at = null, submitted_by = null where id = $1")
         .bind(id)
         .execute(&mut *tx)
@@ -195,65 +198,179 @@ pub async fn recount(pool: &PgPool, user: &Person, id: Uuid) -> Result<(), SaveE
     Ok(())
 }
 
-/// Posts a submitted count's variances as 'count' movements with the reason, in one
-/// transaction. Refused if the stock moved since the count was submitted: count again then.
-pub async fn post(pool: &PgPool, user: &Person, id: Uuid, reason: &str) -> Result<usize, SaveError> {
-    let reason = text::required(reason, "The reason for the adjustments", 500)
+/// One line of a submitted count to post.
+#[derive(Debug, Clone, Default)]
+pub struct PostLine {
+    pub line: i64,
+    /// This line's own reason: needed (from QA) when the variance is beyond the material's tolerance.
+    pub reason: String,
+    /// The lot was counted here though the ledger holds none of it here: the user confirmed it.
+    pub confirmed_here: bool,
+}
+
+/// Which lines of a submitted count to post, with the count's reason for the lines that give none.
+#[derive(Debug, Clone, Default)]
+pub struct PostCount {
+    pub reason: String,
+    pub lines: Vec<PostLine>,
+}
+
+/// What posting did: lines posted, and variance lines still waiting.
+#[derive(Debug, Clone, Copy)]
+pub struct Posted {
+    pub posted: usize,
+    pub waiting: usize,
+}
+
+/// The field of a count line's refusal on the page.
+pub fn line_field(line: i64) -> String {
+    format!("line_{line}")
+}
+
+/// Posts chosen lines of a submitted count as 'count' movements, line by line, in one
+/// transaction. A variance beyond the material's tolerance needs QA's reason for its line; a lot
+/// counted where the ledger holds none needs a confirmation that names where the ledger says it
+/// is; a line whose stock moved since the count was submitted is refused (count again). The
+/// count is posted when no variance waits; until then the rest may be posted later.
+pub async fn post(pool: &PgPool, user: &Person, id: Uuid, p: &PostCount) -> Result<Posted, SaveError> {
+    let general = text::optional(&p.reason, "The reason for the adjustments", 500)
         .map_err(|m| SaveError::field("post_reason", m))?;
+    if p.lines.is_empty() {
+        return Err(SaveError::field("post_reason", "Choose the lines to post."));
+    }
     let mut tx = pool.begin().await?;
     let (state, location, number) = status(&mut tx, id).await?;
     if state != "submitted" {
         return Err(SaveError::field("post_reason", format!("{number} is {state}: only a submitted count is posted.")));
     }
-    let lines: Vec<(i64, Uuid, String, Option<Decimal>, Decimal, Decimal)> = sqlx::query_as(
-        "select c.id, c.lot_id, l.code, c.counted, c.expected,
-                coalesce((select o.quantity from on_hand o where o.lot_id = c.lot_id and o.location_id = $2), 0)
-           from stock_count_lines c join lots l on l.id = c.lot_id where c.count_id = $1 order by l.code",
+    let qa = crate::auth::holds(&mut tx, user.id, crate::Permission::QaDecide).await?;
+    type LineFacts = (i64, Uuid, String, String, Option<Decimal>, Decimal, Decimal, Decimal, Option<i64>, String);
+    let lines: Vec<LineFacts> = sqlx::query_as(
+        "select c.id, c.lot_id, l.code, m.uom, c.counted, c.expected,
+                coalesce((select o.quantity from on_hand o where o.lot_id = c.lot_id and o.location_id = $2), 0),
+                m.count_tolerance_percent, c.movement_id,
+                coalesce((select string_agg(x.code || ' (' || trim_scale(o.quantity) || ' ' || m.uom || ')', ', ' order by x.code)
+                            from on_hand o join locations x on x.id = o.location_id
+                           where o.lot_id = c.lot_id and o.quantity > 0 and o.location_id <> $2), '')
+           from stock_count_lines c join lots l on l.id = c.lot_id join materials m on m.id = l.material_id
+          where c.count_id = $1 and c.expected is not null order by l.code",
     )
     .bind(id)
     .bind(location)
     .fetch_all(&mut *tx)
     .await?;
-    let moved: Vec<&str> = lines.iter().filter(|l| l.4 != l.5).map(|l| l.2.as_str()).collect();
-    if !moved.is_empty() {
-        return Err(SaveError::field(
-            "post_reason",
-            format!("Stock of {} moved since the count was submitted: count again.", moved.join(", ")),
-        ));
-    }
-    let posting = Uuid::new_v4();
-    let mut posted = 0;
-    let actor = user.actor();
-    for (line, lot, _, counted, expected, _) in &lines {
+    let mut e = FieldErrors::default();
+    let mut plan = Vec::new();
+    for chosen in &p.lines {
+        let field = line_field(chosen.line);
+        let Some((line, lot, code, uom, counted, expected, now, tolerance, movement, elsewhere)) =
+            lines.iter().find(|l| l.0 == chosen.line)
+        else {
+            e.add(field, "This line is not part of the count.");
+            continue;
+        };
+        if movement.is_some() {
+            e.add(field, format!("Lot {code} is posted already."));
+            continue;
+        }
+        if expected != now {
+            e.add(field, format!("Stock of lot {code} moved since the count was submitted: count again."));
+            continue;
+        }
         let variance = counted.unwrap_or_default() - expected;
         if variance.is_zero() {
             continue;
         }
-        let count = Movement::new(MovementKind::Count, *lot, location, variance, posting).reason(&reason);
-        let movement = ledger::post(&mut tx, &actor, &count).await.map_err(|r| r.at("post_reason"))?;
-        sqlx::query("update stock_count_lines set movement_id = $2 where id = $1")
-            .bind(line)
-            .bind(movement)
-            .execute(&mut *tx)
-            .await?;
-        posted += 1;
+        let own = match text::optional(&chosen.reason, "The line's reason", 500) {
+            Ok(r) => r,
+            Err(m) => {
+                e.add(field, m);
+                continue;
+            }
+        };
+        let limit = *expected * tolerance / Decimal::ONE_HUNDRED;
+        if variance.abs() > limit {
+            let beyond = format!(
+                "Lot {code}: {} {uom} is beyond the material's tolerance of {} %",
+                variance.normalize(),
+                tolerance.normalize()
+            );
+            if own.is_empty() {
+                e.add(field, format!("{beyond}: QA gives the reason for this line."));
+                continue;
+            }
+            if !qa {
+                e.add(field, format!("{beyond}: only QA posts it, with the reason."));
+                continue;
+            }
+        }
+        if expected.is_zero() && !chosen.confirmed_here {
+            let ledger = if elsewhere.is_empty() {
+                "the ledger holds none of it anywhere (all of it shipped, consumed or scrapped)".to_string()
+            } else {
+                format!("the ledger says it is at {elsewhere}")
+            };
+            e.add(
+                field,
+                format!(
+                    "Lot {code} was counted here, but {ledger}: confirm that {} {uom} of it really is here.",
+                    counted.unwrap_or_default().normalize()
+                ),
+            );
+            continue;
+        }
+        let reason = if own.is_empty() { general.clone() } else { own };
+        if reason.is_empty() {
+            e.add(field, format!("Lot {code}: give this line's reason, or the count's reason for every line."));
+            continue;
+        }
+        plan.push((*line, *lot, variance, reason));
     }
-    sqlx::query(
-        "update stock_counts set status = 'posted', posted_at = now(), posted_by = $2, post_reason = $3 where id = $1",
+    if !e.is_empty() {
+        return Err(e.into());
+    }
+    let posting = Uuid::new_v4();
+    let actor = user.actor();
+    for (line, lot, variance, reason) in &plan {
+        let count = Movement::new(MovementKind::Count, *lot, location, *variance, posting).reason(reason);
+        let movement = ledger::post(&mut tx, &actor, &count).await.map_err(|r| r.at("post_reason"))?;
+        sqlx::query(
+            "update stock_count_lines set movement_id = $2, post_reason = $3, posted_by = $4, posted_at = now() where id = $1",
+        )
+        .bind(line)
+        .bind(movement)
+        .bind(reason)
+        .bind(user.id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let waiting: i64 = sqlx::query_scalar(
+        "select count(*) from stock_count_lines
+          where count_id = $1 and movement_id is null and coalesce(counted, 0) <> coalesce(expected, 0)",
     )
     .bind(id)
-    .bind(user.id)
-    .bind(&reason)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
+    if waiting == 0 {
+        sqlx::query(
+            "update stock_counts set status = 'posted', posted_at = now(), posted_by = $2, post_reason = $3 where id = $1",
+        )
+        .bind(id)
+        .bind(user.id)
+        .bind(if general.is_empty() { "Posted line by line" } else { general.as_str() })
+        .execute(&mut *tx)
+        .await?;
+    }
     audit::record(
         &mut tx,
         &actor,
-        Entry::new("post_count", "stock_count", id)
-            .after(&serde_json::json!({ "number": number, "adjustments": posted }))
-            .reason(&reason),
+        Entry::new("post_count", "stock_count", id).after(&serde_json::json!({
+            "number": number,
+            "lines": plan.iter().map(|(line, _, variance, reason)| serde_json::json!({ "line": line, "variance": variance, "reason": reason })).collect::<Vec<_>>(),
+            "waiting": waiting,
+        })),
     )
     .await?;
     tx.commit().await?;
-    Ok(posted)
+    Ok(Posted { posted: plan.len(), waiting: waiting as usize })
 }

@@ -109,6 +109,7 @@ async fn open(
 /// One line as the page shows it.
 #[derive(Debug, sqlx::FromRow)]
 pub struct LineRow {
+    pub id: i64,
     pub lot_id: Uuid,
     pub lot: String,
     pub material: String,
@@ -116,6 +117,11 @@ pub struct LineRow {
     pub counted: Option<Decimal>,
     pub expected: Option<Decimal>,
     pub movement_id: Option<i64>,
+    pub post_reason: Option<String>,
+    /// The material's tolerance, in percent of the expected quantity.
+    pub tolerance: Decimal,
+    /// Where else the ledger holds the lot ("DOCK (5 kg)"), for a lot counted where it holds none.
+    pub elsewhere: String,
 }
 
 impl LineRow {
@@ -133,6 +139,21 @@ impl LineRow {
             Some(c) if c < expected => "short",
             Some(_) => "over",
         }
+    }
+
+    /// Whether the variance is beyond the material's tolerance (QA gives the line's reason).
+    pub fn beyond_tolerance(&self) -> bool {
+        let expected = self.expected.unwrap_or_default();
+        self.variance().abs() > expected * self.tolerance / Decimal::ONE_HUNDRED
+    }
+
+    /// A variance not yet posted.
+    pub fn waiting(&self) -> bool {
+        self.movement_id.is_none() && !self.variance().is_zero()
+    }
+
+    pub fn field(&self) -> String {
+        counts::line_field(self.id)
     }
 }
 
@@ -158,9 +179,13 @@ async fn show_page(
         .await?
         .ok_or(Error::NotFound)?;
     let lines = sqlx::query_as(
-        "select c.lot_id, l.code as lot, m.code as material, m.uom, trim_scale(c.counted) as counted,
-                trim_scale(c.expected) as expected, c.movement_id
-           from stock_count_lines c join lots l on l.id = c.lot_id join materials m on m.id = l.material_id
+        "select c.id, c.lot_id, l.code as lot, m.code as material, m.uom, trim_scale(c.counted) as counted,
+                trim_scale(c.expected) as expected, c.movement_id, c.post_reason, m.count_tolerance_percent as tolerance,
+                coalesce((select string_agg(x.code || ' (' || trim_scale(o.quantity) || ' ' || m.uom || ')', ', ' order by x.code)
+                            from on_hand o join locations x on x.id = o.location_id
+                           where o.lot_id = c.lot_id and o.quantity > 0 and o.location_id <> k.location_id), '') as elsewhere
+           from stock_count_lines c join stock_counts k on k.id = c.count_id join lots l on l.id = c.lot_id
+           join materials m on m.id = l.material_id
           where c.count_id = $1 order by m.code, l.code",
     )
     .bind(id)
@@ -242,10 +267,35 @@ async fn recount(
     respond(&state, layout, id, result).await
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct PostForm {
-    post_reason: String,
+/// The post form: `line` once per chosen line, `reason_{line}` and `here_{line}` beside each, and
+/// the count's `post_reason`.
+fn post_form(body: &[u8]) -> counts::PostCount {
+    let mut p = counts::PostCount::default();
+    let (mut reasons, mut here) = (std::collections::HashMap::new(), std::collections::HashSet::new());
+    for (k, v) in form_urlencoded::parse(body) {
+        match k.as_ref() {
+            "post_reason" => p.reason = v.into_owned(),
+            "line" => {
+                if let Ok(line) = v.trim().parse::<i64>() {
+                    p.lines.push(counts::PostLine { line, ..Default::default() });
+                }
+            }
+            k => {
+                if let Some(line) = k.strip_prefix("reason_").and_then(|l| l.parse::<i64>().ok()) {
+                    reasons.insert(line, v.into_owned());
+                } else if let Some(line) = k.strip_prefix("here_").and_then(|l| l.parse::<i64>().ok())
+                    && v == "yes"
+                {
+                    here.insert(line);
+                }
+            }
+        }
+    }
+    for l in &mut p.lines {
+        l.reason = reasons.remove(&l.line).unwrap_or_default();
+        l.confirmed_here = here.contains(&l.line);
+    }
+    p
 }
 
 async fn post_count(
@@ -253,11 +303,12 @@ async fn post_count(
     user: CurrentUser,
     layout: Layout,
     Path(id): Path<String>,
-    Form(f): Form<PostForm>,
+    body: axum::body::Bytes,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let result = counts::post(&state.pool, &user.person(), id, &f.post_reason)
-        .await
-        .map(|n| format!("Posted: {n} adjustments in the ledger."));
+    let result = counts::post(&state.pool, &user.person(), id, &post_form(&body)).await.map(|p| match p.waiting {
+        0 => format!("Posted: {} adjustments in the ledger; the count is complete.", p.posted),
+        n => format!("Posted: {} adjustments in the ledger; {n} lines still wait.", p.posted),
+    });
     respond(&state, layout, id, result).await
 }
