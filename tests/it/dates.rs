@@ -62,6 +62,20 @@ async fn year_0_1900_and_2101_are_refused_by_the_api_the_pages_and_the_database_
         .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{day}: {body}");
     }
+    // A shipment dated before its lot was made would drop the customer from precise traces.
+    let made_on: chrono::NaiveDate = sqlx::query_scalar("select made_on from lots where id = $1::uuid")
+        .bind(&lot_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let (status, body) = post(
+        "/api/v1/shipments".into(),
+        json!({ "idempotency_key": uuid::Uuid::new_v4(), "site": "RVS", "customer": "FRESHMART",
+                "shipped_on": made_on - chrono::Days::new(30), "lines": [{ "lot": lot, "quantity": "1" }] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.to_string().contains("before it existed"), "{body}");
     // The pages give the same message beside the field.
     let page = app
         .submit(
