@@ -67,6 +67,12 @@ pub const STATUS_SQL: &str = "case
 pub const RECALLED_SQL: &str =
     "exists (select 1 from lot_holds h where h.lot_id = l.id and h.closed_at is null and h.source = 'recall')";
 
+/// The real recalls whose scope ever held lot `l`, as SQL: their numbers, comma-separated, or ''.
+/// Stock leaving such a lot warns, and reversing what left it is QA's signed act.
+pub const PAST_RECALLS_SQL: &str = "coalesce((select string_agg(rc.number, ', ' order by rc.number)
+      from recall_lots x join recalls rc on rc.id = x.recall_id
+     where x.lot_id = l.id and not x.excluded and not rc.mock), '')";
+
 /// Lot `l`'s open holds, as SQL.
 pub const OPEN_HOLDS_SQL: &str = "(select count(*) from lot_holds h where h.lot_id = l.id and h.closed_at is null)";
 

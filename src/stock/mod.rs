@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use chrono::NaiveDate;
 use uuid::Uuid;
 
-use crate::domain::status::{LotState, OPEN_HOLDS_SQL, RECALLED_SQL};
+use crate::domain::status::{LotState, OPEN_HOLDS_SQL, PAST_RECALLS_SQL, RECALLED_SQL};
 
 /// What consumption and shipping ask of a lot before stock leaves it (`domain::status::usable`),
 /// and the real recalls whose scope it was ever in (a warning, even after its release).
@@ -53,8 +53,7 @@ pub(crate) static LOT_FACTS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "select l.id, l.code, m.code as material_code, l.disposition, l.expires_on, {OPEN_HOLDS_SQL} as open_holds,
                 {RECALLED_SQL} as recalled,
-                coalesce((select string_agg(r.number, ', ' order by r.number) from recall_lots x join recalls r on r.id = x.recall_id
-                           where x.lot_id = l.id and not x.excluded and not r.mock), '') as recalls
+                {PAST_RECALLS_SQL} as recalls
            from lots l join materials m on m.id = l.material_id"
     )
 });

@@ -35,12 +35,11 @@ pub struct Reverse {
 pub async fn reverse(pool: &PgPool, user: &Person, lot_id: Uuid, r: &Reverse) -> Result<(), SaveError> {
     let why = reason(&r.reason, "reverse_reason")?;
     let mut tx = pool.begin().await?;
-    let original: Option<(MovementKind, Uuid, String, String)> = sqlx::query_as(
-        "select mv.kind, mv.posting_id, l.code,
-                coalesce((select string_agg(rc.number, ', ' order by rc.number) from recall_lots x join recalls rc on rc.id = x.recall_id
-                           where x.lot_id = l.id and not x.excluded and not rc.mock), '')
+    let original: Option<(MovementKind, Uuid, String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select mv.kind, mv.posting_id, l.code, {}
            from stock_movements mv join lots l on l.id = mv.lot_id where mv.id = $1 and mv.lot_id = $2",
-    )
+        crate::domain::status::PAST_RECALLS_SQL
+    )))
     .bind(r.movement)
     .bind(lot_id)
     .fetch_optional(&mut *tx)

@@ -282,8 +282,7 @@ pub(super) static LOT_PAGE: std::sync::LazyLock<String> = std::sync::LazyLock::n
                     m.uom, s.code as site_code, s.name as site_name, p.name as supplier_name, l.supplier_lot, l.tlc,
                     l.tlc_source, l.country_of_origin, l.material_id, l.receipt_id, r.number as receipt_number, l.run_id,
                     pr.number as run_number, l.disposition,
-                    coalesce((select string_agg(rc.number, ', ' order by rc.number) from recall_lots x join recalls rc on rc.id = x.recall_id
-                               where x.lot_id = l.id and not x.excluded and not rc.mock), '') as recalls
+                    {past_recalls} as recalls
                from lots l join materials m on m.id = l.material_id join sites s on s.id = l.site_id
                left join parties p on p.id = l.supplier_id left join receipts r on r.id = l.receipt_id
                left join production_runs pr on pr.id = l.run_id
@@ -297,6 +296,7 @@ pub(super) static LOT_PAGE: std::sync::LazyLock<String> = std::sync::LazyLock::n
           coalesce((select json_agg(json_build_array(c.id, c.code || ' · ' || c.name) order by c.code)
                       from locations c join lots l on l.site_id = c.site_id where l.id = $1 and c.active), '[]') as site_locations",
         status = crate::domain::status::STATUS_SQL,
+        past_recalls = crate::domain::status::PAST_RECALLS_SQL,
         balance_rows = crate::ledger::BALANCE_ROWS.replace("any($1)", "$1"),
         stock = list(
             "select c.id as location_id, c.code as location_code, c.name as location_name, o.quantity::text as quantity
