@@ -472,6 +472,8 @@ CREATE TABLE public.login_throttle (
     CONSTRAINT login_throttle_failures_check CHECK ((failures >= 0))
 );
 
+COMMENT ON COLUMN public.login_throttle.locked_until IS 'the next attempt for this key is not checked before this time';
+
 CREATE TABLE public.lookup_counts (
     lot_id uuid NOT NULL,
     day date NOT NULL,
@@ -1200,6 +1202,7 @@ CREATE TABLE public.users (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     version integer DEFAULT 1 NOT NULL,
+    must_change_password boolean DEFAULT false NOT NULL,
     CONSTRAINT users_display_name_check CHECK (((length(btrim(display_name)) >= 1) AND (length(btrim(display_name)) <= 200))),
     CONSTRAINT users_username_check CHECK ((username ~ '^[A-Za-z0-9._@-]{2,64}$'::text))
 );
@@ -1446,6 +1449,10 @@ CREATE INDEX genealogy_links_from_idx ON public.genealogy_links USING btree (fro
 CREATE INDEX genealogy_links_run_idx ON public.genealogy_links USING btree (run_id) WHERE (run_id IS NOT NULL);
 
 CREATE INDEX genealogy_links_to_idx ON public.genealogy_links USING btree (to_lot_id, occurred_at) INCLUDE (from_lot_id, run_id, kind) WHERE (reversed_at IS NULL);
+
+CREATE INDEX login_throttle_window_idx ON public.login_throttle USING btree (window_start);
+
+CREATE INDEX lookup_throttle_window_idx ON public.lookup_throttle USING btree (window_start);
 
 CREATE INDEX lot_code_gaps_rule_idx ON public.lot_code_gaps USING btree (rule_id, scope_key, period_key, value);
 

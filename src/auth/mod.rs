@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::audit::Actor;
+use crate::audit::{self, Actor, Entry};
 use crate::error::Error;
 
 /// The permissions the application checks (roles are sets of these, in the database).
@@ -29,6 +29,8 @@ pub struct CurrentUser {
     pub permissions: Vec<Permission>,
     /// The session's CSRF token; empty for API-token requests (they carry no cookies).
     pub csrf_token: String,
+    /// Someone else set the password: nothing but changing it until it is changed.
+    pub must_change_password: bool,
 }
 
 impl CurrentUser {
@@ -117,7 +119,7 @@ pub fn secret_hash(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
 
-const USER_SELECT: &str = "select u.id, u.username, u.display_name,
+const USER_SELECT: &str = "select u.id, u.username, u.display_name, u.must_change_password,
         array(select role_code from user_roles r where r.user_id = u.id order by role_code) as roles,
         array(select distinct rp.permission_code from user_roles r join role_permissions rp on rp.role_code = r.role_code
                where r.user_id = u.id order by 1) as permissions";
@@ -127,6 +129,7 @@ struct UserRow {
     id: Uuid,
     username: String,
     display_name: String,
+    must_change_password: bool,
     roles: Vec<String>,
     permissions: Vec<String>,
 }
@@ -141,6 +144,7 @@ impl UserRow {
             // A permission this binary does not know (a newer migration's) grants nothing here.
             permissions: self.permissions.iter().filter_map(|p| p.parse().ok()).collect(),
             csrf_token,
+            must_change_password: self.must_change_password,
         }
     }
 }
@@ -193,82 +197,164 @@ pub async fn token_user(pool: &PgPool, token: &str) -> Result<Option<CurrentUser
     Ok(user.map(|u| u.into_current(String::new())))
 }
 
-/// Failures allowed before a lock, within the window.
-const USER_FAILURES: i32 = 5;
+/// Failed sign-ins allowed within the window before each next attempt waits: for one account
+/// from one address, for one account from anywhere, and from one address to any account.
+const PAIR_FAILURES: i32 = 5;
+const ACCOUNT_FAILURES: i32 = 20;
 const ADDRESS_FAILURES: i32 = 20;
 const WINDOW_MINUTES: i32 = 15;
+/// The longest wait: for one account from one address or one address, and for an account from
+/// anywhere (short, so a stranger's failures only slow its owner down).
+const PAIR_MAX_DELAY_SECONDS: i32 = 15 * 60;
+const ACCOUNT_MAX_DELAY_SECONDS: i32 = 30;
+
+/// Password checks running at once (each takes tens of megabytes): a burst waits its turn.
+static CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 
 /// The outcome of a login attempt.
 pub enum Login {
-    /// A new session: its cookie token.
-    Session(String),
+    /// A new session: its cookie token, and whether the password must be changed first.
+    Session {
+        token: String,
+        must_change_password: bool,
+    },
     Refused,
-    /// Too many failures for this user name or address: try again later.
-    Throttled,
+    /// Too many failures for this account, from this address: try again in this many seconds.
+    Throttled(i64),
 }
 
-/// Checks a password and opens a session. Failures count per user name and per client address
-/// (in PostgreSQL, shared by all servers); past the limit both are locked for a while.
+/// Where a sign-in came from, for the throttle and the audit trail.
+#[derive(Debug, Clone)]
+pub struct Client<'a> {
+    pub address: &'a str,
+    pub user_agent: &'a str,
+}
+
+/// Counts one attempt for `key` before it is checked, atomically (concurrent attempts each
+/// count): from the `limit`th attempt in the window on, each next one waits a delay that doubles
+/// (1 s, 2 s, 4 s…) up to `max_delay`. Returns the seconds to wait when the attempt may not be checked yet.
+async fn count_attempt(pool: &PgPool, key: &str, limit: i32, max_delay: i32) -> Result<Option<i64>, Error> {
+    let counted: Option<i32> = sqlx::query_scalar(
+        "insert into login_throttle (key, failures, window_start) values ($1, 1, now())
+         on conflict (key) do update set
+           failures = case when login_throttle.window_start < now() - $2 * interval '1 minute' then 1 else login_throttle.failures + 1 end,
+           window_start = case when login_throttle.window_start < now() - $2 * interval '1 minute' then now() else login_throttle.window_start end,
+           locked_until = case
+             when login_throttle.window_start < now() - $2 * interval '1 minute' or login_throttle.failures + 1 < $3 then null
+             else now() + least(power(2, least(login_throttle.failures + 1 - $3, 20)), $4) * interval '1 second' end
+         where login_throttle.locked_until is null or login_throttle.locked_until <= now()
+         returning failures",
+    )
+    .bind(key)
+    .bind(WINDOW_MINUTES)
+    .bind(limit)
+    .bind(max_delay)
+    .fetch_optional(pool)
+    .await?;
+    if counted.is_some() {
+        return Ok(None);
+    }
+    let wait: f64 = sqlx::query_scalar(
+        "select greatest(extract(epoch from locked_until - now()), 1)::float8 from login_throttle where key = $1",
+    )
+    .bind(key)
+    .fetch_optional(pool)
+    .await?
+    .unwrap_or(1.0);
+    Ok(Some(wait.ceil() as i64))
+}
+
+/// Records a security event (sign-in, failure, throttling, sign-out) in the audit trail, with
+/// where it came from.
+pub async fn security_event(
+    pool: &PgPool,
+    actor: &Actor,
+    action: &str,
+    user: Option<Uuid>,
+    username: &str,
+    client: &Client<'_>,
+) -> Result<(), Error> {
+    let mut tx = pool.begin().await?;
+    let entity = user.map(|u| u.to_string()).unwrap_or_else(|| username.chars().take(64).collect());
+    audit::record(
+        &mut tx,
+        actor,
+        Entry::new(action, "user", &entity).after(&serde_json::json!({
+            "username": username.chars().take(64).collect::<String>(),
+            "address": client.address,
+            "user_agent": client.user_agent.chars().take(300).collect::<String>(),
+        })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Checks a password and opens a session. Each attempt is counted before the password is checked
+/// — per account and address, per account, per address, in PostgreSQL shared by all servers — so
+/// a burst cannot outrun the limit; past it, attempts wait a growing delay. A stranger's failures
+/// from elsewhere only slow the owner for seconds; an administrator's reset lifts it all. Every
+/// sign-in, failure and throttling is in the audit trail.
 pub async fn login(
     pool: &PgPool,
     username: &str,
     password: &str,
-    client_addr: &str,
-    user_agent: &str,
+    client: &Client<'_>,
     policy: &SessionPolicy,
 ) -> Result<Login, Error> {
-    let user_key = format!("user:{}", username.trim().to_lowercase());
-    let addr_key = format!("addr:{client_addr}");
-    let locked: bool = sqlx::query_scalar(
-        "select exists (select 1 from login_throttle where key in ($1, $2) and locked_until > now())",
+    let name = username.trim().to_lowercase();
+    let keys = [
+        (format!("pair:{name}|{}", client.address), PAIR_FAILURES, PAIR_MAX_DELAY_SECONDS),
+        (format!("user:{name}"), ACCOUNT_FAILURES, ACCOUNT_MAX_DELAY_SECONDS),
+        (format!("addr:{}", client.address), ADDRESS_FAILURES, PAIR_MAX_DELAY_SECONDS),
+    ];
+    let row: Option<(Uuid, String, Option<String>, bool)> = sqlx::query_as(
+        "select id, username, password_hash, must_change_password from users where lower(username) = lower($1) and active",
     )
-    .bind(&user_key)
-    .bind(&addr_key)
-    .fetch_one(pool)
+    .bind(username.trim())
+    .fetch_optional(pool)
     .await?;
-    if locked {
-        tracing::warn!(login.user = %username, login.addr = %client_addr, "login refused: throttled");
-        return Ok(Login::Throttled);
+    let who = row.as_ref().map(|(id, name, _, _)| Actor { id: Some(*id), name: name.clone() });
+    for (key, limit, max_delay) in &keys {
+        if let Some(wait) = count_attempt(pool, key, *limit, *max_delay).await? {
+            tracing::warn!(login.user = %username, login.addr = %client.address, wait, "login refused: throttled");
+            let actor = who.clone().unwrap_or_else(|| Actor::system("anonymous"));
+            security_event(pool, &actor, "login_throttled", row.as_ref().map(|r| r.0), username, client).await?;
+            return Ok(Login::Throttled(wait));
+        }
     }
-    let row: Option<(Uuid, Option<String>)> =
-        sqlx::query_as("select id, password_hash from users where lower(username) = lower($1) and active")
-            .bind(username.trim())
-            .fetch_optional(pool)
-            .await?;
     // Verify against a real hash even for an unknown user, so timing does not tell which names exist.
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let stored = row
         .as_ref()
-        .and_then(|(_, h)| h.clone())
+        .and_then(|(_, _, h, _)| h.clone())
         .unwrap_or_else(|| DUMMY.get_or_init(|| hash_password("not a real password").unwrap_or_default()).clone());
     let pw = password.to_string();
-    let ok = tokio::task::spawn_blocking(move || verify_password(&stored, &pw))
-        .await
-        .map_err(|e| Error::Internal(e.into()))?
-        && row.as_ref().is_some_and(|(_, h)| h.is_some());
+    let ok = {
+        let _turn = CHECKS.acquire().await.map_err(|e| Error::Internal(e.into()))?;
+        tokio::task::spawn_blocking(move || verify_password(&stored, &pw))
+            .await
+            .map_err(|e| Error::Internal(e.into()))?
+    } && row.as_ref().is_some_and(|(_, _, h, _)| h.is_some());
 
-    let Some((user_id, _)) = row.filter(|_| ok) else {
-        for (key, limit) in [(&user_key, USER_FAILURES), (&addr_key, ADDRESS_FAILURES)] {
-            sqlx::query(
-                "insert into login_throttle (key, failures, window_start) values ($1, 1, now())
-                 on conflict (key) do update set
-                   failures = case when login_throttle.window_start < now() - $3 * interval '1 minute' then 1 else login_throttle.failures + 1 end,
-                   window_start = case when login_throttle.window_start < now() - $3 * interval '1 minute' then now() else login_throttle.window_start end,
-                   locked_until = case when (case when login_throttle.window_start < now() - $3 * interval '1 minute' then 1 else login_throttle.failures + 1 end) >= $2
-                                       then now() + $3 * interval '1 minute' else login_throttle.locked_until end",
-            )
-            .bind(key)
-            .bind(limit)
-            .bind(WINDOW_MINUTES)
-            .execute(pool)
-            .await?;
-        }
-        tracing::warn!(login.user = %username, login.addr = %client_addr, "login refused: wrong user name or password");
+    let Some((user_id, _, _, must_change_password)) = row.filter(|_| ok) else {
+        tracing::warn!(login.user = %username, login.addr = %client.address, "login refused: wrong user name or password");
+        let actor = who.unwrap_or_else(|| Actor::system("anonymous"));
+        security_event(pool, &actor, "login_failed", actor.id, username, client).await?;
         return Ok(Login::Refused);
     };
     let token = new_secret();
     let mut tx = pool.begin().await?;
-    sqlx::query("delete from login_throttle where key = $1").bind(&user_key).execute(&mut *tx).await?;
+    // The owner is in: this address's failures for the account are forgotten, and the account's
+    // count gives back this attempt. Old throttle rows go.
+    sqlx::query("delete from login_throttle where key = $1").bind(&keys[0].0).execute(&mut *tx).await?;
+    sqlx::query("update login_throttle set failures = greatest(failures - 1, 0) where key = $1")
+        .bind(&keys[1].0)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("delete from login_throttle where window_start < now() - interval '1 day' and (locked_until is null or locked_until < now())")
+        .execute(&mut *tx)
+        .await?;
     sqlx::query("delete from sessions where expires_at < now()").execute(&mut *tx).await?;
     sqlx::query(
         "insert into sessions (token_hash, user_id, csrf_token, expires_at, client_addr, user_agent)
@@ -278,23 +364,96 @@ pub async fn login(
     .bind(user_id)
     .bind(new_secret())
     .bind(policy.absolute.as_secs() as f64)
-    .bind(client_addr)
-    .bind(user_agent.chars().take(300).collect::<String>())
+    .bind(client.address)
+    .bind(client.user_agent.chars().take(300).collect::<String>())
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    let actor = Actor { id: Some(user_id), name: username.trim().to_string() };
+    security_event(pool, &actor, "login", Some(user_id), username, client).await?;
     tracing::info!(login.user = %username, "signed in");
-    Ok(Login::Session(token))
+    Ok(Login::Session { token, must_change_password })
 }
 
-/// Ends a session.
-pub async fn logout(pool: &PgPool, token: &str) -> Result<(), Error> {
-    sqlx::query("delete from sessions where token_hash = $1").bind(secret_hash(token)).execute(pool).await?;
+/// Lifts every sign-in delay on an account (an administrator's reset).
+pub async fn lift_throttle(tx: &mut PgConnection, username: &str) -> Result<(), sqlx::Error> {
+    let name = username.to_lowercase();
+    sqlx::query("delete from login_throttle where key = $1 or key like $2")
+        .bind(format!("user:{name}"))
+        .bind(format!("pair:{}|%", name.replace('%', "\\%").replace('_', "\\_")))
+        .execute(&mut *tx)
+        .await?;
     Ok(())
 }
 
-/// An electronic signature (21 CFR Part 11): the signer re-enters the password; the meaning
-/// ("released by", "approved by") is recorded with the record, in the caller's transaction.
+/// Ends a session (in the audit trail, with where it came from).
+pub async fn logout(pool: &PgPool, token: &str, client: &Client<'_>) -> Result<(), Error> {
+    let ended: Option<(Uuid, String)> = sqlx::query_as(
+        "with gone as (delete from sessions where token_hash = $1 returning user_id)
+         select u.id, u.username from gone join users u on u.id = gone.user_id",
+    )
+    .bind(secret_hash(token))
+    .fetch_optional(pool)
+    .await?;
+    if let Some((id, username)) = ended {
+        security_event(pool, &Actor { id: Some(id), name: username.clone() }, "logout", Some(id), &username, client)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Changes one's own password: the current one first; the other sessions end, and a password
+/// someone else set is no longer waiting to be changed.
+pub async fn change_own_password(
+    pool: &PgPool,
+    user: &CurrentUser,
+    current: &str,
+    new: &str,
+    repeated: &str,
+    session_token: Option<&str>,
+) -> Result<(), crate::save::SaveError> {
+    use crate::save::SaveError;
+    let stored: Option<String> = sqlx::query_scalar("select password_hash from users where id = $1 and active")
+        .bind(user.id)
+        .fetch_optional(pool)
+        .await?
+        .flatten();
+    let (stored, typed) = (stored.unwrap_or_default(), current.to_string());
+    let ok = {
+        let _turn = CHECKS.acquire().await.map_err(|e| Error::Internal(e.into()))?;
+        tokio::task::spawn_blocking(move || verify_password(&stored, &typed))
+            .await
+            .map_err(|e| Error::Internal(e.into()))?
+    };
+    if !ok {
+        return Err(SaveError::field("current_password", "This is not your current password."));
+    }
+    if let Err(m) = check_new_password(new, &user.username) {
+        return Err(SaveError::field("new_password", m));
+    }
+    if new != repeated {
+        return Err(SaveError::field("repeat_password", "The two new passwords differ."));
+    }
+    if new == current {
+        return Err(SaveError::field("new_password", "Choose a password other than the current one."));
+    }
+    let hash = hash_password(new)?;
+    let mut tx = pool.begin().await?;
+    sqlx::query("update users set password_hash = $2, must_change_password = false where id = $1")
+        .bind(user.id)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("delete from sessions where user_id = $1 and token_hash is distinct from $2")
+        .bind(user.id)
+        .bind(session_token.map(secret_hash))
+        .execute(&mut *tx)
+        .await?;
+    audit::record(&mut tx, &user.actor(), Entry::new("password_changed", "user", user.id)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Whether the user holds `permission` now (an operation's own check, where the page's guard is
 /// not the whole rule).
 pub async fn holds(tx: &mut PgConnection, user: Uuid, permission: crate::Permission) -> Result<bool, Error> {
@@ -308,6 +467,8 @@ pub async fn holds(tx: &mut PgConnection, user: Uuid, permission: crate::Permiss
     .await?)
 }
 
+/// An electronic signature (21 CFR Part 11): the signer re-enters the password; the meaning
+/// ("released by", "approved by") is recorded with the record, in the caller's transaction.
 pub async fn sign(
     tx: &mut PgConnection,
     user: &crate::audit::Person,

@@ -131,12 +131,17 @@ pub async fn create(pool: &PgPool, actor: &Actor, form: &UserForm) -> Result<Uui
     let hash = super::hash_password(&form.password)?;
     let id = Uuid::new_v4();
     let mut tx = pool.begin().await?;
-    sqlx::query("insert into users (id, username, display_name, email, password_hash) values ($1, $2, $3, $4, $5)")
-        .bind(id)
-        .bind(&input.username)
-        .bind(&input.display_name)
-        .bind(&input.email)
-        .bind(&hash)
+    // A password an administrator chose on the web is its owner's to change at the first sign-in;
+    // one set at the server's console (the first administrator) is the console user's own.
+    sqlx::query(
+        "insert into users (id, username, display_name, email, password_hash, must_change_password) values ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(&input.username)
+    .bind(&input.display_name)
+    .bind(&input.email)
+    .bind(&hash)
+    .bind(actor.id.is_some())
         .execute(&mut *tx)
         .await
         .map_err(|e| map_db_error(e, CONSTRAINTS))?;
@@ -158,11 +163,8 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: Uuid, form: &UserForm) -> 
     let input = check(form, &known, &mut e);
     let version: i32 =
         form.version.trim().parse().map_err(|_| Error::BadRequest("The form's version is missing.".into()))?;
-    if actor.id == Some(id) && (!input.active || !input.roles.iter().any(|r| r == "admin")) {
-        e.add(
-            "roles",
-            "You cannot remove your own administrator role or deactivate yourself; ask another administrator.",
-        );
+    if actor.id == Some(id) && !input.active {
+        e.add("active", "You cannot deactivate yourself; ask another administrator.");
     }
     if !e.is_empty() {
         return Err(e.into());
@@ -175,6 +177,12 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: Uuid, form: &UserForm) -> 
         .ok_or(Error::NotFound)?;
     if before.version != version {
         return Err(SaveError::Stale);
+    }
+    // Separation of duties: nobody grants or removes their own roles.
+    let mut had = before.roles.clone();
+    had.sort();
+    if actor.id == Some(id) && had != input.roles {
+        return Err(SaveError::field("roles", "Nobody changes their own roles; ask another administrator."));
     }
     sqlx::query("update users set username = $2, display_name = $3, email = $4, active = $5 where id = $1")
         .bind(id)
@@ -206,7 +214,9 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: Uuid, form: &UserForm) -> 
     Ok(())
 }
 
-/// Sets a new password (an administrator's reset, or the CLI); ends the user's sessions.
+/// Sets a new password (an administrator's reset, or the CLI): the user's sessions and API tokens
+/// end, any sign-in delay on the account is lifted, and — set by someone else — it must be
+/// changed at the next sign-in, so an administrator never knows a password that signs.
 pub async fn set_password(pool: &PgPool, actor: &Actor, id: Uuid, password: &str) -> Result<(), SaveError> {
     let user = get(pool, id).await?;
     if let Err(m) = super::check_new_password(password, &user.username) {
@@ -216,9 +226,27 @@ pub async fn set_password(pool: &PgPool, actor: &Actor, id: Uuid, password: &str
     }
     let hash = super::hash_password(password)?;
     let mut tx = pool.begin().await?;
-    sqlx::query("update users set password_hash = $2 where id = $1").bind(id).bind(&hash).execute(&mut *tx).await?;
+    let by_someone_else = actor.id.is_some_and(|a| a != id);
+    sqlx::query("update users set password_hash = $2, must_change_password = $3 where id = $1")
+        .bind(id)
+        .bind(&hash)
+        .bind(by_someone_else)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query("delete from sessions where user_id = $1").bind(id).execute(&mut *tx).await?;
-    audit::record(&mut tx, actor, Entry::new("password_reset", "user", id)).await?;
+    let revoked = sqlx::query("update api_tokens set revoked_at = now() where user_id = $1 and revoked_at is null")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    super::lift_throttle(&mut tx, &user.username).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Entry::new("password_reset", "user", id)
+            .after(&serde_json::json!({ "must_change_password": by_someone_else, "tokens_revoked": revoked })),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -21,6 +21,62 @@ pub fn router() -> Router<AppState> {
         .route("/account", get(show))
         .route("/account/tokens", post(create_token))
         .route("/account/tokens/{id}/revoke", post(revoke_token))
+        .route("/account/password", get(password_page).post(change_password))
+}
+
+#[derive(Template)]
+#[template(path = "account/password.html")]
+struct PasswordPage {
+    layout: Layout,
+    me: CurrentUser,
+    errors: FieldErrors,
+}
+
+fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn password_page(me: CurrentUser, layout: Layout) -> Result<Response> {
+    Ok(no_store(render_with(StatusCode::OK, &PasswordPage { layout, me, errors: FieldErrors::default() })?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct PasswordForm {
+    current_password: String,
+    new_password: String,
+    repeat_password: String,
+}
+
+/// Changes one's own password (forced after an administrator set it).
+async fn change_password(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    layout: Layout,
+    headers: axum::http::HeaderMap,
+    Form(f): Form<PasswordForm>,
+) -> Result<Response> {
+    let session = super::auth::cookie(&headers, super::auth::SESSION_COOKIE);
+    let result = crate::auth::change_own_password(
+        &state.pool,
+        &me,
+        &f.current_password,
+        &f.new_password,
+        &f.repeat_password,
+        session,
+    )
+    .await;
+    match super::outcome(result)? {
+        Ok(()) => Ok(redirect_with_flash(
+            "/account",
+            FlashKind::Success,
+            "Your password is changed; your other sessions are signed out.",
+        )),
+        Err(errors) => {
+            Ok(no_store(render_with(StatusCode::UNPROCESSABLE_ENTITY, &PasswordPage { layout, me, errors })?))
+        }
+    }
 }
 
 #[derive(Template)]

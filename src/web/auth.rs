@@ -112,6 +112,13 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         return see_other(&login);
     };
 
+    // A password someone else set is changed before anything else is done.
+    if user.must_change_password && !matches!(path.as_str(), "/account/password" | "/logout") && !is_public(&path) {
+        if api || token.is_some() {
+            return Error::Forbidden("Change your password first: an administrator set it.".into()).into_response();
+        }
+        return see_other("/account/password");
+    }
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if unsafe_method && token.is_none() && path != "/login" {
         let (parts, body) = req.into_parts();
@@ -231,11 +238,12 @@ async fn login(
     }
     let agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let next = safe_next(Some(&form.next));
-    let outcome =
-        auth::login(&state.pool, &form.username, &form.password, &peer.ip().to_string(), agent, &state.sessions)
-            .await?;
+    let address = super::client_address(&state, peer, &headers);
+    let client = auth::Client { address: &address, user_agent: agent };
+    let outcome = auth::login(&state.pool, &form.username, &form.password, &client, &state.sessions).await?;
     match outcome {
-        Login::Session(token) => {
+        Login::Session { token, must_change_password } => {
+            let next = if must_change_password { "/account/password".to_string() } else { next };
             let mut response = see_other(&next);
             set_cookie(&mut response, SESSION_COOKIE, &token, None, secure(&headers));
             set_cookie(&mut response, LOGIN_COOKIE, "", Some(0), secure(&headers));
@@ -249,20 +257,29 @@ async fn login(
             Some("Wrong user name or password.".into()),
             &headers,
         ),
-        Login::Throttled => login_form(
+        Login::Throttled(wait) => login_form(
             StatusCode::TOO_MANY_REQUESTS,
             layout,
             form.username,
             next,
-            Some("Too many failed sign-ins for this user or from this device. Wait 15 minutes, or ask an administrator to reset the password.".into()),
+            Some(format!(
+                "Too many failed sign-ins for this user from this device. Try again in {}, or ask an administrator to reset the password.",
+                if wait < 120 { format!("{wait} seconds") } else { format!("{} minutes", (wait + 59) / 60) }
+            )),
             &headers,
         ),
     }
 }
 
-async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
+async fn logout(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Response> {
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
-        auth::logout(&state.pool, token).await?;
+        let address = super::client_address(&state, peer, &headers);
+        let agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+        auth::logout(&state.pool, token, &auth::Client { address: &address, user_agent: agent }).await?;
     }
     let mut response = redirect_with_flash("/login", FlashKind::Success, "You are signed out.");
     set_cookie(&mut response, SESSION_COOKIE, "", Some(0), secure(&headers));

@@ -165,17 +165,6 @@ async fn page(
 
 /// The client's address: the peer's, or — behind a trusted proxy — the last address the proxy
 /// appended to its header (the ones before it are the client's own claims).
-fn client_address(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> String {
-    state
-        .client_ip_header
-        .as_ref()
-        .and_then(|h| headers.get(h.as_str()))
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| peer.ip().to_string())
-}
 
 #[derive(sqlx::FromRow)]
 struct LotRow {
@@ -200,7 +189,7 @@ async fn answer(
     q: CheckQuery,
 ) -> Result<Response> {
     // The limit first: an address over it learns nothing, found or not.
-    let address = client_address(state, peer, headers);
+    let address = super::client_address(state, peer, headers);
     let used: i32 = sqlx::query_scalar(
         "insert into lookup_throttle (address, window_start, lookups) values ($1, now(), 1)
          on conflict (address) do update set

@@ -257,6 +257,20 @@ pub fn parse_id(text: &str) -> Result<uuid::Uuid, Error> {
     uuid::Uuid::parse_str(text).map_err(|_| Error::NotFound)
 }
 
+/// The client's address: the trusted proxy's header when one is configured
+/// (`LOTLINE_TRUSTED_PROXY_HEADER`, its last entry), the peer's otherwise.
+pub fn client_address(state: &AppState, peer: std::net::SocketAddr, headers: &axum::http::HeaderMap) -> String {
+    state
+        .client_ip_header
+        .as_ref()
+        .and_then(|h| headers.get(h.as_str()))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| peer.ip().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

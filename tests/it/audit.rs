@@ -65,7 +65,7 @@ async fn audit_verify_passes_on_a_clean_trail_and_names_the_first_entry_edited_b
     let out = verify(&app).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.starts_with("audit trail intact: 3 entries; head hash "), "{stdout}");
+    assert!(stdout.starts_with("audit trail intact: 4 entries; head hash "), "{stdout}");
 
     // A superuser can switch the trigger off; the hash chain still tells.
     let target: i64 =
@@ -138,5 +138,8 @@ async fn concurrent_changes_never_fork_the_chain() {
     }
     let out = verify(&app).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("17 entries"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("18 entries"),
+        "the sign-in, the material and its edit, 16 sites"
+    );
 }

@@ -247,7 +247,7 @@ async fn a_form_post_without_or_with_a_wrong_csrf_token_changes_nothing() {
 }
 
 #[tokio::test]
-async fn a_wrong_password_is_refused_and_repeated_failures_lock_the_account_for_a_while() {
+async fn a_wrong_password_is_refused_and_repeated_failures_from_one_device_wait_a_growing_delay() {
     let app = spawn_anonymous().await;
     app.create_user("ann", &["operator"]).await;
     let base = format!("http://{}", app.addr);
@@ -260,7 +260,11 @@ async fn a_wrong_password_is_refused_and_repeated_failures_lock_the_account_for_
         assert_eq!(value(&page, "#f-username"), "ann", "the user name stays typed");
     }
     let response = sign_in(&client, &base, "ann", PASSWORD).await;
-    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "locked even with the right password");
+    assert_eq!(
+        response.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "not checked before the delay, even the right password"
+    );
     let page = Html::parse_document(&response.text().await.unwrap());
     assert!(text(&page, "#login-error").starts_with("Too many failed sign-ins"));
     assert_eq!(app.count("sessions").await, 0);
@@ -359,4 +363,81 @@ async fn a_deactivated_user_is_signed_out_at_once() {
     assert_redirect(&ann_app.get("/").await, "/login");
     let again = sign_in(&new_client(), &format!("http://{}", admin.addr), "ann", PASSWORD).await;
     assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Signs in as `username` from `address` (the trusted proxy's header carries it).
+async fn sign_in_from(base: &str, address: &str, username: &str, password: &str) -> reqwest::Response {
+    let client = new_client();
+    let page = client.get(format!("{base}/login")).send().await.unwrap().text().await.unwrap();
+    let token = value(&Html::parse_document(&page), "input[name=login_token]");
+    client
+        .post(format!("{base}/login"))
+        .header("x-forwarded-for", address)
+        .form(&[("username", username), ("password", password), ("login_token", &token), ("next", "/")])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn behind_a_proxy() -> crate::helpers::TestApp {
+    let (_, pool) = crate::helpers::fresh_database().await;
+    let settings = lotline::app::Settings { client_ip_header: Some("x-forwarded-for".into()), ..Default::default() };
+    crate::helpers::serve(settings, pool).await
+}
+
+#[tokio::test]
+async fn a_strangers_failures_never_lock_the_owner_out_and_a_reset_lifts_every_delay() {
+    let app = behind_a_proxy().await;
+    let ann = app.create_user("ann", &["operator"]).await;
+    let base = format!("http://{}", app.addr);
+    for _ in 0..8 {
+        let status = sign_in_from(&base, "203.0.113.9", "ann", "guess").await.status();
+        assert!(status == StatusCode::UNAUTHORIZED || status == StatusCode::TOO_MANY_REQUESTS, "{status}");
+    }
+    assert_eq!(sign_in_from(&base, "203.0.113.9", "ann", PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Ann, at her own device, signs in at once.
+    assert_redirect(&sign_in_from(&base, "198.51.100.7", "ann", PASSWORD).await, "/");
+    // Every attempt is in the audit trail, with its address.
+    let events: Vec<(String, String)> = sqlx::query_as(
+        "select action, after->>'address' from audit_log where entity_id = $1 and action like 'login%' order by id",
+    )
+    .bind(ann.to_string())
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert!(events.iter().any(|(a, ip)| a == "login_failed" && ip == "203.0.113.9"), "{events:?}");
+    assert!(events.iter().any(|(a, ip)| a == "login_throttled" && ip == "203.0.113.9"), "{events:?}");
+    assert_eq!(events.last().unwrap(), &("login".to_string(), "198.51.100.7".to_string()));
+    // An administrator's reset lifts the stranger's delay too.
+    lotline::auth::users::set_password(&app.pool, &lotline::audit::Actor::system("test"), ann, "a brand new secret")
+        .await
+        .unwrap();
+    assert_redirect(&sign_in_from(&base, "203.0.113.9", "ann", "a brand new secret").await, "/");
+}
+
+#[tokio::test]
+async fn a_burst_of_concurrent_sign_ins_checks_no_more_passwords_than_the_limit() {
+    let app = spawn_anonymous().await;
+    app.create_user("ann", &["operator"]).await;
+    let base = format!("http://{}", app.addr);
+    // Forty at once, the right password among them: each attempt is counted before it is checked.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let base = base.clone();
+        let password = if i == 12 { PASSWORD } else { "wrong password" };
+        tasks.push(tokio::spawn(async move { sign_in(&new_client(), &base, "ann", password).await.status() }));
+    }
+    let mut checked = 0;
+    for t in tasks {
+        let status = t.await.unwrap();
+        if status != StatusCode::TOO_MANY_REQUESTS {
+            checked += 1;
+        }
+    }
+    assert!(checked <= 5, "{checked} passwords were checked; the limit is 5");
+    let failed: i64 = sqlx::query_scalar("select count(*) from audit_log where action in ('login_failed', 'login')")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(failed, checked as i64, "every checked attempt is in the audit trail");
 }

@@ -32,8 +32,31 @@ async fn an_admin_creates_a_user_who_can_then_sign_in_with_that_role() {
     let page = app.page(&location).await;
     assert_eq!(texts(&page, "#user-form input[name=role][checked]").len(), 2);
 
+    // The administrator chose the password: quinn changes it before anything else.
     let client = new_client();
-    assert_redirect(&sign_in(&client, &app.url(""), "quinn", "long enough secret").await, "/");
+    assert_redirect(&sign_in(&client, &app.url(""), "quinn", "long enough secret").await, "/account/password");
+    assert_redirect(&client.get(app.url("/lots")).send().await.unwrap(), "/account/password");
+    assert_eq!(client.get(app.url("/api/v1/me")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    let mut quinn = app.another();
+    quinn.client = client.clone();
+    let page =
+        Html::parse_document(&client.get(app.url("/account/password")).send().await.unwrap().text().await.unwrap());
+    let csrf = value(&page, "#password-form input[name=csrf_token]");
+    let same = [
+        ("csrf_token", csrf.as_str()),
+        ("current_password", "long enough secret"),
+        ("new_password", "long enough secret"),
+        ("repeat_password", "long enough secret"),
+    ];
+    assert_field_error(quinn.post_raw("/account/password", &same).await, "new_password", "other than the current")
+        .await;
+    let changed = [
+        ("csrf_token", csrf.as_str()),
+        ("current_password", "long enough secret"),
+        ("new_password", "quinns own secret"),
+        ("repeat_password", "quinns own secret"),
+    ];
+    assert_redirect(&quinn.post_raw("/account/password", &changed).await, "/account");
     let me: serde_json::Value = client.get(app.url("/api/v1/me")).send().await.unwrap().json().await.unwrap();
     assert_eq!(me["roles"], serde_json::json!(["operator", "qa"]));
     assert!(me["permissions"].as_array().unwrap().iter().any(|p| p == "qa.decide"));
@@ -68,7 +91,7 @@ async fn a_user_form_is_refused_without_a_role_with_a_short_password_or_a_taken_
 }
 
 #[tokio::test]
-async fn an_admin_cannot_remove_their_own_admin_role() {
+async fn nobody_changes_their_own_roles() {
     let app = spawn_app().await;
     let me: String =
         sqlx::query_scalar("select id::text from users where username = 'tester'").fetch_one(&app.pool).await.unwrap();
@@ -88,7 +111,14 @@ async fn an_admin_cannot_remove_their_own_admin_role() {
             ],
         )
         .await;
-    assert_field_error(response, "roles", "cannot remove your own administrator role").await;
+    assert_field_error(response, "roles", "Nobody changes their own roles").await;
+    let roles: Vec<String> = sqlx::query_scalar(
+        "select role_code from user_roles r join users u on u.id = r.user_id where u.username = 'tester' order by 1",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(roles, ["admin", "operator", "qa"]);
 }
 
 #[tokio::test]
@@ -103,7 +133,8 @@ async fn a_password_reset_ends_the_users_sessions_and_is_audited_without_the_pas
         app.submit(&format!("/admin/users/{ann}"), "#password-form", &[("password", "a brand new secret")]).await;
     assert_redirect(&response, &format!("/admin/users/{ann}"));
     assert_redirect(&ann_client.get(app.url("/")).send().await.unwrap(), "/login");
-    assert_redirect(&sign_in(&new_client(), &app.url(""), "ann", "a brand new secret").await, "/");
+    // The administrator knows it: ann must change it before she can do anything.
+    assert_redirect(&sign_in(&new_client(), &app.url(""), "ann", "a brand new secret").await, "/account/password");
     let page = app.page(&format!("/admin/users/{ann}")).await;
     assert!(texts(&page, "#history td").iter().any(|t| t == "password_reset"));
     let audit: String = sqlx::query_scalar("select string_agg(coalesce(after::text, ''), ' ') from audit_log")
@@ -130,10 +161,11 @@ async fn the_first_admin_is_made_from_the_command_line_with_the_password_on_stdi
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "user boss created");
     assert_redirect(&sign_in(&new_client(), &app.url(""), "boss", "boss password 1").await, "/");
-    let actor: String = sqlx::query_scalar("select actor_name from audit_log where entity_type = 'user'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let actor: String =
+        sqlx::query_scalar("select actor_name from audit_log where action = 'create' and entity_type = 'user'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert!(actor.starts_with("cli:"), "{actor}");
 
     let mut child = Command::new(crate::embedded::BIN)
