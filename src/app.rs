@@ -150,6 +150,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(render_errors))
         .layer(middleware::from_fn(mark_writes))
         .layer(middleware::from_fn(time_limit))
+        .layer(middleware::from_fn(strict_transport))
         .layer(CompressionLayer::new())
         .layer(security_header("x-content-type-options", "nosniff"))
         .layer(security_header("x-frame-options", "DENY"))
@@ -190,6 +191,19 @@ async fn time_limit(request: Request, next: Next) -> Response {
         Ok(response) => response,
         Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
+}
+
+/// Behind https (the proxy says so), browsers are told to come back only over https.
+async fn strict_transport(request: Request, next: Next) -> Response {
+    let https = request.headers().get("x-forwarded-proto").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+    let mut response = next.run(request).await;
+    if https {
+        response.headers_mut().insert(
+            HeaderName::from_static("strict-transport-security"),
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    response
 }
 
 fn security_header(name: &'static str, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

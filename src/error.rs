@@ -107,6 +107,21 @@ impl From<sqlx::Error> for Error {
             sqlx::Error::Database(db) if matches!(db.constraint(), Some("lot_on_hold" | "recall_closed")) => {
                 Error::Conflict(db.message().to_string())
             }
+            // Input the database cannot hold, refused whatever path let it through: a NUL or an
+            // invalid byte, a value too long for its column or index, a number out of range, a
+            // record named that does not exist.
+            sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("22021" | "22P05")) => {
+                Error::BadRequest("The request holds a character lotline does not accept (such as a NUL byte).".into())
+            }
+            sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("54000" | "22001")) => {
+                Error::BadRequest("A value in the request is too long.".into())
+            }
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("22003") => {
+                Error::BadRequest("A number in the request is out of range.".into())
+            }
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("23503") => {
+                Error::BadRequest("The request names a record that does not exist.".into())
+            }
             // The database's backstop for dates outside 2000–2100 (migration 0019).
             sqlx::Error::Database(db) if db.constraint().is_some_and(|c| c.ends_with("_plausible")) => {
                 Error::BadRequest(format!(

@@ -139,17 +139,22 @@ pub async fn post(tx: &mut PgConnection, actor: &Actor, m: &Movement<'_>) -> Res
     // The lot's unit says how fine a movement of it may be (0.0001 kg is not a consumption); no
     // stock moves before its lot was made (by the date at the lot's site) or its run was opened,
     // nor later than the clock allows (`domain::dates`).
-    let (code, dimension, to_base, lot_code, made_on, on, now, run_number, run_opened): Facts = sqlx::query_as(
+    let facts: Option<Facts> = sqlx::query_as(
         "select u.code, u.dimension, u.to_base, l.code, l.made_on, (coalesce($2, now()) at time zone s.time_zone)::date,
                 now(), r.number, r.opened_at
            from lots l join materials m on m.id = l.material_id join units u on u.code = m.uom
-           join sites s on s.id = l.site_id left join production_runs r on r.id = $3 where l.id = $1",
+           join sites s on s.id = l.site_id left join production_runs r on r.id = $3
+          where l.id = $1 and exists (select 1 from locations c where c.id = $4)",
     )
     .bind(m.lot)
     .bind(m.at)
     .bind(run)
-    .fetch_one(&mut *tx)
+    .bind(m.location)
+    .fetch_optional(&mut *tx)
     .await?;
+    let Some((code, dimension, to_base, lot_code, made_on, on, now, run_number, run_opened)) = facts else {
+        return Err(Refusal::Refused("No such lot or location: choose them again.".into()));
+    };
     Quantity::new(m.quantity.abs(), &Unit::new(&code, dimension, to_base)).map_err(Refusal::Refused)?;
     if let Some(at) = m.at {
         dates::happened(at, now, "The movement's time").map_err(Refusal::Refused)?;

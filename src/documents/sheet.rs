@@ -27,6 +27,14 @@ impl Format {
     }
 }
 
+/// A text cell as a spreadsheet may open it: text that starts like a formula (`=`, `+`, `-`, `@`,
+/// a tab or a carriage return) gets a leading apostrophe, so no cell a user typed — a lot code, a
+/// customer's name — is run as a formula. Text that is a plain number (`-5`) stays as it is.
+pub fn inert(text: &str) -> std::borrow::Cow<'_, str> {
+    let risky = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && text.parse::<Decimal>().is_err() { format!("'{text}").into() } else { text.into() }
+}
+
 pub enum Cell {
     Text(String),
     Number(Decimal),
@@ -96,7 +104,7 @@ impl Sheet {
             let fields: Vec<String> = row
                 .iter()
                 .map(|c| match c {
-                    Cell::Text(t) => t.clone(),
+                    Cell::Text(t) => inert(t).into_owned(),
                     Cell::Number(n) => n.normalize().to_string(),
                 })
                 .collect();
@@ -126,5 +134,22 @@ impl Sheet {
         sheet.set_freeze_panes(1, 0).map_err(internal)?;
         sheet.autofilter(0, 0, self.rows.len() as u32, self.headers.len().max(1) as u16 - 1).map_err(internal)?;
         book.save_to_buffer().map_err(internal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_that_starts_like_a_formula_is_made_inert_and_numbers_stay_numbers() {
+        assert_eq!(inert("=HYPERLINK(\"http://x\")"), "'=HYPERLINK(\"http://x\")");
+        assert_eq!(inert("+1+2"), "'+1+2");
+        assert_eq!(inert("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(inert("\tx"), "'\tx");
+        assert_eq!(inert("-5"), "-5");
+        assert_eq!(inert("-0.25"), "-0.25");
+        assert_eq!(inert("FLOUR-T55"), "FLOUR-T55");
+        assert_eq!(inert(""), "");
     }
 }

@@ -2,8 +2,25 @@
 
 use rust_decimal::Decimal;
 
+/// Whether a character may be typed into lotline: no control characters (tab, line breaks and —
+/// in scans — the GS1 separator are read elsewhere) and no bidirectional overrides, which make
+/// text read differently from what it is.
+pub fn unprintable(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Refuses text holding an unprintable character, naming it.
+pub fn printable(value: &str, what: &str) -> Result<(), String> {
+    match value.chars().find(|c| unprintable(*c)) {
+        Some(c) => Err(format!("{what} holds a control character (U+{:04X}) that lotline does not accept.", c as u32)),
+        None => Ok(()),
+    }
+}
+
 /// A required text of at most `max` characters, trimmed.
 pub fn required(value: &str, what: &str, max: usize) -> Result<String, String> {
+    printable(value, what)?;
     let v = value.trim();
     if v.is_empty() {
         return Err(format!("{what} is required."));
@@ -16,6 +33,7 @@ pub fn required(value: &str, what: &str, max: usize) -> Result<String, String> {
 
 /// An optional text of at most `max` characters, trimmed (empty stays empty).
 pub fn optional(value: &str, what: &str, max: usize) -> Result<String, String> {
+    printable(value, what)?;
     let v = value.trim();
     if v.chars().count() > max {
         return Err(format!("{what} is at most {max} characters long."));

@@ -161,7 +161,7 @@ pub async fn transfer(pool: &PgPool, actor: &Actor, lot: Uuid, c: &Transfer) -> 
     if from == to {
         return Err(SaveError::field("transfer_to", "Choose a location other than the one the stock is taken from."));
     }
-    let same_site: bool = sqlx::query_scalar("select (select site_id from locations where id = $1) = (select site_id from locations where id = $2 and active)")
+    let same_site: bool = sqlx::query_scalar("select coalesce((select site_id from locations where id = $1) = (select site_id from locations where id = $2 and active), false)")
         .bind(from)
         .bind(to)
         .fetch_one(pool)

@@ -5,7 +5,8 @@ use super::Trace;
 /// The trace as CSV: one row per lot, then one per shipment (RFC 4180 quoting).
 pub fn to_csv(t: &Trace) -> String {
     fn q(s: &str) -> String {
-        if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+        let s = crate::documents::sheet::inert(s);
+        if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.into_owned() }
     }
     let mut out = String::from(
         "record,depth,material,lot,status,on_hand,uom,via,supplier,supplier_lot,shipment,customer,quantity,shipped_on,reversed\r\n",

@@ -137,7 +137,10 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         req = Request::from_parts(parts, Body::from(bytes));
     }
     req.extensions_mut().insert(user);
-    next.run(req).await
+    let mut response = next.run(req).await;
+    // What a signed-in person sees is theirs: no shared or back-button cache keeps it.
+    response.headers_mut().entry(axum::http::header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    response
 }
 
 /// The token may come as a form field, a query parameter (multipart uploads) or the
@@ -185,10 +188,15 @@ struct NextQuery {
     next: Option<String>,
 }
 
-/// Only a path on this site may follow a login (never another host).
+/// Only a path on this site may follow a login (never another host): it starts with one slash,
+/// and holds no backslash, space or control character a browser might drop to make `//host`.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        Some(n)
+            if n.starts_with('/') && !n.starts_with("//") && n.chars().all(|c| c.is_ascii_graphic() && c != '\\') =>
+        {
+            n.to_string()
+        }
         _ => "/".to_string(),
     }
 }

@@ -187,9 +187,17 @@ pub struct Paging {
 
 impl Paging {
     pub const PER_PAGE: i64 = 50;
+    /// The last page anyone can ask for (a larger number is read as this one).
+    pub const MAX_PAGE: i64 = 1_000_000;
 
     pub fn new(query: &ListQuery) -> Paging {
-        let page = query.page.as_deref().and_then(|p| p.trim().parse::<i64>().ok()).filter(|p| *p >= 1).unwrap_or(1);
+        let page = query
+            .page
+            .as_deref()
+            .and_then(|p| p.trim().parse::<i64>().ok())
+            .filter(|p| *p >= 1)
+            .unwrap_or(1)
+            .min(Self::MAX_PAGE);
         Paging { q: query.q.trim().to_string(), page, per_page: Self::PER_PAGE, total: 0 }
     }
 

@@ -16,6 +16,7 @@ mod errors;
 mod exports;
 mod helpers;
 mod home;
+mod hostile;
 mod import;
 mod ledger;
 mod locations;

@@ -160,8 +160,8 @@ impl ListParams {
             return Err(Error::BadRequest("per_page is between 1 and 500.".into()));
         }
         let page = self.page.unwrap_or(1);
-        if page < 1 {
-            return Err(Error::BadRequest("page starts at 1.".into()));
+        if !(1..=crate::web::Paging::MAX_PAGE).contains(&page) {
+            return Err(Error::BadRequest(format!("page is between 1 and {}.", crate::web::Paging::MAX_PAGE)));
         }
         let q = self.q.trim();
         let pattern =
