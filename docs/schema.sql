@@ -1024,6 +1024,28 @@ CREATE SEQUENCE public.run_number_seq
     NO MAXVALUE
     CACHE 1;
 
+CREATE TABLE public.security_alerts (
+    id bigint NOT NULL,
+    raised_at timestamp with time zone DEFAULT now() NOT NULL,
+    kind text NOT NULL,
+    user_id uuid,
+    detail text NOT NULL,
+    acknowledged_at timestamp with time zone,
+    acknowledged_by uuid,
+    CONSTRAINT security_alerts_acknowledged_shape CHECK (((acknowledged_at IS NULL) = (acknowledged_by IS NULL))),
+    CONSTRAINT security_alerts_detail_check CHECK ((length(btrim(detail)) > 0)),
+    CONSTRAINT security_alerts_kind_check CHECK ((kind = 'signature_attempts'::text))
+);
+
+ALTER TABLE public.security_alerts ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.security_alerts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.sessions (
     token_hash bytea NOT NULL,
     user_id uuid NOT NULL,
@@ -1066,6 +1088,13 @@ CREATE TABLE public.shipments (
     notes text DEFAULT ''::text NOT NULL,
     created_by uuid,
     created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE public.signature_failures (
+    user_id uuid NOT NULL,
+    failures integer DEFAULT 0 NOT NULL,
+    window_start timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT signature_failures_failures_check CHECK ((failures >= 0))
 );
 
 CREATE TABLE public.signatures (
@@ -1384,6 +1413,9 @@ ALTER TABLE ONLY public.role_permissions
 ALTER TABLE ONLY public.roles
     ADD CONSTRAINT roles_pkey PRIMARY KEY (code);
 
+ALTER TABLE ONLY public.security_alerts
+    ADD CONSTRAINT security_alerts_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.sessions
     ADD CONSTRAINT sessions_pkey PRIMARY KEY (token_hash);
 
@@ -1401,6 +1433,9 @@ ALTER TABLE ONLY public.shipments
 
 ALTER TABLE public.shipments
     ADD CONSTRAINT shipments_shipped_plausible CHECK (((shipped_at >= '2000-01-01 00:00:00+00'::timestamp with time zone) AND (shipped_at < '2101-01-01 00:00:00+00'::timestamp with time zone))) NOT VALID;
+
+ALTER TABLE ONLY public.signature_failures
+    ADD CONSTRAINT signature_failures_pkey PRIMARY KEY (user_id);
 
 ALTER TABLE ONLY public.signatures
     ADD CONSTRAINT signatures_pkey PRIMARY KEY (id);
@@ -1511,6 +1546,8 @@ CREATE INDEX receipts_supplier_idx ON public.receipts USING btree (supplier_id, 
 CREATE INDEX return_lines_lot_idx ON public.return_lines USING btree (lot_id);
 
 CREATE INDEX return_lines_shipment_line_idx ON public.return_lines USING btree (shipment_line_id) WHERE (shipment_line_id IS NOT NULL);
+
+CREATE INDEX security_alerts_open_idx ON public.security_alerts USING btree (raised_at) WHERE (acknowledged_at IS NULL);
 
 CREATE INDEX sessions_expires_idx ON public.sessions USING btree (expires_at);
 
@@ -1942,6 +1979,12 @@ ALTER TABLE ONLY public.role_permissions
 ALTER TABLE ONLY public.role_permissions
     ADD CONSTRAINT role_permissions_role_code_fkey FOREIGN KEY (role_code) REFERENCES public.roles(code) ON DELETE CASCADE;
 
+ALTER TABLE ONLY public.security_alerts
+    ADD CONSTRAINT security_alerts_acknowledged_by_fkey FOREIGN KEY (acknowledged_by) REFERENCES public.users(id);
+
+ALTER TABLE ONLY public.security_alerts
+    ADD CONSTRAINT security_alerts_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id);
+
 ALTER TABLE ONLY public.sessions
     ADD CONSTRAINT sessions_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
 
@@ -1965,6 +2008,9 @@ ALTER TABLE ONLY public.shipments
 
 ALTER TABLE ONLY public.shipments
     ADD CONSTRAINT shipments_site_id_fkey FOREIGN KEY (site_id) REFERENCES public.sites(id);
+
+ALTER TABLE ONLY public.signature_failures
+    ADD CONSTRAINT signature_failures_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.signatures
     ADD CONSTRAINT signatures_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id);

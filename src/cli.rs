@@ -555,6 +555,7 @@ async fn serve(db_cfg: &DbConfig, cfg: &ServeConfig) -> Result<()> {
             crate::tools::demo::load(&database.pool).await?;
             println!("{}", crate::tools::demo::credentials());
         }
+        crate::alerts::configure(cfg.alert_command.clone());
         let settings = crate::app::Settings {
             sessions: cfg.sessions(),
             public_url: cfg.public_url(),

@@ -48,6 +48,11 @@ pub struct ServeConfig {
     #[arg(long, env = "LOTLINE_TRUSTED_PROXY_HEADER")]
     pub trusted_proxy_header: Option<String>,
 
+    /// A command run with every security alert as JSON on its standard input (a webhook by curl,
+    /// an e-mail), such as `curl -s -X POST -H 'content-type: application/json' --data-binary @- https://hooks.example/lotline`.
+    #[arg(long, env = "LOTLINE_ALERT_COMMAND")]
+    pub alert_command: Option<String>,
+
     /// Load the small demo plant (and one demo account per role) when the database is empty.
     #[arg(long)]
     pub demo: bool,

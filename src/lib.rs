@@ -1,6 +1,7 @@
 //! lotline: lot tracking for manufacturing — where every lot came from, what it went into and who
 //! received it. See docs/architecture.md for the layers.
 
+pub mod alerts;
 pub mod app;
 pub mod audit;
 pub mod auth;

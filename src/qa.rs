@@ -56,7 +56,8 @@ pub async fn decide(
             format!("Lot {code} is {disposition} already: only a lot in quarantine can be released or rejected."),
         ));
     }
-    let Some(signature) = crate::auth::sign(&mut tx, user, &form.password, meaning, "lot", &lot_id.to_string()).await?
+    let Some(signature) =
+        crate::auth::sign(pool, &mut tx, user, &form.password, meaning, "lot", &lot_id.to_string()).await?
     else {
         return Err(SaveError::field(
             "password",

@@ -467,9 +467,17 @@ pub async fn holds(tx: &mut PgConnection, user: Uuid, permission: crate::Permiss
     .await?)
 }
 
+/// Failed signatures allowed within the window; the next ends the user's sessions and alerts.
+pub const SIGNATURE_FAILURES: i32 = 3;
+const SIGNATURE_WINDOW_MINUTES: i32 = 15;
+
 /// An electronic signature (21 CFR Part 11): the signer re-enters the password; the meaning
 /// ("released by", "approved by") is recorded with the record, in the caller's transaction.
+/// A wrong password is recorded on its own connection (the caller's transaction rolls back):
+/// audited, counted, and at the third within a quarter of an hour the user's sessions end and an
+/// alert is raised (`signature_alert`).
 pub async fn sign(
+    pool: &PgPool,
     tx: &mut PgConnection,
     user: &crate::audit::Person,
     password: &str,
@@ -484,12 +492,17 @@ pub async fn sign(
         .flatten();
     let Some(stored) = stored else { return Ok(None) };
     let pw = password.to_string();
-    let ok = tokio::task::spawn_blocking(move || verify_password(&stored, &pw))
-        .await
-        .map_err(|e| Error::Internal(e.into()))?;
+    let ok = {
+        let _turn = CHECKS.acquire().await.map_err(|e| Error::Internal(e.into()))?;
+        tokio::task::spawn_blocking(move || verify_password(&stored, &pw))
+            .await
+            .map_err(|e| Error::Internal(e.into()))?
+    };
     if !ok {
+        signature_failed(pool, user, meaning, entity_type, entity_id).await?;
         return Ok(None);
     }
+    sqlx::query("delete from signature_failures where user_id = $1").bind(user.id).execute(&mut *tx).await?;
     let id: Uuid = sqlx::query_scalar(
         "insert into signatures (user_id, meaning, entity_type, entity_id) values ($1, $2, $3, $4) returning id",
     )
@@ -500,6 +513,64 @@ pub async fn sign(
     .fetch_one(&mut *tx)
     .await?;
     Ok(Some(id))
+}
+
+async fn signature_failed(
+    pool: &PgPool,
+    user: &crate::audit::Person,
+    meaning: &str,
+    entity_type: &str,
+    entity_id: &str,
+) -> Result<(), Error> {
+    let mut tx = pool.begin().await?;
+    let failures: i32 = sqlx::query_scalar(
+        "insert into signature_failures (user_id, failures, window_start) values ($1, 1, now())
+         on conflict (user_id) do update set
+           failures = case when signature_failures.window_start < now() - $2 * interval '1 minute' then 1 else signature_failures.failures + 1 end,
+           window_start = case when signature_failures.window_start < now() - $2 * interval '1 minute' then now() else signature_failures.window_start end
+         returning failures",
+    )
+    .bind(user.id)
+    .bind(SIGNATURE_WINDOW_MINUTES)
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        &user.actor(),
+        Entry::new("signature_failed", entity_type, entity_id)
+            .after(&serde_json::json!({ "meaning": meaning, "failures": failures })),
+    )
+    .await?;
+    let alert = if failures >= SIGNATURE_FAILURES {
+        let detail = format!(
+            "{failures} failed electronic signatures by {} within {SIGNATURE_WINDOW_MINUTES} minutes (last: “{meaning}” on {entity_type} {entity_id}); their sessions were ended.",
+            user.username
+        );
+        sqlx::query("delete from sessions where user_id = $1").bind(user.id).execute(&mut *tx).await?;
+        sqlx::query("delete from signature_failures where user_id = $1").bind(user.id).execute(&mut *tx).await?;
+        let id: i64 = sqlx::query_scalar(
+            "insert into security_alerts (kind, user_id, detail) values ('signature_attempts', $1, $2) returning id",
+        )
+        .bind(user.id)
+        .bind(&detail)
+        .fetch_one(&mut *tx)
+        .await?;
+        audit::record(
+            &mut tx,
+            &crate::audit::Actor::system("lotline"),
+            Entry::new("security_alert", "user", user.id).after(&serde_json::json!({ "alert": id, "detail": detail })),
+        )
+        .await?;
+        Some((id, detail))
+    } else {
+        None
+    };
+    tx.commit().await?;
+    if let Some((id, detail)) = alert {
+        tracing::error!(alert.id = id, user = %user.username, "SECURITY ALERT: {detail}");
+        crate::alerts::notify(id, "signature_attempts", &detail);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@ pub async fn widen(pool: &PgPool, user: &Person, id: Uuid, f: &SignedForm) -> Re
         return Err(SaveError::field("widen_reason", "The scope is lot-level already."));
     }
     let Some(signature) = crate::auth::sign(
+        pool,
         &mut tx,
         user,
         &f.password,
@@ -139,7 +140,8 @@ pub async fn close(pool: &PgPool, user: &Person, id: Uuid, f: &SignedForm) -> Re
     let mut tx = pool.begin().await?;
     let (number, mock, _) = lock_open(&mut tx, id).await?;
     let meaning = if close_override.is_some() { "recall closed below its check level by" } else { "recall closed by" };
-    let Some(signature) = crate::auth::sign(&mut tx, user, &f.password, meaning, "recall", &id.to_string()).await?
+    let Some(signature) =
+        crate::auth::sign(pool, &mut tx, user, &f.password, meaning, "recall", &id.to_string()).await?
     else {
         return Err(SaveError::field(
             "close_password",
@@ -245,7 +247,8 @@ pub async fn decide(pool: &PgPool, user: &Person, id: Uuid, d: &Decide) -> Resul
         RecallDecision::Destroy => "to be destroyed after recall by",
         RecallDecision::ReturnToSupplier => "to be returned to the supplier after recall by",
     };
-    let Some(signature) = crate::auth::sign(&mut tx, user, &d.password, meaning, "recall", &id.to_string()).await?
+    let Some(signature) =
+        crate::auth::sign(pool, &mut tx, user, &d.password, meaning, "recall", &id.to_string()).await?
     else {
         return Err(SaveError::field(
             "decision_password",
@@ -333,7 +336,8 @@ pub async fn withdraw_public_notice(
         return Err(SaveError::field("withdraw_reason", "The notice was withdrawn already."));
     }
     let Some(signature) =
-        crate::auth::sign(&mut tx, user, password, "recall notice withdrawn by", "recall", &id.to_string()).await?
+        crate::auth::sign(pool, &mut tx, user, password, "recall notice withdrawn by", "recall", &id.to_string())
+            .await?
     else {
         return Err(SaveError::field(
             "withdraw_password",

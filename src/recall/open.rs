@@ -176,7 +176,8 @@ pub async fn open(pool: &PgPool, user: &Person, f: &OpenRecall) -> Result<Uuid, 
             .map_err(|_| Error::Conflict("This form was used already; reload the page.".into()))?);
     }
     let meaning = if mock { "mock recall opened by" } else { "recall opened by" };
-    let Some(signature) = crate::auth::sign(&mut tx, user, &f.password, meaning, "recall", &id.to_string()).await?
+    let Some(signature) =
+        crate::auth::sign(pool, &mut tx, user, &f.password, meaning, "recall", &id.to_string()).await?
     else {
         return Err(SaveError::field(
             "password",
@@ -186,6 +187,7 @@ pub async fn open(pool: &PgPool, user: &Person, f: &OpenRecall) -> Result<Uuid, 
     let threshold_signature = match threshold {
         Some(_) => {
             crate::auth::sign(
+                pool,
                 &mut tx,
                 user,
                 &f.password,

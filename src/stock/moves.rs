@@ -72,7 +72,8 @@ pub async fn reverse(pool: &PgPool, user: &Person, lot_id: Uuid, r: &Reverse) ->
             ));
         }
         let meaning = "reversal of a recalled lot's posting signed by";
-        let Some(s) = crate::auth::sign(&mut tx, user, &r.password, meaning, "lot", &lot_id.to_string()).await? else {
+        let Some(s) = crate::auth::sign(pool, &mut tx, user, &r.password, meaning, "lot", &lot_id.to_string()).await?
+        else {
             return Err(SaveError::field(
                 "reverse_reason",
                 format!(

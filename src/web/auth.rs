@@ -136,6 +136,14 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         }
         req = Request::from_parts(parts, Body::from(bytes));
     }
+    if user.can(crate::Permission::UsersManage) {
+        match crate::alerts::waiting(&state.pool).await {
+            Ok(n) => {
+                req.extensions_mut().insert(super::AlertsWaiting(n));
+            }
+            Err(e) => return e.into_response(),
+        }
+    }
     req.extensions_mut().insert(user);
     let mut response = next.run(req).await;
     // What a signed-in person sees is theirs: no shared or back-button cache keeps it.

@@ -111,7 +111,13 @@ pub fn see_other(to: &str) -> Response {
 pub struct Layout {
     pub flash: Option<Flash>,
     pub user: Option<crate::auth::CurrentUser>,
+    /// Security alerts no administrator acknowledged yet (counted for administrators only).
+    pub alerts: i64,
 }
+
+/// The security alerts waiting, as the authentication layer found them for an administrator.
+#[derive(Debug, Clone, Copy)]
+pub struct AlertsWaiting(pub i64);
 
 impl Layout {
     /// Whether the signed-in user holds `permission` (pages hide what a role cannot do; the
@@ -130,7 +136,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Layout {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Layout { flash: read_flash(parts), user: parts.extensions.get::<crate::auth::CurrentUser>().cloned() })
+        Ok(Layout {
+            flash: read_flash(parts),
+            user: parts.extensions.get::<crate::auth::CurrentUser>().cloned(),
+            alerts: parts.extensions.get::<AlertsWaiting>().map_or(0, |a| a.0),
+        })
     }
 }
 

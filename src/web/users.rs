@@ -21,8 +21,27 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users", get(index).post(create))
         .route("/admin/users/new", get(new))
         .route("/admin/users/{id}", get(edit).post(update))
-        .route("/admin/users/{id}/password", post(reset_password));
+        .route("/admin/users/{id}/password", post(reset_password))
+        .route("/admin/alerts", get(alerts))
+        .route("/admin/alerts/{id}/acknowledge", post(acknowledge));
     super::guarded(routes, Permission::UsersManage)
+}
+
+#[derive(Template)]
+#[template(path = "users/alerts.html")]
+struct AlertsPage {
+    layout: Layout,
+    alerts: Vec<crate::alerts::Alert>,
+}
+
+async fn alerts(State(state): State<AppState>, layout: Layout) -> Result<Response> {
+    let alerts = crate::alerts::open(&state.pool).await?;
+    super::render(&AlertsPage { layout, alerts })
+}
+
+async fn acknowledge(State(state): State<AppState>, user: CurrentUser, Path(id): Path<i64>) -> Result<Response> {
+    crate::alerts::acknowledge(&state.pool, &user.person(), id).await?;
+    Ok(super::redirect_with_flash("/admin/alerts", super::FlashKind::Success, "Alert acknowledged."))
 }
 
 mod repeated {

@@ -5,7 +5,7 @@ use reqwest::header::LOCATION;
 use scraper::Html;
 
 use crate::helpers::{
-    PASSWORD, TestApp, assert_redirect, new_client, sign_in, spawn_anonymous, spawn_app, text, value,
+    PASSWORD, TestApp, assert_redirect, new_client, sign_in, spawn_anonymous, spawn_app, text, texts, value,
 };
 
 /// Ids of one record of each kind, for routes that name a record.
@@ -440,4 +440,55 @@ async fn a_burst_of_concurrent_sign_ins_checks_no_more_passwords_than_the_limit(
         .await
         .unwrap();
     assert_eq!(failed, checked as i64, "every checked attempt is in the audit trail");
+}
+
+#[tokio::test]
+async fn three_failed_signatures_end_the_session_and_alert_every_administrator() {
+    let app = crate::recalls::demo_app().await;
+    let alerted = std::env::temp_dir().join(format!("alert-{}.json", uuid::Uuid::new_v4()));
+    lotline::alerts::configure(Some(format!("cat > {}", alerted.display())));
+    app.create_user("quincy", &["qa"]).await;
+    let mut qa = app.another();
+    qa.login("quincy", PASSWORD).await;
+    let lot: String =
+        sqlx::query_scalar("select id::text from lots where disposition = 'quarantine' order by code limit 1")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let page = format!("/lots/{lot}");
+    for attempt in 1..=2 {
+        let response = qa.submit(&page, "#release-form", &[("password", "guess")]).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "attempt {attempt}");
+    }
+    assert_eq!(qa.get("/lots").await.status(), StatusCode::OK, "two failures: still signed in");
+    let third = qa.submit(&page, "#release-form", &[("password", "guess")]).await;
+    assert_eq!(third.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_redirect(&qa.get("/lots").await, "/login");
+    let disposition: String = sqlx::query_scalar("select disposition from lots where id = $1::uuid")
+        .bind(&lot)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(disposition, "quarantine");
+    // Every attempt is in the audit trail; the alert waits on every administrator's pages.
+    let failed: i64 = sqlx::query_scalar("select count(*) from audit_log where action = 'signature_failed'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(failed, 3);
+    let home = app.page("/").await;
+    assert!(text(&home, "#security-alert-banner").contains("1 waiting"));
+    let alerts = app.page("/admin/alerts").await;
+    assert!(text(&alerts, "#alerts").contains("3 failed electronic signatures by quincy"));
+    assert_redirect(&app.submit("/admin/alerts", "#alerts form", &[]).await, "/admin/alerts");
+    assert!(texts(&app.page("/").await, "#security-alert-banner").is_empty());
+    // The plant's command got the alert.
+    for _ in 0..50 {
+        if std::fs::read_to_string(&alerted).is_ok_and(|t| t.contains("signature_attempts")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(std::fs::read_to_string(&alerted).unwrap().contains("quincy"));
+    std::fs::remove_file(&alerted).ok();
 }

@@ -373,7 +373,15 @@ async fn a_real_recall_holds_the_affected_lots_refuses_their_shipment_and_is_acc
             .unwrap();
     assert_eq!(
         audit,
-        ["open_recall", "recall_notice", "recall_acknowledgement", "recall_accounting", "widen_recall", "close_recall"]
+        [
+            "open_recall",
+            "recall_notice",
+            "recall_acknowledgement",
+            "recall_accounting",
+            "widen_recall",
+            "signature_failed",
+            "close_recall"
+        ]
     );
 }
 
