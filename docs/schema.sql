@@ -397,7 +397,8 @@ CREATE TABLE public.audit_log (
     before jsonb,
     after jsonb,
     prev_hash bytea,
-    hash bytea NOT NULL
+    hash bytea NOT NULL,
+    keyed boolean DEFAULT false NOT NULL
 );
 
 ALTER TABLE public.audit_log ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (

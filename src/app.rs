@@ -70,6 +70,7 @@ impl Application {
             tokio::spawn(changes.clone().watch(pool.clone())),
             tokio::spawn(settings.links.clone().keep(pool.clone())),
             tokio::spawn(crate::db::keep_foreign_keys_confirmed(pool.clone())),
+            tokio::spawn(log_audit_head(pool.clone())),
         ];
         let state = AppState {
             pool,
@@ -190,6 +191,25 @@ async fn time_limit(request: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
+/// Writes the audit trail's head (last entry and hash) to the log at start and every hour: a
+/// copy outside the database that `lotline audit verify --expect-head` can check against.
+async fn log_audit_head(pool: PgPool) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    let mut last = None;
+    loop {
+        every.tick().await;
+        match crate::audit::head(&pool).await {
+            Ok(Some(head)) if last.as_ref() != Some(&head) => {
+                let (entry, hash) = &head;
+                tracing::info!(audit.entry = entry, audit.head = %hash, "audit trail head");
+                last = Some(head);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not read the audit trail's head"),
+        }
     }
 }
 

@@ -1,8 +1,13 @@
 //! The audit trail every change writes through: who, when, what, before and after, and why —
 //! in the same transaction as the change, append-only, each entry chained to the previous one
-//! by a SHA-256 hash so that an edited or removed row is detected by `lotline audit verify`.
+//! by an HMAC-SHA256 under a key kept outside the database, so that an edited, removed, forged
+//! or re-chained row is detected by `lotline audit verify` (and a removed tail by comparing the
+//! head with one saved earlier).
+
+use std::sync::OnceLock;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use hmac::{Hmac, KeyInit, Mac};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -72,10 +77,21 @@ const CHAIN_LOCK: i64 = 0x6c6f_746c_696e_6501;
 
 /// Appends `entry` inside `tx`. Call it as the transaction's last statement: the chain lock it
 /// takes is then held only while the transaction commits.
+static KEY: OnceLock<Vec<u8>> = OnceLock::new();
+
+/// Sets the key the chain is kept with (once per process, before anything is recorded):
+/// `LOTLINE_AUDIT_KEY`, or the data folder's `audit.key`. A process without one (a test) writes
+/// unkeyed entries, which `verify` refuses after the first keyed one.
+pub fn use_key(key: Vec<u8>) {
+    let _ = KEY.set(key);
+}
+
 pub async fn record(tx: &mut PgConnection, actor: &Actor, entry: Entry<'_>) -> Result<(), sqlx::Error> {
-    // The lock first, in a statement of its own: the insert below then runs on a snapshot taken
-    // after the previous holder committed, so it sees that holder's entry as the last one.
+    // The lock first, in a statement of its own: the reads below then run on a snapshot taken
+    // after the previous holder committed, so they see that holder's entry as the last one.
     sqlx::query("select pg_advisory_xact_lock($1)").bind(CHAIN_LOCK).execute(&mut *tx).await?;
+    let prev: Option<Vec<u8>> =
+        sqlx::query_scalar("select hash from audit_log order by id desc limit 1").fetch_optional(&mut *tx).await?;
     let row = Row {
         occurred_at: Utc::now().trunc_subsecs(6),
         actor_id: actor.id,
@@ -87,12 +103,11 @@ pub async fn record(tx: &mut PgConnection, actor: &Actor, entry: Entry<'_>) -> R
         before: entry.before,
         after: entry.after,
     };
-    // The hash is sha256(previous hash || canonical form), computed by PostgreSQL next to the
-    // previous hash it reads; `verify` recomputes the same in Rust.
+    let key = KEY.get().map(Vec::as_slice);
+    let hash = row.hash(prev.as_deref(), key);
     sqlx::query(
-        "insert into audit_log (occurred_at, actor_id, actor_name, action, entity_type, entity_id, reason, before, after, prev_hash, hash)
-         select $1, $2, $3, $4, $5, $6, $7, $8, $9, p.hash, sha256(coalesce(p.hash, ''::bytea) || convert_to($10, 'UTF8'))
-           from (select (select hash from audit_log order by id desc limit 1) as hash) p",
+        "insert into audit_log (occurred_at, actor_id, actor_name, action, entity_type, entity_id, reason, before, after, prev_hash, hash, keyed)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(row.occurred_at)
     .bind(row.actor_id)
@@ -103,7 +118,9 @@ pub async fn record(tx: &mut PgConnection, actor: &Actor, entry: Entry<'_>) -> R
     .bind(&row.reason)
     .bind(&row.before)
     .bind(&row.after)
-    .bind(row.canonical())
+    .bind(&prev)
+    .bind(&hash)
+    .bind(key.is_some())
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -124,13 +141,25 @@ struct Row {
 }
 
 impl Row {
-    /// SHA-256 over the previous hash and one canonical JSON form of the entry: keys sorted,
-    /// time in UTC with microseconds, decimals as the strings they were recorded as.
-    fn hash(&self, prev: Option<&[u8]>) -> Vec<u8> {
-        let mut hasher = Sha256::new();
-        hasher.update(prev.unwrap_or(&[]));
-        hasher.update(self.canonical().as_bytes());
-        hasher.finalize().to_vec()
+    /// HMAC-SHA256 under `key` (plain SHA-256 without one, as entries before the key were) over
+    /// the previous hash and one canonical JSON form of the entry: keys sorted, time in UTC with
+    /// microseconds, decimals as the strings they were recorded as.
+    fn hash(&self, prev: Option<&[u8]>, key: Option<&[u8]>) -> Vec<u8> {
+        let body = self.canonical();
+        match key {
+            Some(key) => {
+                let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+                mac.update(prev.unwrap_or(&[]));
+                mac.update(body.as_bytes());
+                mac.finalize().into_bytes().to_vec()
+            }
+            None => {
+                let mut hasher = Sha256::new();
+                hasher.update(prev.unwrap_or(&[]));
+                hasher.update(body.as_bytes());
+                hasher.finalize().to_vec()
+            }
+        }
     }
 
     fn canonical(&self) -> String {
@@ -159,22 +188,28 @@ pub enum Verification {
     Broken { id: i64, problem: String },
 }
 
-/// Recomputes every entry's hash in order.
-pub async fn verify(pool: &PgPool) -> Result<Verification, sqlx::Error> {
+/// Recomputes every entry's hash in order, keyed entries with `key`; with `expect_head` (a head
+/// saved earlier), also that the chain still passes through it, so removed tail entries and a
+/// rewritten chain are detected too.
+pub async fn verify(pool: &PgPool, key: Option<&[u8]>, expect_head: Option<&str>) -> Result<Verification, sqlx::Error> {
     #[derive(sqlx::FromRow)]
     struct Stored {
         id: i64,
         prev_hash: Option<Vec<u8>>,
         hash: Vec<u8>,
+        keyed: bool,
         #[sqlx(flatten)]
         row: Row,
     }
+    let expect_head = expect_head.map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty());
+    let mut seen_head = expect_head.is_none();
+    let mut keyed_seen = false;
     let mut prev: Option<Vec<u8>> = None;
     let mut count = 0i64;
     let mut last_id = 0i64;
     loop {
         let batch: Vec<Stored> = sqlx::query_as(
-            "select id, prev_hash, hash, occurred_at, actor_id, actor_name, action, entity_type, entity_id, reason, before, after
+            "select id, prev_hash, hash, keyed, occurred_at, actor_id, actor_name, action, entity_type, entity_id, reason, before, after
                from audit_log where id > $1 order by id limit 5000",
         )
         .bind(last_id)
@@ -184,25 +219,51 @@ pub async fn verify(pool: &PgPool) -> Result<Verification, sqlx::Error> {
             break;
         }
         for s in batch {
+            let broken = |problem: &str| Ok(Verification::Broken { id: s.id, problem: problem.to_string() });
             if s.prev_hash != prev {
-                return Ok(Verification::Broken {
-                    id: s.id,
-                    problem: "its link to the previous entry does not match: an entry before it was removed or changed"
-                        .into(),
-                });
+                return broken(
+                    "its link to the previous entry does not match: an entry before it was removed or changed",
+                );
             }
-            if s.row.hash(prev.as_deref()) != s.hash {
-                return Ok(Verification::Broken {
-                    id: s.id,
-                    problem: "its content does not match its hash: it was changed after it was written".into(),
-                });
+            if keyed_seen && !s.keyed {
+                return broken(
+                    "it is not keyed, though entries before it are: it was written without the key, by hand",
+                );
+            }
+            if s.keyed && key.is_none() {
+                return broken(
+                    "it is keyed: give the key (LOTLINE_AUDIT_KEY or the data folder's audit.key) to check it",
+                );
+            }
+            keyed_seen |= s.keyed;
+            if s.row.hash(prev.as_deref(), key.filter(|_| s.keyed)) != s.hash {
+                return broken(
+                    "its content does not match its hash: it was changed, forged or re-chained without the key",
+                );
+            }
+            if expect_head.as_deref() == Some(hex(&s.hash).as_str()) {
+                seen_head = true;
             }
             last_id = s.id;
             prev = Some(s.hash);
             count += 1;
         }
     }
+    if !seen_head {
+        return Ok(Verification::Broken {
+            id: last_id,
+            problem: "the saved head is not in the trail: entries after it were removed, or the chain was rewritten"
+                .into(),
+        });
+    }
     Ok(Verification::Intact { entries: count, head: prev.map(|h| hex(&h)).unwrap_or_default() })
+}
+
+/// The last entry's id and hash (hex), to keep outside the database.
+pub async fn head(pool: &PgPool) -> Result<Option<(i64, String)>, sqlx::Error> {
+    let row: Option<(i64, Vec<u8>)> =
+        sqlx::query_as("select id, hash from audit_log order by id desc limit 1").fetch_optional(pool).await?;
+    Ok(row.map(|(id, h)| (id, hex(&h))))
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -177,9 +177,14 @@ enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Recompute the hash chain of the audit trail: exits non-zero and names the first broken
-    /// entry if any row was changed or removed; prints the head hash otherwise.
-    Verify,
+    /// Recompute the keyed hash chain of the audit trail: exits non-zero and names the first
+    /// broken entry if any row was changed, removed, forged or re-chained; prints the head hash
+    /// otherwise (keep it: the next check with --expect-head detects a removed tail).
+    Verify {
+        /// A head hash printed or logged earlier: the chain must still pass through it.
+        #[arg(long)]
+        expect_head: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -250,6 +255,7 @@ fn init_tracing(filter: &str) -> Result<()> {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    crate::audit::use_key(cli.db.audit_key()?);
     match cli.command {
         Command::Serve(serve_cfg) => serve(&cli.db, &serve_cfg).await,
         Command::Migrate => {
@@ -441,7 +447,10 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Audit(AuditCommand::Verify) => with_database(&cli.db, |pool| Box::pin(audit_verify(pool))).await,
+        Command::Audit(AuditCommand::Verify { expect_head }) => {
+            let key = cli.db.audit_key()?;
+            with_database(&cli.db, |pool| Box::pin(audit_verify(pool, key, expect_head))).await
+        }
         Command::Recall(RecallCommand::Verify { file, hash }) => {
             let bytes = std::fs::read(&file).with_context(|| format!("Failed to read {}", file.display()))?;
             let actual = crate::recall::hash_hex(&bytes);
@@ -529,8 +538,8 @@ async fn user_command(pool: &sqlx::PgPool, cmd: UserCommand) -> Result<()> {
     Ok(())
 }
 
-async fn audit_verify(pool: &sqlx::PgPool) -> Result<()> {
-    match crate::audit::verify(pool).await? {
+async fn audit_verify(pool: &sqlx::PgPool, key: Vec<u8>, expect_head: Option<String>) -> Result<()> {
+    match crate::audit::verify(pool, Some(&key), expect_head.as_deref()).await? {
         crate::audit::Verification::Intact { entries, head } => {
             println!(
                 "audit trail intact: {entries} entries; head hash {}",

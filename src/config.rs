@@ -25,6 +25,12 @@ pub struct DbConfig {
     #[arg(long, env = "LOTLINE_PG_BINDIR", global = true)]
     pub pg_bindir: Option<PathBuf>,
 
+    /// The key the audit trail's hash chain is kept with (any long random text), kept outside the
+    /// database. Unset: the data folder's `audit.key`, made on first use. Every lotline process
+    /// writing to one database needs the same key: set it when the database is not the private one.
+    #[arg(long, env = "LOTLINE_AUDIT_KEY", global = true, hide_env_values = true)]
+    pub audit_key: Option<String>,
+
     /// Largest number of database connections this process opens.
     #[arg(long, env = "LOTLINE_DB_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000), global = true)]
     pub db_max_connections: u32,
@@ -78,6 +84,48 @@ impl ServeConfig {
         crate::auth::SessionPolicy {
             idle: std::time::Duration::from_secs(self.session_idle_minutes * 60),
             absolute: std::time::Duration::from_secs(self.session_max_hours * 3600),
+        }
+    }
+}
+
+impl DbConfig {
+    /// The audit chain's key: `LOTLINE_AUDIT_KEY`, or the data folder's `audit.key` (32 random
+    /// bytes as hex, made readable by its owner only on first use).
+    pub fn audit_key(&self) -> anyhow::Result<Vec<u8>> {
+        use anyhow::Context;
+        if let Some(key) = self.audit_key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+            anyhow::ensure!(key.len() >= 16, "LOTLINE_AUDIT_KEY is too short: give at least 16 characters");
+            return Ok(key.as_bytes().to_vec());
+        }
+        let path = self.data_dir.join("audit.key");
+        match std::fs::read_to_string(&path) {
+            Ok(key) => Ok(key.trim().as_bytes().to_vec()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(&self.data_dir)
+                    .with_context(|| format!("Failed to make {}", self.data_dir.display()))?;
+                // Written aside, then linked into place only if no other process got there
+                // first: nobody ever reads a half-written key.
+                let key = crate::auth::new_secret();
+                let aside = self.data_dir.join(format!("audit.key.{}", std::process::id()));
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create(true).truncate(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                let mut file = options.open(&aside).with_context(|| format!("Failed to make {}", aside.display()))?;
+                std::io::Write::write_all(&mut file, key.as_bytes())
+                    .with_context(|| format!("Failed to write {}", aside.display()))?;
+                drop(file);
+                let linked = std::fs::hard_link(&aside, &path);
+                let _ = std::fs::remove_file(&aside);
+                match linked {
+                    Ok(()) => Ok(key.into_bytes()),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        Ok(std::fs::read_to_string(&path)?.trim().as_bytes().to_vec())
+                    }
+                    Err(e) => Err(e).with_context(|| format!("Failed to make {}", path.display())),
+                }
+            }
+            Err(e) => Err(e).with_context(|| format!("Failed to read {}", path.display())),
         }
     }
 }

@@ -4,12 +4,50 @@ use std::process::Command;
 
 use crate::helpers::{TestApp, assert_redirect, database_url, spawn_app, text, texts};
 
+/// The key the tests keep the chain with, here and in the `lotline` processes they start.
+const KEY: &str = "a test key kept outside the database";
+
 async fn verify(app: &TestApp) -> std::process::Output {
-    Command::new(crate::embedded::BIN)
+    verify_with(app, KEY, None).await
+}
+
+async fn verify_with(app: &TestApp, key: &str, expect_head: Option<&str>) -> std::process::Output {
+    let mut command = Command::new(crate::embedded::BIN);
+    command
         .args(["audit", "verify"])
         .env("DATABASE_URL", database_url(&app.database_name().await))
-        .output()
-        .unwrap()
+        .env("LOTLINE_AUDIT_KEY", key);
+    if let Some(head) = expect_head {
+        command.args(["--expect-head", head]);
+    }
+    command.output().unwrap()
+}
+
+/// Runs `sql` on the trail as a superuser would, its append-only trigger set aside.
+async fn tamper(app: &TestApp, sql: &str) {
+    let mut tx = app.pool.begin().await.unwrap();
+    sqlx::query("alter table audit_log disable trigger audit_log_append_only").execute(&mut *tx).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut *tx).await.unwrap();
+    sqlx::query("alter table audit_log enable trigger audit_log_append_only").execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// A keyed trail (sign-in, a material and its edit) and its head as `verify` prints it.
+async fn keyed_trail() -> (TestApp, String) {
+    lotline::audit::use_key(KEY.as_bytes().to_vec());
+    let app = spawn_app().await;
+    material_with_an_edit(&app).await;
+    let out = verify(&app).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let head = stdout.trim().rsplit(' ').next().unwrap().to_string();
+    (app, head)
+}
+
+fn refused(out: &std::process::Output, needle: &str) {
+    assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(needle), "{stderr}");
 }
 
 async fn material_with_an_edit(app: &TestApp) -> String {
@@ -142,4 +180,52 @@ async fn concurrent_changes_never_fork_the_chain() {
         String::from_utf8_lossy(&out.stdout).contains("18 entries"),
         "the sign-in, the material and its edit, 16 sites"
     );
+}
+
+#[tokio::test]
+async fn a_removed_tail_is_detected_against_the_saved_head() {
+    let (app, head) = keyed_trail().await;
+    tamper(&app, "delete from audit_log where id = (select max(id) from audit_log)").await;
+    refused(&verify_with(&app, KEY, Some(&head)).await, "the saved head is not in the trail");
+    // New entries after the saved head are fine.
+    let (app, head) = keyed_trail().await;
+    material_with_an_edit_named(&app, "SUGAR").await;
+    assert!(verify_with(&app, KEY, Some(&head)).await.status.success());
+}
+
+#[tokio::test]
+async fn a_forged_entry_appended_without_the_key_is_detected() {
+    let (app, _) = keyed_trail().await;
+    // Unkeyed, chained as plain SHA-256 the way entries were before the key.
+    tamper(
+        &app,
+        "insert into audit_log (occurred_at, actor_name, action, entity_type, entity_id, prev_hash, hash, keyed)
+         select now(), 'mallory', 'release', 'lot', 'x', hash, sha256(hash || 'forged'::bytea), false
+           from audit_log order by id desc limit 1",
+    )
+    .await;
+    refused(&verify(&app).await, "it is not keyed, though entries before it are");
+    let (app, _) = keyed_trail().await;
+    tamper(
+        &app,
+        "insert into audit_log (occurred_at, actor_name, action, entity_type, entity_id, prev_hash, hash, keyed)
+         select now(), 'mallory', 'release', 'lot', 'x', hash, sha256('forged under a guessed key'::bytea), true
+           from audit_log order by id desc limit 1",
+    )
+    .await;
+    refused(&verify(&app).await, "does not match its hash");
+}
+
+#[tokio::test]
+async fn a_chain_rewritten_under_another_key_is_detected() {
+    // Everything written, consistently chained, but under a key other than the plant's.
+    lotline::audit::use_key(b"an attacker's own key, long enough".to_vec());
+    let app = spawn_app().await;
+    material_with_an_edit(&app).await;
+    refused(&verify(&app).await, "does not match its hash");
+}
+
+async fn material_with_an_edit_named(app: &TestApp, code: &str) {
+    let fields = [("code", code), ("name", code), ("kind", "raw"), ("uom", "kg"), ("expiry_policy", "none")];
+    assert_redirect(&app.submit("/materials/new", "form.record-form", &fields).await, "/materials/");
 }
