@@ -382,7 +382,9 @@ CREATE TABLE public.api_tokens (
     last_used_at timestamp with time zone,
     expires_at timestamp with time zone,
     revoked_at timestamp with time zone,
-    CONSTRAINT api_tokens_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 100)))
+    scope text DEFAULT 'write'::text NOT NULL,
+    CONSTRAINT api_tokens_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 100))),
+    CONSTRAINT api_tokens_scope_check CHECK ((scope = ANY (ARRAY['read'::text, 'write'::text])))
 );
 
 CREATE TABLE public.audit_log (
@@ -447,7 +449,8 @@ CREATE TABLE public.idempotency_keys (
     operation text NOT NULL,
     result text NOT NULL,
     user_id uuid,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    request_hash bytea
 );
 
 CREATE TABLE public.locations (
@@ -1239,6 +1242,9 @@ CREATE TABLE public.users (
 
 ALTER TABLE ONLY public._sqlx_migrations
     ADD CONSTRAINT _sqlx_migrations_pkey PRIMARY KEY (version);
+
+ALTER TABLE public.api_tokens
+    ADD CONSTRAINT api_tokens_expire CHECK ((expires_at IS NOT NULL)) NOT VALID;
 
 ALTER TABLE ONLY public.api_tokens
     ADD CONSTRAINT api_tokens_pkey PRIMARY KEY (id);

@@ -116,20 +116,35 @@ pub fn constraint(err: &sqlx::Error) -> Option<&str> {
 /// The message shown when an edit arrives over a newer one.
 pub const STALE_MESSAGE: &str = "Someone else changed this record after you opened it. Your changes were not saved: the form now shows the current values; make your changes again.";
 
+/// An idempotency key as a request claims it: for one operation, by one user, for one request
+/// (its fingerprint: the parsed command as text). The same key again with the same request is
+/// the same submission; with another request or from another user it is a mistake, refused.
+#[derive(Debug, Clone)]
+pub struct Claim<'a> {
+    pub key: uuid::Uuid,
+    pub operation: &'a str,
+    pub user: Option<uuid::Uuid>,
+    pub request: String,
+}
+
+impl<'a> Claim<'a> {
+    pub fn new(key: uuid::Uuid, operation: &'a str, user: Option<uuid::Uuid>, request: &impl std::fmt::Debug) -> Self {
+        Claim { key, operation, user, request: format!("{request:?}") }
+    }
+}
+
 /// Claims a create form's idempotency key for the record `id` about to be inserted. Returns the
 /// id of the record an earlier submission of the same form created, in which case nothing is written.
 pub async fn claim_create(
     tx: &mut sqlx::PgConnection,
-    key: uuid::Uuid,
-    operation: &str,
+    claim: &Claim<'_>,
     id: uuid::Uuid,
-) -> Result<Option<uuid::Uuid>, Error> {
-    match claim_idempotency_key(tx, key, operation, &id.to_string()).await? {
+) -> Result<Option<uuid::Uuid>, SaveError> {
+    match claim_idempotency_key(tx, claim, &id.to_string()).await? {
         None => Ok(None),
-        Some(earlier) => earlier
-            .parse()
-            .map(Some)
-            .map_err(|_| Error::Conflict("This form was already used for something else; reload the page.".into())),
+        Some(earlier) => earlier.parse().map(Some).map_err(|_| {
+            SaveError::Other(Error::Conflict("This form was already used for something else; reload the page.".into()))
+        }),
     }
 }
 
@@ -152,27 +167,41 @@ pub fn parse_idempotency_key(value: &str) -> Result<uuid::Uuid, Error> {
         .map_err(|_| Error::BadRequest("The form's idempotency key is missing or malformed; reload the page.".into()))
 }
 
-/// Claims `key` for `operation` inside `tx`. Returns the earlier result when the key was used
-/// already (a double click or a resubmitted form), in which case nothing must be written.
+/// Claims the key inside `tx`. Returns the earlier result when the same request by the same user
+/// used it already (a double click or a resubmitted form), in which case nothing must be written;
+/// refuses the key (422) when it came with another request or from another user.
 pub async fn claim_idempotency_key(
     tx: &mut sqlx::PgConnection,
-    key: uuid::Uuid,
-    operation: &str,
+    claim: &Claim<'_>,
     result: &str,
-) -> Result<Option<String>, sqlx::Error> {
+) -> Result<Option<String>, SaveError> {
+    use sha2::{Digest, Sha256};
+    let fingerprint = Sha256::digest(format!("{}\n{}", claim.operation, claim.request).as_bytes()).to_vec();
     let inserted = sqlx::query(
-        "insert into idempotency_keys (key, operation, result) values ($1, $2, $3) on conflict (key) do nothing",
+        "insert into idempotency_keys (key, operation, result, user_id, request_hash) values ($1, $2, $3, $4, $5)
+         on conflict (key) do nothing",
     )
-    .bind(key)
-    .bind(operation)
+    .bind(claim.key)
+    .bind(claim.operation)
     .bind(result)
+    .bind(claim.user)
+    .bind(&fingerprint)
     .execute(&mut *tx)
     .await?
     .rows_affected();
     if inserted == 1 {
         return Ok(None);
     }
-    let earlier: String =
-        sqlx::query_scalar("select result from idempotency_keys where key = $1").bind(key).fetch_one(&mut *tx).await?;
+    let (earlier, user, hash): (String, Option<uuid::Uuid>, Option<Vec<u8>>) =
+        sqlx::query_as("select result, user_id, request_hash from idempotency_keys where key = $1")
+            .bind(claim.key)
+            .fetch_one(&mut *tx)
+            .await?;
+    if user != claim.user || hash.as_deref() != Some(fingerprint.as_slice()) {
+        return Err(SaveError::field(
+            "idempotency_key",
+            "This idempotency key was used already for another request: send a new key with each new request.",
+        ));
+    }
     Ok(Some(earlier))
 }

@@ -31,6 +31,8 @@ pub struct CurrentUser {
     pub csrf_token: String,
     /// Someone else set the password: nothing but changing it until it is changed.
     pub must_change_password: bool,
+    /// Signed in by an API token: its scope ("read" or "write"); None for a browser session.
+    pub token_scope: Option<String>,
 }
 
 impl CurrentUser {
@@ -145,6 +147,7 @@ impl UserRow {
             permissions: self.permissions.iter().filter_map(|p| p.parse().ok()).collect(),
             csrf_token,
             must_change_password: self.must_change_password,
+            token_scope: None,
         }
     }
 }
@@ -182,10 +185,16 @@ pub async fn session_user(pool: &PgPool, token: &str, policy: &SessionPolicy) ->
 /// statement.
 pub async fn token_user(pool: &PgPool, token: &str) -> Result<Option<CurrentUser>, Error> {
     let hash = secret_hash(token);
+    #[derive(sqlx::FromRow)]
+    struct Found {
+        #[sqlx(flatten)]
+        user: UserRow,
+        scope: String,
+    }
     let sql = format!(
         "with found as (
-           {USER_SELECT} from api_tokens t join users u on u.id = t.user_id
-            where t.token_hash = $1 and u.active and t.revoked_at is null and (t.expires_at is null or t.expires_at > now())
+           {USER_SELECT}, t.scope from api_tokens t join users u on u.id = t.user_id
+            where t.token_hash = $1 and u.active and t.revoked_at is null and t.expires_at > now()
          ), touched as (
            update api_tokens set last_used_at = now()
             where token_hash = $1 and (last_used_at is null or last_used_at < now() - interval '1 minute')
@@ -193,8 +202,8 @@ pub async fn token_user(pool: &PgPool, token: &str) -> Result<Option<CurrentUser
          )
          select * from found"
     );
-    let user: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&hash).fetch_optional(pool).await?;
-    Ok(user.map(|u| u.into_current(String::new())))
+    let found: Option<Found> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&hash).fetch_optional(pool).await?;
+    Ok(found.map(|f| CurrentUser { token_scope: Some(f.scope), ..f.user.into_current(String::new()) }))
 }
 
 /// Failed sign-ins allowed within the window before each next attempt waits: for one account

@@ -255,6 +255,8 @@ pub async fn set_password(pool: &PgPool, actor: &Actor, id: Uuid, password: &str
 pub struct Token {
     pub id: Uuid,
     pub name: String,
+    pub scope: String,
+    pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
@@ -262,33 +264,55 @@ pub struct Token {
 
 pub async fn tokens(pool: &PgPool, user_id: Uuid) -> Result<Vec<Token>, Error> {
     Ok(sqlx::query_as(
-        "select id, name, created_at, last_used_at, revoked_at from api_tokens where user_id = $1 order by revoked_at nulls first, created_at desc",
+        "select id, name, scope, expires_at, created_at, last_used_at, revoked_at from api_tokens where user_id = $1 order by revoked_at nulls first, created_at desc",
     )
     .bind(user_id)
     .fetch_all(pool)
     .await?)
 }
 
-/// Creates a personal API token; the secret is returned once and only its hash is kept.
-pub async fn create_token(pool: &PgPool, actor: &Actor, user_id: Uuid, name: &str) -> Result<String, SaveError> {
+/// How long a new token may live, in days.
+pub const TOKEN_DAYS: [i64; 3] = [30, 90, 365];
+
+/// Creates a personal API token that reads (`read`) or reads and writes (`write`) and expires
+/// after `days`; the secret is returned once and only its hash is kept.
+pub async fn create_token(
+    pool: &PgPool,
+    actor: &Actor,
+    user_id: Uuid,
+    name: &str,
+    scope: &str,
+    days: i64,
+) -> Result<String, SaveError> {
     let mut e = FieldErrors::default();
     let name = e.check("name", crate::domain::text::required(name, "The token's name", 100));
+    if scope != "read" && scope != "write" {
+        e.add("scope", "Choose whether the token only reads, or reads and writes.");
+    }
+    if !TOKEN_DAYS.contains(&days) {
+        e.add("days", "Choose how long the token lives: 30, 90 or 365 days.");
+    }
     if !e.is_empty() {
         return Err(e.into());
     }
     let secret = super::new_secret();
     let mut tx = pool.begin().await?;
     let id: Uuid =
-        sqlx::query_scalar("insert into api_tokens (user_id, name, token_hash) values ($1, $2, $3) returning id")
+        sqlx::query_scalar(
+            "insert into api_tokens (user_id, name, token_hash, scope, expires_at) values ($1, $2, $3, $4, now() + $5 * interval '1 day') returning id",
+        )
             .bind(user_id)
             .bind(&name)
             .bind(super::secret_hash(&secret))
+            .bind(scope)
+            .bind(days as f64)
             .fetch_one(&mut *tx)
             .await?;
     audit::record(
         &mut tx,
         actor,
-        Entry::new("create", "api_token", id).after(&serde_json::json!({ "name": name, "user_id": user_id })),
+        Entry::new("create", "api_token", id)
+            .after(&serde_json::json!({ "name": name, "user_id": user_id, "scope": scope, "days": days })),
     )
     .await?;
     tx.commit().await?;

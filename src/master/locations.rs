@@ -9,7 +9,7 @@ use super::{Versioned, lock_for_edit, ticked};
 use crate::audit::{self, Actor, Entry};
 use crate::domain::text;
 use crate::error::Error;
-use crate::save::{ConstraintMessage, FieldErrors, SaveError, claim_create, map_db_error};
+use crate::save::{Claim, ConstraintMessage, FieldErrors, SaveError, claim_create, map_db_error};
 
 pub const KINDS: [(&str, &str); 5] = [
     ("storage", "Storage"),
@@ -149,7 +149,7 @@ pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Location, Error> {
 pub async fn create(pool: &PgPool, actor: &Actor, input: &LocationInput, key: Uuid) -> Result<Uuid, SaveError> {
     let id = Uuid::new_v4();
     let mut tx = pool.begin().await?;
-    if let Some(earlier) = claim_create(&mut tx, key, "location.create", id).await? {
+    if let Some(earlier) = claim_create(&mut tx, &Claim::new(key, "location.create", actor.id, input), id).await? {
         return Ok(earlier);
     }
     sqlx::query("insert into locations (id, site_id, code, name, kind) values ($1, $2, $3, $4, $5)")

@@ -10,7 +10,7 @@ use super::{Versioned, lock_for_edit, ticked};
 use crate::audit::{self, Actor, Entry};
 use crate::domain::{gs1, text};
 use crate::error::Error;
-use crate::save::{ConstraintMessage, FieldErrors, SaveError, claim_create, map_db_error};
+use crate::save::{Claim, ConstraintMessage, FieldErrors, SaveError, claim_create, map_db_error};
 
 pub const KINDS: [(&str, &str); 4] = [
     ("raw", "Raw material"),
@@ -298,7 +298,7 @@ async fn unit(tx: &mut sqlx::PgConnection, typed: &str) -> Result<String, SaveEr
 pub async fn create(pool: &PgPool, actor: &Actor, input: &MaterialInput, key: Uuid) -> Result<Uuid, SaveError> {
     let id = Uuid::new_v4();
     let mut tx = pool.begin().await?;
-    if let Some(earlier) = claim_create(&mut tx, key, "material.create", id).await? {
+    if let Some(earlier) = claim_create(&mut tx, &Claim::new(key, "material.create", actor.id, input), id).await? {
         return Ok(earlier);
     }
     let uom = unit(&mut tx, &input.uom).await?;

@@ -9,7 +9,7 @@ use super::{Versioned, lock_for_edit, ticked};
 use crate::audit::{self, Actor, Entry};
 use crate::domain::{gs1, text};
 use crate::error::Error;
-use crate::save::{ConstraintMessage, FieldErrors, SaveError, claim_create, map_db_error};
+use crate::save::{Claim, ConstraintMessage, FieldErrors, SaveError, claim_create, map_db_error};
 
 const CONSTRAINTS: &[ConstraintMessage] = &[
     ("parties_code_key", "code", "A party with this code already exists."),
@@ -199,7 +199,7 @@ pub async fn contacts(pool: &PgPool, party_id: Uuid) -> Result<Vec<Contact>, Err
 pub async fn create(pool: &PgPool, actor: &Actor, input: &PartyInput, key: Uuid) -> Result<Uuid, SaveError> {
     let id = Uuid::new_v4();
     let mut tx = pool.begin().await?;
-    if let Some(earlier) = claim_create(&mut tx, key, "party.create", id).await? {
+    if let Some(earlier) = claim_create(&mut tx, &Claim::new(key, "party.create", actor.id, input), id).await? {
         return Ok(earlier);
     }
     sqlx::query(

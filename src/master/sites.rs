@@ -9,7 +9,7 @@ use super::{Versioned, lock_for_edit, ticked};
 use crate::audit::{self, Actor, Entry};
 use crate::domain::{gs1, text};
 use crate::error::Error;
-use crate::save::{ConstraintMessage, FieldErrors, SaveError, claim_create, map_db_error};
+use crate::save::{Claim, ConstraintMessage, FieldErrors, SaveError, claim_create, map_db_error};
 
 const CONSTRAINTS: &[ConstraintMessage] = &[
     ("sites_code_key", "code", "A site with this code already exists."),
@@ -134,7 +134,7 @@ pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Site, Error> {
 pub async fn create(pool: &PgPool, actor: &Actor, input: &SiteInput, key: Uuid) -> Result<Uuid, SaveError> {
     let id = Uuid::new_v4();
     let mut tx = pool.begin().await?;
-    if let Some(earlier) = claim_create(&mut tx, key, "site.create", id).await? {
+    if let Some(earlier) = claim_create(&mut tx, &Claim::new(key, "site.create", actor.id, input), id).await? {
         return Ok(earlier);
     }
     sqlx::query("insert into sites (id, code, name, address, gln, time_zone) values ($1, $2, $3, $4, $5, $6)")

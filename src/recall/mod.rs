@@ -23,7 +23,7 @@ use crate::domain::balance::MassBalance;
 use crate::domain::text;
 use crate::domain::vocab::{CheckLevel, Disposition, RecallClass, RecallDecision};
 use crate::error::Error;
-use crate::save::{FieldErrors, SaveError, claim_idempotency_key};
+use crate::save::{Claim, FieldErrors, SaveError, claim_idempotency_key};
 use crate::trace::{self, Direction, Mode};
 
 /// The advisory lock key of the recall gate (migration 0008).

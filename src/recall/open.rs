@@ -170,7 +170,13 @@ pub async fn open(pool: &PgPool, user: &Person, f: &OpenRecall) -> Result<Uuid, 
 
     let mut tx = pool.begin().await?;
     let id = Uuid::new_v4();
-    if let Some(earlier) = claim_idempotency_key(&mut tx, key, "recall.open", &id.to_string()).await? {
+    if let Some(earlier) = claim_idempotency_key(
+        &mut tx,
+        &Claim::new(key, "recall.open", Some(user.id), &(&f.suspects, f.class, f.mock, &f.reason)),
+        &id.to_string(),
+    )
+    .await?
+    {
         return Ok(earlier
             .parse()
             .map_err(|_| Error::Conflict("This form was used already; reload the page.".into()))?);

@@ -13,7 +13,7 @@ use crate::domain::vocab::MovementKind;
 use crate::error::Error;
 use crate::ledger::{self, Document, Movement, Side};
 use crate::rules::{self, Allocator, Drawn, Subject};
-use crate::save::{FieldErrors, SaveError, claim_idempotency_key};
+use crate::save::{Claim, FieldErrors, SaveError, claim_idempotency_key};
 use crate::stock::{LOT_FACTS, LotFacts};
 
 /// Opens a run of `output_material` at `site` (on `line`, if given).
@@ -85,7 +85,7 @@ pub async fn open(pool: &PgPool, actor: &Actor, c: &OpenRun) -> Result<Uuid, Sav
     }
     let id = Uuid::new_v4();
     let mut tx = pool.begin().await?;
-    if let Some(earlier) = crate::save::claim_create(&mut tx, key, "run.open", id).await? {
+    if let Some(earlier) = crate::save::claim_create(&mut tx, &Claim::new(key, "run.open", actor.id, c), id).await? {
         return Ok(earlier);
     }
     let number: String = sqlx::query_scalar(
@@ -160,7 +160,7 @@ pub struct Consumed {
 pub async fn post_input(pool: &PgPool, actor: &Actor, run_id: Uuid, c: &PostInput) -> Result<Consumed, SaveError> {
     let (quantity, key) = (c.quantity, c.key);
     let mut tx = pool.begin().await?;
-    if let Some(earlier) = claim_idempotency_key(&mut tx, key, "run.input", "").await? {
+    if let Some(earlier) = claim_idempotency_key(&mut tx, &Claim::new(key, "run.input", actor.id, c), "").await? {
         return Ok(Consumed { movement: earlier.parse().unwrap_or_default(), warning: None });
     }
     let run = lock_run(&mut tx, run_id).await?;
@@ -374,7 +374,13 @@ async fn write_output(
     key: Uuid,
 ) -> Result<(Uuid, String), SaveError> {
     let mut tx = pool.begin().await?;
-    if let Some(earlier) = claim_idempotency_key(&mut tx, key, "run.output", "").await? {
+    if let Some(earlier) = claim_idempotency_key(
+        &mut tx,
+        &Claim::new(key, "run.output", actor.id, &(run_id, location, quantity, expires_on)),
+        "",
+    )
+    .await?
+    {
         drop(tx);
         return earlier_output(pool, &earlier).await;
     }

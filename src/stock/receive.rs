@@ -327,7 +327,10 @@ async fn write(
 ) -> Result<Received, Write> {
     let receipt_id = Uuid::new_v4();
     let mut tx = pool.begin().await?;
-    if let Some(earlier) = crate::save::claim_create(&mut tx, key, "receipt.create", receipt_id).await? {
+    if let Some(earlier) =
+        crate::save::claim_create(&mut tx, &crate::save::Claim::new(key, "receipt.create", actor.id, input), receipt_id)
+            .await?
+    {
         drop(tx);
         return Err(Write::Repeated(earlier_receipt(pool, earlier).await?));
     }

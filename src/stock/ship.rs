@@ -180,7 +180,9 @@ pub async fn ship(pool: &PgPool, actor: &Actor, c: &Shipment) -> Result<Shipped,
 
     let id = Uuid::new_v4();
     let mut tx = pool.begin().await?;
-    if let Some(earlier) = claim_create(&mut tx, key, "shipment.create", id).await? {
+    if let Some(earlier) =
+        claim_create(&mut tx, &crate::save::Claim::new(key, "shipment.create", actor.id, c), id).await?
+    {
         return Ok(Shipped { id: earlier, warnings: Vec::new() });
     }
     let number: String = sqlx::query_scalar(

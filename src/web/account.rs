@@ -113,6 +113,8 @@ async fn show(State(state): State<AppState>, me: CurrentUser, layout: Layout) ->
 #[serde(default)]
 struct TokenForm {
     name: String,
+    scope: String,
+    days: String,
 }
 
 /// Creates a token and shows its secret once, on this response only (never stored, never redirected).
@@ -122,7 +124,14 @@ async fn create_token(
     layout: Layout,
     Form(form): Form<TokenForm>,
 ) -> Result<Response> {
-    match super::outcome(users::create_token(&state.pool, &me.actor(), me.id, &form.name).await)? {
+    // A token never makes another: only a person signed in makes tokens.
+    if me.token_scope.is_some() {
+        return Err(crate::error::Error::Forbidden("An API token cannot make tokens; sign in to make one.".into()));
+    }
+    let days = form.days.trim().parse::<i64>().unwrap_or(0);
+    match super::outcome(
+        users::create_token(&state.pool, &me.actor(), me.id, &form.name, form.scope.trim(), days).await,
+    )? {
         Ok(secret) => {
             account_page(&state, StatusCode::CREATED, layout, me, Some(secret), String::new(), FieldErrors::default())
                 .await

@@ -112,6 +112,12 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         return see_other(&login);
     };
 
+    // A read token reads.
+    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if unsafe_method && user.token_scope.as_deref() == Some("read") {
+        return Error::Forbidden("This API token may only read: make a token that writes for this.".into())
+            .into_response();
+    }
     // A password someone else set is changed before anything else is done.
     if user.must_change_password && !matches!(path.as_str(), "/account/password" | "/logout") && !is_public(&path) {
         if api || token.is_some() {
@@ -119,7 +125,6 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         }
         return see_other("/account/password");
     }
-    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if unsafe_method && token.is_none() && path != "/login" {
         let (parts, body) = req.into_parts();
         let bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
@@ -145,9 +150,15 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         }
     }
     req.extensions_mut().insert(user);
+    // What a signed-in person sees is theirs: no cache keeps it — except the forms that carry an
+    // idempotency key (create forms, a run's postings), which the browser may keep privately so
+    // that Back and send again leads to what was recorded, never to a second record.
+    let keep_for_back = req.method() == Method::GET && (path.ends_with("/new") || path.starts_with("/runs/"));
     let mut response = next.run(req).await;
-    // What a signed-in person sees is theirs: no shared or back-button cache keeps it.
-    response.headers_mut().entry(axum::http::header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .entry(axum::http::header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static(if keep_for_back { "private, no-cache" } else { "no-store" }));
     response
 }
 

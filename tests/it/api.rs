@@ -10,7 +10,7 @@ use crate::helpers::{TestApp, text, texts};
 use crate::recalls::demo_app;
 
 pub(crate) async fn token(app: &TestApp) -> String {
-    let response = app.submit("/account", "#token-form", &[("name", "API test")]).await;
+    let response = app.submit("/account", "#token-form", &[("name", "API test"), ("scope", "write")]).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     text(&scraper::Html::parse_document(&response.text().await.unwrap()), "#new-token")
 }

@@ -389,7 +389,7 @@ async fn sigterm_during_a_burst_of_receipts_leaves_each_one_whole_or_absent() {
     let csrf = crate::helpers::value(&scraper::Html::parse_document(&page), "#token-form input[name=csrf_token]");
     let made = client
         .post(server.url("/account/tokens"))
-        .form(&[("name", "burst"), ("csrf_token", &csrf)])
+        .form(&[("name", "burst"), ("scope", "write"), ("days", "30"), ("csrf_token", &csrf)])
         .send()
         .await
         .unwrap();
@@ -454,7 +454,7 @@ async fn token(server: &Server, user: &str, password: &str) -> String {
     let csrf = crate::helpers::value(&scraper::Html::parse_document(&page), "#token-form input[name=csrf_token]");
     let made = client
         .post(server.url("/account/tokens"))
-        .form(&[("name", "two"), ("csrf_token", &csrf)])
+        .form(&[("name", "two"), ("scope", "write"), ("days", "30"), ("csrf_token", &csrf)])
         .send()
         .await
         .unwrap();

@@ -145,7 +145,7 @@ async fn a_suppliers_shipping_events_become_receipts_once_and_wrong_ones_are_ref
     ]))]);
     assert_eq!(problems(&doc), Vec::<String>::new(), "the shape GS1's schemas accept");
 
-    let response = app.submit("/account", "#token-form", &[("name", "EPCIS")]).await;
+    let response = app.submit("/account", "#token-form", &[("name", "EPCIS"), ("scope", "write")]).await;
     let secret = crate::helpers::text(&scraper::Html::parse_document(&response.text().await.unwrap()), "#new-token");
     let api = reqwest::Client::new();
     let post = |doc: serde_json::Value| {

@@ -152,9 +152,16 @@ async fn concurrent_receipts_through_two_servers_never_repeat_a_code() {
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    let token = lotline::auth::users::create_token(&app.pool, &lotline::audit::Actor::system("test"), tester, "load")
-        .await
-        .unwrap();
+    let token = lotline::auth::users::create_token(
+        &app.pool,
+        &lotline::audit::Actor::system("test"),
+        tester,
+        "load",
+        "write",
+        30,
+    )
+    .await
+    .unwrap();
     // Make one code the rule will reach already taken, so the skip path runs under load too.
     // The receipts below are dated today at the site (Chicago), which is not UTC's date every hour.
     let prefix: String = sqlx::query_scalar(

@@ -184,7 +184,7 @@ async fn the_first_admin_is_made_from_the_command_line_with_the_password_on_stdi
 #[tokio::test]
 async fn an_api_token_is_shown_once_stored_as_a_hash_and_stops_working_when_revoked() {
     let app = spawn_app().await;
-    let response = app.submit("/account", "#token-form", &[("name", "ERP bridge")]).await;
+    let response = app.submit("/account", "#token-form", &[("name", "ERP bridge"), ("scope", "write")]).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(response.headers()["cache-control"], "no-store");
     let page = Html::parse_document(&response.text().await.unwrap());
@@ -223,4 +223,43 @@ async fn an_api_token_is_shown_once_stored_as_a_hash_and_stops_working_when_revo
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     let wrong = api.get(app.url("/api/v1/me")).bearer_auth("nope").send().await.unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_read_token_only_reads_every_token_expires_and_no_token_makes_tokens() {
+    let app = spawn_app().await;
+    let response = app.submit("/account", "#token-form", &[("name", "Dashboard")]).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let secret = text(&Html::parse_document(&response.text().await.unwrap()), "#new-token");
+    let (scope, days): (String, f64) = sqlx::query_as(
+        "select scope, extract(epoch from expires_at - created_at)::float8 / 86400 from api_tokens where name = 'Dashboard'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(scope, "read", "read only unless chosen");
+    assert!((days - 90.0).abs() < 0.01, "{days}");
+    let api = reqwest::Client::new();
+    let me = api.get(app.url("/api/v1/me")).bearer_auth(&secret).send().await.unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    let write = api
+        .post(app.url("/api/v1/parties"))
+        .bearer_auth(&secret)
+        .json(&serde_json::json!({ "idempotency_key": uuid::Uuid::new_v4(), "code": "X", "name": "X", "kind": "customer" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(write.status(), StatusCode::FORBIDDEN);
+    // A token with write scope still cannot make a token.
+    let response = app.submit("/account", "#token-form", &[("name", "Bridge"), ("scope", "write")]).await;
+    let writer = text(&Html::parse_document(&response.text().await.unwrap()), "#new-token");
+    let minted = api
+        .post(app.url("/account/tokens"))
+        .bearer_auth(&writer)
+        .form(&[("name", "child"), ("scope", "write"), ("days", "365")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(minted.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.count("api_tokens").await, 2);
 }

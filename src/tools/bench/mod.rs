@@ -209,7 +209,7 @@ pub(super) async fn serve(
 /// A new API token of the account `user`.
 pub(super) async fn token_for(pool: &sqlx::PgPool, user: &str) -> Result<String> {
     let id: Uuid = sqlx::query_scalar("select id from users where username = $1").bind(user).fetch_one(pool).await?;
-    crate::auth::users::create_token(pool, &Actor::system("bench"), id, "bench")
+    crate::auth::users::create_token(pool, &Actor::system("bench"), id, "bench", "write", 30)
         .await
         .map_err(|e| anyhow::anyhow!("API token: {e:?}"))
 }
