@@ -455,3 +455,45 @@ async fn the_apis_lists_find_what_the_pages_find() {
     assert_eq!(brioche["mass_per_unit_kg"], "0.4");
     assert_eq!(brioche["gtins"].as_array().unwrap().len(), 2, "{brioche}");
 }
+
+#[tokio::test]
+async fn an_idempotency_key_sent_again_with_another_request_or_by_another_user_is_refused() {
+    let app = demo_app().await;
+    let secret = token(&app).await;
+    let api = client();
+    let key = uuid::Uuid::new_v4();
+    let party = |code: &str| json!({ "idempotency_key": key, "code": code, "name": code, "is_customer": true });
+    let post = |body: Value, secret: String| {
+        let request = api.post(app.url("/api/v1/parties")).bearer_auth(secret).json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, first) = post(party("ONE"), secret.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    // The same request again: the same record, nothing new.
+    let (status, again) = post(party("ONE"), secret.clone()).await;
+    assert!(status.is_success(), "{again}");
+    assert_eq!(again["id"], first["id"]);
+    // Another request with the same key: refused, saying why.
+    let (status, other) = post(party("TWO"), secret.clone()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{other}");
+    assert!(other.to_string().contains("used already for another request"), "{other}");
+    // The same request by another user: refused too.
+    app.create_user("otto", &["admin"]).await;
+    let mut otto = app.another();
+    otto.login("otto", crate::helpers::PASSWORD).await;
+    let theirs = token(&otto).await;
+    let (status, _) = post(party("ONE"), theirs).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        app.count("parties").await,
+        sqlx::query_scalar::<_, i64>("select count(*) from parties").fetch_one(&app.pool).await.unwrap()
+    );
+    let made: i64 = sqlx::query_scalar("select count(*) from parties where code in ('ONE', 'TWO')")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(made, 1);
+}

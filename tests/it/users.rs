@@ -245,7 +245,7 @@ async fn a_read_token_only_reads_every_token_expires_and_no_token_makes_tokens()
     let write = api
         .post(app.url("/api/v1/parties"))
         .bearer_auth(&secret)
-        .json(&serde_json::json!({ "idempotency_key": uuid::Uuid::new_v4(), "code": "X", "name": "X", "kind": "customer" }))
+        .json(&serde_json::json!({ "idempotency_key": uuid::Uuid::new_v4(), "code": "X", "name": "X", "is_customer": true }))
         .send()
         .await
         .unwrap();
