@@ -70,7 +70,7 @@ impl Application {
             tokio::spawn(changes.clone().watch(pool.clone())),
             tokio::spawn(settings.links.clone().keep(pool.clone())),
             tokio::spawn(crate::db::keep_foreign_keys_confirmed(pool.clone())),
-            tokio::spawn(log_audit_head(pool.clone())),
+            tokio::spawn(housekeeping(pool.clone())),
         ];
         let state = AppState {
             pool,
@@ -194,13 +194,24 @@ async fn time_limit(request: Request, next: Next) -> Response {
     }
 }
 
-/// Writes the audit trail's head (last entry and hash) to the log at start and every hour: a
-/// copy outside the database that `lotline audit verify --expect-head` can check against.
-async fn log_audit_head(pool: PgPool) {
+/// At start and every hour: writes the audit trail's head (last entry and hash) to the log — a
+/// copy outside the database that `lotline audit verify --expect-head` can check against — and
+/// forgets sign-in and lookup counters and sessions that have run out.
+async fn housekeeping(pool: PgPool) {
     let mut every = tokio::time::interval(Duration::from_secs(3600));
     let mut last = None;
     loop {
         every.tick().await;
+        for sql in [
+            "delete from login_throttle where window_start < now() - interval '1 day' and (locked_until is null or locked_until < now())",
+            "delete from lookup_throttle where window_start < now() - interval '1 day'",
+            "delete from signature_failures where window_start < now() - interval '1 day'",
+            "delete from sessions where expires_at < now()",
+        ] {
+            if let Err(e) = sqlx::query(sql).execute(&pool).await {
+                tracing::warn!(error = %e, "housekeeping failed");
+            }
+        }
         match crate::audit::head(&pool).await {
             Ok(Some(head)) if last.as_ref() != Some(&head) => {
                 let (entry, hash) = &head;

@@ -299,6 +299,33 @@ pub async fn security_event(
     Ok(())
 }
 
+/// Records a request worth auditing by a signed-in user (a download, a refusal): what was asked
+/// (path and query), from where.
+pub async fn request_event(
+    pool: &PgPool,
+    actor: &Actor,
+    action: &str,
+    user: Uuid,
+    username: &str,
+    what: &str,
+    client: &Client<'_>,
+) -> Result<(), Error> {
+    let mut tx = pool.begin().await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Entry::new(action, "user", user).after(&serde_json::json!({
+            "username": username,
+            "request": what,
+            "address": client.address,
+            "user_agent": client.user_agent.chars().take(300).collect::<String>(),
+        })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Checks a password and opens a session. Each attempt is counted before the password is checked
 /// — per account and address, per account, per address, in PostgreSQL shared by all servers — so
 /// a burst cannot outrun the limit; past it, attempts wait a growing delay. A stranger's failures

@@ -38,7 +38,12 @@ pub async fn print(html: &str) -> Result<Vec<u8>, Error> {
 
 async fn print_in(browser: &std::path::Path, dir: &std::path::Path, html: &str) -> Result<Vec<u8>, Error> {
     let internal = |e: std::io::Error| Error::Internal(e.into());
-    tokio::fs::create_dir_all(dir).await.map_err(internal)?;
+    // Readable by this process's user only: a report names customers and their contacts.
+    let mut builder = tokio::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    builder.mode(0o700);
+    builder.create(dir).await.map_err(internal)?;
     let page = dir.join("page.html");
     let out = dir.join("page.pdf");
     tokio::fs::write(&page, html).await.map_err(internal)?;

@@ -300,7 +300,7 @@ pub async fn record_notice(pool: &PgPool, user: &Person, id: Uuid, f: &NoticeFor
         &mut tx,
         &user.actor(),
         Entry::new(if f.kind == "notice" { "recall_notice" } else { "recall_acknowledgement" }, "recall", id)
-            .after(&serde_json::json!({ "customer": customer.code, "method": f.method, "at": at, "contact": contact })),
+            .after(&serde_json::json!({ "customer": customer.code, "method": f.method, "at": at, "contact": contact, "notes": notes })),
     )
     .await?;
     tx.commit().await?;
@@ -382,6 +382,7 @@ pub async fn record_accounting(pool: &PgPool, user: &Person, id: Uuid, f: &Accou
         &user.actor(),
         Entry::new("recall_accounting", "recall", id).after(&serde_json::json!({
             "customer": customer.code, "lot": line.lot, "material": line.material, "destroyed": destroyed, "held": held,
+            "reported_at": at, "notes": notes,
         })),
     )
     .await?;

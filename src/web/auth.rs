@@ -112,9 +112,29 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         return see_other(&login);
     };
 
+    // Where the request came from, for the security events in the audit trail.
+    let address = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| super::client_address(&state, c.0, req.headers()))
+        .unwrap_or_default();
+    let agent = req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let what = req.uri().path_and_query().map(|p| p.as_str().chars().take(500).collect::<String>()).unwrap_or_default();
+    let event = |action: &'static str, user: &auth::CurrentUser| {
+        let (pool, actor, id, name) = (state.pool.clone(), user.actor(), user.id, user.username.clone());
+        let (address, agent, what) = (address.clone(), agent.clone(), what.clone());
+        async move {
+            let client = auth::Client { address: &address, user_agent: &agent };
+            if let Err(e) = auth::request_event(&pool, &actor, action, id, &name, &what, &client).await {
+                tracing::warn!(error = %e, action, "could not record a security event");
+            }
+        }
+    };
+
     // A read token reads.
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if unsafe_method && user.token_scope.as_deref() == Some("read") {
+        event("request_refused", &user).await;
         return Error::Forbidden("This API token may only read: make a token that writes for this.".into())
             .into_response();
     }
@@ -133,6 +153,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         };
         if !csrf_ok(&parts, &bytes, &user.csrf_token) {
             tracing::warn!(http.path = %path, user = %user.username, "refused a request without a valid CSRF token");
+            event("request_refused", &user).await;
             return Error::Forbidden(
                 "This form has expired or did not come from lotline, so nothing was changed. Reload the page and try again."
                     .into(),
@@ -149,12 +170,23 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             Err(e) => return e.into_response(),
         }
     }
+    let who = user.clone();
     req.extensions_mut().insert(user);
     // What a signed-in person sees is theirs: no cache keeps it — except the forms that carry an
     // idempotency key (create forms, a run's postings), which the browser may keep privately so
     // that Back and send again leads to what was recorded, never to a second record.
     let keep_for_back = req.method() == Method::GET && (path.ends_with("/new") || path.starts_with("/runs/"));
     let mut response = next.run(req).await;
+    // Every download (exports, reports, EPCIS, labels) and every refusal is a security event.
+    let download = response
+        .headers()
+        .get(axum::http::header::CONTENT_DISPOSITION)
+        .is_some_and(|v| v.as_bytes().starts_with(b"attachment"));
+    if download && response.status().is_success() {
+        event("export", &who).await;
+    } else if response.status() == axum::http::StatusCode::FORBIDDEN {
+        event("request_refused", &who).await;
+    }
     response
         .headers_mut()
         .entry(axum::http::header::CACHE_CONTROL)
@@ -169,7 +201,9 @@ fn csrf_ok(parts: &Parts, body: &[u8], expected: &str) -> bool {
         return false;
     }
     let from_header = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_string);
-    let from_query = parts.uri.query().and_then(|q| field(q.as_bytes(), "csrf_token"));
+    // In the query only for an upload (a multipart body is not read here); never for a form.
+    let multipart = parts.headers.get(CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"multipart/form-data"));
+    let from_query = parts.uri.query().filter(|_| multipart).and_then(|q| field(q.as_bytes(), "csrf_token"));
     let is_form =
         parts.headers.get(CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/x-www-form-urlencoded"));
     let from_body = if is_form { field(body, "csrf_token") } else { None };
@@ -270,6 +304,10 @@ async fn login(
     let outcome = auth::login(&state.pool, &form.username, &form.password, &client, &state.sessions).await?;
     match outcome {
         Login::Session { token, must_change_password } => {
+            // Signing in again ends the session this browser had.
+            if let Some(old) = cookie(&headers, SESSION_COOKIE) {
+                auth::logout(&state.pool, old, &client).await?;
+            }
             let next = if must_change_password { "/account/password".to_string() } else { next };
             let mut response = see_other(&next);
             set_cookie(&mut response, SESSION_COOKIE, &token, None, secure(&headers));

@@ -13,7 +13,7 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/healthz", get(health))
 }
 
-async fn health(State(state): State<AppState>) -> Response {
+async fn health(State(state): State<AppState>, user: Option<axum::Extension<crate::auth::CurrentUser>>) -> Response {
     let db = sqlx::query_scalar::<_, i32>("select 1").fetch_one(&state.pool).await;
     let migrations: Option<i64> = sqlx::query_scalar("select max(version) from _sqlx_migrations where success")
         .fetch_one(&state.pool)
@@ -27,7 +27,8 @@ async fn health(State(state): State<AppState>) -> Response {
             let mut body = json!({
                 "status": "ok", "database": "ok", "schema_version": migrations,
                 // The genealogy links in memory for traces (until ready, traces read the database).
-                "link_index": { "ready": ready, "lots": lots, "links": links },
+                // (Its size says how big the plant is: for signed-in people only.)
+                "link_index": if user.is_some() { json!({ "ready": ready, "lots": lots, "links": links }) } else { json!({ "ready": ready }) },
                 // Foreign keys a bulk import put back unconfirmed (the server confirms them soon after).
                 "foreign_keys_unconfirmed": unconfirmed,
             });

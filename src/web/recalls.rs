@@ -34,7 +34,6 @@ pub fn router() -> Router<AppState> {
         .route("/recalls/{id}/report.css", get(report_css))
         .route("/recalls/{id}/recall.csv", get(scope_csv))
         .route("/recalls/{id}/scope.json", get(scope_json))
-        .route("/recalls/{id}/notices.csv", get(notices_csv))
         .route("/recalls/{id}/fsma204.{format}", get(recall_fsma))
         .route("/fsma204", get(dated_fsma));
     let write = Router::new()
@@ -46,7 +45,9 @@ pub fn router() -> Router<AppState> {
         .route("/recalls/{id}/complete", post(complete))
         .route("/recalls/{id}/close", post(close))
         .route("/recalls/{id}/public", post(public_notice))
-        .route("/recalls/{id}/withdraw-notice", post(withdraw_notice));
+        .route("/recalls/{id}/withdraw-notice", post(withdraw_notice))
+        // Customers' recall contacts: for those who run recalls.
+        .route("/recalls/{id}/notices.csv", get(notices_csv));
     // What becomes of a lot a closed recall still holds is QA's decision.
     let decide = Router::new().route("/recalls/{id}/decisions", post(decide));
     super::guarded(read, Permission::LotsRead)

@@ -492,3 +492,36 @@ async fn three_failed_signatures_end_the_session_and_alert_every_administrator()
     assert!(std::fs::read_to_string(&alerted).unwrap().contains("quincy"));
     std::fs::remove_file(&alerted).ok();
 }
+
+#[tokio::test]
+async fn downloads_and_refusals_are_security_events_and_strangers_learn_nothing_from_healthz() {
+    let app = crate::recalls::demo_app().await;
+    // A download is in the audit trail, with what was asked.
+    assert_eq!(app.get("/shipments?format=csv").await.status(), StatusCode::OK);
+    let asked: String = sqlx::query_scalar("select after->>'request' from audit_log where action = 'export'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(asked, "/shipments?format=csv");
+    // An operator is refused the customers' recall contacts; the refusal is recorded.
+    app.create_user("olaf", &["operator"]).await;
+    let mut operator = app.another();
+    operator.login("olaf", PASSWORD).await;
+    let recall: String = sqlx::query_scalar("select id::text from recalls limit 1")
+        .fetch_optional(&app.pool)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let status = operator.get(&format!("/recalls/{recall}/notices.csv")).await.status();
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let refused: i64 =
+        sqlx::query_scalar("select count(*) from audit_log where action = 'request_refused' and actor_name = 'olaf'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(refused, 1);
+    // /healthz tells a stranger it is up, not how big the plant is.
+    let public: serde_json::Value = new_client().get(app.url("/healthz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(public["status"], "ok");
+    assert!(public["link_index"].get("lots").is_none(), "{public}");
+}
