@@ -223,4 +223,29 @@ mod tests {
         assert_eq!(optional_country("de").unwrap().as_deref(), Some("DE"));
         assert!(optional_country("DEU").is_err());
     }
+
+    proptest::proptest! {
+        /// Whatever is typed, every parser answers with a value or a message, never a panic, and
+        /// nothing it accepts holds a control character or a direction override.
+        #[test]
+        fn any_text_is_parsed_or_refused_and_nothing_unprintable_gets_through(s in "\\PC{0,40}|[\\x00-\\x1f\\u{202a}-\\u{202e}a-z ]{0,40}") {
+            for accepted in [required(&s, "It", 50), optional(&s, "It", 50), code(&s, "It", 20, "-._")].into_iter().flatten() {
+                proptest::prop_assert!(!accepted.chars().any(unprintable), "{accepted:?}");
+            }
+            let _ = positive_decimal(&s, "It");
+            let _ = non_negative_decimal(&s, "It");
+            let _ = optional_int(&s, "It", 0, 100);
+            let _ = optional_email(&s);
+            let _ = optional_country(&s);
+            let _ = percent_decode(&s);
+            let _ = crate::domain::dates::parse(&s, "It");
+        }
+
+        #[test]
+        fn an_accepted_decimal_has_at_most_six_places_and_is_positive(s in "-?[0-9]{0,22}(\\.[0-9]{0,9})?") {
+            if let Ok(Some(d)) = positive_decimal(&s, "It") {
+                proptest::prop_assert!(d > Decimal::ZERO && d.scale() <= 6);
+            }
+        }
+    }
 }
