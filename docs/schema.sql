@@ -1058,7 +1058,8 @@ CREATE TABLE public.sessions (
     last_seen_at timestamp with time zone DEFAULT now() NOT NULL,
     expires_at timestamp with time zone NOT NULL,
     client_addr text,
-    user_agent text
+    user_agent text,
+    signed_at timestamp with time zone
 );
 
 CREATE TABLE public.shipment_lines (

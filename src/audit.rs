@@ -33,6 +33,9 @@ impl Actor {
 pub struct Person {
     pub id: Uuid,
     pub username: String,
+    /// The browser session acting (its token's hash), for the signing period of Part 11; None
+    /// for an API token, the CLI or the demo loader, where every signature takes both components.
+    pub session: Option<Vec<u8>>,
 }
 
 impl Person {

@@ -18,6 +18,8 @@ use crate::save::{FieldErrors, SaveError};
 #[serde(default)]
 pub struct DecisionForm {
     pub reason: String,
+    /// The signer's user name (the first signature of a session, or after a pause).
+    pub signer: String,
     pub password: String,
 }
 
@@ -56,8 +58,16 @@ pub async fn decide(
             format!("Lot {code} is {disposition} already: only a lot in quarantine can be released or rejected."),
         ));
     }
-    let Some(signature) =
-        crate::auth::sign(pool, &mut tx, user, &form.password, meaning, "lot", &lot_id.to_string()).await?
+    let Some(signature) = crate::auth::sign(
+        pool,
+        &mut tx,
+        user,
+        &crate::auth::Credentials { user_name: &form.signer, password: &form.password },
+        meaning,
+        "lot",
+        &lot_id.to_string(),
+    )
+    .await?
     else {
         return Err(SaveError::field(
             "password",

@@ -142,6 +142,8 @@ pub struct RuleForm {
     pub version: String,
     /// Why an existing rule is changed (required for edits).
     pub reason: String,
+    /// The signer's user name (the first signature of a session, or after a pause).
+    pub signer: String,
     pub password: String,
     pub preview_material: String,
     pub preview_date: String,
@@ -258,10 +260,10 @@ async fn signed(
     pool: &PgPool,
     tx: &mut PgConnection,
     user: &Person,
-    password: &str,
+    credentials: &crate::auth::Credentials<'_>,
     rule_id: Uuid,
 ) -> Result<Uuid, SaveError> {
-    match crate::auth::sign(pool, tx, user, password, "approved by", "lot_rule", &rule_id.to_string()).await? {
+    match crate::auth::sign(pool, tx, user, credentials, "approved by", "lot_rule", &rule_id.to_string()).await? {
         Some(signature) => Ok(signature),
         None => {
             let mut e = FieldErrors::default();
@@ -276,7 +278,14 @@ pub async fn create(pool: &PgPool, user: &Person, form: &RuleForm) -> Result<Uui
     input.active = true;
     let id = Uuid::new_v4();
     let mut tx = pool.begin().await?;
-    let signature = signed(pool, &mut tx, user, &form.password, id).await?;
+    let signature = signed(
+        pool,
+        &mut tx,
+        user,
+        &crate::auth::Credentials { user_name: &form.signer, password: &form.password },
+        id,
+    )
+    .await?;
     sqlx::query(
         "insert into lot_rules (id, name, pattern, scope, scope_kind, scope_material, reset_period, start_number, signature_id)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -323,7 +332,14 @@ pub async fn update(pool: &PgPool, user: &Person, id: Uuid, form: &RuleForm) -> 
         form.version.trim().parse().map_err(|_| Error::BadRequest("The form's version is missing.".into()))?;
     let mut tx = pool.begin().await?;
     let before: Rule = lock_for_edit(&mut tx, format!("{SELECT} where r.id = $1 for update of r"), id, version).await?;
-    let signature = signed(pool, &mut tx, user, &form.password, id).await?;
+    let signature = signed(
+        pool,
+        &mut tx,
+        user,
+        &crate::auth::Credentials { user_name: &form.signer, password: &form.password },
+        id,
+    )
+    .await?;
     sqlx::query(
         "update lot_rules set name = $2, pattern = $3, scope = $4, scope_kind = $5, scope_material = $6, reset_period = $7,
                 start_number = $8, active = $9, signature_id = $10

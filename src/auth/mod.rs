@@ -33,6 +33,8 @@ pub struct CurrentUser {
     pub must_change_password: bool,
     /// Signed in by an API token: its scope ("read" or "write"); None for a browser session.
     pub token_scope: Option<String>,
+    /// The browser session's token hash (None for an API token).
+    pub session: Option<Vec<u8>>,
 }
 
 impl CurrentUser {
@@ -46,7 +48,7 @@ impl CurrentUser {
 
     /// The person acting, as operations know them.
     pub fn person(&self) -> crate::audit::Person {
-        crate::audit::Person { id: self.id, username: self.username.clone() }
+        crate::audit::Person { id: self.id, username: self.username.clone(), session: self.session.clone() }
     }
 
     /// Refuses with 403 unless the user holds `permission`.
@@ -148,6 +150,7 @@ impl UserRow {
             csrf_token,
             must_change_password: self.must_change_password,
             token_scope: None,
+            session: None,
         }
     }
 }
@@ -178,7 +181,7 @@ pub async fn session_user(pool: &PgPool, token: &str, policy: &SessionPolicy) ->
         .bind(policy.idle.as_secs() as f64)
         .fetch_optional(pool)
         .await?;
-    Ok(found.map(|f| f.user.into_current(f.csrf_token)))
+    Ok(found.map(|f| CurrentUser { session: Some(hash.clone()), ..f.user.into_current(f.csrf_token) }))
 }
 
 /// The user of an API token, if it is live; notes its use at most once a minute, in the same
@@ -503,6 +506,17 @@ pub async fn holds(tx: &mut PgConnection, user: Uuid, permission: crate::Permiss
     .await?)
 }
 
+/// What a signer types: the user name (the first signature of a session, or after
+/// `SIGNING_PERIOD_MINUTES` without one) and the password (every time).
+#[derive(Debug, Clone, Copy)]
+pub struct Credentials<'a> {
+    pub user_name: &'a str,
+    pub password: &'a str,
+}
+
+/// A signing period: signatures within this long of the session's last one take the password only.
+pub const SIGNING_PERIOD_MINUTES: i32 = 15;
+
 /// Failed signatures allowed within the window; the next ends the user's sessions and alerts.
 pub const SIGNATURE_FAILURES: i32 = 3;
 const SIGNATURE_WINDOW_MINUTES: i32 = 15;
@@ -516,29 +530,57 @@ pub async fn sign(
     pool: &PgPool,
     tx: &mut PgConnection,
     user: &crate::audit::Person,
-    password: &str,
+    credentials: &Credentials<'_>,
     meaning: &str,
     entity_type: &str,
     entity_id: &str,
-) -> Result<Option<Uuid>, Error> {
+) -> Result<Option<Uuid>, crate::save::SaveError> {
+    // A continuous period of controlled access: this browser session signed within the period.
+    let continuous: bool = match &user.session {
+        Some(session) => sqlx::query_scalar::<_, Option<bool>>(
+            "select signed_at > now() - $2 * interval '1 minute' from sessions where token_hash = $1",
+        )
+        .bind(session)
+        .bind(SIGNING_PERIOD_MINUTES)
+        .fetch_optional(&mut *tx)
+        .await?
+        .flatten()
+        .unwrap_or(false),
+        None => false,
+    };
+    let typed = credentials.user_name.trim();
+    if typed.is_empty() && !continuous {
+        return Err(crate::save::SaveError::field(
+            "signer",
+            format!(
+                "Type your user name as well as your password: the first signature of a session, and one after {SIGNING_PERIOD_MINUTES} minutes without signing, takes both."
+            ),
+        ));
+    }
     let stored: Option<String> = sqlx::query_scalar("select password_hash from users where id = $1 and active")
         .bind(user.id)
         .fetch_optional(&mut *tx)
         .await?
         .flatten();
     let Some(stored) = stored else { return Ok(None) };
-    let pw = password.to_string();
+    let pw = credentials.password.to_string();
     let ok = {
         let _turn = CHECKS.acquire().await.map_err(|e| Error::Internal(e.into()))?;
         tokio::task::spawn_blocking(move || verify_password(&stored, &pw))
             .await
             .map_err(|e| Error::Internal(e.into()))?
-    };
+    } && (typed.is_empty() || typed.eq_ignore_ascii_case(&user.username));
     if !ok {
         signature_failed(pool, user, meaning, entity_type, entity_id).await?;
         return Ok(None);
     }
     sqlx::query("delete from signature_failures where user_id = $1").bind(user.id).execute(&mut *tx).await?;
+    if let Some(session) = &user.session {
+        sqlx::query("update sessions set signed_at = now() where token_hash = $1")
+            .bind(session)
+            .execute(&mut *tx)
+            .await?;
+    }
     let id: Uuid = sqlx::query_scalar(
         "insert into signatures (user_id, meaning, entity_type, entity_id) values ($1, $2, $3, $4) returning id",
     )

@@ -22,6 +22,8 @@ pub(crate) async fn lock_open(tx: &mut PgConnection, id: Uuid) -> Result<(String
 pub struct SignedForm {
     pub reason: String,
     pub summary: String,
+    /// The signer's user name (the first signature of a session, or after a pause).
+    pub signer: String,
     pub password: String,
     /// Closing below the check level: QA's reason for closing anyway (signed with the closing).
     pub override_reason: String,
@@ -41,7 +43,7 @@ pub async fn widen(pool: &PgPool, user: &Person, id: Uuid, f: &SignedForm) -> Re
         pool,
         &mut tx,
         user,
-        &f.password,
+        &crate::auth::Credentials { user_name: &f.signer, password: &f.password },
         "recall scope widened to lot-level by",
         "recall",
         &id.to_string(),
@@ -140,8 +142,16 @@ pub async fn close(pool: &PgPool, user: &Person, id: Uuid, f: &SignedForm) -> Re
     let mut tx = pool.begin().await?;
     let (number, mock, _) = lock_open(&mut tx, id).await?;
     let meaning = if close_override.is_some() { "recall closed below its check level by" } else { "recall closed by" };
-    let Some(signature) =
-        crate::auth::sign(pool, &mut tx, user, &f.password, meaning, "recall", &id.to_string()).await?
+    let Some(signature) = crate::auth::sign(
+        pool,
+        &mut tx,
+        user,
+        &crate::auth::Credentials { user_name: &f.signer, password: &f.password },
+        meaning,
+        "recall",
+        &id.to_string(),
+    )
+    .await?
     else {
         return Err(SaveError::field(
             "close_password",
@@ -200,6 +210,7 @@ pub struct Decide {
     pub lots: Vec<Uuid>,
     pub decision: RecallDecision,
     pub reason: String,
+    pub signer: String,
     pub password: String,
 }
 
@@ -247,8 +258,16 @@ pub async fn decide(pool: &PgPool, user: &Person, id: Uuid, d: &Decide) -> Resul
         RecallDecision::Destroy => "to be destroyed after recall by",
         RecallDecision::ReturnToSupplier => "to be returned to the supplier after recall by",
     };
-    let Some(signature) =
-        crate::auth::sign(pool, &mut tx, user, &d.password, meaning, "recall", &id.to_string()).await?
+    let Some(signature) = crate::auth::sign(
+        pool,
+        &mut tx,
+        user,
+        &crate::auth::Credentials { user_name: &d.signer, password: &d.password },
+        meaning,
+        "recall",
+        &id.to_string(),
+    )
+    .await?
     else {
         return Err(SaveError::field(
             "decision_password",
@@ -318,7 +337,7 @@ pub async fn withdraw_public_notice(
     user: &Person,
     id: Uuid,
     reason: &str,
-    password: &str,
+    credentials: &crate::auth::Credentials<'_>,
 ) -> Result<(), SaveError> {
     let reason = text::required(reason, "The reason for withdrawing the notice", 2000)
         .map_err(|m| SaveError::field("withdraw_reason", m))?;
@@ -336,7 +355,7 @@ pub async fn withdraw_public_notice(
         return Err(SaveError::field("withdraw_reason", "The notice was withdrawn already."));
     }
     let Some(signature) =
-        crate::auth::sign(pool, &mut tx, user, password, "recall notice withdrawn by", "recall", &id.to_string())
+        crate::auth::sign(pool, &mut tx, user, credentials, "recall notice withdrawn by", "recall", &id.to_string())
             .await?
     else {
         return Err(SaveError::field(

@@ -18,7 +18,8 @@ pub struct OpenRecall {
     pub threshold: Option<Decimal>,
     pub threshold_reason: String,
     pub suspects: Suspects,
-    /// The opener's password: the opening is signed.
+    /// The opener's user name and password: the opening is signed.
+    pub signer: String,
     pub password: String,
     pub key: Uuid,
 }
@@ -182,8 +183,16 @@ pub async fn open(pool: &PgPool, user: &Person, f: &OpenRecall) -> Result<Uuid, 
             .map_err(|_| Error::Conflict("This form was used already; reload the page.".into()))?);
     }
     let meaning = if mock { "mock recall opened by" } else { "recall opened by" };
-    let Some(signature) =
-        crate::auth::sign(pool, &mut tx, user, &f.password, meaning, "recall", &id.to_string()).await?
+    let Some(signature) = crate::auth::sign(
+        pool,
+        &mut tx,
+        user,
+        &crate::auth::Credentials { user_name: &f.signer, password: &f.password },
+        meaning,
+        "recall",
+        &id.to_string(),
+    )
+    .await?
     else {
         return Err(SaveError::field(
             "password",
@@ -196,7 +205,7 @@ pub async fn open(pool: &PgPool, user: &Person, f: &OpenRecall) -> Result<Uuid, 
                 pool,
                 &mut tx,
                 user,
-                &f.password,
+                &crate::auth::Credentials { user_name: &f.signer, password: &f.password },
                 "lots below the threshold scoped out by",
                 "recall",
                 &id.to_string(),

@@ -24,8 +24,9 @@ pub struct Reverse {
     pub reason: String,
     /// The user confirmed what is reversed (every reversal asks).
     pub confirmed: bool,
-    /// QA's password: reversing a shipment, a consumption or an output of a lot that is or was in
-    /// a real recall's scope is signed by QA.
+    /// QA's user name and password: reversing a shipment, a consumption or an output of a lot that
+    /// is or was in a real recall's scope is signed by QA.
+    pub signer: String,
     pub password: String,
 }
 
@@ -72,7 +73,16 @@ pub async fn reverse(pool: &PgPool, user: &Person, lot_id: Uuid, r: &Reverse) ->
             ));
         }
         let meaning = "reversal of a recalled lot's posting signed by";
-        let Some(s) = crate::auth::sign(pool, &mut tx, user, &r.password, meaning, "lot", &lot_id.to_string()).await?
+        let Some(s) = crate::auth::sign(
+            pool,
+            &mut tx,
+            user,
+            &crate::auth::Credentials { user_name: &r.signer, password: &r.password },
+            meaning,
+            "lot",
+            &lot_id.to_string(),
+        )
+        .await?
         else {
             return Err(SaveError::field(
                 "reverse_reason",

@@ -303,7 +303,7 @@ async fn flows(pool: &PgPool, plant: Uuid) -> Result<()> {
         return Ok(());
     };
     let actor = Actor::system("demo");
-    let qa_user = crate::audit::Person { id: qa_id, username: "qa".into() };
+    let qa_user = crate::audit::Person { id: qa_id, username: "qa".into(), session: None };
     let id = |sql: &'static str, code: &'static str| async move {
         sqlx::query_scalar::<_, Uuid>(sql).bind(code).fetch_one(pool).await.with_context(|| format!("demo: {code}"))
     };
@@ -350,7 +350,11 @@ async fn flows(pool: &PgPool, plant: Uuid) -> Result<()> {
             let disposition: String =
                 sqlx::query_scalar("select disposition from lots where id = $1").bind(lot_id).fetch_one(pool).await?;
             if disposition == "quarantine" {
-                let form = crate::qa::DecisionForm { reason: String::new(), password: "qa-demo-pass".into() };
+                let form = crate::qa::DecisionForm {
+                    reason: String::new(),
+                    signer: "qa".into(),
+                    password: "qa-demo-pass".into(),
+                };
                 crate::qa::decide(pool, &qa_user, lot_id, Disposition::Released, &form)
                     .await
                     .map_err(|e| save_error("release", mat, e))?;
@@ -415,7 +419,8 @@ async fn flows(pool: &PgPool, plant: Uuid) -> Result<()> {
     let (pallet_2, _) = output(bake, "330", "FG").await?;
     production::close(pool, &actor, bake).await.map_err(|e| save_error("close", "bake", e))?;
     for pallet in [pallet_1, pallet_2] {
-        let form = crate::qa::DecisionForm { reason: String::new(), password: "qa-demo-pass".into() };
+        let form =
+            crate::qa::DecisionForm { reason: String::new(), signer: "qa".into(), password: "qa-demo-pass".into() };
         crate::qa::decide(pool, &qa_user, pallet, Disposition::Released, &form)
             .await
             .map_err(|e| save_error("release", "brioche", e))?;

@@ -134,6 +134,7 @@ pub struct OpenForm {
     /// Percent: lots with less suspect material than this are scoped out.
     pub threshold: String,
     pub threshold_reason: String,
+    pub signer: String,
     pub password: String,
 }
 
@@ -156,6 +157,7 @@ impl OpenForm {
                 "mode" => f.mode = v,
                 "threshold" => f.threshold = v,
                 "threshold_reason" => f.threshold_reason = v,
+                "signer" => f.signer = v,
                 "password" => f.password = v,
                 _ => {}
             }
@@ -242,6 +244,7 @@ impl TryFrom<&OpenForm> for recall::OpenRecall {
                 supplier,
                 supplier_lot: f.supplier_lot.clone(),
             },
+            signer: f.signer.clone(),
             password: f.password.clone(),
             key,
         })
@@ -712,6 +715,7 @@ async fn public_notice(
 #[serde(default)]
 struct WithdrawForm {
     reason: String,
+    signer: String,
     password: String,
 }
 
@@ -723,7 +727,14 @@ async fn withdraw_notice(
     Form(form): Form<WithdrawForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let result = recall::withdraw_public_notice(&state.pool, &user.person(), id, &form.reason, &form.password).await;
+    let result = recall::withdraw_public_notice(
+        &state.pool,
+        &user.person(),
+        id,
+        &form.reason,
+        &crate::auth::Credentials { user_name: &form.signer, password: &form.password },
+    )
+    .await;
     respond(&state, layout, id, result, "The consumer notice is withdrawn: the lots no longer show it.").await
 }
 
@@ -737,8 +748,8 @@ async fn decide(
     body: Bytes,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let (mut lots, mut decision, mut reason, mut password, mut bad) =
-        (Vec::new(), String::new(), String::new(), String::new(), false);
+    let (mut lots, mut decision, mut reason, mut signer, mut password, mut bad) =
+        (Vec::new(), String::new(), String::new(), String::new(), String::new(), false);
     for (k, v) in form_urlencoded::parse(&body) {
         match k.as_ref() {
             "lot_id" => match Uuid::parse_str(v.trim()) {
@@ -747,6 +758,7 @@ async fn decide(
             },
             "decision" => decision = v.into_owned(),
             "reason" => reason = v.into_owned(),
+            "signer" => signer = v.into_owned(),
             "password" => password = v.into_owned(),
             _ => {}
         }
@@ -758,7 +770,8 @@ async fn decide(
         let decision = decision.parse::<RecallDecision>().map_err(|_| {
             SaveError::field("decision", "Choose what becomes of the lots: release, rework, destroy or return.")
         })?;
-        recall::decide(&state.pool, &user.person(), id, &recall::Decide { lots, decision, reason, password }).await
+        recall::decide(&state.pool, &user.person(), id, &recall::Decide { lots, decision, reason, signer, password })
+            .await
     };
     match super::outcome(result.await)? {
         Ok(n) => Ok(redirect_with_flash(

@@ -233,11 +233,15 @@ async fn a_lot_goes_from_receipt_through_qa_a_run_and_a_shipment_by_the_api_alon
     .await;
     assert_eq!(status, StatusCode::CREATED, "{records}");
     assert_eq!(records[0]["name"], "Moisture");
-    let (status, error) = post(format!("/api/v1/lots/{sugar_id}/release"), json!({ "password": "wrong" })).await;
+    let (status, error) =
+        post(format!("/api/v1/lots/{sugar_id}/release"), json!({ "signer": "tester", "password": "wrong" })).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error["error"]["field"], "password");
-    let (status, lot) =
-        post(format!("/api/v1/lots/{sugar_id}/release"), json!({ "password": crate::helpers::PASSWORD })).await;
+    let (status, lot) = post(
+        format!("/api/v1/lots/{sugar_id}/release"),
+        json!({ "signer": "tester", "password": crate::helpers::PASSWORD }),
+    )
+    .await;
     assert_eq!((status, lot["status"].as_str()), (StatusCode::OK, Some("released")));
     // Now the run takes it and makes a lot of dough, which the API then ships.
     let (status, posted) = post(format!("/api/v1/runs/{run_id}/inputs"), input).await;

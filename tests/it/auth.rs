@@ -457,11 +457,11 @@ async fn three_failed_signatures_end_the_session_and_alert_every_administrator()
             .unwrap();
     let page = format!("/lots/{lot}");
     for attempt in 1..=2 {
-        let response = qa.submit(&page, "#release-form", &[("password", "guess")]).await;
+        let response = qa.submit(&page, "#release-form", &[("signer", "quincy"), ("password", "guess")]).await;
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "attempt {attempt}");
     }
     assert_eq!(qa.get("/lots").await.status(), StatusCode::OK, "two failures: still signed in");
-    let third = qa.submit(&page, "#release-form", &[("password", "guess")]).await;
+    let third = qa.submit(&page, "#release-form", &[("signer", "quincy"), ("password", "guess")]).await;
     assert_eq!(third.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_redirect(&qa.get("/lots").await, "/login");
     let disposition: String = sqlx::query_scalar("select disposition from lots where id = $1::uuid")
@@ -524,4 +524,39 @@ async fn downloads_and_refusals_are_security_events_and_strangers_learn_nothing_
     let public: serde_json::Value = new_client().get(app.url("/healthz")).send().await.unwrap().json().await.unwrap();
     assert_eq!(public["status"], "ok");
     assert!(public["link_index"].get("lots").is_none(), "{public}");
+}
+
+#[tokio::test]
+async fn the_first_signature_of_a_session_and_one_after_a_pause_take_the_user_name_and_the_password() {
+    let app = crate::recalls::demo_app().await;
+    // Three lots waiting for QA (a fixture: set straight into quarantine).
+    let lots: Vec<String> = sqlx::query_scalar(
+        "update lots set disposition = 'quarantine'
+          where id in (select id from lots where disposition = 'released' order by code limit 3) returning id::text",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let page = |i: usize| format!("/lots/{}", lots[i]);
+    // The first signature of the session: the password alone is not enough.
+    let alone = app.submit(&page(0), "#release-form", &[("password", PASSWORD)]).await;
+    crate::helpers::assert_field_error(alone, "release-signer", "Type your user name as well").await;
+    // Someone else's user name is a failed signature.
+    let other = app.submit(&page(0), "#release-form", &[("signer", "qa"), ("password", PASSWORD)]).await;
+    assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let failed: i64 = sqlx::query_scalar("select count(*) from audit_log where action = 'signature_failed'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(failed, 1);
+    assert_redirect(
+        &app.submit(&page(0), "#release-form", &[("signer", "tester"), ("password", PASSWORD)]).await,
+        &page(0),
+    );
+    // Within the signing period, the password alone signs.
+    assert_redirect(&app.submit(&page(1), "#release-form", &[("password", PASSWORD)]).await, &page(1));
+    // After a quarter of an hour without signing, both again.
+    sqlx::query("update sessions set signed_at = now() - interval '16 minutes'").execute(&app.pool).await.unwrap();
+    let late = app.submit(&page(2), "#release-form", &[("password", PASSWORD)]).await;
+    crate::helpers::assert_field_error(late, "release-signer", "Type your user name as well").await;
 }

@@ -207,6 +207,7 @@ async fn receive_release_produce_ship_trace_scan_and_recall_in_the_browser() {
         b.go(&format!("/lots/{lot_id}")).await;
         // A material that needs no incoming QA arrives released.
         if !b.client.find_all(Locator::Css("#release-form")).await.unwrap().is_empty() {
+            b.fill("#release-form input[name=signer]", "tester").await;
             b.fill("#release-form input[name=password]", PASSWORD).await;
             b.submit("#release-form").await;
         }
@@ -266,6 +267,7 @@ async fn receive_release_produce_ship_trace_scan_and_recall_in_the_browser() {
     b.client.find(Locator::Css("#kind-real")).await.unwrap().click().await.unwrap();
     b.choose("#f-class", "II").await;
     b.fill("#f-reason", "Glass fragments reported").await;
+    b.fill("#f-signer", "tester").await;
     b.fill("#f-password", PASSWORD).await;
     b.submit("#recall-form").await;
     let number = b.text("#recall-number").await;

@@ -10,7 +10,7 @@ use crate::helpers::PASSWORD;
 /// `tester`, who holds every role in the demo templates, as operations know a person.
 pub async fn tester(pool: &PgPool) -> lotline::audit::Person {
     let id = sqlx::query_scalar("select id from users where username = 'tester'").fetch_one(pool).await.unwrap();
-    lotline::audit::Person { id, username: "tester".into() }
+    lotline::audit::Person { id, username: "tester".into(), session: None }
 }
 
 /// The id of the row of `table` with `code`.
@@ -74,7 +74,8 @@ impl LotBuilder {
         let disposition: String =
             sqlx::query_scalar("select disposition from lots where id = $1").bind(id).fetch_one(pool).await.unwrap();
         if self.released && disposition == "quarantine" {
-            let signed = lotline::qa::DecisionForm { reason: String::new(), password: PASSWORD.into() };
+            let signed =
+                lotline::qa::DecisionForm { reason: String::new(), signer: "tester".into(), password: PASSWORD.into() };
             let released = lotline::domain::vocab::Disposition::Released;
             lotline::qa::decide(pool, &tester(pool).await, id, released, &signed).await.expect("QA releases it");
         }

@@ -18,7 +18,10 @@ async fn released(app: &TestApp, material: &str, quantity: &str) -> String {
     let code = received_code(app, receive(app, material, quantity, "2026-11-02").await).await;
     let page = lot_page(app, &code).await;
     if !texts(&app.page(&page).await, "#release-form").is_empty() {
-        assert_redirect(&app.submit(&page, "#release-form", &[("password", PASSWORD)]).await, &page);
+        assert_redirect(
+            &app.submit(&page, "#release-form", &[("signer", "tester"), ("password", PASSWORD)]).await,
+            &page,
+        );
     }
     code
 }

@@ -101,7 +101,13 @@ async fn a_scanned_pack_shows_its_public_facts_and_its_recall_and_nothing_privat
         &app.submit(
             &format!("/recalls/new?lot={flour_in_dough}"),
             "#recall-form",
-            &[("kind", "real"), ("class", "II"), ("reason", "Foreign matter"), ("password", PASSWORD)],
+            &[
+                ("kind", "real"),
+                ("class", "II"),
+                ("reason", "Foreign matter"),
+                ("signer", "tester"),
+                ("password", PASSWORD),
+            ],
         )
         .await,
         "/recalls/",

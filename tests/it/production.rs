@@ -17,7 +17,8 @@ async fn lot_id(app: &TestApp, code: &str) -> String {
 
 async fn release(app: &TestApp, code: &str) {
     let id = lot_id(app, code).await;
-    let response = app.submit(&format!("/lots/{id}"), "#release-form", &[("password", PASSWORD)]).await;
+    let response =
+        app.submit(&format!("/lots/{id}"), "#release-form", &[("signer", "tester"), ("password", PASSWORD)]).await;
     assert_redirect(&response, &format!("/lots/{id}"));
 }
 
@@ -254,23 +255,28 @@ async fn qa_decisions_are_signed_and_holds_need_a_reason() {
     let code = received_code(&app, receive(&app, "BUTTER", "40", "2026-11-02").await).await;
     let id = lot_id(&app, &code).await;
     let lot = format!("/lots/{id}");
-    assert_field_error(app.submit(&lot, "#release-form", &[("password", "wrong")]).await, "password", "not right")
-        .await;
     assert_field_error(
-        app.submit(&lot, "#reject-form", &[("reason", ""), ("password", PASSWORD)]).await,
+        app.submit(&lot, "#release-form", &[("signer", "tester"), ("password", "wrong")]).await,
+        "password",
+        "not right",
+    )
+    .await;
+    assert_field_error(
+        app.submit(&lot, "#reject-form", &[("reason", ""), ("signer", "tester"), ("password", PASSWORD)]).await,
         "reason",
         "Give the reason",
     )
     .await;
     assert_eq!(app.count("signatures").await, 0);
     assert_redirect(
-        &app.submit(&lot, "#reject-form", &[("reason", "Rancid smell"), ("password", PASSWORD)]).await,
+        &app.submit(&lot, "#reject-form", &[("reason", "Rancid smell"), ("signer", "tester"), ("password", PASSWORD)])
+            .await,
         &lot,
     );
     let page = app.page(&lot).await;
     assert_eq!(text(&page, "h1 .badge"), "rejected");
     assert!(texts(&page, "#release-form").is_empty(), "a rejected lot cannot be released");
-    let again = app.post_form(&format!("{lot}/release"), &[("password", PASSWORD)]).await;
+    let again = app.post_form(&format!("{lot}/release"), &[("signer", "tester"), ("password", PASSWORD)]).await;
     assert_field_error(again, "decision", "is rejected already").await;
 
     assert_field_error(app.submit(&lot, "#hold-form", &[("hold_reason", " ")]).await, "hold_reason", "required").await;

@@ -47,8 +47,13 @@ async fn a_closed_recall_still_warns_consumers_keeps_its_stock_recalled_and_its_
     let page = app.page(&location).await;
     assert!(text(&page, "#close-shortfall").contains("1 of 3 consignees must be checked"));
     assert_eq!(text(&page, "#shortfall"), "1 short of the check level");
-    let refused =
-        app.submit(&location, "#close-form", &[("summary", "Nothing more to do."), ("password", PASSWORD)]).await;
+    let refused = app
+        .submit(
+            &location,
+            "#close-form",
+            &[("summary", "Nothing more to do."), ("signer", "tester"), ("password", PASSWORD)],
+        )
+        .await;
     assert_field_error(refused, "override_reason", "B (25 % of consignees): 1 of 3 consignees must be checked").await;
     assert_eq!(text(&app.page(&location).await, "#recall-status"), "open");
 
@@ -58,7 +63,12 @@ async fn a_closed_recall_still_warns_consumers_keeps_its_stock_recalled_and_its_
         .submit(
             &location,
             "#close-form",
-            &[("summary", "Closed below level."), ("override_reason", why), ("password", PASSWORD)],
+            &[
+                ("summary", "Closed below level."),
+                ("override_reason", why),
+                ("signer", "tester"),
+                ("password", PASSWORD),
+            ],
         )
         .await;
     assert_redirect(&closed, &location);
@@ -110,6 +120,7 @@ async fn a_closed_recall_still_warns_consumers_keeps_its_stock_recalled_and_its_
                 &[
                     ("decision", "release"),
                     ("reason", "Tested clean: no foreign matter in 12 packs."),
+                    ("signer", "tester"),
                     ("password", password),
                     ("lot_id", &lot_id),
                 ],
@@ -176,7 +187,11 @@ async fn a_closed_recall_still_warns_consumers_keeps_its_stock_recalled_and_its_
         .submit(
             &location,
             "#withdraw-form",
-            &[("reason", "Every affected pack is past its date and accounted for."), ("password", PASSWORD)],
+            &[
+                ("reason", "Every affected pack is past its date and accounted for."),
+                ("signer", "tester"),
+                ("password", PASSWORD),
+            ],
         )
         .await;
     assert_redirect(&withdrawn, &location);
@@ -211,7 +226,15 @@ async fn reversing_what_left_a_recalled_lot_is_qas_signed_act() {
     let mut operator = app.another();
     operator.login("olga", PASSWORD).await;
     let refused = operator
-        .post_form(&path, &[("reverse_reason", "Wrong flour scanned"), ("confirm", "yes"), ("password", PASSWORD)])
+        .post_form(
+            &path,
+            &[
+                ("reverse_reason", "Wrong flour scanned"),
+                ("confirm", "yes"),
+                ("signer", "tester"),
+                ("password", PASSWORD),
+            ],
+        )
         .await;
     let status = refused.status();
     assert!(status == StatusCode::FORBIDDEN || status == StatusCode::UNPROCESSABLE_ENTITY, "{status}");
@@ -222,12 +245,28 @@ async fn reversing_what_left_a_recalled_lot_is_qas_signed_act() {
     // QA: the password signs it; a wrong one reverses nothing.
     let movements = app.count("stock_movements").await;
     let wrong = app
-        .post_form(&path, &[("reverse_reason", "Wrong flour scanned"), ("confirm", "yes"), ("password", "nope")])
+        .post_form(
+            &path,
+            &[
+                ("reverse_reason", "Wrong flour scanned"),
+                ("confirm", "yes"),
+                ("signer", "tester"),
+                ("password", "nope"),
+            ],
+        )
         .await;
     assert_field_error(wrong, "reverse_reason", "the one given is not right").await;
     assert_eq!(app.count("stock_movements").await, movements);
     let signed = app
-        .post_form(&path, &[("reverse_reason", "Wrong flour scanned"), ("confirm", "yes"), ("password", PASSWORD)])
+        .post_form(
+            &path,
+            &[
+                ("reverse_reason", "Wrong flour scanned"),
+                ("confirm", "yes"),
+                ("signer", "tester"),
+                ("password", PASSWORD),
+            ],
+        )
         .await;
     assert_redirect(&signed, &format!("/lots/{flour_id}"));
     let after: serde_json::Value = sqlx::query_scalar(

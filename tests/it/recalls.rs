@@ -26,7 +26,7 @@ pub(crate) async fn used_flour(app: &TestApp) -> (String, String) {
 }
 
 pub(crate) async fn open(app: &TestApp, lot_id: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-    let mut all = vec![("reason", "Foreign matter found in flour"), ("password", PASSWORD)];
+    let mut all = vec![("reason", "Foreign matter found in flour"), ("signer", "tester"), ("password", PASSWORD)];
     all.extend_from_slice(fields);
     app.submit(&format!("/recalls/new?lot={lot_id}"), "#recall-form", &all).await
 }
@@ -320,7 +320,11 @@ async fn a_real_recall_holds_the_affected_lots_refuses_their_shipment_and_is_acc
 
     // Widening to lot-level is signed and keeps the first scope on record.
     let response = app
-        .submit(&location, "#widen-form", &[("reason", "Regulator asked for every link"), ("password", PASSWORD)])
+        .submit(
+            &location,
+            "#widen-form",
+            &[("reason", "Regulator asked for every link"), ("signer", "tester"), ("password", PASSWORD)],
+        )
         .await;
     assert_redirect(&response, &location);
     let page = app.page(&location).await;
@@ -335,11 +339,20 @@ async fn a_real_recall_holds_the_affected_lots_refuses_their_shipment_and_is_acc
     // Closing: signed, at the check level (B, 25 % of 3 consignees: 1, and FreshMart is checked);
     // holds lifted where no stock is left, lots with stock stay recalled; the case read-only.
     assert!(texts(&page, "#close-shortfall").is_empty());
-    let response =
-        app.submit(&location, "#close-form", &[("summary", "All product accounted for."), ("password", "wrong")]).await;
+    let response = app
+        .submit(
+            &location,
+            "#close-form",
+            &[("summary", "All product accounted for."), ("signer", "tester"), ("password", "wrong")],
+        )
+        .await;
     assert_field_error(response, "close_password", "not right").await;
     let response = app
-        .submit(&location, "#close-form", &[("summary", "All product accounted for."), ("password", PASSWORD)])
+        .submit(
+            &location,
+            "#close-form",
+            &[("summary", "All product accounted for."), ("signer", "tester"), ("password", PASSWORD)],
+        )
         .await;
     assert_redirect(&response, &location);
     let page = app.page(&location).await;
@@ -409,6 +422,7 @@ async fn a_suppliers_recall_finds_our_lots_received_as_its_lot() {
                 ("reason", "Supplier notice"),
                 ("supplier_id", &supplier),
                 ("supplier_lot", "PM-99"),
+                ("signer", "tester"),
                 ("password", PASSWORD),
             ],
         )
@@ -424,6 +438,7 @@ async fn a_suppliers_recall_finds_our_lots_received_as_its_lot() {
                 ("reason", "Supplier notice"),
                 ("supplier_id", &supplier),
                 ("supplier_lot", "pm-24-1181"),
+                ("signer", "tester"),
                 ("password", PASSWORD),
             ],
         )
@@ -456,13 +471,14 @@ async fn an_opening_with_bad_input_is_refused_with_reasons_and_writes_nothing() 
     assert_field_error(response, "threshold", "never scoped out of a class I recall").await;
     let response = open(&app, &flour_id, &[("kind", "real"), ("class", "II"), ("threshold", "0.5")]).await;
     assert_field_error(response, "threshold_reason", "Give the reason").await;
-    let response = open(&app, &flour_id, &[("kind", "real"), ("class", "II"), ("password", "wrong")]).await;
+    let response =
+        open(&app, &flour_id, &[("kind", "real"), ("class", "II"), ("signer", "tester"), ("password", "wrong")]).await;
     assert_field_error(response, "password", "not right").await;
     let response = app
         .submit(
             "/recalls/new",
             "#recall-form",
-            &[("kind", "mock"), ("reason", "x"), ("lots", "NOPE-1"), ("password", PASSWORD)],
+            &[("kind", "mock"), ("reason", "x"), ("lots", "NOPE-1"), ("signer", "tester"), ("password", PASSWORD)],
         )
         .await;
     assert_field_error(response, "lots", "no lot has the code “NOPE-1”").await;

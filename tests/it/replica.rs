@@ -155,7 +155,12 @@ async fn reports_read_from_a_hot_standby_while_writes_and_recalls_see_the_latest
         .submit(
             &format!("/recalls/new?lot={lot_id}"),
             "#recall-form",
-            &[("reason", "Foreign matter found in flour"), ("password", "qa-demo-pass"), ("kind", "mock")],
+            &[
+                ("reason", "Foreign matter found in flour"),
+                ("signer", "qa"),
+                ("password", "qa-demo-pass"),
+                ("kind", "mock"),
+            ],
         )
         .await;
     let location = assert_redirect(&opened, "/recalls/");

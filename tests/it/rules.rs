@@ -63,6 +63,7 @@ async fn an_admin_creates_a_rule_sees_the_preview_and_receiving_issues_exactly_t
         ("start_number", "1"),
         ("preview_material", "SUGAR"),
         ("preview_date", &today),
+        ("signer", "tester"),
         ("password", PASSWORD),
     ];
     // The preview first, as the "Show preview" button asks for it (no script).
@@ -127,6 +128,7 @@ async fn an_invalid_rule_is_refused_with_a_message_that_says_how_to_fix_it() {
                 ("scope", "material"),
                 ("scope_material", "SUGAR"),
                 ("reset_period", "daily"),
+                ("signer", "tester"),
                 ("password", PASSWORD),
             ],
         )
@@ -145,6 +147,7 @@ async fn an_invalid_rule_is_refused_with_a_message_that_says_how_to_fix_it() {
                 ("pattern", "LOT {SEQ:4}"),
                 ("scope", "default"),
                 ("reset_period", "never"),
+                ("signer", "tester"),
                 ("password", PASSWORD),
             ],
         )
@@ -160,6 +163,7 @@ async fn an_invalid_rule_is_refused_with_a_message_that_says_how_to_fix_it() {
                 ("scope", "material"),
                 ("scope_material", "NOPE"),
                 ("reset_period", "never"),
+                ("signer", "tester"),
                 ("password", PASSWORD),
             ],
         )
@@ -181,7 +185,12 @@ async fn a_rule_change_needs_the_admins_password_as_a_signature() {
         .submit(
             &format!("/admin/lot-rules/{default}"),
             "#rule-form",
-            &[("pattern", "{YY}{JJJ}-{SEQ:5}"), ("reason", "More lots per day"), ("password", "not my password")],
+            &[
+                ("pattern", "{YY}{JJJ}-{SEQ:5}"),
+                ("reason", "More lots per day"),
+                ("signer", "tester"),
+                ("password", "not my password"),
+            ],
         )
         .await;
     assert_field_error(response, "password", "the one given is not right").await;
@@ -192,7 +201,7 @@ async fn a_rule_change_needs_the_admins_password_as_a_signature() {
         .submit(
             &format!("/admin/lot-rules/{default}"),
             "#rule-form",
-            &[("pattern", "{YY}{JJJ}-{SEQ:5}"), ("reason", ""), ("password", PASSWORD)],
+            &[("pattern", "{YY}{JJJ}-{SEQ:5}"), ("reason", ""), ("signer", "tester"), ("password", PASSWORD)],
         )
         .await;
     assert_field_error(response, "reason", "The reason for the change is required.").await;
@@ -200,7 +209,12 @@ async fn a_rule_change_needs_the_admins_password_as_a_signature() {
         .submit(
             &format!("/admin/lot-rules/{default}"),
             "#rule-form",
-            &[("pattern", "{YY}{JJJ}-{SEQ:5}"), ("reason", "More lots per day"), ("password", PASSWORD)],
+            &[
+                ("pattern", "{YY}{JJJ}-{SEQ:5}"),
+                ("reason", "More lots per day"),
+                ("signer", "tester"),
+                ("password", PASSWORD),
+            ],
         )
         .await;
     assert_redirect(&response, "/admin/lot-rules/");
@@ -244,6 +258,7 @@ async fn a_sequence_that_would_outgrow_its_digits_is_refused_and_nothing_is_rece
         ("scope_material", "YEAST"),
         ("reset_period", "never"),
         ("start_number", "8"),
+        ("signer", "tester"),
         ("password", PASSWORD),
     ];
     assert_redirect(&app.submit("/admin/lot-rules/new", "#rule-form", &fields).await, "/admin/lot-rules/");

@@ -17,7 +17,8 @@ async fn released(app: &TestApp, material: &str, quantity: &str, on: &str) -> St
         .await
         .unwrap();
     if disposition == "quarantine" {
-        let response = app.submit(&format!("/lots/{id}"), "#release-form", &[("password", PASSWORD)]).await;
+        let response =
+            app.submit(&format!("/lots/{id}"), "#release-form", &[("signer", "tester"), ("password", PASSWORD)]).await;
         assert_redirect(&response, "/lots/");
     }
     code

@@ -18,7 +18,10 @@ async fn released(app: &TestApp, material: &str, quantity: &str) -> String {
     let code = received_code(app, receive(app, material, quantity, "2026-11-02").await).await;
     let page = format!("/lots/{}", lot_id(app, &code).await);
     if !texts(&app.page(&page).await, "#release-form").is_empty() {
-        assert_redirect(&app.submit(&page, "#release-form", &[("password", PASSWORD)]).await, &page);
+        assert_redirect(
+            &app.submit(&page, "#release-form", &[("signer", "tester"), ("password", PASSWORD)]).await,
+            &page,
+        );
     }
     code
 }
@@ -155,7 +158,10 @@ async fn the_page_the_api_the_cli_and_csv_give_the_same_answer_with_the_customer
     let dough = run(&app, "DOUGH-BR", &[(&raw, "50")], &[("50", "")]).await.remove(0);
     let bread = run(&app, "BRIOCHE-400", &[(&dough, "40")], &[("100", "")]).await.remove(0);
     let bread_page = format!("/lots/{}", lot_id(&app, &bread).await);
-    assert_redirect(&app.submit(&bread_page, "#release-form", &[("password", PASSWORD)]).await, &bread_page);
+    assert_redirect(
+        &app.submit(&bread_page, "#release-form", &[("signer", "tester"), ("password", PASSWORD)]).await,
+        &bread_page,
+    );
     let customer = id_of(&app, "parties", "FRESHMART").await;
     let site = id_of(&app, "sites", "RVS").await;
     let key = uuid::Uuid::new_v4().to_string();

@@ -7,6 +7,10 @@ use super::*;
 pub(super) struct DecisionRequest {
     /// Required to reject.
     reason: String,
+    /// The signer's user name: a token has no signing session, so every signature through the API
+    /// takes both components (21 CFR 11.200(a)(1)).
+    #[serde(default)]
+    signer: String,
     /// The signer's own password: a release or a rejection is an electronic signature.
     password: String,
 }
@@ -19,7 +23,7 @@ pub(super) async fn decide(
     body: DecisionRequest,
 ) -> Result<Response> {
     let id = crate::web::parse_id(&id)?;
-    let form = crate::qa::DecisionForm { reason: body.reason, password: body.password };
+    let form = crate::qa::DecisionForm { reason: body.reason, signer: body.signer, password: body.password };
     if let Err(e) = crate::qa::decide(&state.pool, &user.person(), id, to, &form).await {
         return saved::<()>(Err(e));
     }

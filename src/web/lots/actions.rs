@@ -104,6 +104,7 @@ pub(super) struct ReverseForm {
     reverse_reason: String,
     /// The confirmation box: "yes" when ticked.
     confirm: String,
+    signer: String,
     password: String,
 }
 
@@ -119,6 +120,7 @@ pub(super) async fn reverse(
         movement,
         reason: form.reverse_reason,
         confirmed: form.confirm == "yes",
+        signer: form.signer,
         password: form.password,
     };
     let result = moves::reverse(&state.pool, &user.person(), id, &command).await;
