@@ -230,3 +230,18 @@ async fn a_bounded_fuzz_pass_over_search_the_public_check_the_digital_link_and_a
     assert_eq!(after[0], before[0], "no material");
     assert_eq!(after[2..4], before[2..4], "no lot, no movement");
 }
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = crate::helpers::spawn_anonymous().await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: lotline\r\n").await.unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(30), stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the server closed the connection");
+    let waited = started.elapsed();
+    assert!(waited >= lotline::app::HEADER_READ_TIMEOUT - std::time::Duration::from_secs(1), "{waited:?}");
+    assert!(waited < lotline::app::HEADER_READ_TIMEOUT + std::time::Duration::from_secs(5), "{waited:?}");
+}
