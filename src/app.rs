@@ -233,6 +233,18 @@ async fn strict_transport(request: Request, next: Next) -> Response {
             HeaderName::from_static("strict-transport-security"),
             HeaderValue::from_static("max-age=31536000; includeSubDomains"),
         );
+        // Every cookie set over https is Secure (the flash message's too, wherever it is set).
+        let cookies: Vec<HeaderValue> = response.headers().get_all(SET_COOKIE).iter().cloned().collect();
+        response.headers_mut().remove(SET_COOKIE);
+        for cookie in cookies {
+            let secure = match cookie.to_str() {
+                Ok(c) if !c.to_ascii_lowercase().contains("; secure") => {
+                    HeaderValue::from_str(&format!("{c}; Secure")).unwrap_or(cookie)
+                }
+                _ => cookie,
+            };
+            response.headers_mut().append(SET_COOKIE, secure);
+        }
     }
     response
 }

@@ -120,6 +120,28 @@ async fn a_login_only_ever_leads_to_a_path_on_this_site_and_signed_in_pages_are_
     assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
     let https = app.client.get(app.url("/lots")).header("x-forwarded-proto", "https").send().await.unwrap();
     assert!(https.headers()["strict-transport-security"].to_str().unwrap().starts_with("max-age="));
+    // Over https every cookie is Secure, the flash message's too.
+    let flashed = app
+        .client
+        .post(app.url("/materials"))
+        .header("x-forwarded-proto", "https")
+        .form(&[
+            ("csrf_token", app.csrf.as_str()),
+            ("code", "HTTPS-1"),
+            ("name", "Over TLS"),
+            ("kind", "raw"),
+            ("uom", "kg"),
+            ("expiry_policy", "none"),
+            ("idempotency_key", &uuid::Uuid::new_v4().to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let cookies: Vec<&str> = flashed.headers().get_all("set-cookie").iter().map(|c| c.to_str().unwrap()).collect();
+    assert!(
+        !cookies.is_empty() && cookies.iter().all(|c| c.ends_with("; Secure") || c.contains("; Secure;")),
+        "{cookies:?}"
+    );
     let anonymous = new_client().get(app.url("/check")).send().await.unwrap();
     assert!(anonymous.headers().get("strict-transport-security").is_none());
     let signed_out = new_client().get(app.url("/lots")).send().await.unwrap();
