@@ -451,19 +451,7 @@ async fn run(cli: Cli) -> Result<()> {
             let key = cli.db.audit_key()?;
             with_database(&cli.db, |pool| Box::pin(audit_verify(pool, key, expect_head))).await
         }
-        Command::Recall(RecallCommand::Verify { file, hash }) => {
-            let bytes = std::fs::read(&file).with_context(|| format!("Failed to read {}", file.display()))?;
-            let actual = crate::recall::hash_hex(&bytes);
-            println!("SHA-256 {actual}  {}", file.display());
-            match hash {
-                None => Ok(()),
-                Some(expected) if expected.trim().eq_ignore_ascii_case(&actual) => {
-                    println!("matches the printed hash");
-                    Ok(())
-                }
-                Some(expected) => anyhow::bail!("does not match the printed hash {}", expected.trim()),
-            }
-        }
+        Command::Recall(RecallCommand::Verify { file, hash }) => crate::recall::verify_scope_file(&file, hash.as_deref()),
     }
 }
 

@@ -157,3 +157,20 @@ pub fn notice_sheet(recall: &Recall, status: &[CustomerStatus]) -> Sheet {
     }
     sheet
 }
+
+/// `lotline recall verify`: prints the SHA-256 of a downloaded `scope.json` (what the report
+/// prints); with `expected`, fails unless they match.
+pub fn verify_scope_file(file: &std::path::Path, expected: Option<&str>) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let bytes = std::fs::read(file).with_context(|| format!("Failed to read {}", file.display()))?;
+    let actual = hash_hex(&bytes);
+    println!("SHA-256 {actual}  {}", file.display());
+    match expected {
+        None => Ok(()),
+        Some(expected) if expected.trim().eq_ignore_ascii_case(&actual) => {
+            println!("matches the printed hash");
+            Ok(())
+        }
+        Some(expected) => anyhow::bail!("does not match the printed hash {}", expected.trim()),
+    }
+}
