@@ -43,6 +43,22 @@ exception when others then
         constraint = 'sites_time_zone_check';
 end $$;
 
+CREATE FUNCTION public.confirm_foreign_key(tbl regclass, con name) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET lock_timeout TO '1s'
+    AS $$
+begin
+    if not exists (
+        select 1 from pg_constraint
+         where conrelid = tbl and conname = con and contype = 'f' and not convalidated
+    ) then
+        raise exception 'no unconfirmed foreign key % on %', con, tbl using errcode = '42704';
+    end if;
+    execute format('alter table %s validate constraint %I', tbl, con);
+end
+$$;
+
 CREATE FUNCTION public.genealogy_gate() RETURNS trigger
     LANGUAGE plpgsql
     AS $$

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use crate::config::{DbConfig, ServeConfig};
-use crate::db::{self, Database, embedded};
+use crate::db::{Database, embedded};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -260,14 +260,14 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve(serve_cfg) => serve(&cli.db, &serve_cfg).await,
         Command::Migrate => {
             let database = Database::open(&cli.db).await?;
-            let result = db::migrate(&database.pool).await;
+            let result = database.migrate().await;
             database.close().await?;
             result?;
             println!("migrations applied");
             Ok(())
         }
         Command::Db(cmd) => db_command(&cli.db, cmd).await,
-        Command::User(cmd) => with_database(&cli.db, |pool| Box::pin(user_command(pool, cmd))).await,
+        Command::User(cmd) => with_database(&cli.db, Access::App, |pool| Box::pin(user_command(pool, cmd))).await,
         Command::Bench(BenchCommand::Receive { lots, concurrency, lines, keep }) => {
             anyhow::ensure!(
                 lots > 0 && concurrency > 0 && lines > 0,
@@ -315,7 +315,7 @@ async fn run(cli: Cli) -> Result<()> {
                 println!("load it with: lotline import {}", dir.display());
                 return Ok(());
             }
-            with_database(&cli.db, |pool| {
+            with_database(&cli.db, Access::Owner, |pool| {
                 Box::pin(async move {
                     crate::tools::demo::load(pool).await?;
                     let started = std::time::Instant::now();
@@ -344,7 +344,7 @@ async fn run(cli: Cli) -> Result<()> {
             .await
         }
         Command::Import { dir, site, location, bulk } => {
-            with_database(&cli.db, |pool| {
+            with_database(&cli.db, Access::Owner, |pool| {
                 Box::pin(async move {
                     let started = std::time::Instant::now();
                     let bar = Bar::new();
@@ -370,7 +370,7 @@ async fn run(cli: Cli) -> Result<()> {
             .await
         }
         Command::Trace { material, lot, direction, mode, format } => {
-            with_database(&cli.db, |pool| {
+            with_database(&cli.db, Access::App, |pool| {
                 Box::pin(async move {
                     let direction = crate::trace::Direction::parse(&direction).context("direction")?;
                     let mode = crate::trace::Mode::parse(&mode).context("mode")?;
@@ -449,22 +449,40 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Audit(AuditCommand::Verify { expect_head }) => {
             let key = cli.db.audit_key()?;
-            with_database(&cli.db, |pool| Box::pin(audit_verify(pool, key, expect_head))).await
+            with_database(&cli.db, Access::App, |pool| Box::pin(audit_verify(pool, key, expect_head))).await
         }
         Command::Recall(RecallCommand::Verify { file, hash }) => crate::recall::verify_scope_file(&file, hash.as_deref()),
     }
 }
 
+/// Which role a command's work connects as.
+#[derive(Clone, Copy, PartialEq)]
+enum Access {
+    /// The application role, as the server: every command but the imports.
+    App,
+    /// The schema's owner: imports, whose bulk load sets triggers and keys aside.
+    Owner,
+}
+
 /// Opens the database (migrated), runs `work`, and closes it whatever the outcome.
-async fn with_database<F>(cfg: &DbConfig, work: F) -> Result<()>
+async fn with_database<F>(cfg: &DbConfig, access: Access, work: F) -> Result<()>
 where
     F: for<'a> FnOnce(&'a sqlx::PgPool) -> std::pin::Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>,
 {
     let database = Database::open(cfg).await?;
-    let result = match db::migrate(&database.pool).await {
-        Ok(()) => work(&database.pool).await,
-        Err(e) => Err(e),
-    };
+    let result = async {
+        database.migrate().await?;
+        match access {
+            Access::App => work(&database.pool).await,
+            Access::Owner => {
+                let owner = database.owner_pool(cfg.db_max_connections).await?;
+                let result = work(&owner).await;
+                owner.close().await;
+                result
+            }
+        }
+    }
+    .await;
     database.close().await?;
     result
 }
@@ -547,7 +565,7 @@ async fn serve(db_cfg: &DbConfig, cfg: &ServeConfig) -> Result<()> {
         TcpListener::bind(cfg.listen).await.with_context(|| format!("Failed to listen on {}", cfg.listen))?;
     let database = Database::open(db_cfg).await?;
     let outcome = async {
-        db::migrate(&database.pool).await?;
+        database.migrate().await?;
         if cfg.demo {
             crate::tools::demo::load(&database.pool).await?;
             println!("{}", crate::tools::demo::credentials());

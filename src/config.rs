@@ -12,6 +12,12 @@ pub struct DbConfig {
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
 
+    /// The role that owns lotline's tables and applies its migrations, when DATABASE_URL is an
+    /// application role that owns nothing (the safe setup: its triggers bind the server). Unset:
+    /// DATABASE_URL's role applies the migrations itself.
+    #[arg(long, env = "DATABASE_OWNER_URL", global = true, hide_env_values = true)]
+    pub database_owner_url: Option<String>,
+
     /// A streaming replica of DATABASE_URL's database (a hot standby): reports and exports that
     /// tolerate lag read from it while it answers; writes and recalls always use the primary.
     #[arg(long, env = "DATABASE_READ_URL", global = true, hide_env_values = true)]

@@ -38,38 +38,99 @@ fn pool_options() -> PgPoolOptions {
     })
 }
 
+/// The role lotline's server works as in its private cluster. It owns nothing: it reads and
+/// writes rows, appends to the audit trail, and can neither alter a table, disable a trigger,
+/// nor change or delete an audit entry (see [`grant_app_role`]). The cluster's superuser owns
+/// the schema and applies the migrations.
+pub const APP_ROLE: &str = "lotline_app";
+
 /// An open database: the pool and, with the embedded default, the cluster it runs on (which
 /// stops when this is dropped, if this process started it).
 pub struct Database {
+    /// Connections as the application role: everything the server and the CLI do but migrate
+    /// and bulk-load.
     pub pool: PgPool,
     pub cluster: Option<Cluster>,
     /// How the pool connects: other databases of the same server are reached from it.
     pub options: PgConnectOptions,
+    /// How the owner of the schema connects: migrations, grants and bulk loads.
+    pub owner: PgConnectOptions,
 }
 
 impl Database {
-    /// Opens the configured database: `DATABASE_URL`, or the private cluster in the data folder.
+    /// Opens the configured database: `DATABASE_URL` (with `DATABASE_OWNER_URL` for migrations
+    /// when set), or the private cluster in the data folder, where the server works as
+    /// [`APP_ROLE`] and the cluster's superuser owns the schema.
     pub async fn open(cfg: &DbConfig) -> Result<Database> {
-        let (options, cluster) = match &cfg.database_url {
+        let (options, owner, cluster) = match &cfg.database_url {
             Some(url) => {
-                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                    anyhow::bail!(
-                        "DATABASE_URL is not a valid PostgreSQL URL: it starts with postgres:// or postgresql://"
-                    );
-                }
-                let options: PgConnectOptions = url.parse().context("DATABASE_URL is not a valid PostgreSQL URL")?;
-                (options, None)
+                let options = parse_url("DATABASE_URL", url)?;
+                let owner = match &cfg.database_owner_url {
+                    Some(owner) => parse_url("DATABASE_OWNER_URL", owner)?,
+                    None => options.clone(),
+                };
+                (options, owner, None)
             }
             None => {
+                anyhow::ensure!(
+                    cfg.database_owner_url.is_none(),
+                    "DATABASE_OWNER_URL is set without DATABASE_URL: the private cluster needs neither"
+                );
                 let opts =
                     ClusterOptions { data_dir: cfg.data_dir.clone(), bindir: cfg.pg_bindir.clone(), ephemeral: false };
                 let cluster = tokio::task::spawn_blocking(move || Cluster::open(&opts)).await??;
-                create_database_if_missing(&cluster.connect_options("postgres"), DATABASE).await?;
-                (cluster.connect_options(DATABASE), Some(cluster))
+                let admin = cluster.connect_options("postgres");
+                create_database_if_missing(&admin, DATABASE).await?;
+                create_app_role_if_missing(&admin).await?;
+                let owner = cluster.connect_options(DATABASE);
+                (owner.clone().username(APP_ROLE), owner, Some(cluster))
             }
         };
         let pool = pool(options.clone(), cfg.db_max_connections).await?;
-        Ok(Database { pool, cluster, options })
+        Ok(Database { pool, cluster, options, owner })
+    }
+
+    /// Applies every pending migration as the schema's owner and grants the application role
+    /// what it needs. When the pool's role is the owner itself (`DATABASE_URL` alone), says
+    /// loudly that the audit triggers do not bind the server.
+    pub async fn migrate(&self) -> Result<()> {
+        let app = self.options.get_username().to_string();
+        let separate = self.owner.get_username() != app || self.owner.get_database() != self.options.get_database();
+        if separate || pending_migrations(&self.pool).await? > 0 {
+            let owner = pool(self.owner.clone(), 2).await.context("Failed to connect as DATABASE_OWNER_URL's role")?;
+            let result = async {
+                let may_create: bool = sqlx::query_scalar("select has_schema_privilege(current_schema(), 'create')")
+                    .fetch_one(&owner)
+                    .await?;
+                anyhow::ensure!(
+                    may_create,
+                    "{} may not make lotline's tables: give the URL of their owner as DATABASE_OWNER_URL",
+                    self.owner.get_username()
+                );
+                migrate(&owner).await?;
+                if separate {
+                    grant_app_role(&owner, &app).await?;
+                }
+                anyhow::Ok(())
+            }
+            .await;
+            owner.close().await;
+            result?;
+        }
+        if !audit_binds(&self.pool).await? {
+            tracing::warn!(
+                role = %app,
+                "lotline connects as a role that owns its tables or is a superuser: it could disable the audit \
+                 trail's triggers. Give it an application role and the owner to DATABASE_OWNER_URL (see the README)"
+            );
+        }
+        Ok(())
+    }
+
+    /// A pool of the schema's owner, for work the application role may not do: bulk loads,
+    /// which set triggers and keys aside while they fill the tables.
+    pub async fn owner_pool(&self, max_connections: u32) -> Result<PgPool> {
+        pool(self.owner.clone(), max_connections).await.context("Failed to connect as the schema's owner")
     }
 
     /// Closes the pool, then stops the private cluster if this process owns it.
@@ -80,6 +141,86 @@ impl Database {
         }
         Ok(())
     }
+}
+
+fn parse_url(name: &str, url: &str) -> Result<PgConnectOptions> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        anyhow::bail!("{name} is not a valid PostgreSQL URL: it starts with postgres:// or postgresql://");
+    }
+    url.parse().with_context(|| format!("{name} is not a valid PostgreSQL URL"))
+}
+
+/// Makes [`APP_ROLE`] in the server reached by `admin` (a superuser) unless it exists.
+pub async fn create_app_role_if_missing(admin: &PgConnectOptions) -> Result<()> {
+    let mut conn = PgConnection::connect_with(admin).await.context("Failed to connect to PostgreSQL")?;
+    let exists: bool = sqlx::query_scalar("select exists (select 1 from pg_roles where rolname = $1)")
+        .bind(APP_ROLE)
+        .fetch_one(&mut conn)
+        .await?;
+    if !exists {
+        let sql = format!("create role {APP_ROLE} login nosuperuser nocreatedb nocreaterole noreplication nobypassrls");
+        match sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await {
+            Ok(_) => {}
+            // Another process made it in the meantime.
+            Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("42710" | "23505")) => {}
+            Err(e) => return Err(e).context("Failed to create the application role"),
+        }
+    }
+    conn.close().await?;
+    Ok(())
+}
+
+/// Gives `role` what the server needs on every table of lotline's schema, as their owner (run
+/// after every migration, so new tables are covered): rows read and written everywhere, the
+/// audit trail appended to and read only, the migrations' record read only. Owning nothing, the
+/// role cannot alter a table or disable a trigger; not being a superuser, it cannot set
+/// `session_replication_role` to silence them either.
+pub async fn grant_app_role(owner: &PgPool, role: &str) -> Result<()> {
+    let role = format!("\"{}\"", role.replace('"', "\"\""));
+    let mut tx = owner.begin().await?;
+    let schema: String = sqlx::query_scalar("select quote_ident(current_schema())").fetch_one(&mut *tx).await?;
+    for sql in [
+        format!("grant usage on schema {schema} to {role}"),
+        format!("grant select, insert, update, delete on all tables in schema {schema} to {role}"),
+        format!("grant usage, select on all sequences in schema {schema} to {role}"),
+        format!("revoke all on audit_log from {role}"),
+        format!("grant select, insert on audit_log to {role}"),
+        format!("revoke all on _sqlx_migrations from {role}"),
+        format!("grant select on _sqlx_migrations to {role}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await
+            .context("Failed to grant the application role")?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// How many of lotline's migrations the database has not applied (all of them when it has none).
+pub async fn pending_migrations(pool: &PgPool) -> Result<usize> {
+    let applied: Vec<i64> =
+        match sqlx::query_scalar("select version from _sqlx_migrations where success").fetch_all(pool).await {
+            Ok(v) => v,
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Vec::new(),
+            Err(e) => return Err(e).context("Failed to read the applied migrations"),
+        };
+    Ok(MIGRATOR.iter().filter(|m| m.migration_type.is_up_migration() && !applied.contains(&m.version)).count())
+}
+
+/// Whether the audit trail's triggers bind the pool's role: it is no superuser and owns
+/// neither the trail nor any table of the schema (an owner may disable a table's triggers).
+pub async fn audit_binds(pool: &PgPool) -> Result<bool> {
+    let binds = sqlx::query_scalar(
+        "select not r.rolsuper
+                and not exists (select 1 from pg_class c
+                                 where c.relnamespace = current_schema()::regnamespace
+                                   and pg_has_role(current_user, c.relowner, 'usage'))
+           from pg_roles r where r.rolname = current_user",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(binds)
 }
 
 /// A pool that fails fast when the database is down, so requests get a 503 instead of hanging.
@@ -259,20 +400,15 @@ pub async fn unconfirmed_foreign_keys(pool: &PgPool) -> Result<i64, sqlx::Error>
 /// next round. Returns how many are still unconfirmed.
 pub async fn confirm_foreign_keys(pool: &PgPool) -> Result<i64, sqlx::Error> {
     let keys: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select conrelid::regclass::text, quote_ident(conname) {UNCONFIRMED} order by 1, 2"
+        "select conrelid::regclass::text, conname::text {UNCONFIRMED} order by 1, 2"
     )))
     .fetch_all(pool)
     .await?;
     for (table, name) in &keys {
         let clock = std::time::Instant::now();
-        let mut tx = pool.begin().await?;
-        sqlx::query("set local lock_timeout = '1s'").execute(&mut *tx).await?;
-        match sqlx::query(sqlx::AssertSqlSafe(format!("alter table {table} validate constraint {name}")))
-            .execute(&mut *tx)
-            .await
-        {
+        // By the schema owner's function (migration 0028): the server's role owns no table.
+        match sqlx::query("select confirm_foreign_key($1::regclass, $2)").bind(table).bind(name).execute(pool).await {
             Ok(_) => {
-                tx.commit().await?;
                 tracing::info!(table, key = name, ms = clock.elapsed().as_millis() as u64, "foreign key confirmed");
             }
             // lock_not_available: the table is busy; the next round tries again.

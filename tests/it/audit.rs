@@ -97,6 +97,38 @@ async fn the_database_refuses_to_change_or_delete_audit_entries() {
 }
 
 #[tokio::test]
+async fn the_servers_role_can_neither_silence_nor_rewrite_the_audit_trail() {
+    let app = spawn_app().await;
+    material_with_an_edit(&app).await;
+    let entries =
+        || async { sqlx::query_scalar::<_, i64>("select count(*) from audit_log").fetch_one(&app.pool).await };
+    let before = entries().await.unwrap();
+    assert!(lotline::db::audit_binds(&app.app_pool).await.unwrap(), "the server's role is bound");
+    assert!(!lotline::db::audit_binds(&app.pool).await.unwrap(), "the owner is not, and is told so");
+    for sql in [
+        "alter table audit_log disable trigger audit_log_append_only",
+        "alter table audit_log disable trigger all",
+        "alter table materials disable trigger all",
+        "drop trigger audit_log_append_only on audit_log",
+        "set session_replication_role = replica",
+        "update audit_log set actor_name = 'mallory'",
+        "delete from audit_log",
+        "truncate audit_log",
+        "alter table audit_log owner to lotline_app",
+        "delete from _sqlx_migrations",
+        "create table shadow (id int)",
+    ] {
+        let err = sqlx::query(sql).execute(&app.app_pool).await.expect_err(sql);
+        let code = err.as_database_error().and_then(|e| e.code()).map(|c| c.to_string());
+        assert_eq!(code.as_deref(), Some("42501"), "{sql}: refused for want of privilege, not by luck: {err}");
+    }
+    assert_eq!(entries().await.unwrap(), before, "nothing was removed");
+    // What the server does, it can still do: append, and read.
+    let last: i64 = sqlx::query_scalar("select max(id) from audit_log").fetch_one(&app.app_pool).await.unwrap();
+    assert!(last > 0);
+}
+
+#[tokio::test]
 async fn audit_verify_passes_on_a_clean_trail_and_names_the_first_entry_edited_by_hand() {
     let app = spawn_app().await;
     material_with_an_edit(&app).await;

@@ -73,3 +73,29 @@ fn db_commands_refuse_to_touch_a_server_given_by_database_url() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("manages only the private one"), "{}", stderr(&out));
 }
+
+/// A managed PostgreSQL set up as the README says: the owner's URL applies the migrations and
+/// grants; lotline works as an application role that owns nothing.
+#[tokio::test]
+async fn on_a_managed_server_the_owner_migrates_and_lotline_works_as_an_application_role() {
+    let data = DataDir::new();
+    let name = crate::helpers::empty_database().await;
+    let owner = crate::helpers::database_url(&name);
+    let app = crate::helpers::database_url_as(&name, lotline::db::APP_ROLE);
+
+    // The application role alone cannot make the schema, and is told what to set.
+    let out = data.lotline(&["migrate"]).env("DATABASE_URL", &app).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("DATABASE_OWNER_URL"), "{}", stderr(&out));
+
+    let out = data.lotline(&["migrate"]).env("DATABASE_URL", &app).env("DATABASE_OWNER_URL", &owner).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // From then on the application role's URL is all a server needs, and nothing warns.
+    let out = data.lotline(&["audit", "verify"]).env("DATABASE_URL", &app).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("could disable"), "{}", stderr(&out));
+    // The owner's URL alone works too, with a warning that the audit triggers do not bind it.
+    let out = data.lotline(&["audit", "verify"]).env("DATABASE_URL", &owner).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("could disable the audit trail's triggers"), "{}", stderr(&out));
+}

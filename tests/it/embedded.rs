@@ -22,6 +22,7 @@ impl DataDir {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
             .env_remove("DATABASE_URL")
+            .env_remove("DATABASE_OWNER_URL")
             .env("LOTLINE_DATA_DIR", &self.0)
             .env("LOTLINE_LOG", "info")
             .current_dir(&self.0)
@@ -206,6 +207,27 @@ async fn serve_runs_its_own_database_keeps_the_data_across_restarts_and_leaves_n
     let (client, csrf) = admin(&server).await;
     assert_eq!(dashboard_count(&client, &server, "materials").await, "11", "the demo plant is loaded");
     assert!(!data.postgres_pids().is_empty(), "a private postgres serves the data folder");
+    // The server works as the application role, which owns nothing and is no superuser.
+    let opts = lotline::db::embedded::ClusterOptions { data_dir: data.0.clone(), bindir: None, ephemeral: false };
+    let cluster =
+        tokio::task::spawn_blocking(move || lotline::db::embedded::Cluster::open(&opts)).await.unwrap().unwrap();
+    let owner = sqlx::PgPool::connect_with(cluster.connect_options(lotline::db::DATABASE)).await.unwrap();
+    let roles: Vec<String> = sqlx::query_scalar(
+        "select distinct usename::text from pg_stat_activity
+          where datname = current_database() and backend_type = 'client backend' and pid <> pg_backend_pid()",
+    )
+    .fetch_all(&owner)
+    .await
+    .unwrap();
+    assert_eq!(roles, [lotline::db::APP_ROLE], "the server connects as the application role only");
+    let as_app =
+        sqlx::PgPool::connect_with(cluster.connect_options(lotline::db::DATABASE).username(lotline::db::APP_ROLE))
+            .await
+            .unwrap();
+    assert!(lotline::db::audit_binds(&as_app).await.unwrap(), "the audit trail's triggers bind the server's role");
+    as_app.close().await;
+    owner.close().await;
+    cluster.detach();
     let key = uuid::Uuid::new_v4().to_string();
     let created = client
         .post(server.url("/sites"))

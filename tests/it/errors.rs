@@ -55,7 +55,7 @@ async fn a_malformed_request_gets_an_html_page_not_a_bare_text() {
 #[tokio::test]
 async fn a_database_outage_is_a_503_page_that_reveals_nothing() {
     let app = spawn_app().await;
-    app.pool.close().await;
+    app.app_pool.close().await;
     let response = app.get("/materials").await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body = response.text().await.unwrap();

@@ -49,8 +49,10 @@ async fn template() -> String {
     let name = format!("lotline_template_{hash:016x}");
     let mut admin = PgConnection::connect_with(&server()).await.expect("connect to the test server");
     sqlx::query("select pg_advisory_lock(4242)").execute(&mut admin).await.unwrap();
+    lotline::db::create_app_role_if_missing(&server()).await.expect("the application role exists");
     build_template(&mut admin, &name, None, |pool| async move {
         lotline::db::migrate(&pool).await.expect("migrations apply to an empty database");
+        lotline::db::grant_app_role(&pool, lotline::db::APP_ROLE).await.expect("the application role is granted");
     })
     .await;
     // Databases of runs long gone (a cluster under target/ outlives its runs; it reached tens of
@@ -195,8 +197,10 @@ async fn fresh_database_from(template: &str) -> (String, PgPool) {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
-    /// Direct access for fixtures and for checking what was (not) written.
+    /// Direct access for fixtures and for checking what was (not) written, as the schema's owner.
     pub pool: PgPool,
+    /// The app's own pool (the application role).
+    pub app_pool: PgPool,
     /// The CSRF token of the signed-in session (empty when anonymous).
     pub csrf: String,
 }
@@ -237,26 +241,41 @@ pub async fn spawn_app_with_database_zone(zone: &str) -> TestApp {
 
 /// The application as `serve` builds it (`Application`: change watcher, link index and all),
 /// with `settings` (a replica…), serving HTTP on a free loopback port once it is ready; nobody
-/// signed in. `pool` is the tests' own access to the same database.
+/// signed in. `pool` is the tests' own access to the same database, as the schema's owner; the
+/// app works as the application role, as it does in production.
 pub async fn serve(settings: lotline::app::Settings, pool: PgPool) -> TestApp {
-    serve_app(lotline::app::Application::build(pool.clone(), settings).unwrap(), pool).await
+    let app_pool = app_role_pool(&pool).await;
+    serve_app(lotline::app::Application::build(app_pool, settings).unwrap(), pool).await
+}
+
+/// A pool on `pool`'s database as the application role.
+pub async fn app_role_pool(pool: &PgPool) -> PgPool {
+    let options = pool.connect_options().as_ref().clone().username(lotline::db::APP_ROLE);
+    sqlx::postgres::PgPoolOptions::new().max_connections(8).connect_with(options).await.unwrap()
 }
 
 /// Serves an application a test built (and may have kept a handle of, such as its change watcher).
 pub async fn serve_app(app: lotline::app::Application, pool: PgPool) -> TestApp {
     app.ready().await;
+    let app_pool = app.state().pool.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         app.run_until_stopped(listener, std::future::pending()).await.unwrap();
     });
-    TestApp { addr, client: new_client(), pool, csrf: String::new() }
+    TestApp { addr, client: new_client(), pool, app_pool, csrf: String::new() }
 }
 
 impl TestApp {
     /// Another browser on the same server: its own cookies, nobody signed in.
     pub fn another(&self) -> TestApp {
-        TestApp { addr: self.addr, client: new_client(), pool: self.pool.clone(), csrf: String::new() }
+        TestApp {
+            addr: self.addr,
+            client: new_client(),
+            pool: self.pool.clone(),
+            app_pool: self.app_pool.clone(),
+            csrf: String::new(),
+        }
     }
 }
 
@@ -432,6 +451,11 @@ pub async fn assert_field_error(response: reqwest::Response, field: &str, needle
 
 /// A `DATABASE_URL` for the test database `name`, for running the CLI against it.
 pub fn database_url(name: &str) -> String {
+    database_url_as(name, server().get_username())
+}
+
+/// The URL of database `name` of the test server for `role` (the application role, say).
+pub fn database_url_as(name: &str, role: &str) -> String {
     let opts = server();
     let host = match opts.get_socket() {
         Some(dir) => format!(
@@ -441,7 +465,19 @@ pub fn database_url(name: &str) -> String {
         ),
         None => format!("{}:{}/{name}", opts.get_host(), opts.get_port()),
     };
-    format!("postgres://{}@{host}", opts.get_username())
+    format!("postgres://{role}@{host}")
+}
+
+/// An empty database of its own (no migrations applied), on a server where the application
+/// role exists: a new plant's database on a managed PostgreSQL.
+pub async fn empty_database() -> String {
+    lotline::db::create_app_role_if_missing(&server()).await.unwrap();
+    let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let name = format!("t_{created}_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect_with(&server()).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}"))).execute(&mut admin).await.unwrap();
+    admin.close().await.unwrap();
+    name
 }
 
 impl TestApp {

@@ -123,7 +123,7 @@ async fn caught_up(changes: &lotline::db::Changes) {
 async fn a_kept_lot_page_is_dropped_when_a_commit_touches_its_lot_and_a_writer_sees_their_own_change_at_once() {
     // The server as served: watching for committed changes, keeping lot pages meanwhile.
     let (_, pool) = crate::helpers::fresh_database().await;
-    let app = lotline::app::Application::build(pool.clone(), Default::default()).unwrap();
+    let app = lotline::app::Application::build(crate::helpers::app_role_pool(&pool).await, Default::default()).unwrap();
     let changes = app.state().changes.clone();
     let mut writer = crate::helpers::serve_app(app, pool.clone()).await;
     writer.create_user("tester", &["operator", "qa", "admin"]).await;

@@ -105,6 +105,8 @@ async fn reports_read_from_a_hot_standby_while_writes_and_recalls_see_the_latest
     lotline::db::create_database_if_missing(&primary.connect_options("postgres"), lotline::db::DATABASE).await.unwrap();
     let pool = lotline::db::pool(primary.connect_options(lotline::db::DATABASE), 8).await.unwrap();
     lotline::db::migrate(&pool).await.unwrap();
+    lotline::db::create_app_role_if_missing(&primary.connect_options("postgres")).await.unwrap();
+    lotline::db::grant_app_role(&pool, lotline::db::APP_ROLE).await.unwrap();
     for (username, roles) in
         [("qa", vec!["qa".to_string()]), ("tester", vec!["operator".into(), "qa".into(), "admin".into()])]
     {

@@ -126,8 +126,7 @@ pub async fn load(database: &Database, o: &LoadOptions) -> Result<LoadReport> {
         anyhow::ensure!(!sample.is_empty(), "the plant has no lots");
         // The demo QA account may read and receive.
         let token = token_for(&pool, "qa").await?;
-        let server =
-            ServerProcess::start(&url_for(o.database_url.as_deref(), &database.options, &scratch.name)).await?;
+        let server = ServerProcess::start(&url_for(o.database_url.as_deref(), &database.owner, &scratch.name)).await?;
         let pid = server.pid();
         let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
         let rss_before_mib = memory_mib_of(&pid, "VmRSS:");

@@ -125,20 +125,20 @@ pub(super) struct Filled {
 impl Scratch {
     pub(super) async fn open(database: &Database, kind: &str, lots: usize, connections: u32) -> Result<Scratch> {
         let name = format!("lotline_bench_{kind}_{}", std::process::id());
-        let admin = database.options.clone().database("postgres");
+        let admin = database.owner.clone().database("postgres");
         db::create_database_if_missing(&admin, &name).await?;
-        let pool = db::pool(database.options.clone().database(&name), connections).await?;
+        let pool = db::pool(database.owner.clone().database(&name), connections).await?;
         let dir = std::env::temp_dir().join(format!("lotline-bench-{kind}-{lots}-{}", std::process::id()));
         Ok(Scratch { pool, admin, name, dir })
     }
 
     /// A plant an earlier run kept, brought to this binary's schema (as `serve` would).
     pub(super) async fn existing(database: &Database, name: &str) -> Result<Scratch> {
-        let pool = db::pool(database.options.clone().database(name), 4)
+        let pool = db::pool(database.owner.clone().database(name), 4)
             .await
             .with_context(|| format!("no kept plant named {name}"))?;
         db::migrate(&pool).await?;
-        let admin = database.options.clone().database("postgres");
+        let admin = database.owner.clone().database("postgres");
         Ok(Scratch {
             pool,
             admin,

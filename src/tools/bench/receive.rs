@@ -24,9 +24,9 @@ pub async fn receive(
     keep: bool,
 ) -> Result<ReceiveReport> {
     let name = format!("lotline_bench_{}", std::process::id());
-    let admin = database.options.clone().database("postgres");
+    let admin = database.owner.clone().database("postgres");
     db::create_database_if_missing(&admin, &name).await?;
-    let pool = db::pool(database.options.clone().database(&name), concurrency as u32 + 4).await?;
+    let pool = db::pool(database.owner.clone().database(&name), concurrency as u32 + 4).await?;
     let outcome = async {
         db::migrate(&pool).await?;
         crate::tools::demo::load(&pool).await?;
