@@ -20,6 +20,9 @@ pub enum Error {
     /// 403: signed in, but this user's roles do not allow it; or a form without a valid CSRF token.
     #[error("{0}")]
     Forbidden(String),
+    /// 429: too many refused attempts from this address; try again after this many seconds.
+    #[error("too many attempts")]
+    TooManyRequests(i64),
     /// 409: the request conflicts with the current state (a stale edit, a closed document).
     #[error("{0}")]
     Conflict(String),
@@ -50,6 +53,7 @@ impl Error {
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable(_) | Error::ServiceMissing(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -71,6 +75,11 @@ impl Error {
             },
             Error::Forbidden(m) => ErrorInfo { code: "forbidden", title: "Not allowed", message: m.clone() },
             Error::Conflict(m) => ErrorInfo { code: "conflict", title: "Conflict", message: m.clone() },
+            Error::TooManyRequests(wait) => ErrorInfo {
+                code: "too_many_requests",
+                title: "Too many attempts",
+                message: format!("Too many refused attempts from this address: try again in {wait} seconds."),
+            },
             Error::Unavailable(_) => ErrorInfo {
                 code: "unavailable",
                 title: "Database unavailable",
@@ -145,6 +154,9 @@ impl IntoResponse for Error {
         }
         let info = self.info();
         let mut response = (status, info.message.clone()).into_response();
+        if let Error::TooManyRequests(wait) = self {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, wait.into());
+        }
         response.extensions_mut().insert(info);
         response
     }

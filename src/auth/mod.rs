@@ -209,6 +209,47 @@ pub async fn token_user(pool: &PgPool, token: &str) -> Result<Option<CurrentUser
     Ok(found.map(|f| CurrentUser { token_scope: Some(f.scope), ..f.user.into_current(String::new()) }))
 }
 
+/// Answers a request whose API token is unknown, expired or revoked, or whose user is no longer
+/// active: recorded in the audit trail with whose token it was (when it was one) and why, and
+/// counted per address, so that from the limit on an address waits instead (a guesser fills
+/// neither the trail nor the server).
+pub async fn refuse_token(pool: &PgPool, token: &str, client: &Client<'_>) -> Result<Error, Error> {
+    let key = format!("token:{}", client.address);
+    if let Some(wait) = count_attempt(pool, &key, ADDRESS_FAILURES, PAIR_MAX_DELAY_SECONDS).await? {
+        tracing::warn!(addr = %client.address, wait, "API token refused: throttled");
+        return Ok(Error::TooManyRequests(wait));
+    }
+    let known: Option<(Uuid, String, String)> = sqlx::query_as(
+        "select u.id, u.username,
+                case when t.revoked_at is not null then 'revoked'
+                     when t.expires_at <= now() then 'expired'
+                     else 'user inactive' end
+           from api_tokens t join users u on u.id = t.user_id where t.token_hash = $1",
+    )
+    .bind(secret_hash(token))
+    .fetch_optional(pool)
+    .await?;
+    let (entity, username, reason) = match &known {
+        Some((id, name, reason)) => (id.to_string(), name.as_str(), reason.as_str()),
+        None => ("unknown token".to_string(), "", "unknown"),
+    };
+    tracing::warn!(addr = %client.address, reason, "API token refused");
+    let mut tx = pool.begin().await?;
+    audit::record(
+        &mut tx,
+        &Actor::system("anonymous"),
+        Entry::new("token_refused", "user", &entity).after(&serde_json::json!({
+            "username": username,
+            "reason": reason,
+            "address": client.address,
+            "user_agent": client.user_agent.chars().take(300).collect::<String>(),
+        })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Error::Unauthorized)
+}
+
 /// Failed sign-ins allowed within the window before each next attempt waits: for one account
 /// from one address, for one account from anywhere, and from one address to any account.
 const PAIR_FAILURES: i32 = 5;

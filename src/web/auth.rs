@@ -100,7 +100,19 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         if is_public(&path) {
             return next.run(req).await;
         }
-        if api || token.is_some() {
+        if let Some(token) = &token {
+            let address = req
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| super::client_address(&state, c.0, req.headers()))
+                .unwrap_or_default();
+            let agent = req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let client = auth::Client { address: &address, user_agent: agent };
+            return match auth::refuse_token(&state.pool, token, &client).await {
+                Ok(refusal) | Err(refusal) => refusal.into_response(),
+            };
+        }
+        if api {
             return Error::Unauthorized.into_response();
         }
         let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");

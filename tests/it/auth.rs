@@ -560,3 +560,51 @@ async fn the_first_signature_of_a_session_and_one_after_a_pause_take_the_user_na
     let late = app.submit(&page(2), "#release-form", &[("password", PASSWORD)]).await;
     crate::helpers::assert_field_error(late, "release-signer", "Type your user name as well").await;
 }
+
+#[tokio::test]
+async fn a_refused_api_token_is_recorded_with_whose_it_was_and_a_guesser_is_slowed() {
+    let app = crate::helpers::spawn_app().await;
+    let secret = crate::api::token(&app).await;
+    let me = |token: String| {
+        let url = app.url("/api/v1/me");
+        async move { new_client().get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    assert_eq!(me(secret.clone()).await.status(), StatusCode::OK);
+    sqlx::query("update api_tokens set revoked_at = now()").execute(&app.pool).await.unwrap();
+    assert_eq!(me(secret.clone()).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(me("not a token".into()).await.status(), StatusCode::UNAUTHORIZED);
+    let refused: Vec<(String, String, String)> = sqlx::query_as(
+        "select entity_id, after->>'username', after->>'reason' from audit_log where action = 'token_refused' order by id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let tester: String =
+        sqlx::query_scalar("select id::text from users where username = 'tester'").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(
+        refused,
+        [(tester, "tester".into(), "revoked".into()), ("unknown token".into(), String::new(), "unknown".into())]
+    );
+    // A guesser is slowed down, and stops filling the trail.
+    let mut throttled = None;
+    for i in 0..30 {
+        let response = me(format!("guess {i}")).await;
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            throttled = Some(response);
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let throttled = throttled.expect("refused tokens from one address are throttled");
+    assert!(throttled.headers().contains_key("retry-after"));
+    let body: serde_json::Value = throttled.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_requests");
+    for i in 0..10 {
+        assert_eq!(me(format!("more {i}")).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    let recorded: i64 = sqlx::query_scalar("select count(*) from audit_log where action = 'token_refused'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(recorded <= 20, "{recorded} refusals recorded");
+}
