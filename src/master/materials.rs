@@ -176,7 +176,9 @@ impl TryFrom<&MaterialForm> for MaterialInput {
         if !KINDS.iter().any(|(k, _)| *k == f.kind) {
             e.add("kind", "Choose what kind of material this is.");
         }
-        if f.uom.trim().is_empty() {
+        if let Err(m) = text::printable(&f.uom, "The unit of measure") {
+            e.add("uom", m);
+        } else if f.uom.trim().is_empty() {
             e.add("uom", "Choose a unit of measure.");
         }
         let mass_per_unit_kg =

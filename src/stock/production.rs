@@ -36,6 +36,22 @@ pub enum LotPick {
     Code(String),
 }
 
+impl LotPick {
+    /// The lot a person or a script named: by id when one was picked, else by the code as
+    /// scanned or typed (trimmed; refused when empty or holding a control character). The form
+    /// and the API both name lots this way.
+    pub fn named(id: Option<Uuid>, code: &str) -> Result<LotPick, String> {
+        match id {
+            Some(id) => Ok(LotPick::Id(id)),
+            None if code.trim().is_empty() => Err("Scan or type the lot code.".into()),
+            None => {
+                crate::domain::text::printable(code, "The lot code")?;
+                Ok(LotPick::Code(code.trim().to_string()))
+            }
+        }
+    }
+}
+
 /// Consumes `quantity` of a lot into the run, from `location` (or the one place at the run's site
 /// that holds it).
 #[derive(Debug, Clone)]

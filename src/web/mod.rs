@@ -8,6 +8,8 @@ pub mod auth;
 pub mod counts;
 pub mod expiry;
 pub mod export;
+#[cfg(test)]
+mod form_properties;
 pub mod health;
 pub mod home;
 pub mod labels;

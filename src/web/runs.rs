@@ -168,11 +168,8 @@ impl TryFrom<&InputForm> for PostInput {
     fn try_from(f: &InputForm) -> std::result::Result<PostInput, SaveError> {
         let quantity =
             text::required_decimal(&f.quantity, "The quantity").map_err(|m| SaveError::field("quantity", m))?;
-        let lot = match Uuid::parse_str(f.lot_id.trim()) {
-            Ok(id) => LotPick::Id(id),
-            Err(_) if f.lot.trim().is_empty() => return Err(SaveError::field("lot", "Scan or type the lot code.")),
-            Err(_) => LotPick::Code(f.lot.trim().to_string()),
-        };
+        let lot =
+            LotPick::named(Uuid::parse_str(f.lot_id.trim()).ok(), &f.lot).map_err(|m| SaveError::field("lot", m))?;
         let location = match f.location_id.trim() {
             "" => None,
             id => Some(

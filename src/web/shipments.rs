@@ -128,6 +128,10 @@ impl TryFrom<&ShipmentForm> for Shipment {
                     }
                 },
             };
+            if let Err(m) = text::printable(&l.lot, "The lot code") {
+                e.add(line_key(row), format!("Line {}: {m}", row + 1));
+                continue;
+            }
             lines.push(ShipLine { row, lot: l.lot.trim().to_string(), quantity, location });
         }
         match (site, customer) {

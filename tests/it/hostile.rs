@@ -267,3 +267,267 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     assert!(waited >= lotline::app::HEADER_READ_TIMEOUT - std::time::Duration::from_secs(1), "{waited:?}");
     assert!(waited < lotline::app::HEADER_READ_TIMEOUT + std::time::Duration::from_secs(5), "{waited:?}");
 }
+
+/// Arbitrary JSON, as a property generator makes it: every JSON type, nested a few levels, any
+/// character in strings (controls, NULs, overrides, astral), any number, and object keys drawn
+/// from the API's own field names (so the parsers behind them are reached) and from nowhere.
+fn json_values(fields: Vec<String>) -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+    use proptest::prelude::*;
+    use serde_json::Value;
+    let text = prop_oneof![
+        prop::collection::vec(any::<char>(), 0..12).prop_map(String::from_iter),
+        prop::sample::select(vec!["", "0", "-1", "1e999", "2026-02-30", "9999-12-31", "kg", "=cmd", "\u{0}", "DOUGH"])
+            .prop_map(str::to_string),
+    ];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        text.clone().prop_map(Value::String),
+    ];
+    let keys = prop_oneof![4 => prop::sample::select(fields), 1 => text];
+    leaf.prop_recursive(3, 32, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::vec((keys.clone(), inner), 0..8)
+                .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+        ]
+    })
+}
+
+/// Every property name of every schema in the OpenAPI document.
+fn field_names(doc: &serde_json::Value) -> Vec<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut stack = vec![doc];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::Object(props)) = map.get("properties") {
+                    names.extend(props.keys().cloned());
+                }
+                stack.extend(map.values());
+            }
+            serde_json::Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    names.into_iter().collect()
+}
+
+#[derive(Debug, Clone)]
+enum Replace {
+    Text(String),
+    Any(serde_json::Value),
+}
+
+/// Text a person or a script might send: any characters, the hostile atoms of the page fuzz,
+/// numbers and dates at and past their limits, codes of the demo plant.
+fn hostile_text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    prop_oneof![
+        prop::collection::vec(any::<char>(), 0..16).prop_map(String::from_iter),
+        prop::sample::select(hostile_inputs(120)),
+        prop::sample::select(vec![
+            "0",
+            "-0",
+            "0.0000001",
+            "1e3",
+            "99999999999999999999.5",
+            "-25",
+            "1,5",
+            "2026-02-30",
+            "1999-12-31",
+            "2101-01-01",
+            "+10000-01-01",
+            "2026-01-05T08:00:00+14:00",
+            "kg",
+            "RVS",
+            "SALT",
+            "RAW-A",
+            "FRESHMART",
+        ])
+        .prop_map(str::to_string),
+    ]
+}
+
+/// The leaves of `value` (and its members), as JSON pointers.
+fn pointers(value: &serde_json::Value, at: String, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                out.push(format!("{at}/{k}"));
+                pointers(v, format!("{at}/{k}"), out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                out.push(format!("{at}/{i}"));
+                pointers(v, format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A valid request with one or two of its members replaced by arbitrary JSON or removed: past
+/// the JSON parser, into the checks behind it.
+fn mutations(
+    template: serde_json::Value,
+    fields: Vec<String>,
+) -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+    use proptest::prelude::*;
+    let mut paths = Vec::new();
+    pointers(&template, String::new(), &mut paths);
+    // Mostly a hostile text where text was (so the field parses as text and its check is
+    // reached), else any JSON at all, else the member gone.
+    let value = prop_oneof![
+        6 => hostile_text().prop_map(|t| Some(Replace::Text(t))),
+        3 => json_values(fields).prop_map(|v| Some(Replace::Any(v))),
+        1 => Just(None),
+    ];
+    prop::collection::vec((prop::sample::select(paths), value), 1..3).prop_map(move |changes| {
+        let mut body = template.clone();
+        for (path, value) in changes {
+            match value {
+                Some(replace) => {
+                    if let Some(slot) = body.pointer_mut(&path) {
+                        *slot = match replace {
+                            Replace::Text(t) if slot.is_string() => serde_json::Value::String(t),
+                            // A number stays a number, a flag a flag, a list or an object whole.
+                            Replace::Text(t) if slot.is_number() => t
+                                .parse::<f64>()
+                                .ok()
+                                .and_then(serde_json::Number::from_f64)
+                                .map_or(serde_json::Value::from(t.len() as i64 - 8), serde_json::Value::Number),
+                            Replace::Text(t) if slot.is_boolean() => serde_json::Value::Bool(t.len() % 2 == 0),
+                            Replace::Text(_) => slot.clone(),
+                            Replace::Any(v) => v,
+                        };
+                    }
+                }
+                None => {
+                    let (parent, key) = path.rsplit_once('/').unwrap();
+                    match body.pointer_mut(parent) {
+                        Some(serde_json::Value::Object(map)) => {
+                            map.remove(key);
+                        }
+                        Some(serde_json::Value::Array(items)) => {
+                            if let Ok(i) = key.parse::<usize>()
+                                && i < items.len()
+                            {
+                                items.remove(i);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        body
+    })
+}
+
+#[tokio::test]
+async fn arbitrary_json_to_every_api_route_that_writes_gets_a_4xx_or_a_2xx_and_a_refusal_writes_nothing() {
+    use proptest::strategy::{Strategy, ValueTree};
+    use serde_json::json;
+    let app = demo_app().await;
+    let secret = crate::api::token(&app).await;
+    let doc: serde_json::Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    let (lot, code): (String, String) = sqlx::query_as(
+        "select l.id::text, l.code from lots l join on_hand o on o.lot_id = l.id where o.quantity > 0 order by l.code limit 1",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let run: String = sqlx::query_scalar("select id::text from production_runs order by id limit 1")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let key = "00000000-0000-4000-8000-000000000000";
+    // A request each route accepts (or refuses only for the state of the plant).
+    let valid = |route: &str| match route {
+        "/api/v1/materials" => json!({ "idempotency_key": key, "code": "FUZZ", "name": "Fuzz", "kind": "raw",
+            "uom": "kg", "mass_per_unit_kg": "1.5", "shelf_life_days": 30, "expiry_policy": "shelf_life",
+            "qa_required": true, "ftl": false, "description": "x" }),
+        "/api/v1/parties" => json!({ "idempotency_key": key, "code": "FUZZ", "name": "Fuzz", "is_supplier": true,
+            "is_customer": false, "address": "1 Main St", "country": "DE", "gln": "4012345000009" }),
+        "/api/v1/locations" => json!({ "idempotency_key": key, "site": "RVS", "code": "FUZZ", "name": "Fuzz",
+            "kind": "storage" }),
+        "/api/v1/receipts" => json!({ "idempotency_key": key, "site": "RVS", "supplier": "SALINAS",
+            "order_ref": "PO-FUZZ", "received_at": "2026-01-05T08:00:00Z",
+            "lines": [{ "material": "SALT", "supplier_lot": "SAL-F", "quantity": "25.5", "location": "RAW-A",
+                        "expiry_date": "2027-01-01" }] }),
+        "/api/v1/runs" => json!({ "idempotency_key": key, "site": "RVS", "output_material": "DOUGH-BR" }),
+        "/api/v1/shipments" => json!({ "idempotency_key": key, "site": "RVS", "customer": "FRESHMART",
+            "lines": [{ "lot": code, "quantity": "1" }] }),
+        r if r.ends_with("/inputs") => json!({ "idempotency_key": key, "lot": code, "quantity": "1" }),
+        r if r.ends_with("/outputs") => json!({ "idempotency_key": key, "quantity": "10", "location": "LINE-1" }),
+        r if r.ends_with("/holds") => json!({ "reason": "Lab check" }),
+        r if r.ends_with("/release") || r.ends_with("/reject") => json!({ "reason": "Lab", "password": "nope" }),
+        r if r.ends_with("/qa-records") => json!({ "kind": "test", "name": "Moisture", "result": "0.04 %",
+            "outcome": "pass", "performed_on": "2026-01-05" }),
+        _ => json!({ "document": { "type": "EPCISDocument", "epcisBody": { "eventList": [] } } }),
+    };
+    let routes: Vec<(String, serde_json::Value)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, item)| item.get("post").is_some())
+        .map(|(path, _)| {
+            let url = path.replace("/runs/{id}", &format!("/runs/{run}")).replace("{id}", &lot);
+            (url, valid(path))
+        })
+        .collect();
+    assert!(routes.len() >= 10, "{routes:?}");
+    let fields = field_names(&doc);
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let api = crate::api::client();
+    let (mut tried, mut refused, mut accepted, mut past_the_parser) = (0, 0, 0, 0);
+    for (route, template) in &routes {
+        let shapeless = json_values(fields.clone());
+        let mutated = mutations(template.clone(), fields.clone());
+        for case in 0..60 {
+            let mut body = if case % 5 == 4 {
+                shapeless.new_tree(&mut runner).unwrap().current()
+            } else {
+                mutated.new_tree(&mut runner).unwrap().current()
+            };
+            // A fresh key, unless the case changed it: a key sent again with another body is
+            // refused by its own rule, tested elsewhere.
+            if let Some(k) = body.get_mut("idempotency_key").filter(|k| k.as_str() == Some(key)) {
+                *k = json!(uuid::Uuid::new_v4());
+            }
+            let before = counts(&app).await;
+            let request = api.post(app.url(route)).bearer_auth(&secret);
+            // Now and then not JSON at all: bare bytes, a truncated document.
+            let request = match case % 20 {
+                3 => request.header("content-type", "application/json").body(format!("{body}").replacen('}', "", 1)),
+                8 => request.header("content-type", "text/plain").body(vec![0xff, 0xfe, 0, 0x1d]),
+                _ => request.json(&body),
+            };
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let text = response.text().await.unwrap();
+            tried += 1;
+            assert!(!status.is_server_error(), "{route} {body}: {status} {text}");
+            if status.is_success() {
+                accepted += 1;
+            } else {
+                refused += 1;
+                if !text.contains("Failed to deserialize") && !text.contains("Failed to parse") && status != 415 {
+                    past_the_parser += 1;
+                }
+                assert_eq!(
+                    counts(&app).await,
+                    before,
+                    "{route} {body}: refused with {status}, yet something was written"
+                );
+            }
+        }
+    }
+    assert!(tried >= 700, "{tried} tried");
+    assert!(past_the_parser * 3 > refused, "{past_the_parser} of {refused} refusals came from past the JSON parser");
+    eprintln!("{tried} requests: {accepted} accepted, {refused} refused ({past_the_parser} past the JSON parser)");
+}

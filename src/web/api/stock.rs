@@ -166,14 +166,10 @@ pub(super) async fn run_input(
         _ => None,
     };
     let quantity = r.check("quantity", text::required_decimal(&body.quantity, "The quantity").map(Some));
-    let lot = match body.lot_id {
-        Some(id) => LotPick::Id(id),
-        None if body.lot.trim().is_empty() => {
-            r.errors.add("lot", "Give the lot's code (or its id).");
-            LotPick::Code(String::new())
-        }
-        None => LotPick::Code(body.lot.trim().to_string()),
-    };
+    let lot = LotPick::named(body.lot_id, &body.lot).unwrap_or_else(|m| {
+        r.errors.add("lot", m);
+        LotPick::Code(String::new())
+    });
     let Some(quantity) = quantity.filter(|_| r.errors.is_empty()) else { return Ok(invalid(&r.errors)) };
     let input = PostInput { lot, quantity, location, key: body.idempotency_key };
     saved(crate::stock::production::post_input(&state.pool, &user.actor(), run, &input).await.map(|c| {
@@ -274,7 +270,10 @@ pub(super) async fn ship(
             }
             _ => None,
         };
-        match text::required_decimal(&l.quantity, "The quantity") {
+        match text::required_decimal(&l.quantity, "The quantity").and_then(|q| {
+            text::printable(&l.lot, "The lot code")?;
+            Ok(q)
+        }) {
             Ok(quantity) => lines.push(ShipLine { row, lot: l.lot.trim().to_string(), quantity, location }),
             Err(m) => r.errors.add(field, format!("Line {}: {m}", row + 1)),
         }

@@ -229,6 +229,19 @@ impl TryFrom<&OpenForm> for recall::OpenRecall {
                 Uuid::parse_str(id).map_err(|_| e.add("supplier_id", "Choose the supplier that recalls its lot.")).ok()
             }
         };
+        // Text is checked for what the operation checks (length, presence) there; what no
+        // field may hold is refused here, where it enters.
+        for (field, value, what) in [
+            ("reason", &f.reason, "The reason"),
+            ("threshold_reason", &f.threshold_reason, "The reason for the threshold"),
+            ("lots", &f.lots, "The lot list"),
+            ("supplier_lot", &f.supplier_lot, "The supplier's lot"),
+            ("signer", &f.signer, "The user name"),
+        ] {
+            if let Err(m) = crate::domain::text::printable(value, what) {
+                e.add(field, m);
+            }
+        }
         if !e.is_empty() {
             return Err(e.into());
         }
