@@ -354,35 +354,7 @@ impl TestApp {
         let page = self.page(form_page).await;
         let form = page.select(&sel(form_css)).next().unwrap_or_else(|| panic!("{form_page} has {form_css}"));
         let action = form.value().attr("action").expect("form action").to_string();
-        let mut values: Vec<(String, String)> = Vec::new();
-        for input in form.select(&sel("input[name], select[name], textarea[name]")) {
-            let el = input.value();
-            let name = el.attr("name").unwrap().to_string();
-            let value = match el.name() {
-                "select" => input
-                    .select(&sel("option[selected]"))
-                    .next()
-                    .or_else(|| input.select(&sel("option")).next())
-                    .and_then(|o| o.value().attr("value"))
-                    .unwrap_or("")
-                    .to_string(),
-                "textarea" => input.text().collect(),
-                _ if el.attr("type") == Some("radio") => {
-                    if el.attr("checked").is_none() {
-                        continue;
-                    }
-                    el.attr("value").unwrap_or("on").to_string()
-                }
-                _ if el.attr("type") == Some("checkbox") => {
-                    if el.attr("checked").is_none() {
-                        continue;
-                    }
-                    el.attr("value").unwrap_or("on").to_string()
-                }
-                _ => el.attr("value").unwrap_or("").to_string(),
-            };
-            values.push((name, value));
-        }
+        let mut values = form_values(&form);
         for (name, value) in fields {
             values.retain(|(n, _)| n != name);
             if !value.is_empty() || !is_checkbox(&form, name) {
@@ -398,6 +370,35 @@ impl TestApp {
             .await
             .unwrap()
     }
+}
+
+/// What a browser sends for `form` untouched: each field's value, the selected option, the ticked
+/// boxes and radio buttons.
+pub fn form_values(form: &scraper::ElementRef) -> Vec<(String, String)> {
+    let mut values: Vec<(String, String)> = Vec::new();
+    for input in form.select(&sel("input[name], select[name], textarea[name]")) {
+        let el = input.value();
+        let name = el.attr("name").unwrap().to_string();
+        let value = match el.name() {
+            "select" => input
+                .select(&sel("option[selected]"))
+                .next()
+                .or_else(|| input.select(&sel("option")).next())
+                .and_then(|o| o.value().attr("value"))
+                .unwrap_or("")
+                .to_string(),
+            "textarea" => input.text().collect(),
+            _ if matches!(el.attr("type"), Some("radio" | "checkbox")) => {
+                if el.attr("checked").is_none() {
+                    continue;
+                }
+                el.attr("value").unwrap_or("on").to_string()
+            }
+            _ => el.attr("value").unwrap_or("").to_string(),
+        };
+        values.push((name, value));
+    }
+    values
 }
 
 fn is_checkbox(form: &scraper::ElementRef, name: &str) -> bool {

@@ -531,3 +531,108 @@ async fn arbitrary_json_to_every_api_route_that_writes_gets_a_4xx_or_a_2xx_and_a
     assert!(past_the_parser * 3 > refused, "{past_the_parser} of {refused} refusals came from past the JSON parser");
     eprintln!("{tried} requests: {accepted} accepted, {refused} refused ({past_the_parser} past the JSON parser)");
 }
+
+/// Every table a page's form can write to.
+async fn every_count(app: &TestApp) -> Vec<(&'static str, i64)> {
+    let mut out = Vec::new();
+    for table in [
+        "materials",
+        "parties",
+        "sites",
+        "locations",
+        "users",
+        "lot_rules",
+        "lots",
+        "stock_movements",
+        "receipts",
+        "shipments",
+        "production_runs",
+        "recalls",
+        "lot_holds",
+        "lot_dispositions",
+        "qa_records",
+        "stock_counts",
+        "api_tokens",
+        "party_contacts",
+        "material_gtins",
+        "signatures",
+    ] {
+        out.push((table, app.count(table).await));
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_form_of_every_page_refuses_hostile_values_with_a_4xx_and_writes_nothing_when_it_refuses() {
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    let app = demo_app().await;
+    let lot: String = sqlx::query_scalar(
+        "select l.id::text from lots l join on_hand o on o.lot_id = l.id where o.quantity > 1 order by l.code limit 1",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    // An open run, as the floor opens one.
+    let dough = crate::rules::id_of(&app, "materials", "DOUGH-BR").await;
+    let site = crate::rules::id_of(&app, "sites", "RVS").await;
+    let opened = app.submit("/runs/new", "#run-form", &[("output_material_id", &dough), ("site_id", &site)]).await;
+    assert!(opened.status().is_redirection(), "a run opens: {}", opened.status());
+    let run = opened.headers()["location"].to_str().unwrap().trim_start_matches("/runs/").to_string();
+    let pages = [
+        "/materials/new".to_string(),
+        "/parties/new".into(),
+        "/sites/new".into(),
+        "/locations/new".into(),
+        "/receipts/new".into(),
+        "/shipments/new".into(),
+        "/runs/new".into(),
+        "/admin/lot-rules/new".into(),
+        "/admin/users/new".into(),
+        "/recalls/new".into(),
+        "/counts".into(),
+        format!("/lots/{lot}"),
+        format!("/runs/{run}"),
+    ];
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let (mut forms, mut tried, mut refused) = (0, 0, 0);
+    for page in &pages {
+        let html = scraper::Html::parse_document(&app.get(page).await.text().await.unwrap());
+        let post = scraper::Selector::parse("form[method=post]:not([enctype='multipart/form-data'])").unwrap();
+        for form in html.select(&post) {
+            let action = form.value().attr("action").unwrap_or(page).to_string();
+            if action == "/logout" {
+                continue;
+            }
+            forms += 1;
+            let values = crate::helpers::form_values(&form);
+            // The signing password stays empty: wrong ones would end the session (tested apart).
+            let mutable: Vec<usize> =
+                (0..values.len()).filter(|i| !matches!(values[*i].0.as_str(), "csrf_token" | "password")).collect();
+            if mutable.is_empty() {
+                continue;
+            }
+            let change = (prop::sample::select(mutable), hostile_text());
+            let strategy = prop::collection::vec(change, 1..4);
+            for _ in 0..16 {
+                let mut sent = values.clone();
+                for (at, value) in strategy.new_tree(&mut runner).unwrap().current() {
+                    sent[at].1 = value;
+                }
+                let before = every_count(&app).await;
+                let response = app.client.post(app.url(&action)).form(&sent).send().await.unwrap();
+                let status = response.status();
+                tried += 1;
+                assert!(!status.is_server_error(), "{action} {sent:?}: {status}");
+                if !status.is_redirection() {
+                    refused += 1;
+                    assert!(status.is_client_error(), "{action} {sent:?}: {status}");
+                    assert_eq!(every_count(&app).await, before, "{action} {sent:?}: refused, yet written");
+                }
+            }
+        }
+    }
+    assert_eq!(app.get("/").await.status(), reqwest::StatusCode::OK, "still signed in: every form was reached");
+    assert!(forms >= 20 && tried >= 320, "{forms} forms, {tried} requests");
+    eprintln!("{forms} forms, {tried} requests, {refused} refused");
+}
