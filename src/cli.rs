@@ -255,7 +255,11 @@ fn init_tracing(filter: &str) -> Result<()> {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    crate::audit::use_key(cli.db.audit_key()?);
+    // Every command that writes to the database keeps the audit chain with the key; those that
+    // never do (the private cluster's own commands, checking a report) neither read nor make it.
+    if !matches!(cli.command, Command::Db(_) | Command::Recall(_)) {
+        crate::audit::use_key(cli.db.audit_key()?);
+    }
     match cli.command {
         Command::Serve(serve_cfg) => serve(&cli.db, &serve_cfg).await,
         Command::Migrate => {

@@ -58,22 +58,14 @@ pub async fn decide(
             format!("Lot {code} is {disposition} already: only a lot in quarantine can be released or rejected."),
         ));
     }
-    let Some(signature) = crate::auth::sign(
+    let signature = crate::auth::sign(
         pool,
         &mut tx,
         user,
         &crate::auth::Credentials { user_name: &form.signer, password: &form.password },
-        meaning,
-        "lot",
-        &lot_id.to_string(),
+        &crate::auth::Act { meaning, entity_type: "lot", entity_id: lot_id.to_string(), field: "password" },
     )
-    .await?
-    else {
-        return Err(SaveError::field(
-            "password",
-            "Your password is needed to sign this decision, and the one given is not right.",
-        ));
-    };
+    .await?;
     sqlx::query("update lots set disposition = $2 where id = $1").bind(lot_id).bind(to).execute(&mut *tx).await?;
     sqlx::query(
         "insert into lot_dispositions (lot_id, from_status, to_status, reason, decided_by, signature_id) values ($1, 'quarantine', $2, $3, $4, $5)",

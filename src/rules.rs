@@ -263,14 +263,13 @@ async fn signed(
     credentials: &crate::auth::Credentials<'_>,
     rule_id: Uuid,
 ) -> Result<Uuid, SaveError> {
-    match crate::auth::sign(pool, tx, user, credentials, "approved by", "lot_rule", &rule_id.to_string()).await? {
-        Some(signature) => Ok(signature),
-        None => {
-            let mut e = FieldErrors::default();
-            e.add("password", "Your password is needed to sign this change, and the one given is not right.");
-            Err(e.into())
-        }
-    }
+    let act = crate::auth::Act {
+        meaning: "approved by",
+        entity_type: "lot_rule",
+        entity_id: rule_id.to_string(),
+        field: "password",
+    };
+    crate::auth::sign(pool, tx, user, credentials, &act).await
 }
 
 pub async fn create(pool: &PgPool, user: &Person, form: &RuleForm) -> Result<Uuid, SaveError> {

@@ -572,6 +572,32 @@ pub async fn sign(
     tx: &mut PgConnection,
     user: &crate::audit::Person,
     credentials: &Credentials<'_>,
+    act: &Act<'_>,
+) -> Result<Uuid, crate::save::SaveError> {
+    let (meaning, entity_type, entity_id) = (act.meaning, act.entity_type, act.entity_id.as_str());
+    match check_signature(pool, tx, user, credentials, meaning, entity_type, entity_id).await? {
+        Some(signature) => Ok(signature),
+        None => Err(crate::save::SaveError::field(
+            act.field,
+            "Your password is needed to sign this, and the one given is not right.",
+        )),
+    }
+}
+
+/// What a signature signs: its meaning ("released by"), the record it is recorded with, and the
+/// form field a refused password is shown beside.
+pub struct Act<'a> {
+    pub meaning: &'a str,
+    pub entity_type: &'a str,
+    pub entity_id: String,
+    pub field: &'static str,
+}
+
+async fn check_signature(
+    pool: &PgPool,
+    tx: &mut PgConnection,
+    user: &crate::audit::Person,
+    credentials: &Credentials<'_>,
     meaning: &str,
     entity_type: &str,
     entity_id: &str,

@@ -39,22 +39,14 @@ pub async fn widen(pool: &PgPool, user: &Person, id: Uuid, f: &SignedForm) -> Re
     if mode == "lot_level" {
         return Err(SaveError::field("widen_reason", "The scope is lot-level already."));
     }
-    let Some(signature) = crate::auth::sign(
+    let signature = crate::auth::sign(
         pool,
         &mut tx,
         user,
         &crate::auth::Credentials { user_name: &f.signer, password: &f.password },
-        "recall scope widened to lot-level by",
-        "recall",
-        &id.to_string(),
+        &recall_act("recall scope widened to lot-level by", id, "widen_password"),
     )
-    .await?
-    else {
-        return Err(SaveError::field(
-            "widen_password",
-            "Your password is needed to sign this change, and the one given is not right.",
-        ));
-    };
+    .await?;
     let suspects: Vec<Uuid> =
         sqlx::query_scalar("select lot_id from recall_suspects where recall_id = $1 order by lot_id")
             .bind(id)
@@ -142,22 +134,14 @@ pub async fn close(pool: &PgPool, user: &Person, id: Uuid, f: &SignedForm) -> Re
     let mut tx = pool.begin().await?;
     let (number, mock, _) = lock_open(&mut tx, id).await?;
     let meaning = if close_override.is_some() { "recall closed below its check level by" } else { "recall closed by" };
-    let Some(signature) = crate::auth::sign(
+    let signature = crate::auth::sign(
         pool,
         &mut tx,
         user,
         &crate::auth::Credentials { user_name: &f.signer, password: &f.password },
-        meaning,
-        "recall",
-        &id.to_string(),
+        &recall_act(meaning, id, "close_password"),
     )
-    .await?
-    else {
-        return Err(SaveError::field(
-            "close_password",
-            "Your password is needed to sign the closing, and the one given is not right.",
-        ));
-    };
+    .await?;
     // Lots with nothing left in our hands are done with; the others stay recalled.
     let lifted = sqlx::query(
         "update lot_holds h set closed_at = now(), closed_by = $2, close_reason = 'Recall ' || $3 || ' closed: no stock left here',
@@ -258,22 +242,14 @@ pub async fn decide(pool: &PgPool, user: &Person, id: Uuid, d: &Decide) -> Resul
         RecallDecision::Destroy => "to be destroyed after recall by",
         RecallDecision::ReturnToSupplier => "to be returned to the supplier after recall by",
     };
-    let Some(signature) = crate::auth::sign(
+    let signature = crate::auth::sign(
         pool,
         &mut tx,
         user,
         &crate::auth::Credentials { user_name: &d.signer, password: &d.password },
-        meaning,
-        "recall",
-        &id.to_string(),
+        &recall_act(meaning, id, "decision_password"),
     )
-    .await?
-    else {
-        return Err(SaveError::field(
-            "decision_password",
-            "Your password is needed to sign this decision, and the one given is not right.",
-        ));
-    };
+    .await?;
     let to = match d.decision {
         RecallDecision::Release => None,
         RecallDecision::Rework => Some(Disposition::Quarantine),
@@ -354,15 +330,14 @@ pub async fn withdraw_public_notice(
     if withdrawn.is_some() {
         return Err(SaveError::field("withdraw_reason", "The notice was withdrawn already."));
     }
-    let Some(signature) =
-        crate::auth::sign(pool, &mut tx, user, credentials, "recall notice withdrawn by", "recall", &id.to_string())
-            .await?
-    else {
-        return Err(SaveError::field(
-            "withdraw_password",
-            "Your password is needed to sign this, and the one given is not right.",
-        ));
-    };
+    let signature = crate::auth::sign(
+        pool,
+        &mut tx,
+        user,
+        credentials,
+        &recall_act("recall notice withdrawn by", id, "withdraw_password"),
+    )
+    .await?;
     sqlx::query(
         "update recalls set notice_withdrawn_at = now(), notice_withdrawn_by = $2, notice_withdrawn_reason = $3,
                 notice_withdrawn_signature = $4 where id = $1",
@@ -426,4 +401,9 @@ pub async fn set_public_notice(
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// A signature on recall `id`, its refusal shown beside `field`.
+fn recall_act<'a>(meaning: &'a str, id: Uuid, field: &'static str) -> crate::auth::Act<'a> {
+    crate::auth::Act { meaning, entity_type: "recall", entity_id: id.to_string(), field }
 }

@@ -183,35 +183,15 @@ pub async fn open(pool: &PgPool, user: &Person, f: &OpenRecall) -> Result<Uuid, 
             .map_err(|_| Error::Conflict("This form was used already; reload the page.".into()))?);
     }
     let meaning = if mock { "mock recall opened by" } else { "recall opened by" };
-    let Some(signature) = crate::auth::sign(
-        pool,
-        &mut tx,
-        user,
-        &crate::auth::Credentials { user_name: &f.signer, password: &f.password },
-        meaning,
-        "recall",
-        &id.to_string(),
-    )
-    .await?
-    else {
-        return Err(SaveError::field(
-            "password",
-            "Your password is needed to sign the opening, and the one given is not right.",
-        ));
-    };
+    let credentials = crate::auth::Credentials { user_name: &f.signer, password: &f.password };
+    let act =
+        |meaning| crate::auth::Act { meaning, entity_type: "recall", entity_id: id.to_string(), field: "password" };
+    let signature = crate::auth::sign(pool, &mut tx, user, &credentials, &act(meaning)).await?;
     let threshold_signature = match threshold {
-        Some(_) => {
-            crate::auth::sign(
-                pool,
-                &mut tx,
-                user,
-                &crate::auth::Credentials { user_name: &f.signer, password: &f.password },
-                "lots below the threshold scoped out by",
-                "recall",
-                &id.to_string(),
-            )
-            .await?
-        }
+        Some(_) => Some(
+            crate::auth::sign(pool, &mut tx, user, &credentials, &act("lots below the threshold scoped out by"))
+                .await?,
+        ),
         None => None,
     };
     let number: String = sqlx::query_scalar(

@@ -73,25 +73,18 @@ pub async fn reverse(pool: &PgPool, user: &Person, lot_id: Uuid, r: &Reverse) ->
             ));
         }
         let meaning = "reversal of a recalled lot's posting signed by";
-        let Some(s) = crate::auth::sign(
-            pool,
-            &mut tx,
-            user,
-            &crate::auth::Credentials { user_name: &r.signer, password: &r.password },
-            meaning,
-            "lot",
-            &lot_id.to_string(),
+        let act =
+            crate::auth::Act { meaning, entity_type: "lot", entity_id: lot_id.to_string(), field: "reverse_reason" };
+        Some(
+            crate::auth::sign(
+                pool,
+                &mut tx,
+                user,
+                &crate::auth::Credentials { user_name: &r.signer, password: &r.password },
+                &act,
+            )
+            .await?,
         )
-        .await?
-        else {
-            return Err(SaveError::field(
-                "reverse_reason",
-                format!(
-                    "Lot {code} was in the scope of recall {recalls}: your password signs this reversal, and the one given is not right."
-                ),
-            ));
-        };
-        Some(s)
     } else {
         None
     };
