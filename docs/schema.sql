@@ -1533,6 +1533,8 @@ CREATE INDEX lots_code_idx ON public.lots USING btree (code);
 
 CREATE UNIQUE INDEX lots_code_seq_once ON public.lots USING btree (code_rule_id, code_scope, code_period, code_seq) WHERE (code_rule_id IS NOT NULL);
 
+CREATE INDEX lots_code_upper_idx ON public.lots USING btree (upper(code));
+
 CREATE INDEX lots_expires_idx ON public.lots USING btree (expires_on) WHERE (expires_on IS NOT NULL);
 
 CREATE INDEX lots_quarantine_idx ON public.lots USING btree (id) WHERE (disposition = 'quarantine'::text);
@@ -1540,6 +1542,8 @@ CREATE INDEX lots_quarantine_idx ON public.lots USING btree (id) WHERE (disposit
 CREATE INDEX lots_run_idx ON public.lots USING btree (run_id) WHERE (run_id IS NOT NULL);
 
 CREATE INDEX lots_supplier_lot_idx ON public.lots USING btree (supplier_lot, supplier_id) WHERE (supplier_lot IS NOT NULL);
+
+CREATE INDEX lots_tlc_upper_idx ON public.lots USING btree (upper(tlc));
 
 CREATE INDEX material_gtins_material_idx ON public.material_gtins USING btree (material_id);
 

@@ -35,6 +35,7 @@ struct Row {
     quantity: Decimal,
     unece: String,
     lot: String,
+    tlc: String,
     material: String,
     gtin: Option<String>,
     prefix_length: Option<i16>,
@@ -66,7 +67,7 @@ with rows as (
      where not exists (select 1 from stock_movements v where v.reverses_id = sl.movement_id))
 select x.event, x.document_id, x.document, x.at,
        (extract(epoch from (x.at at time zone s.time_zone) - (x.at at time zone 'UTC')) / 60)::int as offset_minutes,
-       x.quantity, u.unece, l.code as lot, m.code as material,
+       x.quantity, u.unece, l.code as lot, l.tlc, m.code as material,
        g.gtin, g.company_prefix_length as prefix_length, l.expires_on,
        s.code as site_code, s.gln as site_gln, p.code as party_code, p.gln as party_gln,
        x.order_ref, x.other_ref, x.direction
@@ -81,16 +82,18 @@ select x.event, x.document_id, x.document, x.at,
    and ($2::date is null or x.at >= $2::date) and ($3::date is null or x.at < $3::date + 1)
  order by x.at, x.document, x.direction, l.code";
 
-/// The lot's class identifier.
+/// The lot's class identifier: under a GTIN, the lot as partners know it (a received lot by its
+/// supplier's lot, `lotcode::outward`); without one, our own URI for our own code.
 fn lot_class(r: &Row, base: &str) -> String {
+    let lot = crate::domain::lotcode::outward(&r.tlc, &r.lot);
     match (&r.gtin, r.prefix_length) {
         (Some(gtin), Some(cpl)) if gtin.len() == 14 && (6..=12).contains(&cpl) => {
             let cpl = cpl as usize;
             // GTIN-14: indicator, company prefix, item reference, check digit.
             let (indicator, prefix, item) = (&gtin[..1], &gtin[1..1 + cpl], &gtin[1 + cpl..13]);
-            format!("urn:epc:class:lgtin:{prefix}.{indicator}{item}.{}", encode(&r.lot))
+            format!("urn:epc:class:lgtin:{prefix}.{indicator}{item}.{}", encode(lot))
         }
-        (Some(gtin), _) => format!("https://id.gs1.org/01/{gtin}/10/{}", encode(&r.lot)),
+        (Some(gtin), _) => format!("https://id.gs1.org/01/{gtin}/10/{}", encode(lot)),
         (None, _) => format!("{base}/id/lot/{}/{}", encode(&r.material), encode(&r.lot)),
     }
 }
@@ -124,7 +127,7 @@ fn quantity(r: &Row, base: &str) -> Value {
 fn ilmd(rows: &[&Row]) -> Option<Value> {
     let r = rows.first()?;
     let mut m = serde_json::Map::new();
-    m.insert("cbvmda:lotNumber".into(), json!(r.lot));
+    m.insert("cbvmda:lotNumber".into(), json!(crate::domain::lotcode::outward(&r.tlc, &r.lot)));
     if let Some(e) = r.expires_on {
         m.insert("cbvmda:itemExpirationDate".into(), json!(e.to_string()));
     }

@@ -25,6 +25,31 @@ use super::gs1::is_cset82;
 
 /// GS1 Application Identifier (10) holds at most 20 characters.
 pub const MAX_CODE_LEN: usize = 20;
+/// How a lot is known. Inward, by our code. Outward — on labels, in EPCIS events, in FSMA 204
+/// records — by its traceability lot code: the supplier's own lot for what we received (FSMA 204
+/// keeps a received lot's code; a new one is assigned only by a transformation, §1.1320), ours for
+/// what we made. A scan, a search or a typed code may give either.
+pub fn traceability_code<'a>(supplier_lot: Option<&'a str>, code: &'a str) -> &'a str {
+    supplier_lot.map(str::trim).filter(|s| !s.is_empty()).unwrap_or(code)
+}
+
+/// The lot number a GS1 key carries (AI 10): the traceability lot code where GS1 can carry it (1
+/// to 20 characters of CSET 82), else our own code, which always can.
+pub fn outward<'a>(tlc: &'a str, code: &'a str) -> &'a str {
+    if is_gs1_lot(tlc) { tlc } else { code }
+}
+
+/// Whether `text` fits GS1's AI (10): 1 to 20 characters of CSET 82.
+pub fn is_gs1_lot(text: &str) -> bool {
+    !text.is_empty() && text.chars().count() <= MAX_CODE_LEN && text.chars().all(is_cset82)
+}
+
+/// The SQL condition that lot `l` is the one named `$param`, by our code or by its traceability
+/// lot code, either case (both indexed, migration 0029).
+pub fn named_sql(param: u8) -> String {
+    format!("(upper(l.code) = upper(${param}) or upper(l.tlc) = upper(${param}))")
+}
+
 /// `{SEQ}` without a width prints the number as it is, up to this many digits.
 const UNPADDED_SEQ_DIGITS: u8 = 9;
 const MAT_MAX: u8 = 20;

@@ -124,7 +124,7 @@ impl LotRow {
 
     /// The traceability lot code (FSMA 204): the supplier's lot code where one was given.
     fn tlc(&self) -> &str {
-        self.supplier_lot.as_deref().unwrap_or(&self.code)
+        crate::domain::lotcode::traceability_code(self.supplier_lot.as_deref(), &self.code)
     }
 
     /// Who assigned the traceability lot code: the supplier of a received lot, else the site.

@@ -61,10 +61,11 @@ async fn resolve_suspects(pool: &PgPool, f: &Suspects, e: &mut FieldErrors) -> R
                 continue;
             }
         };
-        let rows: Vec<(Uuid, String)> = sqlx::query_as(
+        let rows: Vec<(Uuid, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "select l.id, m.code from lots l join materials m on m.id = l.material_id
-              where upper(l.code) = upper($1) and ($2::text is null or m.code = upper($2)) order by m.code limit 10",
-        )
+              where {} and ($2::text is null or m.code = upper($2)) order by m.code limit 10",
+            crate::domain::lotcode::named_sql(1)
+        )))
         .bind(code)
         .bind(material)
         .fetch_all(pool)

@@ -83,16 +83,16 @@ pub async fn count(pool: &PgPool, user: &Person, id: Uuid, c: &Counted) -> Resul
     if code.is_empty() {
         return Err(SaveError::field("lot", "Scan or type the lot."));
     }
-    let found: Vec<(Uuid, String)> = sqlx::query_as(
+    let found: Vec<(Uuid, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select l.id, m.code from lots l join materials m on m.id = l.material_id
-          where upper(l.code) = upper($1) and ($2::text is null or m.id in (select material_id from material_gtins where gtin = $2))
+          where {} and ($2::text is null or m.id in (select material_id from material_gtins where gtin = $2))
           order by m.code limit 10",
-    )
+        crate::domain::lotcode::named_sql(1)
+    )))
     .bind(&code)
     .bind(gtin.as_deref())
     .fetch_all(pool)
-    .await
-    ?;
+    .await?;
     let lot_id = match found.as_slice() {
         [] => return Err(SaveError::field("lot", format!("No lot has the code “{code}”."))),
         [(id, _)] => *id,

@@ -220,11 +220,14 @@ async fn find_lot(tx: &mut PgConnection, lot: &LotPick) -> Result<LotFacts, Save
     if code.is_empty() {
         return Err(SaveError::field("lot", "Scan or type the lot code."));
     }
-    let mut found: Vec<LotFacts> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("{} where upper(l.code) = upper($1) limit 10", LOT_FACTS.as_str())))
-            .bind(code)
-            .fetch_all(&mut *tx)
-            .await?;
+    let mut found: Vec<LotFacts> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{} where {} limit 10",
+        LOT_FACTS.as_str(),
+        crate::domain::lotcode::named_sql(1)
+    )))
+    .bind(code)
+    .fetch_all(&mut *tx)
+    .await?;
     match found.len() {
         0 => Err(SaveError::field("lot", format!("No lot has the code “{code}”."))),
         1 => Ok(found.remove(0)),

@@ -291,14 +291,14 @@ async fn earlier_receipt(pool: &PgPool, id: Uuid) -> Result<Received, Error> {
 const LINES: &str = "
     with input as (
         select * from unnest($1::uuid[], $2::text[], $3::date[], $4::text[], $5::text[], $6::text[], $7::bigint[],
-                             $8::uuid[], $9::numeric[], $10::text[], $11::text[], $12::uuid[])
+                             $8::uuid[], $9::numeric[], $10::text[], $11::text[], $12::uuid[], $21::text[])
                with ordinality as t(material_id, code, expires_on, supplier_lot, country, disposition, code_seq,
-                                    location_id, quantity, code_scope, code_period, code_rule_id, n)),
+                                    location_id, quantity, code_scope, code_period, code_rule_id, tlc, n)),
     lot as (
         insert into lots (material_id, code, origin, site_id, made_on, expires_on, supplier_id, supplier_lot, receipt_id,
                           tlc, tlc_source, country_of_origin, disposition, created_by,
                           code_rule_id, code_scope, code_period, code_seq)
-        select material_id, code, 'received', $13, $14, expires_on, $15, supplier_lot, $16, coalesce(supplier_lot, code), $17,
+        select material_id, code, 'received', $13, $14, expires_on, $15, supplier_lot, $16, tlc, $17,
                country, disposition, $18, code_rule_id, code_scope, code_period, code_seq
           from input order by n
         on conflict (material_id, code) do nothing returning id, material_id, code),
@@ -372,6 +372,9 @@ async fn write(
         .bind(actor.id)
         .bind(head.received_at)
         .bind(posting)
+        .bind(col(|p, d| {
+            crate::domain::lotcode::traceability_code(p.line.supplier_lot.as_deref(), &d.code).to_string()
+        }))
         .fetch_all(&mut *tx)
         .await?;
     if let Some(missing) = (1..=plans.len() as i64).find(|n| !written.iter().any(|(w, _)| w == n)) {

@@ -92,8 +92,9 @@ pub async fn ship(pool: &PgPool, actor: &Actor, c: &Shipment) -> Result<Shipped,
         let (i, quantity) = (l.row, l.quantity);
         let field = line_key(i);
         let found: Vec<LotFacts> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{} where upper(l.code) = upper($1) or l.id::text = $1 limit 10",
-            LOT_FACTS.as_str()
+            "{} where {} or l.id::text = $1 limit 10",
+            LOT_FACTS.as_str(),
+            crate::domain::lotcode::named_sql(1)
         )))
         .bind(l.lot.trim())
         .fetch_all(pool)

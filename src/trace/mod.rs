@@ -227,12 +227,16 @@ pub const MAX_LOTS_FOR_QUANTITIES: usize = 10_000;
 
 /// Finds a lot by material code and lot code.
 pub async fn find_lot(pool: &PgPool, material: &str, code: &str) -> Result<Uuid, Error> {
-    sqlx::query_scalar("select l.id from lots l join materials m on m.id = l.material_id where m.code = upper($1) and upper(l.code) = upper($2)")
-        .bind(material.trim())
-        .bind(code.trim())
-        .fetch_optional(pool)
-        .await?
-        .ok_or(Error::NotFound)
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "select l.id from lots l join materials m on m.id = l.material_id where m.code = upper($1) and {}
+          order by upper(l.code) = upper($2) desc limit 1",
+        crate::domain::lotcode::named_sql(2)
+    )))
+    .bind(material.trim())
+    .bind(code.trim())
+    .fetch_optional(pool)
+    .await?
+    .ok_or(Error::NotFound)
 }
 
 /// Traces from `start` in `direction` and `mode`, reading everything from the database.

@@ -28,6 +28,9 @@ pub fn router() -> Router<AppState> {
 struct LotRow {
     id: Uuid,
     code: String,
+    tlc: String,
+    supplier_lot: Option<String>,
+    disposition: String,
     material_code: String,
     material_name: String,
     origin: String,
@@ -43,6 +46,10 @@ pub struct SheetLabel {
     pub material_code: String,
     pub material_name: String,
     pub code: String,
+    /// The supplier's own lot of a received lot, which its GS1 symbols carry.
+    pub supplier_lot: Option<String>,
+    /// Still awaiting QA: the label says QUARANTINE in large letters.
+    pub quarantine: bool,
     pub quantity: Decimal,
     pub uom: String,
     pub expires_on: Option<NaiveDate>,
@@ -59,7 +66,7 @@ struct SheetPage {
 }
 
 /// The lots' label facts: the material's smallest-pack GTIN, and what each lot holds now (or was made with).
-const SELECT: &str = "select l.id, l.code, m.code as material_code, m.name as material_name, l.origin, l.made_on, l.expires_on,
+const SELECT: &str = "select l.id, l.code, l.tlc, l.supplier_lot, l.disposition, m.code as material_code, m.name as material_name, l.origin, l.made_on, l.expires_on,
         (select g.gtin from material_gtins g where g.material_id = m.id order by g.units_per_pack, g.gtin limit 1) as gtin,
         coalesce((select sum(s.quantity) from stock_movements s where s.lot_id = l.id and s.kind in ('receipt', 'produce', 'split') and s.quantity > 0), 0) as quantity,
         m.uom
@@ -84,9 +91,14 @@ async fn sheet(
     let labels = rows
         .into_iter()
         .map(|r| {
+            // Under a GTIN a lot wears its outward identity: a received lot its supplier's lot.
+            let outward = match r.gtin {
+                Some(_) => crate::domain::lotcode::outward(&r.tlc, &r.code),
+                None => &r.code,
+            };
             let lot = LabelLot {
-                gtin: r.gtin,
-                lot: r.code.clone(),
+                gtin: r.gtin.clone(),
+                lot: outward.to_string(),
                 made_on: (r.origin == "produced").then_some(r.made_on),
                 expires_on: r.expires_on,
             };
@@ -94,6 +106,8 @@ async fn sheet(
                 lot_id: r.id,
                 material_code: r.material_code,
                 material_name: r.material_name,
+                supplier_lot: r.supplier_lot.clone().filter(|s| !s.trim().is_empty()),
+                quarantine: r.disposition == "quarantine",
                 code: r.code,
                 quantity: r.quantity.normalize(),
                 uom: r.uom,

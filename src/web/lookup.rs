@@ -205,14 +205,16 @@ async fn answer(
         let problem = format!("Too many lookups from your connection. Please try again in {WINDOW_MINUTES} minutes.");
         return page(state, StatusCode::TOO_MANY_REQUESTS, q, Some(problem), false, None).await;
     }
-    let row: Option<LotRow> = sqlx::query_as(
+    let row: Option<LotRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select l.id, l.code, l.origin, l.made_on, l.expires_on, m.name as product, s.name as plant, m.public_dates, m.public_origin
            from lots l join materials m on m.id = l.material_id join sites s on s.id = l.site_id
-          where m.public_lookup and upper(l.code) = upper($1)
+          where m.public_lookup and {}
             and (($2::text is not null and m.id in (select material_id from material_gtins where gtin = $2))
                  or ($2::text is null and m.code = upper($3)))
+          order by upper(l.code) = upper($1) desc
           limit 1",
-    )
+        crate::domain::lotcode::named_sql(1)
+    )))
     .bind(&lot)
     .bind(gtin.as_deref())
     .bind(&product)

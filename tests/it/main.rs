@@ -17,6 +17,7 @@ mod exports;
 mod helpers;
 mod home;
 mod hostile;
+mod identity;
 mod import;
 mod ledger;
 mod locations;

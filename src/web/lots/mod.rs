@@ -225,9 +225,10 @@ async fn search(State(state): State<AppState>, layout: Layout, Query(query): Que
         Vec::new()
     } else if let Some(gtin) = &gtin {
         let sql = format!(
-            "{} where upper(l.code) = upper($1) and l.material_id in (select material_id from material_gtins where gtin = $2)
+            "{} where {} and l.material_id in (select material_id from material_gtins where gtin = $2)
               order by m.code limit 100",
-            lot_select()
+            lot_select(),
+            crate::domain::lotcode::named_sql(1)
         );
         let lots: Vec<LotRow> =
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&code).bind(gtin).fetch_all(&state.pool).await?;
@@ -245,7 +246,7 @@ async fn search(State(state): State<AppState>, layout: Layout, Query(query): Que
         }
         lots
     } else {
-        let sql = format!("{} where upper(l.code) = upper($1) order by m.code limit 100", lot_select());
+        let sql = format!("{} where {} order by m.code limit 100", lot_select(), crate::domain::lotcode::named_sql(1));
         sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&code).fetch_all(&state.pool).await?
     };
     if let [lot] = lots.as_slice() {
