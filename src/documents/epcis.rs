@@ -28,7 +28,8 @@ pub enum Selection<'a> {
 #[derive(sqlx::FromRow)]
 struct Row {
     event: String,
-    document_id: Uuid,
+    /// What makes one event: a receipt, a shipment, or one posting of a run (a movement).
+    event_key: String,
     document: String,
     at: DateTime<Utc>,
     offset_minutes: i32,
@@ -51,21 +52,21 @@ struct Row {
 
 const ROWS: &str = "
 with rows as (
-    select 'receiving' as event, r.id as document_id, r.number as document, r.received_at as at, rl.lot_id,
+    select 'receiving' as event, 'receipt:' || r.id as event_key, r.id as document_id, r.number as document, r.received_at as at, rl.lot_id,
            rl.quantity, r.site_id, r.supplier_id as party_id, r.order_ref, coalesce(nullif(r.asn_ref, ''), r.delivery_ref) as other_ref,
            '' as direction
       from receipt_lines rl join receipts r on r.id = rl.receipt_id
      where not exists (select 1 from stock_movements v where v.reverses_id = rl.movement_id)
     union all
-    select 'transformation', pr.id, pr.number, max(m.occurred_at) over (partition by pr.id), m.lot_id, abs(m.quantity), pr.site_id,
+    select 'transformation', 'movement:' || m.id, pr.id, pr.number, m.occurred_at, m.lot_id, abs(m.quantity), pr.site_id,
            null, pr.order_ref, '', case when m.kind = 'consume' then 'in' else 'out' end
       from stock_movements m join production_runs pr on pr.id = m.run_id
      where m.kind in ('consume', 'produce') and not exists (select 1 from stock_movements v where v.reverses_id = m.id)
     union all
-    select 'shipping', h.id, h.number, h.shipped_at, sl.lot_id, sl.quantity, h.site_id, h.customer_id, h.order_ref, h.bol_ref, ''
+    select 'shipping', 'shipment:' || h.id, h.id, h.number, h.shipped_at, sl.lot_id, sl.quantity, h.site_id, h.customer_id, h.order_ref, h.bol_ref, ''
       from shipment_lines sl join shipments h on h.id = sl.shipment_id
      where not exists (select 1 from stock_movements v where v.reverses_id = sl.movement_id))
-select x.event, x.document_id, x.document, x.at,
+select x.event, x.event_key, x.document_id, x.document, x.at,
        (extract(epoch from (x.at at time zone s.time_zone) - (x.at at time zone 'UTC')) / 60)::int as offset_minutes,
        x.quantity, u.unece, l.code as lot, l.tlc, m.code as material,
        g.gtin, g.company_prefix_length as prefix_length, l.expires_on,
@@ -141,13 +142,14 @@ pub async fn document(pool: &PgPool, selection: Selection<'_>, base: &str) -> Re
         Selection::Dates(from, to) => (None, Some(from), Some(to)),
     };
     let rows: Vec<Row> = sqlx::query_as(ROWS).bind(lots).bind(from).bind(to).fetch_all(pool).await?;
-    // One event per document (receipt, run, shipment), in time order.
-    let mut by_document: BTreeMap<(DateTime<Utc>, String, Uuid), Vec<&Row>> = BTreeMap::new();
+    // One event per receipt, per shipment and per posting of a run, in time order: each one is
+    // whole when it happens, so what a partner has seen never changes.
+    let mut by_event: BTreeMap<(DateTime<Utc>, String, String), Vec<&Row>> = BTreeMap::new();
     for r in &rows {
-        by_document.entry((r.at, r.event.clone(), r.document_id)).or_default().push(r);
+        by_event.entry((r.at, r.event.clone(), r.event_key.clone())).or_default().push(r);
     }
     let mut events = Vec::new();
-    for ((at, event, _), rows) in by_document {
+    for ((at, event, _), rows) in by_event {
         let first = rows[0];
         let mut e = serde_json::Map::new();
         e.insert("eventTime".into(), json!(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)));
@@ -178,6 +180,13 @@ pub async fn document(pool: &PgPool, selection: Selection<'_>, base: &str) -> Re
                 e.insert("bizStep".into(), json!("commissioning"));
                 e.insert("disposition".into(), json!("in_progress"));
                 transactions.push(json!({ "type": "prodorder", "bizTransaction": run }));
+                // The plant's own production order, when the run names one.
+                if !first.order_ref.is_empty() {
+                    transactions.push(json!({
+                        "type": "prodorder",
+                        "bizTransaction": format!("{base}/id/prodorder/{}", encode(&first.order_ref)),
+                    }));
+                }
             }
             kind => {
                 let receiving = kind == "receiving";
@@ -185,7 +194,8 @@ pub async fn document(pool: &PgPool, selection: Selection<'_>, base: &str) -> Re
                 e.insert("action".into(), json!("OBSERVE"));
                 e.insert("quantityList".into(), json!(rows.iter().map(|r| quantity(r, base)).collect::<Vec<_>>()));
                 e.insert("bizStep".into(), json!(if receiving { "receiving" } else { "shipping" }));
-                e.insert("disposition".into(), json!(if receiving { "active" } else { "in_transit" }));
+                // Received goods are in the plant's hands, not yet in use: in progress (CBV).
+                e.insert("disposition".into(), json!(if receiving { "in_progress" } else { "in_transit" }));
                 let here = site_id(first, base);
                 if let Some(party) = party_id(first, base) {
                     let (from, to) = if receiving { (party, here) } else { (here, party) };
@@ -204,16 +214,20 @@ pub async fn document(pool: &PgPool, selection: Selection<'_>, base: &str) -> Re
                     "type": if receiving { "recadv" } else { "desadv" },
                     "bizTransaction": format!("{base}/id/{document}/{}", encode(&first.document)),
                 }));
+                if !first.order_ref.is_empty() {
+                    transactions.push(json!({
+                        "type": "po",
+                        "bizTransaction": format!("{base}/id/po/{}", encode(&first.order_ref)),
+                    }));
+                }
             }
         }
-        if !first.order_ref.is_empty() {
-            transactions.push(json!({
-                "type": "po",
-                "bizTransaction": format!("{base}/id/po/{}", encode(&first.order_ref)),
-            }));
-        }
         e.insert("bizTransactionList".into(), json!(transactions));
-        events.push(Value::Object(e));
+        let mut event = Value::Object(e);
+        // GS1's event hash, of the content as it is, so the same event always has the same id.
+        let id = super::event_hash::event_id(&event);
+        event["eventID"] = json!(id);
+        events.push(event);
     }
     Ok(json!({
         "@context": [CONTEXT],

@@ -2,6 +2,7 @@
 //! FSMA 204 spreadsheet, EPCIS 2.0 events, lot labels and PDFs.
 
 pub mod epcis;
+pub mod event_hash;
 pub mod fsma;
 pub mod labels;
 pub mod pdf;

@@ -128,6 +128,7 @@ pub fn optional_email(value: &str) -> Result<String, String> {
     }
     let ok = v.len() <= 254
         && !v.contains(char::is_whitespace)
+        && !v.chars().any(unprintable)
         && v.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
         });

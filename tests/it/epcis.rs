@@ -73,19 +73,36 @@ async fn a_lots_trace_exports_as_epcis_that_gs1s_schemas_accept() {
     assert_eq!(receiving[0]["quantityList"][0]["epcClass"], flour_class.as_str());
     assert_eq!(receiving[0]["quantityList"][0]["uom"], "KGM");
     assert!(receiving[0]["sourceList"][0]["source"].as_str().unwrap().ends_with("/id/party/PRAIRIE-MILL"));
-    // Two runs: dough (flour in) and bake (dough in, two pallets out), each a TransformationEvent.
+    assert_eq!(receiving[0]["disposition"], "in_progress", "received, not yet in use");
+    // Two runs: dough (flour in) and bake (dough in, two pallets out). Each posting of a run is a
+    // TransformationEvent of its own, whole when it happens, linked by the run's transformationID;
+    // each output carries its own lot's master data (ilmd).
     let runs = of("TransformationEvent", "commissioning");
-    assert_eq!(runs.len(), 2);
-    let dough_run = runs
+    let dough_id = runs
         .iter()
-        .find(|e| e["inputQuantityList"].as_array().unwrap().iter().any(|q| q["epcClass"] == flour_class.as_str()))
-        .unwrap();
-    assert_eq!(
-        dough_run["inputQuantityList"].as_array().unwrap().len(),
-        6,
-        "every input of the run, not only the flour"
-    );
-    assert_eq!(dough_run["bizTransactionList"][0]["type"], "prodorder");
+        .find(|e| {
+            e["inputQuantityList"].as_array().is_some_and(|l| l.iter().any(|q| q["epcClass"] == flour_class.as_str()))
+        })
+        .unwrap()["transformationID"]
+        .clone();
+    let dough: Vec<&&Value> = runs.iter().filter(|e| e["transformationID"] == dough_id).collect();
+    let inputs: usize = dough.iter().filter_map(|e| e["inputQuantityList"].as_array()).map(Vec::len).sum();
+    assert_eq!(inputs, 6, "every input of the run, not only the flour");
+    assert_eq!(dough[0]["bizTransactionList"][0]["type"], "prodorder");
+    for output in runs.iter().filter(|e| e.get("outputQuantityList").is_some()) {
+        let list = output["outputQuantityList"].as_array().unwrap();
+        assert_eq!(list.len(), 1, "one output per event, with its own ilmd");
+        let lot = output["ilmd"]["cbvmda:lotNumber"].as_str().unwrap();
+        assert!(list[0]["epcClass"].as_str().unwrap().ends_with(lot), "{output}");
+    }
+    assert!(runs.iter().all(|e| e["bizTransactionList"].as_array().unwrap().iter().all(|t| t["type"] != "po")));
+    // Every event carries GS1's event hash of its content as its eventID, each its own.
+    let ids: std::collections::BTreeSet<&str> = events.iter().map(|e| e["eventID"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), events.len());
+    for e in events {
+        assert_eq!(e["eventID"].as_str().unwrap(), lotline::documents::event_hash::event_id(e));
+        assert!(e["eventID"].as_str().unwrap().starts_with("ni:///sha-256;"));
+    }
     // The brioche has a GTIN with a known company prefix: LGTIN class URNs.
     let shipping = of("ObjectEvent", "shipping");
     assert_eq!(shipping.len(), 3);
