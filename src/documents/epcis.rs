@@ -255,6 +255,30 @@ pub struct ImportOptions {
     pub supplier: String,
 }
 
+/// What every event must carry to be taken in: a time with its offset, the offset, and for an
+/// ObjectEvent its action.
+fn well_formed(ev: &Value) -> Result<(), String> {
+    let time = ev["eventTime"].as_str().ok_or("it has no eventTime.")?;
+    chrono::DateTime::parse_from_rfc3339(time)
+        .map_err(|_| format!("its eventTime “{time}” is not a time with an offset (2026-11-26T08:00:00Z)."))?;
+    let offset = ev["eventTimeZoneOffset"].as_str().ok_or("it has no eventTimeZoneOffset.")?;
+    let b = offset.as_bytes();
+    let shaped = b.len() == 6
+        && matches!(b[0], b'+' | b'-')
+        && b[1..3].iter().all(u8::is_ascii_digit)
+        && b[3] == b':'
+        && b[4..6].iter().all(u8::is_ascii_digit)
+        && offset[1..3].parse::<u8>().is_ok_and(|h| h <= 14)
+        && offset[4..6].parse::<u8>().is_ok_and(|m| m < 60);
+    if !shaped {
+        return Err(format!("its eventTimeZoneOffset “{offset}” is not an offset such as +01:00."));
+    }
+    if ev["type"] == "ObjectEvent" && !matches!(ev["action"].as_str(), Some("ADD" | "OBSERVE" | "DELETE")) {
+        return Err("it has no action (ADD, OBSERVE or DELETE).".into());
+    }
+    Ok(())
+}
+
 /// The last word of a CBV value, bare or as a URI (`shipping`, `…/BizStep-shipping`, `urn:…:shipping`).
 fn vocabulary(value: &Value) -> String {
     let v = value.as_str().unwrap_or_default();
@@ -314,8 +338,21 @@ pub async fn import_receipts(
         return Err(SaveError::Invalid(e));
     }
     let events = doc["epcisBody"]["eventList"].as_array().cloned().unwrap_or_default();
-    let shipping: Vec<&Value> =
-        events.iter().filter(|ev| ev["type"] == "ObjectEvent" && vocabulary(&ev["bizStep"]) == "shipping").collect();
+    // Every event must say when it happened, in which offset, and (an ObjectEvent) what it did;
+    // problems are named by the event's place in the document.
+    for (n, ev) in events.iter().enumerate() {
+        if let Err(m) = well_formed(ev) {
+            e.add(line_key(n), format!("Event {}: {m}", n + 1));
+        }
+    }
+    if !e.is_empty() {
+        return Err(SaveError::Invalid(e));
+    }
+    let shipping: Vec<(usize, &Value)> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, ev)| ev["type"] == "ObjectEvent" && vocabulary(&ev["bizStep"]) == "shipping")
+        .collect();
     if shipping.is_empty() {
         e.add("document", "The document holds no shipping ObjectEvent to receive.");
         return Err(SaveError::Invalid(e));
@@ -324,9 +361,40 @@ pub async fn import_receipts(
         sqlx::query_scalar::<_, Uuid>(sql).bind(key).fetch_optional(pool).await
     };
     let mut receipts = Vec::new();
-    for (n, ev) in shipping.iter().enumerate() {
+    for &(n, ev) in &shipping {
         let field = line_key(n);
         let problem = |m: String| format!("Event {}: {m}", n + 1);
+        // The event's identity: its eventID, else GS1's hash of its content — the same event
+        // written another way (a recordTime added, 24 written 24.0) is the same event.
+        let event_id = ev["eventID"]
+            .as_str()
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(|| super::event_hash::event_id(ev));
+        let key = Sha256::digest(format!("epcis-receipt {event_id}").as_bytes());
+        let key = Uuid::from_slice(&key[..16]).unwrap_or_default();
+        // A retraction carries the id of the event it retracts: it is no delivery. What that
+        // event brought in is corrected by a person, on the receipt's page.
+        if ev.get("errorDeclaration").is_some() {
+            let receipt: Option<String> = sqlx::query_scalar(
+                "select r.number from idempotency_keys k join receipts r on r.id::text = k.result
+                  where k.key = $1 and k.operation = 'receipt.create'",
+            )
+            .bind(key)
+            .fetch_optional(pool)
+            .await?;
+            let m = match receipt {
+                Some(number) => format!(
+                    "it retracts event {event_id} (an errorDeclaration), which made receipt {number}: nothing is received; reverse that receipt's lines on its page."
+                ),
+                None => format!(
+                    "it retracts event {event_id} (an errorDeclaration), which was never received here: nothing is received."
+                ),
+            };
+            e.add(field, problem(m));
+            continue;
+        }
         let party = |list: &str, key: &str, value_key: &str| -> Vec<String> {
             ev[list]
                 .as_array()
@@ -407,6 +475,15 @@ pub async fn import_receipts(
                     break;
                 }
             };
+            if !crate::domain::lotcode::is_gs1_lot(&lot) {
+                e.add(
+                    field.clone(),
+                    item(format!(
+                        "“{lot}” is no GS1 lot number (1 to 20 letters, digits or GS1's punctuation, no spaces)."
+                    )),
+                );
+                break;
+            }
             let material: Option<(Uuid, String, String)> = sqlx::query_as(
                 "select m.id, m.code, u.unece from material_gtins g join materials m on m.id = g.material_id
                    join units u on u.code = m.uom where g.gtin = $1",
@@ -466,8 +543,6 @@ pub async fn import_receipts(
                 .take(100)
                 .collect()
         };
-        let key = Sha256::digest(format!("epcis-receipt {ev}").as_bytes());
-        let key = Uuid::from_slice(&key[..16]).unwrap_or_default();
         let asn = [reference("desadv"), reference("bol")].into_iter().find(|r| !r.is_empty()).unwrap_or_default();
         receipts.push((
             ReceiptInput {

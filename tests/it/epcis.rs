@@ -188,7 +188,7 @@ async fn a_suppliers_shipping_events_become_receipts_once_and_wrong_ones_are_ref
 
     // The same document again: the same receipt, nothing new.
     let receipts = app.count("receipts").await;
-    let again: Value = post(doc).await.json().await.unwrap();
+    let again: Value = post(doc.clone()).await.json().await.unwrap();
     assert_eq!(again["receipts"][0]["receipt_id"], created["receipts"][0]["receipt_id"]);
     assert_eq!(app.count("receipts").await, receipts);
 
@@ -214,4 +214,66 @@ async fn a_suppliers_shipping_events_become_receipts_once_and_wrong_ones_are_ref
     let response = post(document(vec![])).await;
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["error"]["field"], "document");
+
+    // The same event written another way — a recordTime added, 120 written 120.0, keys in
+    // another order — is the same event: nothing new.
+    let mut respelled = doc_event(&doc);
+    respelled["recordTime"] = serde_json::json!("2026-11-26T09:00:00Z");
+    respelled["quantityList"][0]["quantity"] = serde_json::json!(120.0);
+    respelled["eventTime"] = serde_json::json!("2026-11-26T09:00:00.000+01:00");
+    let again: Value = post(document(vec![respelled])).await.json().await.unwrap();
+    assert_eq!(again["receipts"][0]["receipt_id"], created["receipts"][0]["receipt_id"], "{again}");
+    assert_eq!(app.count("receipts").await, receipts);
+
+    // Events that do not say when or what are refused, named by their place in the document.
+    let observe = |mut e: Value| {
+        e["bizStep"] = serde_json::json!("receiving");
+        e
+    };
+    let item =
+        serde_json::json!([{ "epcClass": "urn:epc:class:lgtin:0614141.000401.SUP-B3", "quantity": 1, "uom": "H87" }]);
+    for (change, message) in [
+        ("eventTime", "Event 2: it has no eventTime."),
+        ("eventTimeZoneOffset=CST", "Event 2: its eventTimeZoneOffset “CST” is not an offset"),
+        ("action", "Event 2: it has no action"),
+    ] {
+        let mut broken = event(item.clone());
+        match change.split_once('=') {
+            Some((k, v)) => broken[k] = serde_json::json!(v),
+            None => {
+                broken.as_object_mut().unwrap().remove(change);
+            }
+        }
+        let response = post(document(vec![observe(event(item.clone())), broken])).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let error: Value = response.json().await.unwrap();
+        assert!(error["error"]["message"].as_str().unwrap().starts_with(message), "{change}: {error}");
+    }
+    // A lot no GS1 barcode could carry is no traceability lot code.
+    let spaced = event(serde_json::json!([
+        { "epcClass": "urn:epc:class:lgtin:0614141.000401.LOT%20WITH%20SPACES%2021CH", "quantity": 1, "uom": "H87" }
+    ]));
+    let error: Value = post(document(vec![spaced])).await.json().await.unwrap();
+    assert!(error["error"]["message"].as_str().unwrap().contains("is no GS1 lot number"), "{error}");
+    // A retraction of the first event is no delivery: it names the receipt to correct.
+    let mut retraction = doc_event(&doc);
+    retraction["eventID"] = serde_json::json!(lotline::documents::event_hash::event_id(&doc_event(&doc)));
+    retraction["errorDeclaration"] =
+        serde_json::json!({ "declarationTime": "2026-11-27T08:00:00Z", "reason": "did_not_occur" });
+    let response = post(document(vec![retraction])).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let error: Value = response.json().await.unwrap();
+    let number: String = sqlx::query_scalar("select number from receipts where id = $1::uuid")
+        .bind(created["receipts"][0]["receipt_id"].as_str().unwrap())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains("errorDeclaration") && message.contains(&number), "{message}");
+    assert_eq!(app.count("receipts").await, receipts, "nothing was received");
+}
+
+/// The first event of a document.
+fn doc_event(doc: &Value) -> Value {
+    doc["epcisBody"]["eventList"][0].clone()
 }
