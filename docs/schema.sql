@@ -1139,7 +1139,10 @@ CREATE TABLE public.sites (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     version integer DEFAULT 1 NOT NULL,
+    phone text DEFAULT ''::text NOT NULL,
+    country text,
     CONSTRAINT sites_code_check CHECK ((code ~ '^[A-Z0-9][A-Z0-9-]{0,7}$'::text)),
+    CONSTRAINT sites_country_check CHECK ((country ~ '^[A-Z]{2}$'::text)),
     CONSTRAINT sites_gln_check CHECK (((gln ~ '^[0-9]{13}$'::text) AND public.gs1_check_digit_ok(gln))),
     CONSTRAINT sites_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200)))
 );

@@ -38,6 +38,14 @@ pub fn inert(text: &str) -> std::borrow::Cow<'_, str> {
 pub enum Cell {
     Text(String),
     Number(Decimal),
+    /// A calendar date: `2026-11-26` in CSV, a date cell in XLSX.
+    Date(chrono::NaiveDate),
+}
+
+impl From<chrono::NaiveDate> for Cell {
+    fn from(v: chrono::NaiveDate) -> Cell {
+        Cell::Date(v)
+    }
 }
 
 impl From<String> for Cell {
@@ -106,6 +114,7 @@ impl Sheet {
                 .map(|c| match c {
                     Cell::Text(t) => inert(t).into_owned(),
                     Cell::Number(n) => n.normalize().to_string(),
+                    Cell::Date(d) => d.format("%Y-%m-%d").to_string(),
                 })
                 .collect();
             w.write_record(&fields).map_err(internal)?;
@@ -117,6 +126,7 @@ impl Sheet {
         let internal = |e: rust_xlsxwriter::XlsxError| Error::Internal(anyhow::anyhow!("xlsx: {e}"));
         let mut book = rust_xlsxwriter::Workbook::new();
         let bold = rust_xlsxwriter::Format::new().set_bold();
+        let date = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
         let sheet = book.add_worksheet();
         for (c, h) in self.headers.iter().enumerate() {
             sheet.write_string_with_format(0, c as u16, *h, &bold).map_err(internal)?;
@@ -128,6 +138,13 @@ impl Sheet {
                 match cell {
                     Cell::Text(t) => sheet.write_string(r, c, t).map_err(internal)?,
                     Cell::Number(n) => sheet.write_number(r, c, n.to_f64().unwrap_or_default()).map_err(internal)?,
+                    Cell::Date(d) => {
+                        use chrono::Datelike;
+                        let day =
+                            rust_xlsxwriter::ExcelDateTime::from_ymd(d.year() as u16, d.month() as u8, d.day() as u8)
+                                .map_err(internal)?;
+                        sheet.write_date_with_format(r, c, &day, &date).map_err(internal)?
+                    }
                 };
             }
         }

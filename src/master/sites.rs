@@ -26,6 +26,8 @@ pub struct Site {
     pub code: String,
     pub name: String,
     pub address: String,
+    pub phone: String,
+    pub country: Option<String>,
     pub gln: Option<String>,
     pub time_zone: String,
     pub active: bool,
@@ -41,7 +43,8 @@ impl Versioned for Site {
     }
 }
 
-const SELECT: &str = "select id, code, name, address, gln, time_zone, active, updated_at, version from sites";
+const SELECT: &str =
+    "select id, code, name, address, phone, country, gln, time_zone, active, updated_at, version from sites";
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
@@ -49,6 +52,8 @@ pub struct SiteForm {
     pub code: String,
     pub name: String,
     pub address: String,
+    pub phone: String,
+    pub country: String,
     pub gln: String,
     pub time_zone: String,
     pub active: Option<String>,
@@ -62,6 +67,8 @@ impl From<&Site> for SiteForm {
             code: s.code.clone(),
             name: s.name.clone(),
             address: s.address.clone(),
+            phone: s.phone.clone(),
+            country: s.country.clone().unwrap_or_default(),
             gln: s.gln.clone().unwrap_or_default(),
             time_zone: s.time_zone.clone(),
             active: s.active.then(|| "on".into()),
@@ -76,6 +83,8 @@ pub struct SiteInput {
     pub code: String,
     pub name: String,
     pub address: String,
+    pub phone: String,
+    pub country: Option<String>,
     pub gln: Option<String>,
     pub time_zone: String,
     pub active: bool,
@@ -89,18 +98,20 @@ impl TryFrom<&SiteForm> for SiteInput {
         let code = e.check("code", text::code(&f.code, "The code", 8, "-"));
         let name = e.check("name", text::required(&f.name, "The name", 200));
         let address = e.check("address", text::optional(&f.address, "The address", 1000));
+        let phone = e.check("phone", text::optional(&f.phone, "The phone number", 50));
+        let country = e.check("country", text::optional_country(&f.country));
         let gln = if f.gln.trim().is_empty() { None } else { Some(e.check("gln", gs1::parse_gln(&f.gln))) };
         let time_zone = e.check("time_zone", text::required(&f.time_zone, "The time zone", 64));
         if !e.is_empty() {
             return Err(e);
         }
-        Ok(SiteInput { code, name, address, gln, time_zone, active: ticked(&f.active) })
+        Ok(SiteInput { code, name, address, phone, country, gln, time_zone, active: ticked(&f.active) })
     }
 }
 
 pub async fn list(pool: &PgPool, pattern: Option<&str>, limit: i64, offset: i64) -> Result<(Vec<Site>, i64), Error> {
     let rows = sqlx::query_as(
-        "select id, code, name, address, gln, time_zone, active, updated_at, version from sites
+        "select id, code, name, address, phone, country, gln, time_zone, active, updated_at, version from sites
           where $1::text is null or code ilike $1 or name ilike $1 order by code limit $2 offset $3",
     )
     .bind(pattern)
@@ -118,7 +129,7 @@ pub async fn list(pool: &PgPool, pattern: Option<&str>, limit: i64, offset: i64)
 
 /// Every active site, for pickers.
 pub async fn all_active(pool: &PgPool) -> Result<Vec<Site>, Error> {
-    Ok(sqlx::query_as("select id, code, name, address, gln, time_zone, active, updated_at, version from sites where active order by code")
+    Ok(sqlx::query_as("select id, code, name, address, phone, country, gln, time_zone, active, updated_at, version from sites where active order by code")
         .fetch_all(pool)
         .await?)
 }
@@ -137,16 +148,20 @@ pub async fn create(pool: &PgPool, actor: &Actor, input: &SiteInput, key: Uuid) 
     if let Some(earlier) = claim_create(&mut tx, &Claim::new(key, "site.create", actor.id, input), id).await? {
         return Ok(earlier);
     }
-    sqlx::query("insert into sites (id, code, name, address, gln, time_zone) values ($1, $2, $3, $4, $5, $6)")
-        .bind(id)
-        .bind(&input.code)
-        .bind(&input.name)
-        .bind(&input.address)
-        .bind(&input.gln)
-        .bind(&input.time_zone)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| map_db_error(e, CONSTRAINTS))?;
+    sqlx::query(
+        "insert into sites (id, code, name, address, gln, time_zone, phone, country) values ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id)
+    .bind(&input.code)
+    .bind(&input.name)
+    .bind(&input.address)
+    .bind(&input.gln)
+    .bind(&input.time_zone)
+    .bind(&input.phone)
+    .bind(&input.country)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| map_db_error(e, CONSTRAINTS))?;
     let after = get(&mut *tx, id).await?;
     audit::record(&mut tx, actor, Entry::new("create", "site", id).after(&after)).await?;
     tx.commit().await?;
@@ -157,7 +172,8 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: Uuid, version: i32, input:
     let mut tx = pool.begin().await?;
     let before: Site = lock_for_edit(&mut tx, format!("{SELECT} where id = $1 for update"), id, version).await?;
     sqlx::query(
-        "update sites set code = $2, name = $3, address = $4, gln = $5, time_zone = $6, active = $7 where id = $1",
+        "update sites set code = $2, name = $3, address = $4, gln = $5, time_zone = $6, active = $7, phone = $8, country = $9
+          where id = $1",
     )
     .bind(id)
     .bind(&input.code)
@@ -166,6 +182,8 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: Uuid, version: i32, input:
     .bind(&input.gln)
     .bind(&input.time_zone)
     .bind(input.active)
+    .bind(&input.phone)
+    .bind(&input.country)
     .execute(&mut *tx)
     .await
     .map_err(|e| map_db_error(e, CONSTRAINTS))?;

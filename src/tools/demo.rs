@@ -50,7 +50,8 @@ pub async fn load(pool: &PgPool) -> Result<()> {
         pool,
         "RVS",
         "Riverside Bakery",
-        "1200 Mill Road\nSpringfield, IL 62701\nUSA",
+        "1200 Mill Road\nSpringfield, IL 62701",
+        "+1 217 555 0142",
         "America/Chicago",
         Some("061414100002"),
     )
@@ -59,7 +60,8 @@ pub async fn load(pool: &PgPool) -> Result<()> {
         pool,
         "DC1",
         "Central Distribution Center",
-        "88 Logistics Way\nPeoria, IL 61602\nUSA",
+        "88 Logistics Way\nPeoria, IL 61602",
+        "+1 309 555 0188",
         "America/Chicago",
         None,
     )
@@ -461,11 +463,21 @@ async fn demo_users(pool: &PgPool, actor: &Actor) -> Result<()> {
     Ok(())
 }
 
-async fn site(pool: &PgPool, code: &str, name: &str, address: &str, tz: &str, gln_data: Option<&str>) -> Result<Uuid> {
+async fn site(
+    pool: &PgPool,
+    code: &str,
+    name: &str,
+    address: &str,
+    phone: &str,
+    tz: &str,
+    gln_data: Option<&str>,
+) -> Result<Uuid> {
     let form = SiteForm {
         code: code.into(),
         name: name.into(),
         address: address.into(),
+        phone: phone.into(),
+        country: "US".into(),
         gln: gln_data.map(gtin).unwrap_or_default(),
         time_zone: tz.into(),
         active: Some("on".into()),

@@ -173,10 +173,34 @@ async fn a_mock_recall_on_a_raw_lot_shows_its_scope_quantities_risks_and_balance
     let receiving: Vec<&csv::StringRecord> = rows.iter().filter(|r| &r[0] == "Receiving").collect();
     assert_eq!(receiving.len(), 1);
     assert_eq!(&receiving[0][2], supplier_lot, "a received lot's TLC is the supplier's");
-    assert!(receiving[0][7].starts_with("Prairie Mill Co."));
+    // Its source is the supplier, described as 21 CFR 1.1310 asks: name, address, country, phone.
+    let (name, phone, country): (String, String, String) =
+        sqlx::query_as("select name, phone, country from parties where code = 'PRAIRIE-MILL'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let source = &receiving[0][3];
+    assert!(source.starts_with(&name) && source.contains(&phone) && source.contains(&country), "{source}");
+    assert!(receiving[0][8].starts_with("Prairie Mill Co."));
+    // Every place is one line: name, address, country, phone.
+    assert_eq!(&receiving[0][10], "Riverside Bakery, 1200 Mill Road, Springfield, IL 62701, US, phone +1 217 555 0142");
+    assert!(rows.iter().all(|r| !r.iter().any(|c| c.contains('\n'))), "no multi-line cells");
+    // The date is the plant's date (Central time), not UTC's.
+    let local: chrono::NaiveDate = sqlx::query_scalar(
+        "select (r.received_at at time zone s.time_zone)::date from receipts r join sites s on s.id = r.site_id
+          join receipt_lines l on l.receipt_id = r.id join lots t on t.id = l.lot_id where t.code = $1",
+    )
+    .bind(&flour)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(&receiving[0][11], local.to_string());
+    // A lot made here has the site as its source, with the site's GLN as reference.
+    let made = rows.iter().find(|r| &r[0] == "Transformation (output)" && r[14] == dough).unwrap();
+    assert!(made[3].starts_with("Riverside Bakery, 1200 Mill Road"), "{:?}", &made[3]);
+    assert!(made[4].starts_with("GLN "), "{:?}", &made[4]);
     assert_eq!(rows.iter().filter(|r| &r[0] == "Shipping").count(), 3);
-    assert!(rows.iter().any(|r| &r[0] == "Transformation (input)" && r[13] == flour));
-    assert!(rows.iter().any(|r| &r[0] == "Transformation (output)" && r[13] == dough));
+    assert!(rows.iter().any(|r| &r[0] == "Transformation (input)" && r[14] == flour));
     // The same rows as XLSX: a workbook whose strings include the supplier's lot code.
     let response = app.get(&format!("{location}/fsma204.xlsx")).await;
     assert_eq!(response.headers()["content-type"], "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
@@ -191,6 +215,17 @@ async fn a_mock_recall_on_a_raw_lot_shows_its_scope_quantities_risks_and_balance
     std::fs::remove_file(&path).unwrap();
     let strings = String::from_utf8_lossy(&strings.stdout);
     assert!(strings.contains(&supplier_lot) && strings.contains("Traceability lot code"));
+    // Read back with a spreadsheet reader: quantities are numbers, dates are dates.
+    use calamine::Reader;
+    let mut workbook: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(book.to_vec())).unwrap();
+    let range = workbook.worksheet_range_at(0).unwrap().unwrap();
+    let read: Vec<&[calamine::Data]> = range.rows().collect();
+    assert_eq!(read.len(), rows.len() + 1);
+    let first = read.iter().find(|r| r[0] == calamine::Data::String("Receiving".into())).unwrap();
+    assert!(matches!(first[6], calamine::Data::Float(_) | calamine::Data::Int(_)), "{:?}", first[6]);
+    let calamine::Data::DateTime(day) = &first[11] else { panic!("the date is a date cell: {:?}", first[11]) };
+    let serial = (local - chrono::NaiveDate::from_ymd_opt(1899, 12, 30).unwrap()).num_days() as f64;
+    assert_eq!(day.as_f64(), serial);
     let sheet = String::from_utf8_lossy(&sheet.stdout);
     assert_eq!(sheet.matches("<row ").count(), rows.len() + 1, "a header and one row per event");
     assert!(sheet.contains("<autoFilter"), "sortable and filterable");
