@@ -134,8 +134,7 @@ async fn digital_link(
             page(&state, StatusCode::NOT_FOUND, q, Some("This link names no product.".into()), false, None).await
         }
         Err(m) => {
-            page(&state, StatusCode::UNPROCESSABLE_ENTITY, q, Some(format!("This code is not valid: {m}")), false, None)
-                .await
+            page(&state, StatusCode::BAD_REQUEST, q, Some(format!("This code is not valid: {m}")), false, None).await
         }
     }
 }

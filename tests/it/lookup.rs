@@ -68,8 +68,14 @@ async fn a_scanned_pack_shows_its_public_facts_and_its_recall_and_nothing_privat
     // A wrong check digit, an unknown lot and a private lot.
     let bad = format!("{}{}", &gtin[..13], (gtin.as_bytes()[13] - b'0' + 1) % 10);
     let (status, page, _) = get(&app, &format!("/01/{bad}/10/{pallet}")).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(text(&page, "#check-problem").contains("check digit is wrong"));
+    // GS1's syntax: the lot in the path, each attribute once.
+    for link in [format!("/01/{gtin}?10={pallet}"), format!("/01/{gtin}/10/{pallet}?17=261231&17=261231")] {
+        let (status, page, _) = get(&app, &link).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{link}");
+        assert!(text(&page, "#check-problem").starts_with("This code is not valid"), "{link}");
+    }
     let (status, unknown, unknown_body) = get(&app, &format!("/01/{gtin}/10/NOPE-1")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(text(&unknown, "#not-found").starts_with("We could not find this lot"));

@@ -182,8 +182,9 @@ pub fn read(input: &str) -> Result<Scan, String> {
     if text.is_empty() {
         return Ok(Scan::Plain(String::new()));
     }
-    let lower = text.to_ascii_lowercase();
-    let elements = if lower.starts_with("https://") || lower.starts_with("http://") {
+    // A QR code or a DataMatrix holding a Digital Link reads with `]Q1` or `]d1` before it.
+    let text = ["]Q1", "]d1"].iter().find_map(|p| text.strip_prefix(p)).filter(|rest| is_link(rest)).unwrap_or(text);
+    let elements = if is_link(text) {
         digital_link(text)?
     } else if text.starts_with('(') {
         bracketed(text)?
@@ -196,6 +197,11 @@ pub fn read(input: &str) -> Result<Scan, String> {
     };
     validate(&elements)?;
     Ok(Scan::Gs1(elements))
+}
+
+fn is_link(text: &str) -> bool {
+    let lower = text.get(..8).unwrap_or(text).to_ascii_lowercase();
+    lower.starts_with("https://") || lower.starts_with("http://")
 }
 
 fn strip_symbology(text: &str) -> Option<&str> {
@@ -322,6 +328,7 @@ fn digital_link(text: &str) -> Result<Vec<Element>, String> {
             None => false,
         })
     };
+    let qualifies = |ai: &str| key.iter().any(|alternative| alternative.iter().any(|a| a == ai));
     if !key.iter().any(in_order) {
         let allowed: Vec<String> = key.iter().map(|alt| alt.join(", then ")).filter(|s| !s.is_empty()).collect();
         return Err(if allowed.is_empty() {
@@ -332,6 +339,13 @@ fn digital_link(text: &str) -> Result<Vec<Element>, String> {
     }
     for (key, value) in query.split('&').filter(|p| !p.is_empty()).filter_map(|p| p.split_once('=')) {
         match spec(key) {
+            Some(_) if out.iter().any(|e| e.ai == key) => {
+                return Err(format!("({key}) is given twice in the Digital Link."));
+            }
+            // A key qualifier (a lot, a serial) belongs in the path, as GS1's syntax says.
+            Some(_) if qualifies(key) => {
+                return Err(format!("({key}) belongs in the Digital Link's path (/{key}/…), not in its query."));
+            }
             Some(s) if s.dl_attribute => out.push(Element { ai: key.to_string(), value: percent_decode(value)? }),
             Some(_) => return Err(format!("({key}) cannot be given as a Digital Link query parameter.")),
             None => {} // other parameters are not GS1 data
@@ -603,6 +617,24 @@ mod tests {
         let link = gs1("https://id.gs1.org/01/09506000134352/10/AB-12?17=261231");
         assert_eq!(link, pairs(&[("01", "09506000134352"), ("10", "AB-12"), ("17", "261231")]));
         assert_eq!(gs1("https://example.com/shop/01/09506000134352/10/AB%2F12")[1].1, "AB/12");
+    }
+
+    #[test]
+    fn a_digital_link_scanned_from_a_qr_code_or_a_datamatrix_is_read_as_a_link_and_as_strictly_as_gs1_reads_it() {
+        let want = pairs(&[("01", "09506000134352"), ("10", "AB-12"), ("17", "261231")]);
+        for prefix in ["]Q1", "]d1", ""] {
+            assert_eq!(gs1(&format!("{prefix}https://id.gs1.org/01/09506000134352/10/AB-12?17=261231")), want);
+        }
+        let e = |s: &str| read(s).unwrap_err();
+        assert_eq!(
+            e("https://id.gs1.org/01/09506000134352?10=AB-12"),
+            "(10) belongs in the Digital Link's path (/10/…), not in its query."
+        );
+        assert_eq!(
+            e("https://id.gs1.org/01/09506000134352/10/AB?17=261231&17=261231"),
+            "(17) is given twice in the Digital Link."
+        );
+        assert_eq!(e("https://id.gs1.org/01/09506000134352/10/AB?10=AB"), "(10) is given twice in the Digital Link.");
     }
 
     #[test]
