@@ -19,12 +19,55 @@ pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
+/// Every problem the OpenAPI 3.1 schema finds in `doc`, and every answer without a description
+/// or (for a refusal) without the error body.
+fn openapi_problems(doc: &Value) -> Vec<String> {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/openapi/schema-3.1.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let mut problems: Vec<String> =
+        validator.iter_errors(doc).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for (status, response) in op["responses"].as_object().unwrap() {
+                if response["description"].as_str().is_none_or(|d| d.trim().is_empty()) {
+                    problems.push(format!("{method} {path} {status}: no description"));
+                }
+                if status.starts_with(['4', '5'])
+                    && response["content"]["application/json"]["schema"]["$ref"] != "#/components/schemas/Error"
+                {
+                    problems.push(format!("{method} {path} {status}: not the error body"));
+                }
+            }
+            for status in ["400", "401", "403"] {
+                if op["responses"].get(status).is_none() {
+                    problems.push(format!("{method} {path}: {status} undeclared"));
+                }
+            }
+            if method == "post" && op["responses"].get("422").is_none() {
+                problems.push(format!("{method} {path}: 422 undeclared"));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn the_openapi_check_finds_what_a_validator_finds() {
+    let broken = json!({ "openapi": "3.1.0", "info": { "title": "x", "version": "1" },
+        "paths": { "/a": { "get": { "responses": { "200": {} } } } } });
+    let problems = openapi_problems(&broken);
+    assert!(problems.iter().any(|p| p.contains("description")), "{problems:?}");
+    assert!(problems.iter().any(|p| p.contains("401 undeclared")), "{problems:?}");
+}
+
 #[tokio::test]
 async fn the_openapi_document_lists_every_route_and_every_route_in_it_answers() {
     let app = demo_app().await;
     let secret = token(&app).await;
     let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert_eq!(openapi_problems(&doc), Vec::<String>::new(), "the OpenAPI document is valid");
     assert_eq!(doc["components"]["securitySchemes"]["token"]["scheme"], "bearer");
     let documented: BTreeSet<String> = doc["paths"]
         .as_object()

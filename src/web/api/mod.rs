@@ -100,7 +100,84 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         doc.merge(d);
         router = router.merge(super::guarded(r, permission));
     }
+    declare_errors(&mut doc);
     (router, doc)
+}
+
+/// The error body every refusal answers with.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct ErrorDetail {
+    /// `bad_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`, `invalid`,
+    /// `too_many_requests`, `unavailable`…
+    code: String,
+    /// What went wrong, as the pages say it.
+    message: String,
+    /// The first field refused (422).
+    field: Option<String>,
+    /// Every field refused, with its message (422).
+    fields: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// Every answer of every operation declared, with a description as OpenAPI requires: the
+/// successes as the routes say, and the refusals any route may give — each with the error body.
+fn declare_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::PartialSchema;
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.schemas.insert("Error".into(), ErrorBody::schema());
+    let error = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("Error"))).build())
+                .build(),
+        )
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        for (writes, op) in [(false, item.get.as_mut()), (true, item.post.as_mut())] {
+            let Some(op) = op else { continue };
+            let responses = &mut op.responses.responses;
+            for (status, response) in responses.iter_mut() {
+                let RefOr::T(r) = response else { continue };
+                if status.starts_with(['4', '5']) && r.content.is_empty() {
+                    r.content.insert(
+                        "application/json".into(),
+                        RefOr::T(ContentBuilder::new().schema(Some(Ref::from_schema_name("Error"))).build()),
+                    );
+                }
+                if r.description.trim().is_empty() {
+                    r.description = match status.as_str() {
+                        "200" => "The answer",
+                        "201" => "Created (or, for a repeated idempotency key, what the first request created)",
+                        _ => "See the error body",
+                    }
+                    .into();
+                }
+            }
+            let mut add = |status: &str, description: &str| {
+                responses.entry(status.into()).or_insert_with(|| error(description));
+            };
+            add("400", "The request is malformed (a parameter, a character, a number out of range)");
+            add("401", "No valid API token");
+            add("403", "The token's user may not do this, or the token may only read");
+            add("429", "Too many refused attempts from this address; see Retry-After");
+            add("503", "The database is unavailable; nothing was changed, try again");
+            if path.contains('{') {
+                add("404", "No such record");
+            }
+            if writes {
+                add("409", "The record changed meanwhile, or its state forbids this");
+                add("422", "A field is not valid; `fields` says which");
+            }
+        }
+    }
 }
 
 mod docs;
