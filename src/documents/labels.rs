@@ -18,17 +18,6 @@ pub struct LabelLot {
     pub expires_on: Option<NaiveDate>,
 }
 
-/// A drawn label's parts.
-#[derive(Debug, Clone)]
-pub struct Label {
-    /// `(01)…(11)…(17)…(10)…`, or the bare lot code when the material has no GTIN.
-    pub human: String,
-    pub gs1: bool,
-    pub gs1_128: String,
-    pub datamatrix: Option<String>,
-    pub digital_link: Option<String>,
-}
-
 /// The lot's GS1 elements: fixed-length ones first, the lot (variable) last, so that no
 /// separator is needed. None without a GTIN.
 pub fn elements(lot: &LabelLot) -> Option<Vec<Element>> {
@@ -44,30 +33,270 @@ pub fn elements(lot: &LabelLot) -> Option<Vec<Element>> {
     Some(e)
 }
 
-/// Draws the label, or says why the lot's data cannot be a GS1 label.
-pub fn draw(lot: &LabelLot, link_host: &str) -> Result<Label, String> {
+/// The label stocks lotline lays out for. Logistic stocks (4×6 in, A6, and sheets of A6-sized
+/// labels) carry GS1-128 symbols as GS1's symbol specification table for logistic labels asks;
+/// small item stocks carry the DataMatrix (and the QR code where it fits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stock {
+    In4x6,
+    A6,
+    In4x2,
+    In2x1,
+    SheetA4,
+    SheetLetter,
+}
+
+impl Stock {
+    pub const ALL: [Stock; 6] =
+        [Stock::In4x6, Stock::A6, Stock::In4x2, Stock::In2x1, Stock::SheetA4, Stock::SheetLetter];
+
+    pub fn parse(text: &str) -> Option<Stock> {
+        Stock::ALL.into_iter().find(|s| s.key() == text.trim())
+    }
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Stock::In4x6 => "4x6",
+            Stock::A6 => "a6",
+            Stock::In4x2 => "4x2",
+            Stock::In2x1 => "2x1",
+            Stock::SheetA4 => "a4",
+            Stock::SheetLetter => "letter",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Stock::In4x6 => "4 × 6 in (thermal)",
+            Stock::A6 => "A6 (thermal)",
+            Stock::In4x2 => "4 × 2 in (thermal)",
+            Stock::In2x1 => "2 × 1 in (thermal)",
+            Stock::SheetA4 => "A4 sheet, 2 labels",
+            Stock::SheetLetter => "Letter sheet, 2 labels",
+        }
+    }
+
+    /// One label, width × height in mm.
+    pub fn label_mm(self) -> (f64, f64) {
+        match self {
+            Stock::In4x6 => (101.6, 152.4),
+            Stock::A6 => (105.0, 148.0),
+            Stock::In4x2 => (101.6, 50.8),
+            Stock::In2x1 => (50.8, 25.4),
+            Stock::SheetA4 => (105.0, 148.5),
+            Stock::SheetLetter => (107.95, 139.7),
+        }
+    }
+
+    /// The page the printer takes, width × height in mm (a sheet holds two labels side by side
+    /// in landscape).
+    pub fn page_mm(self) -> (f64, f64) {
+        match self {
+            Stock::SheetA4 => (297.0, 210.0),
+            Stock::SheetLetter => (279.4, 215.9),
+            other => other.label_mm(),
+        }
+    }
+
+    /// Whether GS1's logistic-label rules apply (X-dimension 0.495–0.940 mm, bars at least
+    /// 31.75 mm high, a symbol at most 165 mm wide with its quiet zones).
+    pub fn logistic(self) -> bool {
+        !matches!(self, Stock::In4x2 | Stock::In2x1)
+    }
+}
+
+/// GS1's symbol specification for GS1-128 on logistic labels.
+pub const X_MIN_MM: f64 = 0.495;
+pub const X_MAX_MM: f64 = 0.940;
+pub const BAR_HEIGHT_MIN_MM: f64 = 31.75;
+pub const SYMBOL_MAX_MM: f64 = 165.0;
+/// Quiet zone each side of a GS1-128, in modules.
+const QUIET_MODULES: usize = 10;
+/// What a label keeps clear at each side beyond the quiet zones (thermal printers print to the edge), mm.
+const MARGIN_MM: f64 = 1.0;
+
+/// A GS1-128 symbol as printed: its elements, its module count and size at the printer's dots.
+#[derive(Debug, Clone)]
+pub struct Symbol {
+    pub human: String,
+    pub svg: String,
+    /// Modules with both quiet zones.
+    pub modules: usize,
+    pub dots_per_module: u32,
+    pub x_mm: f64,
+    pub width_mm: f64,
+    pub bar_height_mm: f64,
+}
+
+/// A drawn label's parts.
+#[derive(Debug, Clone)]
+pub struct Label {
+    /// `(01)…(11)…(17)…(10)…`, or the bare lot code when the material has no GTIN.
+    pub human: String,
+    pub gs1: bool,
+    /// The GS1-128 symbols, one or more (a long element string is split, as GS1 logistic labels
+    /// do); none on small item stocks.
+    pub symbols: Vec<Symbol>,
+    pub datamatrix: Option<String>,
+    /// The Digital Link as a QR code, for phones.
+    pub qr: Option<String>,
+    pub digital_link: Option<String>,
+    /// What the layout had to leave out, and where that data is instead.
+    pub notes: Vec<String>,
+}
+
+/// The smallest whole number of printer dots per module that GS1 allows, and the X-dimension
+/// it gives: 4 dots (0.5005 mm) at 203 dpi, 6 dots (0.508 mm) at 300 dpi.
+pub fn module_dots(dpi: u32) -> Result<(u32, f64), String> {
+    let mm = |n: u32| f64::from(n) * 25.4 / f64::from(dpi);
+    (1..=64)
+        .find(|n| mm(*n) >= X_MIN_MM && mm(*n) <= X_MAX_MM)
+        .map(|n| (n, mm(n)))
+        .ok_or_else(|| format!("At {dpi} dpi no whole number of dots gives a module of 0.495–0.940 mm."))
+}
+
+/// Lays the elements out in GS1-128 symbols that fit the stock at `dpi`: fixed-length data first,
+/// as many elements per symbol as fit (at most 165 mm with quiet zones, and within the label).
+/// An element no symbol of the stock can hold is left to the DataMatrix, and said in the notes.
+fn gs1_128_symbols(
+    elements: &[Element],
+    stock: Stock,
+    dpi: u32,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Symbol>, String> {
+    let (dots, x_mm) = module_dots(dpi)?;
+    let usable = stock.label_mm().0 - 2.0 * MARGIN_MM;
+    let limit = usable.min(SYMBOL_MAX_MM);
+    let width = |els: &[Element]| -> Result<usize, String> {
+        let data = syntax::barcode_data(els);
+        let code = barcoders::sym::code128::Code128::new(code128_plan(&data, true))
+            .map_err(|e| format!("Code 128 cannot encode this: {e}"))?;
+        Ok(code.encode().len() + 2 * QUIET_MODULES)
+    };
+    let mut ordered: Vec<Element> = elements.to_vec();
+    ordered.sort_by_key(|e| !syntax::spec(&e.ai).is_some_and(|s| s.fixed));
+    let mut groups: Vec<Vec<Element>> = Vec::new();
+    for e in ordered {
+        if let Some(last) = groups.last_mut() {
+            let mut trial = last.clone();
+            trial.push(e.clone());
+            if width(&trial)? as f64 * x_mm <= limit {
+                *last = trial;
+                continue;
+            }
+        }
+        if width(std::slice::from_ref(&e))? as f64 * x_mm > limit {
+            notes.push(format!(
+                "({}) is too long for a GS1-128 on a {} label at GS1's smallest module: the DataMatrix carries it.",
+                e.ai,
+                stock.title()
+            ));
+            continue;
+        }
+        groups.push(vec![e]);
+    }
+    let bar_height_mm = BAR_HEIGHT_MIN_MM;
+    groups
+        .iter()
+        .map(|g| {
+            let data = syntax::barcode_data(g);
+            let human = syntax::human(g);
+            let code = barcoders::sym::code128::Code128::new(code128_plan(&data, true))
+                .map_err(|e| format!("Code 128 cannot encode this: {e}"))?;
+            let bars = code.encode();
+            let modules = bars.len() + 2 * QUIET_MODULES;
+            Ok(Symbol {
+                svg: code128_svg_mm(&bars, &human, x_mm, bar_height_mm),
+                human,
+                modules,
+                dots_per_module: dots,
+                x_mm,
+                width_mm: modules as f64 * x_mm,
+                bar_height_mm,
+            })
+        })
+        .collect()
+}
+
+/// Draws the label for `stock` at the printer's `dpi`, or says why the lot's data cannot be a
+/// GS1 label there.
+pub fn draw(lot: &LabelLot, link_host: &str, stock: Stock, dpi: u32) -> Result<Label, String> {
     match elements(lot) {
         Some(elements) => {
             syntax::validate(&elements)?;
             let data = syntax::barcode_data(&elements);
-            let gs1_128 = code128_svg(&code128_plan(&data, true), &syntax::human(&elements))?;
+            let mut notes = Vec::new();
+            let symbols =
+                if stock.logistic() { gs1_128_symbols(&elements, stock, dpi, &mut notes)? } else { Vec::new() };
             let matrix = datamatrix::DataMatrix::encode_gs1(data.as_bytes(), datamatrix::SymbolList::default())
                 .map_err(|e| format!("The DataMatrix cannot hold this data: {e:?}"))?;
             let digital_link = digital_link(&elements, link_host);
+            let qr = (stock != Stock::In2x1).then(|| qr_svg(&digital_link)).transpose()?;
             Ok(Label {
                 human: syntax::human(&elements),
                 gs1: true,
-                gs1_128,
+                symbols,
                 datamatrix: Some(matrix_svg(&matrix.bitmap())),
+                qr,
                 digital_link: Some(digital_link),
+                notes,
             })
         }
         None => {
             // No GTIN: a plain Code 128 of the lot code, for our own scanners only.
-            let gs1_128 = code128_svg(&code128_plan(&lot.lot, false), &lot.lot)?;
-            Ok(Label { human: lot.lot.clone(), gs1: false, gs1_128, datamatrix: None, digital_link: None })
+            let code = barcoders::sym::code128::Code128::new(code128_plan(&lot.lot, false))
+                .map_err(|e| format!("Code 128 cannot encode this: {e}"))?;
+            let bars = code.encode();
+            let (dots, x_mm) = module_dots(dpi)?;
+            let height = if stock.logistic() { BAR_HEIGHT_MIN_MM } else { 12.0 };
+            let modules = bars.len() + 2 * QUIET_MODULES;
+            let symbol = Symbol {
+                svg: code128_svg_mm(&bars, &lot.lot, x_mm, height),
+                human: lot.lot.clone(),
+                modules,
+                dots_per_module: dots,
+                x_mm,
+                width_mm: modules as f64 * x_mm,
+                bar_height_mm: height,
+            };
+            Ok(Label {
+                human: lot.lot.clone(),
+                gs1: false,
+                symbols: vec![symbol],
+                datamatrix: None,
+                qr: None,
+                digital_link: None,
+                notes: Vec::new(),
+            })
         }
     }
+}
+
+/// The QR code of a Digital Link as SVG (4-module quiet zone), sized for a phone at arm's length.
+fn qr_svg(link: &str) -> Result<String, String> {
+    let qr = qrcodegen::QrCode::encode_text(link, qrcodegen::QrCodeEcc::Medium)
+        .map_err(|_| "The Digital Link is too long for a QR code.".to_string())?;
+    let (size, quiet) = (qr.size(), 4);
+    let total = size + 2 * quiet;
+    let mut svg = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" class="barcode qr" viewBox="0 0 {total} {total}" width="22mm" height="22mm" role="img" aria-label="QR code: {}" shape-rendering="crispEdges"><rect width="{total}" height="{total}" fill="#fff"/><path fill="#000" d=""##,
+        escape(link)
+    );
+    for y in 0..size {
+        for x in 0..size {
+            if qr.get_module(x, y) {
+                let _ = write!(svg, "M{},{}h1v1h-1z", x + quiet, y + quiet);
+            }
+        }
+    }
+    svg.push_str(r##""/></svg>"##);
+    Ok(svg)
+}
+
+/// The QR code's modules, for tests that read it back.
+pub fn qr_modules(link: &str) -> Option<Vec<Vec<bool>>> {
+    let qr = qrcodegen::QrCode::encode_text(link, qrcodegen::QrCodeEcc::Medium).ok()?;
+    Some((0..qr.size()).map(|y| (0..qr.size()).map(|x| qr.get_module(x, y)).collect()).collect())
 }
 
 /// The Digital Link: GTIN and lot in the path, dates in the query.
@@ -135,28 +364,27 @@ pub fn code128_plan(data: &str, gs1: bool) -> String {
     }
 }
 
-/// A Code 128 symbol as SVG: 2 px modules, 10-module quiet zones, the text under the bars.
-fn code128_svg(plan: &str, text: &str) -> Result<String, String> {
-    let code = barcoders::sym::code128::Code128::new(plan).map_err(|e| format!("Code 128 cannot encode this: {e}"))?;
-    let modules = code.encode();
-    let (module, quiet, height) = (2usize, 10usize, 70usize);
-    let width = (modules.len() + 2 * quiet) * module;
+/// A Code 128 symbol as SVG in millimetres: each module exactly `x_mm` wide (a whole number of
+/// printer dots), bars `height_mm` high, quiet zones both sides, the text under the bars.
+fn code128_svg_mm(bars: &[u8], text: &str, x_mm: f64, height_mm: f64) -> String {
+    let modules = bars.len() + 2 * QUIET_MODULES;
+    // The view box counts modules across and tenths of a module down.
+    let (w_mm, text_mm) = (modules as f64 * x_mm, 4.0);
+    let h_mm = height_mm + text_mm;
+    let h_units = h_mm / x_mm;
+    let bar_units = height_mm / x_mm;
     let mut svg = format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" class="barcode gs1-128" viewBox="0 0 {width} {}" width="{width}" height="{}" role="img" aria-label="GS1-128 {}"><rect width="{width}" height="{}" fill="#fff"/>"##,
-        height + 18,
-        height + 18,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" class="barcode gs1-128" viewBox="0 0 {modules} {h_units:.3}" width="{w_mm:.3}mm" height="{h_mm:.3}mm" preserveAspectRatio="none" shape-rendering="crispEdges" role="img" aria-label="GS1-128 {}" data-x-mm="{x_mm:.4}" data-bar-mm="{height_mm:.2}"><rect width="{modules}" height="{h_units:.3}" fill="#fff"/>"##,
         escape(text),
-        height + 18
     );
     let mut x = 0;
-    while x < modules.len() {
-        if modules[x] == 1 {
-            let run = modules[x..].iter().take_while(|m| **m == 1).count();
+    while x < bars.len() {
+        if bars[x] == 1 {
+            let run = bars[x..].iter().take_while(|m| **m == 1).count();
             let _ = write!(
                 svg,
-                r##"<rect x="{}" y="0" width="{}" height="{height}" fill="#000"/>"##,
-                (quiet + x) * module,
-                run * module
+                r##"<rect x="{}" y="0" width="{run}" height="{bar_units:.3}" fill="#000"/>"##,
+                QUIET_MODULES + x
             );
             x += run;
         } else {
@@ -165,12 +393,13 @@ fn code128_svg(plan: &str, text: &str) -> Result<String, String> {
     }
     let _ = write!(
         svg,
-        r##"<text x="{}" y="{}" font-family="monospace" font-size="13" text-anchor="middle">{}</text></svg>"##,
-        width / 2,
-        height + 14,
+        r##"<text x="{}" y="{:.3}" font-family="monospace" font-size="{:.3}" text-anchor="middle">{}</text></svg>"##,
+        modules / 2,
+        h_units - 0.8 / x_mm,
+        3.0 / x_mm,
         escape(text)
     );
-    Ok(svg)
+    svg
 }
 
 /// A DataMatrix as SVG: 4 px modules with a 2-module quiet zone.
@@ -225,16 +454,79 @@ mod tests {
     }
 
     #[test]
-    fn a_label_has_both_symbols_the_text_and_the_link() {
-        let label = draw(&lot(), "https://id.gs1.org").unwrap();
+    fn a_label_has_its_symbols_the_text_and_the_link() {
+        let label = draw(&lot(), "https://id.gs1.org", Stock::In4x6, 203).unwrap();
         assert!(label.gs1);
         assert_eq!(label.human, "(01)09506000134352(11)261102(17)261231(10)AB-12");
-        assert!(label.gs1_128.starts_with("<svg") && label.gs1_128.contains("(10)AB-12</text>"));
+        assert!(label.symbols.iter().all(|s| s.svg.starts_with("<svg")));
+        let hri: Vec<&str> = label.symbols.iter().map(|s| s.human.as_str()).collect();
+        assert!(hri.last().unwrap().ends_with("(10)AB-12"), "{hri:?}");
         assert!(label.datamatrix.unwrap().contains("<path fill=\"#000\" d=\"M"));
         assert_eq!(label.digital_link.unwrap(), "https://id.gs1.org/01/09506000134352/10/AB-12?11=261102&17=261231");
-        let plain = draw(&LabelLot { gtin: None, ..lot() }, "").unwrap();
+        let plain = draw(&LabelLot { gtin: None, ..lot() }, "", Stock::In4x6, 203).unwrap();
         assert!(!plain.gs1 && plain.datamatrix.is_none());
-        let bad = draw(&LabelLot { gtin: Some("09506000134353".into()), ..lot() }, "").unwrap_err();
+        let bad = draw(&LabelLot { gtin: Some("09506000134353".into()), ..lot() }, "", Stock::In4x6, 203).unwrap_err();
         assert!(bad.contains("check digit"), "{bad}");
+    }
+
+    #[test]
+    fn modules_are_whole_printer_dots_within_gs1s_logistic_range() {
+        assert_eq!(module_dots(203).unwrap().0, 4);
+        assert!((module_dots(203).unwrap().1 - 0.5005).abs() < 1e-4);
+        assert_eq!(module_dots(300).unwrap().0, 6);
+        assert!((module_dots(300).unwrap().1 - 0.508).abs() < 1e-3);
+    }
+
+    #[test]
+    fn a_4x6_label_meets_gs1s_symbol_rules_at_203_and_300_dpi_splitting_what_one_symbol_cannot_hold() {
+        let long = LabelLot { lot: "LOT-ABCD".into(), ..lot() };
+        for dpi in [203, 300] {
+            let label = draw(&long, "https://id.gs1.org", Stock::In4x6, dpi).unwrap();
+            assert!(label.symbols.len() >= 2, "at {dpi} dpi one 4-inch symbol cannot hold it all");
+            let usable = Stock::In4x6.label_mm().0 - 2.0 * MARGIN_MM;
+            for s in &label.symbols {
+                assert!((X_MIN_MM..=X_MAX_MM).contains(&s.x_mm), "X {} mm", s.x_mm);
+                assert!(s.width_mm <= SYMBOL_MAX_MM && s.width_mm <= usable, "{} mm wide", s.width_mm);
+                assert!(s.bar_height_mm >= BAR_HEIGHT_MIN_MM);
+                // Every module is a whole number of dots.
+                let dots = s.x_mm * f64::from(dpi) / 25.4;
+                assert!((dots - dots.round()).abs() < 1e-9, "{dots} dots");
+            }
+            // Together the symbols carry every element, each once.
+            let mut carried: Vec<String> = label
+                .symbols
+                .iter()
+                .flat_map(|s| s.human.split('(').filter(|p| !p.is_empty()).map(|p| format!("({p}")))
+                .collect();
+            carried.sort();
+            let mut want: Vec<String> =
+                elements(&long).unwrap().iter().map(|e| format!("({}){}", e.ai, e.value)).collect();
+            want.sort();
+            assert_eq!(carried, want);
+        }
+        // A lot too long for any 4-inch symbol is left to the DataMatrix, and the label says so.
+        let longest = draw(&LabelLot { lot: "LOT-2026-ABCDEFGHIJK".into(), ..lot() }, "", Stock::In4x6, 203).unwrap();
+        assert!(longest.symbols.iter().all(|s| !s.human.contains("(10)")));
+        assert!(longest.notes[0].starts_with("(10) is too long"), "{:?}", longest.notes);
+        // An item stock carries the DataMatrix, no GS1-128.
+        let small = draw(&lot(), "https://id.gs1.org", Stock::In2x1, 203).unwrap();
+        assert!(small.symbols.is_empty() && small.datamatrix.is_some() && small.qr.is_none());
+    }
+
+    #[test]
+    fn the_qr_code_reads_back_as_the_digital_link() {
+        let link = "https://plant.example/01/09506000134352/10/AB-12?17=261231";
+        let modules = qr_modules(link).unwrap();
+        let (n, quiet, scale) = (modules.len(), 4, 4);
+        let side = (n + 2 * quiet) * scale;
+        let mut image = rqrr::PreparedImage::prepare_from_greyscale(side, side, |x, y| {
+            let (mx, my) = (x / scale, y / scale);
+            let dark =
+                (quiet..quiet + n).contains(&mx) && (quiet..quiet + n).contains(&my) && modules[my - quiet][mx - quiet];
+            if dark { 0 } else { 255 }
+        });
+        let grids = image.detect_grids();
+        assert_eq!(grids.len(), 1);
+        assert_eq!(grids[0].decode().unwrap().1, link);
     }
 }

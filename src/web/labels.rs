@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::get;
 use chrono::NaiveDate;
@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{Layout, render};
 use crate::auth::Permission;
-use crate::documents::labels::{self, Label, LabelLot};
+use crate::documents::labels::{self, Label, LabelLot, Stock};
 use crate::error::{Error, Result};
 use crate::web::AppState;
 
@@ -41,6 +41,7 @@ struct LotRow {
     uom: String,
 }
 
+#[derive(Clone)]
 pub struct SheetLabel {
     pub lot_id: Uuid,
     pub material_code: String,
@@ -63,6 +64,62 @@ struct SheetPage {
     title: String,
     back: String,
     labels: Vec<SheetLabel>,
+    print: Print,
+    stocks: [Stock; 6],
+    /// The Digital Link's host is this machine: a phone elsewhere cannot open it.
+    loopback: bool,
+    link_host: String,
+}
+
+/// How the labels are printed: the stock, the printer's resolution, copies of each label.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default)]
+struct PrintQuery {
+    stock: String,
+    dpi: String,
+    copies: String,
+}
+
+impl Default for PrintQuery {
+    fn default() -> Self {
+        PrintQuery { stock: "4x6".into(), dpi: "203".into(), copies: "1".into() }
+    }
+}
+
+pub struct Print {
+    pub stock: Stock,
+    pub dpi: u32,
+    pub copies: usize,
+}
+
+impl Print {
+    fn parse(q: &PrintQuery) -> Result<Print> {
+        let stock = Stock::parse(&q.stock).ok_or_else(|| {
+            Error::BadRequest(format!("“{}” is not a label stock: use 4x6, a6, 4x2, 2x1, a4 or letter.", q.stock))
+        })?;
+        let dpi = match q.dpi.trim() {
+            "203" => 203,
+            "300" => 300,
+            other => return Err(Error::BadRequest(format!("“{other}” is not a printer resolution: use 203 or 300."))),
+        };
+        let copies = q
+            .copies
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=50).contains(n))
+            .ok_or_else(|| Error::BadRequest("Copies are a number from 1 to 50.".into()))?;
+        Ok(Print { stock, dpi, copies })
+    }
+
+    /// The page size and label size in CSS, so a print dialog picks the stock.
+    pub fn page_css(&self) -> String {
+        let (pw, ph) = self.stock.page_mm();
+        let (lw, lh) = self.stock.label_mm();
+        format!(
+            "@page {{ size: {pw}mm {ph}mm; margin: 0; }} @media print {{ .lot-label {{ width: {lw}mm; height: {lh}mm; }} }}"
+        )
+    }
 }
 
 /// The lots' label facts: the material's smallest-pack GTIN, and what each lot holds now (or was made with).
@@ -75,11 +132,12 @@ const SELECT: &str = "select l.id, l.code, l.tlc, l.supplier_lot, l.disposition,
 async fn sheet(
     state: &AppState,
     layout: Layout,
-    title: String,
-    back: String,
+    (title, back): (String, String),
+    print: &PrintQuery,
     filter: &str,
     id: Uuid,
 ) -> Result<Response> {
+    let print = Print::parse(print)?;
     let rows: Vec<LotRow> =
         sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where {filter} order by m.code, l.code")))
             .bind(id)
@@ -114,19 +172,33 @@ async fn sheet(
                 expires_on: r.expires_on,
                 // The Digital Link resolves on lotline itself: a consumer's phone opens the
                 // public product check (`/01/{gtin}/10/{lot}`).
-                label: labels::draw(&lot, &state.public_url),
+                label: labels::draw(&lot, &state.public_url, print.stock, print.dpi),
             }
         })
+        .flat_map(|l: SheetLabel| std::iter::repeat_n(l, print.copies))
         .collect();
-    render(&SheetPage { layout, title, back, labels })
+    let host = state.public_url.split("://").nth(1).unwrap_or_default();
+    let loopback = ["127.", "localhost", "[::1]", "0.0.0.0"].iter().any(|h| host.starts_with(h));
+    let link_host = state.public_url.clone();
+    render(&SheetPage { layout, title, back, labels, print, stocks: Stock::ALL, loopback, link_host })
 }
 
-async fn one_lot(State(state): State<AppState>, layout: Layout, Path(id): Path<String>) -> Result<Response> {
+async fn one_lot(
+    State(state): State<AppState>,
+    layout: Layout,
+    Path(id): Path<String>,
+    Query(print): Query<PrintQuery>,
+) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    sheet(&state, layout, "Label".into(), format!("/lots/{id}"), "l.id = $1", id).await
+    sheet(&state, layout, ("Label".into(), format!("/lots/{id}")), &print, "l.id = $1", id).await
 }
 
-async fn receipt(State(state): State<AppState>, layout: Layout, Path(id): Path<String>) -> Result<Response> {
+async fn receipt(
+    State(state): State<AppState>,
+    layout: Layout,
+    Path(id): Path<String>,
+    Query(print): Query<PrintQuery>,
+) -> Result<Response> {
     let id = super::parse_id(&id)?;
     let number: String = sqlx::query_scalar("select number from receipts where id = $1")
         .bind(id)
@@ -134,10 +206,15 @@ async fn receipt(State(state): State<AppState>, layout: Layout, Path(id): Path<S
         .await?
         .ok_or(Error::NotFound)?;
     let filter = "l.id in (select lot_id from receipt_lines where receipt_id = $1)";
-    sheet(&state, layout, format!("Labels of receipt {number}"), format!("/receipts/{id}"), filter, id).await
+    sheet(&state, layout, (format!("Labels of receipt {number}"), format!("/receipts/{id}")), &print, filter, id).await
 }
 
-async fn run(State(state): State<AppState>, layout: Layout, Path(id): Path<String>) -> Result<Response> {
+async fn run(
+    State(state): State<AppState>,
+    layout: Layout,
+    Path(id): Path<String>,
+    Query(print): Query<PrintQuery>,
+) -> Result<Response> {
     let id = super::parse_id(&id)?;
     let number: String = sqlx::query_scalar("select number from production_runs where id = $1")
         .bind(id)
@@ -145,5 +222,5 @@ async fn run(State(state): State<AppState>, layout: Layout, Path(id): Path<Strin
         .await?
         .ok_or(Error::NotFound)?;
     let filter = "l.id in (select lot_id from stock_movements where run_id = $1 and kind = 'produce')";
-    sheet(&state, layout, format!("Labels of run {number}"), format!("/runs/{id}"), filter, id).await
+    sheet(&state, layout, (format!("Labels of run {number}"), format!("/runs/{id}")), &print, filter, id).await
 }

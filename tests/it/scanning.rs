@@ -118,4 +118,25 @@ async fn a_runs_label_sheet_carries_gs1_symbols_that_scan_back_to_their_lots() {
     assert_eq!(text(&sheet, ".lot-label .hri"), receipt.1);
     assert!(text(&sheet, ".lot-label").contains("has no GTIN"));
     assert_eq!(app.get(&format!("/runs/{}/labels", uuid::Uuid::new_v4())).await.status(), StatusCode::NOT_FOUND);
+
+    // Laid out for a 4×6 in label at 203 dpi, two copies of each: bars of whole dots within GS1's
+    // logistic range, no symbol wider than the label, and the QR code with the Digital Link —
+    // with a warning while that link points at this machine.
+    let sheet = app.page(&format!("/runs/{run}/labels?stock=4x6&dpi=203&copies=2")).await;
+    assert_eq!(sheet.select(&crate::helpers::sel(".lot-label")).count(), 4);
+    for svg in sheet.select(&crate::helpers::sel("svg.gs1-128")) {
+        let x: f64 = svg.value().attr("data-x-mm").unwrap().parse().unwrap();
+        assert!((x - 0.5005).abs() < 1e-3, "X {x} mm = 4 dots at 203 dpi");
+        let bar: f64 = svg.value().attr("data-bar-mm").unwrap().parse().unwrap();
+        assert!(bar >= 31.75);
+        let width: f64 = svg.value().attr("width").unwrap().trim_end_matches("mm").parse().unwrap();
+        assert!(width <= 101.6 - 2.0, "{width} mm fits a 4-inch label");
+    }
+    let qr = sheet.select(&crate::helpers::sel("svg.qr")).next().unwrap();
+    assert!(qr.value().attr("aria-label").unwrap().starts_with("QR code: http://127.0.0.1:8080/01/00614141004010/10/"));
+    assert!(text(&sheet, "#loopback-warning").contains("LOTLINE_PUBLIC_URL"));
+    assert!(text(&sheet, "style").contains("size: 101.6mm 152.4mm"));
+    for bad in ["stock=5x7", "dpi=600", "copies=0", "copies=51"] {
+        assert_eq!(app.get(&format!("/runs/{run}/labels?{bad}")).await.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
 }
