@@ -50,7 +50,7 @@ struct Row {
     direction: String,
 }
 
-const ROWS: &str = "
+const ROWS_TEMPLATE: &str = "
 with rows as (
     select 'receiving' as event, 'receipt:' || r.id as event_key, r.id as document_id, r.number as document, r.received_at as at, rl.lot_id,
            rl.quantity, r.site_id, r.supplier_id as party_id, r.order_ref, coalesce(nullif(r.asn_ref, ''), r.delivery_ref) as other_ref,
@@ -74,8 +74,7 @@ select x.event, x.event_key, x.document_id, x.document, x.at,
        x.order_ref, x.other_ref, x.direction
   from rows x join lots l on l.id = x.lot_id join materials m on m.id = l.material_id
   join units u on u.code = m.uom join sites s on s.id = x.site_id left join parties p on p.id = x.party_id
-  left join lateral (select gtin, company_prefix_length from material_gtins where material_id = m.id
-                      order by units_per_pack, gtin limit 1) g on true
+  {GTIN}
  where ($1::uuid[] is null or x.lot_id = any($1)
         -- a run is one event, whole: every input and output of a run that touched a selected lot
         or (x.event = 'transformation' and x.document_id in
@@ -141,7 +140,9 @@ pub async fn document(pool: &PgPool, selection: Selection<'_>, base: &str) -> Re
         Selection::Lots(ids) => (Some(ids.to_vec()), None, None),
         Selection::Dates(from, to) => (None, Some(from), Some(to)),
     };
-    let rows: Vec<Row> = sqlx::query_as(ROWS).bind(lots).bind(from).bind(to).fetch_all(pool).await?;
+    let sql = ROWS_TEMPLATE.replace("{GTIN}", crate::domain::lotcode::GTIN_LATERAL);
+    let rows: Vec<Row> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(lots).bind(from).bind(to).fetch_all(pool).await?;
     // One event per receipt, per shipment and per posting of a run, in time order: each one is
     // whole when it happens, so what a partner has seen never changes.
     let mut by_event: BTreeMap<(DateTime<Utc>, String, String), Vec<&Row>> = BTreeMap::new();

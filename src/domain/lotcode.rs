@@ -44,6 +44,14 @@ pub fn is_gs1_lot(text: &str) -> bool {
     !text.is_empty() && text.chars().count() <= MAX_CODE_LEN && text.chars().all(is_cset82)
 }
 
+/// The GTIN lot `l` is known under, with its company-prefix length (columns `gtin`,
+/// `company_prefix_length` of `g`): its material's smallest-pack GTIN that existed when the lot
+/// was made. A GTIN added later names the lots made after it, so no label or EPCIS event of an
+/// earlier lot changes; a GTIN that names lots cannot be removed (`materials::remove_gtin`).
+pub const GTIN_LATERAL: &str = "left join lateral (select g.gtin, g.company_prefix_length from material_gtins g
+     where g.material_id = l.material_id and g.created_at <= l.created_at
+     order by g.units_per_pack, g.gtin limit 1) g on true";
+
 /// The SQL condition that lot `l` is the one named `$param`, by our code or by its traceability
 /// lot code, either case (both indexed, migration 0029).
 pub fn named_sql(param: u8) -> String {

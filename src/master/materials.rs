@@ -428,6 +428,22 @@ pub async fn add_gtin(pool: &PgPool, actor: &Actor, material_id: Uuid, form: &Gt
 
 pub async fn remove_gtin(pool: &PgPool, actor: &Actor, material_id: Uuid, gtin: &str) -> Result<(), Error> {
     let mut tx = pool.begin().await?;
+    // A GTIN lots were made under is part of their identity (`lotcode::GTIN_LATERAL`): their
+    // labels and events keep it.
+    let named: i64 = sqlx::query_scalar(
+        "select count(*) from lots l join material_gtins g on g.material_id = l.material_id and g.gtin = $2
+          where l.material_id = $1 and l.created_at >= g.created_at",
+    )
+    .bind(material_id)
+    .bind(gtin)
+    .fetch_one(&mut *tx)
+    .await?;
+    if named > 0 {
+        return Err(Error::Conflict(format!(
+            "GTIN {gtin} names {named} lot{} made since it was added: it stays, so their labels and EPCIS events keep meaning what they said. Add another GTIN for new lots instead.",
+            if named == 1 { "" } else { "s" }
+        )));
+    }
     let removed: Option<Gtin> = sqlx::query_as(
         "delete from material_gtins where material_id = $1 and gtin = $2
          returning gtin, pack_level, units_per_pack, company_prefix_length",

@@ -124,7 +124,7 @@ impl Print {
 
 /// The lots' label facts: the material's smallest-pack GTIN, and what each lot holds now (or was made with).
 const SELECT: &str = "select l.id, l.code, l.tlc, l.supplier_lot, l.disposition, m.code as material_code, m.name as material_name, l.origin, l.made_on, l.expires_on,
-        (select g.gtin from material_gtins g where g.material_id = m.id order by g.units_per_pack, g.gtin limit 1) as gtin,
+        g.gtin,
         coalesce((select sum(s.quantity) from stock_movements s where s.lot_id = l.id and s.kind in ('receipt', 'produce', 'split') and s.quantity > 0), 0) as quantity,
         m.uom
    from lots l join materials m on m.id = l.material_id";
@@ -138,11 +138,13 @@ async fn sheet(
     id: Uuid,
 ) -> Result<Response> {
     let print = Print::parse(print)?;
-    let rows: Vec<LotRow> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where {filter} order by m.code, l.code")))
-            .bind(id)
-            .fetch_all(&state.pool)
-            .await?;
+    let rows: Vec<LotRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} {} where {filter} order by m.code, l.code",
+        crate::domain::lotcode::GTIN_LATERAL
+    )))
+    .bind(id)
+    .fetch_all(&state.pool)
+    .await?;
     if rows.is_empty() && filter.starts_with("l.id") {
         return Err(Error::NotFound);
     }

@@ -260,15 +260,16 @@ async fn show_page(
         .fetch_optional(&state.pool)
         .await?
         .ok_or(Error::NotFound)?;
-    let lines: Vec<LineRow> = sqlx::query_as(
+    let lines: Vec<LineRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select sl.id, coalesce((select sum(rl.quantity) from return_lines rl where rl.shipment_line_id = sl.id), 0) as returned,
                 sl.line_no, l.id as lot_id, l.code as lot_code, m.code as material_code, m.name as material_name,
-                (select g.gtin from material_gtins g where g.material_id = m.id order by g.units_per_pack limit 1) as gtin,
-                sl.quantity, m.uom, c.code as location, l.expires_on,
+                g.gtin, sl.quantity, m.uom, c.code as location, l.expires_on,
                 (select coalesce(x.reason, '') from stock_movements x where x.reverses_id = sl.movement_id) as reversed
-           from shipment_lines sl join lots l on l.id = sl.lot_id join materials m on m.id = l.material_id join locations c on c.id = sl.location_id
+           from shipment_lines sl join lots l on l.id = sl.lot_id join materials m on m.id = l.material_id
+           join locations c on c.id = sl.location_id {}
           where sl.shipment_id = $1 order by sl.line_no",
-    )
+        crate::domain::lotcode::GTIN_LATERAL
+    )))
     .bind(id)
     .fetch_all(&state.pool)
     .await?;
