@@ -8,7 +8,7 @@ use sqlx::postgres::{PgArgumentBuffer, PgHasArrayType, PgTypeInfo, PgValueRef};
 use sqlx::{Decode, Encode, Postgres, Type};
 
 use crate::domain::vocab::{
-    CheckLevel, Dimension, Disposition, LocationKind, MaterialKind, MovementKind, Permission, RecallClass,
+    CheckLevel, DateKind, Dimension, Disposition, LocationKind, MaterialKind, MovementKind, Permission, RecallClass,
     RecallDecision,
 };
 
@@ -53,7 +53,8 @@ stored_as_text!(
     CheckLevel,
     RecallDecision,
     Permission,
-    Dimension
+    Dimension,
+    DateKind
 );
 
 /// Every word of the vocabulary with the column that stores it, for the test that compares them
@@ -72,5 +73,6 @@ pub fn all() -> Vec<(&'static str, Vec<&'static str>)> {
         (RecallDecision::COLUMN, words(RecallDecision::ALL, RecallDecision::as_str)),
         (Permission::COLUMN, words(Permission::ALL, Permission::as_str)),
         (Dimension::COLUMN, words(Dimension::ALL, Dimension::as_str)),
+        (DateKind::COLUMN, words(DateKind::ALL, DateKind::as_str)),
     ]
 }

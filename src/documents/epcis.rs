@@ -41,6 +41,7 @@ struct Row {
     gtin: Option<String>,
     prefix_length: Option<i16>,
     expires_on: Option<chrono::NaiveDate>,
+    date_kind: crate::domain::vocab::DateKind,
     site_code: String,
     site_gln: Option<String>,
     party_code: Option<String>,
@@ -69,7 +70,7 @@ with rows as (
 select x.event, x.event_key, x.document_id, x.document, x.at,
        (extract(epoch from (x.at at time zone s.time_zone) - (x.at at time zone 'UTC')) / 60)::int as offset_minutes,
        x.quantity, u.unece, l.code as lot, l.tlc, m.code as material,
-       g.gtin, g.company_prefix_length as prefix_length, l.expires_on,
+       g.gtin, g.company_prefix_length as prefix_length, l.expires_on, m.date_kind,
        s.code as site_code, s.gln as site_gln, p.code as party_code, p.gln as party_gln,
        x.order_ref, x.other_ref, x.direction
   from rows x join lots l on l.id = x.lot_id join materials m on m.id = l.material_id
@@ -129,7 +130,7 @@ fn ilmd(rows: &[&Row]) -> Option<Value> {
     let mut m = serde_json::Map::new();
     m.insert("cbvmda:lotNumber".into(), json!(crate::domain::lotcode::outward(&r.tlc, &r.lot)));
     if let Some(e) = r.expires_on {
-        m.insert("cbvmda:itemExpirationDate".into(), json!(e.to_string()));
+        m.insert(r.date_kind.ilmd().into(), json!(e.to_string()));
     }
     Some(Value::Object(m))
 }
@@ -465,6 +466,7 @@ pub async fn import_receipts(
         };
         let expires_on = ev["ilmd"]["cbvmda:itemExpirationDate"]
             .as_str()
+            .or(ev["ilmd"]["cbvmda:bestBeforeDate"].as_str())
             .and_then(|d| chrono::NaiveDate::parse_from_str(d.get(..10).unwrap_or(d), "%Y-%m-%d").ok());
         let mut lines = Vec::new();
         for (i, q) in ev["quantityList"].as_array().into_iter().flatten().enumerate() {

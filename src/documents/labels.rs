@@ -16,6 +16,8 @@ pub struct LabelLot {
     pub lot: String,
     pub made_on: Option<NaiveDate>,
     pub expires_on: Option<NaiveDate>,
+    /// What the date means: (17) use by or (15) best before.
+    pub date_kind: crate::domain::vocab::DateKind,
 }
 
 /// The lot's GS1 elements: fixed-length ones first, the lot (variable) last, so that no
@@ -27,7 +29,7 @@ pub fn elements(lot: &LabelLot) -> Option<Vec<Element>> {
         e.push(Element { ai: "11".into(), value: d.format("%y%m%d").to_string() });
     }
     if let Some(d) = lot.expires_on {
-        e.push(Element { ai: "17".into(), value: d.format("%y%m%d").to_string() });
+        e.push(Element { ai: lot.date_kind.ai().into(), value: d.format("%y%m%d").to_string() });
     }
     e.push(Element { ai: "10".into(), value: lot.lot.clone() });
     Some(e)
@@ -307,7 +309,7 @@ pub fn digital_link(elements: &[Element], host: &str) -> String {
         uri.push_str("/10/");
         uri.push_str(&crate::domain::text::percent_encode(lot));
     }
-    let query: Vec<String> = ["11", "17"].iter().filter_map(|ai| get(ai).map(|v| format!("{ai}={v}"))).collect();
+    let query: Vec<String> = ["11", "15", "17"].iter().filter_map(|ai| get(ai).map(|v| format!("{ai}={v}"))).collect();
     if !query.is_empty() {
         uri.push('?');
         uri.push_str(&query.join("&"));
@@ -430,6 +432,7 @@ mod tests {
             lot: "AB-12".into(),
             made_on: NaiveDate::from_ymd_opt(2026, 11, 2),
             expires_on: NaiveDate::from_ymd_opt(2026, 12, 31),
+            date_kind: crate::domain::vocab::DateKind::UseBy,
         }
     }
 

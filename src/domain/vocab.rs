@@ -142,6 +142,33 @@ vocabulary! {
 }
 
 vocabulary! {
+    /// What the date on a lot of the material means: the last day it is safe (use by, GS1 AI 17)
+    /// or the last day of its best quality (best before, AI 15).
+    pub enum DateKind : "materials.date_kind" {
+        UseBy = "use_by", "Use by";
+        BestBefore = "best_before", "Best before";
+    }
+}
+
+impl DateKind {
+    /// The GS1 Application Identifier the date travels in.
+    pub const fn ai(self) -> &'static str {
+        match self {
+            DateKind::UseBy => "17",
+            DateKind::BestBefore => "15",
+        }
+    }
+
+    /// The EPCIS lot master data attribute that carries it.
+    pub const fn ilmd(self) -> &'static str {
+        match self {
+            DateKind::UseBy => "cbvmda:itemExpirationDate",
+            DateKind::BestBefore => "cbvmda:bestBeforeDate",
+        }
+    }
+}
+
+vocabulary! {
     /// What a location inside a site is for.
     pub enum LocationKind : "locations.kind" {
         Storage = "storage", "storage";

@@ -41,6 +41,8 @@ pub struct Material {
     pub mass_per_unit_kg: Option<Decimal>,
     pub shelf_life_days: Option<i32>,
     pub expiry_policy: String,
+    /// What its lots' date means: use by or best before.
+    pub date_kind: crate::domain::vocab::DateKind,
     pub qa_required: bool,
     pub ftl: bool,
     /// Its lots may be looked up by consumers (the public "check your product" page).
@@ -107,6 +109,8 @@ pub struct MaterialForm {
     pub mass_per_unit_kg: String,
     pub shelf_life_days: String,
     pub expiry_policy: String,
+    /// `use_by` or `best_before`.
+    pub date_kind: String,
     pub qa_required: Option<String>,
     pub ftl: Option<String>,
     pub public_lookup: Option<String>,
@@ -130,6 +134,7 @@ impl From<&Material> for MaterialForm {
             mass_per_unit_kg: m.mass_per_unit_kg.map(|d| d.normalize().to_string()).unwrap_or_default(),
             shelf_life_days: m.shelf_life_days.map(|d| d.to_string()).unwrap_or_default(),
             expiry_policy: m.expiry_policy.clone(),
+            date_kind: m.date_kind.as_str().to_string(),
             qa_required: m.qa_required.then(|| "on".into()),
             ftl: m.ftl.then(|| "on".into()),
             public_lookup: m.public_lookup.then(|| "on".into()),
@@ -155,6 +160,7 @@ pub struct MaterialInput {
     pub mass_per_unit_kg: Option<Decimal>,
     pub shelf_life_days: Option<i32>,
     pub expiry_policy: String,
+    pub date_kind: crate::domain::vocab::DateKind,
     pub qa_required: bool,
     pub ftl: bool,
     pub public_lookup: bool,
@@ -185,6 +191,13 @@ impl TryFrom<&MaterialForm> for MaterialInput {
             e.check("mass_per_unit_kg", text::positive_decimal(&f.mass_per_unit_kg, "The mass per unit"));
         let shelf_life_days =
             e.check("shelf_life_days", text::optional_int(&f.shelf_life_days, "The shelf life", 1, 36500));
+        let date_kind = match f.date_kind.trim() {
+            "" => crate::domain::vocab::DateKind::UseBy,
+            word => word.parse().unwrap_or_else(|_| {
+                e.add("date_kind", "Choose what the date on its lots means: use by or best before.");
+                crate::domain::vocab::DateKind::UseBy
+            }),
+        };
         if !EXPIRY_POLICIES.iter().any(|(k, _)| *k == f.expiry_policy) {
             e.add("expiry_policy", "Choose how lots of this material get their expiry date.");
         }
@@ -222,6 +235,7 @@ impl TryFrom<&MaterialForm> for MaterialInput {
             mass_per_unit_kg,
             shelf_life_days: shelf_life_days.map(|d| d as i32),
             expiry_policy: f.expiry_policy.clone(),
+            date_kind,
             qa_required: ticked(&f.qa_required),
             ftl: ticked(&f.ftl),
             public_lookup: ticked(&f.public_lookup),
@@ -247,7 +261,7 @@ pub async fn list(
     offset: i64,
 ) -> Result<(Vec<Material>, i64), Error> {
     let rows = sqlx::query_as(
-        "select id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl, public_lookup, public_dates, public_origin, count_tolerance_percent, recall_notice_days, description, active, updated_at, version
+        "select id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, date_kind, qa_required, ftl, public_lookup, public_dates, public_origin, count_tolerance_percent, recall_notice_days, description, active, updated_at, version
            from materials where $1::text is null or code ilike $1 or name ilike $1
           order by code limit $2 offset $3",
     )
@@ -265,7 +279,7 @@ pub async fn list(
 }
 
 const SELECT: &str =
-    "select id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl,
+    "select id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, date_kind, qa_required, ftl,
         public_lookup, public_dates, public_origin, count_tolerance_percent, recall_notice_days, description, active,
         updated_at, version from materials";
 
@@ -306,8 +320,8 @@ pub async fn create(pool: &PgPool, actor: &Actor, input: &MaterialInput, key: Uu
     let uom = unit(&mut tx, &input.uom).await?;
     sqlx::query(
         "insert into materials (id, code, name, kind, uom, mass_per_unit_kg, shelf_life_days, expiry_policy, qa_required, ftl, description, active,
-                                public_lookup, public_dates, public_origin, count_tolerance_percent, recall_notice_days)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, true, $12, $13, $14, $15, $16)",
+                                public_lookup, public_dates, public_origin, count_tolerance_percent, recall_notice_days, date_kind)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, true, $12, $13, $14, $15, $16, $17)",
     )
     .bind(id)
     .bind(&input.code)
@@ -325,6 +339,7 @@ pub async fn create(pool: &PgPool, actor: &Actor, input: &MaterialInput, key: Uu
     .bind(input.public_origin)
     .bind(input.count_tolerance_percent)
     .bind(input.recall_notice_days)
+    .bind(input.date_kind)
     .execute(&mut *tx)
     .await
     .map_err(|e| map_db_error(e, CONSTRAINTS))?;
@@ -348,7 +363,7 @@ pub async fn update(
     sqlx::query(
         "update materials set code = $2, name = $3, kind = $4, uom = $5, mass_per_unit_kg = $6, shelf_life_days = $7,
                 expiry_policy = $8, qa_required = $9, ftl = $10, description = $11, active = $12, public_lookup = $13, public_dates = $14, public_origin = $15,
-                count_tolerance_percent = $16, recall_notice_days = $17
+                count_tolerance_percent = $16, recall_notice_days = $17, date_kind = $18
           where id = $1",
     )
     .bind(id)
@@ -368,6 +383,7 @@ pub async fn update(
     .bind(input.public_origin)
     .bind(input.count_tolerance_percent)
     .bind(input.recall_notice_days)
+    .bind(input.date_kind)
     .execute(&mut *tx)
     .await
     .map_err(|e| map_db_error(e, CONSTRAINTS))?;

@@ -122,6 +122,8 @@ pub async fn load(pool: &PgPool) -> Result<()> {
             kind: kind.into(),
             uom: uom.into(),
             mass_per_unit_kg: mass.into(),
+            // Cookies keep: their date is about quality, not safety.
+            date_kind: if code == "COOKIE-250" { "best_before" } else { "use_by" }.into(),
             shelf_life_days: shelf.into(),
             expiry_policy: policy.into(),
             qa_required: qa.then(|| "on".into()),

@@ -31,6 +31,7 @@ struct LotRow {
     tlc: String,
     supplier_lot: Option<String>,
     disposition: String,
+    date_kind: crate::domain::vocab::DateKind,
     material_code: String,
     material_name: String,
     origin: String,
@@ -54,6 +55,7 @@ pub struct SheetLabel {
     pub quantity: Decimal,
     pub uom: String,
     pub expires_on: Option<NaiveDate>,
+    pub date_kind: crate::domain::vocab::DateKind,
     pub label: std::result::Result<Label, String>,
 }
 
@@ -123,7 +125,7 @@ impl Print {
 }
 
 /// The lots' label facts: the material's smallest-pack GTIN, and what each lot holds now (or was made with).
-const SELECT: &str = "select l.id, l.code, l.tlc, l.supplier_lot, l.disposition, m.code as material_code, m.name as material_name, l.origin, l.made_on, l.expires_on,
+const SELECT: &str = "select l.id, l.code, l.tlc, l.supplier_lot, l.disposition, m.date_kind, m.code as material_code, m.name as material_name, l.origin, l.made_on, l.expires_on,
         g.gtin,
         coalesce((select sum(s.quantity) from stock_movements s where s.lot_id = l.id and s.kind in ('receipt', 'produce', 'split') and s.quantity > 0), 0) as quantity,
         m.uom
@@ -161,6 +163,7 @@ async fn sheet(
                 lot: outward.to_string(),
                 made_on: (r.origin == "produced").then_some(r.made_on),
                 expires_on: r.expires_on,
+                date_kind: r.date_kind,
             };
             SheetLabel {
                 lot_id: r.id,
@@ -172,6 +175,7 @@ async fn sheet(
                 quantity: r.quantity.normalize(),
                 uom: r.uom,
                 expires_on: r.expires_on,
+                date_kind: r.date_kind,
                 // The Digital Link resolves on lotline itself: a consumer's phone opens the
                 // public product check (`/01/{gtin}/10/{lot}`).
                 label: labels::draw(&lot, &state.public_url, print.stock, print.dpi),

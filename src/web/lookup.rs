@@ -46,7 +46,9 @@ pub struct Found {
     pub product: String,
     pub lot: String,
     pub produced_on: Option<NaiveDate>,
+    /// The lot's date, and what it means (the words its label prints).
     pub best_before: Option<NaiveDate>,
+    pub date_kind: crate::domain::vocab::DateKind,
     pub plant: String,
     pub origins: Vec<String>,
     pub recalls: Vec<crate::recall::PublicNotice>,
@@ -176,6 +178,7 @@ struct LotRow {
     plant: String,
     public_dates: bool,
     public_origin: bool,
+    date_kind: crate::domain::vocab::DateKind,
 }
 
 async fn answer(
@@ -205,7 +208,8 @@ async fn answer(
         return page(state, StatusCode::TOO_MANY_REQUESTS, q, Some(problem), false, None).await;
     }
     let row: Option<LotRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select l.id, l.code, l.origin, l.made_on, l.expires_on, m.name as product, s.name as plant, m.public_dates, m.public_origin
+        "select l.id, l.code, l.origin, l.made_on, l.expires_on, m.name as product, s.name as plant, m.public_dates, m.public_origin,
+                m.date_kind
            from lots l join materials m on m.id = l.material_id join sites s on s.id = l.site_id
           where m.public_lookup and {}
             and (($2::text is not null and m.id in (select material_id from material_gtins where gtin = $2))
@@ -250,6 +254,7 @@ async fn answer(
         lot: row.code,
         produced_on: (row.public_dates && row.origin == "produced").then_some(row.made_on),
         best_before: row.expires_on.filter(|_| row.public_dates),
+        date_kind: row.date_kind,
         plant: if row.public_origin { row.plant } else { String::new() },
         origins,
         recalls,

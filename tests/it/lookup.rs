@@ -57,6 +57,22 @@ async fn a_scanned_pack_shows_its_public_facts_and_its_recall_and_nothing_privat
         .await
         .unwrap();
     let edit = format!("/materials/{material}/edit");
+    // The label and the consumer page say the same word for the date: use by (17), or — once
+    // the material's date means quality — best before (15).
+    let lot_id: String = sqlx::query_scalar("select id::text from lots where code = $1")
+        .bind(&pallet)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(text(&page, "#date-kind"), "Use by");
+    let label = app.page(&format!("/lots/{lot_id}/label")).await;
+    assert!(text(&label, ".label-facts").contains("Use by"));
+    assert_redirect(&app.submit(&edit, "form.record-form", &[("date_kind", "best_before")]).await, "/materials/");
+    let label = app.page(&format!("/lots/{lot_id}/label")).await;
+    assert!(text(&label, ".label-facts").contains("Best before"), "{}", text(&label, ".label-facts"));
+    assert!(text(&label, ".lot-label .hri").contains("(15)"), "{}", text(&label, ".lot-label .hri"));
+    let (_, page, _) = get(&app, &format!("/01/{gtin}/10/{pallet}")).await;
+    assert_eq!(text(&page, "#date-kind"), "Best before");
     assert_redirect(
         &app.submit(&edit, "form.record-form", &[("public_dates", ""), ("public_origin", "")]).await,
         "/materials/",
@@ -132,9 +148,9 @@ async fn a_scanned_pack_shows_its_public_facts_and_its_recall_and_nothing_privat
     // Every lookup of a found lot is counted; the recall shows its reach.
     let counted: i64 =
         sqlx::query_scalar("select sum(lookups)::bigint from lookup_counts").fetch_one(&app.pool).await.unwrap();
-    assert_eq!(counted, 4);
+    assert_eq!(counted, 5);
     assert!(
-        text(&app.page(&location).await, "#lookups").starts_with("4 lookups"),
+        text(&app.page(&location).await, "#lookups").starts_with("5 lookups"),
         "counted by day, from the day it opened"
     );
 }
