@@ -274,6 +274,74 @@ pub fn draw(lot: &LabelLot, link_host: &str, stock: Stock, dpi: u32) -> Result<L
     }
 }
 
+/// What a ZPL label shows besides its symbols.
+pub struct ZplText<'a> {
+    pub title: &'a str,
+    pub facts: &'a str,
+    pub quarantine: bool,
+}
+
+/// The label as ZPL for Zebra-class thermal printers at `dpi`: the page of the stock, the title
+/// and facts, QUARANTINE when it applies, each GS1-128 (mode D: the printer writes FNC1 from the
+/// AIs in parentheses) with its module in whole dots and its bar height, the DataMatrix and the
+/// QR code, `copies` of it.
+pub fn zpl(label: &Label, text: &ZplText<'_>, stock: Stock, dpi: u32, copies: usize) -> String {
+    let dots = |mm: f64| (mm * f64::from(dpi) / 25.4).round() as i64;
+    let (w, h) = stock.label_mm();
+    let margin = dots(MARGIN_MM + 1.0);
+    let mut out = format!("^XA^CI28^PW{}^LL{}^LH0,0\n", dots(w), dots(h));
+    let mut y = margin;
+    let field = |s: &str| {
+        // ^FH lets ^FD hold any character: `^`, `~` and `\` go as hex.
+        let escaped: String = s
+            .chars()
+            .map(|c| match c {
+                '^' | '~' | '\\' => format!("\\{:02X}", c as u32),
+                c => c.to_string(),
+            })
+            .collect();
+        format!("^FH\\^FD{escaped}^FS")
+    };
+    let _ = writeln!(out, "^FO{margin},{y}^A0N,{0},{0}{1}", dots(5.0), field(text.title));
+    y += dots(7.0);
+    if text.quarantine {
+        let _ = writeln!(out, "^FO{margin},{y}^GB{},{},4^FS", dots(w) - 2 * margin, dots(8.0));
+        let _ =
+            writeln!(out, "^FO{},{}^A0N,{2},{2}{3}", margin + dots(2.0), y + dots(1.5), dots(5.0), field("QUARANTINE"));
+        y += dots(10.0);
+    }
+    let _ = writeln!(out, "^FO{margin},{y}^A0N,{0},{0}{1}", dots(3.5), field(text.facts));
+    y += dots(6.0);
+    for s in &label.symbols {
+        let bar = dots(s.bar_height_mm);
+        let _ = writeln!(out, "^FO{margin},{y}^BY{},3,{bar}^BCN,{bar},N,N,N,D{}", s.dots_per_module, field(&s.human));
+        y += bar + dots(1.0);
+        let _ = writeln!(out, "^FO{margin},{y}^A0N,{0},{0}{1}", dots(3.0), field(&s.human));
+        y += dots(5.0);
+    }
+    if label.datamatrix.is_some() && label.gs1 {
+        let data = label_data(label);
+        // FNC1 first and as the separator: `_1` with `_` as the escape character.
+        let encoded = format!("_1{}", data.replace(GS, "_1"));
+        let _ = writeln!(out, "^FO{margin},{y}^BXN,{},200,,,,_^FD{encoded}^FS", dots(0.5).max(2));
+    }
+    if let Some(link) = &label.digital_link
+        && label.qr.is_some()
+    {
+        let _ = writeln!(out, "^FO{},{y}^BQN,2,{}^FDQA,{link}^FS", dots(w) / 2, (dots(0.5)).max(2));
+    }
+    let _ = writeln!(out, "^PQ{copies}^XZ");
+    out
+}
+
+/// The element string a label's DataMatrix carries (GS between fields), from its text line.
+fn label_data(label: &Label) -> String {
+    match syntax::read(&label.human) {
+        Ok(syntax::Scan::Gs1(elements)) => syntax::barcode_data(&elements),
+        _ => label.human.clone(),
+    }
+}
+
 /// The QR code of a Digital Link as SVG (4-module quiet zone), sized for a phone at arm's length.
 fn qr_svg(link: &str) -> Result<String, String> {
     let qr = qrcodegen::QrCode::encode_text(link, qrcodegen::QrCodeEcc::Medium)
@@ -514,6 +582,19 @@ mod tests {
         // An item stock carries the DataMatrix, no GS1-128.
         let small = draw(&lot(), "https://id.gs1.org", Stock::In2x1, 203).unwrap();
         assert!(small.symbols.is_empty() && small.datamatrix.is_some() && small.qr.is_none());
+    }
+
+    #[test]
+    fn zpl_text_cannot_break_out_of_its_field() {
+        let label = draw(&lot(), "https://id.gs1.org", Stock::In4x6, 300).unwrap();
+        let text = ZplText { title: "Flour ^XZ~JA\\", facts: "Lot AB-12", quarantine: true };
+        let zpl = zpl(&label, &text, Stock::In4x6, 300, 3);
+        assert!(zpl.contains("^FH\\^FDFlour \\5EXZ\\7EJA\\5C^FS"), "{zpl}");
+        assert_eq!(zpl.matches("^XA").count(), 1);
+        assert_eq!(zpl.matches("^XZ").count(), 1, "only the label's own end");
+        assert!(zpl.contains("^PW1200^LL1800"), "4 x 6 in at 300 dpi");
+        assert!(zpl.contains("^BY6,3,"), "6-dot modules at 300 dpi");
+        assert!(zpl.contains("QUARANTINE") && zpl.contains("^PQ3^XZ"));
     }
 
     #[test]

@@ -80,11 +80,13 @@ struct PrintQuery {
     stock: String,
     dpi: String,
     copies: String,
+    /// `zpl`: the labels as ZPL for a thermal printer, instead of the page.
+    format: String,
 }
 
 impl Default for PrintQuery {
     fn default() -> Self {
-        PrintQuery { stock: "4x6".into(), dpi: "203".into(), copies: "1".into() }
+        PrintQuery { stock: "4x6".into(), dpi: "203".into(), copies: "1".into(), format: String::new() }
     }
 }
 
@@ -139,6 +141,13 @@ async fn sheet(
     filter: &str,
     id: Uuid,
 ) -> Result<Response> {
+    let zpl = match print.format.trim() {
+        "" => false,
+        "zpl" => true,
+        other => {
+            return Err(Error::BadRequest(format!("“{other}” is not a label format: use zpl, or none for the page.")));
+        }
+    };
     let print = Print::parse(print)?;
     let rows: Vec<LotRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} {} where {filter} order by m.code, l.code",
@@ -181,12 +190,41 @@ async fn sheet(
                 label: labels::draw(&lot, &state.public_url, print.stock, print.dpi),
             }
         })
-        .flat_map(|l: SheetLabel| std::iter::repeat_n(l, print.copies))
-        .collect();
+        .collect::<Vec<SheetLabel>>();
+    if zpl {
+        return Ok(zpl_response(&labels, &print, &title));
+    }
+    let labels: Vec<SheetLabel> = labels.into_iter().flat_map(|l| std::iter::repeat_n(l, print.copies)).collect();
     let host = state.public_url.split("://").nth(1).unwrap_or_default();
     let loopback = ["127.", "localhost", "[::1]", "0.0.0.0"].iter().any(|h| host.starts_with(h));
     let link_host = state.public_url.clone();
     render(&SheetPage { layout, title, back, labels, print, stocks: Stock::ALL, loopback, link_host })
+}
+
+/// The labels as one ZPL file, each label printed `copies` times by the printer itself.
+fn zpl_response(labels: &[SheetLabel], print: &Print, title: &str) -> Response {
+    use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+    use axum::response::IntoResponse;
+    let mut out = String::new();
+    for l in labels {
+        let Ok(label) = &l.label else { continue };
+        let lot = match &l.supplier_lot {
+            Some(s) => format!("Supplier lot {s} / our lot {}", l.code),
+            None => format!("Lot {}", l.code),
+        };
+        let date = l.expires_on.map(|d| format!(" · {} {d}", l.date_kind.label())).unwrap_or_default();
+        let facts = format!("{lot}{date} · {} {}", l.quantity, l.uom);
+        let heading = format!("{} {}", l.material_name, l.material_code);
+        let text = labels::ZplText { title: &heading, facts: &facts, quarantine: l.quarantine };
+        out.push_str(&labels::zpl(label, &text, print.stock, print.dpi, print.copies));
+    }
+    let name: String = title.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let mut response = out.into_response();
+    response.headers_mut().insert(CONTENT_TYPE, axum::http::HeaderValue::from_static("application/zpl; charset=utf-8"));
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!("attachment; filename=\"{name}.zpl\"")) {
+        response.headers_mut().insert(CONTENT_DISPOSITION, v);
+    }
+    response
 }
 
 async fn one_lot(

@@ -136,7 +136,40 @@ async fn a_runs_label_sheet_carries_gs1_symbols_that_scan_back_to_their_lots() {
     assert!(qr.value().attr("aria-label").unwrap().starts_with("QR code: http://127.0.0.1:8080/01/00614141004010/10/"));
     assert!(text(&sheet, "#loopback-warning").contains("LOTLINE_PUBLIC_URL"));
     assert!(text(&sheet, "style").contains("size: 101.6mm 152.4mm"));
-    for bad in ["stock=5x7", "dpi=600", "copies=0", "copies=51"] {
+    // The same labels as ZPL for a Zebra-class printer at 203 dpi, read back command by command.
+    let zpl = app.get(&format!("/runs/{run}/labels?stock=4x6&dpi=203&copies=2&format=zpl")).await;
+    assert_eq!(zpl.status(), StatusCode::OK);
+    assert!(zpl.headers()["content-type"].to_str().unwrap().starts_with("application/zpl"));
+    let zpl = zpl.text().await.unwrap();
+    let labels: Vec<Vec<(String, String)>> = zpl
+        .split("^XA")
+        .skip(1)
+        .map(|label| {
+            label
+                .split('^')
+                .filter(|c| c.len() >= 2)
+                .map(|c| (c[..2].to_string(), c[2..].trim_end().to_string()))
+                .collect()
+        })
+        .collect();
+    assert_eq!(labels.len(), 2, "one label per pallet, the printer makes the copies");
+    for commands in &labels {
+        let arg = |cmd: &str| commands.iter().find(|(c, _)| c == cmd).map(|(_, a)| a.as_str());
+        assert_eq!(arg("PW"), Some("812"), "4 in at 203 dpi");
+        assert_eq!(arg("LL"), Some("1218"), "6 in at 203 dpi");
+        assert_eq!(arg("PQ"), Some("2"));
+        let by = arg("BY").unwrap();
+        assert!(by.starts_with("4,3,"), "modules of 4 dots: {by}");
+        let bar: i64 = by.rsplit(',').next().unwrap().parse().unwrap();
+        assert!(bar as f64 * 25.4 / 203.0 >= 31.75, "bars {bar} dots high");
+        // Mode D: the printer writes FNC1 from the AIs in parentheses.
+        let fields: Vec<&str> = commands.iter().filter(|(c, _)| c == "FD").map(|(_, a)| a.as_str()).collect();
+        assert!(arg("BC").unwrap().ends_with(",D"));
+        assert!(fields.iter().any(|f| f.starts_with("(01)00614141004010")), "{fields:?}");
+        assert!(fields.iter().any(|f| f.starts_with("QA,http://127.0.0.1:8080/01/00614141004010/10/")), "{fields:?}");
+        assert!(fields.iter().any(|f| f.starts_with("_10100614141004010")), "the DataMatrix starts with FNC1");
+    }
+    for bad in ["stock=5x7", "dpi=600", "copies=0", "copies=51", "format=pdf"] {
         assert_eq!(app.get(&format!("/runs/{run}/labels?{bad}")).await.status(), StatusCode::BAD_REQUEST, "{bad}");
     }
 }
