@@ -32,6 +32,8 @@ pub struct Settings {
     /// A streaming replica for reports (`DATABASE_READ_URL`), and its pool's size.
     pub read_url: Option<String>,
     pub read_connections: u32,
+    /// A network label printer taking ZPL (`LOTLINE_LABEL_PRINTER`, host:port).
+    pub label_printer: Option<String>,
     /// The link index to keep; a new, empty one unless a caller built it already (the bench
     /// measures the build).
     pub links: Arc<crate::trace::links::LinkIndex>,
@@ -42,6 +44,7 @@ impl Default for Settings {
         Settings {
             sessions: SessionPolicy::default(),
             public_url: "http://127.0.0.1:8080".into(),
+            label_printer: None,
             client_ip_header: None,
             read_url: None,
             read_connections: 4,
@@ -80,6 +83,7 @@ impl Application {
             reads,
             sessions: settings.sessions,
             public_url: settings.public_url,
+            label_printer: settings.label_printer.filter(|p| !p.trim().is_empty()),
             client_ip_header: settings.client_ip_header.filter(|h| !h.trim().is_empty()),
         };
         Ok(Application { state, tasks })

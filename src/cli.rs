@@ -578,6 +578,7 @@ async fn serve(db_cfg: &DbConfig, cfg: &ServeConfig) -> Result<()> {
         let settings = crate::app::Settings {
             sessions: cfg.sessions(),
             public_url: cfg.public_url(),
+            label_printer: cfg.label_printer.clone(),
             client_ip_header: cfg.trusted_proxy_header.clone(),
             read_url: db_cfg.database_read_url.clone(),
             read_connections: db_cfg.db_max_connections,

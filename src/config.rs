@@ -73,6 +73,11 @@ pub struct ServeConfig {
     #[arg(long, env = "LOTLINE_SESSION_IDLE_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=10080))]
     pub session_idle_minutes: u64,
 
+    /// A Zebra-class label printer on the network (host:port, usually port 9100): label pages
+    /// offer "Send to the label printer", which sends their ZPL there.
+    #[arg(long, env = "LOTLINE_LABEL_PRINTER")]
+    pub label_printer: Option<String>,
+
     /// Hours after sign-in after which a session ends, active or not.
     #[arg(long, env = "LOTLINE_SESSION_MAX_HOURS", default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=720))]
     pub session_max_hours: u64,

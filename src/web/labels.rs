@@ -4,6 +4,7 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
+use axum::http::Method;
 use axum::response::Response;
 use axum::routing::get;
 use chrono::NaiveDate;
@@ -18,9 +19,9 @@ use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
     let read = Router::new()
-        .route("/lots/{id}/label", get(one_lot))
-        .route("/receipts/{id}/labels", get(receipt))
-        .route("/runs/{id}/labels", get(run));
+        .route("/lots/{id}/label", get(one_lot).post(one_lot))
+        .route("/receipts/{id}/labels", get(receipt).post(receipt))
+        .route("/runs/{id}/labels", get(run).post(run));
     super::guarded(read, Permission::LotsRead)
 }
 
@@ -71,6 +72,9 @@ struct SheetPage {
     /// The Digital Link's host is this machine: a phone elsewhere cannot open it.
     loopback: bool,
     link_host: String,
+    has_printer: bool,
+    /// This sheet's own address, without its query.
+    path: String,
 }
 
 /// How the labels are printed: the stock, the printer's resolution, copies of each label.
@@ -133,21 +137,27 @@ const SELECT: &str = "select l.id, l.code, l.tlc, l.supplier_lot, l.disposition,
         m.uom
    from lots l join materials m on m.id = l.material_id";
 
+/// The filter of a single lot's label.
+const ONE_LOT: &str = "l.id = $1";
+
 async fn sheet(
     state: &AppState,
     layout: Layout,
     (title, back): (String, String),
-    print: &PrintQuery,
+    (print, method): (&PrintQuery, Method),
     filter: &str,
     id: Uuid,
 ) -> Result<Response> {
+    // A GET shows the page (or its ZPL); a POST sends the ZPL to the plant's label printer.
+    let send = method == Method::POST;
     let zpl = match print.format.trim() {
-        "" => false,
+        "" => send,
         "zpl" => true,
         other => {
             return Err(Error::BadRequest(format!("“{other}” is not a label format: use zpl, or none for the page.")));
         }
     };
+    let again = format!("?stock={}&dpi={}&copies={}", print.stock.trim(), print.dpi.trim(), print.copies.trim());
     let print = Print::parse(print)?;
     let rows: Vec<LotRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} {} where {filter} order by m.code, l.code",
@@ -156,7 +166,7 @@ async fn sheet(
     .bind(id)
     .fetch_all(&state.pool)
     .await?;
-    if rows.is_empty() && filter.starts_with("l.id") {
+    if rows.is_empty() && filter == ONE_LOT {
         return Err(Error::NotFound);
     }
     let labels = rows
@@ -191,6 +201,21 @@ async fn sheet(
             }
         })
         .collect::<Vec<SheetLabel>>();
+    if send {
+        let here = format!("{}{again}", layout_path(&back, filter, id));
+        return Ok(match send_to_printer(state, &zpl_text(&labels, &print)).await {
+            Ok(host) => super::redirect_with_flash(
+                &here,
+                super::FlashKind::Success,
+                &format!(
+                    "Sent {} label{} to the label printer at {host}.",
+                    labels.len() * print.copies,
+                    if labels.len() * print.copies == 1 { "" } else { "s" }
+                ),
+            ),
+            Err(m) => super::redirect_with_flash(&here, super::FlashKind::Error, &m),
+        });
+    }
     if zpl {
         return Ok(zpl_response(&labels, &print, &title));
     }
@@ -198,13 +223,68 @@ async fn sheet(
     let host = state.public_url.split("://").nth(1).unwrap_or_default();
     let loopback = ["127.", "localhost", "[::1]", "0.0.0.0"].iter().any(|h| host.starts_with(h));
     let link_host = state.public_url.clone();
-    render(&SheetPage { layout, title, back, labels, print, stocks: Stock::ALL, loopback, link_host })
+    let has_printer = state.label_printer.is_some();
+    let path = layout_path(&back, filter, id);
+    render(&SheetPage {
+        layout,
+        title,
+        back,
+        labels,
+        print,
+        stocks: Stock::ALL,
+        loopback,
+        link_host,
+        has_printer,
+        path,
+    })
+}
+
+/// The page a label sheet is at, from what it was asked with.
+fn layout_path(back: &str, filter: &str, id: Uuid) -> String {
+    if filter == ONE_LOT { format!("/lots/{id}/label") } else { format!("{back}/labels") }
+}
+
+/// Sends ZPL to the plant's label printer (raw TCP, as Zebra-class printers take it on port
+/// 9100); says where, or why not.
+async fn send_to_printer(state: &AppState, zpl: &str) -> std::result::Result<String, String> {
+    use tokio::io::AsyncWriteExt;
+    let Some(printer) = state.label_printer.clone() else {
+        return Err(
+            "No label printer is set up: set LOTLINE_LABEL_PRINTER to its address (host:9100), or download the ZPL."
+                .into(),
+        );
+    };
+    let timeout = std::time::Duration::from_secs(5);
+    let sent = tokio::time::timeout(timeout, async {
+        let mut stream = tokio::net::TcpStream::connect(&printer).await?;
+        stream.write_all(zpl.as_bytes()).await?;
+        stream.shutdown().await
+    })
+    .await;
+    match sent {
+        Ok(Ok(())) => Ok(printer),
+        Ok(Err(e)) => {
+            Err(format!("The label printer at {printer} did not take the labels ({e}); nothing was printed."))
+        }
+        Err(_) => Err(format!("The label printer at {printer} did not answer within 5 seconds; nothing was printed.")),
+    }
 }
 
 /// The labels as one ZPL file, each label printed `copies` times by the printer itself.
 fn zpl_response(labels: &[SheetLabel], print: &Print, title: &str) -> Response {
     use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
     use axum::response::IntoResponse;
+    let out = zpl_text(labels, print);
+    let name: String = title.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let mut response = out.into_response();
+    response.headers_mut().insert(CONTENT_TYPE, axum::http::HeaderValue::from_static("application/zpl; charset=utf-8"));
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!("attachment; filename=\"{name}.zpl\"")) {
+        response.headers_mut().insert(CONTENT_DISPOSITION, v);
+    }
+    response
+}
+
+fn zpl_text(labels: &[SheetLabel], print: &Print) -> String {
     let mut out = String::new();
     for l in labels {
         let Ok(label) = &l.label else { continue };
@@ -218,29 +298,25 @@ fn zpl_response(labels: &[SheetLabel], print: &Print, title: &str) -> Response {
         let text = labels::ZplText { title: &heading, facts: &facts, quarantine: l.quarantine };
         out.push_str(&labels::zpl(label, &text, print.stock, print.dpi, print.copies));
     }
-    let name: String = title.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
-    let mut response = out.into_response();
-    response.headers_mut().insert(CONTENT_TYPE, axum::http::HeaderValue::from_static("application/zpl; charset=utf-8"));
-    if let Ok(v) = axum::http::HeaderValue::from_str(&format!("attachment; filename=\"{name}.zpl\"")) {
-        response.headers_mut().insert(CONTENT_DISPOSITION, v);
-    }
-    response
+    out
 }
 
 async fn one_lot(
     State(state): State<AppState>,
     layout: Layout,
     Path(id): Path<String>,
+    method: Method,
     Query(print): Query<PrintQuery>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    sheet(&state, layout, ("Label".into(), format!("/lots/{id}")), &print, "l.id = $1", id).await
+    sheet(&state, layout, ("Label".into(), format!("/lots/{id}")), (&print, method), ONE_LOT, id).await
 }
 
 async fn receipt(
     State(state): State<AppState>,
     layout: Layout,
     Path(id): Path<String>,
+    method: Method,
     Query(print): Query<PrintQuery>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
@@ -250,13 +326,22 @@ async fn receipt(
         .await?
         .ok_or(Error::NotFound)?;
     let filter = "l.id in (select lot_id from receipt_lines where receipt_id = $1)";
-    sheet(&state, layout, (format!("Labels of receipt {number}"), format!("/receipts/{id}")), &print, filter, id).await
+    sheet(
+        &state,
+        layout,
+        (format!("Labels of receipt {number}"), format!("/receipts/{id}")),
+        (&print, method),
+        filter,
+        id,
+    )
+    .await
 }
 
 async fn run(
     State(state): State<AppState>,
     layout: Layout,
     Path(id): Path<String>,
+    method: Method,
     Query(print): Query<PrintQuery>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
@@ -266,5 +351,6 @@ async fn run(
         .await?
         .ok_or(Error::NotFound)?;
     let filter = "l.id in (select lot_id from stock_movements where run_id = $1 and kind = 'produce')";
-    sheet(&state, layout, (format!("Labels of run {number}"), format!("/runs/{id}")), &print, filter, id).await
+    sheet(&state, layout, (format!("Labels of run {number}"), format!("/runs/{id}")), (&print, method), filter, id)
+        .await
 }

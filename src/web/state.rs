@@ -27,6 +27,8 @@ pub struct AppState {
     pub sessions: SessionPolicy,
     /// Where lotline is reached (`LOTLINE_PUBLIC_URL`), for identifiers it mints.
     pub public_url: String,
+    /// A network label printer taking ZPL (host:port), if the plant has one.
+    pub label_printer: Option<String>,
     /// The header a trusted proxy puts the client's address in (`LOTLINE_TRUSTED_PROXY_HEADER`).
     pub client_ip_header: Option<String>,
 }

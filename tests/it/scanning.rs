@@ -3,7 +3,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::text;
+use crate::helpers::{text, texts};
 use crate::recalls::{demo_app, id_of_lot, pallets};
 
 #[tokio::test]
@@ -172,4 +172,50 @@ async fn a_runs_label_sheet_carries_gs1_symbols_that_scan_back_to_their_lots() {
     for bad in ["stock=5x7", "dpi=600", "copies=0", "copies=51", "format=pdf"] {
         assert_eq!(app.get(&format!("/runs/{run}/labels?{bad}")).await.status(), StatusCode::BAD_REQUEST, "{bad}");
     }
+}
+
+#[tokio::test]
+async fn labels_go_to_the_plants_label_printer_as_zpl_and_a_printer_that_does_not_answer_is_named() {
+    // A printer on the network: a socket that takes what it is sent, as a Zebra does on 9100.
+    let printer = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = printer.local_addr().unwrap().to_string();
+    let received = tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let (mut socket, _) = printer.accept().await.unwrap();
+        let mut zpl = String::new();
+        socket.read_to_string(&mut zpl).await.unwrap();
+        zpl
+    });
+    let pool = crate::helpers::demo_database(crate::helpers::Demo::Plant).await;
+    let settings = lotline::app::Settings { label_printer: Some(address.clone()), ..Default::default() };
+    let mut app = crate::helpers::serve(settings, pool).await;
+    app.login("tester", crate::helpers::PASSWORD).await;
+    let run: String = sqlx::query_scalar(
+        "select r.id::text from production_runs r join materials m on m.id = r.output_material_id where m.code = 'BRIOCHE-400'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let page = format!("/runs/{run}/labels?stock=4x6&dpi=300&copies=3");
+    let sheet = app.page(&page).await;
+    assert_eq!(text(&sheet, "#send-to-printer"), "Send to the label printer");
+    let sent = app.submit(&page, "form.inline", &[]).await;
+    assert_eq!(sent.status(), StatusCode::SEE_OTHER, "{}", sent.url());
+    let zpl = received.await.unwrap();
+    assert_eq!(zpl.matches("^XA").count(), 2, "two pallets");
+    assert!(zpl.contains("^PW1200^LL1800") && zpl.contains("^PQ3^XZ"), "{zpl}");
+    let after = app.page(sent.headers()["location"].to_str().unwrap()).await;
+    assert!(
+        texts(&after, ".flash").iter().any(|f| f.contains(&format!("Sent 6 labels to the label printer at {address}")))
+    );
+    // A printer that is gone: said plainly, nothing else happens.
+    let gone = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let pool = crate::helpers::demo_database(crate::helpers::Demo::Plant).await;
+    let settings = lotline::app::Settings { label_printer: Some(gone.to_string()), ..Default::default() };
+    let mut app = crate::helpers::serve(settings, pool).await;
+    app.login("tester", crate::helpers::PASSWORD).await;
+    let sent = app.submit(&page, "form.inline", &[]).await;
+    let after = app.page(sent.headers()["location"].to_str().unwrap()).await;
+    let flashes = texts(&after, ".flash");
+    assert!(flashes.iter().any(|f| f.contains("did not take the labels")), "{flashes:?}");
 }
