@@ -101,6 +101,7 @@ async fn the_openapi_document_lists_every_route_and_every_route_in_it_answers() 
         "POST /api/v1/lots/{id}/qa-records",
         "GET /api/v1/trace",
         "GET /api/v1/epcis",
+        "GET /api/v1/epcis/events",
         "GET /api/v1/recalls/{id}",
     ]
     .iter()

@@ -277,3 +277,42 @@ async fn a_suppliers_shipping_events_become_receipts_once_and_wrong_ones_are_ref
 fn doc_event(doc: &Value) -> Value {
     doc["epcisBody"]["eventList"][0].clone()
 }
+
+#[tokio::test]
+async fn a_repository_pulls_the_events_a_page_at_a_time_with_the_standard_query_parameters() {
+    let app = demo_app().await;
+    let all: Value = app.get("/api/v1/epcis/events?perPage=500").await.json().await.unwrap();
+    assert_eq!(all["type"], "EPCISQueryDocument");
+    let every: Vec<Value> = all["epcisBody"]["queryResults"]["resultsBody"]["eventList"].as_array().unwrap().clone();
+    assert!(every.len() > 6, "{} events", every.len());
+    // Three at a time, following the Link header to the end: the same events, once each, in order.
+    let mut seen: Vec<String> = Vec::new();
+    let mut next = Some("/api/v1/epcis/events?perPage=3".to_string());
+    while let Some(url) = next.take() {
+        let response = app.get(&url).await;
+        assert_eq!(response.status(), StatusCode::OK, "{url}");
+        assert_eq!(response.headers()["gs1-epcis-version"], "2.0.0");
+        next = response.headers().get("link").map(|l| {
+            let l = l.to_str().unwrap();
+            assert!(l.ends_with("; rel=\"next\""), "{l}");
+            l[1..l.find('>').unwrap()].to_string()
+        });
+        let page: Value = response.json().await.unwrap();
+        let events = page["epcisBody"]["queryResults"]["resultsBody"]["eventList"].as_array().unwrap();
+        assert!(events.len() <= 3);
+        seen.extend(events.iter().map(|e| e["eventID"].as_str().unwrap().to_string()));
+    }
+    let want: Vec<String> = every.iter().map(|e| e["eventID"].as_str().unwrap().to_string()).collect();
+    assert_eq!(seen, want);
+    // The standard filters.
+    let shipping: Value = app.get("/api/v1/epcis/events?EQ_bizStep=shipping").await.json().await.unwrap();
+    let shipping = shipping["epcisBody"]["queryResults"]["resultsBody"]["eventList"].as_array().unwrap().clone();
+    assert_eq!(shipping.len(), 3);
+    assert!(shipping.iter().all(|e| e["bizStep"] == "shipping"));
+    let one = lotline::web::percent_encode(&want[0]);
+    let found: Value = app.get(&format!("/api/v1/epcis/events?EQ_eventID={one}")).await.json().await.unwrap();
+    assert_eq!(found["epcisBody"]["queryResults"]["resultsBody"]["eventList"].as_array().unwrap().len(), 1);
+    for bad in ["perPage=0", "GE_eventTime=yesterday", "nextPageToken=nonsense", "GE_eventTime=2020-01-01T00:00:00Z"] {
+        assert_eq!(app.get(&format!("/api/v1/epcis/events?{bad}")).await.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+}

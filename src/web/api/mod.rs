@@ -72,6 +72,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
                 .routes(routes!(qa_records))
                 .routes(routes!(trace))
                 .routes(routes!(epcis))
+                .routes(routes!(epcis_events))
                 .routes(routes!(recall)),
             Permission::LotsRead,
         ),

@@ -102,6 +102,138 @@ pub(super) async fn epcis(State(state): State<AppState>, Query(p): Query<EpcisPa
     Ok(response)
 }
 
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(default)]
+#[into_params(parameter_in = Query)]
+#[allow(non_snake_case)]
+pub(super) struct EventsParams {
+    /// Events at or after this time (RFC 3339). Default: 30 days before `LT_eventTime`.
+    GE_eventTime: String,
+    /// Events before this time (RFC 3339). Default: now. At most a year after `GE_eventTime`.
+    LT_eventTime: String,
+    /// ObjectEvent or TransformationEvent.
+    eventType: String,
+    /// A business step (`receiving`, `shipping`, `commissioning`), bare or as its URI.
+    EQ_bizStep: String,
+    /// An EPC class in any quantity list (an LGTIN URN or a Digital Link, as exported).
+    MATCH_anyEPCClass: String,
+    /// One event by its eventID.
+    EQ_eventID: String,
+    /// Events per page, 1 to 500 (default 30).
+    perPage: Option<i64>,
+    /// Where the previous page ended (from its `Link: …; rel="next"`).
+    nextPageToken: String,
+}
+
+/// The query side of GS1's EPCIS 2.0 REST interface, for a repository or a partner that pulls
+/// lotline's events: an EPCISQueryDocument of the events matching the standard parameters, in
+/// time order, a page at a time; `Link: <…>; rel="next"` names the next page.
+#[utoipa::path(get, path = "/api/v1/epcis/events", tag = "traces", params(EventsParams), responses((status = 200, description = "An EPCISQueryDocument", content_type = "application/ld+json", body = serde_json::Value)))]
+#[allow(non_snake_case)]
+pub(super) async fn epcis_events(State(state): State<AppState>, Query(p): Query<EventsParams>) -> Result<Response> {
+    use chrono::{DateTime, Utc};
+    let time = |v: &str, what: &str| -> Result<Option<DateTime<Utc>>> {
+        match v.trim() {
+            "" => Ok(None),
+            t => DateTime::parse_from_rfc3339(t)
+                .map(|d| Some(d.with_timezone(&Utc)))
+                .map_err(|_| Error::BadRequest(format!("{what} is a time such as 2026-11-26T08:00:00Z."))),
+        }
+    };
+    let lt = time(&p.LT_eventTime, "LT_eventTime")?.unwrap_or_else(Utc::now);
+    let ge = time(&p.GE_eventTime, "GE_eventTime")?.unwrap_or(lt - chrono::Duration::days(30));
+    if lt <= ge || (lt - ge).num_days() > 366 {
+        return Err(Error::BadRequest("Ask for at most a year of events, GE_eventTime before LT_eventTime.".into()));
+    }
+    let per_page = p.perPage.unwrap_or(30);
+    if !(1..=500).contains(&per_page) {
+        return Err(Error::BadRequest("perPage is between 1 and 500.".into()));
+    }
+    // The token is where the previous page ended: its last event's time and id.
+    let after: Option<(String, String)> = match p.nextPageToken.trim() {
+        "" => None,
+        token => {
+            let decoded = text::percent_decode(token).unwrap_or_default();
+            let (at, id) = decoded
+                .split_once('|')
+                .ok_or_else(|| Error::BadRequest("nextPageToken is not one this server gave.".into()))?;
+            Some((at.to_string(), id.to_string()))
+        }
+    };
+    let doc = crate::documents::epcis::document(
+        state.reports(),
+        crate::documents::epcis::Selection::Dates(ge.date_naive(), lt.date_naive()),
+        &state.public_url,
+    )
+    .await?;
+    let step = p.EQ_bizStep.trim();
+    let class = p.MATCH_anyEPCClass.trim();
+    let key = |e: &Value| {
+        (e["eventTime"].as_str().unwrap_or_default().to_string(), e["eventID"].as_str().unwrap_or_default().to_string())
+    };
+    let mut events: Vec<Value> = doc["epcisBody"]["eventList"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| {
+            let at = e["eventTime"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+            at.is_some_and(|t| t >= ge && t < lt)
+        })
+        .filter(|e| p.eventType.trim().is_empty() || e["type"] == p.eventType.trim())
+        .filter(|e| {
+            let s = e["bizStep"].as_str().unwrap_or_default();
+            step.is_empty() || s == step || step.ends_with(&format!("-{s}"))
+        })
+        .filter(|e| {
+            class.is_empty()
+                || ["quantityList", "inputQuantityList", "outputQuantityList"]
+                    .iter()
+                    .filter_map(|l| e[*l].as_array())
+                    .flatten()
+                    .any(|q| q["epcClass"] == class)
+        })
+        .filter(|e| p.EQ_eventID.trim().is_empty() || e["eventID"] == p.EQ_eventID.trim())
+        .collect();
+    events.sort_by_key(key);
+    if let Some(after) = &after {
+        events.retain(|e| key(e) > *after);
+    }
+    let more = events.len() > per_page as usize;
+    events.truncate(per_page as usize);
+    let body = json!({
+        "@context": [crate::documents::epcis::CONTEXT],
+        "type": "EPCISQueryDocument",
+        "schemaVersion": "2.0",
+        "creationDate": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "epcisBody": { "queryResults": { "queryName": "SimpleEventQuery", "resultsBody": { "eventList": events } } },
+    });
+    let mut response = Json(&body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/ld+json"));
+    headers.insert("GS1-EPCIS-Version", axum::http::HeaderValue::from_static("2.0.0"));
+    if more && let Some(last) = events.last() {
+        let (at, id) = key(last);
+        let mut next = format!(
+            "/api/v1/epcis/events?GE_eventTime={}&LT_eventTime={}&perPage={per_page}&nextPageToken={}",
+            text::percent_encode(&ge.to_rfc3339()),
+            text::percent_encode(&lt.to_rfc3339()),
+            text::percent_encode(&format!("{at}|{id}"))
+        );
+        for (name, value) in
+            [("eventType", &p.eventType), ("EQ_bizStep", &p.EQ_bizStep), ("MATCH_anyEPCClass", &p.MATCH_anyEPCClass)]
+        {
+            if !value.trim().is_empty() {
+                next.push_str(&format!("&{name}={}", text::percent_encode(value.trim())));
+            }
+        }
+        if let Ok(v) = axum::http::HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) {
+            headers.insert(axum::http::header::LINK, v);
+        }
+    }
+    Ok(response)
+}
+
 /// A recall: its case and its current frozen scope (lots, stock, shipments, customers as they were).
 #[utoipa::path(get, path = "/api/v1/recalls/{id}", tag = "recalls", params(("id" = Uuid, Path, description = "The recall's id")), responses((status = 200, description = "The recall and its scope", body = serde_json::Value), (status = 404, description = "No such recall")))]
 pub(super) async fn recall(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>> {
