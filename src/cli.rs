@@ -385,7 +385,7 @@ async fn run(cli: Cli) -> Result<()> {
                     let text = match format.as_str() {
                         "json" => serde_json::to_string_pretty(&t)? + "\n",
                         "csv" => crate::trace::to_csv(&t),
-                        _ => trace_table(&t),
+                        _ => crate::trace::to_table(&t),
                     };
                     write_out(&text)
                 })
@@ -633,43 +633,6 @@ async fn db_command(cfg: &DbConfig, cmd: DbCommand) -> Result<()> {
         Ok(())
     })
     .await?
-}
-
-/// A trace as a plain-text table for the terminal.
-fn trace_table(t: &crate::trace::Trace) -> String {
-    let mut out = format!(
-        "{} trace of lot {} ({}), mode {}: {} lots, {} shipment lines, {} customers\n",
-        if t.direction == crate::trace::Direction::Forward { "Where-used" } else { "Where-from" },
-        t.start.code,
-        t.start.material,
-        t.mode.key(),
-        t.lots.len() - 1,
-        t.shipments.len(),
-        t.customers.len()
-    );
-    out.push_str(&format!("{:>5}  {:<20} {:<20} {:<10} {:>14}\n", "level", "material", "lot", "status", "on hand"));
-    for l in &t.lots {
-        out.push_str(&format!(
-            "{:>5}  {:<20} {:<20} {:<10} {:>14}\n",
-            l.depth,
-            l.material,
-            l.code,
-            l.status,
-            format!("{} {}", l.on_hand.normalize(), l.uom)
-        ));
-    }
-    for s in &t.shipments {
-        out.push_str(&format!(
-            "shipped {} {} of {} to {} on {} ({})\n",
-            s.quantity.normalize(),
-            s.uom,
-            s.lot,
-            s.customer,
-            s.shipped_on,
-            s.shipment
-        ));
-    }
-    out
 }
 
 /// A progress bar on a terminal (nothing when the output is piped).

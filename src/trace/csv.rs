@@ -1,4 +1,5 @@
-//! A trace as CSV, the same document the page, the API and the CLI give.
+//! A trace as CSV, the same document the page, the API and the CLI give; and as a plain-text
+//! table for the terminal.
 
 use super::Trace;
 
@@ -36,6 +37,43 @@ pub fn to_csv(t: &Trace) -> String {
             s.quantity.normalize(),
             s.shipped_on,
             if s.reversed { "yes" } else { "" }
+        ));
+    }
+    out
+}
+
+/// A trace as a plain-text table for the terminal.
+pub fn to_table(t: &Trace) -> String {
+    let mut out = format!(
+        "{} trace of lot {} ({}), mode {}: {} lots, {} shipment lines, {} customers\n",
+        if t.direction == super::Direction::Forward { "Where-used" } else { "Where-from" },
+        t.start.code,
+        t.start.material,
+        t.mode.key(),
+        t.lots.len() - 1,
+        t.shipments.len(),
+        t.customers.len()
+    );
+    out.push_str(&format!("{:>5}  {:<20} {:<20} {:<10} {:>14}\n", "level", "material", "lot", "status", "on hand"));
+    for l in &t.lots {
+        out.push_str(&format!(
+            "{:>5}  {:<20} {:<20} {:<10} {:>14}\n",
+            l.depth,
+            l.material,
+            l.code,
+            l.status,
+            format!("{} {}", l.on_hand.normalize(), l.uom)
+        ));
+    }
+    for s in &t.shipments {
+        out.push_str(&format!(
+            "shipped {} {} of {} to {} on {} ({})\n",
+            s.quantity.normalize(),
+            s.uom,
+            s.lot,
+            s.customer,
+            s.shipped_on,
+            s.shipment
         ));
     }
     out

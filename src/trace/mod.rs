@@ -28,7 +28,7 @@ use uuid::Uuid;
 pub use closure::IdHasher;
 pub(crate) use closure::IdMap;
 use closure::{VIA_REPACK, VIA_SPLIT};
-pub use csv::to_csv;
+pub use csv::{to_csv, to_table};
 use reads::{closure, lot_facts};
 use sweep::quantities;
 use walk::Walk;
