@@ -59,6 +59,21 @@ begin
 end
 $$;
 
+CREATE FUNCTION public.epcis_events_append_only() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+begin
+    if tg_op = 'UPDATE' and old.retracted_at is null and new.retracted_at is not null
+       and (new.seq, new.event_key, new.event_id, new.event_time, new.movements, new.lots, new.event, new.retraction, new.recorded_at)
+           is not distinct from
+           (old.seq, old.event_key, old.event_id, old.event_time, old.movements, old.lots, old.event, old.retraction, old.recorded_at)
+       and new.run_id is not distinct from old.run_id then
+        return new;
+    end if;
+    raise exception 'published EPCIS events are not changed or deleted; a reversal publishes a retraction'
+        using errcode = '55000';
+end $$;
+
 CREATE FUNCTION public.genealogy_gate() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -434,6 +449,60 @@ CREATE SEQUENCE public.count_number_seq
     NO MINVALUE
     NO MAXVALUE
     CACHE 1;
+
+CREATE TABLE public.epcis_events (
+    seq bigint NOT NULL,
+    event_key text NOT NULL,
+    event_id text NOT NULL,
+    event_time timestamp with time zone NOT NULL,
+    movements bigint[] NOT NULL,
+    lots uuid[] NOT NULL,
+    run_id uuid,
+    event jsonb NOT NULL,
+    retraction boolean DEFAULT false NOT NULL,
+    retracted_at timestamp with time zone,
+    recorded_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    CONSTRAINT epcis_events_retraction_shape CHECK ((NOT (retraction AND (retracted_at IS NOT NULL))))
+);
+
+ALTER TABLE public.epcis_events ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.epcis_events_seq_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.epcis_publication (
+    id boolean DEFAULT true NOT NULL,
+    watermark timestamp with time zone,
+    CONSTRAINT epcis_publication_id_check CHECK (id)
+);
+
+CREATE TABLE public.epcis_queries (
+    name text NOT NULL,
+    query jsonb NOT NULL,
+    created_by uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT epcis_queries_name_check CHECK ((name ~ '^[A-Za-z0-9_.-]{1,64}$'::text))
+);
+
+CREATE TABLE public.epcis_subscriptions (
+    id uuid NOT NULL,
+    query_name text NOT NULL,
+    dest text NOT NULL,
+    signature_token text,
+    delivered_seq bigint DEFAULT 0 NOT NULL,
+    created_by uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_notified_at timestamp with time zone,
+    last_error text,
+    failures integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone,
+    CONSTRAINT epcis_subscriptions_dest_check CHECK (((length(dest) >= 8) AND (length(dest) <= 2000))),
+    CONSTRAINT epcis_subscriptions_signature_token_check CHECK (((length(signature_token) >= 1) AND (length(signature_token) <= 500)))
+);
 
 CREATE TABLE public.genealogy_links (
     id bigint NOT NULL,
@@ -1277,6 +1346,18 @@ ALTER TABLE ONLY public.api_tokens
 ALTER TABLE ONLY public.audit_log
     ADD CONSTRAINT audit_log_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.epcis_events
+    ADD CONSTRAINT epcis_events_pkey PRIMARY KEY (seq);
+
+ALTER TABLE ONLY public.epcis_publication
+    ADD CONSTRAINT epcis_publication_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.epcis_queries
+    ADD CONSTRAINT epcis_queries_pkey PRIMARY KEY (name);
+
+ALTER TABLE ONLY public.epcis_subscriptions
+    ADD CONSTRAINT epcis_subscriptions_pkey PRIMARY KEY (id);
+
 ALTER TABLE public.genealogy_links
     ADD CONSTRAINT genealogy_links_occurred_plausible CHECK (((occurred_at >= '2000-01-01 00:00:00+00'::timestamp with time zone) AND (occurred_at < '2101-01-01 00:00:00+00'::timestamp with time zone))) NOT VALID;
 
@@ -1508,6 +1589,20 @@ CREATE INDEX audit_log_entity_idx ON public.audit_log USING btree (entity_type, 
 
 CREATE INDEX audit_log_time_idx ON public.audit_log USING btree (occurred_at);
 
+CREATE INDEX epcis_events_by_id ON public.epcis_events USING btree (event_id);
+
+CREATE UNIQUE INDEX epcis_events_current ON public.epcis_events USING btree (event_key) WHERE ((NOT retraction) AND (retracted_at IS NULL));
+
+CREATE INDEX epcis_events_lots ON public.epcis_events USING gin (lots);
+
+CREATE INDEX epcis_events_movements ON public.epcis_events USING gin (movements);
+
+CREATE UNIQUE INDEX epcis_events_one_retraction ON public.epcis_events USING btree (event_id) WHERE retraction;
+
+CREATE INDEX epcis_events_run ON public.epcis_events USING btree (run_id) WHERE (run_id IS NOT NULL);
+
+CREATE INDEX epcis_events_time ON public.epcis_events USING btree (event_time);
+
 CREATE INDEX genealogy_links_from_idx ON public.genealogy_links USING btree (from_lot_id, occurred_at) INCLUDE (to_lot_id, run_id, kind) WHERE (reversed_at IS NULL);
 
 CREATE INDEX genealogy_links_run_idx ON public.genealogy_links USING btree (run_id) WHERE (run_id IS NOT NULL);
@@ -1598,6 +1693,8 @@ CREATE INDEX stock_movements_lot_idx ON public.stock_movements USING btree (lot_
 
 CREATE INDEX stock_movements_posting_idx ON public.stock_movements USING btree (posting_id);
 
+CREATE INDEX stock_movements_recorded ON public.stock_movements USING btree (recorded_at);
+
 CREATE UNIQUE INDEX stock_movements_reversed_once ON public.stock_movements USING btree (reverses_id) WHERE (reverses_id IS NOT NULL);
 
 CREATE INDEX stock_movements_run_idx ON public.stock_movements USING btree (run_id) WHERE (run_id IS NOT NULL);
@@ -1613,6 +1710,10 @@ CREATE TRIGGER audit_log_lot_pages AFTER INSERT ON public.audit_log REFERENCING 
 CREATE TRIGGER audit_log_lot_pages_truncate AFTER TRUNCATE ON public.audit_log FOR EACH STATEMENT EXECUTE FUNCTION public.touch_all_lots();
 
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON public.audit_log FOR EACH STATEMENT EXECUTE FUNCTION public.refuse_change();
+
+CREATE TRIGGER epcis_events_append_only BEFORE DELETE OR UPDATE ON public.epcis_events FOR EACH ROW EXECUTE FUNCTION public.epcis_events_append_only();
+
+CREATE TRIGGER epcis_events_no_truncate BEFORE TRUNCATE ON public.epcis_events FOR EACH STATEMENT EXECUTE FUNCTION public.refuse_change();
 
 CREATE TRIGGER genealogy_links_gate BEFORE INSERT ON public.genealogy_links FOR EACH STATEMENT EXECUTE FUNCTION public.genealogy_gate();
 
@@ -1753,6 +1854,18 @@ ALTER TABLE ONLY public.api_tokens
 
 ALTER TABLE ONLY public.audit_log
     ADD CONSTRAINT audit_log_actor_id_fkey FOREIGN KEY (actor_id) REFERENCES public.users(id);
+
+ALTER TABLE ONLY public.epcis_events
+    ADD CONSTRAINT epcis_events_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.production_runs(id);
+
+ALTER TABLE ONLY public.epcis_queries
+    ADD CONSTRAINT epcis_queries_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.users(id);
+
+ALTER TABLE ONLY public.epcis_subscriptions
+    ADD CONSTRAINT epcis_subscriptions_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.users(id);
+
+ALTER TABLE ONLY public.epcis_subscriptions
+    ADD CONSTRAINT epcis_subscriptions_query_name_fkey FOREIGN KEY (query_name) REFERENCES public.epcis_queries(name) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.genealogy_links
     ADD CONSTRAINT genealogy_links_from_lot_id_fkey FOREIGN KEY (from_lot_id) REFERENCES public.lots(id);

@@ -34,6 +34,8 @@ pub struct Settings {
     pub read_connections: u32,
     /// A network label printer taking ZPL (`LOTLINE_LABEL_PRINTER`, host:port).
     pub label_printer: Option<String>,
+    /// How often EPCIS events are published and sent to their subscribers, while there are any.
+    pub epcis_every: Duration,
     /// The link index to keep; a new, empty one unless a caller built it already (the bench
     /// measures the build).
     pub links: Arc<crate::trace::links::LinkIndex>,
@@ -48,6 +50,7 @@ impl Default for Settings {
             client_ip_header: None,
             read_url: None,
             read_connections: 4,
+            epcis_every: Duration::from_secs(2),
             links: Default::default(),
         }
     }
@@ -74,6 +77,11 @@ impl Application {
             tokio::spawn(settings.links.clone().keep(pool.clone())),
             tokio::spawn(crate::db::keep_foreign_keys_confirmed(pool.clone())),
             tokio::spawn(housekeeping(pool.clone())),
+            tokio::spawn(crate::documents::epcis::subscriptions::deliver_forever(
+                pool.clone(),
+                settings.public_url.clone(),
+                settings.epcis_every,
+            )),
         ];
         let state = AppState {
             pool,

@@ -583,6 +583,7 @@ async fn serve(db_cfg: &DbConfig, cfg: &ServeConfig) -> Result<()> {
             read_url: db_cfg.database_read_url.clone(),
             read_connections: db_cfg.db_max_connections,
             links: Default::default(),
+            ..Default::default()
         };
         let app = crate::app::Application::build(database.pool.clone(), settings)?;
         let addr = listener.local_addr()?;

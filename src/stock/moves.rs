@@ -226,3 +226,60 @@ pub async fn scrap(pool: &PgPool, actor: &Actor, lot: Uuid, c: &Scrap) -> Result
     tx.commit().await?;
     Ok(())
 }
+
+/// What retracting a receipt reversed.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Retracted {
+    pub receipt_id: Uuid,
+    pub number: String,
+    /// Lines reversed now (0: the receipt was retracted before).
+    pub lines_reversed: usize,
+}
+
+/// Reverses every standing line of a receipt, one transaction: a supplier's retraction of the
+/// delivery (an EPCIS `errorDeclaration`). Refused, with what is missing, when some of the goods
+/// were used or moved on: those are corrected on the lots' pages first.
+pub async fn retract_receipt(
+    pool: &PgPool,
+    actor: &Actor,
+    receipt_id: Uuid,
+    reason: &str,
+) -> Result<Retracted, SaveError> {
+    let why = reason.trim();
+    let mut tx = pool.begin().await?;
+    let number: String = sqlx::query_scalar("select number from receipts where id = $1 for update")
+        .bind(receipt_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let lines: Vec<(i64, Uuid, Uuid, Decimal)> = sqlx::query_as(
+        "select m.id, m.lot_id, m.location_id, m.quantity from receipt_lines rl join stock_movements m on m.id = rl.movement_id
+          where rl.receipt_id = $1 and not exists (select 1 from stock_movements v where v.reverses_id = m.id)
+          order by rl.line_no",
+    )
+    .bind(receipt_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let posting = Uuid::new_v4();
+    let mut reversals = Vec::new();
+    for (id, lot, location, quantity) in &lines {
+        let reversal = Movement::new(MovementKind::Reversal, *lot, *location, -*quantity, posting)
+            .document(Document::Reverses(*id))
+            .reason(why);
+        let rev = ledger::post(&mut tx, actor, &reversal).await.map_err(|r| r.at("document"))?;
+        ledger::reverse_links(&mut tx, *id, rev).await?;
+        reversals.push(rev);
+    }
+    if !lines.is_empty() {
+        audit::record(
+            &mut tx,
+            actor,
+            Entry::new("retract", "receipt", receipt_id)
+                .after(&serde_json::json!({ "reverses": lines.iter().map(|l| l.0).collect::<Vec<_>>(), "reversals": reversals }))
+                .reason(why),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Retracted { receipt_id, number, lines_reversed: lines.len() })
+}

@@ -257,7 +257,7 @@ async fn page(State(state): State<AppState>, layout: Layout, Query(q): Query<Tra
     if q.format == "epcis" {
         let ids: Vec<Uuid> = t.lots.iter().map(|l| l.id).collect();
         let doc = crate::documents::epcis::document(
-            state.reports(),
+            &state.pool,
             crate::documents::epcis::Selection::Lots(&ids),
             &state.public_url,
         )

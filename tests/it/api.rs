@@ -102,6 +102,11 @@ async fn the_openapi_document_lists_every_route_and_every_route_in_it_answers() 
         "GET /api/v1/trace",
         "GET /api/v1/epcis",
         "GET /api/v1/epcis/events",
+        "POST /api/v1/epcis/queries",
+        "GET /api/v1/epcis/queries/{name}/events",
+        "POST /api/v1/epcis/queries/{name}/subscriptions",
+        "GET /api/v1/epcis/queries/{name}/subscriptions",
+        "DELETE /api/v1/epcis/queries/{name}/subscriptions/{id}",
         "GET /api/v1/recalls/{id}",
     ]
     .iter()
@@ -120,15 +125,24 @@ async fn the_openapi_document_lists_every_route_and_every_route_in_it_answers() 
     .unwrap();
     let recall = crate::recalls::open_mock(&app, &flour_id).await;
     let api = client();
+    let named = api
+        .post(app.url("/api/v1/epcis/queries"))
+        .bearer_auth(&secret)
+        .json(&serde_json::json!({ "name": "everything", "query": {} }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(named.status(), StatusCode::CREATED);
     for entry in &documented {
         let Some(path) = entry.strip_prefix("GET ") else { continue };
-        let url = path.replace("{id}", if path.contains("recalls") { &recall } else { &lot })
-            + match path {
-                "/api/v1/trace" => "?material=FLOUR-T55&lot=".to_string() + &flour_code + "&direction=forward",
-                "/api/v1/epcis" => format!("?lot_id={flour_id}&direction=forward"),
-                _ => String::new(),
-            }
-            .as_str();
+        let url =
+            path.replace("{id}", if path.contains("recalls") { &recall } else { &lot }).replace("{name}", "everything")
+                + match path {
+                    "/api/v1/trace" => "?material=FLOUR-T55&lot=".to_string() + &flour_code + "&direction=forward",
+                    "/api/v1/epcis" => format!("?lot_id={flour_id}&direction=forward"),
+                    _ => String::new(),
+                }
+                .as_str();
         let response = api.get(app.url(&url)).bearer_auth(&secret).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{url}");
         // And not without the token.

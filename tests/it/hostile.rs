@@ -10,7 +10,9 @@ use crate::recalls::demo_app;
 /// Writes nothing: the tables a refused request could have touched keep their counts.
 async fn counts(app: &TestApp) -> Vec<i64> {
     let mut out = Vec::new();
-    for table in ["materials", "parties", "lots", "stock_movements", "lookup_counts"] {
+    for table in
+        ["materials", "parties", "lots", "stock_movements", "lookup_counts", "epcis_queries", "epcis_subscriptions"]
+    {
         out.push(app.count(table).await);
     }
     out
@@ -468,15 +470,23 @@ async fn arbitrary_json_to_every_api_route_that_writes_gets_a_4xx_or_a_2xx_and_a
         r if r.ends_with("/release") || r.ends_with("/reject") => json!({ "reason": "Lab", "password": "nope" }),
         r if r.ends_with("/qa-records") => json!({ "kind": "test", "name": "Moisture", "result": "0.04 %",
             "outcome": "pass", "performed_on": "2026-01-05" }),
+        "/api/v1/epcis/queries" => json!({ "name": "fuzz", "query": { "EQ_bizStep": "shipping" } }),
+        r if r.ends_with("/subscriptions") => {
+            json!({ "dest": "http://127.0.0.1:9/hook", "stream": true, "signatureToken": "fuzz" })
+        }
         _ => json!({ "document": { "type": "EPCISDocument", "epcisBody": { "eventList": [] } } }),
     };
+    // The query subscriptions are made to.
+    let named = api_post(&app, &secret, "/api/v1/epcis/queries", json!({ "name": "fuzzed", "query": {} })).await;
+    assert_eq!(named, reqwest::StatusCode::CREATED);
     let routes: Vec<(String, serde_json::Value)> = doc["paths"]
         .as_object()
         .unwrap()
         .iter()
         .filter(|(_, item)| item.get("post").is_some())
         .map(|(path, _)| {
-            let url = path.replace("/runs/{id}", &format!("/runs/{run}")).replace("{id}", &lot);
+            let url =
+                path.replace("/runs/{id}", &format!("/runs/{run}")).replace("{id}", &lot).replace("{name}", "fuzzed");
             (url, valid(path))
         })
         .collect();
@@ -635,4 +645,13 @@ async fn every_form_of_every_page_refuses_hostile_values_with_a_4xx_and_writes_n
     assert_eq!(app.get("/").await.status(), reqwest::StatusCode::OK, "still signed in: every form was reached");
     assert!(forms >= 20 && tried >= 320, "{forms} forms, {tried} requests");
     eprintln!("{forms} forms, {tried} requests, {refused} refused");
+}
+
+async fn api_post(
+    app: &crate::helpers::TestApp,
+    secret: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> reqwest::StatusCode {
+    crate::api::client().post(app.url(path)).bearer_auth(secret).json(&body).send().await.unwrap().status()
 }

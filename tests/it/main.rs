@@ -12,6 +12,7 @@ mod counts;
 mod dates;
 mod embedded;
 mod epcis;
+mod epcis_network;
 mod errors;
 mod exports;
 mod helpers;

@@ -146,7 +146,10 @@ pub(super) async fn receive(
 
 #[derive(Debug, Serialize, ToSchema)]
 pub(super) struct ReceiptsCreated {
-    receipts: Vec<ReceiptCreated>,
+    pub(super) receipts: Vec<ReceiptCreated>,
+    /// Receipts a supplier's retraction (an EPCIS errorDeclaration) reversed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(super) retracted: Vec<crate::stock::moves::Retracted>,
 }
 
 /// The new lots of a receipt, in line order.
@@ -162,26 +165,4 @@ pub(super) async fn created(state: &AppState, received: &crate::stock::receive::
         .await?;
     lots.sort_by_key(|l| ids.iter().position(|i| *i == l.id));
     Ok(ReceiptCreated { receipt_id: received.receipt_id, number, lots })
-}
-
-/// Receives a supplier's EPCIS 2.0 document: each shipping ObjectEvent becomes a receipt (its
-/// quantityList the lines: GTIN and lot from LGTIN URNs or Digital Links, the lot as the supplier's
-/// lot code), the supplier and our site found by GLN, or named in the query. Every event is
-/// checked before any is posted; the same document posted again creates nothing new.
-#[utoipa::path(post, path = "/api/v1/epcis/receipts", tag = "documents", params(crate::documents::epcis::ImportOptions), request_body(content = serde_json::Value, description = "An EPCISDocument", content_type = "application/json"), responses((status = 201, body = ReceiptsCreated), (status = 422, description = "An event cannot be received; `fields` says which (event 1 as line1…) and why")))]
-pub(super) async fn receive_epcis(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Query(options): Query<crate::documents::epcis::ImportOptions>,
-    Json(doc): Json<Value>,
-) -> Result<Response> {
-    let received = match crate::documents::epcis::import_receipts(&state.pool, &user.actor(), &doc, &options).await {
-        Ok(r) => r,
-        Err(e) => return saved::<()>(Err(e)),
-    };
-    let mut receipts = Vec::new();
-    for r in &received {
-        receipts.push(created(&state, r).await?);
-    }
-    Ok((StatusCode::CREATED, Json(ReceiptsCreated { receipts })).into_response())
 }

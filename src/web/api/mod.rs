@@ -73,6 +73,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
                 .routes(routes!(trace))
                 .routes(routes!(epcis))
                 .routes(routes!(epcis_events))
+                .routes(routes!(query_events))
                 .routes(routes!(recall)),
             Permission::LotsRead,
         ),
@@ -87,6 +88,14 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
             Permission::StockProduce,
         ),
         (OpenApiRouter::new().routes(routes!(ship)), Permission::StockShip),
+        // Named queries and subscriptions send the plant's events out: an integrator's work.
+        (
+            OpenApiRouter::new()
+                .routes(routes!(create_query))
+                .routes(routes!(subscribe, subscriptions))
+                .routes(routes!(unsubscribe)),
+            Permission::UsersManage,
+        ),
         (
             OpenApiRouter::new()
                 .routes(routes!(create_material))
@@ -142,7 +151,7 @@ fn declare_errors(doc: &mut utoipa::openapi::OpenApi) {
         )
     };
     for (path, item) in doc.paths.paths.iter_mut() {
-        for (writes, op) in [(false, item.get.as_mut()), (true, item.post.as_mut())] {
+        for (writes, op) in [(false, item.get.as_mut()), (true, item.post.as_mut()), (true, item.delete.as_mut())] {
             let Some(op) = op else { continue };
             let responses = &mut op.responses.responses;
             for (status, response) in responses.iter_mut() {
@@ -183,6 +192,7 @@ fn declare_errors(doc: &mut utoipa::openapi::OpenApi) {
 
 mod docs;
 mod documents;
+mod epcis;
 mod lots;
 mod master;
 mod qa;
@@ -191,6 +201,7 @@ mod trace;
 
 pub use docs::docs_router;
 use documents::*;
+use epcis::*;
 use lots::*;
 use master::*;
 use qa::*;
