@@ -1168,6 +1168,16 @@ CREATE SEQUENCE public.shipment_number_seq
     NO MAXVALUE
     CACHE 1;
 
+CREATE TABLE public.shipment_pallets (
+    sscc text NOT NULL,
+    company_prefix text NOT NULL,
+    shipment_id uuid NOT NULL,
+    pallet_no integer NOT NULL,
+    CONSTRAINT shipment_pallets_check CHECK (((company_prefix ~ '^[0-9]{6,12}$'::text) AND (substr(sscc, 2, length(company_prefix)) = company_prefix))),
+    CONSTRAINT shipment_pallets_pallet_no_check CHECK (((pallet_no >= 1) AND (pallet_no <= 99))),
+    CONSTRAINT shipment_pallets_sscc_check CHECK (((sscc ~ '^[0-9]{18}$'::text) AND public.gs1_check_digit_ok(sscc)))
+);
+
 CREATE TABLE public.shipments (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     number text NOT NULL,
@@ -1212,11 +1222,20 @@ CREATE TABLE public.sites (
     version integer DEFAULT 1 NOT NULL,
     phone text DEFAULT ''::text NOT NULL,
     country text,
+    company_prefix text,
     CONSTRAINT sites_code_check CHECK ((code ~ '^[A-Z0-9][A-Z0-9-]{0,7}$'::text)),
+    CONSTRAINT sites_company_prefix_check CHECK ((company_prefix ~ '^[0-9]{6,12}$'::text)),
     CONSTRAINT sites_country_check CHECK ((country ~ '^[A-Z]{2}$'::text)),
     CONSTRAINT sites_gln_check CHECK (((gln ~ '^[0-9]{13}$'::text) AND public.gs1_check_digit_ok(gln))),
     CONSTRAINT sites_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200)))
 );
+
+CREATE SEQUENCE public.sscc_serial_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
 
 CREATE TABLE public.stock_count_lines (
     id bigint NOT NULL,
@@ -1535,6 +1554,12 @@ ALTER TABLE ONLY public.shipment_lines
 ALTER TABLE ONLY public.shipment_lines
     ADD CONSTRAINT shipment_lines_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.shipment_pallets
+    ADD CONSTRAINT shipment_pallets_pkey PRIMARY KEY (sscc);
+
+ALTER TABLE ONLY public.shipment_pallets
+    ADD CONSTRAINT shipment_pallets_shipment_id_pallet_no_key UNIQUE (shipment_id, pallet_no);
+
 ALTER TABLE ONLY public.shipments
     ADD CONSTRAINT shipments_number_key UNIQUE (number);
 
@@ -1820,6 +1845,8 @@ CREATE TRIGGER shipment_lines_lot_pages_insert AFTER INSERT ON public.shipment_l
 CREATE TRIGGER shipment_lines_lot_pages_truncate AFTER TRUNCATE ON public.shipment_lines FOR EACH STATEMENT EXECUTE FUNCTION public.touch_all_lots();
 
 CREATE TRIGGER shipment_lines_lot_pages_update AFTER UPDATE ON public.shipment_lines REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.touch_lots_new();
+
+CREATE TRIGGER shipment_pallets_append_only BEFORE DELETE OR UPDATE ON public.shipment_pallets FOR EACH ROW EXECUTE FUNCTION public.refuse_change();
 
 CREATE TRIGGER shipments_lot_pages AFTER DELETE OR UPDATE OR TRUNCATE ON public.shipments FOR EACH STATEMENT EXECUTE FUNCTION public.touch_all_lots();
 
@@ -2145,6 +2172,9 @@ ALTER TABLE ONLY public.shipment_lines
 
 ALTER TABLE ONLY public.shipment_lines
     ADD CONSTRAINT shipment_lines_shipment_id_fkey FOREIGN KEY (shipment_id) REFERENCES public.shipments(id);
+
+ALTER TABLE ONLY public.shipment_pallets
+    ADD CONSTRAINT shipment_pallets_shipment_id_fkey FOREIGN KEY (shipment_id) REFERENCES public.shipments(id);
 
 ALTER TABLE ONLY public.shipments
     ADD CONSTRAINT shipments_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.users(id);

@@ -155,6 +155,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::trace::router())
         .merge(web::recalls::router())
         .merge(web::labels::router())
+        .merge(web::pallets::router())
         .merge(web::lookup::router())
         .merge(web::counts::router())
         .fallback(|| async { Error::NotFound })

@@ -274,6 +274,27 @@ pub fn draw(lot: &LabelLot, link_host: &str, stock: Stock, dpi: u32) -> Result<L
     }
 }
 
+/// The SSCC pallet label's symbol: (00) and the SSCC in a GS1-128 at GS1's logistic-label size,
+/// on a logistic stock only.
+pub fn draw_sscc(sscc: &str, stock: Stock, dpi: u32) -> Result<Label, String> {
+    if !stock.logistic() {
+        return Err(format!("A pallet label needs a logistic stock (4 × 6 in, A6 or a sheet), not {}.", stock.title()));
+    }
+    let elements = vec![Element { ai: "00".into(), value: sscc.to_string() }];
+    syntax::validate(&elements)?;
+    let mut notes = Vec::new();
+    let symbols = gs1_128_symbols(&elements, stock, dpi, &mut notes)?;
+    Ok(Label {
+        human: syntax::human(&elements),
+        gs1: true,
+        symbols,
+        datamatrix: None,
+        qr: None,
+        digital_link: None,
+        notes,
+    })
+}
+
 /// What a ZPL label shows besides its symbols.
 pub struct ZplText<'a> {
     pub title: &'a str,
@@ -582,6 +603,21 @@ mod tests {
         // An item stock carries the DataMatrix, no GS1-128.
         let small = draw(&lot(), "https://id.gs1.org", Stock::In2x1, 203).unwrap();
         assert!(small.symbols.is_empty() && small.datamatrix.is_some() && small.qr.is_none());
+    }
+
+    #[test]
+    fn a_pallet_label_carries_the_sscc_in_one_logistic_gs1_128() {
+        let sscc = crate::domain::gs1::sscc("0614141", 42).unwrap();
+        for dpi in [203, 300] {
+            let label = draw_sscc(&sscc, Stock::In4x6, dpi).unwrap();
+            assert_eq!(label.symbols.len(), 1);
+            let s = &label.symbols[0];
+            assert_eq!(s.human, format!("(00){sscc}"));
+            assert!((X_MIN_MM..=X_MAX_MM).contains(&s.x_mm) && s.width_mm <= SYMBOL_MAX_MM);
+            assert!(s.bar_height_mm >= BAR_HEIGHT_MIN_MM);
+        }
+        assert!(draw_sscc(&sscc, Stock::In2x1, 203).unwrap_err().contains("logistic stock"));
+        assert!(draw_sscc("006141410000000420", Stock::In4x6, 203).is_err(), "a wrong check digit");
     }
 
     #[test]

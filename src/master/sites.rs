@@ -29,6 +29,8 @@ pub struct Site {
     pub phone: String,
     pub country: Option<String>,
     pub gln: Option<String>,
+    /// The GS1 company prefix the site's pallets' SSCCs are made under.
+    pub company_prefix: Option<String>,
     pub time_zone: String,
     pub active: bool,
     #[serde(skip)]
@@ -43,8 +45,7 @@ impl Versioned for Site {
     }
 }
 
-const SELECT: &str =
-    "select id, code, name, address, phone, country, gln, time_zone, active, updated_at, version from sites";
+const SELECT: &str = "select id, code, name, address, phone, country, gln, company_prefix, time_zone, active, updated_at, version from sites";
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
@@ -55,6 +56,7 @@ pub struct SiteForm {
     pub phone: String,
     pub country: String,
     pub gln: String,
+    pub company_prefix: String,
     pub time_zone: String,
     pub active: Option<String>,
     pub version: String,
@@ -70,6 +72,7 @@ impl From<&Site> for SiteForm {
             phone: s.phone.clone(),
             country: s.country.clone().unwrap_or_default(),
             gln: s.gln.clone().unwrap_or_default(),
+            company_prefix: s.company_prefix.clone().unwrap_or_default(),
             time_zone: s.time_zone.clone(),
             active: s.active.then(|| "on".into()),
             version: s.version.to_string(),
@@ -86,6 +89,7 @@ pub struct SiteInput {
     pub phone: String,
     pub country: Option<String>,
     pub gln: Option<String>,
+    pub company_prefix: Option<String>,
     pub time_zone: String,
     pub active: bool,
 }
@@ -101,19 +105,24 @@ impl TryFrom<&SiteForm> for SiteInput {
         let phone = e.check("phone", text::optional(&f.phone, "The phone number", 50));
         let country = e.check("country", text::optional_country(&f.country));
         let gln = if f.gln.trim().is_empty() { None } else { Some(e.check("gln", gs1::parse_gln(&f.gln))) };
+        let company_prefix = if f.company_prefix.trim().is_empty() {
+            None
+        } else {
+            Some(e.check("company_prefix", gs1::parse_company_prefix(&f.company_prefix)))
+        };
         let time_zone = e.check("time_zone", text::required(&f.time_zone, "The time zone", 64));
         if !e.is_empty() {
             return Err(e);
         }
-        Ok(SiteInput { code, name, address, phone, country, gln, time_zone, active: ticked(&f.active) })
+        let active = ticked(&f.active);
+        Ok(SiteInput { code, name, address, phone, country, gln, company_prefix, time_zone, active })
     }
 }
 
 pub async fn list(pool: &PgPool, pattern: Option<&str>, limit: i64, offset: i64) -> Result<(Vec<Site>, i64), Error> {
-    let rows = sqlx::query_as(
-        "select id, code, name, address, phone, country, gln, time_zone, active, updated_at, version from sites
-          where $1::text is null or code ilike $1 or name ilike $1 order by code limit $2 offset $3",
-    )
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} where $1::text is null or code ilike $1 or name ilike $1 order by code limit $2 offset $3"
+    )))
     .bind(pattern)
     .bind(limit)
     .bind(offset)
@@ -129,9 +138,7 @@ pub async fn list(pool: &PgPool, pattern: Option<&str>, limit: i64, offset: i64)
 
 /// Every active site, for pickers.
 pub async fn all_active(pool: &PgPool) -> Result<Vec<Site>, Error> {
-    Ok(sqlx::query_as("select id, code, name, address, phone, country, gln, time_zone, active, updated_at, version from sites where active order by code")
-        .fetch_all(pool)
-        .await?)
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where active order by code"))).fetch_all(pool).await?)
 }
 
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Site, Error> {
@@ -149,7 +156,8 @@ pub async fn create(pool: &PgPool, actor: &Actor, input: &SiteInput, key: Uuid) 
         return Ok(earlier);
     }
     sqlx::query(
-        "insert into sites (id, code, name, address, gln, time_zone, phone, country) values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "insert into sites (id, code, name, address, gln, time_zone, phone, country, company_prefix)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(id)
     .bind(&input.code)
@@ -159,6 +167,7 @@ pub async fn create(pool: &PgPool, actor: &Actor, input: &SiteInput, key: Uuid) 
     .bind(&input.time_zone)
     .bind(&input.phone)
     .bind(&input.country)
+    .bind(&input.company_prefix)
     .execute(&mut *tx)
     .await
     .map_err(|e| map_db_error(e, CONSTRAINTS))?;
@@ -172,7 +181,8 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: Uuid, version: i32, input:
     let mut tx = pool.begin().await?;
     let before: Site = lock_for_edit(&mut tx, format!("{SELECT} where id = $1 for update"), id, version).await?;
     sqlx::query(
-        "update sites set code = $2, name = $3, address = $4, gln = $5, time_zone = $6, active = $7, phone = $8, country = $9
+        "update sites set code = $2, name = $3, address = $4, gln = $5, time_zone = $6, active = $7, phone = $8, country = $9,
+                company_prefix = $10
           where id = $1",
     )
     .bind(id)
@@ -184,6 +194,7 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: Uuid, version: i32, input:
     .bind(input.active)
     .bind(&input.phone)
     .bind(&input.country)
+    .bind(&input.company_prefix)
     .execute(&mut *tx)
     .await
     .map_err(|e| map_db_error(e, CONSTRAINTS))?;

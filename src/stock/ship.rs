@@ -25,6 +25,8 @@ pub struct Shipment {
     pub bol_ref: String,
     pub asn_ref: String,
     pub lines: Vec<ShipLine>,
+    /// Pallets it leaves on (0 to 99): each gets an SSCC when the site has a GS1 company prefix.
+    pub pallets: u8,
     /// A second request with the same key answers the shipment the first made.
     pub key: Uuid,
 }
@@ -201,6 +203,7 @@ pub async fn ship(pool: &PgPool, actor: &Actor, c: &Shipment) -> Result<Shipped,
     .fetch_one(&mut *tx)
     .await
     ?;
+    pallets(&mut tx, id, site, c.pallets).await?;
     for (n, (i, line)) in lines.iter().enumerate() {
         let ship = Movement::new(MovementKind::Ship, line.lot_id, line.location_id, -line.quantity, key)
             .at(shipped_at)
@@ -290,4 +293,33 @@ pub async fn fefo(pool: &PgPool, site: Uuid, material_code: &str, quantity: Deci
         picks.push(c);
     }
     Ok(picks)
+}
+
+/// Numbers the shipment's pallets with SSCCs under the site's GS1 company prefix (none without one).
+async fn pallets(tx: &mut sqlx::PgConnection, shipment: Uuid, site: Uuid, count: u8) -> Result<(), SaveError> {
+    if count > 99 {
+        return Err(SaveError::field("pallets", "A shipment leaves on at most 99 pallets."));
+    }
+    let prefix: Option<String> =
+        sqlx::query_scalar("select company_prefix from sites where id = $1").bind(site).fetch_one(&mut *tx).await?;
+    let Some(prefix) = prefix else { return Ok(()) };
+    for n in 1..=i32::from(count) {
+        let serial: i64 = sqlx::query_scalar("select nextval('sscc_serial_seq')").fetch_one(&mut *tx).await?;
+        let sscc = crate::domain::gs1::sscc(&prefix, serial as u64).ok_or_else(|| {
+            SaveError::field(
+                "pallets",
+                format!("The SSCC numbers under company prefix {prefix} are used up; GS1 gives a longer-lived prefix."),
+            )
+        })?;
+        sqlx::query(
+            "insert into shipment_pallets (sscc, company_prefix, shipment_id, pallet_no) values ($1, $2, $3, $4)",
+        )
+        .bind(&sscc)
+        .bind(&prefix)
+        .bind(shipment)
+        .bind(n)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
 }

@@ -443,6 +443,7 @@ async fn flows(pool: &PgPool, plant: Uuid) -> Result<()> {
             bol_ref: String::new(),
             asn_ref: String::new(),
             lines: vec![ship::ShipLine { row: 0, lot: lot.to_string(), quantity: quantity.parse()?, location: None }],
+            pallets: 1,
             key: Uuid::new_v4(),
         };
         ship::ship(pool, &actor, &shipment).await.map_err(|e| save_error("shipment", customer, e))?;
@@ -481,6 +482,8 @@ async fn site(
         phone: phone.into(),
         country: "US".into(),
         gln: gln_data.map(gtin).unwrap_or_default(),
+        // The demo company's prefix (GS1's example, 0614141), under which its pallets are numbered.
+        company_prefix: if gln_data.is_some() { "0614141".into() } else { String::new() },
         time_zone: tz.into(),
         active: Some("on".into()),
         ..Default::default()

@@ -80,12 +80,12 @@ struct SheetPage {
 /// How the labels are printed: the stock, the printer's resolution, copies of each label.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(default)]
-struct PrintQuery {
-    stock: String,
-    dpi: String,
-    copies: String,
+pub(super) struct PrintQuery {
+    pub(super) stock: String,
+    pub(super) dpi: String,
+    pub(super) copies: String,
     /// `zpl`: the labels as ZPL for a thermal printer, instead of the page.
-    format: String,
+    pub(super) format: String,
 }
 
 impl Default for PrintQuery {
@@ -101,7 +101,7 @@ pub struct Print {
 }
 
 impl Print {
-    fn parse(q: &PrintQuery) -> Result<Print> {
+    pub(super) fn parse(q: &PrintQuery) -> Result<Print> {
         let stock = Stock::parse(&q.stock).ok_or_else(|| {
             Error::BadRequest(format!("“{}” is not a label stock: use 4x6, a6, 4x2, 2x1, a4 or letter.", q.stock))
         })?;
@@ -246,7 +246,7 @@ fn layout_path(back: &str, filter: &str, id: Uuid) -> String {
 
 /// Sends ZPL to the plant's label printer (raw TCP, as Zebra-class printers take it on port
 /// 9100); says where, or why not.
-async fn send_to_printer(state: &AppState, zpl: &str) -> std::result::Result<String, String> {
+pub(super) async fn send_to_printer(state: &AppState, zpl: &str) -> std::result::Result<String, String> {
     use tokio::io::AsyncWriteExt;
     let Some(printer) = state.label_printer.clone() else {
         return Err(
@@ -272,9 +272,13 @@ async fn send_to_printer(state: &AppState, zpl: &str) -> std::result::Result<Str
 
 /// The labels as one ZPL file, each label printed `copies` times by the printer itself.
 fn zpl_response(labels: &[SheetLabel], print: &Print, title: &str) -> Response {
+    zpl_download(zpl_text(labels, print), title)
+}
+
+/// ZPL as a file to download, named after `title`.
+pub(super) fn zpl_download(out: String, title: &str) -> Response {
     use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
     use axum::response::IntoResponse;
-    let out = zpl_text(labels, print);
     let name: String = title.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
     let mut response = out.into_response();
     response.headers_mut().insert(CONTENT_TYPE, axum::http::HeaderValue::from_static("application/zpl; charset=utf-8"));

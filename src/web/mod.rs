@@ -17,6 +17,7 @@ pub mod locations;
 pub mod lookup;
 pub mod lots;
 pub mod materials;
+pub mod pallets;
 pub mod parties;
 pub mod recalls;
 pub mod receipts;

@@ -35,6 +35,8 @@ pub struct ShipmentForm {
     pub order_ref: String,
     pub bol_ref: String,
     pub asn_ref: String,
+    /// Pallets it leaves on (empty: one).
+    pub pallets: String,
     pub lines: Vec<LineForm>,
     pub idempotency_key: String,
 }
@@ -60,6 +62,7 @@ impl ShipmentForm {
                 "order_ref" => f.order_ref = v,
                 "bol_ref" => f.bol_ref = v,
                 "asn_ref" => f.asn_ref = v,
+                "pallets" => f.pallets = v,
                 "idempotency_key" => f.idempotency_key = v,
                 "lot" => lots.push(v),
                 "quantity" => quantities.push(v),
@@ -102,6 +105,13 @@ impl TryFrom<&ShipmentForm> for Shipment {
         let bol_ref = e.check("bol_ref", text::optional(&f.bol_ref, "The bill of lading", 100));
         let asn_ref = e.check("asn_ref", text::optional(&f.asn_ref, "The despatch advice", 100));
         let shipped_on = e.check("shipped_on", crate::domain::dates::parse(&f.shipped_on, "The shipping date"));
+        let pallets = match f.pallets.trim() {
+            "" => 1,
+            n => n.parse::<u8>().ok().filter(|n| *n <= 99).unwrap_or_else(|| {
+                e.add("pallets", "The pallets are a whole number from 0 to 99.");
+                0
+            }),
+        };
         let mut lines = Vec::new();
         for (row, l) in f.lines.iter().enumerate() {
             if l.lot.trim().is_empty() && l.quantity.trim().is_empty() {
@@ -136,7 +146,7 @@ impl TryFrom<&ShipmentForm> for Shipment {
         }
         match (site, customer) {
             (Some(site), Some(customer)) if e.is_empty() => {
-                Ok(Shipment { site, customer, shipped_on, order_ref, bol_ref, asn_ref, lines, key })
+                Ok(Shipment { site, customer, shipped_on, order_ref, bol_ref, asn_ref, lines, pallets, key })
             }
             _ => Err(e.into()),
         }
@@ -239,6 +249,8 @@ struct ShowPage {
     layout: Layout,
     shipment: ShipmentRow,
     lines: Vec<LineRow>,
+    /// The SSCCs of the pallets it left on.
+    pallets: Vec<String>,
     quarantine: Vec<(Uuid, String)>,
     errors: FieldErrors,
 }
@@ -280,7 +292,11 @@ async fn show_page(
     .bind(id)
     .fetch_all(&state.pool)
     .await?;
-    render_with(status, &ShowPage { layout, shipment, lines, quarantine, errors })
+    let pallets = sqlx::query_scalar("select sscc from shipment_pallets where shipment_id = $1 order by pallet_no")
+        .bind(id)
+        .fetch_all(&state.pool)
+        .await?;
+    render_with(status, &ShowPage { layout, shipment, lines, pallets, quarantine, errors })
 }
 
 /// The return form of a shipment's page: a quantity per shipment line (repeated `line` and

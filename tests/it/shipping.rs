@@ -276,3 +276,79 @@ async fn a_reversed_shipment_nets_against_shipped_alike_on_the_lot_page_and_in_a
     assert_eq!(document["shipments"][0]["reversed"], true);
     assert_eq!(document["customers"][0]["code"], "FRESHMART");
 }
+
+#[tokio::test]
+async fn pallets_leave_with_sscc_labels_and_the_shipping_event_names_them() {
+    let app = demo_app().await;
+    let salt = released(&app, "SALT", "100", "2026-11-02").await;
+    let ship = |pallets: &'static str| {
+        let app = &app;
+        let salt = salt.clone();
+        async move {
+            let page = app.page("/shipments/new").await;
+            let key = value(&page, "input[name=idempotency_key]");
+            let customer = id_of(app, "parties", "FRESHMART").await;
+            let site = id_of(app, "sites", "RVS").await;
+            let fields = [
+                ("customer_id", customer.as_str()),
+                ("site_id", &site),
+                ("idempotency_key", &key),
+                ("pallets", pallets),
+                ("lot", &salt),
+                ("quantity", "10"),
+                ("location_id", ""),
+            ];
+            assert_redirect(&app.post_form("/shipments", &fields).await, "/shipments/")
+        }
+    };
+    let page = app.page(&ship("2").await).await;
+    let ssccs: Vec<String> =
+        texts(&page, "#ssccs .code").iter().map(|s| s.trim_start_matches("(00) ").to_string()).collect();
+    assert_eq!(ssccs.len(), 2, "{ssccs:?}");
+    assert!(
+        ssccs.iter().all(|s| s.len() == 18 && s.starts_with("00614141") && lotline::domain::gs1::check_digit_ok(s))
+    );
+
+    // One label per pallet, the SSCC under its GS1-128, the packing list's contents on each.
+    let labels_path = crate::helpers::value_of(&page, "#pallet-labels", "href");
+    let labels = app.page(&labels_path).await;
+    let on_labels: Vec<String> = labels
+        .select(&crate::helpers::sel(".pallet-label"))
+        .map(|l| l.value().attr("data-sscc").unwrap().to_string())
+        .collect();
+    assert_eq!(on_labels, ssccs);
+    assert_eq!(texts(&labels, ".pallet-label .hri"), ssccs.iter().map(|s| format!("(00){s}")).collect::<Vec<_>>());
+    assert!(texts(&labels, ".pallet-label .contents td.code").iter().all(|lot| lot == &salt));
+    let zpl = app.get(&format!("{labels_path}?format=zpl")).await.text().await.unwrap();
+    assert_eq!(zpl.matches("^XA").count(), 2);
+    assert!(zpl.contains(&format!("(00){}", ssccs[0])), "{zpl}");
+
+    // The shipping event names the pallets by SSCC.
+    let events: serde_json::Value = app.get("/api/v1/epcis/events?EQ_bizStep=shipping").await.json().await.unwrap();
+    let events = events["epcisBody"]["queryResults"]["resultsBody"]["eventList"].as_array().unwrap().clone();
+    let pallets: Vec<&str> =
+        events.iter().flat_map(|e| e["epcList"].as_array().into_iter().flatten()).filter_map(|v| v.as_str()).collect();
+    let want: Vec<String> = ssccs.iter().map(|s| lotline::domain::gs1::sscc_urn(s, 7).unwrap()).collect();
+    assert_eq!(pallets, want);
+
+    // A site without a GS1 company prefix numbers no pallet, and the label page says what to do.
+    sqlx::query("update sites set company_prefix = null where code = 'RVS'").execute(&app.pool).await.unwrap();
+    let bare = app.page(&ship("1").await).await;
+    assert!(texts(&bare, "#ssccs").is_empty());
+    let id = ship_id(&app).await;
+    let labels = app.page(&format!("/shipments/{id}/pallets")).await;
+    assert!(text(&labels, "#no-prefix").contains("no GS1 company prefix"));
+    assert_eq!(
+        app.get(&format!("/shipments/{id}/pallets?stock=2x1")).await.status(),
+        StatusCode::OK,
+        "a small stock is laid out, each label saying why it cannot be a pallet label"
+    );
+}
+
+/// The newest shipment's id.
+async fn ship_id(app: &TestApp) -> String {
+    sqlx::query_scalar("select id::text from shipments order by created_at desc limit 1")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}

@@ -56,24 +56,28 @@ pub(crate) struct Row {
     order_ref: String,
     other_ref: String,
     direction: String,
+    /// A shipment's pallets: SSCC and company-prefix length, `sscc:length`.
+    pallets: Option<Vec<String>>,
 }
 
 const ROWS_TEMPLATE: &str = "
 with rows as (
     select 'receiving' as event, 'receipt:' || r.id as event_key, rl.movement_id, r.id as document_id, r.number as document,
            r.received_at as at, rl.lot_id, rl.quantity, r.site_id, r.supplier_id as party_id, r.order_ref,
-           coalesce(nullif(r.asn_ref, ''), r.delivery_ref) as other_ref, '' as direction
+           coalesce(nullif(r.asn_ref, ''), r.delivery_ref) as other_ref, '' as direction, null::text[] as pallets
       from receipt_lines rl join receipts r on r.id = rl.receipt_id
      where r.id = any($1) and not exists (select 1 from stock_movements v where v.reverses_id = rl.movement_id)
     union all
     select 'transformation', 'movement:' || m.id, m.id, pr.id, pr.number, m.occurred_at, m.lot_id, abs(m.quantity), pr.site_id,
-           null, pr.order_ref, '', case when m.kind = 'consume' then 'in' else 'out' end
+           null, pr.order_ref, '', case when m.kind = 'consume' then 'in' else 'out' end, null
       from stock_movements m join production_runs pr on pr.id = m.run_id
      where m.id = any($2) and m.kind in ('consume', 'produce')
        and not exists (select 1 from stock_movements v where v.reverses_id = m.id)
     union all
     select 'shipping', 'shipment:' || h.id, sl.movement_id, h.id, h.number, h.shipped_at, sl.lot_id, sl.quantity, h.site_id,
-           h.customer_id, h.order_ref, h.bol_ref, ''
+           h.customer_id, h.order_ref, h.bol_ref, '',
+           (select array_agg(p.sscc || ':' || length(p.company_prefix) order by p.pallet_no)
+              from shipment_pallets p where p.shipment_id = h.id)
       from shipment_lines sl join shipments h on h.id = sl.shipment_id
      where h.id = any($3) and not exists (select 1 from stock_movements v where v.reverses_id = sl.movement_id))
 select x.event, x.event_key, x.movement_id, x.lot_id, x.document_id, x.document, x.at,
@@ -81,7 +85,7 @@ select x.event, x.event_key, x.movement_id, x.lot_id, x.document_id, x.document,
        x.quantity, u.unece, l.code as lot, l.tlc, m.code as material,
        g.gtin, g.company_prefix_length as prefix_length, l.expires_on, m.date_kind,
        s.code as site_code, s.gln as site_gln, p.code as party_code, p.gln as party_gln,
-       x.order_ref, x.other_ref, x.direction
+       x.order_ref, x.other_ref, x.direction, x.pallets
   from rows x join lots l on l.id = x.lot_id join materials m on m.id = l.material_id
   join units u on u.code = m.uom join sites s on s.id = x.site_id left join parties p on p.id = x.party_id
   {GTIN}
@@ -211,6 +215,17 @@ pub(crate) fn build(rows: &[Row], base: &str) -> Vec<Built> {
                 let receiving = kind == "receiving";
                 e.insert("type".into(), json!("ObjectEvent"));
                 e.insert("action".into(), json!("OBSERVE"));
+                // The pallets it left on, by SSCC, beside what they held.
+                let pallets: Vec<String> = first
+                    .pallets
+                    .iter()
+                    .flatten()
+                    .filter_map(|p| p.split_once(':'))
+                    .filter_map(|(sscc, len)| crate::domain::gs1::sscc_urn(sscc, len.parse().ok()?))
+                    .collect();
+                if !pallets.is_empty() {
+                    e.insert("epcList".into(), json!(pallets));
+                }
                 e.insert("quantityList".into(), json!(rows.iter().map(|r| quantity(r, base)).collect::<Vec<_>>()));
                 e.insert("bizStep".into(), json!(if receiving { "receiving" } else { "shipping" }));
                 // Received goods are in the plant's hands, not yet in use: in progress (CBV).

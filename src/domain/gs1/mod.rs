@@ -49,6 +49,35 @@ pub fn parse_gln(text: &str) -> Result<String, String> {
     Ok(digits.to_string())
 }
 
+/// A GS1 company prefix (6 to 12 digits), or why it is not one.
+pub fn parse_company_prefix(text: &str) -> Result<String, String> {
+    let digits = text.trim();
+    if !(6..=12).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("A GS1 company prefix has 6 to 12 digits, as GS1 gave it (the start of your GTINs).".into());
+    }
+    Ok(digits.to_string())
+}
+
+/// The SSCC (AI 00) numbered `serial` under `prefix`: extension digit 0, the company prefix, the
+/// serial reference filling 17 digits, the check digit; None when `serial` does not fit.
+pub fn sscc(prefix: &str, serial: u64) -> Option<String> {
+    let width = 16usize.checked_sub(prefix.len())?;
+    let reference = format!("{serial:0width$}");
+    if reference.len() > width || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let data = format!("0{prefix}{reference}");
+    let digits: Vec<u32> = data.bytes().map(|b| u32::from(b - b'0')).collect();
+    Some(format!("{data}{}", check_digit(&digits)))
+}
+
+/// The SSCC as an EPC URI (`urn:epc:id:sscc:<prefix>.<extension><serial reference>`), as EPCIS
+/// names a pallet.
+pub fn sscc_urn(sscc: &str, prefix_len: usize) -> Option<String> {
+    (sscc.len() == 18 && (6..=12).contains(&prefix_len))
+        .then(|| format!("urn:epc:id:sscc:{}.{}{}", &sscc[1..1 + prefix_len], &sscc[..1], &sscc[1 + prefix_len..17]))
+}
+
 /// Whether `c` is in GS1's 82-character set (CSET 82), the characters a lot code (AI 10) may use.
 pub fn is_cset82(c: char) -> bool {
     c.is_ascii_alphanumeric() || "!\"%&'()*+,-./:;<=>?_".contains(c)
@@ -57,6 +86,20 @@ pub fn is_cset82(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_sscc_is_the_prefix_and_serial_with_their_check_digit() {
+        // GS1 General Specifications' example SSCC (extension digit 1 there, 0 here).
+        assert!(check_digit_ok("106141411234567897"));
+        let code = sscc("0614141", 123_456_789).unwrap();
+        assert_eq!(code.len(), 18);
+        assert!(check_digit_ok(&code));
+        assert_eq!(&code[..17], "00614141123456789");
+        assert_eq!(sscc_urn(&code, 7).unwrap(), "urn:epc:id:sscc:0614141.0123456789");
+        assert_eq!(&sscc("061414100002", 9_999).unwrap()[..17], "00614141000029999");
+        assert!(sscc("061414100002", 10_000).is_none(), "a 12-digit prefix leaves 4 serial digits");
+        assert!(parse_company_prefix("12345").is_err() && parse_company_prefix("0614141").is_ok());
+    }
 
     #[test]
     fn published_examples_have_valid_check_digits() {

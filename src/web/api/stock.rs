@@ -229,6 +229,9 @@ pub(super) struct ShipmentRequest {
     shipped_on: Option<NaiveDate>,
     order_ref: Option<String>,
     bol_ref: Option<String>,
+    /// Pallets it leaves on, 0 to 99 (default 1): each gets an SSCC when the site has a GS1
+    /// company prefix.
+    pallets: Option<u8>,
     lines: Vec<ShipmentLineRequest>,
 }
 
@@ -296,6 +299,7 @@ pub(super) async fn ship(
         bol_ref: bol_ref.unwrap_or_default(),
         asn_ref: String::new(),
         lines,
+        pallets: body.pallets.unwrap_or(1),
         key: body.idempotency_key,
     };
     let shipped = match crate::stock::ship::ship(&state.pool, &user.actor(), &shipment).await {
