@@ -1630,6 +1630,10 @@ CREATE INDEX epcis_events_time ON public.epcis_events USING btree (event_time);
 
 CREATE INDEX genealogy_links_from_idx ON public.genealogy_links USING btree (from_lot_id, occurred_at) INCLUDE (to_lot_id, run_id, kind) WHERE (reversed_at IS NULL);
 
+CREATE INDEX genealogy_links_input_movement ON public.genealogy_links USING btree (input_movement_id);
+
+CREATE INDEX genealogy_links_output_movement ON public.genealogy_links USING btree (output_movement_id);
+
 CREATE INDEX genealogy_links_run_idx ON public.genealogy_links USING btree (run_id) WHERE (run_id IS NOT NULL);
 
 CREATE INDEX genealogy_links_to_idx ON public.genealogy_links USING btree (to_lot_id, occurred_at) INCLUDE (from_lot_id, run_id, kind) WHERE (reversed_at IS NULL);

@@ -247,3 +247,40 @@ async fn a_partner_subscribed_to_a_query_gets_each_new_event_signed_even_after_a
         .unwrap();
     assert_eq!(audited, 3, "the query, the subscription and its end are in the audit trail");
 }
+
+#[tokio::test]
+async fn relabelling_a_received_lot_under_our_own_product_is_a_transformation_event() {
+    let app = demo_app().await;
+    // The supplier's sugar (their lot SC-8812), repacked into our own product with its own GTIN.
+    let (sugar, location): (Uuid, Uuid) = sqlx::query_as(
+        "select l.id, o.location_id from lots l join on_hand o on o.lot_id = l.id where l.supplier_lot = 'SC-8812' and o.quantity >= 10",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let repack = lotline::stock::split::Split {
+        from: location,
+        to: location,
+        quantity: "10".parse().unwrap(),
+        material: Some("COOKIE-250".into()),
+        new_quantity: Some("40".parse().unwrap()),
+    };
+    let actor = tester(&app.pool).await.actor();
+    let (_, code) = lotline::stock::split::split(&app.pool, &actor, sugar, &repack).await.unwrap();
+    let doc: Value = app
+        .get("/api/v1/epcis/events?eventType=TransformationEvent&EQ_bizStep=repackaging")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(problems(&doc), Vec::<String>::new());
+    let found = events(&doc);
+    assert_eq!(found.len(), 1, "{doc}");
+    let event = &found[0];
+    assert!(event["transformationID"].as_str().unwrap().contains("/id/repack/"));
+    assert_eq!(event["inputQuantityList"][0]["quantity"], json!(10.0));
+    assert_eq!(event["outputQuantityList"][0]["quantity"], json!(40.0));
+    let output = event["outputQuantityList"][0]["epcClass"].as_str().unwrap();
+    assert!(output.starts_with("urn:epc:class:lgtin:0614141.") && output.ends_with(&format!(".{code}")), "{output}");
+    assert_eq!(event["ilmd"]["cbvmda:lotNumber"], code.as_str(), "the new lot's own traceability lot code");
+}

@@ -74,6 +74,15 @@ with rows as (
      where m.id = any($2) and m.kind in ('consume', 'produce')
        and not exists (select 1 from stock_movements v where v.reverses_id = m.id)
     union all
+    -- A repack into another material (relabelling under our own GTIN) is a transformation: the
+    -- source lot in, the new lot with its own code out.
+    select 'repackaging', 'repack:' || m.posting_id, m.id, m.posting_id, m.posting_id::text, m.occurred_at, m.lot_id,
+           abs(m.quantity), lx.site_id, null, '', '', case when m.quantity < 0 then 'in' else 'out' end, null
+      from stock_movements m join lots lx on lx.id = m.lot_id
+     where m.posting_id = any($4) and m.kind = 'split'
+       and exists (select 1 from genealogy_links g where g.kind = 'repack' and m.id in (g.input_movement_id, g.output_movement_id))
+       and not exists (select 1 from stock_movements v where v.reverses_id = m.id)
+    union all
     select 'shipping', 'shipment:' || h.id, sl.movement_id, h.id, h.number, h.shipped_at, sl.lot_id, sl.quantity, h.site_id,
            h.customer_id, h.order_ref, h.bol_ref, '',
            (select array_agg(p.sscc || ':' || length(p.company_prefix) order by p.pallet_no)
@@ -149,9 +158,16 @@ pub(crate) async fn rows(
     receipts: &[Uuid],
     movements: &[i64],
     shipments: &[Uuid],
+    repacks: &[Uuid],
 ) -> Result<Vec<Row>, sqlx::Error> {
     let sql = ROWS_TEMPLATE.replace("{GTIN}", crate::domain::lotcode::GTIN_LATERAL);
-    sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(receipts).bind(movements).bind(shipments).fetch_all(conn).await
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(receipts)
+        .bind(movements)
+        .bind(shipments)
+        .bind(repacks)
+        .fetch_all(conn)
+        .await
 }
 
 /// One event as it is published: its content and what it records.
@@ -181,9 +197,14 @@ pub(crate) fn build(rows: &[Row], base: &str) -> Vec<Built> {
         e.insert("bizLocation".into(), json!({ "id": site_id(first, base) }));
         let mut transactions = Vec::new();
         match event.as_str() {
-            "transformation" => {
+            "transformation" | "repackaging" => {
+                let repack = event == "repackaging";
                 e.insert("type".into(), json!("TransformationEvent"));
-                let run = format!("{base}/id/run/{}", encode(&first.document));
+                let run = if repack {
+                    format!("{base}/id/repack/{}", encode(&first.document))
+                } else {
+                    format!("{base}/id/run/{}", encode(&first.document))
+                };
                 let inputs: Vec<Value> =
                     rows.iter().filter(|r| r.direction == "in").map(|r| quantity(r, base)).collect();
                 let outputs: Vec<&Row> = rows.iter().filter(|r| r.direction == "out").copied().collect();
@@ -200,9 +221,11 @@ pub(crate) fn build(rows: &[Row], base: &str) -> Vec<Built> {
                     }
                 }
                 e.insert("transformationID".into(), json!(run));
-                e.insert("bizStep".into(), json!("commissioning"));
+                e.insert("bizStep".into(), json!(if repack { "repackaging" } else { "commissioning" }));
                 e.insert("disposition".into(), json!("in_progress"));
-                transactions.push(json!({ "type": "prodorder", "bizTransaction": run }));
+                if !repack {
+                    transactions.push(json!({ "type": "prodorder", "bizTransaction": run }));
+                }
                 // The plant's own production order, when the run names one.
                 if !first.order_ref.is_empty() {
                     transactions.push(json!({
@@ -256,7 +279,9 @@ pub(crate) fn build(rows: &[Row], base: &str) -> Vec<Built> {
                 }
             }
         }
-        e.insert("bizTransactionList".into(), json!(transactions));
+        if !transactions.is_empty() {
+            e.insert("bizTransactionList".into(), json!(transactions));
+        }
         let mut event = Value::Object(e);
         // GS1's event hash, of the content as it is published.
         let event_id = super::event_hash::event_id(&event);

@@ -1,4 +1,4 @@
-//! Publishing: each receipt, shipment and run posting becomes an EPCIS event once, stored with
+//! Publishing: each receipt, shipment, run posting and repack becomes an EPCIS event once, stored with
 //! its GS1 event hash; a reversal of what a published event recorded publishes a retraction
 //! (the same eventID with an `errorDeclaration`) and, when part of it stands, a corrective event.
 //! Publications are serialised (one advisory lock), so their numbers are in commit order and a
@@ -51,10 +51,13 @@ const CANDIDATES: &str = "
 with c as (
     select case m.kind when 'receipt' then 'receipt:' || m.receipt_id
                        when 'ship' then 'shipment:' || m.shipment_id
+                       when 'split' then 'repack:' || m.posting_id
                        else 'movement:' || m.id end as event_key, m.id
       from stock_movements m
-     where m.kind in ('receipt', 'ship', 'consume', 'produce')
+     where m.kind in ('receipt', 'ship', 'consume', 'produce', 'split')
        and ($1::timestamptz is null or m.recorded_at >= $1)
+       and (m.kind <> 'split' or exists (select 1 from genealogy_links g
+                                          where g.kind = 'repack' and m.id in (g.input_movement_id, g.output_movement_id)))
        and not exists (select 1 from stock_movements v where v.reverses_id = m.id))
 select c.event_key, bool_or(e.seq is not null) as standing
   from c left join epcis_events e on e.event_key = c.event_key and not e.retraction and e.retracted_at is null
@@ -89,16 +92,17 @@ async fn round(pool: &PgPool, base: &str) -> Result<(usize, bool), sqlx::Error> 
     keys.extend(stale.iter().map(|s| s.event_key.clone()));
     keys.sort();
     keys.dedup();
-    let (mut receipts, mut movements, mut shipments) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut receipts, mut movements, mut shipments, mut repacks) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for key in &keys {
         match key.split_once(':') {
             Some(("receipt", id)) => receipts.extend(id.parse::<Uuid>().ok()),
             Some(("shipment", id)) => shipments.extend(id.parse::<Uuid>().ok()),
             Some(("movement", id)) => movements.extend(id.parse::<i64>().ok()),
+            Some(("repack", id)) => repacks.extend(id.parse::<Uuid>().ok()),
             _ => {}
         }
     }
-    let rows = super::rows(&mut tx, &receipts, &movements, &shipments).await?;
+    let rows = super::rows(&mut tx, &receipts, &movements, &shipments, &repacks).await?;
     let built = super::build(&rows, base);
     let corrective: HashMap<&str, &str> = built.iter().map(|b| (b.key.as_str(), b.event_id.as_str())).collect();
     let mut published = 0;
