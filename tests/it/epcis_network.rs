@@ -284,3 +284,67 @@ async fn relabelling_a_received_lot_under_our_own_product_is_a_transformation_ev
     assert!(output.starts_with("urn:epc:class:lgtin:0614141.") && output.ends_with(&format!(".{code}")), "{output}");
     assert_eq!(event["ilmd"]["cbvmda:lotNumber"], code.as_str(), "the new lot's own traceability lot code");
 }
+
+#[tokio::test]
+async fn one_plants_shipping_event_is_the_next_plants_receipt_once() {
+    // Two plants, two databases: the bakery ships to a distribution centre that runs lotline too.
+    let (bakery, centre) = (demo_app().await, demo_app().await);
+    let bakery_gln: String =
+        sqlx::query_scalar("select gln from sites where code = 'RVS'").fetch_one(&bakery.pool).await.unwrap();
+    // Each knows the other by GLN: the centre's site is the bakery's customer FRESHMART, the
+    // bakery the centre's supplier.
+    sqlx::query("update sites set gln = '0614141000050' where code = 'DC1'").execute(&centre.pool).await.unwrap();
+    sqlx::query("update parties set gln = '0614141000050' where code = 'FRESHMART'")
+        .execute(&bakery.pool)
+        .await
+        .unwrap();
+    sqlx::query("update parties set gln = $1, is_supplier = true where code = 'PRAIRIE-MILL'")
+        .bind(&bakery_gln)
+        .execute(&centre.pool)
+        .await
+        .unwrap();
+
+    let shipped: Value = bakery.get("/api/v1/epcis/events?EQ_bizStep=shipping").await.json().await.unwrap();
+    let to_centre: Vec<Value> = events(&shipped)
+        .into_iter()
+        .filter(|e| e["destinationList"][0]["destination"] == "https://id.gs1.org/417/0614141000050")
+        .collect();
+    assert_eq!(to_centre.len(), 1, "{shipped}");
+    let event = &to_centre[0];
+    assert_eq!(
+        event["sourceList"][0],
+        json!({ "type": "owning_party", "source": format!("https://id.gs1.org/417/{bakery_gln}") })
+    );
+    assert_eq!(
+        event["sourceList"][1],
+        json!({ "type": "location", "source": format!("https://id.gs1.org/414/{bakery_gln}") })
+    );
+    let doc = json!({
+        "@context": [lotline::documents::epcis::CONTEXT], "type": "EPCISDocument", "schemaVersion": "2.0",
+        "creationDate": "2026-11-26T08:00:00.000Z", "epcisBody": { "eventList": [event] }
+    });
+    assert_eq!(problems(&doc), Vec::<String>::new());
+
+    let response = centre.submit("/account", "#token-form", &[("name", "Bakery feed"), ("scope", "write")]).await;
+    let secret = crate::helpers::text(&scraper::Html::parse_document(&response.text().await.unwrap()), "#new-token");
+    let post = || async {
+        reqwest::Client::new()
+            .post(centre.url("/api/v1/epcis/receipts?location=STORE"))
+            .bearer_auth(&secret)
+            .json(&doc)
+            .send()
+            .await
+            .unwrap()
+    };
+    let response = post().await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let received: Value = response.json().await.unwrap();
+    let lot = &received["receipts"][0]["lots"][0];
+    let class = event["quantityList"][0]["epcClass"].as_str().unwrap();
+    assert!(class.ends_with(&format!(".{}", lot["supplier_lot"].as_str().unwrap())), "{class} / {lot}");
+    assert_eq!(lot["material"], "BRIOCHE-400");
+    assert_eq!(lot["supplier"], "PRAIRIE-MILL");
+    assert_eq!(lot["on_hand"], event["quantityList"][0]["quantity"].as_f64().unwrap().to_string().as_str());
+    let again: Value = post().await.json().await.unwrap();
+    assert_eq!(again["receipts"][0]["receipt_id"], received["receipts"][0]["receipt_id"], "received once");
+}

@@ -230,7 +230,8 @@ pub async fn import(
             "location",
             "destination",
         )) {
-            if let Some(g) = gln(&uri, "414") {
+            // Our site, as a location (414) or as the party our site's GLN names (417).
+            if let Some(g) = gln(&uri, "414").or_else(|| gln(&uri, "417")) {
                 site = site.or(lookup("select id from sites where gln = $1", g).await?);
             }
         }

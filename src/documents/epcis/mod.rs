@@ -123,6 +123,14 @@ fn site_id(r: &Row, base: &str) -> String {
     }
 }
 
+/// The plant as a party: its site's GLN as a party GLN (417), else its URI.
+fn our_party(r: &Row, base: &str) -> String {
+    match &r.site_gln {
+        Some(gln) => format!("https://id.gs1.org/417/{gln}"),
+        None => format!("{base}/id/site/{}", encode(&r.site_code)),
+    }
+}
+
 fn party_id(r: &Row, base: &str) -> Option<String> {
     match (&r.party_gln, &r.party_code) {
         (Some(gln), _) => Some(format!("https://id.gs1.org/417/{gln}")),
@@ -253,11 +261,24 @@ pub(crate) fn build(rows: &[Row], base: &str) -> Vec<Built> {
                 e.insert("bizStep".into(), json!(if receiving { "receiving" } else { "shipping" }));
                 // Received goods are in the plant's hands, not yet in use: in progress (CBV).
                 e.insert("disposition".into(), json!(if receiving { "in_progress" } else { "in_transit" }));
-                let here = site_id(first, base);
+                // Parties by party GLN (417) — the plant as a party is known by its site's GLN — and
+                // the plant's own place, as a location (414), beside them.
+                let us = our_party(first, base);
+                let place = first
+                    .site_gln
+                    .as_ref()
+                    .map(|gln| json!({ "type": "location", "id": format!("https://id.gs1.org/414/{gln}") }));
                 if let Some(party) = party_id(first, base) {
-                    let (from, to) = if receiving { (party, here) } else { (here, party) };
-                    e.insert("sourceList".into(), json!([{ "type": "owning_party", "source": from }]));
-                    e.insert("destinationList".into(), json!([{ "type": "owning_party", "destination": to }]));
+                    let (from, to) = if receiving { (party, us) } else { (us, party) };
+                    let mut sources = vec![json!({ "type": "owning_party", "source": from })];
+                    let mut destinations = vec![json!({ "type": "owning_party", "destination": to })];
+                    if let Some(place) = place {
+                        let list = if receiving { &mut destinations } else { &mut sources };
+                        let key = if receiving { "destination" } else { "source" };
+                        list.push(json!({ "type": "location", key: place["id"] }));
+                    }
+                    e.insert("sourceList".into(), json!(sources));
+                    e.insert("destinationList".into(), json!(destinations));
                 }
                 if !first.other_ref.is_empty() {
                     let (kind, id) = if receiving { ("desadv", "desadv") } else { ("bol", "bol") };
