@@ -34,8 +34,9 @@ pub struct Settings {
     pub read_connections: u32,
     /// A network label printer taking ZPL (`LOTLINE_LABEL_PRINTER`, host:port).
     pub label_printer: Option<String>,
-    /// How often EPCIS events are published and sent to their subscribers, while there are any.
-    pub epcis_every: Duration,
+    /// How often new postings are published as EPCIS events and sent to subscribers; None: only
+    /// when events are read (the bench, which measures the server without background work).
+    pub epcis_every: Option<Duration>,
     /// The link index to keep; a new, empty one unless a caller built it already (the bench
     /// measures the build).
     pub links: Arc<crate::trace::links::LinkIndex>,
@@ -50,7 +51,7 @@ impl Default for Settings {
             client_ip_header: None,
             read_url: None,
             read_connections: 4,
-            epcis_every: Duration::from_secs(2),
+            epcis_every: Some(Duration::from_secs(2)),
             links: Default::default(),
         }
     }
@@ -71,18 +72,17 @@ impl Application {
             None => crate::db::Reads::primary(pool.clone()),
         };
         let changes = crate::db::Changes::default();
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(reads.clone().watch()),
             tokio::spawn(changes.clone().watch(pool.clone())),
             tokio::spawn(settings.links.clone().keep(pool.clone())),
             tokio::spawn(crate::db::keep_foreign_keys_confirmed(pool.clone())),
             tokio::spawn(housekeeping(pool.clone())),
-            tokio::spawn(crate::documents::epcis::subscriptions::deliver_forever(
-                pool.clone(),
-                settings.public_url.clone(),
-                settings.epcis_every,
-            )),
         ];
+        if let Some(every) = settings.epcis_every {
+            let publisher = crate::documents::epcis::subscriptions::publish_and_deliver_forever;
+            tasks.push(tokio::spawn(publisher(pool.clone(), settings.public_url.clone(), every)));
+        }
         let state = AppState {
             pool,
             changes,

@@ -54,6 +54,21 @@ async fn two_line_receipt(app: &TestApp) -> lotline::stock::receive::Received {
 async fn a_published_event_never_changes_and_a_reversal_publishes_its_retraction() {
     let app = demo_app().await;
     let received = two_line_receipt(&app).await;
+    // Published within seconds of happening, whether or not anyone reads it.
+    let key = format!("receipt:{}", received.receipt_id);
+    let mut published = 0;
+    for _ in 0..100 {
+        published = sqlx::query_scalar::<_, i64>("select count(*) from epcis_events where event_key = $1")
+            .bind(&key)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        if published > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(published, 1, "the server published the receipt by itself");
     let before = all_events(&app).await;
     let ours = |events: &[Value]| -> Vec<Value> {
         events
@@ -67,7 +82,7 @@ async fn a_published_event_never_changes_and_a_reversal_publishes_its_retraction
     assert_eq!(original[0]["quantityList"].as_array().unwrap().len(), 2);
     let original_id = original[0]["eventID"].as_str().unwrap().to_string();
 
-    // Master data edited after publication changes no event a partner holds.
+    // Master data edited after the event happened changes no event a partner holds.
     sqlx::query("update parties set gln = '9506000134352' where code = 'PRAIRIE-MILL'")
         .execute(&app.pool)
         .await
@@ -304,6 +319,27 @@ async fn one_plants_shipping_event_is_the_next_plants_receipt_once() {
         .await
         .unwrap();
 
+    // The bakery ships a pallet of brioche to the centre.
+    let (lot, on_hand): (String, rust_decimal::Decimal) = sqlx::query_as(
+        "select l.code, o.quantity from lots l join materials m on m.id = l.material_id join on_hand o on o.lot_id = l.id
+          where m.code = 'BRIOCHE-400' and l.disposition = 'released' and o.quantity >= 10 order by l.code limit 1",
+    )
+    .fetch_one(&bakery.pool)
+    .await
+    .unwrap();
+    assert!(on_hand >= rust_decimal::Decimal::TEN);
+    let shipment = lotline::stock::ship::Shipment {
+        site: id(&bakery.pool, "sites", "RVS").await,
+        customer: id(&bakery.pool, "parties", "FRESHMART").await,
+        shipped_on: None,
+        order_ref: "DC-REPLENISH-9".into(),
+        bol_ref: String::new(),
+        asn_ref: String::new(),
+        lines: vec![lotline::stock::ship::ShipLine { row: 0, lot, quantity: "10".parse().unwrap(), location: None }],
+        pallets: 1,
+        key: Uuid::new_v4(),
+    };
+    lotline::stock::ship::ship(&bakery.pool, &tester(&bakery.pool).await.actor(), &shipment).await.unwrap();
     let shipped: Value = bakery.get("/api/v1/epcis/events?EQ_bizStep=shipping").await.json().await.unwrap();
     let to_centre: Vec<Value> = events(&shipped)
         .into_iter()

@@ -20,16 +20,31 @@ const MARGIN_MINUTES: i32 = 10;
 const ROUND: i64 = 2000;
 
 /// Publishes every posting not yet published, and retracts what reversals undid; the number of
-/// events and retractions published.
+/// events and retractions published. The ledger is read in windows of movements in id order, so
+/// a plant's first publication, or one after a bulk import, never re-reads what it has passed.
 pub async fn publish(pool: &PgPool, base: &str) -> Result<usize, sqlx::Error> {
-    let mut total = 0;
+    let (watermark, started): (Option<DateTime<Utc>>, DateTime<Utc>) =
+        sqlx::query_as("select watermark, now() from epcis_publication").fetch_one(pool).await?;
+    let (mut total, mut after) = (0, 0);
     loop {
-        let (published, more) = round(pool, base).await?;
+        let (published, last) = round(pool, base, watermark, after).await?;
         total += published;
-        if !more {
-            return Ok(total);
+        match last {
+            Some(last) => after = last,
+            None => break,
         }
     }
+    // Next time, start from what was recorded since this call began, less a margin for
+    // transactions that were still open.
+    sqlx::query(
+        "update epcis_publication set watermark = greatest(watermark, $1 - make_interval(mins => $2))
+          where watermark is null or watermark < $1 - make_interval(mins => $2)",
+    )
+    .bind(started)
+    .bind(MARGIN_MINUTES)
+    .execute(pool)
+    .await?;
+    Ok(total)
 }
 
 /// What a stale event was.
@@ -45,50 +60,71 @@ struct Stale {
     event: Value,
 }
 
-/// The postings recorded since the watermark (all, the first time), as event keys: those with no
-/// standing event, and those whose standing event does not record them (a line added since).
-const CANDIDATES: &str = "
-with c as (
-    select case m.kind when 'receipt' then 'receipt:' || m.receipt_id
-                       when 'ship' then 'shipment:' || m.shipment_id
-                       when 'split' then 'repack:' || m.posting_id
-                       else 'movement:' || m.id end as event_key, m.id
-      from stock_movements m
-     where m.kind in ('receipt', 'ship', 'consume', 'produce', 'split')
-       and ($1::timestamptz is null or m.recorded_at >= $1)
-       and (m.kind <> 'split' or exists (select 1 from genealogy_links g
-                                          where g.kind = 'repack' and m.id in (g.input_movement_id, g.output_movement_id)))
-       and not exists (select 1 from stock_movements v where v.reverses_id = m.id))
-select c.event_key, bool_or(e.seq is not null) as standing
-  from c left join epcis_events e on e.event_key = c.event_key and not e.retraction and e.retracted_at is null
- where e.seq is null or not (c.id = any(e.movements))
- group by c.event_key
- order by c.event_key
- limit $2";
+/// One window of the ledger: the movements that make or undo events, recorded since the watermark
+/// (all, the first time), after a movement id, with the event each belongs to.
+const WINDOW: &str = "
+select m.id, m.reverses_id,
+       case m.kind when 'receipt' then 'receipt:' || m.receipt_id
+                   when 'ship' then 'shipment:' || m.shipment_id
+                   when 'split' then 'repack:' || m.posting_id
+                   when 'reversal' then null
+                   else 'movement:' || m.id end as event_key,
+       exists (select 1 from stock_movements v where v.reverses_id = m.id) as reversed
+  from stock_movements m
+ where ($1::timestamptz is null or m.recorded_at >= $1) and m.id > $2
+   and m.kind in ('receipt', 'ship', 'consume', 'produce', 'split', 'reversal')
+   and (m.kind <> 'split' or exists (select 1 from genealogy_links g
+                                      where g.kind = 'repack' and m.id in (g.input_movement_id, g.output_movement_id)))
+ order by m.id
+ limit $3";
 
-async fn round(pool: &PgPool, base: &str) -> Result<(usize, bool), sqlx::Error> {
+/// Publishes one window; the number published, and the window's last movement when more follow.
+async fn round(
+    pool: &PgPool,
+    base: &str,
+    watermark: Option<DateTime<Utc>>,
+    after: i64,
+) -> Result<(usize, Option<i64>), sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("select pg_advisory_xact_lock(hashtext('lotline epcis publication'))").execute(&mut *tx).await?;
-    let (watermark, started): (Option<DateTime<Utc>>, DateTime<Utc>) =
-        sqlx::query_as("select watermark, now() from epcis_publication").fetch_one(&mut *tx).await?;
-    let candidates: Vec<(String, bool)> =
-        sqlx::query_as(CANDIDATES).bind(watermark).bind(ROUND).fetch_all(&mut *tx).await?;
-    let more = candidates.len() as i64 == ROUND;
-    // Standing events a reversal since undid in part or whole, and those a new line outgrew.
-    let outgrown: Vec<&str> = candidates.iter().filter(|(_, standing)| *standing).map(|(k, _)| k.as_str()).collect();
-    let stale: Vec<Stale> = sqlx::query_as(
+    let started: DateTime<Utc> = sqlx::query_scalar("select now()").fetch_one(&mut *tx).await?;
+    let window: Vec<(i64, Option<i64>, Option<String>, bool)> =
+        sqlx::query_as(WINDOW).bind(watermark).bind(after).bind(ROUND).fetch_all(&mut *tx).await?;
+    let last = (window.len() as i64 == ROUND).then(|| window.last().map(|w| w.0)).flatten();
+    let undone: Vec<i64> = window.iter().filter_map(|w| w.1).collect();
+    let standing: Vec<(i64, &str)> =
+        window.iter().filter(|w| !w.3).filter_map(|w| Some((w.0, w.2.as_deref()?))).collect();
+    let keys_in_window: Vec<&str> = standing.iter().map(|(_, k)| *k).collect();
+    // The standing events of these keys, and those a reversal in the window undid.
+    let current: Vec<Stale> = sqlx::query_as(
         "select seq, event_key, event_id, event_time, movements, lots, run_id, event from epcis_events e
-          where not e.retraction and e.retracted_at is null
-            and (e.event_key = any($2)
-                 or e.movements && array(select v.reverses_id from stock_movements v
-                                          where v.kind = 'reversal' and ($1::timestamptz is null or v.recorded_at >= $1)))
+          where not e.retraction and e.retracted_at is null and (e.event_key = any($1) or e.movements && $2)
           order by seq",
     )
-    .bind(watermark)
-    .bind(&outgrown)
+    .bind(&keys_in_window)
+    .bind(&undone)
     .fetch_all(&mut *tx)
     .await?;
-    let mut keys: Vec<String> = candidates.into_iter().map(|(k, _)| k).collect();
+    // Stale: a movement of it was reversed, or it lacks a standing movement of its key (a line
+    // added since it was published).
+    let stale: Vec<Stale> = current
+        .into_iter()
+        .filter(|e| {
+            e.movements.iter().any(|m| undone.contains(m))
+                || standing.iter().any(|(id, key)| *key == e.event_key && !e.movements.contains(id))
+        })
+        .collect();
+    let published_keys: std::collections::HashSet<String> = sqlx::query_scalar(
+        "select event_key from epcis_events where event_key = any($1) and not retraction and retracted_at is null",
+    )
+    .bind(&keys_in_window)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+    let candidates: Vec<String> =
+        keys_in_window.iter().filter(|k| !published_keys.contains(**k)).map(|k| k.to_string()).collect();
+    let mut keys: Vec<String> = candidates;
     keys.extend(stale.iter().map(|s| s.event_key.clone()));
     keys.sort();
     keys.dedup();
@@ -139,15 +175,8 @@ async fn round(pool: &PgPool, base: &str) -> Result<(usize, bool), sqlx::Error> 
         insert(&mut tx, b, false).await?;
         published += 1;
     }
-    if !more {
-        sqlx::query("update epcis_publication set watermark = $1 - make_interval(mins => $2)")
-            .bind(started)
-            .bind(MARGIN_MINUTES)
-            .execute(&mut *tx)
-            .await?;
-    }
     tx.commit().await?;
-    Ok((published, more))
+    Ok((published, last))
 }
 
 async fn insert(tx: &mut sqlx::PgConnection, b: &Built, retraction: bool) -> Result<(), sqlx::Error> {

@@ -51,21 +51,25 @@ struct Due {
     query: Value,
 }
 
-/// Publishes and delivers every `every`, while there is a subscription.
-pub async fn deliver_forever(pool: PgPool, base: String, every: Duration) {
+/// Every `every`: publishes what was posted since (so an event is fixed within seconds of
+/// happening), then sends each due subscription its next events.
+pub async fn publish_and_deliver_forever(pool: PgPool, base: String, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = deliver(&pool, &base).await {
+        if let Err(e) = super::publish::publish(&pool, &base).await {
+            tracing::warn!(error = %e, "EPCIS: publishing failed");
+            continue;
+        }
+        if let Err(e) = deliver(&pool).await {
             tracing::warn!(error = %e, "EPCIS subscriptions: delivery round failed");
         }
     }
 }
 
-/// One round: publishes what is new, then sends each due subscription its next events; the
-/// number of deliveries accepted.
-pub async fn deliver(pool: &PgPool, base: &str) -> Result<usize, sqlx::Error> {
+/// Sends each due subscription its next published events; the number of deliveries accepted.
+pub async fn deliver(pool: &PgPool) -> Result<usize, sqlx::Error> {
     let due: Vec<Due> = sqlx::query_as(
         "select s.id, s.query_name, s.dest, s.signature_token, s.delivered_seq, s.failures, q.query
            from epcis_subscriptions s join epcis_queries q on q.name = s.query_name
@@ -74,10 +78,6 @@ pub async fn deliver(pool: &PgPool, base: &str) -> Result<usize, sqlx::Error> {
     )
     .fetch_all(pool)
     .await?;
-    if due.is_empty() {
-        return Ok(0);
-    }
-    super::publish::publish(pool, base).await?;
     let mut accepted = 0;
     for s in due {
         let newest: i64 = sqlx::query_scalar("select coalesce(max(seq), 0) from epcis_events").fetch_one(pool).await?;

@@ -200,7 +200,10 @@ pub(super) async fn serve(
 ) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>, String)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
-    let app = crate::app::Application::build(pool.clone(), crate::app::Settings { links, ..Default::default() })?;
+    let app = crate::app::Application::build(
+        pool.clone(),
+        crate::app::Settings { links, epcis_every: None, ..Default::default() },
+    )?;
     app.ready().await;
     let server = tokio::spawn(app.run_until_stopped(listener, std::future::pending()));
     Ok((address, server, token_for(pool, user).await?))
