@@ -462,6 +462,7 @@ CREATE TABLE public.epcis_events (
     retraction boolean DEFAULT false NOT NULL,
     retracted_at timestamp with time zone,
     recorded_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    epc_classes text[] DEFAULT '{}'::text[] NOT NULL,
     CONSTRAINT epcis_events_retraction_shape CHECK ((NOT (retraction AND (retracted_at IS NOT NULL))))
 );
 
@@ -476,8 +477,13 @@ ALTER TABLE public.epcis_events ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTIT
 
 CREATE TABLE public.epcis_publication (
     id boolean DEFAULT true NOT NULL,
-    watermark timestamp with time zone,
+    last_id bigint DEFAULT 0 NOT NULL,
     CONSTRAINT epcis_publication_id_check CHECK (id)
+);
+
+CREATE TABLE public.epcis_publication_gaps (
+    id bigint NOT NULL,
+    seen_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
 CREATE TABLE public.epcis_queries (
@@ -1368,6 +1374,9 @@ ALTER TABLE ONLY public.audit_log
 ALTER TABLE ONLY public.epcis_events
     ADD CONSTRAINT epcis_events_pkey PRIMARY KEY (seq);
 
+ALTER TABLE ONLY public.epcis_publication_gaps
+    ADD CONSTRAINT epcis_publication_gaps_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.epcis_publication
     ADD CONSTRAINT epcis_publication_pkey PRIMARY KEY (id);
 
@@ -1615,6 +1624,8 @@ CREATE INDEX audit_log_entity_idx ON public.audit_log USING btree (entity_type, 
 CREATE INDEX audit_log_time_idx ON public.audit_log USING btree (occurred_at);
 
 CREATE INDEX epcis_events_by_id ON public.epcis_events USING btree (event_id);
+
+CREATE INDEX epcis_events_classes ON public.epcis_events USING gin (epc_classes);
 
 CREATE UNIQUE INDEX epcis_events_current ON public.epcis_events USING btree (event_key) WHERE ((NOT retraction) AND (retracted_at IS NULL));
 

@@ -97,62 +97,7 @@ enum Command {
     },
     /// Measure lotline on a scratch database of the configured server (dropped afterwards).
     #[command(subcommand)]
-    Bench(BenchCommand),
-}
-
-#[derive(Debug, Subcommand)]
-enum BenchCommand {
-    /// Lot creations per second through the receive operation, with durable commits.
-    Receive {
-        /// How many lots to create.
-        #[arg(long, default_value_t = 20_000)]
-        lots: u64,
-        /// How many receipts are posted at once.
-        #[arg(long, default_value_t = 32)]
-        concurrency: usize,
-        /// Lots per receipt (a receipt is one transaction).
-        #[arg(long, default_value_t = 1)]
-        lines: usize,
-        /// Keep the scratch database for a look afterwards.
-        #[arg(long)]
-        keep: bool,
-    },
-    /// Trace latency on a generated plant of --lots lots, imported into a scratch database.
-    Trace {
-        #[arg(long, default_value_t = 10_000)]
-        lots: usize,
-        /// How many typical lots are traced.
-        #[arg(long, default_value_t = 100)]
-        samples: usize,
-        #[arg(long)]
-        keep: bool,
-        /// Generate the plant with the syrup tank (see `demo --tank`) and trace its first delivery.
-        #[arg(long)]
-        tank: bool,
-        /// Measure a plant an earlier `--keep` run left, instead of generating one (with
-        /// `--tank` if it was made with it).
-        #[arg(long)]
-        plant: Option<String>,
-    },
-    /// Requests per second and latency of the lot page, the dashboard, the trace API and a
-    /// receipt post at 1, 16 and 64 connections, on a generated plant served by a `lotline
-    /// serve` process of its own.
-    Load {
-        #[arg(long, default_value_t = 100_000)]
-        lots: usize,
-        /// How long each measurement runs.
-        #[arg(long, default_value_t = 5.0)]
-        seconds: f64,
-        /// Keep the plant's database (its name is printed) for `--plant`.
-        #[arg(long)]
-        keep: bool,
-        /// Measure a plant an earlier `--keep` run left, instead of generating one.
-        #[arg(long)]
-        plant: Option<String>,
-        /// Only the requests whose name contains this (lot page, dashboard, trace, receipt).
-        #[arg(long)]
-        only: Option<String>,
-    },
+    Bench(crate::tools::bench::command::BenchCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -272,29 +217,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Db(cmd) => db_command(&cli.db, cmd).await,
         Command::User(cmd) => with_database(&cli.db, Access::App, |pool| Box::pin(user_command(pool, cmd))).await,
-        Command::Bench(BenchCommand::Receive { lots, concurrency, lines, keep }) => {
-            anyhow::ensure!(
-                lots > 0 && concurrency > 0 && lines > 0,
-                "--lots, --concurrency and --lines must be at least 1"
-            );
-            let database = Database::open(&cli.db).await?;
-            println!("bench receive: {lots} lots, {concurrency} at once, {lines} per receipt");
-            let result = crate::tools::bench::receive(&database, lots, concurrency, lines, keep).await;
-            database.close().await?;
-            let r = result?;
-            println!(
-                "{} lots in {} receipts in {:.2} s: {:.0} lots/s; receipt latency p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms (synchronous_commit = {})",
-                r.lots,
-                r.receipts,
-                r.seconds,
-                r.lots as f64 / r.seconds,
-                r.p50_ms,
-                r.p95_ms,
-                r.p99_ms,
-                r.synchronous_commit
-            );
-            Ok(())
-        }
+        Command::Bench(cmd) => crate::tools::bench::command::run(&cli.db, cmd).await,
         Command::Demo { lots, out, import, seed, tank } => {
             anyhow::ensure!(lots >= 10, "--lots is at least 10");
             let import = import || out.is_none();
@@ -391,65 +314,6 @@ async fn run(cli: Cli) -> Result<()> {
                 })
             })
             .await
-        }
-        Command::Bench(BenchCommand::Trace { lots, samples, keep, tank, plant }) => {
-            let database = Database::open(&cli.db).await?;
-            match &plant {
-                Some(name) => println!("bench trace: the kept plant {name}, {samples} typical lots traced"),
-                None => println!(
-                    "bench trace: a plant of {lots} lots{}, {samples} typical lots traced",
-                    if tank { " with the syrup tank" } else { "" }
-                ),
-            }
-            let options = crate::tools::bench::TraceOptions { lots, samples: samples.max(1), keep, tank, plant };
-            let result = crate::tools::bench::trace(&database, &options).await;
-            database.close().await?;
-            let r = result?;
-            println!(
-                "{} lots, {} genealogy links; generated in {:.1} s, imported in {:.1} s (its foreign keys confirmed in the background {:.1} s more)",
-                r.lots, r.links, r.generate_s, r.import_s, r.confirm_s
-            );
-            for row in r.rows {
-                println!("  {:<86} median {:>8.2} ms  p95 {:>8.2} ms  ({} lots)", row.what, row.median_ms, row.p95_ms, row.lots_reached);
-            }
-            println!(
-                "peak memory of the bench process: {:.0} MiB importing; {:.0} MiB tracing (server and client), {:.0} MiB of it held before tracing began",
-                r.import_peak_mib, r.peak_mib, r.held_mib
-            );
-            println!("link index: built in {:.1} s, {:.0} MiB", r.index_s, r.index_mib);
-            if keep {
-                println!("the plant is kept: --plant {}", r.database);
-            }
-            Ok(())
-        }
-        Command::Bench(BenchCommand::Load { lots, seconds, keep, plant, only }) => {
-            let database = Database::open(&cli.db).await?;
-            println!("bench load: a plant of {lots} lots, {seconds} s per measurement, keep-alive connections over loopback");
-            let options = crate::tools::bench::LoadOptions {
-                lots,
-                seconds,
-                keep,
-                plant,
-                only,
-                database_url: cli.db.database_url.clone(),
-            };
-            let result = crate::tools::bench::load(&database, &options).await;
-            database.close().await?;
-            let r = result?;
-            for row in &r.rows {
-                println!(
-                    "  {:<34} {:>3} connections  {:>8.0} requests/s  p50 {:>7.2} ms  p99 {:>7.2} ms  ({} requests, {} errors)",
-                    row.what, row.connections, row.per_second, row.p50_ms, row.p99_ms, row.requests, row.errors
-                );
-            }
-            println!(
-                "memory of the server process: {:.0} MiB before the load, {:.0} MiB at its peak",
-                r.rss_before_mib, r.peak_mib
-            );
-            if keep {
-                println!("the plant is kept: --plant {}", r.database);
-            }
-            Ok(())
         }
         Command::Audit(AuditCommand::Verify { expect_head }) => {
             let key = cli.db.audit_key()?;

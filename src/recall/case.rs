@@ -173,11 +173,14 @@ pub async fn changes(pool: &PgPool, frozen: &Scope) -> Result<Changes, Error> {
     Ok(Changes { as_of: Some(now.as_of), added, removed, new_shipments, stock })
 }
 
-/// Consumer lookups of the recall's lots since the day it opened.
+/// Consumer lookups of the recall's lots since the day it opened (days as each lot's site counts
+/// them, as the lookups are).
 pub async fn lookups(pool: &PgPool, recall: &Recall) -> Result<i64, Error> {
     Ok(sqlx::query_scalar(
-        "select coalesce(sum(c.lookups), 0)::bigint from lookup_counts c
-          where c.day >= $2::date and c.lot_id in (select lot_id from recall_lots where recall_id = $1 and not excluded)",
+        "select coalesce(sum(c.lookups), 0)::bigint
+           from lookup_counts c join lots l on l.id = c.lot_id join sites s on s.id = l.site_id
+          where c.day >= ($2::timestamptz at time zone s.time_zone)::date
+            and c.lot_id in (select lot_id from recall_lots where recall_id = $1 and not excluded)",
     )
     .bind(recall.id)
     .bind(recall.opened_at)

@@ -95,8 +95,14 @@ async fn compute_preview(state: &AppState, rule: Option<&Rule>, form: &RuleForm)
     } else {
         form.preview_material.trim().to_ascii_uppercase()
     };
+    // The preview's day: as typed, else today at the site the codes are shown for.
+    let (site_code, site_today): (String, Option<NaiveDate>) = sqlx::query_as(
+        "select coalesce(max(code), 'SITE'), max(site_today(id)) from (select id, code from sites where active order by code limit 1) s",
+    )
+    .fetch_one(&state.pool)
+    .await?;
     let date_text = if form.preview_date.trim().is_empty() {
-        Utc::now().date_naive().to_string()
+        site_today.unwrap_or_else(|| Utc::now().date_naive()).to_string()
     } else {
         form.preview_date.trim().to_string()
     };
@@ -113,14 +119,11 @@ async fn compute_preview(state: &AppState, rule: Option<&Rule>, form: &RuleForm)
             return Ok(preview);
         }
     };
-    let found: Option<(uuid::Uuid, String, String)> = sqlx::query_as(
-        "select m.id, m.code, coalesce((select code from sites where active order by code limit 1), 'SITE')
-           from materials m where m.code = $1",
-    )
-    .bind(&material)
-    .fetch_optional(&state.pool)
-    .await?;
-    let Some((material_id, material_code, site_code)) = found else {
+    let found: Option<(uuid::Uuid, String)> = sqlx::query_as("select m.id, m.code from materials m where m.code = $1")
+        .bind(&material)
+        .fetch_optional(&state.pool)
+        .await?;
+    let Some((material_id, material_code)) = found else {
         preview.problem = Some(if material.is_empty() {
             "Choose a material to preview its codes.".into()
         } else {

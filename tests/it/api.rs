@@ -284,9 +284,10 @@ async fn a_lot_goes_from_receipt_through_qa_a_run_and_a_shipment_by_the_api_alon
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(error["error"]["message"].as_str().unwrap().contains("quarantine"), "{error}");
     // A test record, then the release, signed with the password.
+    let today = crate::helpers::site_today(&app.pool).await.to_string();
     let (status, records) = post(
         format!("/api/v1/lots/{sugar_id}/qa-records"),
-        json!({ "kind": "test", "name": "Moisture", "result": "0.04 %", "outcome": "pass", "performed_on": chrono::Utc::now().date_naive().to_string() }),
+        json!({ "kind": "test", "name": "Moisture", "result": "0.04 %", "outcome": "pass", "performed_on": today }),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{records}");

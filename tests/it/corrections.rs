@@ -190,7 +190,7 @@ async fn stock_moves_between_locations_and_adjustments_need_a_reason() {
 #[tokio::test]
 async fn the_expiry_page_lists_expired_and_expiring_lots_with_stock_and_charts_them() {
     let app = demo_app().await;
-    let today = chrono::Utc::now().date_naive();
+    let today = crate::helpers::site_today(&app.pool).await;
     let old =
         received_code(&app, receive(&app, "YEAST", "5", &(today - chrono::Days::new(50)).to_string()).await).await;
     let soon =

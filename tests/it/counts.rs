@@ -44,7 +44,7 @@ async fn a_blind_count_shows_its_variances_when_submitted_and_posts_them_to_the_
     // A fourth lot at RAW-A that nobody will find (a fixture receipt).
     sqlx::query(
         "with lot as (insert into lots (material_id, code, origin, site_id, made_on, tlc, tlc_source, disposition)
-                      select m.id, 'LOST-1', 'received', s.id, current_date, 'LOST-1', 'RVS', 'released'
+                      select m.id, 'LOST-1', 'received', s.id, site_today(s.id), 'LOST-1', 'RVS', 'released'
                         from materials m, sites s where m.code = 'SALT' and s.code = 'RVS' returning id)
          insert into stock_movements (kind, lot_id, location_id, quantity, occurred_at, posting_id)
          select 'receipt', lot.id, c.id, 12, now(), gen_random_uuid() from lot, locations c where c.code = 'RAW-A'",

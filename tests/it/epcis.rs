@@ -330,6 +330,23 @@ async fn a_repository_pulls_the_events_a_page_at_a_time_with_the_standard_query_
     let one = lotline::web::percent_encode(&want[0]);
     let found: Value = app.get(&format!("/api/v1/epcis/events?EQ_eventID={one}")).await.json().await.unwrap();
     assert_eq!(found["epcisBody"]["queryResults"]["resultsBody"]["eventList"].as_array().unwrap().len(), 1);
+    let class = every.iter().find_map(|e| e["quantityList"][0]["epcClass"].as_str()).unwrap().to_string();
+    let of_class: Value = app
+        .get(&format!("/api/v1/epcis/events?MATCH_anyEPCClass={}", lotline::web::percent_encode(&class)))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let of_class = of_class["epcisBody"]["queryResults"]["resultsBody"]["eventList"].as_array().unwrap().clone();
+    let naming = |e: &Value| {
+        ["quantityList", "inputQuantityList", "outputQuantityList"]
+            .iter()
+            .filter_map(|l| e[*l].as_array())
+            .flatten()
+            .any(|q| q["epcClass"] == class.as_str())
+    };
+    assert_eq!(of_class.len(), every.iter().filter(|e| naming(e)).count());
+    assert!(!of_class.is_empty() && of_class.iter().all(naming));
     for bad in ["perPage=0", "GE_eventTime=yesterday", "nextPageToken=nonsense", "eventType=AggregationEvent"] {
         assert_eq!(app.get(&format!("/api/v1/epcis/events?{bad}")).await.status(), StatusCode::BAD_REQUEST, "{bad}");
     }

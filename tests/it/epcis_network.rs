@@ -384,3 +384,59 @@ async fn one_plants_shipping_event_is_the_next_plants_receipt_once() {
     let again: Value = post().await.json().await.unwrap();
     assert_eq!(again["receipts"][0]["receipt_id"], received["receipts"][0]["receipt_id"], "received once");
 }
+
+#[tokio::test]
+async fn a_posting_committed_after_a_later_one_was_published_is_published_too() {
+    use lotline::domain::vocab::MovementKind;
+    use lotline::ledger::{Document, Movement};
+    let app = demo_app().await;
+    let pool = &app.pool;
+    lotline::documents::epcis::publish::publish(pool, "http://x").await.unwrap();
+    let lot = LotBuilder::received("SALT", "50").released().build(pool).await;
+    let dock = id(pool, "locations", "DOCK").await;
+    // A shipment whose transaction takes its movement's id, then stays open...
+    let mut open = pool.begin().await.unwrap();
+    let shipment: Uuid = sqlx::query_scalar(
+        "insert into shipments (number, site_id, customer_id, shipped_at)
+         values ('SHP-SLOW', (select id from sites where code = 'RVS'), (select id from parties where code = 'FRESHMART'), now())
+         returning id",
+    )
+    .fetch_one(&mut *open)
+    .await
+    .unwrap();
+    let actor = tester(pool).await.actor();
+    let ship = Movement::new(MovementKind::Ship, lot.id, dock, "-5".parse().unwrap(), Uuid::new_v4())
+        .document(Document::Shipment(shipment));
+    let movement = lotline::ledger::post(&mut open, &actor, &ship).await.unwrap();
+    sqlx::query(
+        "insert into shipment_lines (shipment_id, line_no, lot_id, quantity, location_id, movement_id) values ($1, 1, $2, 5, $3, $4)",
+    )
+    .bind(shipment)
+    .bind(lot.id)
+    .bind(dock)
+    .bind(movement)
+    .execute(&mut *open)
+    .await
+    .unwrap();
+    // ...while a later receipt commits and is published.
+    let later = LotBuilder::received("SUGAR", "5").build(pool).await;
+    lotline::documents::epcis::publish::publish(pool, "http://x").await.unwrap();
+    let published = |key: String| async move {
+        sqlx::query_scalar::<_, i64>("select count(*) from epcis_events where event_key = $1")
+            .bind(key)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    };
+    let later_receipt: Uuid = sqlx::query_scalar("select receipt_id from receipt_lines where lot_id = $1")
+        .bind(later.id)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(published(format!("receipt:{later_receipt}")).await, 1);
+    assert_eq!(published(format!("shipment:{shipment}")).await, 0, "not committed yet");
+    // The shipment commits: the id publication passed unseen is looked at again.
+    open.commit().await.unwrap();
+    lotline::documents::epcis::publish::publish(pool, "http://x").await.unwrap();
+    assert_eq!(published(format!("shipment:{shipment}")).await, 1);
+}

@@ -38,7 +38,7 @@ async fn lists_export_every_row_they_match_as_csv_and_xlsx() {
     // More lots than a page holds (a fixture: sixty salt lots without stock).
     sqlx::query(
         "insert into lots (material_id, code, origin, site_id, made_on, tlc, tlc_source, disposition)
-         select m.id, 'X' || lpad(g::text, 4, '0'), 'received', s.id, current_date, 'X', 'RVS', 'released'
+         select m.id, 'X' || lpad(g::text, 4, '0'), 'received', s.id, site_today(s.id), 'X', 'RVS', 'released'
            from generate_series(1, 60) g, materials m, sites s where m.code = 'SALT' and s.code = 'RVS'",
     )
     .execute(&app.pool)

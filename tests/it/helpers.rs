@@ -487,3 +487,9 @@ impl TestApp {
         sqlx::query_scalar("select current_database()::text").fetch_one(&self.pool).await.unwrap()
     }
 }
+
+/// The demo site RVS's today, in its own time zone: the day every date rule reads (the server's
+/// sessions run in UTC, whose date differs from a Chicago plant's every evening).
+pub async fn site_today(pool: &PgPool) -> chrono::NaiveDate {
+    sqlx::query_scalar("select site_today(id) from sites where code = 'RVS'").fetch_one(pool).await.unwrap()
+}

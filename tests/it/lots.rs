@@ -137,7 +137,7 @@ async fn a_kept_lot_page_is_dropped_when_a_commit_touches_its_lot_and_a_writer_s
         assert!(std::time::Instant::now() < deadline, "the server watches for changes");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let today = chrono::Utc::now().date_naive().to_string();
+    let today = crate::helpers::site_today(&pool).await.to_string();
     let code = crate::rules::received_code(&writer, crate::rules::receive(&writer, "SUGAR", "40", &today).await).await;
     let id: String =
         sqlx::query_scalar("select id::text from lots where code = $1").bind(&code).fetch_one(&pool).await.unwrap();

@@ -168,11 +168,13 @@ async fn a_closed_recall_still_warns_consumers_keeps_its_stock_recalled_and_its_
         .await
         .unwrap();
     sqlx::query("update lots set expires_on = null where code = $1").bind(shipped).execute(&app.pool).await.unwrap();
-    sqlx::query("update recalls set public_until = current_date - 1 where number = $1")
-        .bind(&number)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "update recalls set public_until = (select site_today(id) from sites where code = 'RVS') - 1 where number = $1",
+    )
+    .bind(&number)
+    .execute(&app.pool)
+    .await
+    .unwrap();
     assert!(!texts(&get(&app, &pack).await.1, "#no-recall").is_empty());
     sqlx::query("update lots set expires_on = $2 where code = $1")
         .bind(shipped)

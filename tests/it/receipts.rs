@@ -172,7 +172,7 @@ async fn concurrent_receipts_through_two_servers_never_repeat_a_code() {
     .unwrap();
     sqlx::query(
         "insert into lots (material_id, code, origin, site_id, made_on, tlc, tlc_source)
-         select m.id, $1, 'received', s.id, current_date, $1, 'x' from materials m, sites s where m.code in ('SALT', 'SUGAR') and s.code = 'RVS'",
+         select m.id, $1, 'received', s.id, site_today(s.id), $1, 'x' from materials m, sites s where m.code in ('SALT', 'SUGAR') and s.code = 'RVS'",
     )
     .bind(format!("{prefix}-0010"))
     .execute(&app.pool)

@@ -135,7 +135,7 @@ async fn reports_read_from_a_hot_standby_while_writes_and_recalls_see_the_latest
 
     // Replay paused on the standby: what the primary writes now is not there yet.
     sqlx::query("select pg_wal_replay_pause()").execute(&replica).await.unwrap();
-    let today = chrono::Utc::now().date_naive().to_string();
+    let today = crate::helpers::site_today(&pool).await.to_string();
     let response = crate::rules::receive(&app, "FLOUR-T55", "250", &today).await;
     let code = crate::rules::received_code(&app, response).await;
     let lot_id: String =

@@ -53,7 +53,8 @@ async fn demo_app() -> TestApp {
 #[tokio::test]
 async fn an_admin_creates_a_rule_sees_the_preview_and_receiving_issues_exactly_those_codes() {
     let app = demo_app().await;
-    let today = chrono::Utc::now().date_naive().to_string();
+    let site_today = crate::helpers::site_today(&app.pool).await;
+    let today = site_today.to_string();
     let fields = [
         ("name", "Sugar by day"),
         ("pattern", "{YY}{JJJ}{SEQ:3}"),
@@ -71,7 +72,7 @@ async fn an_admin_creates_a_rule_sees_the_preview_and_receiving_issues_exactly_t
     let preview = app.client.get(app.url("/admin/lot-rules/preview")).query(&query).send().await.unwrap();
     let page = Html::parse_document(&preview.text().await.unwrap());
     let codes = texts(&page, "#preview-codes li");
-    let yyjjj = chrono::Utc::now().format("%y%j").to_string();
+    let yyjjj = site_today.format("%y%j").to_string();
     assert_eq!(codes, (1..=5).map(|i| format!("{yyjjj}{i:03}")).collect::<Vec<_>>());
 
     // The fragment a script asks for holds the same codes.
@@ -230,12 +231,12 @@ async fn a_rule_change_needs_the_admins_password_as_a_signature() {
 #[tokio::test]
 async fn the_allocator_skips_a_code_that_exists_and_logs_the_gap() {
     let app = demo_app().await;
-    let today = chrono::Utc::now().date_naive();
+    let today = crate::helpers::site_today(&app.pool).await;
     let prefix = today.format("%y%j").to_string();
     // A lot typed in by hand earlier holds the code the rule would give next.
     sqlx::query(
         "insert into lots (material_id, code, origin, site_id, made_on, tlc, tlc_source)
-         select m.id, $1, 'received', s.id, current_date, $1, 'x' from materials m, sites s where m.code = 'SALT' and s.code = 'RVS'",
+         select m.id, $1, 'received', s.id, site_today(s.id), $1, 'x' from materials m, sites s where m.code = 'SALT' and s.code = 'RVS'",
     )
     .bind(format!("{prefix}-0001"))
     .execute(&app.pool)
@@ -262,7 +263,7 @@ async fn a_sequence_that_would_outgrow_its_digits_is_refused_and_nothing_is_rece
         ("password", PASSWORD),
     ];
     assert_redirect(&app.submit("/admin/lot-rules/new", "#rule-form", &fields).await, "/admin/lot-rules/");
-    let today = chrono::Utc::now().date_naive().to_string();
+    let today = crate::helpers::site_today(&app.pool).await.to_string();
     assert_eq!(received_code(&app, crate::rules::receive(&app, "YEAST", "1", &today).await).await, "T8");
     assert_eq!(received_code(&app, crate::rules::receive(&app, "YEAST", "1", &today).await).await, "T9");
     let refused = crate::rules::receive(&app, "YEAST", "1", &today).await;

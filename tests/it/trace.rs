@@ -337,7 +337,7 @@ async fn co_products_are_both_reached_and_a_code_shared_by_two_materials_is_trac
     // The sugar lot received the same day gets the flour lot's code pattern; give it the same code.
     sqlx::query(
         "insert into lots (material_id, code, origin, site_id, made_on, tlc, tlc_source, disposition)
-         select m.id, $1, 'received', s.id, current_date, $1, 'x', 'released' from materials m, sites s where m.code = 'SUGAR' and s.code = 'RVS'",
+         select m.id, $1, 'received', s.id, site_today(s.id), $1, 'x', 'released' from materials m, sites s where m.code = 'SUGAR' and s.code = 'RVS'",
     )
     .bind(&flour)
     .execute(&app.pool)

@@ -13,38 +13,27 @@ use uuid::Uuid;
 
 use super::Built;
 
-/// How far back publishing looks for postings made in transactions still open when it last ran.
-const MARGIN_MINUTES: i32 = 10;
-/// Postings taken per round, so a first publication of a large plant never holds one huge
+/// How long an id publication passed without seeing stays worth looking at again: a transaction
+/// open longer than this is not waited for.
+const GAP_MINUTES: i32 = 30;
+/// Movements read per round, so a first publication of a large plant never holds one huge
 /// transaction.
 const ROUND: i64 = 2000;
+/// A run of missing ids longer than this is a jump of the sequence, not transactions in flight.
+const GAP_RUN_MAX: i64 = 1000;
 
 /// Publishes every posting not yet published, and retracts what reversals undid; the number of
-/// events and retractions published. The ledger is read in windows of movements in id order, so
-/// a plant's first publication, or one after a bulk import, never re-reads what it has passed.
+/// events and retractions published. The ledger is read in order of movement id from where the
+/// last publication stopped, so nothing already read is read again.
 pub async fn publish(pool: &PgPool, base: &str) -> Result<usize, sqlx::Error> {
-    let (watermark, started): (Option<DateTime<Utc>>, DateTime<Utc>) =
-        sqlx::query_as("select watermark, now() from epcis_publication").fetch_one(pool).await?;
-    let (mut total, mut after) = (0, 0);
+    let mut total = 0;
     loop {
-        let (published, last) = round(pool, base, watermark, after).await?;
+        let (published, more) = round(pool, base).await?;
         total += published;
-        match last {
-            Some(last) => after = last,
-            None => break,
+        if !more {
+            return Ok(total);
         }
     }
-    // Next time, start from what was recorded since this call began, less a margin for
-    // transactions that were still open.
-    sqlx::query(
-        "update epcis_publication set watermark = greatest(watermark, $1 - make_interval(mins => $2))
-          where watermark is null or watermark < $1 - make_interval(mins => $2)",
-    )
-    .bind(started)
-    .bind(MARGIN_MINUTES)
-    .execute(pool)
-    .await?;
-    Ok(total)
 }
 
 /// What a stale event was.
@@ -60,37 +49,56 @@ struct Stale {
     event: Value,
 }
 
-/// One window of the ledger: the movements that make or undo events, recorded since the watermark
-/// (all, the first time), after a movement id, with the event each belongs to.
+/// One window of the ledger: the movements after the last one read, and those passed unseen,
+/// in id order, with the event each belongs to (none for movements that make no event).
 const WINDOW: &str = "
 select m.id, m.reverses_id,
-       case m.kind when 'receipt' then 'receipt:' || m.receipt_id
-                   when 'ship' then 'shipment:' || m.shipment_id
-                   when 'split' then 'repack:' || m.posting_id
-                   when 'reversal' then null
-                   else 'movement:' || m.id end as event_key,
+       case when m.kind = 'receipt' then 'receipt:' || m.receipt_id
+            when m.kind = 'ship' then 'shipment:' || m.shipment_id
+            when m.kind in ('consume', 'produce') then 'movement:' || m.id
+            when m.kind = 'split' and exists (select 1 from genealogy_links g
+                   where g.kind = 'repack' and m.id in (g.input_movement_id, g.output_movement_id))
+                 then 'repack:' || m.posting_id
+       end as event_key,
        exists (select 1 from stock_movements v where v.reverses_id = m.id) as reversed
   from stock_movements m
- where ($1::timestamptz is null or m.recorded_at >= $1) and m.id > $2
-   and m.kind in ('receipt', 'ship', 'consume', 'produce', 'split', 'reversal')
-   and (m.kind <> 'split' or exists (select 1 from genealogy_links g
-                                      where g.kind = 'repack' and m.id in (g.input_movement_id, g.output_movement_id)))
+ where m.id > $1 or m.id = any($2)
  order by m.id
  limit $3";
 
-/// Publishes one window; the number published, and the window's last movement when more follow.
-async fn round(
-    pool: &PgPool,
-    base: &str,
-    watermark: Option<DateTime<Utc>>,
-    after: i64,
-) -> Result<(usize, Option<i64>), sqlx::Error> {
+/// Publishes one window; the number published, and whether more follow.
+async fn round(pool: &PgPool, base: &str) -> Result<(usize, bool), sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("select pg_advisory_xact_lock(hashtext('lotline epcis publication'))").execute(&mut *tx).await?;
     let started: DateTime<Utc> = sqlx::query_scalar("select now()").fetch_one(&mut *tx).await?;
+    let last_id: i64 = sqlx::query_scalar("select last_id from epcis_publication").fetch_one(&mut *tx).await?;
+    sqlx::query("delete from epcis_publication_gaps where seen_at < now() - make_interval(mins => $1)")
+        .bind(GAP_MINUTES)
+        .execute(&mut *tx)
+        .await?;
+    let gaps: Vec<i64> = sqlx::query_scalar("select id from epcis_publication_gaps").fetch_all(&mut *tx).await?;
     let window: Vec<(i64, Option<i64>, Option<String>, bool)> =
-        sqlx::query_as(WINDOW).bind(watermark).bind(after).bind(ROUND).fetch_all(&mut *tx).await?;
-    let last = (window.len() as i64 == ROUND).then(|| window.last().map(|w| w.0)).flatten();
+        sqlx::query_as(WINDOW).bind(last_id).bind(&gaps).bind(ROUND).fetch_all(&mut *tx).await?;
+    let more = window.len() as i64 == ROUND;
+    // Where the reading stands now: the ids passed unseen are looked at again next time.
+    let seen: Vec<i64> = window.iter().map(|w| w.0).collect();
+    let mut missing = Vec::new();
+    let mut previous = last_id;
+    for &id in seen.iter().filter(|id| **id > last_id) {
+        if id - previous > 1 && id - previous <= GAP_RUN_MAX {
+            missing.extend(previous + 1..id);
+        }
+        previous = id;
+    }
+    sqlx::query("delete from epcis_publication_gaps where id = any($1)").bind(&seen).execute(&mut *tx).await?;
+    sqlx::query("insert into epcis_publication_gaps (id) select unnest($1::bigint[]) on conflict do nothing")
+        .bind(&missing)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("update epcis_publication set last_id = greatest(last_id, $1)")
+        .bind(previous)
+        .execute(&mut *tx)
+        .await?;
     let undone: Vec<i64> = window.iter().filter_map(|w| w.1).collect();
     let standing: Vec<(i64, &str)> =
         window.iter().filter(|w| !w.3).filter_map(|w| Some((w.0, w.2.as_deref()?))).collect();
@@ -176,13 +184,26 @@ async fn round(
         published += 1;
     }
     tx.commit().await?;
-    Ok((published, last))
+    Ok((published, more))
+}
+
+/// The EPC classes an event names, in any of its quantity lists.
+fn classes(event: &Value) -> Vec<String> {
+    let mut classes: Vec<String> = ["quantityList", "inputQuantityList", "outputQuantityList"]
+        .iter()
+        .filter_map(|list| event[*list].as_array())
+        .flatten()
+        .filter_map(|q| q["epcClass"].as_str().map(str::to_string))
+        .collect();
+    classes.sort();
+    classes.dedup();
+    classes
 }
 
 async fn insert(tx: &mut sqlx::PgConnection, b: &Built, retraction: bool) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "insert into epcis_events (event_key, event_id, event_time, movements, lots, run_id, event, retraction)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "insert into epcis_events (event_key, event_id, event_time, movements, lots, run_id, event, retraction, epc_classes)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&b.key)
     .bind(&b.event_id)
@@ -192,6 +213,7 @@ async fn insert(tx: &mut sqlx::PgConnection, b: &Built, retraction: bool) -> Res
     .bind(b.run)
     .bind(&b.event)
     .bind(retraction)
+    .bind(classes(&b.event))
     .execute(tx)
     .await?;
     Ok(())

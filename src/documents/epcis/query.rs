@@ -61,10 +61,7 @@ select e.seq, e.event_time,
  where (cardinality($1::text[]) = 0 or e.event->>'type' = any($1))
    and (cardinality($2::text[]) = 0 or e.event->>'bizStep' = any($2))
    and (cardinality($3::text[]) = 0 or e.event_id = any($3))
-   and (cardinality($4::text[]) = 0 or exists (
-        select 1 from jsonb_array_elements(coalesce(e.event->'quantityList', '[]') || coalesce(e.event->'inputQuantityList', '[]')
-                                           || coalesce(e.event->'outputQuantityList', '[]')) q
-         where q->>'epcClass' = any($4)))
+   and (cardinality($4::text[]) = 0 or e.epc_classes && $4)
    and ($5::timestamptz is null or e.event_time >= $5) and ($6::timestamptz is null or e.event_time < $6)
    and ($7::timestamptz is null or e.recorded_at >= $7) and ($8::timestamptz is null or e.recorded_at < $8)
    and ($9::uuid[] is null or e.lots && $9

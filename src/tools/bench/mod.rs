@@ -13,10 +13,13 @@ use crate::audit::Actor;
 use crate::db::{self, Database};
 use crate::stock::receive::{LineInput, ReceiptInput};
 
+pub mod command;
+mod epcis;
 mod load;
 mod receive;
 mod trace;
 
+pub use epcis::*;
 pub use load::*;
 pub use receive::*;
 pub use trace::*;
