@@ -115,6 +115,12 @@ CREATE FUNCTION public.gs1_lot_code_ok(code text) RETURNS boolean
     select char_length(code) between 1 and 20 and code !~ '[^!"%&''()*+,./0-9:;<=>?A-Z_a-z-]'
 $$;
 
+CREATE FUNCTION public.lot_key(code text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$
+    select regexp_replace(upper(code), '[^A-Z0-9]', '', 'g')
+$$;
+
 CREATE FUNCTION public.recall_open_guard() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -1671,6 +1677,8 @@ CREATE INDEX lot_touches_xid_idx ON public.lot_touches USING btree (xid);
 
 CREATE INDEX lots_code_idx ON public.lots USING btree (code);
 
+CREATE INDEX lots_code_key ON public.lots USING btree (public.lot_key(code));
+
 CREATE UNIQUE INDEX lots_code_seq_once ON public.lots USING btree (code_rule_id, code_scope, code_period, code_seq) WHERE (code_rule_id IS NOT NULL);
 
 CREATE INDEX lots_code_upper_idx ON public.lots USING btree (upper(code));
@@ -1682,6 +1690,8 @@ CREATE INDEX lots_quarantine_idx ON public.lots USING btree (id) WHERE (disposit
 CREATE INDEX lots_run_idx ON public.lots USING btree (run_id) WHERE (run_id IS NOT NULL);
 
 CREATE INDEX lots_supplier_lot_idx ON public.lots USING btree (supplier_lot, supplier_id) WHERE (supplier_lot IS NOT NULL);
+
+CREATE INDEX lots_tlc_key ON public.lots USING btree (public.lot_key(tlc));
 
 CREATE INDEX lots_tlc_upper_idx ON public.lots USING btree (upper(tlc));
 

@@ -53,3 +53,55 @@ if (ruleForm) {
 }
 // Print buttons (the browser's own print works the same without a script).
 document.querySelectorAll("[data-print]").forEach((b) => b.addEventListener("click", () => window.print()));
+// A refused form: the banner at the top names each problem; the first field it names gets the
+// focus (the banner's links jump there without a script).
+const refusal = document.getElementById("refusal");
+if (refusal) {
+  const first = refusal.querySelector("a[data-field]");
+  const field = first && document.getElementById(first.dataset.field);
+  const target = field || (first && document.getElementById(first.getAttribute("href").slice(1)));
+  if (target) {
+    if (field) {
+      field.focus({ preventScroll: true });
+    }
+    target.scrollIntoView({ block: "center" });
+  }
+}
+// Scanner-first forms. A keyboard-wedge scanner types the code and ends with Enter (or Tab, which
+// moves on by itself): Enter in a scanned field never submits a half-filled line, it moves to the
+// field named by data-next (the quantity), or to the first required field still empty. Enter in
+// a field with data-enter presses the button it names instead of the form's first one.
+document.addEventListener("keydown", (event) => {
+  const field = event.target;
+  if (event.key !== "Enter" || !field || !field.matches || !field.matches("input")) {
+    return;
+  }
+  if (field.dataset.enter) {
+    const button = document.getElementById(field.dataset.enter);
+    if (button) {
+      event.preventDefault();
+      button.click();
+    }
+    return;
+  }
+  const next = field.dataset.next && document.getElementById(field.dataset.next);
+  const scanned = field.hasAttribute("data-scan");
+  if (!next && !scanned) {
+    return;
+  }
+  if (scanned && !field.value.trim()) {
+    event.preventDefault();
+    return;
+  }
+  const form = field.form;
+  const empty = form && [...form.querySelectorAll("input[required]:not([type=hidden]), select[required]")]
+    .find((e) => e !== field && !e.value.trim());
+  const target = next || empty;
+  if (target) {
+    event.preventDefault();
+    target.focus();
+    if (target.select) {
+      target.select();
+    }
+  }
+});

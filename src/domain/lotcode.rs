@@ -53,9 +53,11 @@ pub const GTIN_LATERAL: &str = "left join lateral (select g.gtin, g.company_pref
      order by g.units_per_pack, g.gtin limit 1) g on true";
 
 /// The SQL condition that lot `l` is the one named `$param`, by our code or by its traceability
-/// lot code, either case (both indexed, migration 0029).
+/// lot code, as people type them: any case, with or without dashes, dots or spaces (`lot_key`,
+/// both indexed, migration 0036). Codes that differ only in their punctuation are all found, and
+/// the person chooses.
 pub fn named_sql(param: u8) -> String {
-    format!("(upper(l.code) = upper(${param}) or upper(l.tlc) = upper(${param}))")
+    format!("(lot_key(l.code) = lot_key(${param}) or lot_key(l.tlc) = lot_key(${param}))")
 }
 
 /// `{SEQ}` without a width prints the number as it is, up to this many digits.

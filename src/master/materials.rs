@@ -473,3 +473,42 @@ pub async fn remove_gtin(pool: &PgPool, actor: &Actor, material_id: Uuid, gtin: 
     tx.commit().await?;
     Ok(())
 }
+
+/// The material a person means by what they typed: its code in any case, else the one material
+/// whose code starts with it, else the one whose name contains it. Several candidates are named back, so the
+/// person can choose; none says so.
+pub async fn named(pool: &PgPool, typed: &str) -> Result<Result<(Uuid, String), String>, Error> {
+    let typed = typed.trim();
+    if typed.is_empty() {
+        return Ok(Err("Type a material's code or part of its name.".into()));
+    }
+    let exact: Option<(Uuid, String)> =
+        sqlx::query_as("select id, code from materials where upper(code) = upper($1) and active")
+            .bind(typed)
+            .fetch_optional(pool)
+            .await?;
+    if let Some(found) = exact {
+        return Ok(Ok(found));
+    }
+    let like = typed.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    // Codes that start with it first; names that contain it only when no code does.
+    let candidates: Vec<(Uuid, String, String)> = sqlx::query_as(
+        "with by_code as (select id, code, name from materials where active and code ilike $1 || '%')
+         select id, code, name from by_code
+         union all
+         select id, code, name from materials
+          where active and name ilike '%' || $1 || '%' and not exists (select 1 from by_code)
+         order by code limit 6",
+    )
+    .bind(&like)
+    .fetch_all(pool)
+    .await?;
+    Ok(match candidates.as_slice() {
+        [] => Err(format!("No material is called “{typed}”.")),
+        [(id, code, _)] => Ok((*id, code.clone())),
+        many => Err(format!(
+            "“{typed}” could be {}: type its code.",
+            many.iter().map(|(_, code, name)| format!("{code} ({name})")).collect::<Vec<_>>().join(", ")
+        )),
+    })
+}

@@ -101,12 +101,29 @@ pub async fn ship(pool: &PgPool, actor: &Actor, c: &Shipment) -> Result<Shipped,
         .bind(l.lot.trim())
         .fetch_all(pool)
         .await?;
+        // A code two materials share is told apart by where it is picked from.
+        let picked_here: Vec<Uuid> = match (found.len(), l.location) {
+            (2.., Some(location)) => {
+                let ids: Vec<Uuid> = found.iter().map(|f| f.id).collect();
+                sqlx::query_scalar(
+                    "select lot_id from on_hand where lot_id = any($1) and location_id = $2 and quantity > 0",
+                )
+                .bind(&ids)
+                .bind(location)
+                .fetch_all(pool)
+                .await?
+            }
+            _ => Vec::new(),
+        };
         let lot = match found.as_slice() {
             [] => {
                 e.add(field, format!("Line {}: no lot has the code “{}”.", i + 1, l.lot.trim()));
                 continue;
             }
             [lot] => lot,
+            many if picked_here.len() == 1 => {
+                many.iter().find(|f| f.id == picked_here[0]).expect("the lot picked is among those found")
+            }
             many => {
                 e.add(
                     field,
@@ -261,27 +278,22 @@ pub struct Pick {
 /// The stock of `material` at `site` that may be used or shipped today (`status::USABLE_SQL`),
 /// outside quarantine locations, first expiring first (then oldest): what FEFO suggests, for a
 /// shipment and for a run alike.
-pub async fn pickable(pool: &PgPool, site: Uuid, material_code: &str, limit: i64) -> Result<Vec<Pick>, Error> {
+pub async fn pickable(pool: &PgPool, site: Uuid, material: Uuid, limit: i64) -> Result<Vec<Pick>, Error> {
     let sql = format!(
         "select l.id as lot_id, l.code as lot_code, l.expires_on, c.id as location_id, c.code as location_code,
                 o.quantity as available, m.uom
            from on_hand o join lots l on l.id = o.lot_id join materials m on m.id = l.material_id join locations c on c.id = o.location_id
-          where m.code = $2 and c.site_id = $1 and o.quantity > 0 and c.kind <> 'quarantine' and {usable}
+          where m.id = $2 and c.site_id = $1 and o.quantity > 0 and c.kind <> 'quarantine' and {usable}
           order by l.expires_on nulls last, l.made_on, l.code, c.code limit $3",
         usable = crate::domain::status::USABLE_SQL
     );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(site)
-        .bind(material_code.trim().to_ascii_uppercase())
-        .bind(limit)
-        .fetch_all(pool)
-        .await?)
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(site).bind(material).bind(limit).fetch_all(pool).await?)
 }
 
 /// First expiring, first out: the shippable lots of `material` at `site` that fill `quantity`,
 /// earliest expiry first (then oldest). The last entry may fall short when stock runs out.
-pub async fn fefo(pool: &PgPool, site: Uuid, material_code: &str, quantity: Decimal) -> Result<Vec<Pick>, Error> {
-    let candidates = pickable(pool, site, material_code, 200).await?;
+pub async fn fefo(pool: &PgPool, site: Uuid, material: Uuid, quantity: Decimal) -> Result<Vec<Pick>, Error> {
+    let candidates = pickable(pool, site, material, 200).await?;
     let mut left = quantity;
     let mut picks = Vec::new();
     for mut c in candidates {

@@ -263,6 +263,8 @@ struct ShowPage {
     yield_percent: Option<String>,
     candidates: Vec<Candidate>,
     fefo_material: String,
+    /// What the FEFO helper could not make of what was typed.
+    fefo_problem: Option<String>,
     materials: Vec<(String, String)>,
     locations: Vec<(Uuid, String)>,
     input_form: InputForm,
@@ -335,26 +337,43 @@ async fn run_page(
         (Some(i), Some(o)) if i > Decimal::ZERO => Some(format!("{:.1}", (o * Decimal::ONE_HUNDRED / i).round_dp(1))),
         _ => None,
     };
-    let fefo_material = fefo_material.trim().to_ascii_uppercase();
-    let candidates: Vec<Candidate> = if fefo_material.is_empty() {
-        Vec::new()
-    } else {
-        let site: Uuid =
-            sqlx::query_scalar("select site_id from production_runs where id = $1").bind(id).fetch_one(pool).await?;
-        crate::stock::ship::pickable(pool, site, &fefo_material, 20)
-            .await?
-            .into_iter()
-            .map(|p| Candidate {
-                lot_id: p.lot_id,
-                lot_code: p.lot_code,
-                expires_on: p.expires_on,
-                location_id: p.location_id,
-                location: p.location_code,
-                quantity: p.available,
-                uom: p.uom,
-                key: Uuid::new_v4().to_string(),
-            })
-            .collect()
+    // The material as typed (any case, part of its name), then its usable lots, first expiring first.
+    let (mut fefo_material, mut fefo_problem) = (fefo_material.trim().to_string(), None);
+    let material = match fefo_material.as_str() {
+        "" => None,
+        typed => match crate::master::materials::named(pool, typed).await? {
+            Ok((material, code)) => {
+                fefo_material = code;
+                Some(material)
+            }
+            Err(m) => {
+                fefo_problem = Some(m);
+                None
+            }
+        },
+    };
+    let candidates: Vec<Candidate> = match material {
+        None => Vec::new(),
+        Some(material) => {
+            let site: Uuid = sqlx::query_scalar("select site_id from production_runs where id = $1")
+                .bind(id)
+                .fetch_one(pool)
+                .await?;
+            crate::stock::ship::pickable(pool, site, material, 20)
+                .await?
+                .into_iter()
+                .map(|p| Candidate {
+                    lot_id: p.lot_id,
+                    lot_code: p.lot_code,
+                    expires_on: p.expires_on,
+                    location_id: p.location_id,
+                    location: p.location_code,
+                    quantity: p.available,
+                    uom: p.uom,
+                    key: Uuid::new_v4().to_string(),
+                })
+                .collect()
+        }
     };
     let materials =
         sqlx::query_as("select code, name from materials where active order by code").fetch_all(pool).await?;
@@ -390,6 +409,7 @@ async fn run_page(
             yield_percent,
             candidates,
             fefo_material,
+            fefo_problem,
             materials,
             locations,
             input_form,

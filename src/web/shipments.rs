@@ -157,7 +157,7 @@ pub fn router() -> Router<AppState> {
     let read = Router::new().route("/shipments", get(index)).route("/shipments/{id}", get(show));
     let write = Router::new()
         .route("/shipments", post(create))
-        .route("/shipments/new", get(new))
+        .route("/shipments/new", get(new).post(suggest))
         .route("/shipments/{id}/returns", post(take_back));
     super::guarded(read, Permission::LotsRead).merge(super::guarded(write, Permission::StockShip))
 }
@@ -371,15 +371,36 @@ impl NewPage {
     }
 
     /// The link that fills the form with the suggested picks.
+    /// The form again with the picks added as lines: lot codes as a person would scan them (the
+    /// location tells apart a code two materials share), after the lines and fields already typed.
     fn use_picks_link(&self) -> String {
+        let f = &self.form;
+        let enc = super::percent_encode;
         let mut q = format!(
-            "site_id={}&customer_id={}&order_ref={}",
-            self.form.site_id,
-            self.form.customer_id,
-            super::percent_encode(&self.form.order_ref)
+            "site_id={}&customer_id={}&order_ref={}&bol_ref={}&asn_ref={}&shipped_on={}&pallets={}",
+            enc(&f.site_id),
+            enc(&f.customer_id),
+            enc(&f.order_ref),
+            enc(&f.bol_ref),
+            enc(&f.asn_ref),
+            enc(&f.shipped_on),
+            enc(&f.pallets)
         );
+        for l in f.lines.iter().filter(|l| !l.lot.trim().is_empty() || !l.quantity.trim().is_empty()) {
+            q.push_str(&format!(
+                "&lot={}&quantity={}&location_id={}",
+                enc(&l.lot),
+                enc(&l.quantity),
+                enc(&l.location_id)
+            ));
+        }
         for p in &self.picks {
-            q.push_str(&format!("&lot={}&quantity={}&location_id={}", p.lot_id, p.take.normalize(), p.location_id));
+            q.push_str(&format!(
+                "&lot={}&quantity={}&location_id={}",
+                enc(&p.lot_code),
+                p.take.normalize(),
+                p.location_id
+            ));
         }
         format!("/shipments/new?{q}")
     }
@@ -424,17 +445,19 @@ async fn new_page(
     let (mut picks, mut pick_problem) = (Vec::new(), None);
     if !pick_material.trim().is_empty() {
         match (crate::domain::text::positive_decimal(&pick_quantity, "The quantity"), Uuid::parse_str(&form.site_id)) {
-            (Ok(Some(q)), Ok(site)) => {
-                picks = ship::fefo(pool, site, &pick_material, q).await?;
-                let found: Decimal = picks.iter().map(|p| p.take).sum();
-                if picks.is_empty() {
-                    pick_problem =
-                        Some(format!("No shippable lot of {} at this site.", pick_material.trim().to_uppercase()));
-                } else if found < q {
-                    pick_problem =
-                        Some(format!("Only {} can be picked: that is all the shippable stock.", found.normalize()));
+            (Ok(Some(q)), Ok(site)) => match crate::master::materials::named(pool, &pick_material).await? {
+                Err(m) => pick_problem = Some(m),
+                Ok((material, code)) => {
+                    picks = ship::fefo(pool, site, material, q).await?;
+                    let found: Decimal = picks.iter().map(|p| p.take).sum();
+                    if picks.is_empty() {
+                        pick_problem = Some(format!("No shippable lot of {code} at this site."));
+                    } else if found < q {
+                        pick_problem =
+                            Some(format!("Only {} can be picked: that is all the shippable stock.", found.normalize()));
+                    }
                 }
-            }
+            },
             (Err(m), _) => pick_problem = Some(m),
             _ => pick_problem = Some("Give the quantity to pick.".into()),
         }
@@ -460,15 +483,22 @@ async fn new_page(
 
 async fn new(State(state): State<AppState>, layout: Layout, RawQuery(query): RawQuery) -> Result<Response> {
     let query = query.unwrap_or_default();
-    let form = ShipmentForm::parse(query.as_bytes());
+    with_picks(&state, layout, query.as_bytes()).await
+}
+
+/// "Suggest" on the shipment form: the form as typed comes back with the first-expiring lots of
+/// the material asked for; nothing is written.
+async fn suggest(State(state): State<AppState>, layout: Layout, body: Bytes) -> Result<Response> {
+    with_picks(&state, layout, &body).await
+}
+
+async fn with_picks(state: &AppState, layout: Layout, fields: &[u8]) -> Result<Response> {
+    let form = ShipmentForm::parse(fields);
     let param = |name: &str| {
-        form_urlencoded::parse(query.as_bytes())
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
+        form_urlencoded::parse(fields).find(|(k, _)| k == name).map(|(_, v)| v.into_owned()).unwrap_or_default()
     };
     let (material, quantity) = (param("pick_material"), param("pick_quantity"));
-    new_page(&state, StatusCode::OK, layout, form, FieldErrors::default(), material, quantity).await
+    new_page(state, StatusCode::OK, layout, form, FieldErrors::default(), material, quantity).await
 }
 
 async fn create(State(state): State<AppState>, user: CurrentUser, layout: Layout, body: Bytes) -> Result<Response> {

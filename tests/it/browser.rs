@@ -348,3 +348,100 @@ async fn a_double_click_the_back_button_and_two_users_on_one_record_make_no_dupl
     other.client.clone().close().await.unwrap();
     b.client.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_refusal_on_a_tablet_is_in_view_at_the_top_with_the_focus_on_its_field() {
+    let app = demo_app().await;
+    let b = browser(&app).await;
+    b.client.set_window_size(800, 1280).await.unwrap();
+    b.log_in("tester", PASSWORD).await;
+    let (lot, to): (String, String) = sqlx::query_as(
+        "select l.id::text, (select c.id::text from locations c where c.site_id = o_loc.site_id and c.id <> o.location_id
+                              and c.kind = 'storage' order by c.code limit 1)
+           from lots l join on_hand o on o.lot_id = l.id join locations o_loc on o_loc.id = o.location_id
+          where o.quantity > 0 and l.disposition = 'released' order by l.code limit 1",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    b.go(&format!("/lots/{lot}")).await;
+    b.choose("#transfer-to", &to).await;
+    b.fill("#f-transfer_quantity", "999999").await;
+    b.submit("#transfer-form").await;
+    let banner = b.text("#refusal").await;
+    assert!(banner.contains("Only ") && banner.contains("cannot be taken"), "{banner}");
+    // The banner stays at the top of the screen while the refused field, focused, is brought into view.
+    let seen = b
+        .client
+        .execute(
+            "const inView = (e) => { const r = e.getBoundingClientRect(); return r.top >= 0 && r.bottom <= window.innerHeight; };
+             return [inView(document.getElementById('refusal')), inView(document.activeElement), document.activeElement.id];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(seen[2], "f-transfer_quantity", "the refused field has the focus");
+    assert_eq!(seen[0], true, "the banner is in view");
+    assert_eq!(seen[1], true, "the field is in view");
+    b.screenshot("refusal-on-a-tablet").await;
+}
+
+#[tokio::test]
+async fn a_scanner_fills_a_run_input_and_a_shipment_line_by_line_without_a_glued_or_half_posted_scan() {
+    const ENTER: &str = "\u{E007}";
+    let app = demo_app().await;
+    let b = browser(&app).await;
+    b.client.set_window_size(1024, 768).await.unwrap();
+    b.log_in("tester", PASSWORD).await;
+    let (salt, salt_at): (String, String) = sqlx::query_as(
+        "select l.code, o.location_id::text from lots l join materials m on m.id = l.material_id join on_hand o on o.lot_id = l.id
+          where m.code = 'SALT' and l.disposition = 'released' and o.quantity >= 5 order by l.code limit 1",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let _ = salt_at;
+    let site = id(&app, "select id::text from sites where code = $1", "RVS").await;
+    let dough = id(&app, "select id::text from materials where code = $1", "DOUGH-BR").await;
+    b.go("/runs/new").await;
+    b.choose("select[name=output_material_id]", &dough).await;
+    b.choose("select[name=site_id]", &site).await;
+    b.submit("#run-form").await;
+    let run_url = b.client.current_url().await.unwrap().to_string();
+    // The scan ends with Enter: the quantity takes the focus, nothing is posted.
+    let lot_box = b.client.find(Locator::Css("#f-lot")).await.unwrap();
+    lot_box.send_keys(&format!("{salt}{ENTER}")).await.unwrap();
+    let focused = b.client.execute("return document.activeElement.id", vec![]).await.unwrap();
+    assert_eq!(focused, "f-quantity");
+    assert_eq!(b.client.current_url().await.unwrap().to_string(), run_url, "nothing was posted");
+    assert!(b.client.find(Locator::Css("#refusal")).await.is_err(), "no refusal");
+    // The quantity and Enter post the input; the lot box is empty and ready for the next scan.
+    b.client.execute("window.lotlineOldPage = true", vec![]).await.unwrap();
+    b.client.find(Locator::Css("#f-quantity")).await.unwrap().send_keys(&format!("2{ENTER}")).await.unwrap();
+    for _ in 0..200 {
+        let loaded = b
+            .client
+            .execute("return !window.lotlineOldPage && document.readyState === 'complete'", vec![])
+            .await
+            .unwrap();
+        if loaded == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(b.text("#inputs tbody").await.contains(&salt));
+    let state = b
+        .client
+        .execute("return [document.activeElement.id, document.getElementById('f-lot').value]", vec![])
+        .await
+        .unwrap();
+    assert_eq!(state, json!(["f-lot", ""]));
+
+    // On a shipment, a scanned lot moves to its quantity, and a quantity to the next line's lot.
+    b.go("/shipments/new").await;
+    b.client.find(Locator::Css("#lot-0")).await.unwrap().send_keys(&format!("{salt}{ENTER}")).await.unwrap();
+    assert_eq!(b.client.execute("return document.activeElement.id", vec![]).await.unwrap(), "qty-0");
+    b.client.find(Locator::Css("#qty-0")).await.unwrap().send_keys(&format!("1{ENTER}")).await.unwrap();
+    assert_eq!(b.client.execute("return document.activeElement.id", vec![]).await.unwrap(), "lot-1");
+    assert!(b.client.current_url().await.unwrap().path().ends_with("/shipments/new"), "nothing was shipped");
+}

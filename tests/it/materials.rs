@@ -54,7 +54,10 @@ async fn a_refused_material_shows_each_error_next_to_its_field_keeps_what_was_ty
     assert_eq!(text(&page, "#f-name-error"), "The name is required.");
     assert_eq!(text(&page, "#f-mass_per_unit_kg-error"), "The mass per unit must be greater than zero.");
     assert_eq!(text(&page, "#f-shelf_life_days-error"), "The shelf life must be a whole number.");
-    assert!(text(&page, ".form-summary").contains("4 marked fields"));
+    // The banner at the top names all four, each a link to its field.
+    let listed = texts(&page, "#refusal li a");
+    assert_eq!(listed.len(), 4, "{listed:?}");
+    assert!(listed.contains(&"The name is required.".to_string()));
     assert_eq!(value(&page, "#f-code"), "BAD CODE", "the form keeps what was typed");
     assert_eq!(value(&page, "#f-shelf_life_days"), "ten");
     assert_eq!(app.count("materials").await, 0, "nothing was written");

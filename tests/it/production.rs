@@ -334,3 +334,19 @@ async fn a_lot_drawn_twice_in_equal_amounts_shows_both_draws_one_step_back() {
     assert_eq!(texts(&flour_page, "#step-forward tbody td:first-child"), doughs);
     assert_eq!(texts(&flour_page, "#step-forward tbody td.num"), vec!["110 kg", "105 kg"], "each dough lot once");
 }
+
+#[tokio::test]
+async fn the_fefo_helper_takes_a_material_as_typed_and_names_the_candidates_of_an_ambiguous_one() {
+    let app = demo_app().await;
+    let (flour, _) = two_released_lots(&app).await;
+    let run = open_run(&app, "DOUGH-BR").await;
+    for typed in ["FLOUR-T55", "flour-t55", "flour", "Wheat"] {
+        let page = app.page(&format!("{run}?material={}", lotline::web::percent_encode(typed))).await;
+        assert_eq!(texts(&page, "#fefo tbody td.code"), vec![flour.clone()], "{typed}");
+        assert_eq!(value(&page, "#fefo-material"), "FLOUR-T55", "{typed}");
+    }
+    let page = app.page(&format!("{run}?material=S")).await;
+    assert_eq!(text(&page, "#fefo-problem"), "“S” could be SALT (Sea salt), SUGAR (Cane sugar, fine): type its code.");
+    let page = app.page(&format!("{run}?material=unobtainium")).await;
+    assert_eq!(text(&page, "#fefo-problem"), "No material is called “unobtainium”.");
+}

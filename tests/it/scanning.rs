@@ -47,9 +47,15 @@ async fn the_search_box_opens_a_lot_from_a_gs1_scan_in_any_notation_and_names_wh
         format!("The material with GTIN {gtin} has no lot “NOPE”.")
     );
     assert!(problem(format!("(01){gtin}")).await.contains("but no lot (AI 10)"));
-    // A plain code still works as before.
-    let response = app.get(&format!("/search?q={pallet}")).await;
-    assert_eq!(response.headers()["location"], format!("/lots/{pallet_id}").as_str());
+    // A plain code still works as before, and as people type it: any case, without its dash.
+    for typed in [pallet.clone(), pallet.to_lowercase(), pallet.replace('-', ""), pallet.replace('-', " ")] {
+        let response = app.get(&format!("/search?q={}", lotline::web::percent_encode(&typed))).await;
+        assert_eq!(response.headers()["location"], format!("/lots/{pallet_id}").as_str(), "{typed}");
+    }
+    // A code that finds nothing leaves the box empty for the next scan, the code said beside it.
+    let missed = app.page("/search?q=26337-0003X").await;
+    assert_eq!(crate::helpers::value(&missed, "#search-q"), "");
+    assert!(text(&missed, "#no-match").contains("26337-0003X"));
 }
 
 /// The modules of a DataMatrix drawn by lotline (`M{x},{y}h4v4h-4z` per dark module, 2 quiet).

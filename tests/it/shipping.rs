@@ -352,3 +352,50 @@ async fn ship_id(app: &TestApp) -> String {
         .await
         .unwrap()
 }
+
+#[tokio::test]
+async fn suggest_keeps_what_was_typed_and_its_picks_fill_lot_codes_that_ship() {
+    let app = demo_app().await;
+    let yeast = released(&app, "YEAST", "10", "2026-11-20").await;
+    let salt = released(&app, "SALT", "100", "2026-11-02").await;
+    let page = app.page("/shipments/new").await;
+    let key = value(&page, "input[name=idempotency_key]");
+    let customer = id_of(&app, "parties", "FRESHMART").await;
+    let site = id_of(&app, "sites", "RVS").await;
+    // Typed so far: the customer, the order, one line; then "Suggest" for yeast, by part of its name.
+    let fields = [
+        ("customer_id", customer.as_str()),
+        ("site_id", &site),
+        ("idempotency_key", &key),
+        ("order_ref", "SO-77"),
+        ("lot", &salt),
+        ("quantity", "3"),
+        ("location_id", ""),
+        ("pick_material", "yea"),
+        ("pick_quantity", "4"),
+    ];
+    let suggested =
+        scraper::Html::parse_document(&app.post_form("/shipments/new", &fields).await.text().await.unwrap());
+    assert_eq!(value(&suggested, "#f-order_ref"), "SO-77", "the order typed is kept");
+    assert_eq!(value(&suggested, "#lot-0"), salt, "the line typed is kept");
+    assert_eq!(texts(&suggested, "#picks tbody td:first-child"), vec![yeast.clone()]);
+    let link = crate::helpers::value_of(&suggested, "#use-picks", "href");
+    let filled = app.page(&link).await;
+    assert_eq!(value(&filled, "#lot-0"), salt);
+    assert_eq!(value(&filled, "#lot-1"), yeast, "the pick fills the lot code a person reads, not an id");
+    assert_eq!(value(&filled, "#f-order_ref"), "SO-77");
+    assert_eq!(value(&filled, "#f-customer_id option[selected]"), customer);
+    // A name several materials share is named back; none is refused by name.
+    let fields = [("site_id", site.as_str()), ("pick_material", "F"), ("pick_quantity", "1")];
+    let ambiguous =
+        scraper::Html::parse_document(&app.post_form("/shipments/new", &fields).await.text().await.unwrap());
+    assert!(text(&ambiguous, "#pick-problem").contains("could be"), "{}", text(&ambiguous, "#pick-problem"));
+    // The filled form ships as it stands.
+    let form = filled.select(&crate::helpers::sel("#shipment-form")).next().unwrap();
+    let posted: Vec<(String, String)> =
+        crate::helpers::form_values(&form).into_iter().filter(|(k, _)| k != "csrf_token").collect();
+    let posted: Vec<(&str, &str)> = posted.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let location = assert_redirect(&app.post_form("/shipments", &posted).await, "/shipments/");
+    let shipped = app.page(&location).await;
+    assert_eq!(texts(&shipped, "#shipment-lines td:nth-child(4)"), vec![salt, yeast]);
+}

@@ -55,7 +55,9 @@ async fn a_lot_is_expired_by_its_sites_date_everywhere_whatever_the_servers_date
     // FEFO suggests only the lot still usable at the site today.
     let site: uuid::Uuid =
         sqlx::query_scalar("select id from sites where code = 'RVS'").fetch_one(&app.pool).await.unwrap();
-    let picks = lotline::stock::ship::pickable(&app.pool, site, "SALT", 50).await.unwrap();
+    let salt: uuid::Uuid =
+        sqlx::query_scalar("select id from materials where code = 'SALT'").fetch_one(&app.pool).await.unwrap();
+    let picks = lotline::stock::ship::pickable(&app.pool, site, salt, 50).await.unwrap();
     let picked: Vec<&str> = picks.iter().map(|p| p.lot_code.as_str()).collect();
     assert!(picked.contains(&fresh_code.as_str()) && !picked.contains(&old_code.as_str()), "{picked:?}");
 
