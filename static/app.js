@@ -15,9 +15,34 @@ document.addEventListener("keydown", (event) => {
 document.addEventListener("submit", (event) => {
   const form = event.target;
   if (form.method && form.method.toLowerCase() === "post") {
-    setTimeout(() => form.querySelectorAll("button[type=submit]").forEach((b) => { b.disabled = true; }), 0);
+    setTimeout(() => {
+      if (!event.defaultPrevented) {
+        form.querySelectorAll("button[type=submit]").forEach((b) => { b.disabled = true; });
+      }
+    }, 0);
   }
 });
+// Confirm before destroying: a form with data-confirm asks in a dialog, then tells the server it
+// was confirmed (without a script the server asks on a page of its own).
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  const question = form.dataset && form.dataset.confirm;
+  if (!question) {
+    return;
+  }
+  if (!window.confirm(question)) {
+    event.preventDefault();
+    return;
+  }
+  let mark = form.querySelector("input[name=confirmed]");
+  if (!mark) {
+    mark = document.createElement("input");
+    mark.type = "hidden";
+    mark.name = "confirmed";
+    form.appendChild(mark);
+  }
+  mark.value = "yes";
+}, true);
 // Back to a page kept whole by the browser (the back button after posting): its buttons work
 // again. Posting the same form again is safe: it carries the same idempotency key, and the
 // server answers with what the first post recorded.

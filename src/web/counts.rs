@@ -306,7 +306,34 @@ async fn post_count(
     body: axum::body::Bytes,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
-    let result = counts::post(&state.pool, &user.person(), id, &post_form(&body)).await.map(|p| match p.waiting {
+    let fields: Vec<(String, String)> =
+        form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let post = post_form(&body);
+    // A plausible posting is asked first; an implausible one goes on to be refused with its reason.
+    let plausible = !post.lines.is_empty()
+        && crate::domain::text::optional(&post.reason, "The reason", 500).is_ok()
+        && post.lines.iter().all(|l| crate::domain::text::optional(&l.reason, "The reason", 500).is_ok());
+    if plausible && !fields.iter().any(|(k, v)| k == "confirmed" && super::confirm::confirmed(v)) {
+        let number: String = sqlx::query_scalar("select number from stock_counts where id = $1")
+            .bind(id)
+            .fetch_optional(&state.pool)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let what = format!(
+            "Post count {number}'s variances to the ledger? Each becomes an adjustment of the stock on hand, in everyone's figures."
+        );
+        let (action, back) = (format!("/counts/{id}/post"), format!("/counts/{id}"));
+        let ask = super::confirm::Ask {
+            title: "Post the count?",
+            what: &what,
+            action: &action,
+            fields,
+            button: "Post",
+            back: &back,
+        };
+        return super::confirm::ask(layout, &ask);
+    }
+    let result = counts::post(&state.pool, &user.person(), id, &post).await.map(|p| match p.waiting {
         0 => format!("Posted: {} adjustments in the ledger; the count is complete.", p.posted),
         n => format!("Posted: {} adjustments in the ledger; {n} lines still wait.", p.posted),
     });

@@ -5,6 +5,7 @@ pub mod account;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod confirm;
 pub mod counts;
 pub mod expiry;
 pub mod export;

@@ -467,13 +467,38 @@ async fn output(
     }
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct CloseForm {
+    confirmed: String,
+}
+
 async fn close(
     State(state): State<AppState>,
     user: CurrentUser,
     layout: Layout,
     Path(id): Path<String>,
+    Form(form): Form<CloseForm>,
 ) -> Result<Response> {
     let id = super::parse_id(&id)?;
+    if !super::confirm::confirmed(&form.confirmed) {
+        let number: String = sqlx::query_scalar("select number from production_runs where id = $1")
+            .bind(id)
+            .fetch_optional(&state.pool)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let what = format!("Close run {number}? Nothing more can be posted to it, input or output.");
+        let (action, back) = (format!("/runs/{id}/close"), format!("/runs/{id}"));
+        let ask = super::confirm::Ask {
+            title: "Close the run?",
+            what: &what,
+            action: &action,
+            fields: Vec::new(),
+            button: "Close run",
+            back: &back,
+        };
+        return super::confirm::ask(layout, &ask);
+    }
     match super::outcome(production::close(&state.pool, &user.actor(), id).await)? {
         Ok(()) => Ok(redirect_with_flash(&format!("/runs/{id}"), FlashKind::Success, "Run closed.")),
         Err(errors) => {

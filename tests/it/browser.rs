@@ -384,6 +384,27 @@ async fn a_refusal_on_a_tablet_is_in_view_at_the_top_with_the_focus_on_its_field
     assert_eq!(seen[0], true, "the banner is in view");
     assert_eq!(seen[1], true, "the field is in view");
     b.screenshot("refusal-on-a-tablet").await;
+
+    // Scrap asks in a dialog; accepted, it is done without a page of its own.
+    b.fill("#f-scrap_quantity", "1").await;
+    b.fill("#f-scrap_reason", "Torn bag").await;
+    b.client.execute("window.lotlineOldPage = true", vec![]).await.unwrap();
+    b.client.find(Locator::Css("#scrap-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    let question = b.client.get_alert_text().await.unwrap();
+    assert!(question.starts_with("Scrap this stock?"), "{question}");
+    b.client.accept_alert().await.unwrap();
+    for _ in 0..200 {
+        let loaded = b
+            .client
+            .execute("return !window.lotlineOldPage && document.readyState === 'complete'", vec![])
+            .await
+            .unwrap();
+        if loaded == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(b.text(".flash").await, "Stock scrapped.");
 }
 
 #[tokio::test]

@@ -97,15 +97,23 @@ async fn a_receipt_whose_stock_is_gone_cannot_be_reversed() {
     let page = lot_page(&app, &salt).await;
     let location: String =
         sqlx::query_scalar("select id::text from locations where code = 'DOCK'").fetch_one(&app.pool).await.unwrap();
-    assert_redirect(
-        &app.submit(
-            &page,
-            "#scrap-form",
-            &[("from_location", &location), ("scrap_quantity", "4"), ("scrap_reason", "Wet bags")],
+    // Scrap asks first, naming what, how much and where; nothing leaves before the answer.
+    let movements = app.count("stock_movements").await;
+    let fields = [("from_location", location.as_str()), ("scrap_quantity", "4"), ("scrap_reason", "Wet bags")];
+    let asked = app.submit(&page, "#scrap-form", &fields).await;
+    let asked = scraper::Html::parse_document(&asked.text().await.unwrap());
+    assert_eq!(
+        crate::helpers::text(&asked, "#confirm-what"),
+        format!(
+            "Scrap 4 kg of lot {salt} at DOCK (reason: Wet bags)? The stock leaves the ledger; only a reversal brings it back."
         )
-        .await,
-        &page,
     );
+    assert_eq!(app.count("stock_movements").await, movements, "nothing before it is confirmed");
+    let form = asked.select(&crate::helpers::sel("#confirm-form")).next().unwrap();
+    let confirmed: Vec<(String, String)> =
+        crate::helpers::form_values(&form).into_iter().filter(|(k, _)| k != "csrf_token").collect();
+    let confirmed: Vec<(&str, &str)> = confirmed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_redirect(&app.post_form(&format!("{page}/scrap"), &confirmed).await, &page);
     let refused = app
         .submit(
             &page,

@@ -119,7 +119,7 @@ async fn a_blind_count_shows_its_variances_when_submitted_and_posts_them_to_the_
     };
     let (film_line, salt_line, yeast_line, lost_line) =
         (line(film.clone()).await, line(salt.clone()).await, line(yeast.clone()).await, line("LOST-1".into()).await);
-    let response = app.submit(&count, "#post-form", &[("post_reason", "Year-end count")]).await;
+    let response = app.submit(&count, "#post-form", &[("confirmed", "yes"), ("post_reason", "Year-end count")]).await;
     let page =
         assert_field_error(response, &format!("line_{salt_line}"), "beyond the material's tolerance of 0 %").await;
     assert!(text(&page, &format!("#f-line_{yeast_line}-error")).contains("QA gives the reason"));
@@ -131,6 +131,7 @@ async fn a_blind_count_shows_its_variances_when_submitted_and_posts_them_to_the_
     ];
     let mut fields: Vec<(&str, &str)> = reasons.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     fields.push(("post_reason", "Year-end count"));
+    fields.push(("confirmed", "yes"));
     let response = app.submit(&count, "#post-form", &fields).await;
     let needle = "was counted here, but the ledger says it is at COLD-1";
     assert_field_error(response, &format!("line_{yeast_line}"), needle).await;
@@ -209,7 +210,7 @@ async fn a_count_is_not_posted_over_stock_that_moved_and_can_be_counted_again() 
         .submit(
             &count,
             "#post-form",
-            &[("line", &salt_line.to_string()), (&reason, "Not found"), ("post_reason", "Count")],
+            &[("confirmed", "yes"), ("line", &salt_line.to_string()), (&reason, "Not found"), ("post_reason", "Count")],
         )
         .await;
     assert_field_error(response, &format!("line_{salt_line}"), "moved since the count was submitted").await;
@@ -252,7 +253,9 @@ async fn a_count_posts_in_part_and_a_variance_within_tolerance_takes_the_counts_
     };
     let sugar_line = line_of(sugar.clone()).await;
     // Only the sugar's line now: 1 less is within 10 %, so the count's reason is enough.
-    let response = app.submit(&count, "#post-form", &[("line", &sugar_line), ("post_reason", "Cycle count")]).await;
+    let response = app
+        .submit(&count, "#post-form", &[("confirmed", "yes"), ("line", &sugar_line), ("post_reason", "Cycle count")])
+        .await;
     assert_redirect(&response, &count);
     let page = app.page(&count).await;
     assert_eq!(text(&page, "#count-status"), "submitted", "the salt's line still waits");
@@ -261,7 +264,10 @@ async fn a_count_posts_in_part_and_a_variance_within_tolerance_takes_the_counts_
     assert!(texts(&page, &format!("#post-{sugar_line}")).is_empty(), "the sugar's line is posted");
     assert_eq!(texts(&page, &format!("#post-{salt_line}")).len(), 1, "the salt's line is offered");
     // The rest, later: the count is then posted.
-    assert_redirect(&app.submit(&count, "#post-form", &[("post_reason", "Cycle count, second pass")]).await, &count);
+    assert_redirect(
+        &app.submit(&count, "#post-form", &[("confirmed", "yes"), ("post_reason", "Cycle count, second pass")]).await,
+        &count,
+    );
     assert_eq!(text(&app.page(&count).await, "#count-status"), "posted");
     let posted: Vec<String> = sqlx::query_scalar("select reason from stock_movements where kind = 'count' order by id")
         .fetch_all(&app.pool)

@@ -145,7 +145,14 @@ async fn a_lot_that_is_not_usable_is_refused_with_the_reason_and_nothing_is_writ
     assert_eq!(app.count("genealogy_links").await, 0);
 
     // A closed run takes nothing more.
-    assert_redirect(&app.submit(&run, "#close-form", &[]).await, &run);
+    // Closing asks first (a page without a script); confirmed, the run is closed.
+    let asked = app.submit(&run, "#close-form", &[]).await;
+    assert_eq!(asked.status(), StatusCode::OK);
+    let asked = Html::parse_document(&asked.text().await.unwrap());
+    assert!(text(&asked, "#confirm-what").starts_with("Close run RUN-"), "{}", text(&asked, "#confirm-what"));
+    assert_eq!(text(&app.page(&run).await, "h1 .badge"), "open", "nothing closed before it is confirmed");
+    let action = crate::helpers::value_of(&asked, "#confirm-form", "action");
+    assert_redirect(&app.post_form(&action, &[("confirmed", "yes")]).await, &run);
     let key = uuid::Uuid::new_v4().to_string();
     let response =
         app.post_form(&format!("{run}/inputs"), &[("lot", &flour), ("quantity", "1"), ("idempotency_key", &key)]).await;

@@ -154,6 +154,8 @@ pub struct MoveForm {
     pub direction: String,
     pub adjust_reason: String,
     pub scrap_reason: String,
+    /// `yes` once the person confirmed a scrap.
+    pub confirmed: String,
 }
 
 pub(super) fn quantity(value: &str, field: &'static str) -> std::result::Result<Decimal, SaveError> {
@@ -211,6 +213,45 @@ pub(super) async fn move_stock(
             .await,
             "Stock adjusted.",
         ),
+        // Scrap destroys: a plausible one is asked first, in full (an implausible one goes on to
+        // be refused with its reason).
+        "scrap"
+            if !crate::web::confirm::confirmed(&f.confirmed)
+                && matches!(crate::domain::text::positive_decimal(&f.scrap_quantity, "The quantity"), Ok(Some(_)))
+                && Uuid::parse_str(f.from_location.trim()).is_ok()
+                && crate::domain::text::required(&f.scrap_reason, "The reason", 500).is_ok() =>
+        {
+            let at = Uuid::parse_str(f.from_location.trim()).ok();
+            let named: Option<(String, String, String)> = sqlx::query_as(
+                "select l.code, m.uom, coalesce((select code from locations where id = $2), '?')
+                   from lots l join materials m on m.id = l.material_id where l.id = $1",
+            )
+            .bind(id)
+            .bind(at)
+            .fetch_optional(pool)
+            .await?;
+            let (code, uom, place) = named.ok_or(Error::NotFound)?;
+            let what = format!(
+                "Scrap {} {uom} of lot {code} at {place} (reason: {})? The stock leaves the ledger; only a reversal brings it back.",
+                f.scrap_quantity.trim(),
+                f.scrap_reason.trim()
+            );
+            let fields = vec![
+                ("from_location".to_string(), f.from_location.clone()),
+                ("scrap_quantity".to_string(), f.scrap_quantity.clone()),
+                ("scrap_reason".to_string(), f.scrap_reason.clone()),
+            ];
+            let (action, back) = (format!("/lots/{id}/scrap"), format!("/lots/{id}"));
+            let ask = crate::web::confirm::Ask {
+                title: "Scrap stock?",
+                what: &what,
+                action: &action,
+                fields,
+                button: "Scrap",
+                back: &back,
+            };
+            return crate::web::confirm::ask(layout, &ask);
+        }
         "scrap" => (
             async {
                 let (quantity, at) =
