@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -208,14 +208,39 @@ const SELECT: &str = "select r.id, r.number, r.received_at, p.name as supplier, 
 struct IndexPage {
     layout: Layout,
     receipts: Vec<ReceiptRow>,
+    paging: super::Paging,
 }
 
-async fn index(State(state): State<AppState>, layout: Layout) -> Result<Response> {
-    let receipts =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} order by r.received_at desc, r.number desc limit 100")))
-            .fetch_all(&state.pool)
-            .await?;
-    render(&IndexPage { layout, receipts })
+/// What a search of the receipts matches: the receipt's number, order and despatch advice, the
+/// supplier's code or name, and the supplier's lots on it.
+const RECEIPTS_MATCH: &str = "($1::text is null or r.number ilike $1 or r.order_ref ilike $1 or r.asn_ref ilike $1
+        or p.code ilike $1 or p.name ilike $1
+        or exists (select 1 from receipt_lines rl join lots l on l.id = rl.lot_id
+                    where rl.receipt_id = r.id and (l.code ilike $1 or l.supplier_lot ilike $1)))";
+
+/// Every receipt, newest first, a page at a time, searchable.
+async fn index(
+    State(state): State<AppState>,
+    layout: Layout,
+    Query(query): Query<super::ListQuery>,
+) -> Result<Response> {
+    let mut paging = super::Paging::new(&query);
+    let pattern = paging.pattern();
+    let receipts = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} where {RECEIPTS_MATCH} order by r.received_at desc, r.number desc limit $2 offset $3"
+    )))
+    .bind(&pattern)
+    .bind(paging.per_page)
+    .bind(paging.offset())
+    .fetch_all(&state.pool)
+    .await?;
+    paging.total = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "select count(*) from receipts r join parties p on p.id = r.supplier_id where {RECEIPTS_MATCH}"
+    )))
+    .bind(&pattern)
+    .fetch_one(&state.pool)
+    .await?;
+    render(&IndexPage { layout, receipts, paging })
 }
 
 #[derive(Debug, sqlx::FromRow)]

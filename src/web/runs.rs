@@ -60,15 +60,36 @@ const SELECT: &str = "select r.id, r.number, r.status, s.code as site, pl.code a
 struct IndexPage {
     layout: Layout,
     runs: Vec<RunRow>,
+    paging: super::Paging,
 }
 
-async fn index(State(state): State<AppState>, layout: Layout) -> Result<Response> {
+/// What a search of the runs matches: the run's number, its order, its material's code or name.
+const RUNS_MATCH: &str =
+    "($1::text is null or r.number ilike $1 or r.order_ref ilike $1 or m.code ilike $1 or m.name ilike $1)";
+
+/// Every run, open ones first, a page at a time, searchable.
+async fn index(
+    State(state): State<AppState>,
+    layout: Layout,
+    Query(query): Query<super::ListQuery>,
+) -> Result<Response> {
+    let mut paging = super::Paging::new(&query);
+    let pattern = paging.pattern();
     let runs = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} order by (r.status = 'open') desc, r.opened_at desc limit 200"
+        "{SELECT} where {RUNS_MATCH} order by (r.status = 'open') desc, r.opened_at desc, r.number desc limit $2 offset $3"
     )))
+    .bind(&pattern)
+    .bind(paging.per_page)
+    .bind(paging.offset())
     .fetch_all(&state.pool)
     .await?;
-    render(&IndexPage { layout, runs })
+    paging.total = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "select count(*) from production_runs r join materials m on m.id = r.output_material_id where {RUNS_MATCH}"
+    )))
+    .bind(&pattern)
+    .fetch_one(&state.pool)
+    .await?;
+    render(&IndexPage { layout, runs, paging })
 }
 
 #[derive(Template)]

@@ -189,7 +189,15 @@ const SELECT: &str =
 struct IndexPage {
     layout: Layout,
     shipments: Vec<ShipmentRow>,
+    paging: super::Paging,
 }
+
+/// What a search of the shipments matches: the shipment's number and references, the customer's
+/// code or name, and the lots on it.
+const SHIPMENTS_MATCH: &str = "($1::text is null or h.number ilike $1 or h.order_ref ilike $1 or h.bol_ref ilike $1
+        or h.asn_ref ilike $1 or p.code ilike $1 or p.name ilike $1
+        or exists (select 1 from shipment_lines sl join lots l on l.id = sl.lot_id
+                    where sl.shipment_id = h.id and (l.code ilike $1 or l.tlc ilike $1)))";
 
 async fn index(
     State(state): State<AppState>,
@@ -197,12 +205,19 @@ async fn index(
     Query(query): Query<super::ListQuery>,
 ) -> Result<Response> {
     let export = super::export::Format::parse(&query.format, true)?;
-    let limit = if export.is_some() { super::export::MAX_ROWS } else { 200 };
-    let shipments: Vec<ShipmentRow> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} order by h.shipped_at desc, h.number desc limit $1")))
-            .bind(limit)
-            .fetch_all(state.reading(export.is_some()))
-            .await?;
+    let mut paging = super::Paging::new(&query);
+    let pattern = paging.pattern();
+    // An export holds every shipment the search matches; the page, one page of them.
+    let (limit, offset) =
+        if export.is_some() { (super::export::MAX_ROWS, 0) } else { (paging.per_page, paging.offset()) };
+    let shipments: Vec<ShipmentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} where {SHIPMENTS_MATCH} order by h.shipped_at desc, h.number desc limit $2 offset $3"
+    )))
+    .bind(&pattern)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(state.reading(export.is_some()))
+    .await?;
     if let Some(format) = export {
         let mut sheet = super::export::Sheet::new(
             "shipments",
@@ -222,7 +237,13 @@ async fn index(
         }
         return super::export::respond(sheet, format);
     }
-    render(&IndexPage { layout, shipments })
+    paging.total = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "select count(*) from shipments h join parties p on p.id = h.customer_id where {SHIPMENTS_MATCH}"
+    )))
+    .bind(&pattern)
+    .fetch_one(&state.pool)
+    .await?;
+    render(&IndexPage { layout, shipments, paging })
 }
 
 #[derive(Debug, sqlx::FromRow)]

@@ -399,3 +399,56 @@ async fn suggest_keeps_what_was_typed_and_its_picks_fill_lot_codes_that_ship() {
     let shipped = app.page(&location).await;
     assert_eq!(texts(&shipped, "#shipment-lines td:nth-child(4)"), vec![salt, yeast]);
 }
+
+#[tokio::test]
+async fn the_shipments_list_pages_to_its_last_row_and_searches_what_people_know() {
+    let app = demo_app().await;
+    let salt = released(&app, "SALT", "100", "2026-11-02").await;
+    let yeast = released(&app, "YEAST", "10", "2026-11-20").await;
+    let actor = crate::builders::tester(&app.pool).await.actor();
+    let site = crate::builders::id(&app.pool, "sites", "RVS").await;
+    for (n, (customer, lot)) in
+        std::iter::repeat_n(("FRESHMART", &salt), 50).chain([("CORNER-GROCER", &yeast)]).enumerate()
+    {
+        let shipment = lotline::stock::ship::Shipment {
+            site,
+            customer: crate::builders::id(&app.pool, "parties", customer).await,
+            shipped_on: None,
+            order_ref: format!("SO-{n}"),
+            bol_ref: String::new(),
+            asn_ref: String::new(),
+            lines: vec![lotline::stock::ship::ShipLine {
+                row: 0,
+                lot: lot.to_string(),
+                quantity: "1".parse().unwrap(),
+                location: None,
+            }],
+            pallets: 0,
+            key: uuid::Uuid::new_v4(),
+        };
+        lotline::stock::ship::ship(&app.pool, &actor, &shipment).await.unwrap();
+    }
+    let first = app.page("/shipments").await;
+    assert_eq!(texts(&first, "#shipments tbody tr").len(), 50);
+    assert_eq!(text(&first, ".pager p"), "1–50 of 51 shipments");
+    let last =
+        app.page(&crate::helpers::value_of(&first, ".pager a[rel=next]", "href").replace('?', "/shipments?")).await;
+    assert_eq!(texts(&last, "#shipments tbody td:first-child"), vec!["SHP-000001"], "the oldest, on the last page");
+    // By customer, by lot (in any case), by order.
+    let grocer = app.page("/shipments?q=corner").await;
+    assert_eq!(texts(&grocer, "#shipments tbody tr").len(), 1);
+    let by_lot = app.page(&format!("/shipments?q={}", yeast.to_lowercase())).await;
+    assert_eq!(texts(&by_lot, "#shipments tbody td:nth-child(3)"), vec!["Corner Grocers Ltd"]);
+    assert_eq!(text(&app.page("/shipments?q=SO-49").await, ".pager p"), "1–1 of 1 shipments");
+    // The export holds what the search matched.
+    let csv = app.get("/shipments?format=csv&q=corner").await.text().await.unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    // Receipts and runs search and page the same way.
+    let received = app.page(&format!("/receipts?q={}", yeast.to_lowercase())).await;
+    assert_eq!(text(&received, ".pager p"), "1–1 of 1 receipts");
+    assert_eq!(
+        text(&app.page("/receipts?q=nothing-like-this").await, ".pager p"),
+        "No receipts match “nothing-like-this”."
+    );
+    assert_eq!(text(&app.page("/runs?q=nothing-like-this").await, ".pager p"), "No runs match “nothing-like-this”.");
+}
