@@ -91,9 +91,69 @@ impl fmt::Display for Quantity {
     }
 }
 
+/// Words people and other systems use for lotline's units, beside each unit's code, name and
+/// UN/ECE Recommendation 20 code.
+const UNIT_WORDS: &[(&str, &[&str])] = &[
+    ("ea", &["unit", "units", "pc", "pcs", "piece", "pieces", "each", "c62"]),
+    ("kg", &["kgs", "kilo", "kilos", "kilogram", "kilograms"]),
+    ("g", &["gr", "gram", "grams"]),
+    ("t", &["ton", "tonne", "tonnes"]),
+    ("lb", &["lbs", "pound", "pounds"]),
+    ("L", &["l", "lt", "litre", "liter", "litres", "liters"]),
+    ("mL", &["ml", "millilitre", "milliliter", "millilitres", "milliliters"]),
+    ("case", &["cases", "cs"]),
+    ("pallet", &["pallets", "plt"]),
+];
+
+/// The unit `typed` names among `units` (code, name, UN/ECE code): lotline's code or name in any
+/// case, the UN/ECE code (KGM, LTR, H87), or a common word for it (pcs, each, kilos). The one rule
+/// for the pages, the API and the import.
+pub fn unit_named<'a>(typed: &str, units: &'a [(String, String, String)]) -> Option<&'a str> {
+    let t = typed.trim().to_lowercase();
+    if t.is_empty() {
+        return None;
+    }
+    units
+        .iter()
+        .find(|(code, name, unece)| {
+            code.to_lowercase() == t
+                || name.to_lowercase() == t
+                || unece.to_lowercase() == t
+                || UNIT_WORDS.iter().any(|(c, words)| c == code && words.contains(&t.as_str()))
+        })
+        .map(|(code, _, _)| code.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_unit_is_known_by_its_code_name_un_ece_code_and_common_words() {
+        let units: Vec<(String, String, String)> =
+            [("kg", "kilogram", "KGM"), ("L", "litre", "LTR"), ("ea", "piece", "H87")]
+                .iter()
+                .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+                .collect();
+        for (typed, want) in [
+            ("kg", "kg"),
+            ("KG", "kg"),
+            ("KGM", "kg"),
+            ("kilos", "kg"),
+            ("l", "L"),
+            ("LTR", "L"),
+            ("unit", "ea"),
+            ("Units", "ea"),
+            ("pcs", "ea"),
+            ("EA", "ea"),
+            ("C62", "ea"),
+            ("piece", "ea"),
+        ] {
+            assert_eq!(unit_named(typed, &units), Some(want), "{typed}");
+        }
+        assert_eq!(unit_named("furlong", &units), None);
+        assert_eq!(unit_named(" ", &units), None);
+    }
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()

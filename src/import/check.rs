@@ -17,8 +17,8 @@ pub(super) async fn check_materials(
     p: &mut Problems,
 ) -> anyhow::Result<(HashMap<String, String>, Vec<NewMaterial>)> {
     // Materials: the file's, and those already known.
-    let units: Vec<(String,)> = sqlx::query_as("select code from units").fetch_all(pool).await?;
-    let units: Vec<String> = units.into_iter().map(|u| u.0).collect();
+    let units: Vec<(String, String, String)> =
+        sqlx::query_as("select code, name, unece from units order by dimension, to_base").fetch_all(pool).await?;
     let known: Vec<(String, Uuid, String)> =
         sqlx::query_as("select code, id, uom from materials").fetch_all(pool).await?;
     let mut material_uom: HashMap<String, String> = known.iter().map(|(c, _, u)| (c.clone(), u.clone())).collect();
@@ -42,10 +42,14 @@ pub(super) async fn check_materials(
                     format!("“{kind}” is not a kind (raw, packaging, intermediate, finished)"),
                 );
             }
-            let uom = get(row, "uom");
-            if !units.iter().any(|u| u == uom) {
-                p.add(&t.name, *line, "uom", format!("“{uom}” is not a unit lotline knows ({})", units.join(", ")));
-            }
+            // The unit as the file spells it: lotline's code, its name, the UN/ECE code or a common
+            // word (unit, pcs, each, KGM…), the same rule as the pages.
+            let typed = get(row, "uom");
+            let uom = crate::domain::quantity::unit_named(typed, &units).unwrap_or_else(|| {
+                let known: Vec<&str> = units.iter().map(|u| u.0.as_str()).collect();
+                p.add(&t.name, *line, "uom", format!("“{typed}” is not a unit lotline knows ({})", known.join(", ")));
+                typed
+            });
             let shelf = match get(row, "shelf_life_days") {
                 "" => None,
                 s => match s.parse::<i32>() {
@@ -120,6 +124,8 @@ pub(super) async fn check_lots(
     p: &mut Problems,
 ) -> anyhow::Result<(Vec<LotRow>, HashMap<String, Vec<usize>>)> {
     // Lots.
+    let units: Vec<(String, String, String)> =
+        sqlx::query_as("select code, name, unece from units").fetch_all(pool).await?;
     let mut lot_rows: Vec<LotRow> = Vec::new();
     let mut by_key: HashMap<(String, String), usize> = HashMap::new();
     let mut by_code: HashMap<String, Vec<usize>> = HashMap::new();
@@ -141,7 +147,7 @@ pub(super) async fn check_lots(
             continue;
         };
         let unit = get(row, "uom");
-        if !unit.is_empty() && unit != uom {
+        if !unit.is_empty() && crate::domain::quantity::unit_named(unit, &units) != Some(uom.as_str()) {
             p.add(file, *line, "uom", format!("material {material} is counted in {uom}, not {unit}"));
         }
         let Some(qty) = p.check(file, *line, "quantity", quantity(get(row, "quantity"))) else {

@@ -300,14 +300,14 @@ pub async fn gtins(pool: &PgPool, material_id: Uuid) -> Result<Vec<Gtin>, Error>
     .await?)
 }
 
-/// The unit of measure `typed` names, as the units table spells it: units are matched regardless
-/// of case (kg, L, mL), for the pages, the API and the import alike.
+/// The unit of measure `typed` names, as the units table spells it (`quantity::unit_named`: code,
+/// name, UN/ECE code or a common word, any case).
 async fn unit(tx: &mut sqlx::PgConnection, typed: &str) -> Result<String, SaveError> {
-    let code: Option<String> = sqlx::query_scalar("select code from units where lower(code) = lower($1)")
-        .bind(typed.trim())
-        .fetch_optional(&mut *tx)
-        .await?;
-    code.ok_or_else(|| SaveError::field("uom", format!("No unit of measure has the code “{}”.", typed.trim())))
+    let units: Vec<(String, String, String)> =
+        sqlx::query_as("select code, name, unece from units").fetch_all(&mut *tx).await?;
+    crate::domain::quantity::unit_named(typed, &units)
+        .map(str::to_string)
+        .ok_or_else(|| SaveError::field("uom", format!("No unit of measure is called “{}”.", typed.trim())))
 }
 
 /// Creates a material; a repeated idempotency key returns the first one's id and writes nothing.

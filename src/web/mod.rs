@@ -188,6 +188,9 @@ pub struct ListQuery {
     /// `csv` (or `xlsx`) to export every row of the search instead of showing a page.
     #[serde(default)]
     pub format: String,
+    /// A list's filter by status, where it has one (lots: quarantine, on hold, recalled…).
+    #[serde(default)]
+    pub status: String,
 }
 
 /// One page of a list: which rows to fetch and how to link to the neighbours.
@@ -197,6 +200,9 @@ pub struct Paging {
     pub page: i64,
     pub per_page: i64,
     pub total: i64,
+    /// The list's other filters as a query string (`&status=quarantine`), kept from page to page
+    /// and into its exports.
+    pub filters: String,
 }
 
 impl Paging {
@@ -212,7 +218,7 @@ impl Paging {
             .filter(|p| *p >= 1)
             .unwrap_or(1)
             .min(Self::MAX_PAGE);
-        Paging { q: query.q.trim().to_string(), page, per_page: Self::PER_PAGE, total: 0 }
+        Paging { q: query.q.trim().to_string(), page, per_page: Self::PER_PAGE, total: 0, filters: String::new() }
     }
 
     /// The `ILIKE` pattern for the search text, or None to list everything.
@@ -250,7 +256,12 @@ impl Paging {
 
     /// The query string of another page of the same search.
     pub fn link(&self, page: i64) -> String {
-        if self.q.is_empty() { format!("?page={page}") } else { format!("?q={}&page={page}", percent_encode(&self.q)) }
+        let filters = &self.filters;
+        if self.q.is_empty() {
+            format!("?page={page}{filters}")
+        } else {
+            format!("?q={}&page={page}{filters}", percent_encode(&self.q))
+        }
     }
 }
 

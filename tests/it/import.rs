@@ -41,14 +41,17 @@ const PARTIES: &str = "code,name,role\nFARM,Hill Farm,supplier\nSHOP,Corner Shop
 #[tokio::test]
 async fn a_consistent_folder_is_loaded_whole_and_traced_like_live_data() {
     let app = plant().await;
+    // Units as other systems write them: the UN/ECE code, a common word, another case.
+    let materials =
+        MATERIALS.replacen(",raw,kg,", ",raw,KGM,", 1).replacen(",intermediate,kg,30", ",intermediate,kilos,30", 1);
     let dir = folder(&[
-        ("materials.csv", MATERIALS),
+        ("materials.csv", &materials),
         ("parties.csv", PARTIES),
         (
             "lots.csv",
             "lot_code,material_code,quantity,uom,created_on,expires_on,origin,supplier_code,supplier_lot\n\
-             G1,GRAIN,100,kg,2020-01-06,,received,FARM,H-77\n\
-             G2,GRAIN,50,kg,2020-01-07,,received,COOP,\n\
+             G1,GRAIN,100,KG,2020-01-06,,received,FARM,H-77\n\
+             G2,GRAIN,50,kgs,2020-01-07,,received,COOP,\n\
              M1,MEAL,90,kg,2020-01-08T07:56:00Z,2020-02-07,produced,,\n",
         ),
         (
@@ -70,6 +73,12 @@ async fn a_consistent_folder_is_loaded_whole_and_traced_like_live_data() {
         .await
         .unwrap();
     assert_eq!(coop, (true, true), "a party with both roles appears twice");
+    let units: Vec<String> =
+        sqlx::query_scalar("select uom from materials where code in ('GRAIN', 'MEAL') order by code")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(units, ["kg", "kg"], "stored as lotline's own unit");
     let g1: String =
         sqlx::query_scalar("select id::text from lots where code = 'G1'").fetch_one(&app.pool).await.unwrap();
     let page = app.page(&format!("/trace?lot={g1}&direction=forward")).await;

@@ -203,3 +203,35 @@ async fn the_database_refuses_a_lot_code_outside_gs1s_characters_whatever_writes
         assert_eq!(err.constraint(), Some("lots_code_check"), "{code:?}");
     }
 }
+
+#[tokio::test]
+async fn the_dashboards_qa_cards_open_the_lists_they_count_and_the_filter_follows_the_pages_and_exports() {
+    let app = crate::recalls::demo_app().await;
+    let home = app.page("/").await;
+    for (card, count) in [("#card-quarantine", "quarantine"), ("#card-held", "held")] {
+        let counted = crate::helpers::text(&home, &format!("[data-count={count}]"));
+        let list = app.page(&crate::helpers::value_of(&home, card, "href")).await;
+        let total = crate::helpers::text(&list, ".pager p");
+        if counted == "0" {
+            assert!(total.starts_with("No lots"), "{card}: {total}");
+        } else {
+            assert!(
+                total.ends_with(&format!(" of {counted} lots")),
+                "{card}: {counted} counted, the list says {total}"
+            );
+        }
+    }
+    // A status filter: every lot listed has it, and the CSV holds the same lots.
+    let released = app.page("/lots?status=released").await;
+    let statuses = crate::helpers::texts(&released, "#lots tbody td:nth-child(3)");
+    assert!(!statuses.is_empty() && statuses.iter().all(|s| s.contains("released")), "{statuses:?}");
+    let total: usize = crate::helpers::text(&released, ".pager p")
+        .rsplit(" of ")
+        .next()
+        .and_then(|t| t.trim_end_matches(" lots").parse().ok())
+        .unwrap();
+    let csv = app.get("/lots?status=released&format=csv").await.text().await.unwrap();
+    assert_eq!(csv.lines().count() - 1, total, "the export holds every lot the filter lists");
+    assert!(csv.lines().skip(1).all(|l| l.contains(",released,")), "{csv}");
+    assert_eq!(app.get("/lots?status=bogus").await.status(), reqwest::StatusCode::BAD_REQUEST);
+}

@@ -82,6 +82,24 @@ struct IndexPage {
     layout: Layout,
     lots: Vec<LotRow>,
     paging: Paging,
+    /// The status the list is filtered by, if any.
+    status: String,
+    statuses: &'static [&'static str],
+}
+
+/// What a person can filter the lots list by: the status rule's words, and the two QA queues the
+/// dashboard counts (awaiting release: not yet released or rejected, whatever else holds it; held:
+/// under any open hold, a recall's included).
+const STATUSES: &[&str] =
+    &["awaiting release", "held", "quarantine", "on hold", "recalled", "released", "expired", "rejected"];
+
+/// The SQL condition on lot `l` for a filter of `STATUSES`, its value bound as `param`.
+fn status_condition(status: &str, param: &str) -> String {
+    match status {
+        "awaiting release" => "l.disposition = 'quarantine'".into(),
+        "held" => "exists (select 1 from lot_holds h where h.lot_id = l.id and h.closed_at is null)".into(),
+        _ => format!("({}) = {param}", crate::domain::status::STATUS_SQL),
+    }
 }
 
 async fn index(State(state): State<AppState>, layout: Layout, Query(query): Query<ListQuery>) -> Result<Response> {
@@ -91,24 +109,43 @@ async fn index(State(state): State<AppState>, layout: Layout, Query(query): Quer
         paging.per_page = crate::web::export::MAX_ROWS;
         paging.page = 1;
     }
+    let status = match query.status.trim() {
+        "" => None,
+        s if STATUSES.contains(&s) => Some(s.to_string()),
+        other => {
+            return Err(Error::BadRequest(format!("“{other}” is not a lot status: use {}.", STATUSES.join(", "))));
+        }
+    };
+    if let Some(s) = &status {
+        paging.filters = format!("&status={}", crate::web::percent_encode(s));
+    }
     let db = state.reading(export.is_some());
     let pattern = paging.pattern();
-    let sql = format!(
-        "{} where $1::text is null or l.code ilike $1 or l.supplier_lot ilike $1 or m.code ilike $1
-          order by l.created_at desc, l.code limit $2 offset $3",
-        lot_select()
-    );
+    // The search (code, supplier lot, material code or name) and the status, by the one status rule.
+    let filter = |param: &str| {
+        let by_status = match &status {
+            Some(s) => format!("{param}::text is not null and {}", status_condition(s, param)),
+            None => format!("{param}::text is null"),
+        };
+        format!(
+            "($1::text is null or l.code ilike $1 or l.supplier_lot ilike $1 or m.code ilike $1 or m.name ilike $1)
+               and {by_status}"
+        )
+    };
+    let sql = format!("{} where {} order by l.created_at desc, l.code limit $2 offset $3", lot_select(), filter("$4"));
     let lots = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(pattern.as_deref())
         .bind(paging.per_page)
         .bind(paging.offset())
+        .bind(status.as_deref())
         .fetch_all(db)
         .await?;
-    paging.total = sqlx::query_scalar(
-        "select count(*) from lots l join materials m on m.id = l.material_id
-          where $1::text is null or l.code ilike $1 or l.supplier_lot ilike $1 or m.code ilike $1",
-    )
+    paging.total = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "select count(*) from lots l join materials m on m.id = l.material_id where {}",
+        filter("$2")
+    )))
     .bind(pattern.as_deref())
+    .bind(status.as_deref())
     .fetch_one(db)
     .await?;
     if let Some(format) = export {
@@ -133,7 +170,8 @@ async fn index(State(state): State<AppState>, layout: Layout, Query(query): Quer
         sheet.note_cut(paging.total);
         return crate::web::export::respond(sheet, format);
     }
-    render(&IndexPage { layout, lots, paging })
+    let status = status.unwrap_or_default();
+    render(&IndexPage { layout, lots, paging, status, statuses: STATUSES })
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
