@@ -29,7 +29,8 @@ pub fn router() -> Router<AppState> {
         .route("/runs/new", get(new))
         .route("/runs/{id}/inputs", post(input))
         .route("/runs/{id}/outputs", post(output))
-        .route("/runs/{id}/close", post(close));
+        .route("/runs/{id}/close", post(close))
+        .route("/runs/{id}/inputs/{movement}/reverse", post(take_back));
     super::guarded(read, Permission::LotsRead).merge(super::guarded(write, Permission::StockProduce))
 }
 
@@ -250,6 +251,7 @@ async fn open(
 
 #[derive(Debug, sqlx::FromRow)]
 struct PostingRow {
+    movement_id: i64,
     lot_id: Uuid,
     lot_code: String,
     material_code: String,
@@ -341,7 +343,7 @@ async fn run_page(
         .ok_or(Error::NotFound)?;
     let postings = |kind: MovementKind| {
         format!(
-            "select l.id as lot_id, l.code as lot_code, m.code as material_code, abs(mv.quantity) as quantity, m.uom, c.code as location, mv.occurred_at,
+            "select mv.id as movement_id, l.id as lot_id, l.code as lot_code, m.code as material_code, abs(mv.quantity) as quantity, m.uom, c.code as location, mv.occurred_at,
                     abs(mv.quantity) * case when u.dimension = 'mass' then u.to_base else m.mass_per_unit_kg end as kg
                from stock_movements mv join lots l on l.id = mv.lot_id join materials m on m.id = l.material_id
                join units u on u.code = m.uom join locations c on c.id = mv.location_id
@@ -484,6 +486,65 @@ async fn output(
         }
         Err(errors) => {
             run_page(&state, StatusCode::UNPROCESSABLE_ENTITY, layout, id, "", InputForm::default(), form, errors).await
+        }
+    }
+}
+
+/// Taking back an input posted by mistake, from the run's page.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct TakeBackForm {
+    reverse_reason: String,
+    confirm: String,
+    signer: String,
+    password: String,
+}
+
+/// Takes back a wrong input: the consumption is reversed through the reversal rules (its reason
+/// in the ledger, the run's links from that lot marked reversed, QA's signature where a recall
+/// reached the lot), and the lot's stock is back where it was taken from.
+async fn take_back(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path((id, movement)): Path<(String, i64)>,
+    Form(form): Form<TakeBackForm>,
+) -> Result<Response> {
+    let id = super::parse_id(&id)?;
+    let input: Option<(Uuid, String)> = sqlx::query_as(
+        "select m.lot_id, l.code from stock_movements m join lots l on l.id = m.lot_id
+          where m.id = $1 and m.run_id = $2 and m.kind = 'consume'",
+    )
+    .bind(movement)
+    .bind(id)
+    .fetch_optional(&state.pool)
+    .await?;
+    let (lot, code) = input.ok_or(Error::NotFound)?;
+    let command = crate::stock::moves::Reverse {
+        movement,
+        reason: form.reverse_reason,
+        confirmed: form.confirm == "yes",
+        signer: form.signer,
+        password: form.password,
+    };
+    match super::outcome(crate::stock::moves::reverse(&state.pool, &user.person(), lot, &command).await)? {
+        Ok(()) => Ok(redirect_with_flash(
+            &format!("/runs/{id}"),
+            FlashKind::Success,
+            &format!("Input taken back: lot {code} is back in stock, and no longer an input of this run's outputs."),
+        )),
+        Err(errors) => {
+            run_page(
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                layout,
+                id,
+                "",
+                InputForm::default(),
+                OutputForm::default(),
+                errors,
+            )
+            .await
         }
     }
 }

@@ -357,3 +357,35 @@ async fn the_fefo_helper_takes_a_material_as_typed_and_names_the_candidates_of_a
     let page = app.page(&format!("{run}?material=unobtainium")).await;
     assert_eq!(text(&page, "#fefo-problem"), "No material is called “unobtainium”.");
 }
+
+#[tokio::test]
+async fn a_wrong_input_is_taken_back_from_the_runs_page_and_its_genealogy_follows() {
+    let app = demo_app().await;
+    let (flour, sugar) = two_released_lots(&app).await;
+    let run = open_run(&app, "DOUGH-BR").await;
+    assert_redirect(&app.submit(&run, "#input-form", &[("lot", &flour), ("quantity", "200")]).await, &run);
+    assert_redirect(&app.submit(&run, "#input-form", &[("lot", &sugar), ("quantity", "20")]).await, &run);
+    let line = line_side(&app).await;
+    assert_redirect(
+        &app.submit(&run, "#output-form", &[("output_quantity", "215"), ("location_id", &line)]).await,
+        &run,
+    );
+    let page = app.page(&run).await;
+    let dough = texts(&page, "#outputs tbody td:first-child").remove(0);
+    let form = "#inputs tbody tr:nth-child(2) .take-back-form";
+    // Not without a reason and the tick that says what is taken back.
+    let refused = app.submit(&run, form, &[("reverse_reason", "Wrong bag scanned")]).await;
+    let refused = assert_field_error(refused, "reverse_reason", "tick the box").await;
+    assert!(!texts(&refused, "#refusal").is_empty());
+    let response = app.submit(&run, form, &[("reverse_reason", "Wrong bag scanned"), ("confirm", "yes")]).await;
+    assert_redirect(&response, &run);
+    let page = app.page(&run).await;
+    assert!(text(&page, ".flash").starts_with(&format!("Input taken back: lot {sugar} is back in stock")));
+    assert_eq!(texts(&page, "#inputs tbody td:first-child"), vec![flour.clone()]);
+    // The sugar is whole again, its ledger says why, and the dough no longer came from it.
+    let sugar_page = app.page(&format!("/lots/{}", lot_id(&app, &sugar).await)).await;
+    assert_eq!(text(&sugar_page, "#balance-on-hand"), "100");
+    assert!(text(&sugar_page, "#ledger").contains("Wrong bag scanned"));
+    let dough_page = app.page(&format!("/lots/{}", lot_id(&app, &dough).await)).await;
+    assert_eq!(texts(&dough_page, "#step-back tbody td:first-child"), vec![flour]);
+}
