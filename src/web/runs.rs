@@ -533,20 +533,14 @@ async fn take_back(
             FlashKind::Success,
             &format!("Input taken back: lot {code} is back in stock, and no longer an input of this run's outputs."),
         )),
-        Err(errors) => {
-            run_page(
-                &state,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                layout,
-                id,
-                "",
-                InputForm::default(),
-                OutputForm::default(),
-                errors,
-            )
-            .await
-        }
+        Err(errors) => refused(&state, layout, id, errors).await,
     }
+}
+
+/// The run's page again, with why a posting on it was refused.
+async fn refused(state: &AppState, layout: Layout, id: Uuid, errors: FieldErrors) -> Result<Response> {
+    let (input, output) = (InputForm::default(), OutputForm::default());
+    run_page(state, StatusCode::UNPROCESSABLE_ENTITY, layout, id, "", input, output, errors).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -583,18 +577,6 @@ async fn close(
     }
     match super::outcome(production::close(&state.pool, &user.actor(), id).await)? {
         Ok(()) => Ok(redirect_with_flash(&format!("/runs/{id}"), FlashKind::Success, "Run closed.")),
-        Err(errors) => {
-            run_page(
-                &state,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                layout,
-                id,
-                "",
-                InputForm::default(),
-                OutputForm::default(),
-                errors,
-            )
-            .await
-        }
+        Err(errors) => refused(&state, layout, id, errors).await,
     }
 }

@@ -94,6 +94,11 @@ impl Browser {
         self.client.execute("window.lotlineOldPage = true", vec![]).await.unwrap();
         let button = self.client.find(Locator::Css(&format!("{form} button[type=submit]"))).await.unwrap();
         button.click().await.unwrap();
+        self.new_page(form).await;
+    }
+
+    /// Waits for the next page to load after `window.lotlineOldPage` was set on this one.
+    async fn new_page(&self, what: &str) {
         for _ in 0..200 {
             let loaded = self
                 .client
@@ -107,7 +112,7 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("{form}: no new page after submitting");
+        panic!("{what}: no new page");
     }
 
     async fn log_in(&self, username: &str, password: &str) {
@@ -393,17 +398,7 @@ async fn a_refusal_on_a_tablet_is_in_view_at_the_top_with_the_focus_on_its_field
     let question = b.client.get_alert_text().await.unwrap();
     assert!(question.starts_with("Scrap this stock?"), "{question}");
     b.client.accept_alert().await.unwrap();
-    for _ in 0..200 {
-        let loaded = b
-            .client
-            .execute("return !window.lotlineOldPage && document.readyState === 'complete'", vec![])
-            .await
-            .unwrap();
-        if loaded == true {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    b.new_page("the form").await;
     assert_eq!(b.text(".flash").await, "Stock scrapped.");
 }
 
@@ -439,17 +434,7 @@ async fn a_scanner_fills_a_run_input_and_a_shipment_line_by_line_without_a_glued
     // The quantity and Enter post the input; the lot box is empty and ready for the next scan.
     b.client.execute("window.lotlineOldPage = true", vec![]).await.unwrap();
     b.client.find(Locator::Css("#f-quantity")).await.unwrap().send_keys(&format!("2{ENTER}")).await.unwrap();
-    for _ in 0..200 {
-        let loaded = b
-            .client
-            .execute("return !window.lotlineOldPage && document.readyState === 'complete'", vec![])
-            .await
-            .unwrap();
-        if loaded == true {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    b.new_page("the form").await;
     assert!(b.text("#inputs tbody").await.contains(&salt));
     let state = b
         .client
